@@ -1,0 +1,226 @@
+"""Everything gitrollback raises, in one tree.
+
+Adapters translate their third-party library's exceptions into these classes at the boundary and chain the
+original as ``__cause__``; no vendor exception escapes an adapter. The CLI maps the tree to exit codes in
+one place (``gitrollback.cli``)::
+
+    GitRollbackError                      root of everything gitrollback raises           exit 1
+    ├── ConfigError                       bad config file, key, value or missing secret    exit 2
+    ├── AssetError                        the asset tree at a revision is unusable         exit 1
+    ├── AdapterError                      a remote or local tool failed; .adapter, .operation
+    │   ├── TransportError                connection refused, timeout, TLS: nothing answered
+    │   ├── RemoteHTTPError               the remote answered with an error; .status, .message
+    │   │   ├── BadRequestError           400
+    │   │   ├── AuthenticationError       401: token missing, wrong or expired
+    │   │   ├── PermissionDeniedError     403
+    │   │   ├── NotFoundError             404
+    │   │   ├── ConflictError             409
+    │   │   │   └── JobInProgressError    409: another installer job is pending or running
+    │   │   ├── UnprocessableError        422 (Kubernetes validation)
+    │   │   └── ServerError               5xx
+    │   ├── UnexpectedResponseError       2xx with a body that breaks the contract
+    │   ├── GitError                      git refused or failed (bad revision, missing path)
+    │   └── UnsupportedOperationError     the adapter cannot do this at all
+    ├── TemporaryError                    the step should be retried after .delay seconds
+    ├── WaitTimeoutError                  a wait ran out of time; .waited, .last_state
+    └── StepError                         a runbook step failed for good; .step
+        ├── PreconditionFailedError       refused before changing anything                 exit 3
+        ├── ApplyFailedError              applying manifests failed part-way
+        └── VerificationFailedError       the rollback ran but verification did not pass
+
+Errors carry attributes, not just a message: ``hint`` is the next action a person should take and the
+CLI prints it under the one-line cause.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AdapterError",
+    "ApplyFailedError",
+    "AssetError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigError",
+    "ConflictError",
+    "GitError",
+    "GitRollbackError",
+    "JobInProgressError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PreconditionFailedError",
+    "RemoteHTTPError",
+    "ServerError",
+    "StepError",
+    "TemporaryError",
+    "TransportError",
+    "UnexpectedResponseError",
+    "UnprocessableError",
+    "UnsupportedOperationError",
+    "VerificationFailedError",
+    "WaitTimeoutError",
+]
+
+
+class GitRollbackError(Exception):
+    """Root of every error gitrollback raises.
+
+    Args:
+        message: one line saying what went wrong.
+        hint: one line saying what to do next (printed by the CLI under the message).
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(GitRollbackError):
+    """The configuration is unusable: names the file and the key where it can."""
+
+    def __init__(
+        self, message: str, *, path: str | None = None, key: str | None = None, hint: str | None = None
+    ) -> None:
+        where = ""
+        if path and key:
+            where = f"{path}: {key}: "
+        elif path:
+            where = f"{path}: "
+        elif key:
+            where = f"{key}: "
+        super().__init__(f"{where}{message}", hint=hint)
+        self.path = path
+        self.key = key
+        self.problem = message
+
+
+class AssetError(GitRollbackError):
+    """The Tekton asset tree is unusable: no kustomization, a listed file missing, malformed YAML."""
+
+    def __init__(self, message: str, *, path: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
+
+
+class AdapterError(GitRollbackError):
+    """A remote service or local tool failed while an adapter talked to it."""
+
+    def __init__(self, message: str, *, adapter: str, operation: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.adapter = adapter
+        self.operation = operation
+
+
+class TransportError(AdapterError):
+    """Nothing usable came back: connection refused, DNS, TLS or a timeout."""
+
+
+class RemoteHTTPError(AdapterError):
+    """The remote answered with an HTTP error status.
+
+    ``message`` is the remote's own error text (plain-text body or the JSON ``error``/``message`` field).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        adapter: str,
+        operation: str,
+        status: int,
+        remote_message: str = "",
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, adapter=adapter, operation=operation, hint=hint)
+        self.status = status
+        self.remote_message = remote_message
+
+
+class BadRequestError(RemoteHTTPError):
+    """400: the remote rejected the request as malformed."""
+
+
+class AuthenticationError(RemoteHTTPError):
+    """401: no credentials, wrong credentials, or an expired token."""
+
+
+class PermissionDeniedError(RemoteHTTPError):
+    """403: the identity is known but may not do this (or may not see this tenant)."""
+
+
+class NotFoundError(RemoteHTTPError):
+    """404: the object does not exist (or is not visible)."""
+
+
+class ConflictError(RemoteHTTPError):
+    """409: the remote's state conflicts with the request."""
+
+
+class JobInProgressError(ConflictError):
+    """409 from Image Factory: another install/upgrade/validate job is pending or running."""
+
+
+class UnprocessableError(RemoteHTTPError):
+    """422: the remote validated the object and refused it."""
+
+
+class ServerError(RemoteHTTPError):
+    """5xx: the remote failed."""
+
+
+class UnexpectedResponseError(AdapterError):
+    """A success status with a body that does not match the contract."""
+
+
+class GitError(AdapterError):
+    """git refused or failed: unknown revision, missing path, unreadable repository."""
+
+
+class UnsupportedOperationError(AdapterError):
+    """The adapter cannot do this operation at all."""
+
+
+class TemporaryError(GitRollbackError):
+    """The operation may succeed if retried after ``delay`` seconds."""
+
+    def __init__(self, message: str, *, delay: float = 1.0, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.delay = delay
+
+
+class WaitTimeoutError(GitRollbackError):
+    """A wait for a remote state ran out of time."""
+
+    def __init__(self, message: str, *, waited: float, last_state: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.waited = waited
+        self.last_state = last_state
+
+
+class StepError(GitRollbackError):
+    """A runbook step failed for good."""
+
+    def __init__(self, message: str, *, step: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.step = step
+
+
+class PreconditionFailedError(StepError):
+    """The run refused to act: nothing was changed."""
+
+
+class ApplyFailedError(StepError):
+    """Applying the known-good manifests failed; ``applied`` lists what did go in before the failure."""
+
+    def __init__(
+        self, message: str, *, step: str, applied: tuple[str, ...] = (), hint: str | None = None
+    ) -> None:
+        super().__init__(message, step=step, hint=hint)
+        self.applied = applied
+
+
+class VerificationFailedError(StepError):
+    """The rollback ran but a verification check did not pass."""

@@ -1,0 +1,352 @@
+"""Frozen, JSON-serialisable values that flow between the engine, the adapters and the reports.
+
+Adapters turn wire payloads into these immediately; the engine never sees a vendor object or a raw dict
+from a remote. ``to_json()`` gives the plain-dict form used by ``--json`` output and the run journal.
+Timestamps are timezone-aware ``datetime`` objects and serialise as RFC 3339 strings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+__all__ = [
+    "ACTIVE_JOB_STATUSES",
+    "TERMINAL_BUILD_STATUSES",
+    "TERMINAL_JOB_STATUSES",
+    "AppliedObject",
+    "Build",
+    "FailedJob",
+    "Incident",
+    "InstallMode",
+    "InstallerJob",
+    "JobEvent",
+    "KnownGood",
+    "Manifest",
+    "PlanStep",
+    "Provider",
+    "Readiness",
+    "ReadinessCheck",
+    "RejectedCandidate",
+    "RevisionInfo",
+    "RollbackPlan",
+    "RunReport",
+    "RunStatus",
+    "StepRecord",
+    "StepStatus",
+    "TektonStatus",
+    "to_json",
+]
+
+InstallMode = Literal["gitops", "image_factory_installer"]
+RunStatus = Literal["rolled_back", "failed", "refused", "planned"]
+
+
+class StepStatus(str, enum.Enum):
+    """Outcome of one runbook step."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    PLANNED = "planned"
+
+
+ACTIVE_JOB_STATUSES = frozenset({"pending", "running"})
+TERMINAL_JOB_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+TERMINAL_BUILD_STATUSES = frozenset({"completed", "failed", "cancelled"})
+
+
+def to_json(value: Any) -> Any:
+    """Turn models (and containers of them) into plain JSON-compatible values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(value):
+            if f.metadata.get("json") is False:
+                continue
+            out[f.name] = to_json(getattr(value, f.name))
+        return out
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | frozenset | set):
+        return [to_json(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Provider:
+    """An Image Factory infrastructure provider, as far as a rollback needs it.
+
+    ``config`` is the provider's config map. Image Factory returns it unredacted (tokens and kubeconfigs
+    included), so it is excluded from ``repr`` and from JSON output.
+    """
+
+    id: str
+    tenant_id: str
+    name: str
+    provider_type: str
+    status: str
+    is_global: bool = False
+    is_schedulable: bool = False
+    target_namespace: str | None = None
+    readiness_status: str | None = None
+    readiness_missing_prereqs: tuple[str, ...] = ()
+    config: Mapping[str, Any] = field(default_factory=dict, repr=False, metadata={"json": False})
+
+    @property
+    def install_mode(self) -> InstallMode:
+        """The provider's configured Tekton install mode, resolved as Image Factory does."""
+        mode = self.config.get("tekton_install_mode")
+        if mode in ("gitops", "image_factory_installer"):
+            return mode  # type: ignore[no-any-return]
+        return "image_factory_installer"
+
+    @property
+    def profile_version(self) -> str:
+        """``config.tekton_profile_version`` lowercased and trimmed, default ``v1`` (the service's rule)."""
+        value = self.config.get("tekton_profile_version")
+        if isinstance(value, str) and value.strip():
+            return value.strip().lower()
+        return "v1"
+
+
+@dataclass(frozen=True)
+class InstallerJob:
+    """One Tekton installer job (install, upgrade or validate; the API does not say which)."""
+
+    id: str
+    provider_id: str
+    tenant_id: str
+    install_mode: str
+    asset_version: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    requested_by: str = ""
+    error_message: str | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+
+    @property
+    def is_active(self) -> bool:
+        """True while the job is pending or running (it holds the provider's job lock)."""
+        return self.status in ACTIVE_JOB_STATUSES
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the job succeeded, failed or was cancelled."""
+        return self.status in TERMINAL_JOB_STATUSES
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """An installer job event (only visible while its job is active)."""
+
+    id: str
+    job_id: str
+    event_type: str
+    message: str
+    created_at: datetime
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TektonStatus:
+    """``GET .../tekton/status``: persisted readiness plus the recent installer jobs."""
+
+    provider_id: str
+    required_tasks: tuple[str, ...]
+    required_pipelines: tuple[str, ...]
+    recent_jobs: tuple[InstallerJob, ...]
+    readiness_status: str | None = None
+    readiness_last_checked: datetime | None = None
+    readiness_missing_prereqs: tuple[str, ...] = ()
+    active_job: InstallerJob | None = None
+    active_job_events: tuple[JobEvent, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReadinessCheck:
+    """One named readiness check."""
+
+    name: str
+    ok: bool
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """``GET .../readiness``: a live check, which Image Factory also persists on the provider."""
+
+    provider_id: str
+    status: str
+    checked_at: datetime
+    tenant_namespace: str
+    missing_prereqs: tuple[str, ...]
+    checks: tuple[ReadinessCheck, ...]
+
+    @property
+    def ready(self) -> bool:
+        """True when nothing is missing."""
+        return self.status == "ready"
+
+
+@dataclass(frozen=True)
+class Build:
+    """An Image Factory build, as far as a smoke test needs it."""
+
+    id: str
+    status: str
+    tenant_id: str = ""
+    name: str = ""
+    error_message: str | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the build completed, failed or was cancelled."""
+        return self.status in TERMINAL_BUILD_STATUSES
+
+
+@dataclass(frozen=True)
+class RevisionInfo:
+    """A git commit, as shown to people."""
+
+    sha: str
+    summary: str
+    committed_at: datetime
+    author: str = ""
+    tags: tuple[str, ...] = ()
+
+    @property
+    def short(self) -> str:
+        """The abbreviated commit id."""
+        return self.sha[:12]
+
+
+@dataclass(frozen=True)
+class RejectedCandidate:
+    """A revision the known-good search considered and turned down."""
+
+    revision: str
+    why: str
+
+
+@dataclass(frozen=True)
+class KnownGood:
+    """The revision to roll back to, and why it was chosen."""
+
+    revision: str
+    trees: Mapping[str, str]
+    source: str
+    reason: str
+    bad_revision: str = ""
+    summary: str = ""
+    rejected: tuple[RejectedCandidate, ...] = ()
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """One Kubernetes object from the asset tree, ready to apply."""
+
+    api_version: str
+    kind: str
+    name: str
+    body: Mapping[str, Any] = field(repr=False)
+    source_file: str = ""
+    namespace: str | None = None
+
+    @property
+    def ref(self) -> str:
+        """``Kind/name``, the form Image Factory's installer logs."""
+        return f"{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True)
+class AppliedObject:
+    """The result of one server-side apply."""
+
+    kind: str
+    name: str
+    namespace: str | None
+    created: bool
+    resource_version: str = ""
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    """The installer job whose failure prompted the rollback."""
+
+    id: str
+    error: str
+    asset_version: str
+    status: str = "failed"
+    completed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    """One step a run would take, with its concrete targets."""
+
+    name: str
+    description: str
+    targets: tuple[str, ...] = ()
+    mutates: bool = False
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    """What ``run`` would do, computed without changing anything."""
+
+    provider_id: str
+    mode: InstallMode
+    target_namespace: str
+    failed_job: FailedJob | None
+    known_good: KnownGood
+    steps: tuple[PlanStep, ...]
+    manifests: tuple[Manifest, ...] = field(default=(), metadata={"json": False})
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What one step did: the report is built from these only."""
+
+    name: str
+    status: StepStatus
+    started_at: datetime
+    finished_at: datetime
+    detail: str = ""
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Incident:
+    """Incident notes, as the runbook asks for them."""
+
+    failed_version: str
+    restored_version: str
+    root_cause: str
+    follow_up: tuple[str, ...]
+    timeline: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """The outcome of a rollback run; ``to_json(report)`` is the ``--json`` schema."""
+
+    status: RunStatus
+    provider_id: str
+    mode: str
+    failed_job: FailedJob | None
+    known_good: KnownGood | None
+    steps: tuple[StepRecord, ...]
+    incident: Incident | None
+    error: str | None = None

@@ -1,0 +1,162 @@
+"""The small interfaces the runbook engine depends on.
+
+The engine talks only to these Protocols; adapters in ``gitrollback.adapters`` implement them with one
+third-party library each, and ``gitrollback.testing`` ships simulators that the real adapters talk to over
+loopback sockets. Methods take keyword-only options and return ``gitrollback.models`` values, never vendor
+objects; they raise only ``gitrollback.errors`` classes.
+
+To plug in another implementation (say, a different cluster client), write a class that satisfies the
+Protocol and pass it to ``gitrollback.Rollback`` directly, or register a factory under the
+``gitrollback.adapters`` entry-point group so the CLI can select it by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from gitrollback.models import (
+    AppliedObject,
+    Build,
+    InstallerJob,
+    Manifest,
+    Provider,
+    Readiness,
+    RevisionInfo,
+    StepRecord,
+    TektonStatus,
+)
+
+__all__ = ["AssetSource", "Clock", "Cluster", "ImageFactory", "Journal", "ProgressSink"]
+
+InstallerOperation = Literal["install", "upgrade", "validate"]
+
+
+@runtime_checkable
+class ImageFactory(Protocol):
+    """The Image Factory admin and build API, as the rollback runbook uses it."""
+
+    def get_provider(self, provider_id: str) -> Provider:
+        """Fetch one provider (``GET /admin/infrastructure/providers/{id}``)."""
+        ...
+
+    def tekton_status(self, provider_id: str, *, limit: int = 20) -> TektonStatus:
+        """Installer status with recent jobs, newest first."""
+        ...
+
+    def readiness(
+        self, provider_id: str, *, probe_pvc: bool = False, probe_rbac: bool = False
+    ) -> Readiness:
+        """Run the live readiness check (Image Factory persists its result on the provider)."""
+        ...
+
+    def start_installer_job(
+        self,
+        provider_id: str,
+        operation: InstallerOperation,
+        *,
+        install_mode: str | None = None,
+        asset_version: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> InstallerJob:
+        """Start install, upgrade or validate; raises ``JobInProgressError`` on 409."""
+        ...
+
+    def wait_for_job(self, provider_id: str, job_id: str, *, timeout: float) -> InstallerJob:
+        """Poll until the job is terminal; raises ``WaitTimeoutError``."""
+        ...
+
+    def create_build(self, payload: Mapping[str, Any]) -> Build:
+        """Create (and auto-queue) a build from a ``POST /builds`` body."""
+        ...
+
+    def wait_for_build(self, build_id: str, *, timeout: float) -> Build:
+        """Poll until the build is terminal; raises ``WaitTimeoutError``."""
+        ...
+
+
+@runtime_checkable
+class Cluster(Protocol):
+    """The provider's Kubernetes cluster."""
+
+    def apply(self, manifest: Manifest, *, namespace: str | None, field_manager: str, force: bool) -> AppliedObject:
+        """Server-side apply one object; namespaced objects go to ``namespace``."""
+        ...
+
+    def exists(self, api_version: str, kind: str, name: str, *, namespace: str | None) -> bool:
+        """True when the object exists."""
+        ...
+
+    def list_names(self, api_version: str, kind: str, *, namespace: str | None) -> list[str]:
+        """Names of the objects of one kind (in one namespace, for namespaced kinds)."""
+        ...
+
+    def ensure_namespace(self, name: str, *, field_manager: str) -> bool:
+        """Create the namespace when it is missing; True when it was created."""
+        ...
+
+
+@runtime_checkable
+class AssetSource(Protocol):
+    """Read-only access to the git history that holds the Tekton assets."""
+
+    def resolve(self, rev: str) -> str:
+        """The full commit id of a revision (commit, tag or branch); ``GitError`` when unknown."""
+        ...
+
+    def describe(self, rev: str) -> RevisionInfo:
+        """Commit summary, time and tags pointing at it."""
+        ...
+
+    def tree_id(self, rev: str, path: str) -> str | None:
+        """The tree id of ``path`` at ``rev``, or None when the path does not exist there."""
+        ...
+
+    def path_history(self, branch: str, paths: Sequence[str], *, limit: int = 200) -> list[RevisionInfo]:
+        """First-parent commits of ``branch`` that changed any of ``paths``, newest first."""
+        ...
+
+    def read_tree(self, rev: str, path: str) -> dict[str, bytes]:
+        """Every file under ``path`` at ``rev``, keyed by its path relative to ``path``, from git objects."""
+        ...
+
+
+class Clock(Protocol):
+    """Wall time, monotonic time and sleeping, injectable so tests never wait for real."""
+
+    def now(self) -> datetime:
+        """Timezone-aware current time."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a monotonic clock."""
+        ...
+
+    def sleep(self, seconds: float) -> None:
+        """Wait."""
+        ...
+
+
+class ProgressSink(Protocol):
+    """Receives step records as they happen (the CLI prints them; CI output formats them)."""
+
+    def step_started(self, name: str, description: str) -> None:
+        """A step began."""
+        ...
+
+    def step_finished(self, record: StepRecord) -> None:
+        """A step ended."""
+        ...
+
+    def waiting(self, what: str, elapsed: float, state: str) -> None:
+        """A long wait is still going on."""
+        ...
+
+
+class Journal(Protocol):
+    """Where a run writes its records as it goes, so a crash leaves an account of what happened."""
+
+    def append(self, provider_id: str, record: StepRecord) -> None:
+        """Record one finished step."""
+        ...

@@ -67,7 +67,8 @@ def resource_files(files: Mapping[str, bytes], profile: str = "v1") -> list[str]
 def _manifest(doc: Any, source: str, index: int) -> Manifest:
     if not isinstance(doc, dict):
         raise AssetError(f"{source}: document {index + 1} is not a mapping", path=source)
-    meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+    raw_meta = doc.get("metadata")
+    meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
     api_version, kind, name = doc.get("apiVersion"), doc.get("kind"), meta.get("name")
     missing = [k for k, v in (("apiVersion", api_version), ("kind", kind), ("metadata.name", name)) if not v]
     if missing:

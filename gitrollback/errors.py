@@ -58,6 +58,7 @@ __all__ = [
     "UnsupportedOperationError",
     "VerificationFailedError",
     "WaitTimeoutError",
+    "http_error",
 ]
 
 
@@ -224,3 +225,29 @@ class ApplyFailedError(StepError):
 
 class VerificationFailedError(StepError):
     """The rollback ran but a verification check did not pass."""
+
+
+_STATUS_CLASSES: dict[int, type[RemoteHTTPError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableError,
+}
+
+
+def http_error(
+    status: int,
+    message: str,
+    *,
+    adapter: str,
+    operation: str,
+    remote_message: str = "",
+    hint: str | None = None,
+) -> RemoteHTTPError:
+    """The ``RemoteHTTPError`` subclass for an HTTP status (5xx -> ``ServerError``), ready to raise."""
+    cls = _STATUS_CLASSES.get(status) or (ServerError if status >= 500 else RemoteHTTPError)
+    return cls(
+        message, adapter=adapter, operation=operation, status=status, remote_message=remote_message, hint=hint
+    )

@@ -19,6 +19,7 @@ __all__ = [
     "TERMINAL_BUILD_STATUSES",
     "TERMINAL_JOB_STATUSES",
     "AppliedObject",
+    "Assessment",
     "Build",
     "FailedJob",
     "Incident",
@@ -29,6 +30,7 @@ __all__ = [
     "Manifest",
     "PlanStep",
     "Provider",
+    "ProviderPermission",
     "Readiness",
     "ReadinessCheck",
     "RejectedCandidate",
@@ -217,6 +219,19 @@ class Build:
 
 
 @dataclass(frozen=True)
+class ProviderPermission:
+    """An explicit grant of a provider to a tenant (``GET .../providers/{id}/permissions``)."""
+
+    id: str
+    provider_id: str
+    tenant_id: str
+    permission: str
+    granted_by: str = ""
+    granted_at: datetime | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class RevisionInfo:
     """A git commit, as shown to people."""
 
@@ -350,3 +365,21 @@ class RunReport:
     steps: tuple[StepRecord, ...]
     incident: Incident | None
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What ``assess`` found, and what it advises."""
+
+    provider_id: str
+    provider_name: str
+    mode: str
+    provider_status: str
+    target_namespace: str
+    readiness_status: str
+    missing_prereqs: tuple[str, ...]
+    active_job: InstallerJob | None
+    failed_job: FailedJob | None
+    recent_jobs: tuple[InstallerJob, ...]
+    verdict: Literal["rollback", "wait", "healthy", "unsupported"]
+    advice: str

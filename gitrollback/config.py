@@ -1,0 +1,287 @@
+"""Parse and validate a gitrollback config file into ``Settings``. Pure: text in, settings out.
+
+Every problem becomes one ``ConfigError`` naming the file, the dotted key and what is wrong, so a typo in
+``providers[0].cluster.kubeconfg`` is reported as an unknown key rather than silently ignored. Secrets are
+references (``token_env``, ``token_file``, ``password_env``, ``password_file``); a literal ``token:`` is refused
+so a token never ends up committed in a config file.
+
+Example::
+
+    imagefactory:
+      url: https://imagefactory.example.com
+      tenant_id: 6f1c2a9e-0000-4000-8000-000000000001
+      auth: {token_env: IMAGEFACTORY_TOKEN}
+    providers:
+      - id: 0b8e6f1e-0000-4000-8000-000000000002
+        name: prod-eks
+        assets: {repo: https://git.example.com/platform/imagefactory.git, branch: main, path: backend/tekton}
+        cluster: {kubeconfig: ~/.kube/prod.yaml, context: prod}
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from gitrollback import _yaml
+from gitrollback.errors import ConfigError
+from gitrollback.settings import (
+    CODE_REQUIRED_TASKS,
+    RUNBOOK_REQUIRED_TASKS,
+    AssetSettings,
+    ClusterSettings,
+    ImageFactorySettings,
+    ProviderSettings,
+    SecretRef,
+    Settings,
+    SmokeBuildSettings,
+    VerifySettings,
+)
+
+__all__ = ["parse_config"]
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+T = TypeVar("T")
+
+
+class _Section:
+    """One mapping in the file, with its dotted key, that reports its own problems."""
+
+    def __init__(self, data: Any, key: str, source: str, allowed: set[str]) -> None:
+        self.source = source
+        self.key = key
+        if not isinstance(data, Mapping):
+            raise self.error("must be a mapping", key)
+        self.data: Mapping[str, Any] = data
+        unknown = sorted(str(k) for k in data if k not in allowed)
+        if unknown:
+            raise self.error(
+                f"unknown key {unknown[0]!r}",
+                f"{key}.{unknown[0]}" if key else unknown[0],
+                hint="allowed keys here: " + ", ".join(sorted(allowed)),
+            )
+
+    def error(self, problem: str, key: str | None = None, hint: str | None = None) -> ConfigError:
+        return ConfigError(problem, path=self.source, key=key or self.key or None, hint=hint)
+
+    def path(self, name: str) -> str:
+        return f"{self.key}.{name}" if self.key else name
+
+    def _get(self, name: str, kind: type[T] | tuple[type, ...], required: bool, what: str) -> Any:
+        if name not in self.data or self.data[name] is None:
+            if required:
+                raise self.error(f"is required ({what})", self.path(name))
+            return None
+        value = self.data[name]
+        if isinstance(value, bool) and kind is not bool and kind != (int, float):
+            raise self.error(f"must be {what}, not a boolean", self.path(name))
+        if not isinstance(value, kind):
+            raise self.error(f"must be {what}, got {type(value).__name__}", self.path(name))
+        return value
+
+    def text(self, name: str, *, required: bool = False, default: str | None = None) -> Any:
+        value = self._get(name, str, required, "a string")
+        if value is not None and not value.strip():
+            raise self.error("must not be empty", self.path(name))
+        return value if value is not None else default
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self._get(name, bool, False, "true or false")
+        return default if value is None else bool(value)
+
+    def number(self, name: str, default: float) -> float:
+        value = self._get(name, (int, float), False, "a number")
+        if value is None:
+            return default
+        if value <= 0:
+            raise self.error("must be greater than 0", self.path(name))
+        return float(value)
+
+    def uuid(self, name: str, *, required: bool = False) -> Any:
+        value = self.text(name, required=required)
+        if value is not None and not _UUID.match(value):
+            raise self.error(f"must be a lowercase UUID, got {value!r}", self.path(name))
+        return value
+
+    def section(self, name: str, allowed: set[str], *, required: bool = False) -> _Section | None:
+        if name not in self.data or self.data[name] is None:
+            if required:
+                raise self.error("is required", self.path(name))
+            return None
+        return _Section(self.data[name], self.path(name), self.source, allowed)
+
+    def names(self, name: str) -> tuple[str, ...] | None:
+        value = self._get(name, list, False, "a list of names")
+        if value is None:
+            return None
+        if not all(isinstance(v, str) and v for v in value):
+            raise self.error("must be a list of non-empty strings", self.path(name))
+        return tuple(value)
+
+
+def _secret(sec: _Section, what: str) -> SecretRef | None:
+    env, file = sec.text(f"{what}_env"), sec.text(f"{what}_file")
+    if what in sec.data:
+        raise sec.error(
+            f"a literal {what} is not allowed in the config file",
+            sec.path(what),
+            hint=f"put it in an environment variable or a file and name it with {what}_env or {what}_file",
+        )
+    if env and file:
+        raise sec.error(f"set only one of {what}_env and {what}_file", sec.path(f"{what}_env"))
+    if env or file:
+        return SecretRef(env=env, file=file, key=sec.path(f"{what}_env" if env else f"{what}_file"))
+    return None
+
+
+def _imagefactory(root: _Section) -> ImageFactorySettings:
+    sec = root.section(
+        "imagefactory",
+        {"url", "tenant_id", "auth", "all_tenants", "timeout_seconds", "poll_interval_seconds", "ca_file", "insecure_skip_tls_verify"},
+        required=True,
+    )
+    assert sec is not None
+    url = sec.text("url", required=True)
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise sec.error(f"must be an http(s) URL, got {url!r}", sec.path("url"))
+    auth = sec.section("auth", {"token", "token_env", "token_file", "email", "password", "password_env", "password_file"}, required=True)
+    assert auth is not None
+    token, password, email = _secret(auth, "token"), _secret(auth, "password"), auth.text("email")
+    if token is None and not (email and password):
+        raise auth.error(
+            "needs token_env/token_file, or email with password_env/password_file",
+            hint="e.g. auth: {token_env: IMAGEFACTORY_TOKEN}",
+        )
+    return ImageFactorySettings(
+        url=url.rstrip("/"),
+        tenant_id=sec.uuid("tenant_id", required=True),
+        token=token,
+        email=email,
+        password=password,
+        all_tenants=sec.flag("all_tenants", True),
+        timeout=sec.number("timeout_seconds", 30.0),
+        poll_interval=sec.number("poll_interval_seconds", 2.0),
+        verify_tls=not sec.flag("insecure_skip_tls_verify", False),
+        ca_file=sec.text("ca_file"),
+    )
+
+
+def _verify(sec: _Section | None) -> VerifySettings:
+    if sec is None:
+        return VerifySettings()
+    tasks_value = sec.data.get("required_tasks")
+    tasks: tuple[str, ...]
+    if tasks_value is None or tasks_value == "imagefactory":
+        tasks = CODE_REQUIRED_TASKS
+    elif tasks_value == "runbook":
+        tasks = RUNBOOK_REQUIRED_TASKS
+    else:
+        listed = sec.names("required_tasks")
+        if listed is None:  # pragma: no cover - names() raises for every other type
+            raise sec.error("invalid", sec.path("required_tasks"))
+        tasks = listed
+    return VerifySettings(
+        required_tasks=tasks,
+        required_pipelines=sec.names("required_pipelines"),
+        installer_validate=sec.flag("installer_validate", True),
+        readiness=sec.flag("readiness", True),
+        probe_pvc=sec.flag("probe_pvc", False),
+        probe_rbac=sec.flag("probe_rbac", False),
+        job_timeout=sec.number("job_timeout_seconds", 600.0),
+    )
+
+
+def _smoke(sec: _Section | None) -> SmokeBuildSettings | None:
+    if sec is None or sec.data.get("enabled") is False:
+        return None
+    manifest = sec._get("manifest", Mapping, True, "a mapping (the BuildManifest of POST /builds)")
+    if not manifest.get("name") or not manifest.get("type"):
+        raise sec.error("needs at least name and type", sec.path("manifest"))
+    return SmokeBuildSettings(
+        project_id=sec.uuid("project_id", required=True),
+        manifest=dict(manifest),
+        tenant_id=sec.uuid("tenant_id"),
+        timeout=sec.number("timeout_seconds", 900.0),
+    )
+
+
+def _provider(data: Any, index: int, source: str) -> ProviderSettings:
+    sec = _Section(
+        data, f"providers[{index}]", source, {"id", "name", "mode", "assets", "cluster", "verify", "smoke_build"}
+    )
+    mode = sec.text("mode")
+    if mode is not None and mode not in ("gitops", "image_factory_installer"):
+        raise sec.error(f"must be gitops or image_factory_installer, got {mode!r}", sec.path("mode"))
+    assets = sec.section("assets", {"repo", "branch", "path", "profile"}, required=True)
+    assert assets is not None
+    asset_path = assets.text("path", default="backend/tekton").strip("/")
+    cluster = sec.section(
+        "cluster", {"kubeconfig", "context", "token_env", "token_file", "namespace", "field_manager", "force", "adapter"}
+    )
+    cluster_settings = ClusterSettings()
+    if cluster is not None:
+        namespace = cluster.text("namespace")
+        if namespace is not None and not _DNS_LABEL.match(namespace):
+            raise cluster.error(f"must be a DNS label, got {namespace!r}", cluster.path("namespace"))
+        field_manager = cluster.text("field_manager", default=cluster_settings.field_manager)
+        if len(field_manager) > 128:
+            raise cluster.error("must be at most 128 characters", cluster.path("field_manager"))
+        cluster_settings = ClusterSettings(
+            kubeconfig=cluster.text("kubeconfig"),
+            context=cluster.text("context"),
+            token=_secret(cluster, "token"),
+            namespace=namespace,
+            field_manager=field_manager,
+            force=cluster.flag("force", True),
+            adapter=cluster.text("adapter", default="lightkube"),
+        )
+    verify = _verify(
+        sec.section(
+            "verify",
+            {"required_tasks", "required_pipelines", "installer_validate", "readiness", "probe_pvc", "probe_rbac", "job_timeout_seconds"},
+        )
+    )
+    smoke = _smoke(sec.section("smoke_build", {"enabled", "project_id", "tenant_id", "manifest", "timeout_seconds"}))
+    return ProviderSettings(
+        id=sec.uuid("id", required=True),
+        name=sec.text("name"),
+        mode=mode,
+        assets=AssetSettings(
+            repo=assets.text("repo", required=True),
+            branch=assets.text("branch", default="main"),
+            path=asset_path,
+            profile=assets.text("profile"),
+        ),
+        cluster=cluster_settings,
+        verify=verify,
+        smoke_build=smoke,
+    )
+
+
+def parse_config(text: str, *, source: str = "<config>") -> Settings:
+    """Validate config text and return ``Settings``.
+
+    Raises:
+        ConfigError: naming ``source``, the dotted key and the problem.
+    """
+    try:
+        data = _yaml.load(text)
+    except _yaml.YamlSyntaxError as exc:
+        raise ConfigError(f"not valid YAML: {exc}", path=source, hint="fix the YAML syntax at that line") from exc
+    if data is None:
+        raise ConfigError("the file is empty", path=source, hint="see docs/configuration.md for an example")
+    root = _Section(data, "", source, {"imagefactory", "providers", "state_dir"})
+    imagefactory = _imagefactory(root)
+    raw_providers = root.data.get("providers")
+    if not isinstance(raw_providers, list) or not raw_providers:
+        raise root.error("must be a non-empty list", "providers")
+    providers = tuple(_provider(p, i, source) for i, p in enumerate(raw_providers))
+    seen: dict[str, int] = {}
+    for i, p in enumerate(providers):
+        for label in {p.id, p.name} - {None}:
+            if label in seen:
+                raise root.error(f"duplicates providers[{seen[label]}] ({label})", f"providers[{i}]")
+            seen[str(label)] = i
+    return Settings(imagefactory=imagefactory, providers=providers, state_dir=root.text("state_dir"), source=source)

@@ -1,0 +1,5 @@
+"""``python -m gitrollback``."""
+
+from gitrollback.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,294 @@
+"""The public Python API: assess, plan and run a rollback for one provider.
+
+``Rollback`` is the composition point. Library users either hand it adapters they built (any objects satisfying
+``gitrollback.ports``), or call ``Rollback.from_settings`` with a parsed config plus the environment mapping and a
+file reader (the library itself never reads ``os.environ`` or files behind your back). The CLI is a thin layer
+over this module.
+
+Example::
+
+    import os, pathlib, gitrollback
+
+    settings = gitrollback.parse_config(pathlib.Path("gitrollback.yaml").read_text(), source="gitrollback.yaml")
+    with gitrollback.Rollback.from_settings(settings, "prod-eks", env=os.environ,
+                                           read_file=lambda p: pathlib.Path(p).expanduser().read_text()) as rb:
+        print(rb.assess().advice)
+        report = rb.run()
+        print(report.status, report.known_good.revision if report.known_good else None)
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from gitrollback import _yaml
+from gitrollback.adapters.registry import asset_source_factory, cluster_factory, imagefactory_factory
+from gitrollback.clock import SystemClock
+from gitrollback.errors import ConfigError, PreconditionFailedError
+from gitrollback.journal import FileJournal
+from gitrollback.locking import ProviderLock
+from gitrollback.models import Assessment, RollbackPlan, RunReport, StepRecord, StepStatus
+from gitrollback.ports import AssetSource, Clock, Cluster, ImageFactory, Journal, ProgressSink
+from gitrollback.runbook.context import Ports, RunContext, RunOptions
+from gitrollback.runbook.engine import Runner, Step, StepFailure
+from gitrollback.runbook.incident import build_incident
+from gitrollback.runbook.steps_apply import ApplyStep
+from gitrollback.runbook.steps_assess import AssessStep, KnownGoodStep, RenderStep
+from gitrollback.runbook.steps_verify import NoActiveJobStep, ObjectsStep, ReadinessStep, SmokeBuildStep, ValidateStep
+from gitrollback.secrets import FileReader, resolve_secret
+from gitrollback.settings import ProviderSettings, Settings
+
+__all__ = ["Rollback", "installer_steps"]
+
+
+def installer_steps() -> list[Step]:
+    """The ``image_factory_installer`` runbook, in order."""
+    return [
+        AssessStep(),
+        KnownGoodStep(),
+        RenderStep(),
+        ApplyStep(),
+        ValidateStep(),
+        ReadinessStep(),
+        ObjectsStep(),
+        SmokeBuildStep(),
+        NoActiveJobStep(),
+    ]
+
+
+class Rollback:
+    """Assess, plan and run a rollback for one provider.
+
+    Args:
+        settings: the provider's settings.
+        imagefactory, cluster, assets: the adapters (see ``gitrollback.ports``).
+        clock: time source (tests pass a fake one).
+        progress: told about each step as it starts and ends.
+        journal: receives each step record as it is written.
+        state_dir: when set, ``run`` holds a per-provider lock under ``locks/`` there (two runs never act on one
+            provider at once) and writes each step record to ``runs/<provider>/<run id>.jsonl`` as it happens.
+        steps: override the runbook (advanced; defaults to ``installer_steps()``).
+    """
+
+    def __init__(
+        self,
+        settings: ProviderSettings,
+        *,
+        imagefactory: ImageFactory,
+        cluster: Cluster,
+        assets: AssetSource,
+        clock: Clock | None = None,
+        progress: ProgressSink | None = None,
+        journal: Journal | None = None,
+        state_dir: Path | None = None,
+        steps: Sequence[Step] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.ports = Ports(imagefactory=imagefactory, cluster=cluster, assets=assets, clock=clock or SystemClock())
+        self.progress = progress
+        self.journal = journal
+        self.state_dir = state_dir
+        self._steps = list(steps) if steps is not None else None
+        self._closers: list[Callable[[], None]] = []
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        provider: str | None = None,
+        *,
+        env: Mapping[str, str],
+        read_file: FileReader | None = None,
+        clock: Clock | None = None,
+        progress: ProgressSink | None = None,
+        imagefactory_transport: Any = None,
+    ) -> Rollback:
+        """Build the adapters a config names, resolving secrets from ``env`` and ``read_file``.
+
+        Raises:
+            ConfigError: unknown provider, missing token, unreadable kubeconfig.
+        """
+        p = settings.provider(provider)
+        ifs = settings.imagefactory
+        token = resolve_secret(ifs.token, env=env, read_file=read_file, source=settings.source) if ifs.token else None
+        password = (
+            resolve_secret(ifs.password, env=env, read_file=read_file, source=settings.source) if ifs.password else None
+        )
+        on_wait = progress.waiting if progress is not None else None
+        imagefactory = imagefactory_factory()(
+            ifs, token=token, password=password, clock=clock, on_wait=on_wait, transport=imagefactory_transport
+        )
+        kubeconfig = _read_kubeconfig(p, settings.source, read_file)
+        cluster_token = (
+            resolve_secret(p.cluster.token, env=env, read_file=read_file, source=settings.source) if p.cluster.token else None
+        )
+        cluster = cluster_factory(p.cluster.adapter)(p.cluster, kubeconfig=kubeconfig, token=cluster_token)
+        state = Path(settings.state_dir).expanduser() if settings.state_dir else None
+        assets = asset_source_factory()(p.assets, cache_dir=state / "repos" if state else None, env=_git_env(env))
+        rollback = cls(
+            p,
+            imagefactory=imagefactory,
+            cluster=cluster,
+            assets=assets,
+            clock=clock,
+            progress=progress,
+            state_dir=state,
+        )
+        for adapter in (imagefactory, cluster):
+            close = getattr(adapter, "close", None)
+            if callable(close):
+                rollback._closers.append(close)
+        return rollback
+
+    # -- the three verbs --------------------------------------------------------------------------------
+
+    def _context(self, options: RunOptions) -> RunContext:
+        return RunContext(settings=self.settings, ports=self.ports, options=options)
+
+    def _runner(self, journal: Journal | None = None) -> Runner:
+        steps = self._steps if self._steps is not None else installer_steps()
+        return Runner(steps, progress=self.progress, journal=journal or self.journal)
+
+    def assess(self) -> Assessment:
+        """Runbook §1: what failed, what is active, what readiness says, and what to do."""
+        ctx = self._context(RunOptions(force=True))
+        step = AssessStep()
+        verdict: Any = "rollback"
+        try:
+            step.run(ctx)
+            advice = "roll back: run `gitrollback plan` to see what would change, then `gitrollback run`"
+        except PreconditionFailedError as exc:
+            if ctx.status is not None and ctx.status.active_job is not None:
+                verdict = "wait"
+            elif ctx.provider is not None and ctx.mode != "image_factory_installer":
+                verdict = "unsupported"
+            else:
+                raise
+            advice = f"{exc}. {exc.hint or ''}".strip()
+        status, provider = ctx.status, ctx.provider
+        if provider is None or status is None:  # pragma: no cover - assess raises before
+            raise PreconditionFailedError("assess found no provider", step="assess")
+        readiness = ctx.readiness_before
+        ready_status = readiness.status if readiness else (status.readiness_status or "unknown")
+        missing = readiness.missing_prereqs if readiness else status.readiness_missing_prereqs
+        if verdict == "rollback" and ctx.failed_job is None and ready_status == "ready":
+            verdict, advice = "healthy", "nothing to roll back: the provider is ready and its last installer job did not fail"
+        return Assessment(
+            provider_id=provider.id,
+            provider_name=provider.name,
+            mode=ctx.mode,
+            provider_status=provider.status,
+            target_namespace=ctx.namespace,
+            readiness_status=ready_status,
+            missing_prereqs=tuple(missing),
+            active_job=status.active_job,
+            failed_job=ctx.failed_job,
+            recent_jobs=status.recent_jobs[:10],
+            verdict=verdict,
+            advice=advice,
+        )
+
+    def plan(self, *, to: str | None = None, force: bool = False) -> RollbackPlan:
+        """Everything ``run`` would do, without changing anything (readiness is read, not re-run)."""
+        ctx = self._context(RunOptions(to=to, force=force, live_readiness=False))
+        steps = self._runner().plan(ctx)
+        if ctx.known_good is None:  # pragma: no cover - the known-good step raises first
+            raise PreconditionFailedError("no known-good revision found", step="known-good")
+        return RollbackPlan(
+            provider_id=self.settings.id,
+            mode=ctx.mode,  # type: ignore[arg-type]
+            target_namespace=ctx.namespace,
+            failed_job=ctx.failed_job,
+            known_good=ctx.known_good,
+            steps=steps,
+            manifests=tuple(ctx.manifests),
+        )
+
+    def run(self, *, to: str | None = None, force: bool = False, run_id: str | None = None) -> RunReport:
+        """Roll back and verify. Never raises for a failed step: the report says what happened.
+
+        Raises:
+            PreconditionFailedError: only when another run holds this provider's lock.
+        """
+        run_id = run_id or uuid.uuid4().hex
+        journal = self.journal or (FileJournal(self.state_dir / "runs", run_id) if self.state_dir else None)
+        lock = ProviderLock(self.state_dir / "locks", self.settings.id) if self.state_dir else None
+        if lock is not None:
+            lock.acquire()
+        try:
+            return self._run(RunOptions(to=to, force=force, run_id=run_id), journal)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _run(self, options: RunOptions, journal: Journal | None) -> RunReport:
+        ctx = self._context(options)
+        error: str | None = None
+        status = "rolled_back"
+        try:
+            records = self._runner(journal).run(ctx)
+        except StepFailure as failure:
+            records, error = failure.records, str(failure.error)
+            if failure.error.hint:
+                error = f"{error} (next: {failure.error.hint})"
+            status = "refused" if isinstance(failure.error, PreconditionFailedError) else "failed"
+        now = self.ports.clock.now()
+        incident = build_incident(ctx, records, error)
+        records = (*records, StepRecord("incident", StepStatus.SUCCEEDED, now, now, "incident notes written"))
+        return RunReport(
+            status=status,  # type: ignore[arg-type]
+            provider_id=self.settings.id,
+            mode=ctx.mode,
+            failed_job=ctx.failed_job,
+            known_good=ctx.known_good,
+            steps=records,
+            incident=incident,
+            error=error,
+        )
+
+    # -- lifecycle --------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the adapters this object built."""
+        for close in self._closers:
+            close()
+        self._closers.clear()
+
+    def __enter__(self) -> Rollback:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _read_kubeconfig(p: ProviderSettings, source: str, read_file: FileReader | None) -> Mapping[str, Any]:
+    key = f"providers[{p.label}].cluster.kubeconfig"
+    if not p.cluster.kubeconfig:
+        raise ConfigError("is required to reach the cluster", path=source, key=key, hint="point it at a kubeconfig file")
+    if read_file is None:
+        raise ConfigError("cannot be read here (no file reader given)", path=source, key=key)
+    try:
+        text = read_file(p.cluster.kubeconfig)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read {p.cluster.kubeconfig}: {exc.strerror or exc}", path=source, key=key
+        ) from exc
+    try:
+        data = _yaml.load(text)
+    except _yaml.YamlSyntaxError as exc:
+        raise ConfigError(f"{p.cluster.kubeconfig} is not valid YAML: {exc}", path=source, key=key) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p.cluster.kubeconfig} is not a kubeconfig mapping", path=source, key=key)
+    return data
+
+
+def _git_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The part of the caller's environment git needs (credentials helpers, SSH, identity), nothing else."""
+    keep = ("HOME", "PATH", "SSH_AUTH_SOCK", "GIT_SSH_COMMAND", "GIT_ASKPASS", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY")
+    return {k: v for k, v in env.items() if k in keep or k.startswith("GIT_CONFIG_")}

@@ -1,0 +1,149 @@
+"""Render assessments, plans and run reports as text for people and as JSON for machines. No printing here.
+
+The JSON shapes are the documented ``--json`` schemas (``docs/cli.md``); keys are only ever added, never renamed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gitrollback.models import Assessment, Incident, RollbackPlan, RunReport, StepStatus, to_json
+
+__all__ = [
+    "assessment_json",
+    "incident_markdown",
+    "plan_json",
+    "render_assessment",
+    "render_plan",
+    "render_report",
+    "report_json",
+]
+
+_MARK = {
+    StepStatus.SUCCEEDED: "ok",
+    StepStatus.FAILED: "FAILED",
+    StepStatus.SKIPPED: "skipped",
+    StepStatus.PLANNED: "planned",
+}
+
+
+def report_json(report: RunReport) -> dict[str, Any]:
+    """The run report: ``status, provider_id, mode, failed_job, known_good, steps, incident`` (+ ``error``)."""
+    kg = report.known_good
+    return {
+        "status": report.status,
+        "provider_id": report.provider_id,
+        "mode": report.mode,
+        "failed_job": to_json(report.failed_job),
+        "known_good": None
+        if kg is None
+        else {
+            "revision": kg.revision,
+            "source": kg.source,
+            "reason": kg.reason,
+            "bad_revision": kg.bad_revision,
+            "trees": dict(kg.trees),
+            "rejected": [to_json(r) for r in kg.rejected],
+        },
+        "steps": [
+            {
+                "name": r.name,
+                "status": r.status.value,
+                "started_at": to_json(r.started_at),
+                "finished_at": to_json(r.finished_at),
+                "detail": r.detail,
+            }
+            for r in report.steps
+        ],
+        "incident": to_json(report.incident),
+        "error": report.error,
+    }
+
+
+def plan_json(plan: RollbackPlan) -> dict[str, Any]:
+    """The plan: the facts gathered and each step with its concrete targets."""
+    return {
+        "status": "planned",
+        "provider_id": plan.provider_id,
+        "mode": plan.mode,
+        "target_namespace": plan.target_namespace,
+        "failed_job": to_json(plan.failed_job),
+        "known_good": to_json(plan.known_good),
+        "steps": [to_json(s) for s in plan.steps],
+        "objects": [
+            {"kind": m.kind, "name": m.name, "namespace": m.namespace or plan.target_namespace, "file": m.source_file}
+            for m in plan.manifests
+        ],
+    }
+
+
+def assessment_json(a: Assessment) -> dict[str, Any]:
+    """The assessment as JSON."""
+    return to_json(a)  # type: ignore[no-any-return]
+
+
+def render_assessment(a: Assessment) -> str:
+    """A short human summary of ``assess``."""
+    lines = [
+        f"provider      {a.provider_name} ({a.provider_id}), {a.mode}, status {a.provider_status}",
+        f"namespace     {a.target_namespace}",
+        f"readiness     {a.readiness_status}",
+    ]
+    lines += [f"  missing     {m}" for m in a.missing_prereqs]
+    if a.active_job is not None:
+        lines.append(f"active job    {a.active_job.id} {a.active_job.status} (since {to_json(a.active_job.created_at)})")
+    if a.failed_job is not None:
+        lines.append(f"failed job    {a.failed_job.id} (profile {a.failed_job.asset_version})")
+        lines.append(f"  error       {a.failed_job.error}")
+    for job in a.recent_jobs[:5]:
+        lines.append(f"  job         {to_json(job.created_at)} {job.status:<9} {job.install_mode} {job.asset_version} {job.id}")
+    lines.append(f"verdict       {a.verdict}: {a.advice}")
+    return "\n".join(lines)
+
+
+def render_plan(plan: RollbackPlan) -> str:
+    """The plan as numbered steps with their targets."""
+    kg = plan.known_good
+    lines = [f"Plan for provider {plan.provider_id} ({plan.mode}), namespace {plan.target_namespace}"]
+    if plan.failed_job is not None:
+        lines.append(f"  failed job  {plan.failed_job.id}: {plan.failed_job.error}")
+    lines.append(f"  known-good  {kg.revision} ({kg.source})")
+    lines.append(f"              {kg.reason}")
+    for r in kg.rejected:
+        lines.append(f"  rejected    {r.revision[:12]}: {r.why}")
+    for i, step in enumerate(plan.steps, 1):
+        marker = " [changes things]" if step.mutates else ""
+        lines.append(f"{i:>2}. {step.name}: {step.description}{marker}")
+        lines += [f"      - {t}" for t in step.targets]
+    lines.append("Nothing was changed. Run `gitrollback run` to do this.")
+    return "\n".join(lines)
+
+
+def incident_markdown(incident: Incident, report: RunReport) -> str:
+    """Incident notes in Markdown, ready to paste into a ticket."""
+    lines = [
+        f"## Tekton rollback: provider {report.provider_id} ({report.status})",
+        "",
+        f"- **Failed version:** {incident.failed_version}",
+        f"- **Restored version:** {incident.restored_version}",
+        f"- **Root cause:** {incident.root_cause}",
+        "",
+        "### Follow-up",
+        *[f"- {item}" for item in incident.follow_up],
+        "",
+        "### Timeline (UTC)",
+        *[f"- {item}" for item in incident.timeline],
+    ]
+    return "\n".join(lines)
+
+
+def render_report(report: RunReport) -> str:
+    """The human summary of a run: outcome, chosen revision, and the incident notes."""
+    lines = [f"Result: {report.status}"]
+    if report.error:
+        lines.append(f"Error:  {report.error}")
+    if report.known_good is not None:
+        lines.append(f"Known-good: {report.known_good.revision} ({report.known_good.source})")
+    if report.incident is not None:
+        lines += ["", incident_markdown(report.incident, report)]
+    return "\n".join(lines)

@@ -1,0 +1,86 @@
+"""The state one rollback run accumulates as its steps go.
+
+Steps read what earlier steps found and add what they find; the report and the incident notes are built from
+this state and the step records only. It is engine-internal and mutable on purpose: a frozen value is made
+from it at the end (``RunReport``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gitrollback.models import (
+    AppliedObject,
+    Build,
+    FailedJob,
+    InstallerJob,
+    KnownGood,
+    Manifest,
+    Provider,
+    Readiness,
+    RevisionInfo,
+    TektonStatus,
+)
+from gitrollback.ports import AssetSource, Clock, Cluster, ImageFactory
+from gitrollback.settings import ProviderSettings
+
+__all__ = ["Ports", "RunContext", "RunOptions"]
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The adapters a run talks to."""
+
+    imagefactory: ImageFactory
+    cluster: Cluster
+    assets: AssetSource
+    clock: Clock
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the caller asked for.
+
+    Args:
+        to: roll back to this revision instead of resolving the known-good one.
+        force: roll back even when assess finds nothing wrong (a healthy provider, no failed job).
+        live_readiness: call the live readiness check during assess (it persists its result and can flip the
+            provider online/offline, so ``plan`` turns it off and reads the persisted value instead).
+        run_id: names the run in idempotency keys, so a rerun of the same run replays instead of duplicating.
+    """
+
+    to: str | None = None
+    force: bool = False
+    live_readiness: bool = True
+    run_id: str = ""
+
+
+@dataclass
+class RunContext:
+    """Everything the steps of one run share."""
+
+    settings: ProviderSettings
+    ports: Ports
+    options: RunOptions
+    provider: Provider | None = None
+    status: TektonStatus | None = None
+    readiness_before: Readiness | None = None
+    failed_job: FailedJob | None = None
+    namespace: str = ""
+    profile: str = "v1"
+    known_good: KnownGood | None = None
+    good_info: RevisionInfo | None = None
+    bad_info: RevisionInfo | None = None
+    manifests: list[Manifest] = field(default_factory=list)
+    applied: list[AppliedObject] = field(default_factory=list)
+    validate_job: InstallerJob | None = None
+    readiness_after: Readiness | None = None
+    smoke_build: Build | None = None
+    leftovers: list[str] = field(default_factory=list)
+
+    @property
+    def mode(self) -> str:
+        """The install mode: the config's, else the provider's."""
+        if self.settings.mode:
+            return self.settings.mode
+        return self.provider.install_mode if self.provider else "image_factory_installer"

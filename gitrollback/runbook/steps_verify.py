@@ -1,0 +1,181 @@
+"""Runbook §3.3-3.5 and §4: installer validation, readiness, required objects, a smoke build, no active job.
+
+Each check has explicit success conditions and fails early with what it saw. Two contract details shape them
+(contract §4.2, §5.1, §10.1): a validate job "succeeds" even when its readiness refresh is not_ready, so readiness
+is read separately afterwards; and GET readiness checks pipelines only in pipelineRef mode, so gitrollback also
+checks the required pipelines and tasks itself, in the namespace it applied to.
+"""
+
+from __future__ import annotations
+
+from gitrollback.errors import VerificationFailedError
+from gitrollback.models import PlanStep
+from gitrollback.runbook.context import RunContext
+from gitrollback.settings import required_pipelines_for
+
+__all__ = ["NoActiveJobStep", "ObjectsStep", "ReadinessStep", "SmokeBuildStep", "ValidateStep"]
+
+_TEKTON = "tekton.dev/v1"
+
+
+class ValidateStep:
+    """``POST .../tekton/validate`` and wait for the job (runbook §3.3)."""
+
+    name = "validate"
+    reads_only = False
+    deadline = 0.0
+
+    def plan(self, ctx: RunContext) -> PlanStep:
+        skip = "" if ctx.settings.verify.installer_validate else " (disabled in config)"
+        return PlanStep(self.name, f"start an installer validate job and wait for it{skip}", (f"provider {ctx.settings.id}",), True)
+
+    def run(self, ctx: RunContext) -> str:
+        if not ctx.settings.verify.installer_validate:
+            return "skipped: verify.installer_validate is false"
+        api = ctx.ports.imagefactory
+        key = f"gitrollback-{ctx.options.run_id}-validate" if ctx.options.run_id else None
+        job = api.start_installer_job(ctx.settings.id, "validate", idempotency_key=key)
+        job = api.wait_for_job(ctx.settings.id, job.id, timeout=ctx.settings.verify.job_timeout)
+        ctx.validate_job = job
+        if job.status != "succeeded":
+            raise VerificationFailedError(
+                f"validate job {job.id} ended {job.status}: {job.error_message or 'no error message'}",
+                step=self.name,
+                hint="check the provider's runtime_auth and cluster connectivity in Image Factory",
+            )
+        return f"validate job {job.id} succeeded"
+
+
+class ReadinessStep:
+    """Re-run the live readiness check (runbook §3.4, §4.2)."""
+
+    name = "readiness"
+    reads_only = False  # GET readiness persists its result on the provider
+    deadline = 0.0
+
+    def plan(self, ctx: RunContext) -> PlanStep:
+        v = ctx.settings.verify
+        probes = [p for p, on in (("pvc", v.probe_pvc), ("rbac", v.probe_rbac)) if on]
+        extra = f" with probes {', '.join(probes)}" if probes else ""
+        return PlanStep(self.name, f"GET readiness{extra}; require status ready", (f"provider {ctx.settings.id}",))
+
+    def run(self, ctx: RunContext) -> str:
+        v = ctx.settings.verify
+        if not v.readiness:
+            return "skipped: verify.readiness is false"
+        readiness = ctx.ports.imagefactory.readiness(ctx.settings.id, probe_pvc=v.probe_pvc, probe_rbac=v.probe_rbac)
+        ctx.readiness_after = readiness
+        if not readiness.ready:
+            raise VerificationFailedError(
+                "readiness is not_ready after the rollback: " + "; ".join(readiness.missing_prereqs),
+                step=self.name,
+                hint="fix what readiness lists (gitrollback assess shows it again), then rerun",
+            )
+        return f"ready in namespace {readiness.tenant_namespace or ctx.namespace}"
+
+
+class ObjectsStep:
+    """Required Tasks and Pipelines exist in the target namespace; note objects the rollback left behind."""
+
+    name = "verify-objects"
+    reads_only = False
+    deadline = 0.0
+
+    def _required(self, ctx: RunContext) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        v = ctx.settings.verify
+        return v.required_tasks, v.required_pipelines or required_pipelines_for(ctx.profile)
+
+    def plan(self, ctx: RunContext) -> PlanStep:
+        tasks, pipelines = self._required(ctx)
+        return PlanStep(
+            self.name,
+            f"require {len(tasks)} Tasks and {len(pipelines)} Pipelines in {ctx.namespace}",
+            tuple(f"Task/{t}" for t in tasks) + tuple(f"Pipeline/{p}" for p in pipelines),
+        )
+
+    def run(self, ctx: RunContext) -> str:
+        tasks, pipelines = self._required(ctx)
+        cluster = ctx.ports.cluster
+        present_tasks = set(cluster.list_names(_TEKTON, "Task", namespace=ctx.namespace))
+        present_pipelines = set(cluster.list_names(_TEKTON, "Pipeline", namespace=ctx.namespace))
+        missing = [f"Task/{t}" for t in tasks if t not in present_tasks]
+        missing += [f"Pipeline/{p}" for p in pipelines if p not in present_pipelines]
+        wanted = {(m.kind, m.name) for m in ctx.manifests}
+        ctx.leftovers = sorted(
+            [f"Task/{t}" for t in present_tasks if ("Task", t) not in wanted]
+            + [f"Pipeline/{p}" for p in present_pipelines if ("Pipeline", p) not in wanted]
+        )
+        if missing:
+            raise VerificationFailedError(
+                f"missing in namespace {ctx.namespace}: {', '.join(missing)}",
+                step=self.name,
+                hint="the known-good tree does not define them; check verify.required_tasks or choose another revision",
+            )
+        note = f"; not in the known-good set (left in place): {', '.join(ctx.leftovers)}" if ctx.leftovers else ""
+        return f"{len(tasks)} Tasks and {len(pipelines)} Pipelines present in {ctx.namespace}{note}"
+
+
+class SmokeBuildStep:
+    """Run a small build and require it to complete (runbook §3.5, §4.3)."""
+
+    name = "smoke-build"
+    reads_only = False
+    deadline = 0.0
+
+    def plan(self, ctx: RunContext) -> PlanStep:
+        sb = ctx.settings.smoke_build
+        if sb is None:
+            return PlanStep(self.name, "no smoke build configured (smoke_build is not set)")
+        return PlanStep(
+            self.name,
+            f"create a {sb.manifest.get('type')} build on the provider and wait for it to complete",
+            (f"project {sb.project_id}",),
+            mutates=True,
+        )
+
+    def run(self, ctx: RunContext) -> str:
+        sb = ctx.settings.smoke_build
+        if sb is None:
+            return "skipped: no smoke_build in the config"
+        provider = ctx.provider
+        tenant = sb.tenant_id or (provider.tenant_id if provider else "")
+        suffix = ctx.options.run_id[:8] if ctx.options.run_id else "check"
+        manifest = {
+            **sb.manifest,
+            "name": f"{sb.manifest.get('name')}-{suffix}",
+            "infrastructure_type": sb.manifest.get("infrastructure_type", "kubernetes"),
+            "infrastructure_provider_id": ctx.settings.id,
+        }
+        api = ctx.ports.imagefactory
+        build = api.create_build({"tenant_id": tenant, "project_id": sb.project_id, "manifest": manifest})
+        build = api.wait_for_build(build.id, timeout=sb.timeout)
+        ctx.smoke_build = build
+        if build.status != "completed":
+            raise VerificationFailedError(
+                f"smoke build {build.id} ended {build.status}: {build.error_message or 'no error message'}",
+                step=self.name,
+                hint="open the build's logs in Image Factory; the Tekton objects it needs may still be wrong",
+            )
+        return f"smoke build {build.id} completed"
+
+
+class NoActiveJobStep:
+    """Confirm no installer job is left pending or running (runbook §4.1)."""
+
+    name = "no-active-job"
+    reads_only = False
+    deadline = 0.0
+
+    def plan(self, ctx: RunContext) -> PlanStep:
+        return PlanStep(self.name, "confirm no installer job is pending or running", (f"provider {ctx.settings.id}",))
+
+    def run(self, ctx: RunContext) -> str:
+        status = ctx.ports.imagefactory.tekton_status(ctx.settings.id, limit=20)
+        if status.active_job is not None:
+            job = status.active_job
+            raise VerificationFailedError(
+                f"installer job {job.id} is still {job.status}",
+                step=self.name,
+                hint="wait for it to finish and check its result before closing the incident",
+            )
+        return "no installer job is pending or running"

@@ -1,0 +1,94 @@
+"""LightkubeCluster against the Kubernetes simulator: apply, reads, and error translation."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from gitrollback.adapters.kube import LightkubeCluster
+from gitrollback.assets import expand_assets
+from gitrollback.errors import AuthenticationError, ConfigError, NotFoundError, TransportError, UnsupportedOperationError
+from gitrollback.models import Manifest
+from gitrollback.testing.cluster_state import ClusterState
+from gitrollback.testing.kube import KubernetesSimulator
+
+NS = "image-factory-6f1c2a9e"
+MANAGER = "image-factory-tekton-installer"
+
+
+@pytest.fixture(name="kube")
+def _kube() -> Iterator[KubernetesSimulator]:
+    with KubernetesSimulator(ClusterState(), token="t0k3n") as sim:
+        yield sim
+
+
+@pytest.fixture(name="cluster")
+def _cluster(kube: KubernetesSimulator) -> Iterator[LightkubeCluster]:
+    c = LightkubeCluster.from_kubeconfig(kube.kubeconfig(namespace=NS))
+    yield c
+    c.close()
+
+
+def test_applies_the_real_tree_into_a_new_namespace(kube: KubernetesSimulator, cluster: LightkubeCluster, fixture_tree) -> None:
+    """All 26 objects apply (created), land in the namespace, and are owned by the installer's manager."""
+    assert cluster.ensure_namespace(NS, field_manager=MANAGER) is True
+    assert cluster.ensure_namespace(NS, field_manager=MANAGER) is False
+    results = [cluster.apply(m, namespace=NS, field_manager=MANAGER, force=True) for m in expand_assets(fixture_tree)]
+    assert len(results) == 26 and all(r.created for r in results)
+    assert {r.namespace for r in results} == {NS}
+    again = cluster.apply(expand_assets(fixture_tree)[0], namespace=NS, field_manager=MANAGER, force=True)
+    assert again.created is False
+    rt = kube.state.type_for("tekton.dev/v1", "Task")
+    assert rt is not None
+    stored = kube.state.get(rt, NS, "git-clone")
+    assert stored is not None and [m["manager"] for m in stored["metadata"]["managedFields"]] == [MANAGER]
+    assert "packer" in cluster.list_names("tekton.dev/v1", "Task", namespace=NS)
+    assert cluster.exists("tekton.dev/v1beta1", "Pipeline", "image-factory-build-v1-kaniko", namespace=NS)
+    assert not cluster.exists("tekton.dev/v1", "Pipeline", "nope", namespace=NS)
+    assert cluster.exists("apps/v1", "Deployment", "image-factory-registry", namespace=NS)
+
+
+def test_missing_namespace_is_a_not_found(cluster: LightkubeCluster, fixture_tree) -> None:
+    """Applying into a namespace that does not exist raises NotFoundError naming it."""
+    with pytest.raises(NotFoundError, match='namespaces "ghost" not found') as info:
+        cluster.apply(expand_assets(fixture_tree)[0], namespace="ghost", field_manager=MANAGER, force=True)
+    assert info.value.status == 404 and info.value.adapter == "kubernetes"
+
+
+def test_wrong_token_is_an_authentication_error(kube: KubernetesSimulator) -> None:
+    """A 401 from the API server becomes AuthenticationError and the token is not in the message."""
+    config = kube.kubeconfig()
+    cluster = LightkubeCluster.from_kubeconfig(config, token="wrong-secret")
+    with pytest.raises(AuthenticationError) as info:
+        cluster.list_names("tekton.dev/v1", "Task", namespace=NS)
+    cluster.close()
+    assert "wrong-secret" not in str(info.value) and "t0k3n" not in str(info.value)
+
+
+def test_unreachable_server_is_a_transport_error(kube: KubernetesSimulator) -> None:
+    """A closed port becomes TransportError with a hint, not an httpx exception."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = kube.kubeconfig()
+    config["clusters"][0]["cluster"]["server"] = f"http://127.0.0.1:{port}"
+    cluster = LightkubeCluster.from_kubeconfig(config)
+    with pytest.raises(TransportError, match="unreachable") as info:
+        cluster.exists("v1", "Namespace", "default", namespace=None)
+    cluster.close()
+    assert info.value.hint
+
+
+def test_unknown_kind_is_refused_like_the_installer(cluster: LightkubeCluster) -> None:
+    """A kind gitrollback cannot map is refused with the installer's wording."""
+    m = Manifest("example.com/v1", "Widget", "w", {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}})
+    with pytest.raises(UnsupportedOperationError, match="Failed to map manifest resource Widget"):
+        cluster.apply(m, namespace=NS, field_manager=MANAGER, force=True)
+
+
+def test_bad_kubeconfig_is_a_config_error() -> None:
+    """A kubeconfig without the named context is a ConfigError naming the context."""
+    with pytest.raises(ConfigError, match="'missing'"):
+        LightkubeCluster.from_kubeconfig({"apiVersion": "v1", "clusters": [], "contexts": [], "users": []}, context="missing")

@@ -160,7 +160,7 @@ class Rollback:
         verdict: Any = "rollback"
         try:
             step.run(ctx)
-            advice = "roll back: run `gitrollback plan` to see what would change, then `gitrollback run`"
+            advice = "run `gitrollback plan` to see what would change, then `gitrollback run`"
         except PreconditionFailedError as exc:
             if ctx.status is not None and ctx.status.active_job is not None:
                 verdict = "wait"

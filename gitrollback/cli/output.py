@@ -12,9 +12,10 @@ import logging
 import sys
 import time
 from collections.abc import Iterable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from gitrollback.models import StepRecord, StepStatus
+if TYPE_CHECKING:  # models pull in dataclasses; keep `--help` from importing them
+    from gitrollback.models import StepRecord
 
 __all__ = ["Output", "RedactingFilter", "StepPrinter"]
 
@@ -68,16 +69,15 @@ class StepPrinter:
         if self.quiet:
             return
         took = (record.finished_at - record.started_at).total_seconds()
-        mark = {StepStatus.SUCCEEDED: "ok", StepStatus.FAILED: "FAILED", StepStatus.SKIPPED: "skipped"}.get(
-            record.status, record.status.value
-        )
-        line = f"   {mark} ({took:.1f}s): {record.detail}"
-        if record.status is StepStatus.SKIPPED:
+        status = record.status.value
+        if status == "skipped":
             return
+        mark = {"succeeded": "ok", "failed": "FAILED"}.get(status, status)
+        line = f"   {mark} ({took:.1f}s): {record.detail}"
         self.output.message(line)
         if self.ci == "github":
             self.output.message("::endgroup::")
-            if record.status is StepStatus.FAILED:
+            if status == "failed":
                 self.output.message(f"::error title=gitrollback {record.name}::{record.detail}")
         elif self.ci == "gitlab":
             self.output.message(f"\x1b[0Ksection_end:{int(time.time())}:{record.name.replace('-', '_')}\r\x1b[0K")

@@ -1,0 +1,399 @@
+"""The route methods of ``ImageFactoryClient``: providers, Tekton installer, permissions, builds and waits.
+
+They are written against one abstract ``_call(method, path, ...)`` that the httpx half
+(``gitrollback.adapters.imagefactory``) implements with auth, retries and error translation; so this module
+holds what each route means (paths, bodies, which calls may be retried, what to parse) and nothing about HTTP
+mechanics, and needs no third-party import. Split out of the client to keep both halves readable.
+
+Remote behaviour assumed (``docs/imagefactory-api.md``): routes and bodies of §2-§3; the installer's replay
+rule (§4.4: a known ``(provider, operation, idempotency_key)`` answers 202 with the same job, checked before
+the one-active-job lock), which makes installer POSTs safe to retry; ``active_job_events`` served only while
+the job is pending or running (§3.3), so they are captured on every status read; ``recent_jobs`` newest
+first, at most 100 (§3.3, §4.6); builds auto-queued on create, terminal once completed/failed/cancelled
+(§3.6).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import quote
+
+from gitrollback.adapters import _imagefactory_wire as wire
+from gitrollback.errors import (
+    ConfigError,
+    GitRollbackError,
+    JobInProgressError,
+    NotFoundError,
+    UnexpectedResponseError,
+    WaitTimeoutError,
+)
+from gitrollback.models import (
+    Build,
+    InstallerJob,
+    JobEvent,
+    Provider,
+    ProviderPermission,
+    Readiness,
+    TektonStatus,
+)
+from gitrollback.ports import Clock, InstallerOperation
+
+__all__ = ["ImageFactoryRoutes"]
+
+logger = logging.getLogger(__name__)
+
+_PROVIDERS = "/api/v1/admin/infrastructure/providers"
+_OPERATIONS = ("install", "upgrade", "validate")
+_INSTALL_MODES = ("gitops", "image_factory_installer")
+
+
+def _seg(value: str) -> str:
+    """One path segment, percent-encoded so an id can never change the route."""
+    return quote(value, safe="")
+
+
+class ImageFactoryRoutes:
+    """Route methods shared by ``ImageFactoryClient``; subclasses provide ``_call`` and the state below."""
+
+    _clock: Clock
+    _poll_interval: float
+    _on_wait: Callable[[str, float, str], None] | None
+    _lock: threading.RLock
+    _events: dict[str, dict[str, JobEvent]]
+    _operations: dict[str, str]
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        params: Mapping[str, str | int] | None = None,
+        body: Any = None,
+        retry: bool | None = None,
+        authenticated: bool = True,
+    ) -> Any:
+        """One API call; returns decoded JSON or None. ``retry=None`` means "retry GETs only"."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _bad(operation: str, message: str) -> UnexpectedResponseError:
+        return UnexpectedResponseError(
+            f"Image Factory {message}",
+            adapter=wire.ADAPTER,
+            operation=operation,
+            hint="check that base_url points at Image Factory and that its version matches the contract",
+        )
+
+    @contextmanager
+    def _parsing(self, operation: str) -> Iterator[None]:
+        try:
+            yield
+        except wire.BadPayload as exc:
+            raise self._bad(operation, f"{operation}: unexpected response: {exc}") from exc
+
+    def _provider_call(self, method: str, path: str, operation: str, body: Any = None) -> Provider:
+        data = self._call(method, path, operation=operation, body=body)
+        with self._parsing(operation):
+            return wire.parse_provider(wire.member(data, "provider", "provider response"))
+
+    def _list_of(self, data: Any, key: str, operation: str) -> list[Any]:
+        with self._parsing(operation):
+            items = wire.member(data, key, f"{operation} response")
+            if not isinstance(items, list):
+                raise wire.BadPayload(f"{key!r} is not a list")
+            return items
+
+    # ---------------------------------------------------------------------------------------- providers
+
+    def get_provider(self, provider_id: str) -> Provider:
+        """One provider (``GET .../providers/{id}``); its ``config`` is unredacted, so never log it."""
+        return self._provider_call("GET", f"{_PROVIDERS}/{_seg(provider_id)}", "get_provider")
+
+    def list_providers(
+        self, *, provider_type: str | None = None, status: str | None = None, page: int = 1, limit: int = 20
+    ) -> list[Provider]:
+        """One page of providers, newest first (``GET .../providers``)."""
+        return self._provider_page(provider_type, status, page, limit)[0]
+
+    def iter_providers(
+        self, *, provider_type: str | None = None, status: str | None = None, page_size: int = 100
+    ) -> Iterator[Provider]:
+        """Every provider, page after page, following ``pagination.total_pages``."""
+        page = 1
+        while True:
+            providers, total_pages = self._provider_page(provider_type, status, page, page_size)
+            yield from providers
+            if page >= total_pages or not providers:
+                return
+            page += 1
+
+    def _provider_page(
+        self, provider_type: str | None, status: str | None, page: int, limit: int
+    ) -> tuple[list[Provider], int]:
+        # include_prepare_summary=false: the rollback never reads latest_prepare_*, and it spares the server.
+        params: dict[str, str | int] = {"page": page, "limit": limit, "include_prepare_summary": "false"}
+        if provider_type:
+            params["provider_type"] = provider_type
+        if status:
+            params["status"] = status
+        data = self._call("GET", _PROVIDERS, operation="list_providers", params=params)
+        items = self._list_of(data, "data", "list_providers")
+        with self._parsing("list_providers"):
+            pagination = wire.obj(data, "provider list").get("pagination")
+            total = pagination.get("total_pages") if isinstance(pagination, dict) else None
+            return [wire.parse_provider(p) for p in items], total if isinstance(total, int) else page
+
+    def available_providers(self) -> list[Provider]:
+        """Providers the configured ``tenant_id`` may select for builds (§8)."""
+        path = "/api/v1/infrastructure/providers/available"
+        items = self._list_of(self._call("GET", path, operation="available_providers"), "providers",
+                              "available_providers")
+        with self._parsing("available_providers"):
+            return [wire.parse_provider(p) for p in items]
+
+    def set_provider_enabled(self, provider_id: str, enabled: bool) -> Provider:
+        """``PATCH .../status {"enabled"}``: online or offline, for all tenants.
+
+        Not durable (§8): the next ready readiness result (GET readiness or the 180 s watcher) sets an offline
+        provider online again.
+        """
+        path = f"{_PROVIDERS}/{_seg(provider_id)}/status"
+        return self._provider_call("PATCH", path, "set_provider_enabled", {"enabled": enabled})
+
+    def update_provider(self, provider_id: str, fields: Mapping[str, Any]) -> Provider:
+        """``PUT .../providers/{id}`` with ``fields`` as the body.
+
+        Caveat (§3.5): a ``config`` field **replaces the whole config map**; there is no merge. To change one
+        key, take ``get_provider(id).config``, edit a copy and send the whole map back. Validation failures
+        (``target_namespace``, auth config) come back as ``ServerError`` (500), not 400.
+        """
+        path = f"{_PROVIDERS}/{_seg(provider_id)}"
+        return self._provider_call("PUT", path, "update_provider", dict(fields))
+
+    def list_permissions(self, provider_id: str) -> list[ProviderPermission]:
+        """Explicit tenant grants of the provider (``GET .../permissions``)."""
+        path = f"{_PROVIDERS}/{_seg(provider_id)}/permissions"
+        items = self._list_of(self._call("GET", path, operation="list_permissions"), "permissions",
+                              "list_permissions")
+        with self._parsing("list_permissions"):
+            return [wire.parse_permission(p) for p in items]
+
+    def grant_permission(self, provider_id: str, tenant_id: str) -> None:
+        """Grant ``infrastructure:select`` to a tenant (204; idempotent on the server)."""
+        self._call("POST", f"{_PROVIDERS}/{_seg(provider_id)}/permissions", operation="grant_permission",
+                   body={"tenant_id": tenant_id, "permission": "infrastructure:select"})
+
+    def revoke_permission(self, provider_id: str, tenant_id: str) -> None:
+        """Revoke a tenant's grant (204); a grant that does not exist gives ``ServerError`` (500, §3.5)."""
+        self._call("DELETE", f"{_PROVIDERS}/{_seg(provider_id)}/permissions", operation="revoke_permission",
+                   body={"tenant_id": tenant_id, "permission": "infrastructure:select"})
+
+    # ---------------------------------------------------------------------------------------- tekton
+
+    def tekton_status(self, provider_id: str, *, limit: int = 20) -> TektonStatus:
+        """Persisted readiness plus the ``limit`` (1..100) newest installer jobs; keeps active-job events."""
+        if not 1 <= limit <= 100:
+            raise ConfigError(f"limit must be between 1 and 100, not {limit}", key="limit")
+        data = self._call("GET", f"{_PROVIDERS}/{_seg(provider_id)}/tekton/status", operation="tekton_status",
+                          params={"limit": limit})
+        with self._parsing("tekton_status"):
+            status = wire.parse_tekton_status(data)
+        if status.active_job_events:
+            with self._lock:
+                for event in status.active_job_events:
+                    self._events.setdefault(event.job_id, {})[event.id] = event
+        return status
+
+    def last_job_events(self, job_id: str) -> tuple[JobEvent, ...]:
+        """Every event of ``job_id`` this client has seen, oldest first (the server forgets them, §3.3)."""
+        with self._lock:
+            return tuple(self._events.get(job_id, {}).values())
+
+    def job_operation(self, job_id: str) -> str | None:
+        """The operation of a job this client started or retried (job JSON does not carry it, §3.3)."""
+        with self._lock:
+            return self._operations.get(job_id)
+
+    def readiness(self, provider_id: str, *, probe_pvc: bool = False, probe_rbac: bool = False) -> Readiness:
+        """Run the live readiness check; the server persists it and may flip the provider's status (§5.4)."""
+        params = {k: "true" for k, on in (("probe_pvc", probe_pvc), ("probe_rbac", probe_rbac)) if on}
+        data = self._call("GET", f"{_PROVIDERS}/{_seg(provider_id)}/readiness", operation="readiness",
+                          params=params)
+        with self._parsing("readiness"):
+            return wire.parse_readiness(data)
+
+    def start_installer_job(
+        self,
+        provider_id: str,
+        operation: InstallerOperation,
+        *,
+        install_mode: str | None = None,
+        asset_version: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> InstallerJob:
+        """Start install, upgrade or validate (``POST .../tekton/<operation>``, 202).
+
+        Every request carries an idempotency key (``gitrollback-<op>-<uuid hex>`` when none is given). A
+        replay of a key returns the job it first created, whatever its state (§4.4), so this call is retried
+        on transport errors and 502/503/504 with the same key. Pass a fresh key per attempt meant as new.
+
+        Raises:
+            JobInProgressError: another job is pending or running (the hint names it when it can be read).
+        """
+        if operation not in _OPERATIONS:
+            raise ConfigError(f"unknown installer operation {operation!r}", key="operation")
+        if install_mode is not None and install_mode not in _INSTALL_MODES:
+            raise ConfigError(f"unknown install_mode {install_mode!r}", key="install_mode")
+        body = {"idempotency_key": idempotency_key or f"gitrollback-{operation}-{uuid.uuid4().hex}"}
+        if install_mode is not None:
+            body["install_mode"] = install_mode
+        if asset_version is not None:
+            body["asset_version"] = asset_version
+        try:
+            data = self._call("POST", f"{_PROVIDERS}/{_seg(provider_id)}/tekton/{operation}",
+                              operation=f"start_{operation}", body=body, retry=True)
+        except JobInProgressError as exc:
+            self._name_active_job(provider_id, exc)
+            raise
+        return self._accepted_job(data, operation, f"start_{operation}")
+
+    def install(self, provider_id: str, **options: str | None) -> InstallerJob:
+        """``start_installer_job(provider_id, "install", **options)``."""
+        return self.start_installer_job(provider_id, "install", **options)
+
+    def upgrade(self, provider_id: str, **options: str | None) -> InstallerJob:
+        """``start_installer_job(provider_id, "upgrade", **options)``: the API's own rollback path (§4.5)."""
+        return self.start_installer_job(provider_id, "upgrade", **options)
+
+    def validate(self, provider_id: str, **options: str | None) -> InstallerJob:
+        """``start_installer_job(provider_id, "validate", **options)``."""
+        return self.start_installer_job(provider_id, "validate", **options)
+
+    def retry_job(self, provider_id: str, job_id: str) -> InstallerJob:
+        """Re-run a failed job as a new pending job (``POST .../tekton/retry``).
+
+        Never retried by the client: the route takes no idempotency key (§3.2), so a repeat could spawn two
+        jobs.
+        """
+        try:
+            data = self._call("POST", f"{_PROVIDERS}/{_seg(provider_id)}/tekton/retry", operation="retry_job",
+                              body={"job_id": job_id}, retry=False)
+        except JobInProgressError as exc:
+            self._name_active_job(provider_id, exc)
+            raise
+        with self._lock:
+            source_op = self._operations.get(job_id, "retry")
+        return self._accepted_job(data, source_op, "retry_job")
+
+    def _name_active_job(self, provider_id: str, exc: JobInProgressError) -> None:
+        # Best effort: the 409 body does not say which job holds the lock. Only one job can be active and no
+        # job can be created while it is (§4.1), so it is the newest one.
+        try:
+            active = self.tekton_status(provider_id, limit=1).active_job
+        except GitRollbackError:
+            return
+        if active is not None:
+            exc.hint = (f"wait for job {active.id} ({active.status}) to finish "
+                        "(gitrollback assess shows it) and rerun")
+
+    def _accepted_job(self, data: Any, operation: str, op_name: str) -> InstallerJob:
+        with self._parsing(op_name):
+            job = wire.parse_job(wire.member(data, "job", "installer response"))
+            reported = wire.obj(data, "installer response").get("operation")
+        with self._lock:
+            known = isinstance(reported, str) and reported != "retry"
+            self._operations[job.id] = str(reported) if known else operation
+        logger.info("Image Factory %s job %s for provider %s: %s", operation, job.id, job.provider_id,
+                    job.status)
+        return job
+
+    def wait_for_job(self, provider_id: str, job_id: str, *, timeout: float) -> InstallerJob:
+        """Poll ``tekton/status`` until the job is succeeded, failed or cancelled, and return it.
+
+        Events seen while the job is active are kept for ``last_job_events``; ``on_wait`` gets every poll.
+
+        Raises:
+            WaitTimeoutError: still active after ``timeout`` seconds (``last_state`` is its status).
+            NotFoundError: the job is not among the provider's 100 newest jobs.
+        """
+        what = f"installer job {job_id}"
+        start = self._clock.monotonic()
+        while True:
+            job = self._find_job(provider_id, job_id)
+            elapsed = self._clock.monotonic() - start
+            if job.is_terminal:
+                logger.info("Image Factory %s ended %s after %.1fs", what, job.status, elapsed)
+                return job
+            self._waited(what, elapsed, job.status, timeout, hint=(
+                "the job may be stuck (Image Factory has no reaper, §4.1): check its events with "
+                f"gitrollback assess, or wait longer than {timeout:g}s"))
+
+    def _find_job(self, provider_id: str, job_id: str) -> InstallerJob:
+        for limit in (20, 100):
+            status = self.tekton_status(provider_id, limit=limit)
+            active = (status.active_job,) if status.active_job else ()
+            for job in active + status.recent_jobs:
+                if job.id == job_id:
+                    return job
+            if len(status.recent_jobs) < limit:
+                break
+        raise NotFoundError(
+            f"Image Factory: installer job {job_id} is not among provider {provider_id}'s recent jobs",
+            adapter=wire.ADAPTER, operation="wait_for_job", status=404,
+            hint="check the job id and that it belongs to this provider",
+        )
+
+    def _waited(self, what: str, elapsed: float, state: str, timeout: float, *, hint: str) -> None:
+        if self._on_wait is not None:
+            self._on_wait(what, elapsed, state)
+        if elapsed >= timeout:
+            raise WaitTimeoutError(f"{what} still {state} after {elapsed:.0f}s", waited=elapsed,
+                                   last_state=state, hint=hint)
+        self._clock.sleep(min(self._poll_interval, timeout - elapsed))
+
+    # ---------------------------------------------------------------------------------------- builds
+
+    def create_build(self, payload: Mapping[str, Any]) -> Build:
+        """``POST /builds`` (201, auto-queued) with ``{"tenant_id","project_id","manifest"}``; not retried."""
+        data = self._call("POST", "/api/v1/builds", operation="create_build", body=dict(payload), retry=False)
+        with self._parsing("create_build"):
+            return wire.parse_build(data)
+
+    def start_build(self, build_id: str) -> None:
+        """``POST /builds/{id}/start``: queued→running (optional: the dispatcher claims queued builds)."""
+        self._call("POST", f"/api/v1/builds/{_seg(build_id)}/start", operation="start_build", retry=False)
+
+    def build_status(self, build_id: str) -> Build:
+        """``GET /builds/{id}/status``: id, status and times (this route has no error message)."""
+        data = self._call("GET", f"/api/v1/builds/{_seg(build_id)}/status", operation="build_status")
+        with self._parsing("build_status"):
+            return wire.parse_build_status(data)
+
+    def get_build(self, build_id: str) -> Build:
+        """``GET /builds/{id}``: the full build, including ``error_message``."""
+        data = self._call("GET", f"/api/v1/builds/{_seg(build_id)}", operation="get_build")
+        with self._parsing("get_build"):
+            return wire.parse_build(data)
+
+    def wait_for_build(self, build_id: str, *, timeout: float) -> Build:
+        """Poll the build's status until completed, failed or cancelled; returns the full build.
+
+        Raises:
+            WaitTimeoutError: not terminal after ``timeout`` seconds.
+        """
+        what = f"build {build_id}"
+        start = self._clock.monotonic()
+        while True:
+            build = self.build_status(build_id)
+            elapsed = self._clock.monotonic() - start
+            if build.is_terminal:
+                logger.info("Image Factory %s ended %s after %.1fs", what, build.status, elapsed)
+                return self.get_build(build_id)
+            self._waited(what, elapsed, build.status, timeout, hint=(
+                "check that a build dispatcher runs and the provider is schedulable, or wait longer"))

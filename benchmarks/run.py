@@ -37,13 +37,25 @@ def _median(fn: Callable[[], object], repeat: int) -> float:
 
 
 def _row(name: str, ours: float, base: float, base_name: str) -> dict[str, object]:
-    print(f"{name:<12} gitrollback {ours * 1000:8.1f} ms   {base_name:<34} {base * 1000:8.1f} ms   ratio {ours / base:5.2f}x")
-    return {"name": name, "ours_ms": round(ours * 1000, 2), "baseline": base_name, "baseline_ms": round(base * 1000, 2), "ratio": round(ours / base, 3)}
+    ratio = ours / base
+    print(f"{name:<12} gitrollback {ours * 1000:8.1f} ms   {base_name:<34} {base * 1000:8.1f} ms   ratio {ratio:5.2f}x")
+    return {
+        "name": name,
+        "ours_ms": round(ours * 1000, 2),
+        "baseline": base_name,
+        "baseline_ms": round(base * 1000, 2),
+        "ratio": round(ours / base, 3),
+    }
 
 
 def bench_cli(repeat: int) -> dict[str, object]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    ours = _median(lambda: subprocess.run([sys.executable, "-m", "gitrollback", "--help"], env=env, capture_output=True, check=True), repeat)
+    ours = _median(
+        lambda: subprocess.run(
+            [sys.executable, "-m", "gitrollback", "--help"], env=env, capture_output=True, check=True
+        ),
+        repeat,
+    )
     base = _median(lambda: subprocess.run([sys.executable, "-c", "pass"], capture_output=True, check=True), repeat)
     return _row("cli-startup", ours, base, "python -c pass")
 
@@ -72,8 +84,17 @@ def bench_apply(repeat: int, work: Path) -> dict[str, object] | None:
             for m in manifests:
                 cluster.apply(m, namespace="bench", field_manager="bench", force=True)
 
-        args = [kubectl, "--kubeconfig", str(kubeconfig), "apply", "--server-side", "--force-conflicts",
-                "--field-manager=bench-kubectl", "-n", "bench"]
+        args = [
+            kubectl,
+            "--kubeconfig",
+            str(kubeconfig),
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=bench-kubectl",
+            "-n",
+            "bench",
+        ]
         for f in listed:
             args += ["-f", f]
         env = {**os.environ, "HOME": str(work), "KUBECACHEDIR": str(work / "cache")}
@@ -99,8 +120,11 @@ def bench_known_good(repeat: int, work: Path) -> dict[str, object]:
         find_known_good(source, branch="main", paths=["backend/tekton"])
 
     def base() -> None:
-        subprocess.run(["git", "-C", str(repo.path), "rev-list", "--first-parent", "main", "--", "backend/tekton"],
-                       capture_output=True, check=True)
+        subprocess.run(
+            ["git", "-C", str(repo.path), "rev-list", "--first-parent", "main", "--", "backend/tekton"],
+            capture_output=True,
+            check=True,
+        )
 
     ours()
     return _row("known-good", _median(ours, repeat), _median(base, repeat), "git rev-list --first-parent -- path")

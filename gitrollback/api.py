@@ -124,7 +124,9 @@ class Rollback:
         )
         kubeconfig = _read_kubeconfig(p, settings.source, read_file)
         cluster_token = (
-            resolve_secret(p.cluster.token, env=env, read_file=read_file, source=settings.source) if p.cluster.token else None
+            resolve_secret(p.cluster.token, env=env, read_file=read_file, source=settings.source)
+            if p.cluster.token
+            else None
         )
         cluster = cluster_factory(p.cluster.adapter)(p.cluster, kubeconfig=kubeconfig, token=cluster_token)
         state = Path(settings.state_dir).expanduser() if settings.state_dir else None
@@ -176,7 +178,10 @@ class Rollback:
         ready_status = readiness.status if readiness else (status.readiness_status or "unknown")
         missing = readiness.missing_prereqs if readiness else status.readiness_missing_prereqs
         if verdict == "rollback" and ctx.failed_job is None and ready_status == "ready":
-            verdict, advice = "healthy", "nothing to roll back: the provider is ready and its last installer job did not fail"
+            verdict, advice = (
+                "healthy",
+                "nothing to roll back: the provider is ready and its last installer job did not fail",
+            )
         return Assessment(
             provider_id=provider.id,
             provider_name=provider.name,
@@ -270,15 +275,15 @@ class Rollback:
 def _read_kubeconfig(p: ProviderSettings, source: str, read_file: FileReader | None) -> Mapping[str, Any]:
     key = f"providers[{p.label}].cluster.kubeconfig"
     if not p.cluster.kubeconfig:
-        raise ConfigError("is required to reach the cluster", path=source, key=key, hint="point it at a kubeconfig file")
+        raise ConfigError(
+            "is required to reach the cluster", path=source, key=key, hint="point it at a kubeconfig file"
+        )
     if read_file is None:
         raise ConfigError("cannot be read here (no file reader given)", path=source, key=key)
     try:
         text = read_file(p.cluster.kubeconfig)
     except OSError as exc:
-        raise ConfigError(
-            f"cannot read {p.cluster.kubeconfig}: {exc.strerror or exc}", path=source, key=key
-        ) from exc
+        raise ConfigError(f"cannot read {p.cluster.kubeconfig}: {exc.strerror or exc}", path=source, key=key) from exc
     try:
         data = _yaml.load(text)
     except _yaml.YamlSyntaxError as exc:

@@ -139,14 +139,27 @@ def _secret(sec: _Section, what: str) -> SecretRef | None:
 def _imagefactory(root: _Section) -> ImageFactorySettings:
     sec = root.section(
         "imagefactory",
-        {"url", "tenant_id", "auth", "all_tenants", "timeout_seconds", "poll_interval_seconds", "ca_file", "insecure_skip_tls_verify"},
+        {
+            "url",
+            "tenant_id",
+            "auth",
+            "all_tenants",
+            "timeout_seconds",
+            "poll_interval_seconds",
+            "ca_file",
+            "insecure_skip_tls_verify",
+        },
         required=True,
     )
     assert sec is not None
     url = sec.text("url", required=True)
     if not re.match(r"^https?://[^/\s]+", url):
         raise sec.error(f"must be an http(s) URL, got {url!r}", sec.path("url"))
-    auth = sec.section("auth", {"token", "token_env", "token_file", "email", "password", "password_env", "password_file"}, required=True)
+    auth = sec.section(
+        "auth",
+        {"token", "token_env", "token_file", "email", "password", "password_env", "password_file"},
+        required=True,
+    )
     assert auth is not None
     token, password, email = _secret(auth, "token"), _secret(auth, "password"), auth.text("email")
     if token is None and not (email and password):
@@ -218,7 +231,8 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
     assert assets is not None
     asset_path = assets.text("path", default="backend/tekton").strip("/")
     cluster = sec.section(
-        "cluster", {"kubeconfig", "context", "token_env", "token_file", "namespace", "field_manager", "force", "adapter"}
+        "cluster",
+        {"kubeconfig", "context", "token_env", "token_file", "namespace", "field_manager", "force", "adapter"},
     )
     cluster_settings = ClusterSettings()
     if cluster is not None:
@@ -240,7 +254,15 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
     verify = _verify(
         sec.section(
             "verify",
-            {"required_tasks", "required_pipelines", "installer_validate", "readiness", "probe_pvc", "probe_rbac", "job_timeout_seconds"},
+            {
+                "required_tasks",
+                "required_pipelines",
+                "installer_validate",
+                "readiness",
+                "probe_pvc",
+                "probe_rbac",
+                "job_timeout_seconds",
+            },
         )
     )
     smoke = _smoke(sec.section("smoke_build", {"enabled", "project_id", "tenant_id", "manifest", "timeout_seconds"}))

@@ -216,9 +216,7 @@ class PreconditionFailedError(StepError):
 class ApplyFailedError(StepError):
     """Applying the known-good manifests failed; ``applied`` lists what did go in before the failure."""
 
-    def __init__(
-        self, message: str, *, step: str, applied: tuple[str, ...] = (), hint: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, step: str, applied: tuple[str, ...] = (), hint: str | None = None) -> None:
         super().__init__(message, step=step, hint=hint)
         self.applied = applied
 
@@ -248,6 +246,4 @@ def http_error(
 ) -> RemoteHTTPError:
     """The ``RemoteHTTPError`` subclass for an HTTP status (5xx -> ``ServerError``), ready to raise."""
     cls = _STATUS_CLASSES.get(status) or (ServerError if status >= 500 else RemoteHTTPError)
-    return cls(
-        message, adapter=adapter, operation=operation, status=status, remote_message=remote_message, hint=hint
-    )
+    return cls(message, adapter=adapter, operation=operation, status=status, remote_message=remote_message, hint=hint)

@@ -48,7 +48,7 @@ InstallMode = Literal["gitops", "image_factory_installer"]
 RunStatus = Literal["rolled_back", "failed", "refused", "planned"]
 
 
-class StepStatus(str, enum.Enum):
+class StepStatus(enum.StrEnum):
     """Outcome of one runbook step."""
 
     SUCCEEDED = "succeeded"

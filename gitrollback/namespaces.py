@@ -35,7 +35,11 @@ def _str(config: Mapping[str, Any], key: str) -> str:
 
 
 def installer_namespace(
-    *, target_namespace: str | None, config: Mapping[str, Any], provider_tenant: str | None, job_tenant: str | None = None
+    *,
+    target_namespace: str | None,
+    config: Mapping[str, Any],
+    provider_tenant: str | None,
+    job_tenant: str | None = None,
 ) -> str:
     """The namespace the installer applies to (``resolveTektonTargetNamespace``)."""
     if target_namespace and target_namespace.strip():
@@ -53,7 +57,11 @@ def installer_namespace(
 
 
 def readiness_namespace(
-    *, target_namespace: str | None, config: Mapping[str, Any], provider_tenant: str | None, scope_tenant: str | None = None
+    *,
+    target_namespace: str | None,
+    config: Mapping[str, Any],
+    provider_tenant: str | None,
+    scope_tenant: str | None = None,
 ) -> str:
     """The namespace GET readiness checks (``resolveProviderNamespace``); ``""`` when nothing resolves."""
     if target_namespace and target_namespace.strip():

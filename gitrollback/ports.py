@@ -45,9 +45,7 @@ class ImageFactory(Protocol):
         """Installer status with recent jobs, newest first."""
         ...
 
-    def readiness(
-        self, provider_id: str, *, probe_pvc: bool = False, probe_rbac: bool = False
-    ) -> Readiness:
+    def readiness(self, provider_id: str, *, probe_pvc: bool = False, probe_rbac: bool = False) -> Readiness:
         """Run the live readiness check (Image Factory persists its result on the provider)."""
         ...
 

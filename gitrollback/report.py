@@ -91,12 +91,16 @@ def render_assessment(a: Assessment) -> str:
     ]
     lines += [f"  missing     {m}" for m in a.missing_prereqs]
     if a.active_job is not None:
-        lines.append(f"active job    {a.active_job.id} {a.active_job.status} (since {to_json(a.active_job.created_at)})")
+        lines.append(
+            f"active job    {a.active_job.id} {a.active_job.status} (since {to_json(a.active_job.created_at)})"
+        )
     if a.failed_job is not None:
         lines.append(f"failed job    {a.failed_job.id} (profile {a.failed_job.asset_version})")
         lines.append(f"  error       {a.failed_job.error}")
     for job in a.recent_jobs[:5]:
-        lines.append(f"  job         {to_json(job.created_at)} {job.status:<9} {job.install_mode} {job.asset_version} {job.id}")
+        lines.append(
+            f"  job         {to_json(job.created_at)} {job.status:<9} {job.install_mode} {job.asset_version} {job.id}"
+        )
     lines.append(f"verdict       {a.verdict}: {a.advice}")
     return "\n".join(lines)
 

@@ -22,7 +22,15 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
         "GIT_COMMITTER_EMAIL": "tests@gitrollback.invalid",
     }.items():
         monkeypatch.setenv(var, value)
-    for var in ("KUBECONFIG", "GITHUB_TOKEN", "GITLAB_TOKEN", "ARGOCD_AUTH_TOKEN", "GITROLLBACK_CONFIG", "GITHUB_ACTIONS", "GITLAB_CI"):
+    for var in (
+        "KUBECONFIG",
+        "GITHUB_TOKEN",
+        "GITLAB_TOKEN",
+        "ARGOCD_AUTH_TOKEN",
+        "GITROLLBACK_CONFIG",
+        "GITHUB_ACTIONS",
+        "GITLAB_CI",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 

@@ -12,7 +12,8 @@ transport failures; both are translated here into ``gitrollback.errors`` and nev
 Example::
 
     cluster = LightkubeCluster.from_kubeconfig(kubeconfig_dict, context="prod")
-    cluster.apply(manifest, namespace="image-factory-6f1c2a9e", field_manager="image-factory-tekton-installer", force=True)
+    cluster.apply(manifest, namespace="image-factory-6f1c2a9e",
+                  field_manager="image-factory-tekton-installer", force=True)
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ def _split(api_version: str) -> tuple[str, str]:
 def _is_transport_error(exc: BaseException) -> bool:
     # lightkube surfaces httpx2's transport errors unchanged; match them by module so that this adapter
     # does not have to import a second HTTP library just to name the classes.
-    return any(cls.__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2") for cls in type(exc).__mro__)
+    return any(
+        cls.__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2") for cls in type(exc).__mro__
+    )
 
 
 @contextlib.contextmanager
@@ -103,7 +106,12 @@ class LightkubeCluster:
 
     @classmethod
     def from_kubeconfig(
-        cls, kubeconfig: Mapping[str, Any], *, context: str | None = None, token: str | None = None, timeout: float = 30.0
+        cls,
+        kubeconfig: Mapping[str, Any],
+        *,
+        context: str | None = None,
+        token: str | None = None,
+        timeout: float = 30.0,
     ) -> LightkubeCluster:
         """Build from a kubeconfig already read into a dict (the caller reads files, not this adapter)."""
         try:
@@ -184,7 +192,9 @@ class LightkubeCluster:
 
     def ensure_namespace(self, name: str, *, field_manager: str) -> bool:
         """Create the namespace when missing, as the installer's ``ensureNamespace`` does."""
-        manifest = Manifest("v1", "Namespace", name, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        manifest = Manifest(
+            "v1", "Namespace", name, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        )
         if self.exists("v1", "Namespace", name, namespace=None):
             return False
         self.apply(manifest, namespace=None, field_manager=field_manager, force=False)

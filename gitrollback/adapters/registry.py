@@ -62,7 +62,9 @@ def _lightkube_cluster(
     return LightkubeCluster.from_kubeconfig(kubeconfig, context=settings.context, token=token, timeout=timeout)
 
 
-def _git_assets(settings: AssetSettings, *, cache_dir: Path | None, env: Mapping[str, str] | None = None) -> AssetSource:
+def _git_assets(
+    settings: AssetSettings, *, cache_dir: Path | None, env: Mapping[str, str] | None = None
+) -> AssetSource:
     from gitrollback.adapters.git_repo import GitAssetSource
 
     return GitAssetSource(settings.repo, cache_dir=cache_dir, env=env)
@@ -89,7 +91,9 @@ def _lookup(port: str, name: str) -> Callable[..., Any]:
     raise ConfigError(
         f"no {port} adapter named {name!r}",
         key=f"{port}.adapter",
-        hint="available: " + ", ".join(known) + f" (plugins register '{port}:<name>' in the {ENTRY_POINT_GROUP} entry points)",
+        hint="available: "
+        + ", ".join(known)
+        + f" (plugins register '{port}:<name>' in the {ENTRY_POINT_GROUP} entry points)",
     )
 
 

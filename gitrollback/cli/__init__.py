@@ -52,14 +52,20 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("-v", "--verbose", action="store_true", help="show info logs")
 
     target = _Parser(add_help=False)
-    target.add_argument("-c", "--config", default=None, help=f"config file (default: $GITROLLBACK_CONFIG or {DEFAULT_CONFIG})")
+    target.add_argument(
+        "-c", "--config", default=None, help=f"config file (default: $GITROLLBACK_CONFIG or {DEFAULT_CONFIG})"
+    )
     target.add_argument("-p", "--provider", help="provider name or id from the config (optional when there is one)")
 
     rollback = _Parser(add_help=False)
-    rollback.add_argument("--to", metavar="REV", help="roll back to this commit, tag or branch instead of the resolved one")
+    rollback.add_argument(
+        "--to", metavar="REV", help="roll back to this commit, tag or branch instead of the resolved one"
+    )
     rollback.add_argument("--force", action="store_true", help="roll back even when assess finds nothing wrong")
 
-    parser = _Parser(prog="gitrollback", description="Roll Image Factory's Tekton assets back to the last known-good revision.")
+    parser = _Parser(
+        prog="gitrollback", description="Roll Image Factory's Tekton assets back to the last known-good revision."
+    )
     parser.add_argument("--version", action="version", version=f"gitrollback {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("assess", parents=[common, target], help="read installer status and readiness; say what to do")
@@ -207,7 +213,9 @@ def _exit_code(exc: GitRollbackError) -> int:
     return EXIT_FAILED
 
 
-def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = None, output: Output | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = None, output: Output | None = None
+) -> int:
     """Run the CLI; returns the exit code (``__main__`` passes it to ``SystemExit``)."""
     output = output or Output()
     env = os.environ if env is None else env

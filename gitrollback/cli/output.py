@@ -61,7 +61,9 @@ class StepPrinter:
         if self.ci == "github":
             self.output.message(f"::group::{name}: {description}")
         elif self.ci == "gitlab":
-            self.output.message(f"\x1b[0Ksection_start:{int(time.time())}:{name.replace('-', '_')}\r\x1b[0K{name}: {description}")
+            self.output.message(
+                f"\x1b[0Ksection_start:{int(time.time())}:{name.replace('-', '_')}\r\x1b[0K{name}: {description}"
+            )
         else:
             self.output.message(f"-> {name}: {description}")
 
@@ -83,7 +85,7 @@ class StepPrinter:
             self.output.message(f"\x1b[0Ksection_end:{int(time.time())}:{record.name.replace('-', '_')}\r\x1b[0K")
 
     def waiting(self, what: str, elapsed: float, state: str) -> None:
-        if self.quiet or elapsed - self._last_wait < 5.0 and elapsed > 0.5:
+        if self.quiet or (elapsed - self._last_wait < 5.0 and elapsed > 0.5):
             return
         self._last_wait = elapsed
         self.output.message(f"   ... waiting for {what} ({elapsed:.0f}s): {state}")

@@ -24,7 +24,9 @@ def _read(path: str) -> str:
 
 def _intro(world_dir: Path, output: Output, quiet: bool) -> None:
     if not quiet:
-        output.message(f"Building the sandbox in {world_dir} (git repository, Kubernetes and Image Factory simulators)...")
+        output.message(
+            f"Building the sandbox in {world_dir} (git repository, Kubernetes and Image Factory simulators)..."
+        )
 
 
 def run_sandbox(directory: str | None, progress: StepPrinter, output: Output) -> RunReport:

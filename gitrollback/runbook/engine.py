@@ -112,7 +112,9 @@ class Runner:
                     skipped = StepRecord(later.name, StepStatus.SKIPPED, now, now, f"not run: {step.name} failed")
                     records.append(skipped)
                 raise StepFailure(exc, tuple(records)) from exc
-            self._finish(ctx, StepRecord(step.name, StepStatus.SUCCEEDED, started, ctx.ports.clock.now(), detail), records)
+            self._finish(
+                ctx, StepRecord(step.name, StepStatus.SUCCEEDED, started, ctx.ports.clock.now(), detail), records
+            )
         return tuple(records)
 
     def _finish(self, ctx: RunContext, record: StepRecord, records: list[StepRecord]) -> None:

@@ -30,7 +30,9 @@ def build_incident(ctx: RunContext, records: Sequence[StepRecord], error: str | 
         failed_version += f", installed as profile {job.asset_version} by job {job.id}"
     good = _describe(ctx.good_info, ctx.known_good.revision[:12] if ctx.known_good else "not restored")
     restored_ok = any(r.name == "apply" and r.status is StepStatus.SUCCEEDED for r in records)
-    restored_version = f"{path} at {good}" + ("" if restored_ok else " (NOT applied: the run stopped before or during apply)")
+    restored_version = f"{path} at {good}" + (
+        "" if restored_ok else " (NOT applied: the run stopped before or during apply)"
+    )
 
     causes: list[str] = []
     if job is not None:
@@ -58,10 +60,10 @@ def build_incident(ctx: RunContext, records: Sequence[StepRecord], error: str | 
             + ", ".join(ctx.leftovers)
         )
     if error:
-        follow_up.append("rollback did not complete: resolve the error above and rerun gitrollback (it is safe to rerun)")
-    timeline = tuple(
-        f"{r.finished_at.strftime('%H:%M:%S')} {r.name} {r.status.value}: {r.detail}" for r in records
-    )
+        follow_up.append(
+            "rollback did not complete: resolve the error above and rerun gitrollback (it is safe to rerun)"
+        )
+    timeline = tuple(f"{r.finished_at.strftime('%H:%M:%S')} {r.name} {r.status.value}: {r.detail}" for r in records)
     return Incident(
         failed_version=failed_version,
         restored_version=restored_version,

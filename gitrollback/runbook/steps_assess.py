@@ -37,7 +37,9 @@ class AssessStep:
 
     def plan(self, ctx: RunContext) -> PlanStep:
         target = f"provider {ctx.settings.label} ({ctx.settings.id})"
-        return PlanStep(self.name, "read installer status and readiness; refuse while a job is pending or running", (target,))
+        return PlanStep(
+            self.name, "read installer status and readiness; refuse while a job is pending or running", (target,)
+        )
 
     def run(self, ctx: RunContext) -> str:
         api = ctx.ports.imagefactory
@@ -55,9 +57,11 @@ class AssessStep:
             )
         if ctx.mode != "image_factory_installer":
             raise PreconditionFailedError(
-                f"provider {ctx.settings.label} is in {ctx.mode} mode; this version rolls back image_factory_installer mode only",
+                f"provider {ctx.settings.label} is in {ctx.mode} mode; "
+                "this version rolls back image_factory_installer mode only",
                 step=self.name,
-                hint="revert the GitOps source by hand for now, or set mode: image_factory_installer if that is what the provider uses",
+                hint="revert the GitOps source by hand for now "
+                "(or set mode: image_factory_installer if that is what the provider really uses)",
             )
         ctx.namespace = installer_namespace(
             target_namespace=provider.target_namespace,
@@ -75,7 +79,7 @@ class AssessStep:
         if ctx.options.live_readiness:
             ctx.readiness_before = api.readiness(provider.id)
         missing = ctx.readiness_before.missing_prereqs if ctx.readiness_before else status.readiness_missing_prereqs
-        ready = (ctx.readiness_before.ready if ctx.readiness_before else status.readiness_status == "ready")
+        ready = ctx.readiness_before.ready if ctx.readiness_before else status.readiness_status == "ready"
         failed = latest_failed_job(status)
         if failed is not None:
             ctx.failed_job = FailedJob(
@@ -85,7 +89,9 @@ class AssessStep:
                 status=failed.status,
                 completed_at=failed.completed_at,
             )
-        ctx.profile = (ctx.settings.assets.profile or (failed.asset_version if failed else "") or provider.profile_version)
+        ctx.profile = (
+            ctx.settings.assets.profile or (failed.asset_version if failed else "") or provider.profile_version
+        )
         if failed is None and ready and not ctx.options.force and ctx.options.to is None:
             raise PreconditionFailedError(
                 f"provider {ctx.settings.label} is ready and its last installer job did not fail: nothing to roll back",
@@ -111,7 +117,10 @@ class KnownGoodStep:
         a = ctx.settings.assets
         targets: tuple[str, ...] = (f"{a.repo} {a.branch}:{a.path}",)
         if kg is not None:
-            targets += (f"restore {kg.revision[:12]} ({kg.source})", *(f"rejected {r.revision[:12]}: {r.why}" for r in kg.rejected))
+            targets += (
+                f"restore {kg.revision[:12]} ({kg.source})",
+                *(f"rejected {r.revision[:12]}: {r.why}" for r in kg.rejected),
+            )
         return PlanStep(self.name, "choose the last known-good asset revision", targets)
 
     def run(self, ctx: RunContext) -> str:
@@ -152,8 +161,10 @@ class RenderStep:
             ctx.manifests = asset_tree.expand_assets(files, ctx.profile)
         except AssetError as exc:
             raise PreconditionFailedError(
-                f"the known-good tree {ctx.known_good.revision[:12]}:{ctx.settings.assets.path} cannot be applied: {exc}",
+                f"the known-good tree {ctx.known_good.revision[:12]}:{ctx.settings.assets.path} "
+                f"cannot be applied: {exc}",
                 step=self.name,
                 hint="choose another revision with --to, or fix assets.path/profile in the config",
             ) from exc
-        return f"{len(ctx.manifests)} objects from {ctx.settings.assets.path}@{ctx.known_good.revision[:12]} (profile {ctx.profile})"
+        source = f"{ctx.settings.assets.path}@{ctx.known_good.revision[:12]}"
+        return f"{len(ctx.manifests)} objects from {source} (profile {ctx.profile})"

@@ -27,7 +27,9 @@ class ValidateStep:
 
     def plan(self, ctx: RunContext) -> PlanStep:
         skip = "" if ctx.settings.verify.installer_validate else " (disabled in config)"
-        return PlanStep(self.name, f"start an installer validate job and wait for it{skip}", (f"provider {ctx.settings.id}",), True)
+        return PlanStep(
+            self.name, f"start an installer validate job and wait for it{skip}", (f"provider {ctx.settings.id}",), True
+        )
 
     def run(self, ctx: RunContext) -> str:
         if not ctx.settings.verify.installer_validate:

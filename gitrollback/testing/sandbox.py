@@ -85,7 +85,9 @@ class SandboxWorld:
 
 def _export_tree(repo: Path, rev: str, path: str, dest: Path) -> Path:
     """Write ``rev:path`` into ``dest`` (the Image Factory server's asset directory)."""
-    archive = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", rev, path], capture_output=True, check=True)
+    archive = subprocess.run(
+        ["git", "-C", str(repo), "archive", "--format=tar", rev, path], capture_output=True, check=True
+    )
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         tar.extractall(dest, filter="data")
     return dest / path
@@ -158,7 +160,11 @@ def build_sandbox(directory: Path, *, tick: float = 0.02, poll_interval: float =
             f"{sim.url}/api/v1/admin/infrastructure/providers/{provider}/tekton/upgrade",
             token,
             tenant,
-            {"install_mode": "image_factory_installer", "asset_version": "v1", "idempotency_key": "sandbox-upgrade-v0.4.0"},
+            {
+                "install_mode": "image_factory_installer",
+                "asset_version": "v1",
+                "idempotency_key": "sandbox-upgrade-v0.4.0",
+            },
         )
         sim.wait_idle(timeout=30)
         failed_job_id = str(started["job"]["id"])

@@ -9,7 +9,13 @@ import pytest
 
 from gitrollback.adapters.kube import LightkubeCluster
 from gitrollback.assets import expand_assets
-from gitrollback.errors import AuthenticationError, ConfigError, NotFoundError, TransportError, UnsupportedOperationError
+from gitrollback.errors import (
+    AuthenticationError,
+    ConfigError,
+    NotFoundError,
+    TransportError,
+    UnsupportedOperationError,
+)
 from gitrollback.models import Manifest
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.kube import KubernetesSimulator
@@ -31,7 +37,9 @@ def _cluster(kube: KubernetesSimulator) -> Iterator[LightkubeCluster]:
     c.close()
 
 
-def test_applies_the_real_tree_into_a_new_namespace(kube: KubernetesSimulator, cluster: LightkubeCluster, fixture_tree) -> None:
+def test_applies_the_real_tree_into_a_new_namespace(
+    kube: KubernetesSimulator, cluster: LightkubeCluster, fixture_tree
+) -> None:
     """All 26 objects apply (created), land in the namespace, and are owned by the installer's manager."""
     assert cluster.ensure_namespace(NS, field_manager=MANAGER) is True
     assert cluster.ensure_namespace(NS, field_manager=MANAGER) is False
@@ -83,7 +91,9 @@ def test_unreachable_server_is_a_transport_error(kube: KubernetesSimulator) -> N
 
 def test_unknown_kind_is_refused_like_the_installer(cluster: LightkubeCluster) -> None:
     """A kind gitrollback cannot map is refused with the installer's wording."""
-    m = Manifest("example.com/v1", "Widget", "w", {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}})
+    m = Manifest(
+        "example.com/v1", "Widget", "w", {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
+    )
     with pytest.raises(UnsupportedOperationError, match="Failed to map manifest resource Widget"):
         cluster.apply(m, namespace=NS, field_manager=MANAGER, force=True)
 
@@ -91,4 +101,6 @@ def test_unknown_kind_is_refused_like_the_installer(cluster: LightkubeCluster) -
 def test_bad_kubeconfig_is_a_config_error() -> None:
     """A kubeconfig without the named context is a ConfigError naming the context."""
     with pytest.raises(ConfigError, match="'missing'"):
-        LightkubeCluster.from_kubeconfig({"apiVersion": "v1", "clusters": [], "contexts": [], "users": []}, context="missing")
+        LightkubeCluster.from_kubeconfig(
+            {"apiVersion": "v1", "clusters": [], "contexts": [], "users": []}, context="missing"
+        )

@@ -59,11 +59,13 @@ def test_assess_plan_run_against_a_world(cap, world: SandboxWorld) -> None:
     code, out, _ = _run(cap, ["run", "--yes", "--notes", str(notes), *config], world.env)
     assert code == EXIT_OK and "Result: rolled_back" in out
     assert notes.read_text().startswith("## Tekton rollback")
-    code, _, err = _run(cap, ["run", "--yes", *config], world.env)
+    code, _, _ = _run(cap, ["run", "--yes", *config], world.env)
     assert code == EXIT_REFUSED
 
 
-def test_run_without_yes_and_without_a_terminal_is_refused(cap, world: SandboxWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_without_yes_and_without_a_terminal_is_refused(
+    cap, world: SandboxWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Without --yes and with no terminal to ask on, run refuses (3) and changes nothing."""
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
     code, _, err = _run(cap, ["run", "--config", str(world.config_path)], world.env)
@@ -83,7 +85,11 @@ def test_token_never_appears_in_any_output(cap, world: SandboxWorld) -> None:
     """Neither the Image Factory token nor the cluster token is printed, even with --debug and --json."""
     config = ["--config", str(world.config_path)]
     outputs = []
-    for argv in (["assess", "--debug", *config], ["plan", "--debug", *config], ["run", "--yes", "--json", "--debug", *config]):
+    for argv in (
+        ["assess", "--debug", *config],
+        ["plan", "--debug", *config],
+        ["run", "--yes", "--json", "--debug", *config],
+    ):
         _, out, err = _run(cap, argv, world.env)
         outputs.append(out + err)
     text = "".join(outputs)

@@ -15,4 +15,3 @@ def _world(tmp_path: Path) -> Iterator[SandboxWorld]:
     """The sandbox: provider offline after a failed v0.4.0 upgrade."""
     with build_sandbox(tmp_path / "world", tick=0.01, poll_interval=0.02) as world:
         yield world
-

@@ -14,7 +14,6 @@ from gitrollback.models import StepStatus
 from gitrollback.settings import Settings
 from gitrollback.testing.sandbox import SandboxWorld
 
-
 INSTALLER = "image-factory-tekton-installer"
 
 
@@ -52,7 +51,9 @@ def test_assess_reports_the_failed_upgrade_and_advises_rollback(world: SandboxWo
     assert a.verdict == "rollback"
     assert a.failed_job is not None and a.failed_job.id == world.failed_job_id
     assert a.failed_job.error.startswith("failed to apply Deployment/image-factory-registry from ")
-    assert a.failed_job.error.endswith('Deployment.apps "image-factory-registry" is invalid: spec.selector: Required value')
+    assert a.failed_job.error.endswith(
+        'Deployment.apps "image-factory-registry" is invalid: spec.selector: Required value'
+    )
     assert f"missing tekton task: kaniko-no-push in namespace {world.namespace}" in a.missing_prereqs
     assert f"missing tekton pipeline: image-factory-build-v1-kaniko in namespace {world.namespace}" in a.missing_prereqs
     assert a.target_namespace == world.namespace
@@ -67,8 +68,16 @@ def test_run_restores_verifies_and_writes_incident_notes(world: SandboxWorld) ->
     assert report.known_good is not None and report.known_good.revision == world.repo.good
     assert report.known_good.bad_revision == world.repo.bad
     assert [r.name for r in report.steps] == [
-        "assess", "known-good", "render", "apply", "validate", "readiness",
-        "verify-objects", "smoke-build", "no-active-job", "incident",
+        "assess",
+        "known-good",
+        "render",
+        "apply",
+        "validate",
+        "readiness",
+        "verify-objects",
+        "smoke-build",
+        "no-active-job",
+        "incident",
     ]
     assert all(r.status is StepStatus.SUCCEEDED for r in report.steps)
     tasks, pipelines = _names(world, "Task"), _names(world, "Pipeline")
@@ -143,7 +152,10 @@ def test_wrong_namespace_in_config_is_refused(world: SandboxWorld) -> None:
     """A cluster.namespace that differs from where Image Factory installs is refused with both names."""
     settings = _settings(world)
     p = settings.providers[0]
-    bad = dataclasses.replace(settings, providers=(dataclasses.replace(p, cluster=dataclasses.replace(p.cluster, namespace="tekton-elsewhere")),))
+    bad = dataclasses.replace(
+        settings,
+        providers=(dataclasses.replace(p, cluster=dataclasses.replace(p.cluster, namespace="tekton-elsewhere")),),
+    )
     with _rollback(world, bad) as rb:
         report = rb.run()
     assert report.status == "refused"
@@ -157,7 +169,7 @@ def test_apply_failure_stops_and_reports_what_went_in(world: SandboxWorld) -> No
         report = rb.run()
     assert report.status == "failed"
     apply = next(r for r in report.steps if r.name == "apply")
-    assert apply.status is StepStatus.FAILED and "401" in apply.detail or "Unauthorized" in apply.detail
+    assert (apply.status is StepStatus.FAILED and "401" in apply.detail) or "Unauthorized" in apply.detail
     assert all(r.status is StepStatus.SKIPPED for r in report.steps if r.name in ("validate", "smoke-build"))
     assert report.incident is not None and "NOT applied" in report.incident.restored_version
 
@@ -179,9 +191,12 @@ def test_one_run_per_provider(world: SandboxWorld) -> None:
     """While another process holds the provider's lock, run refuses and says who holds it."""
     settings = _settings(world)
     assert settings.state_dir is not None
-    with ProviderLock(Path(settings.state_dir) / "locks", world.provider_id), _rollback(world) as rb:
-        with pytest.raises(PreconditionFailedError, match="another gitrollback run"):
-            rb.run()
+    with (
+        ProviderLock(Path(settings.state_dir) / "locks", world.provider_id),
+        _rollback(world) as rb,
+        pytest.raises(PreconditionFailedError, match="another gitrollback run"),
+    ):
+        rb.run()
 
 
 def test_journal_records_each_step(world: SandboxWorld) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import gitrollback
-import gitrollback.errors as errors
+from gitrollback import errors
 
 PACKAGE = Path(gitrollback.__file__).resolve().parent
 

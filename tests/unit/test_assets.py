@@ -23,7 +23,10 @@ def test_profile_rewrite_uses_the_installers_message(fixture_tree: dict[str, byt
     """A profile without its folder fails with the installer's exact wording."""
     with pytest.raises(AssetError) as info:
         resource_files(fixture_tree, "V2 ")
-    assert str(info.value) == "tekton profile version v2 requested but resource does not exist: tasks/v2/git-clone-task.yaml"
+    assert (
+        str(info.value)
+        == "tekton profile version v2 requested but resource does not exist: tasks/v2/git-clone-task.yaml"
+    )
 
 
 def test_profile_rewrite_keeps_jobs(fixture_tree: dict[str, bytes]) -> None:
@@ -49,7 +52,9 @@ def test_profile_rewrite_keeps_jobs(fixture_tree: dict[str, bytes]) -> None:
         ({"tasks/v1/git-clone-task.yaml": b"a: [\n"}, "tasks/v1/git-clone-task.yaml is not valid YAML"),
     ],
 )
-def test_broken_trees_are_refused_with_the_file(fixture_tree: dict[str, bytes], change: dict[str, bytes | None], message: str) -> None:
+def test_broken_trees_are_refused_with_the_file(
+    fixture_tree: dict[str, bytes], change: dict[str, bytes | None], message: str
+) -> None:
     """Each kind of broken tree raises AssetError naming the problem and the file."""
     tree = dict(fixture_tree)
     for path, data in change.items():

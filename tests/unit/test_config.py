@@ -59,7 +59,12 @@ def test_required_tasks_default_to_the_code_list() -> None:
         ("namespace: image-factory-6f1c2a9e", "namespace: Bad_NS", "providers[0].cluster.namespace", "DNS label"),
         ("name: prod\n", "name: prod\n    mode: helm\n", "providers[0].mode", "gitops or image_factory_installer"),
         ("probe_pvc: true", "probe_pvc: yes-please", "providers[0].verify.probe_pvc", "true or false"),
-        ("manifest: {name: smoke, type: kaniko}", "manifest: {name: smoke}", "providers[0].smoke_build.manifest", "name and type"),
+        (
+            "manifest: {name: smoke, type: kaniko}",
+            "manifest: {name: smoke}",
+            "providers[0].smoke_build.manifest",
+            "name and type",
+        ),
     ],
 )
 def test_bad_values_name_file_and_key(old: str, new: str, key: str, problem: str) -> None:

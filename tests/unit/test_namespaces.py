@@ -26,11 +26,20 @@ def test_fallbacks_differ() -> None:
     """With nothing configured and no tenant, the installer uses image-factory-default and readiness ''."""
     assert installer_namespace(target_namespace="", config={}, provider_tenant=NIL) == "image-factory-default"
     assert readiness_namespace(target_namespace="", config={}, provider_tenant=NIL) == ""
-    assert installer_namespace(target_namespace=None, config={"system_namespace": " sys "}, provider_tenant=TENANT) == "sys"
+    assert (
+        installer_namespace(target_namespace=None, config={"system_namespace": " sys "}, provider_tenant=TENANT)
+        == "sys"
+    )
 
 
 def test_tenant_fallbacks() -> None:
     """The tenant fallback uses the provider's tenant, else the job's or the scope's."""
     assert tenant_namespace(TENANT) == "image-factory-6f1c2a9e"
-    assert installer_namespace(target_namespace=None, config={}, provider_tenant=NIL, job_tenant=TENANT) == "image-factory-6f1c2a9e"
-    assert readiness_namespace(target_namespace=None, config={}, provider_tenant=None, scope_tenant=TENANT) == "image-factory-6f1c2a9e"
+    assert (
+        installer_namespace(target_namespace=None, config={}, provider_tenant=NIL, job_tenant=TENANT)
+        == "image-factory-6f1c2a9e"
+    )
+    assert (
+        readiness_namespace(target_namespace=None, config={}, provider_tenant=None, scope_tenant=TENANT)
+        == "image-factory-6f1c2a9e"
+    )

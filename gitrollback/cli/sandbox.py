@@ -49,8 +49,8 @@ def run_sandbox(directory: str | None, progress: StepPrinter, output: Output) ->
                 return rb.run()
 
 
-def serve_sandbox(directory: str | None, output: Output) -> int:
-    """Build the world and keep it running until interrupted."""
+def serve_sandbox(directory: str | None, output: Output, stop: threading.Event | None = None) -> int:
+    """Build the world and keep it running until interrupted (or until ``stop`` is set)."""
     from gitrollback.testing.sandbox import TOKEN_ENV, build_sandbox
 
     root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="gitrollback-sandbox-"))
@@ -77,5 +77,5 @@ def serve_sandbox(directory: str | None, output: Output) -> int:
                 ]
             )
         )
-        threading.Event().wait()
-    return 0  # pragma: no cover - only reached by interruption, which raises
+        (stop or threading.Event()).wait()
+    return 0

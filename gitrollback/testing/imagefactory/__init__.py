@@ -1,0 +1,45 @@
+"""A loopback simulator of the Image Factory API parts the Tekton rollback runbook uses.
+
+``ImageFactorySimulator`` serves, over a real socket, login/refresh, providers (list, get, PUT with its
+whole-config replace and hidden 500, PATCH status), live readiness with persistence side effects, the
+Tekton installer routes (install/upgrade/validate, retry, status) with the job model of the contract,
+provider permissions, available providers, and builds — all faithful to ``docs/imagefactory-api.md``
+(§0-§9), awkward bits included. Kubernetes state lives in a shared in-process ``ClusterState``: the
+installer server-side applies the asset tree into it, readiness reads it, builds succeed or fail on it.
+
+Seeding API (no HTTP involved; all ids are UUID strings)::
+
+    sim = ImageFactorySimulator(cluster, job_tick=0.01, build_tick=0.01, asset_root=Path(".../tekton"),
+                                readiness_watcher_interval=None, secret="...", access_token_ttl=3600)
+    tenant = sim.add_tenant(name, tenant_id=None)                          # -> tenant id
+    uid = sim.add_user(email, password, *, tenant_id, role="Owner", system_admin=False)
+        # role: "Owner" | "Developer" | "Viewer" | "System Administrator Viewer" | "System Administrator"
+    sim.add_membership(uid, other_tenant, role="Viewer")                   # more tenants for one user
+    token = sim.issue_token(email, ttl=None)                  # access token; ttl<0 gives an expired one
+    pid = sim.add_provider(tenant, name, *, provider_type="kubernetes",
+                           target_namespace="image-factory-tekton", config=None, status="online",
+                           is_global=False, provider_id=None, bootstrap_mode="self_managed",
+                           is_schedulable=None, created_at=None)
+        # config=None uses ImageFactorySimulator.default_provider_config(**overrides):
+        #   {"tekton_enabled": True, "runtime_auth": {...token...}, "bootstrap_auth": {...token...}}
+    project = sim.add_project(tenant, name, git_url=..., git_branch="main")
+    sim.add_grant(pid, other_tenant, expires_at=None)                      # infrastructure:select grant
+    job = sim.seed_job(pid, operation="upgrade", status="succeeded", install_mode="image_factory_installer",
+                       asset_version="v1", error_message=None, created_at=None, started_at=None,
+                       completed_at=None, requested_by=NIL, idempotency_key=None)
+    sim.asset_root = other_dir                                             # the "server filesystem" assets
+    sim.set_cluster_reachable(pid, False)                                  # fault switch
+
+Read accessors for assertions: ``provider(pid)`` (API JSON), ``jobs(pid=None)`` / ``job(id)`` (API JSON
+plus ``operation`` and *all* ``events``), ``events(job_id)``, ``builds()``, ``build(id)``,
+``grants(pid=None)``, ``probes`` (readiness probe objects created), ``requests`` (the HTTP log).
+Deterministic drivers: ``run_installer_tick()`` (claims and runs the oldest pending job; returns its
+id), ``run_build_tick()``, ``run_readiness_watch_tick()``, and ``wait_idle(timeout)`` for the background
+loops started by ``start()`` (a seeded ``running`` job never finishes, so do not wait_idle on one).
+"""
+
+from __future__ import annotations
+
+from gitrollback.testing.imagefactory.simulator import DEFAULT_SECRET, ImageFactorySimulator
+
+__all__ = ["DEFAULT_SECRET", "ImageFactorySimulator"]

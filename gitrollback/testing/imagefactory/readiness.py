@@ -1,0 +1,376 @@
+"""Readiness checks computed from the shared ``ClusterState``, and their persistence side effects.
+
+Two checkers exist in Image Factory and the simulator keeps both (contract ``imagefactory-api.md`` §5):
+``live_readiness`` is the GET readiness handler (§5.1: fixed check order, exact messages, early returns,
+namespace from ``readiness_namespace``, pipelines only in pipelineRef mode, optional PVC/RBAC probes that
+create and delete real objects in the store), and ``post_op_readiness`` is the post-operation refresh and
+background watcher (§5.5: namespace from ``installer_namespace``, tasks and *always* pipelines, nothing
+else). ``persist`` applies §5.4 to a provider record: it is what flips ``status``, ``is_schedulable`` and
+``blocked_by``. Cluster reachability is a per-provider flag (``ProviderRecord.cluster_reachable``) set by the
+simulator's fault switch; Tekton "presence" means the store serves ``tekton.dev`` tasks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from gitrollback.namespaces import installer_namespace, readiness_namespace
+from gitrollback.testing.cluster_state import ClusterState, ResourceType, StoreError
+from gitrollback.testing.imagefactory.state import ProviderRecord, SimState, now
+
+__all__ = [
+    "PIPELINE_METHODS",
+    "REQUIRED_TASKS",
+    "Check",
+    "ReadinessResult",
+    "auth_config_ok",
+    "handler_profile",
+    "live_readiness",
+    "persist",
+    "post_op_readiness",
+    "required_pipelines",
+    "service_profile",
+]
+
+REQUIRED_TASKS = (
+    "git-clone",
+    "docker-build",
+    "buildx",
+    "kaniko-no-push",
+    "scan-image",
+    "generate-sbom",
+    "push-image",
+    "packer",
+)
+PIPELINE_METHODS = ("docker", "buildx", "kaniko", "packer")
+# What a refused TCP connection looks like in Go; the real text names the API server address.
+UNREACHABLE_ERROR = "dial tcp 10.0.0.1:6443: connect: connection refused"
+NOT_SERVED_ERROR = "the server could not find the requested resource"
+_CONNECTIVITY = (
+    "invalid provider kubeconfig/config",
+    "failed to create kubernetes client",
+    "kubernetes api unreachable",
+    "dial tcp",
+    "i/o timeout",
+    "connection refused",
+    "no such host",
+    "tls handshake timeout",
+    "context deadline exceeded",
+)
+_AUTHZ = ("unauthorized", "forbidden", "access denied")
+
+
+def handler_profile(config: Mapping[str, Any]) -> str:
+    """The handler's profile: raw ``config.tekton_profile_version`` (not lowercased), else v1 (§3.3)."""
+    value = config.get("tekton_profile_version")
+    # A blank string is treated as unset; the contract only says "default v1" (our reading of §3.3).
+    return value if isinstance(value, str) and value.strip() else "v1"
+
+
+def service_profile(config: Mapping[str, Any]) -> str:
+    """The service's profile: lowercased and trimmed, default ``v1`` (§3.1, §5.5)."""
+    value = config.get("tekton_profile_version")
+    return value.strip().lower() if isinstance(value, str) and value.strip() else "v1"
+
+
+def required_pipelines(profile: str) -> list[str]:
+    """``image-factory-build-<v>-<method>`` for the four build methods (§5.2)."""
+    return [f"image-factory-build-{profile}-{method}" for method in PIPELINE_METHODS]
+
+
+def auth_config_ok(value: Any) -> bool:
+    """Whether a ``runtime_auth``/``bootstrap_auth`` map would build a client.
+
+    The contract (§3.5) only says "the auth config must build"; we decided that means a mapping carrying a
+    non-empty ``kubeconfig``, a non-empty ``token``, or both ``client_cert`` and ``client_key``.
+    """
+    if not isinstance(value, Mapping):
+        return False
+    if any(isinstance(value.get(k), str) and value.get(k) for k in ("kubeconfig", "token")):
+        return True
+    return bool(value.get("client_cert")) and bool(value.get("client_key"))
+
+
+@dataclass(frozen=True)
+class Check:
+    """One readiness check row."""
+
+    name: str
+    ok: bool
+    message: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"name","ok","message"?}``."""
+        out: dict[str, Any] = {"name": self.name, "ok": self.ok}
+        if self.message:
+            out["message"] = self.message
+        return out
+
+
+@dataclass
+class ReadinessResult:
+    """The outcome of a GET readiness run."""
+
+    namespace: str
+    checked_at: datetime
+    checks: list[Check] = field(default_factory=list)
+
+    def add(self, name: str, ok: bool, message: str = "") -> None:
+        """``addCheck``: a failed check with a message adds the message to ``missing_prereqs``."""
+        self.checks.append(Check(name, ok, message))
+
+    @property
+    def missing(self) -> list[str]:
+        """Messages of the failed checks, in order."""
+        return [c.message for c in self.checks if not c.ok and c.message]
+
+    @property
+    def status(self) -> str:
+        """``ready`` when nothing is missing."""
+        return "not_ready" if self.missing else "ready"
+
+
+def _tekton_type(cluster: ClusterState, plural: str) -> ResourceType | None:
+    for version in ("v1", "v1beta1"):
+        rt = cluster.type_for_plural("tekton.dev", version, plural)
+        if rt is not None:
+            return rt
+    return None
+
+
+def _core(cluster: ClusterState, plural: str) -> ResourceType:
+    rt = cluster.type_for_plural("", "v1", plural)
+    if rt is None:  # pragma: no cover - the catalogue always serves the core types
+        raise RuntimeError(f"cluster does not serve {plural}")
+    return rt
+
+
+def _pipeline_ref_mode(config: Mapping[str, Any]) -> bool:
+    for key in ("tekton_use_pipeline_ref", "tekton_pipeline_ref_mode"):
+        if isinstance(config.get(key), bool):
+            return bool(config[key])
+    return False
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _probe(cluster: ClusterState, state: SimState, obj: dict[str, Any], namespace: str) -> str | None:
+    """Create then delete a probe object; the StoreError message when it fails."""
+    rt = cluster.type_for(obj["apiVersion"], obj["kind"])
+    if rt is None:
+        return f'no matches for kind "{obj["kind"]}" in version "{obj["apiVersion"]}"'
+    try:
+        cluster.apply(obj, namespace=namespace, manager="image-factory-readiness", force=True)
+        with state.cond:
+            state.probes.append((obj["kind"], namespace, obj["metadata"]["name"]))
+        cluster.delete(rt, namespace, obj["metadata"]["name"])
+    except StoreError as exc:
+        return exc.message
+    return None
+
+
+def live_readiness(
+    provider: ProviderRecord,
+    cluster: ClusterState,
+    state: SimState,
+    *,
+    scope_tenant: str | None,
+    probe_pvc: bool = False,
+    probe_rbac: bool = False,
+) -> ReadinessResult:
+    """The GET readiness handler's checks (§5.1), in order, with its early returns."""
+    config = provider.config
+    result = ReadinessResult("", now())
+    enabled = config.get("tekton_enabled")
+    if not isinstance(enabled, bool):
+        result.add("provider_config.tekton_enabled", False, "provider config missing tekton_enabled=true")
+    elif not enabled:
+        result.add("provider_config.tekton_enabled", False, "provider config has tekton_enabled=false")
+    else:
+        result.add("provider_config.tekton_enabled", True)
+    if not auth_config_ok(config.get("runtime_auth")):
+        result.add("provider_kubeconfig", False, "invalid provider kubeconfig/config")
+        return result
+    result.add("provider_kubeconfig", True)
+    result.add("kubernetes_client", True)
+    ns = readiness_namespace(
+        target_namespace=provider.target_namespace,
+        config=config,
+        provider_tenant=provider.tenant_id,
+        scope_tenant=scope_tenant,
+    )
+    result.namespace = ns
+    started = time.monotonic()
+    if provider.cluster_reachable:
+        cluster.namespace_exists("default")
+        result.add("kubernetes_api", True)
+        result.add("kubernetes_api_latency", True, f"kubernetes API latency {_elapsed_ms(started)}ms")
+    else:
+        result.add("kubernetes_api", False, "kubernetes API unreachable")
+    result.add("tekton_client", True)
+    task_rt = _tekton_type(cluster, "tasks")
+    if not provider.cluster_reachable or task_rt is None:
+        cause = UNREACHABLE_ERROR if not provider.cluster_reachable else NOT_SERVED_ERROR
+        result.add("tekton_api_version", False, f"failed to detect tekton api version: {cause}")
+        return result
+    if ns:
+        started = time.monotonic()
+        cluster.get(task_rt, ns, "git-clone")  # NotFound counts as OK
+        result.add("tekton_api", True)
+        result.add("tekton_api_latency", True, f"tekton API latency {_elapsed_ms(started)}ms")
+    nodes = cluster.list(_core(cluster, "nodes"))
+    ready = sum(
+        1
+        for node in nodes
+        if any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in (node.get("status") or {}).get("conditions") or []
+        )
+    )
+    if not nodes:
+        result.add("cluster_capacity", False, "cluster has zero nodes")
+    elif not ready:
+        result.add("cluster_capacity", False, f"no ready nodes ({len(nodes)} total)")
+    else:
+        result.add("cluster_capacity", True, f"ready nodes: {ready}/{len(nodes)}")
+    # The check names used when no namespace resolves are not in the contract; ours are tekton_tasks,
+    # secret.docker-config and tekton_pipelines.
+    if not ns:
+        result.add("tekton_tasks", False, "tenant namespace unavailable to check tasks")
+    else:
+        for task in REQUIRED_TASKS:
+            found = cluster.get(task_rt, ns, task) is not None
+            result.add(
+                f"task.{task}", found, "" if found else f"missing tekton task: {task} in namespace {ns}"
+            )
+    if not ns:
+        result.add(
+            "secret.docker-config", False, "tenant namespace unavailable to check docker-config secret"
+        )
+    else:
+        found = cluster.get(_core(cluster, "secrets"), ns, "docker-config") is not None
+        result.add(
+            "secret.docker-config",
+            found,
+            "" if found else f"missing required secret docker-config in namespace {ns}",
+        )
+    if _pipeline_ref_mode(config):
+        pipeline_rt = _tekton_type(cluster, "pipelines")
+        if not ns or pipeline_rt is None:
+            result.add("tekton_pipelines", False, "tenant namespace unavailable to check pipelines")
+        else:
+            for pipeline in required_pipelines(handler_profile(config)):
+                found = cluster.get(pipeline_rt, ns, pipeline) is not None
+                message = "" if found else f"missing tekton pipeline: {pipeline} in namespace {ns}"
+                result.add(f"pipeline.{pipeline}", found, message)
+    error: str | None
+    if probe_pvc:
+        error = _probe_pvc(cluster, state, ns, config)
+        result.add(
+            "storage.pvc_probe", error is None, f"PVC provisioning probe failed: {error}" if error else ""
+        )
+    if probe_rbac:
+        error = (
+            "tenant namespace unavailable"
+            if not ns
+            else _probe(
+                cluster,
+                state,
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": f"if-rbac-probe-{time.time_ns()}"},
+                },
+                ns,
+            )
+        )
+        result.add(
+            "namespace_rbac_probe", error is None, f"namespace RBAC probe failed: {error}" if error else ""
+        )
+    return result
+
+
+def _probe_pvc(cluster: ClusterState, state: SimState, ns: str, config: Mapping[str, Any]) -> str | None:
+    if not ns:
+        return "tenant namespace unavailable"  # our wording; the contract does not cover ns=""
+    spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Mi"}}}
+    storage_class = config.get("tekton_storage_class")
+    if isinstance(storage_class, str) and storage_class:
+        spec["storageClassName"] = storage_class
+    pvc = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": f"if-readiness-{time.time_ns()}"},
+        "spec": spec,
+    }
+    return _probe(cluster, state, pvc, ns)
+
+
+def post_op_readiness(
+    provider: ProviderRecord, cluster: ClusterState, *, job_tenant: str | None = None
+) -> tuple[str, list[str]]:
+    """The post-operation refresh and watcher check (§5.5): ``(status, missing_prereqs)``."""
+    ns = installer_namespace(
+        target_namespace=provider.target_namespace,
+        config=provider.config,
+        provider_tenant=provider.tenant_id,
+        job_tenant=job_tenant,
+    )
+    missing: list[str] = []
+    error: str | None = None
+    if not provider.cluster_reachable:
+        error = UNREACHABLE_ERROR
+        missing.append(f"namespace probe failed for {ns}: {error}")
+    elif not cluster.namespace_exists(ns):
+        missing.append(f"missing namespace: {ns}")
+    targets: Iterable[tuple[str, str, list[str]]] = (
+        ("task", "tasks", list(REQUIRED_TASKS)),
+        ("pipeline", "pipelines", required_pipelines(service_profile(provider.config))),
+    )
+    for noun, plural, names in targets:
+        rt = _tekton_type(cluster, plural)
+        for name in names:
+            problem = error or (NOT_SERVED_ERROR if rt is None else None)
+            if problem:
+                missing.append(f"failed to check tekton {noun} {name} in namespace {ns} ({problem})")
+            elif rt is not None and cluster.get(rt, ns, name) is None:
+                missing.append(f"missing tekton {noun}: {name} in namespace {ns}")
+    return ("not_ready" if missing else "ready"), missing
+
+
+def persist(provider: ProviderRecord, status: str, missing: list[str], at: datetime | None = None) -> None:
+    """``UpdateProviderReadiness`` (§5.4): store the result and flip status/schedulability (lock held)."""
+    at = at or now()
+    provider.readiness_status = status
+    provider.readiness_last_checked = at
+    provider.readiness_missing_prereqs = list(missing)
+    provider.last_health_check = at
+    provider.updated_at = at
+    if status == "ready":
+        provider.health_status = "healthy"
+        if provider.status != "maintenance":
+            provider.status = "online"
+        maintenance = provider.status == "maintenance"
+        provider.is_schedulable = provider.status == "online"
+        provider.blocked_by = ["provider_status_maintenance"] if maintenance else []
+        provider.schedulable_reason = (
+            "provider status is maintenance" if maintenance else "provider is ready for scheduling"
+        )
+        return
+    lowered = [m.lower() for m in missing]
+    unhealthy = any(
+        pattern in m for m in lowered if not any(a in m for a in _AUTHZ) for pattern in _CONNECTIVITY
+    )
+    provider.health_status = "unhealthy" if unhealthy else "warning"
+    provider.status = "offline"
+    provider.is_schedulable = False
+    provider.blocked_by = ["provider_not_ready", "provider_status_offline"]
+    if any("cluster_capacity" in m for m in missing):
+        provider.blocked_by.append("cluster_capacity")
+    provider.schedulable_reason = "provider status is offline"

@@ -1,0 +1,226 @@
+"""Tekton installer routes: install/upgrade/validate, retry and the status view.
+
+Follows ``startTektonInstallerJob``, ``retryTektonInstallerJob`` and the status handler (contract
+``imagefactory-api.md`` §3.1-3.3, §4.1, §4.4): plain-text errors; the job's tenant is the *provider's*
+tenant; ``install_mode``/``asset_version`` resolve request → provider config → default; an idempotency key
+is matched per (provider, operation, key) over all jobs and a replay answers 202 with the old job *before*
+the one-active-job lock is checked (409 otherwise). Retry only accepts ``failed`` jobs and copies operation,
+mode and asset version. The status view lists jobs newest first, and shows events only for the active job
+(ascending, at most 200); the job JSON has no ``operation`` field.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from gitrollback.testing.imagefactory.auth import Caller
+from gitrollback.testing.imagefactory.installer import add_event, job_operation
+from gitrollback.testing.imagefactory.readiness import REQUIRED_TASKS, handler_profile, required_pipelines
+from gitrollback.testing.imagefactory.routes_providers import scoped_provider
+from gitrollback.testing.imagefactory.state import (
+    Ctx,
+    Job,
+    ProviderRecord,
+    SimState,
+    new_id,
+    now,
+    parse_uuid,
+    rfc3339,
+)
+from gitrollback.testing.server import Request, Response
+
+__all__ = ["IN_PROGRESS", "create_job", "resolve_mode", "retry_job", "start_job", "tekton_status"]
+
+IN_PROGRESS = "Another tekton install/upgrade/validate job is already in progress for this provider"
+MODES = ("gitops", "image_factory_installer")
+
+
+def resolve_mode(provider: ProviderRecord, requested: str) -> str:
+    """Request value → ``config.tekton_install_mode`` (exactly a valid mode) → ``image_factory_installer``."""
+    if requested:
+        return requested
+    configured = provider.config.get("tekton_install_mode")
+    return configured if configured in MODES else "image_factory_installer"
+
+
+def resolve_asset_version(provider: ProviderRecord, requested: str) -> str:
+    """Request value → ``config.tekton_profile_version`` → ``v1``, lowercased and trimmed (§3.1)."""
+    value = requested.strip().lower()
+    if value:
+        return value
+    configured = provider.config.get("tekton_profile_version")
+    if isinstance(configured, str) and configured.strip():
+        return configured.strip().lower()
+    return "v1"
+
+
+def create_job(
+    state: SimState,
+    provider: ProviderRecord,
+    *,
+    requested_by: str,
+    install_mode: str,
+    asset_version: str,
+    status: str = "pending",
+    operation: str = "install",
+    created_at: datetime | None = None,
+) -> Job:
+    """Insert a job row (lock held by the caller); the events are the caller's business."""
+    stamp = created_at or now()
+    job = Job(
+        id=new_id(),
+        provider_id=provider.id,
+        tenant_id=provider.tenant_id,
+        requested_by=requested_by,
+        operation=operation,
+        install_mode=install_mode,
+        asset_version=asset_version,
+        status=status,
+        created_at=stamp,
+        updated_at=stamp,
+        seq=state.next_seq(),
+    )
+    state.jobs[job.id] = job
+    state.changed()
+    return job
+
+
+def _body(request: Request, *, required: bool) -> dict[str, Any] | None:
+    if not request.body.strip():
+        return None if required else {}
+    try:
+        body = request.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def start_job(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
+    """``POST .../tekton/{install|upgrade|validate}`` → 202 ``{"job", "operation"}``."""
+    op = params["op"]
+    provider = scoped_provider(ctx, request, caller, params["id"])
+    if isinstance(provider, Response):
+        return provider
+    body = _body(request, required=False)
+    if body is None:
+        return Response.text(400, "Invalid request body")
+    fields = {k: body.get(k) for k in ("install_mode", "asset_version", "idempotency_key")}
+    if any(v is not None and not isinstance(v, str) for v in fields.values()):
+        return Response.text(400, "Invalid request body")
+    mode_in = str(fields["install_mode"] or "")
+    if mode_in and mode_in not in MODES:
+        return Response.text(400, "Invalid install_mode")
+    key = str(fields["idempotency_key"] or "")
+    with ctx.state.cond:
+        if key:
+            for job in ctx.state.jobs_of(provider.id):  # newest first: the newest match wins
+                if any(
+                    e.event_type == f"{op}.requested" and e.details.get("idempotency_key") == key
+                    for e in job.events
+                ):
+                    return Response.json(202, {"job": job.to_json(), "operation": op})
+        if ctx.state.active_job(provider.id) is not None:
+            return Response.text(409, IN_PROGRESS)
+        job = create_job(
+            ctx.state,
+            provider,
+            requested_by=caller.user.id,
+            install_mode=resolve_mode(provider, mode_in),
+            asset_version=resolve_asset_version(provider, str(fields["asset_version"] or "")),
+            operation=op,
+        )
+        details: dict[str, Any] = {"operation": op}
+        if key:
+            details["idempotency_key"] = key
+        add_event(
+            ctx.state,
+            job,
+            f"{op}.requested",
+            f"Tekton {op} requested for provider",
+            details,
+            created_by=caller.user.id,
+        )
+        return Response.json(202, {"job": job.to_json(), "operation": op})
+
+
+def retry_job(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
+    """``POST .../tekton/retry {"job_id"}``: a new pending job from a failed one."""
+    provider = scoped_provider(ctx, request, caller, params["id"])
+    if isinstance(provider, Response):
+        return provider
+    body = _body(request, required=True)
+    if body is None:
+        return Response.text(400, "Invalid request body")
+    job_id = parse_uuid(body.get("job_id"))
+    if job_id is None:
+        return Response.text(400, "Invalid job_id")
+    with ctx.state.cond:
+        source = ctx.state.jobs.get(job_id)
+        if source is None or source.provider_id != provider.id:
+            return Response.text(404, "Tekton installer job not found")
+        if source.status != "failed":
+            return Response.text(
+                400, "Tekton installer job is not retryable (only failed jobs can be retried)"
+            )
+        if ctx.state.active_job(provider.id) is not None:
+            return Response.text(409, IN_PROGRESS)
+        op = job_operation(source) or source.operation
+        job = create_job(
+            ctx.state,
+            provider,
+            requested_by=caller.user.id,
+            install_mode=source.install_mode,
+            asset_version=source.asset_version,
+            operation=op,
+        )
+        add_event(
+            ctx.state,
+            job,
+            "job.retry.requested",
+            f"Retry of tekton {op} requested",
+            {"source_job_id": source.id, "operation": op},
+            created_by=caller.user.id,
+        )
+        add_event(
+            ctx.state,
+            source,
+            "job.retry.spawned",
+            "Retry job created",
+            {"retry_job_id": job.id},
+            created_by=caller.user.id,
+        )
+        return Response.json(202, {"job": job.to_json(), "operation": "retry"})
+
+
+def tekton_status(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
+    """``GET .../tekton/status?limit=N``: persisted readiness plus recent jobs; nothing is re-checked."""
+    provider = scoped_provider(ctx, request, caller, params["id"])
+    if isinstance(provider, Response):
+        return provider
+    raw = request.query_value("limit")
+    limit = 20
+    if raw:
+        try:
+            limit = int(raw)
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 100:
+            return Response.text(400, "Invalid limit (must be between 1 and 100)")
+    with ctx.state.cond:
+        jobs = ctx.state.jobs_of(provider.id)[:limit]
+        active = next((j for j in jobs if j.active), None)
+        payload: dict[str, Any] = {
+            "provider_id": provider.id,
+            "readiness_status": provider.readiness_status,
+            "readiness_last_checked": rfc3339(provider.readiness_last_checked),
+            "readiness_missing_prereqs": provider.readiness_missing_prereqs or None,
+            "required_tasks": list(REQUIRED_TASKS),
+            "required_pipelines": required_pipelines(handler_profile(provider.config)),
+            "active_job": active.to_json() if active else None,
+            "recent_jobs": [j.to_json() for j in jobs],
+            "active_job_events": [e.to_json() for e in active.events[:200]]
+            if active and active.events
+            else None,
+        }
+    return Response.json(200, {k: v for k, v in payload.items() if v is not None})

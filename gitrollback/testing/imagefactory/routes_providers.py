@@ -1,0 +1,301 @@
+"""Provider routes: list/get/update/status, readiness, permissions and the tenant's available providers.
+
+Shaped after the infrastructure-provider handler (contract ``imagefactory-api.md`` §1.7, §3.4, §3.5, §8):
+errors are Go ``http.Error`` plain text; every ``{id}`` route first parses the id (``400 Invalid provider
+ID``) and then applies ``resolveScopedProviderAccess`` (``X-Tenant-Scope: all`` / ``?all_tenants`` for
+system admins, ``?tenant_id`` overriding the scope and turning all-tenant scope off). PUT replaces the whole
+``config`` map and reports its validation failures as a bare ``500 Internal server error``, as the real
+handler does; GET readiness runs the live checks and persists the result, flipping status and
+schedulability (§5.4).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from typing import Any
+
+from gitrollback.testing.imagefactory.auth import Caller
+from gitrollback.testing.imagefactory.readiness import auth_config_ok, live_readiness, persist
+from gitrollback.testing.imagefactory.state import (
+    K8S_TYPES,
+    NIL_UUID,
+    Ctx,
+    Grant,
+    ProviderRecord,
+    new_id,
+    now,
+    parse_uuid,
+    rfc3339,
+)
+from gitrollback.testing.server import Request, Response
+
+__all__ = [
+    "available_providers",
+    "get_provider",
+    "list_providers",
+    "patch_provider_status",
+    "permissions_change",
+    "permissions_list",
+    "provider_readiness",
+    "scoped_provider",
+    "update_provider",
+]
+
+PROVIDER_STATUSES = ("online", "offline", "maintenance", "pending")
+SELECT_PERMISSION = "infrastructure:select"
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_TRUE = ("true", "1", "yes")
+
+
+def _parse_bool(value: str | None) -> bool:
+    """Go ``strconv.ParseBool``; an unparsable value counts as false (the handler ignores the error)."""
+    return value in ("1", "t", "T", "TRUE", "true", "True")
+
+
+def _scope(request: Request, caller: Caller) -> tuple[str, bool] | Response:
+    """The scope tenant and whether all-tenant scope is on (``tenant_scope.go`` L11-56)."""
+    scope = caller.tenant_id
+    all_scope = caller.is_admin and (
+        request.header("X-Tenant-Scope").strip().lower() == "all"
+        or (request.query_value("all_tenants") or "").lower() in _TRUE
+    )
+    raw = request.query_value("tenant_id")
+    if raw is not None:
+        tenant = parse_uuid(raw)
+        if tenant is None or tenant == NIL_UUID:
+            return Response.text(400, "Invalid tenant_id")
+        if not caller.is_admin and tenant != caller.tenant_id:
+            return Response.text(403, "Access denied to this tenant")
+        scope, all_scope = tenant, False
+    return scope, all_scope
+
+
+def scoped_provider(ctx: Ctx, request: Request, caller: Caller, raw_id: str) -> ProviderRecord | Response:
+    """Parse ``{id}``, resolve the scope and load the provider (handler L520-563); the live record."""
+    provider_id = parse_uuid(raw_id)
+    if provider_id is None:
+        return Response.text(400, "Invalid provider ID")
+    scope = _scope(request, caller)
+    if isinstance(scope, Response):
+        return scope
+    tenant, all_scope = scope
+    with ctx.state.cond:
+        provider = ctx.state.providers.get(provider_id)
+    if provider is None:
+        return Response.text(404, "Provider not found")
+    if not all_scope and provider.tenant_id != tenant:
+        return Response.text(403, "Access denied to this tenant")
+    return provider
+
+
+def _body(request: Request) -> dict[str, Any] | None:
+    try:
+        body = request.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def list_providers(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
+    """``GET /admin/infrastructure/providers`` with filters and pagination, ``created_at DESC``."""
+    scope = _scope(request, caller)
+    if isinstance(scope, Response):
+        return scope
+    tenant, all_scope = scope
+    summary = request.query_value("include_prepare_summary")
+    if summary not in (None, "", "true", "false"):
+        return Response.text(400, "Invalid include_prepare_summary")  # wording is ours (§3.5)
+    page = _positive(request.query_value("page"), 1)
+    limit = _positive(request.query_value("limit"), 20)
+    kind, status = request.query_value("provider_type"), request.query_value("status")
+    with ctx.state.cond:
+        rows = [
+            p
+            for p in ctx.state.providers.values()
+            if (all_scope or p.tenant_id == tenant)
+            and (not kind or p.provider_type == kind)
+            and (not status or p.status == status)
+        ]
+        rows.sort(key=lambda p: p.created_at, reverse=True)
+        data = [p.to_json() for p in rows[(page - 1) * limit : page * limit]]
+    pagination = {
+        "page": page,
+        "limit": limit,
+        "total": len(rows),
+        "total_pages": math.ceil(len(rows) / limit),
+    }
+    return Response.json(200, {"data": data, "pagination": pagination})
+
+
+def _positive(raw: str | None, default: int) -> int:
+    try:
+        value = int(raw or "")
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+def get_provider(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
+    """``GET /admin/infrastructure/providers/{id}``."""
+    provider = scoped_provider(ctx, request, caller, params["id"])
+    if isinstance(provider, Response):
+        return provider
+    with ctx.state.cond:
+        return Response.json(200, {"provider": provider.to_json()})
+
+
+def _update(ctx: Ctx, provider: ProviderRecord, changes: dict[str, Any]) -> Response:
+    """``UpdateProvider`` (service L2506-2557): status check, then the validation that surfaces as 500."""
+    if "status" in changes and changes["status"] not in PROVIDER_STATUSES:
+        return Response.text(400, "Invalid provider status")
+    with ctx.state.cond:
+        draft = copy.deepcopy(provider)
+        for key, value in changes.items():
+            setattr(draft, key, value)
+        if draft.provider_type in K8S_TYPES:
+            draft.config.pop("namespace", None)
+            target = draft.target_namespace or ""
+            auth_key = "bootstrap_auth" if draft.bootstrap_mode == "image_factory_managed" else "runtime_auth"
+            if (
+                len(target) > 63
+                or not _DNS_LABEL.match(target)
+                or not auth_config_ok(draft.config.get(auth_key))
+            ):
+                # validateTargetNamespace / auth build errors are not mapped by the handler (§3.5, §10.8)
+                return Response.text(500, "Internal server error")
+        draft.updated_at = now()
+        ctx.state.providers[provider.id] = draft
+        ctx.state.changed()
+        return Response.json(200, {"provider": draft.to_json()})
+
+
+_PUT_FIELDS: dict[str, tuple[type, ...]] = {
+    "display_name": (str,),
+    "config": (dict,),
+    "capabilities": (list,),
+    "status": (str,),
+    "is_global": (bool,),
+    "bootstrap_mode": (str,),
+    "credential_scope": (str,),
+    "target_namespace": (str,),
+}
+
+
+def update_provider(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
+    """``PUT /admin/infrastructure/providers/{id}``: ``config`` replaces the whole map (no merge)."""
+    provider = scoped_provider(ctx, request, caller, params["id"])
+    if isinstance(provider, Response):
+        return provider
+    body = _body(request)
+    if body is None:
+        return Response.text(400, "Invalid request body")
+    changes: dict[str, Any] = {}
+    for key, types in _PUT_FIELDS.items():
+        value = body.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, types):
+            return Response.text(400, "Invalid request body")  # json.Decode type error
+        changes[key] = copy.deepcopy(value)
+    return _update(ctx, provider, changes)
+
+
+def patch_provider_status(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
+    """``PATCH .../{id}/status {"enabled"}``: true → online, false/missing → offline (schedulability kept)."""
+    provider = scoped_provider(ctx, request, caller, params["id"])
+    if isinstance(provider, Response):
+        return provider
+    body = _body(request)
+    if body is None or not isinstance(body.get("enabled", False), bool):
+        return Response.text(400, "Invalid request body")
+    return _update(ctx, provider, {"status": "online" if body.get("enabled") else "offline"})
+
+
+def provider_readiness(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
+    """``GET .../{id}/readiness``: live checks (§5.1), persisted with the §5.4 side effects; always 200."""
+    provider = scoped_provider(ctx, request, caller, params["id"])
+    if isinstance(provider, Response):
+        return provider
+    scope = _scope(request, caller)
+    scope_tenant = scope[0] if isinstance(scope, tuple) else caller.tenant_id
+    with ctx.state.cond:
+        snapshot = copy.deepcopy(provider)
+    result = live_readiness(
+        snapshot,
+        ctx.cluster,
+        ctx.state,
+        scope_tenant=scope_tenant,
+        probe_pvc=_parse_bool(request.query_value("probe_pvc")),
+        probe_rbac=_parse_bool(request.query_value("probe_rbac")),
+    )
+    with ctx.state.cond:
+        live = ctx.state.providers.get(provider.id)
+        if live is None:
+            return Response.text(500, "Failed to persist provider readiness")
+        persist(live, result.status, result.missing, result.checked_at)
+        ctx.state.changed()
+    return Response.json(
+        200,
+        {
+            "provider_id": provider.id,
+            "status": result.status,
+            "checked_at": rfc3339(result.checked_at),
+            "tenant_namespace": result.namespace,
+            "missing_prereqs": result.missing,
+            "checks": [c.to_json() for c in result.checks],
+        },
+    )
+
+
+def permissions_list(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
+    """``GET .../{id}/permissions``."""
+    provider = scoped_provider(ctx, request, caller, params["id"])
+    if isinstance(provider, Response):
+        return provider
+    with ctx.state.cond:
+        rows = [g.to_json() for g in ctx.state.grants if g.provider_id == provider.id]
+    return Response.json(200, {"permissions": rows})
+
+
+def permissions_change(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
+    """``POST``/``DELETE .../{id}/permissions``: idempotent grant, revoke (500 when the grant is missing)."""
+    provider = scoped_provider(ctx, request, caller, params["id"])
+    if isinstance(provider, Response):
+        return provider
+    body = _body(request)
+    if body is None:
+        return Response.text(400, "Invalid request body")
+    permission = body.get("permission") or SELECT_PERMISSION
+    if permission != SELECT_PERMISSION:
+        return Response.text(400, "Invalid permission")
+    tenant = parse_uuid(body.get("tenant_id"))
+    if tenant is None or tenant == NIL_UUID:
+        return Response.text(400, "Invalid tenant ID")
+    if not caller.is_admin and tenant != caller.tenant_id:
+        return Response.text(403, "Access denied to this tenant")
+    with ctx.state.cond:
+        existing = [g for g in ctx.state.grants if g.provider_id == provider.id and g.tenant_id == tenant]
+        if request.method == "POST":
+            if not existing:  # ON CONFLICT DO NOTHING
+                ctx.state.grants.append(
+                    Grant(new_id(), provider.id, tenant, permission, caller.user.id, now())
+                )
+        elif not existing:
+            return Response.text(500, "Failed to revoke permission")
+        else:
+            ctx.state.grants = [g for g in ctx.state.grants if g not in existing]
+        ctx.state.changed()
+    return Response.empty(204)
+
+
+def available_providers(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
+    """``GET /infrastructure/providers/available``: what the ``X-Tenant-ID`` tenant may select (§8)."""
+    with ctx.state.cond:
+        rows = sorted(
+            (p for p in ctx.state.providers.values() if ctx.state.selectable(p, caller.tenant_id)),
+            key=lambda p: p.created_at,
+            reverse=True,
+        )
+        return Response.json(200, {"providers": [p.to_json() for p in rows]})

@@ -1,0 +1,188 @@
+"""``ImageFactorySimulator``: routing, lifecycle and deterministic ticks (seeding lives in ``seeding.py``).
+
+A ``SimulatorServer`` subclass that serves the Image Factory routes the rollback runbook uses (contract
+``imagefactory-api.md`` §2) over a real loopback socket, backed by ``SimState`` records and the shared
+in-process ``ClusterState``. Routing mirrors chi: an unknown path is ``404 page not found``, a known path with
+another method is an empty 405, and every route runs authentication, tenant context and its RBAC permission
+(§1) before the handler. Asynchronous work (installer jobs, builds, the readiness watcher) runs on
+background loops started by ``start()``; the same ticks are public for step-by-step tests.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Self
+
+from gitrollback.testing.cluster_state import ClusterState
+from gitrollback.testing.imagefactory import routes_builds as rb
+from gitrollback.testing.imagefactory import routes_installer as ri
+from gitrollback.testing.imagefactory import routes_providers as rp
+from gitrollback.testing.imagefactory.auth import Caller, TokenSigner, authenticate, login, refresh
+from gitrollback.testing.imagefactory.builds import dispatch_tick
+from gitrollback.testing.imagefactory.installer import Installer
+from gitrollback.testing.imagefactory.readiness import persist, post_op_readiness
+from gitrollback.testing.imagefactory.seeding import SimulatorSeeding
+from gitrollback.testing.imagefactory.state import K8S_TYPES, Ctx, SimState
+from gitrollback.testing.imagefactory.worker import TickLoops
+from gitrollback.testing.server import Request, Response, SimulatorServer
+
+__all__ = ["DEFAULT_SECRET", "ImageFactorySimulator"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SECRET = "image-factory-simulator-secret"
+Handler = Callable[[Ctx, Request, Caller, dict[str, str]], Response]
+
+_P = "/api/v1/admin/infrastructure/providers"
+_ID = r"(?P<id>[^/]+)"
+_ROUTES: tuple[tuple[str, str, str, Handler], ...] = (
+    ("GET", _P, "infrastructure:read", rp.list_providers),
+    ("GET", rf"{_P}/{_ID}", "infrastructure:read", rp.get_provider),
+    ("PUT", rf"{_P}/{_ID}", "infrastructure:update", rp.update_provider),
+    ("PATCH", rf"{_P}/{_ID}/status", "infrastructure:update", rp.patch_provider_status),
+    ("GET", rf"{_P}/{_ID}/readiness", "infrastructure:read", rp.provider_readiness),
+    ("GET", rf"{_P}/{_ID}/permissions", "infrastructure:read", rp.permissions_list),
+    ("POST", rf"{_P}/{_ID}/permissions", "infrastructure:update", rp.permissions_change),
+    ("DELETE", rf"{_P}/{_ID}/permissions", "infrastructure:update", rp.permissions_change),
+    ("POST", rf"{_P}/{_ID}/tekton/(?P<op>install|upgrade|validate)", "infrastructure:update", ri.start_job),
+    ("POST", rf"{_P}/{_ID}/tekton/retry", "infrastructure:update", ri.retry_job),
+    ("GET", rf"{_P}/{_ID}/tekton/status", "infrastructure:read", ri.tekton_status),
+    ("GET", "/api/v1/infrastructure/providers/available", "infrastructure:select", rp.available_providers),
+    ("POST", "/api/v1/builds", "build:create", rb.create_build),
+    ("GET", "/api/v1/builds", "build:list", rb.list_builds),
+    ("GET", rf"/api/v1/builds/{_ID}", "build:read", rb.get_build),
+    ("GET", rf"/api/v1/builds/{_ID}/status", "build:read", rb.build_status),
+    ("POST", rf"/api/v1/builds/{_ID}/(?P<action>start|retry)", "build:create", rb.build_action),
+    ("POST", rf"/api/v1/builds/{_ID}/(?P<action>cancel)", "build:cancel", rb.build_action),
+)
+_COMPILED = tuple((m, re.compile(p + r"\Z"), perm, h) for m, p, perm, h in _ROUTES)
+
+
+class ImageFactorySimulator(SimulatorSeeding, SimulatorServer):
+    """Image Factory over loopback HTTP; see the package docstring for the seeding API.
+
+    Args:
+        cluster: the shared object store (the provider clusters all map onto it).
+        job_tick: installer dispatcher poll interval in seconds (the real default is 5 s).
+        build_tick: build dispatcher interval in seconds.
+        asset_root: the "server filesystem" Tekton asset directory (holds ``kustomization.yaml``); None
+            models a server where no asset root resolves.
+        readiness_watcher_interval: run the §5.5 watcher every this many seconds; None disables it.
+        secret: HMAC key for tokens.
+        access_token_ttl: access token lifetime in seconds.
+
+    Example::
+
+        sim = ImageFactorySimulator(ClusterState(), asset_root=Path("fixtures/imagefactory-tekton"))
+        tenant = sim.add_tenant("acme")
+        sim.add_user("ops@acme.test", "pw", tenant_id=tenant)
+        with sim:
+            token = sim.issue_token("ops@acme.test")
+            headers = {"Authorization": f"Bearer {token}", "X-Tenant-ID": tenant}
+            httpx.get(sim.url + "/api/v1/infrastructure/providers/available", headers=headers)
+    """
+
+    def __init__(
+        self,
+        cluster: ClusterState,
+        *,
+        job_tick: float = 0.05,
+        build_tick: float = 0.05,
+        asset_root: Path | None = None,
+        readiness_watcher_interval: float | None = None,
+        secret: str = DEFAULT_SECRET,
+        access_token_ttl: int = 3600,
+    ) -> None:
+        super().__init__()
+        self.cluster = cluster
+        self.state = SimState()
+        self._ctx = Ctx(self.state, cluster)
+        self._signer = TokenSigner(secret, access_ttl=access_token_ttl)
+        self._asset_root = asset_root
+        self._installer = Installer(self.state, cluster, lambda: self._asset_root)
+        self._loops = TickLoops()
+        self._loops.add("imagefactory-installer", job_tick, self.run_installer_tick)
+        self._loops.add("imagefactory-builds", build_tick, self.run_build_tick)
+        if readiness_watcher_interval is not None:
+            self._loops.add(
+                "imagefactory-readiness-watcher", readiness_watcher_interval, self.run_readiness_watch_tick
+            )
+
+    # -- lifecycle --------------------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Serve HTTP and start the background loops."""
+        super().start()
+        self._loops.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the loops, then the HTTP server."""
+        self._loops.stop()
+        super().stop()
+
+    # -- HTTP -------------------------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        """Route one request (chi semantics: 404 text for unknown paths, empty 405 for a wrong method)."""
+        if request.path == "/api/v1/auth/login" and request.method == "POST":
+            return login(self.state, self._signer, request)
+        if request.path == "/api/v1/auth/refresh" and request.method == "POST":
+            return refresh(self.state, self._signer, request)
+        path_known = False
+        for method, pattern, permission, handler in _COMPILED:
+            match = pattern.match(request.path)
+            if match is None:
+                continue
+            path_known = True
+            if method != request.method:
+                continue
+            caller = authenticate(self.state, self._signer, request, permission)
+            if isinstance(caller, Response):
+                return caller
+            return handler(self._ctx, request, caller, match.groupdict())
+        if path_known or request.path in ("/api/v1/auth/login", "/api/v1/auth/refresh"):
+            return Response.empty(405)
+        return Response.text(404, "404 page not found")
+
+    # -- deterministic ticks ----------------------------------------------------------------------------
+
+    def run_installer_tick(self) -> str | None:
+        """Claim and run the oldest pending job (MaxJobsPerTick=1); its id, or None when none was pending."""
+        job = self._installer.claim_next()
+        if job is None:
+            return None
+        self._installer.run(job)
+        return job.id
+
+    def run_build_tick(self) -> None:
+        """One build dispatcher tick: finish builds started earlier, start queued ones."""
+        dispatch_tick(self.state, self.cluster)
+
+    def run_readiness_watch_tick(self) -> None:
+        """One watcher pass: the §5.5 check for every k8s-capable provider (offline ones too), persisted."""
+        with self.state.cond:
+            providers = [
+                copy.deepcopy(p) for p in self.state.providers.values() if p.provider_type in K8S_TYPES
+            ]
+        for snapshot in providers:
+            status, missing = post_op_readiness(snapshot, self.cluster)
+            with self.state.cond:
+                live = self.state.providers.get(snapshot.id)
+                if live is not None:
+                    persist(live, status, missing)
+                    self.state.changed()
+
+    def wait_idle(self, timeout: float = 5.0) -> None:
+        """Block until no job is pending/running and no build is queued/running (needs ``start()``).
+
+        Raises:
+            TimeoutError: still busy after ``timeout`` seconds.
+        """
+        with self.state.cond:
+            if not self.state.cond.wait_for(self.state.idle, timeout):
+                raise TimeoutError(f"image factory simulator still busy after {timeout}s")

@@ -1,0 +1,554 @@
+"""The Image Factory simulator's auth, tenant scoping, provider, permission and readiness routes over HTTP."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gitrollback.assets import expand_assets
+from gitrollback.testing.cluster_state import ClusterState
+from gitrollback.testing.imagefactory import ImageFactorySimulator
+
+NIL = "00000000-0000-0000-0000-000000000000"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "imagefactory-tekton"
+TEXT = "text/plain; charset=utf-8"
+REQUIRED_TASKS = [
+    "git-clone",
+    "docker-build",
+    "buildx",
+    "kaniko-no-push",
+    "scan-image",
+    "generate-sbom",
+    "push-image",
+    "packer",
+]
+
+
+@dataclass
+class World:
+    sim: ImageFactorySimulator
+    cluster: ClusterState
+    client: httpx.Client
+    tenant: str
+    other: str
+    provider: str
+    owner: str
+    admin: str
+    viewer: str
+    stranger: str
+
+    def h(self, token: str, tenant: str | None = None, **extra: str) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {token}", "X-Tenant-ID": tenant or self.tenant}
+        headers.update(extra)
+        return headers
+
+    def p(self, suffix: str = "", provider: str | None = None) -> str:
+        return f"/api/v1/admin/infrastructure/providers/{provider or self.provider}{suffix}"
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    cluster = ClusterState()
+    sim = ImageFactorySimulator(cluster, job_tick=0.01, build_tick=0.01, asset_root=FIXTURES)
+    tenant = sim.add_tenant("acme")
+    other = sim.add_tenant("globex")
+    sim.add_user("owner@acme.test", "pw", tenant_id=tenant)
+    sim.add_user("root@if.test", "pw", tenant_id=other, role="System Administrator")
+    sim.add_user("viewer@acme.test", "pw", tenant_id=tenant, role="Viewer")
+    sim.add_user("owner@globex.test", "pw", tenant_id=other)
+    provider = sim.add_provider(tenant, "k8s", target_namespace="if-tekton")
+    with sim, httpx.Client(base_url=sim.url, timeout=5) as client:
+        yield World(
+            sim,
+            cluster,
+            client,
+            tenant,
+            other,
+            provider,
+            sim.issue_token("owner@acme.test"),
+            sim.issue_token("root@if.test"),
+            sim.issue_token("viewer@acme.test"),
+            sim.issue_token("owner@globex.test"),
+        )
+
+
+def assert_text(response: httpx.Response, status: int, body: str) -> None:
+    assert (response.status_code, response.text) == (status, body + "\n")
+    assert response.headers["content-type"] == TEXT
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def install_objects(cluster: ClusterState, namespace: str) -> None:
+    files = {p.relative_to(FIXTURES).as_posix(): p.read_bytes() for p in FIXTURES.rglob("*") if p.is_file()}
+    cluster.ensure_namespace(namespace)
+    for manifest in expand_assets(files):
+        cluster.apply(dict(manifest.body), namespace=namespace, manager="test", force=True)
+
+
+# -- auth ----------------------------------------------------------------------------------------------
+
+
+def test_login_returns_a_token_that_authenticates(world: World) -> None:
+    """Logging in with the right password yields an access token the provider routes accept."""
+    reply = world.client.post("/api/v1/auth/login", json={"email": "owner@acme.test", "password": "pw"})
+    assert reply.status_code == 200
+    body = reply.json()
+    assert set(body) >= {"user", "access_token", "refresh_token", "access_token_ttl", "access_token_expiry"}
+    assert world.client.get(world.p(), headers=world.h(body["access_token"])).status_code == 200
+
+
+def test_login_with_a_wrong_password_is_401_plain_text(world: World) -> None:
+    """A wrong password gets a plain-text 401."""
+    reply = world.client.post("/api/v1/auth/login", json={"email": "owner@acme.test", "password": "nope"})
+    assert_text(reply, 401, "Invalid email or password")
+
+
+def test_refresh_issues_a_new_pair_and_refuses_access_tokens(world: World) -> None:
+    """A refresh token buys a new access token; an access token is not a refresh token."""
+    login = world.client.post(
+        "/api/v1/auth/login", json={"email": "owner@acme.test", "password": "pw"}
+    ).json()
+    reply = world.client.post("/api/v1/auth/refresh", json={"refresh_token": login["refresh_token"]})
+    assert reply.status_code == 200
+    assert world.client.get(world.p(), headers=world.h(reply.json()["access_token"])).status_code == 200
+    bad = world.client.post("/api/v1/auth/refresh", json={"refresh_token": login["access_token"]})
+    assert_text(bad, 401, "Invalid refresh token")
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    ["", "Basic b3duZXI6cHc=", "Bearer not.a.token", "Bearer"],
+)
+def test_missing_or_bad_credentials_are_401_unauthorized(world: World, authorization: str) -> None:
+    """No header, a wrong scheme or a malformed token all get `401 Unauthorized`."""
+    headers = {"X-Tenant-ID": world.tenant}
+    if authorization:
+        headers["Authorization"] = authorization
+    assert_text(world.client.get(world.p(), headers=headers), 401, "Unauthorized")
+
+
+def test_expired_and_tampered_tokens_are_401(world: World) -> None:
+    """An expired token and one with a forged signature are both refused."""
+    expired = world.sim.issue_token("owner@acme.test", ttl=-5)
+    assert_text(world.client.get(world.p(), headers=world.h(expired)), 401, "Unauthorized")
+    head, payload, _ = world.owner.split(".")
+    forged = f"{head}.{payload}.AAAA"
+    assert_text(world.client.get(world.p(), headers=world.h(forged)), 401, "Unauthorized")
+
+
+@pytest.mark.parametrize(
+    ("tenant_header", "status", "body"),
+    [
+        (None, 400, "Tenant context required (set X-Tenant-ID)"),
+        ("acme", 400, "Invalid tenant ID format"),
+        (NIL, 400, "Invalid tenant ID"),
+    ],
+)
+def test_tenant_header_rules(world: World, tenant_header: str | None, status: int, body: str) -> None:
+    """X-Tenant-ID is required and must be a non-nil UUID, for system admins too."""
+    headers = {"Authorization": f"Bearer {world.admin}"}
+    if tenant_header is not None:
+        headers["X-Tenant-ID"] = tenant_header
+    assert_text(world.client.get(world.p(), headers=headers), status, body)
+
+
+def test_non_member_tenant_is_403_no_access(world: World) -> None:
+    """A non-admin naming a tenant it does not belong to gets `Forbidden: No access to tenant`."""
+    reply = world.client.get(world.p(), headers=world.h(world.owner, world.other))
+    assert_text(reply, 403, "Forbidden: No access to tenant")
+
+
+def test_viewer_may_read_but_not_update(world: World) -> None:
+    """RBAC: a Viewer reads providers but gets a plain `403 Forbidden` on PUT and on installer actions."""
+    assert world.client.get(world.p(), headers=world.h(world.viewer)).status_code == 200
+    assert_text(world.client.put(world.p(), headers=world.h(world.viewer), json={}), 403, "Forbidden")
+    assert_text(
+        world.client.post(world.p("/tekton/install"), headers=world.h(world.viewer)), 403, "Forbidden"
+    )
+
+
+def test_unknown_route_is_chi_404_and_wrong_method_is_405(world: World) -> None:
+    """An unknown path answers `404 page not found`; a known path with another method answers 405."""
+    assert_text(world.client.get("/api/v1/nope", headers=world.h(world.owner)), 404, "404 page not found")
+    assert world.client.delete(world.p("/tekton/status"), headers=world.h(world.owner)).status_code == 405
+
+
+# -- tenant scoping ------------------------------------------------------------------------------------
+
+
+def test_provider_ids_are_validated_before_lookup(world: World) -> None:
+    """A malformed id is 400 `Invalid provider ID`; an unknown one is 404 `Provider not found`."""
+    assert_text(
+        world.client.get(world.p(provider="xyz"), headers=world.h(world.owner)), 400, "Invalid provider ID"
+    )
+    unknown = "11111111-2222-3333-4444-555555555555"
+    assert_text(
+        world.client.get(world.p(provider=unknown), headers=world.h(world.owner)), 404, "Provider not found"
+    )
+
+
+def test_admin_scope_rules(world: World) -> None:
+    """A system admin reaches a foreign provider only with all-tenant scope or its tenant."""
+    own = world.h(world.admin, world.other)
+    assert_text(world.client.get(world.p(), headers=own), 403, "Access denied to this tenant")
+    assert world.client.get(world.p(), headers={**own, "X-Tenant-Scope": "all"}).status_code == 200
+    assert world.client.get(world.p(), headers=own, params={"all_tenants": "yes"}).status_code == 200
+    assert world.client.get(world.p(), headers=world.h(world.admin, world.tenant)).status_code == 200
+    assert world.client.get(world.p(), headers=own, params={"tenant_id": world.tenant}).status_code == 200
+    # ?tenant_id turns all-tenant scope off
+    other_scope = world.client.get(
+        world.p(), headers={**own, "X-Tenant-Scope": "all"}, params={"tenant_id": world.other}
+    )
+    assert_text(other_scope, 403, "Access denied to this tenant")
+    assert_text(world.client.get(world.p(), headers=own, params={"tenant_id": NIL}), 400, "Invalid tenant_id")
+
+
+def test_non_admin_cannot_use_all_scope_or_foreign_tenant_id(world: World) -> None:
+    """A tenant owner's X-Tenant-Scope is ignored and a foreign ?tenant_id is 403."""
+    headers = world.h(world.stranger, world.other, **{"X-Tenant-Scope": "all"})
+    assert_text(world.client.get(world.p(), headers=headers), 403, "Access denied to this tenant")
+    reply = world.client.get(
+        world.p(), headers=world.h(world.stranger, world.other), params={"tenant_id": world.tenant}
+    )
+    assert_text(reply, 403, "Access denied to this tenant")
+
+
+# -- providers -----------------------------------------------------------------------------------------
+
+
+def test_list_is_tenant_scoped_and_paginated(world: World) -> None:
+    """The list shows the scope tenant's providers newest first, paginated; all-scope shows all."""
+    second = world.sim.add_provider(world.tenant, "k8s-2")
+    world.sim.add_provider(world.other, "globex-k8s")
+    reply = world.client.get(
+        "/api/v1/admin/infrastructure/providers", headers=world.h(world.owner), params={"limit": 1}
+    )
+    body = reply.json()
+    assert [p["id"] for p in body["data"]] == [second]
+    assert body["pagination"] == {"page": 1, "limit": 1, "total": 2, "total_pages": 2}
+    everything = world.client.get(
+        "/api/v1/admin/infrastructure/providers",
+        headers=world.h(world.admin, world.other, **{"X-Tenant-Scope": "all"}),
+    )
+    assert everything.json()["pagination"]["total"] == 3
+
+
+def test_put_replaces_the_whole_config(world: World) -> None:
+    """PUT `config` is a full replace (no merge) and drops the `namespace` key for k8s providers."""
+    current = world.client.get(world.p(), headers=world.h(world.owner)).json()["provider"]
+    config = {"tekton_enabled": True, "runtime_auth": current["config"]["runtime_auth"], "namespace": "x"}
+    reply = world.client.put(world.p(), headers=world.h(world.owner), json={"config": config})
+    assert reply.status_code == 200
+    assert reply.json()["provider"]["config"] == {
+        "tekton_enabled": True,
+        "runtime_auth": config["runtime_auth"],
+    }
+    assert world.sim.provider(world.provider)["config"] == reply.json()["provider"]["config"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"target_namespace": "Not_A_Label"},
+        {"target_namespace": "x" * 64},
+        {"config": {"tekton_enabled": True}},
+    ],
+)
+def test_put_validation_failures_are_hidden_500s(world: World, body: dict[str, object]) -> None:
+    """A bad target_namespace or unbuildable auth config is a bare 500 and changes nothing."""
+    before = world.sim.provider(world.provider)
+    assert_text(
+        world.client.put(world.p(), headers=world.h(world.owner), json=body), 500, "Internal server error"
+    )
+    assert world.sim.provider(world.provider) == before
+
+
+def test_put_invalid_status_and_body(world: World) -> None:
+    """An unknown status is 400 `Invalid provider status`; malformed JSON is 400 `Invalid request body`."""
+    assert_text(
+        world.client.put(world.p(), headers=world.h(world.owner), json={"status": "paused"}),
+        400,
+        "Invalid provider status",
+    )
+    assert_text(
+        world.client.put(world.p(), headers=world.h(world.owner), content=b"{"), 400, "Invalid request body"
+    )
+
+
+def test_patch_status_flips_status_but_not_schedulability(world: World) -> None:
+    """PATCH status enabled=false sets offline but leaves is_schedulable; an empty body is 400."""
+    reply = world.client.patch(world.p("/status"), headers=world.h(world.owner), json={"enabled": False})
+    assert reply.status_code == 200
+    provider = reply.json()["provider"]
+    assert (provider["status"], provider["is_schedulable"]) == ("offline", True)
+    on = world.client.patch(world.p("/status"), headers=world.h(world.owner), json={})
+    assert on.json()["provider"]["status"] == "offline"  # a missing field counts as false
+    assert_text(
+        world.client.patch(world.p("/status"), headers=world.h(world.owner)), 400, "Invalid request body"
+    )
+
+
+# -- permissions and availability ---------------------------------------------------------------------
+
+
+def test_grant_list_and_revoke(world: World) -> None:
+    """Grants are idempotent 204s, listed by GET, revoked with 204, and a second revoke is a 500."""
+    url, headers = world.p("/permissions"), world.h(world.admin, world.tenant)
+    body = {"tenant_id": world.other}
+    for _ in range(2):
+        reply = world.client.post(url, headers=headers, json=body)
+        assert (reply.status_code, reply.content) == (204, b"")
+    listed = world.client.get(url, headers=headers).json()["permissions"]
+    assert [(g["tenant_id"], g["permission"]) for g in listed] == [(world.other, "infrastructure:select")]
+    assert world.client.request("DELETE", url, headers=headers, json=body).status_code == 204
+    assert world.sim.grants(world.provider) == []
+    assert_text(
+        world.client.request("DELETE", url, headers=headers, json=body), 500, "Failed to revoke permission"
+    )
+
+
+def test_permission_body_validation(world: World) -> None:
+    """Bad permission, bad tenant and a non-admin naming another tenant get the documented errors."""
+    url = world.p("/permissions")
+    reply = world.client.post(
+        url, headers=world.h(world.owner), json={"tenant_id": world.other, "permission": "x"}
+    )
+    assert_text(reply, 400, "Invalid permission")
+    assert_text(
+        world.client.post(url, headers=world.h(world.owner), json={"tenant_id": NIL}),
+        400,
+        "Invalid tenant ID",
+    )
+    reply = world.client.post(url, headers=world.h(world.owner), json={"tenant_id": world.other})
+    assert_text(reply, 403, "Access denied to this tenant")
+
+
+def test_available_providers_follow_selection_rules(world: World) -> None:
+    """Another tenant sees the provider only once granted (or global), and never while offline."""
+    url = "/api/v1/infrastructure/providers/available"
+    headers = world.h(world.stranger, world.other)
+
+    def visible() -> list[str]:
+        return [p["id"] for p in world.client.get(url, headers=headers).json()["providers"]]
+
+    assert visible() == []
+    world.sim.add_grant(world.provider, world.other)
+    assert visible() == [world.provider]
+    world.client.patch(world.p("/status"), headers=world.h(world.owner), json={"enabled": False})
+    assert visible() == []
+    glob = world.sim.add_provider(world.tenant, "shared", is_global=True)
+    assert visible() == [glob]
+
+
+# -- readiness ----------------------------------------------------------------------------------------
+
+
+def test_readiness_on_an_empty_namespace_lists_exact_messages_and_persists(world: World) -> None:
+    """Missing tasks and secret give the exact messages; the provider goes offline and unschedulable."""
+    reply = world.client.get(world.p("/readiness"), headers=world.h(world.owner))
+    assert reply.status_code == 200
+    body = reply.json()
+    assert body["status"] == "not_ready"
+    assert body["tenant_namespace"] == "if-tekton"
+    assert body["missing_prereqs"] == [
+        *(f"missing tekton task: {t} in namespace if-tekton" for t in REQUIRED_TASKS),
+        "missing required secret docker-config in namespace if-tekton",
+    ]
+    names = [c["name"] for c in body["checks"]]
+    assert names[:8] == [
+        "provider_config.tekton_enabled",
+        "provider_kubeconfig",
+        "kubernetes_client",
+        "kubernetes_api",
+        "kubernetes_api_latency",
+        "tekton_client",
+        "tekton_api",
+        "tekton_api_latency",
+    ]
+    assert {"name": "cluster_capacity", "ok": True, "message": "ready nodes: 1/1"} in body["checks"]
+    provider = world.sim.provider(world.provider)
+    assert provider["status"] == "offline"
+    assert provider["is_schedulable"] is False
+    assert provider["blocked_by"] == ["provider_not_ready", "provider_status_offline"]
+    assert provider["health_status"] == "warning"
+    assert provider["readiness_missing_prereqs"] == body["missing_prereqs"]
+    status = world.client.get(world.p("/tekton/status"), headers=world.h(world.owner)).json()
+    assert status["readiness_status"] == "not_ready"
+    assert status["readiness_missing_prereqs"] == body["missing_prereqs"]
+
+
+def test_readiness_turns_ready_and_brings_the_provider_back_online(world: World) -> None:
+    """With tasks and docker-config present the check is ready and the provider is online again."""
+    world.client.patch(world.p("/status"), headers=world.h(world.owner), json={"enabled": False})
+    install_objects(world.cluster, "if-tekton")
+    world.cluster.put(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "docker-config", "namespace": "if-tekton"},
+        }
+    )
+    body = world.client.get(world.p("/readiness"), headers=world.h(world.owner)).json()
+    assert (body["status"], body["missing_prereqs"]) == ("ready", [])
+    provider = world.sim.provider(world.provider)
+    assert (provider["status"], provider["is_schedulable"], provider["health_status"]) == (
+        "online",
+        True,
+        "healthy",
+    )
+    assert provider.get("blocked_by") is None  # empty list is omitted
+
+
+def test_ready_result_keeps_maintenance(world: World) -> None:
+    """A ready result leaves `maintenance` alone and reports it as the blocker."""
+    install_objects(world.cluster, "if-tekton")
+    world.cluster.put(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "docker-config", "namespace": "if-tekton"},
+        }
+    )
+    world.client.put(world.p(), headers=world.h(world.owner), json={"status": "maintenance"})
+    world.client.get(world.p("/readiness"), headers=world.h(world.owner))
+    provider = world.sim.provider(world.provider)
+    assert (provider["status"], provider["is_schedulable"]) == ("maintenance", False)
+    assert provider["blocked_by"] == ["provider_status_maintenance"]
+
+
+def test_unreachable_cluster_returns_early_and_marks_unhealthy(world: World) -> None:
+    """An unreachable API stops the checks after tekton API version detection; health becomes unhealthy."""
+    world.sim.set_cluster_reachable(world.provider, False)
+    body = world.client.get(world.p("/readiness"), headers=world.h(world.owner)).json()
+    assert body["missing_prereqs"] == [
+        "kubernetes API unreachable",
+        "failed to detect tekton api version: dial tcp 10.0.0.1:6443: connect: connection refused",
+    ]
+    assert body["checks"][-1]["name"] == "tekton_api_version"
+    assert world.sim.provider(world.provider)["health_status"] == "unhealthy"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (None, "provider config missing tekton_enabled=true"),
+        ("true", "provider config missing tekton_enabled=true"),
+        (False, "provider config has tekton_enabled=false"),
+    ],
+)
+def test_tekton_enabled_must_be_json_true(world: World, value: object, message: str) -> None:
+    """tekton_enabled absent or not a JSON bool, or false, is the first missing prerequisite."""
+    config = ImageFactorySimulator.default_provider_config()
+    if value is None:
+        del config["tekton_enabled"]
+    else:
+        config["tekton_enabled"] = value
+    pid = world.sim.add_provider(world.tenant, "p2", config=config)
+    body = world.client.get(world.p("/readiness", pid), headers=world.h(world.owner)).json()
+    assert body["missing_prereqs"][0] == message
+
+
+def test_invalid_runtime_auth_responds_immediately(world: World) -> None:
+    """An unbuildable runtime_auth stops after `provider_kubeconfig` with an empty tenant_namespace."""
+    pid = world.sim.add_provider(world.tenant, "p2", config={"tekton_enabled": True})
+    body = world.client.get(world.p("/readiness", pid), headers=world.h(world.owner)).json()
+    assert body["tenant_namespace"] == ""
+    assert body["missing_prereqs"] == ["invalid provider kubeconfig/config"]
+    assert world.sim.provider(pid)["health_status"] == "unhealthy"
+
+
+def test_pipelines_are_checked_only_in_pipeline_ref_mode_with_the_raw_profile(world: World) -> None:
+    """Pipeline checks appear only with tekton_use_pipeline_ref and use the raw config profile string."""
+    install_objects(world.cluster, "if-tekton")
+    config = ImageFactorySimulator.default_provider_config(
+        tekton_use_pipeline_ref=True, tekton_profile_version="V1"
+    )
+    pid = world.sim.add_provider(world.tenant, "p2", config=config, target_namespace="if-tekton")
+    body = world.client.get(world.p("/readiness", pid), headers=world.h(world.owner)).json()
+    assert [m for m in body["missing_prereqs"] if "pipeline" in m] == [
+        f"missing tekton pipeline: image-factory-build-V1-{m} in namespace if-tekton"
+        for m in ("docker", "buildx", "kaniko", "packer")
+    ]
+    plain = world.client.get(world.p("/readiness"), headers=world.h(world.owner)).json()
+    assert not any(c["name"].startswith("pipeline.") for c in plain["checks"])
+
+
+def test_probes_create_and_delete_objects(world: World) -> None:
+    """PVC and RBAC probes create and delete objects; a missing namespace fails them."""
+    body = world.client.get(
+        world.p("/readiness"), headers=world.h(world.owner), params={"probe_pvc": "true", "probe_rbac": "1"}
+    ).json()
+    assert body["missing_prereqs"][-2:] == [
+        'PVC provisioning probe failed: namespaces "if-tekton" not found',
+        'namespace RBAC probe failed: namespaces "if-tekton" not found',
+    ]
+    world.cluster.ensure_namespace("if-tekton")
+    body = world.client.get(
+        world.p("/readiness"),
+        headers=world.h(world.owner),
+        params={"probe_pvc": "true", "probe_rbac": "true"},
+    ).json()
+    checks = {c["name"]: c["ok"] for c in body["checks"]}
+    assert checks["storage.pvc_probe"] and checks["namespace_rbac_probe"]
+    kinds = [(kind, ns) for kind, ns, name in world.sim.probes]
+    assert kinds == [("PersistentVolumeClaim", "if-tekton"), ("ConfigMap", "if-tekton")]
+    pvc = world.cluster.type_for("v1", "PersistentVolumeClaim")
+    cm = world.cluster.type_for("v1", "ConfigMap")
+    assert pvc is not None and cm is not None
+    assert world.cluster.list(pvc, "if-tekton") == [] and world.cluster.list(cm, "if-tekton") == []
+
+
+def test_no_ready_nodes_is_a_capacity_failure(world: World) -> None:
+    """A cluster whose nodes are all NotReady reports `no ready nodes (<total> total)`."""
+    world.cluster.put(
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": "node-1"},
+            "status": {"conditions": [{"type": "Ready", "status": "False"}]},
+        }
+    )
+    body = world.client.get(world.p("/readiness"), headers=world.h(world.owner)).json()
+    assert "no ready nodes (1 total)" in body["missing_prereqs"]
+
+
+def test_watcher_tick_overwrites_status_with_the_post_op_check(world: World) -> None:
+    """The watcher's §5.5 check ignores docker-config, so it flips an offline provider back online."""
+    world.client.patch(world.p("/status"), headers=world.h(world.owner), json={"enabled": False})
+    install_objects(world.cluster, "if-tekton")
+    world.sim.run_readiness_watch_tick()
+    provider = world.sim.provider(world.provider)
+    assert (provider["status"], provider["readiness_status"], provider["is_schedulable"]) == (
+        "online",
+        "ready",
+        True,
+    )
+    world.sim.set_cluster_reachable(world.provider, False)
+    world.sim.run_readiness_watch_tick()
+    missing = world.sim.provider(world.provider)["readiness_missing_prereqs"]
+    assert (
+        missing[0]
+        == "namespace probe failed for if-tekton: dial tcp 10.0.0.1:6443: connect: connection refused"
+    )
+    assert missing[1] == (
+        "failed to check tekton task git-clone in namespace if-tekton "
+        "(dial tcp 10.0.0.1:6443: connect: connection refused)"
+    )
+
+
+def test_watcher_loop_runs_in_the_background() -> None:
+    """With readiness_watcher_interval set, the persisted readiness changes without any request."""
+    cluster = ClusterState()
+    sim = ImageFactorySimulator(cluster, readiness_watcher_interval=0.01)
+    tenant = sim.add_tenant("acme")
+    provider = sim.add_provider(tenant, "k8s", target_namespace="if-tekton")
+    with sim:
+        deadline = time.monotonic() + 5
+        while sim.provider(provider).get("readiness_status") is None:
+            assert time.monotonic() < deadline, "watcher never ran"
+        assert sim.provider(provider)["readiness_missing_prereqs"][0] == "missing namespace: if-tekton"

@@ -1,0 +1,391 @@
+"""The Image Factory simulator's installer: jobs, events, locks, idempotency, retry, status view."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gitrollback.testing.cluster_state import ClusterState
+from gitrollback.testing.imagefactory import ImageFactorySimulator
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "imagefactory-tekton"
+NS = "if-tekton"
+IN_PROGRESS = "Another tekton install/upgrade/validate job is already in progress for this provider\n"
+MANAGER = "image-factory-tekton-installer"
+# Never fires during a test: jobs are driven with run_installer_tick() unless a test opts into the loop.
+MANUAL = 3600.0
+
+
+@dataclass
+class World:
+    sim: ImageFactorySimulator
+    cluster: ClusterState
+    client: httpx.Client
+    tenant: str
+    provider: str
+    headers: dict[str, str]
+
+    def p(self, suffix: str, provider: str | None = None) -> str:
+        return f"/api/v1/admin/infrastructure/providers/{provider or self.provider}{suffix}"
+
+    def post(
+        self, op: str, body: dict[str, Any] | None = None, provider: str | None = None
+    ) -> httpx.Response:
+        return self.client.post(self.p(f"/tekton/{op}", provider), headers=self.headers, json=body)
+
+    def status(self, **params: Any) -> httpx.Response:
+        return self.client.get(self.p("/tekton/status"), headers=self.headers, params=params)
+
+    def kinds(self) -> list[str]:
+        found = []
+        for rt in self.cluster.types:
+            if rt.namespaced:
+                found += [f"{rt.kind}/{o['metadata']['name']}" for o in self.cluster.list(rt, NS)]
+        return found
+
+
+def make_world(job_tick: float = MANUAL, asset_root: Path | None = FIXTURES) -> Iterator[World]:
+    cluster = ClusterState()
+    sim = ImageFactorySimulator(cluster, job_tick=job_tick, build_tick=MANUAL, asset_root=asset_root)
+    tenant = sim.add_tenant("acme")
+    sim.add_user("owner@acme.test", "pw", tenant_id=tenant)
+    provider = sim.add_provider(tenant, "k8s", target_namespace=NS)
+    headers = {"Authorization": f"Bearer {sim.issue_token('owner@acme.test')}", "X-Tenant-ID": tenant}
+    with sim, httpx.Client(base_url=sim.url, timeout=5) as client:
+        yield World(sim, cluster, client, tenant, provider, headers)
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    yield from make_world()
+
+
+def copy_tree(tmp_path: Path) -> Path:
+    root = tmp_path / "tekton"
+    shutil.copytree(FIXTURES, root)
+    return root
+
+
+def test_install_applies_the_real_tree_and_records_events(world: World) -> None:
+    """An installer-mode install applies all 26 objects in order with the documented events."""
+    reply = world.post("install", {})
+    assert reply.status_code == 202
+    body = reply.json()
+    assert body["operation"] == "install"
+    assert "operation" not in body["job"]
+    assert body["job"]["status"] == "pending"
+    assert body["job"]["tenant_id"] == world.tenant
+    assert world.sim.run_installer_tick() == body["job"]["id"]
+
+    job = world.sim.job(body["job"]["id"])
+    assert job["status"] == "succeeded"
+    types = [e["event_type"] for e in job["events"]]
+    assert types == [
+        "install.requested",
+        "job.started",
+        "install.preflight.started",
+        "install.preflight.passed",
+        "install.apply.started",
+        *["install.apply.object"] * 26,
+        "install.apply.completed",
+        "job.readiness.summary",
+        "job.succeeded",
+    ]
+    started = job["events"][4]["details"]
+    assert started["target_namespace"] == NS
+    assert started["resource_files"][0] == (FIXTURES / "tasks/v1/git-clone-task.yaml").as_posix()
+    assert len(started["resource_files"]) == 23
+    completed = job["events"][-3]["details"]["applied_objects"]
+    assert (
+        completed[0] == "Task/git-clone"
+        and completed[-1] == "Pipeline/image-factory-quarantine-release-promote-v1"
+    )
+    assert job["events"][-2]["details"] == {"status": "ready", "missing_prereqs": []}
+    assert len(world.kinds()) == 26
+    task = world.cluster.get(world.cluster.type_for("tekton.dev/v1beta1", "Task"), NS, "git-clone")  # type: ignore[arg-type]
+    assert task is not None
+    assert MANAGER in [m["manager"] for m in task["metadata"]["managedFields"]]
+    provider = world.sim.provider(world.provider)
+    assert (provider["readiness_status"], provider["status"]) == ("ready", "online")
+
+
+def test_events_are_visible_only_while_the_job_is_active(world: World) -> None:
+    """The status view shows active_job and its events while pending, and neither once the job finished."""
+    job_id = world.post("upgrade").json()["job"]["id"]
+    pending = world.status().json()
+    assert pending["active_job"]["id"] == job_id
+    assert [e["event_type"] for e in pending["active_job_events"]] == ["upgrade.requested"]
+    assert pending["active_job_events"][0]["details"] == {"operation": "upgrade"}
+    assert pending["active_job_events"][0]["message"] == "Tekton upgrade requested for provider"
+    world.sim.run_installer_tick()
+    done = world.status().json()
+    assert "active_job" not in done and "active_job_events" not in done
+    assert [j["id"] for j in done["recent_jobs"]] == [job_id]
+    assert "operation" not in done["recent_jobs"][0]
+
+
+def test_second_job_while_one_is_active_is_409(world: World) -> None:
+    """Install, upgrade and validate share one lock: a pending job makes the others 409 plain text."""
+    world.post("install")
+    for op in ("install", "upgrade", "validate"):
+        reply = world.post(op)
+        assert (reply.status_code, reply.text) == (409, IN_PROGRESS)
+        assert reply.headers["content-type"] == "text/plain; charset=utf-8"
+    assert len(world.sim.jobs()) == 1
+
+
+def test_a_stuck_running_job_blocks_forever(world: World) -> None:
+    """A seeded running job is never claimed and keeps the provider locked (no reaper)."""
+    world.sim.seed_job(world.provider, operation="upgrade", status="running")
+    assert world.sim.run_installer_tick() is None
+    assert world.post("upgrade").status_code == 409
+
+
+def test_idempotency_replay_returns_the_existing_job_before_the_lock(world: World) -> None:
+    """A replayed key returns 202 with the same job even while it is active, and after it finished."""
+    first = world.post("upgrade", {"idempotency_key": "rb-1", "asset_version": "v1"}).json()["job"]
+    replay = world.post("upgrade", {"idempotency_key": "rb-1", "asset_version": "v9"})
+    assert replay.status_code == 202
+    assert replay.json()["job"] == first
+    world.sim.run_installer_tick()
+    after = world.post("upgrade", {"idempotency_key": "rb-1"}).json()["job"]
+    assert (after["id"], after["status"]) == (first["id"], "succeeded")
+    # scope is (provider, operation, key): the same key for validate is a new job
+    other_op = world.post("validate", {"idempotency_key": "rb-1"}).json()["job"]
+    assert other_op["id"] != first["id"]
+
+
+def test_request_validation(world: World) -> None:
+    """Malformed JSON and an unknown install_mode are 400s; values resolve request → config → default."""
+    bad = world.client.post(world.p("/tekton/install"), headers=world.headers, content=b"{nope")
+    assert (bad.status_code, bad.text) == (400, "Invalid request body\n")
+    mode = world.post("install", {"install_mode": "helm"})
+    assert (mode.status_code, mode.text) == (400, "Invalid install_mode\n")
+    config = ImageFactorySimulator.default_provider_config(
+        tekton_install_mode="gitops", tekton_profile_version=" V1 "
+    )
+    pid = world.sim.add_provider(world.tenant, "p2", config=config, target_namespace=NS)
+    job = world.post("install", provider=pid).json()["job"]
+    assert (job["install_mode"], job["asset_version"]) == ("gitops", "v1")
+    job2 = world.post("install", {"install_mode": "image_factory_installer", "asset_version": " V2 "}).json()[
+        "job"
+    ]
+    assert (job2["install_mode"], job2["asset_version"]) == ("image_factory_installer", "v2")
+
+
+def test_missing_profile_fails_the_job_and_takes_the_provider_offline(world: World) -> None:
+    """An asset_version without a profile folder fails the job and forces the provider offline."""
+    job_id = world.post("upgrade", {"asset_version": "v2"}).json()["job"]["id"]
+    world.sim.run_installer_tick()
+    job = world.sim.job(job_id)
+    error = "tekton profile version v2 requested but resource does not exist: tasks/v2/git-clone-task.yaml"
+    assert (job["status"], job["error_message"]) == ("failed", error)
+    assert job["events"][-1] == {
+        **job["events"][-1],
+        "event_type": "job.failed",
+        "details": {"operation": "upgrade", "error": error},
+    }
+    provider = world.sim.provider(world.provider)
+    assert provider["readiness_missing_prereqs"] == [f"tekton upgrade failed: {error}"]
+    assert (provider["status"], provider["is_schedulable"]) == ("offline", False)
+    assert world.kinds() == []
+
+
+def test_failing_apply_stops_at_the_first_bad_object(world: World, tmp_path: Path) -> None:
+    """A Deployment without spec.selector fails with `failed to apply Kind/name from <file>: ...`."""
+    root = copy_tree(tmp_path)
+    deployment = root / "jobs/v1/internal-registry-deployment.yaml"
+    text = deployment.read_text()
+    start = text.index("  selector:")
+    end = text.index("  template:")
+    deployment.write_text(text[:start] + text[end:])
+    world.sim.asset_root = root
+    job_id = world.post("upgrade").json()["job"]["id"]
+    world.sim.run_installer_tick()
+    job = world.sim.job(job_id)
+    prefix = f"failed to apply Deployment/image-factory-registry from {deployment.resolve().as_posix()}: "
+    assert job["status"] == "failed"
+    assert job["error_message"].startswith(prefix)
+    assert "spec.selector" in job["error_message"]
+    failed = [e for e in job["events"] if e["event_type"] == "upgrade.apply.failed"]
+    assert failed[0]["message"] == "Failed to apply manifest object"
+    assert failed[0]["details"]["kind"] == "Deployment"
+    assert [e["event_type"] for e in job["events"]][-2:] == ["upgrade.apply.failed", "job.failed"]
+    applied = world.kinds()
+    assert len(applied) == 14  # 12 tasks, the warmup CronJob and the registry PVC
+    assert not any(ref.startswith("Pipeline/") for ref in applied)
+
+
+def test_unmapped_kind_fails_with_the_map_message(world: World, tmp_path: Path) -> None:
+    """An object of a kind the cluster does not serve fails with `failed to map resource`."""
+    root = copy_tree(tmp_path)
+    (root / "jobs/v1/trivy-db-warmup-cronjob.yaml").write_text(
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n"
+    )
+    world.sim.asset_root = root
+    job_id = world.post("install").json()["job"]["id"]
+    world.sim.run_installer_tick()
+    assert (
+        world.sim.job(job_id)["error_message"]
+        == 'failed to map resource Widget/w: no matches for kind "Widget" in version "example.com/v1"'
+    )
+
+
+def test_upgrade_never_prunes(world: World, tmp_path: Path) -> None:
+    """Objects dropped from the asset set stay in the cluster after an upgrade (no pruning)."""
+    world.post("install")
+    world.sim.run_installer_tick()
+    root = copy_tree(tmp_path)
+    kustomization = root / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text().replace("  - tasks/v1/kaniko-task.yaml\n", ""))
+    world.sim.asset_root = root
+    job_id = world.post("upgrade").json()["job"]["id"]
+    world.sim.run_installer_tick()
+    job = world.sim.job(job_id)
+    assert job["status"] == "succeeded"
+    assert sum(e["event_type"] == "upgrade.apply.object" for e in job["events"]) == 25
+    assert "Task/kaniko" in world.kinds()
+
+
+def test_no_asset_root_fails_the_job(tmp_path: Path) -> None:
+    """Without a resolvable asset root the installer job fails before applying anything."""
+    for world in make_world(asset_root=None):
+        job_id = world.post("install").json()["job"]["id"]
+        world.sim.run_installer_tick()
+        job = world.sim.job(job_id)
+        assert (
+            job["error_message"]
+            == "failed to resolve tekton assets directory: no candidate contains kustomization.yaml"
+        )
+        assert world.kinds() == []
+        world.sim.asset_root = tmp_path  # a directory without kustomization.yaml
+        job_id = world.post("install").json()["job"]["id"]
+        world.sim.run_installer_tick()
+        assert (
+            world.sim.job(job_id)["error_message"]
+            == f"tekton assets dir {tmp_path.resolve().as_posix()} does not contain kustomization.yaml"
+        )
+
+
+def test_gitops_mode_only_delegates(world: World) -> None:
+    """A gitops upgrade applies nothing, records `<op>.delegated`, refreshes readiness and succeeds anyway."""
+    job_id = world.post("upgrade", {"install_mode": "gitops"}).json()["job"]["id"]
+    world.sim.run_installer_tick()
+    job = world.sim.job(job_id)
+    assert [e["event_type"] for e in job["events"]] == [
+        "upgrade.requested",
+        "job.started",
+        "upgrade.delegated",
+        "job.readiness.summary",
+        "job.succeeded",
+    ]
+    assert job["events"][2]["details"]["manual_action"] == "sync assets via GitOps controller"
+    assert job["status"] == "succeeded"  # even though post-op readiness is not_ready
+    assert world.kinds() == []
+    provider = world.sim.provider(world.provider)
+    assert provider["readiness_status"] == "not_ready"
+    assert provider["readiness_missing_prereqs"][0] == f"missing namespace: {NS}"
+    assert (
+        f"missing tekton pipeline: image-factory-build-v1-docker in namespace {NS}"
+        in provider["readiness_missing_prereqs"]
+    )
+
+
+def test_validate_succeeds_for_kubernetes_and_fails_for_other_types(world: World) -> None:
+    """Validate succeeds for kubernetes and fails with `unsupported provider type` for aws-eks."""
+    job_id = world.post("validate").json()["job"]["id"]
+    world.sim.run_installer_tick()
+    events = world.sim.events(job_id)
+    assert events[2]["event_type"] == "validate.completed"
+    assert events[2]["details"]["message"] == "Successfully connected to Kubernetes cluster"
+    eks = world.sim.add_provider(world.tenant, "eks", provider_type="aws-eks", target_namespace=NS)
+    job_id = world.post("validate", provider=eks).json()["job"]["id"]
+    world.sim.run_installer_tick()
+    assert (
+        world.sim.job(job_id)["error_message"]
+        == "failed to create provider connector: unsupported provider type: aws-eks"
+    )
+    assert world.sim.provider(eks)["status"] == "offline"
+
+
+def test_retry_rules(world: World) -> None:
+    """Retry needs a body, a UUID, a known job of this provider and a failed source; it copies op/version."""
+    url = world.p("/tekton/retry")
+    assert world.client.post(url, headers=world.headers).text == "Invalid request body\n"
+    assert world.client.post(url, headers=world.headers, json={"job_id": "x"}).text == "Invalid job_id\n"
+    unknown = world.client.post(
+        url, headers=world.headers, json={"job_id": "11111111-1111-1111-1111-111111111111"}
+    )
+    assert (unknown.status_code, unknown.text) == (404, "Tekton installer job not found\n")
+    ok = world.sim.seed_job(world.provider, operation="upgrade", status="succeeded")
+    refused = world.client.post(url, headers=world.headers, json={"job_id": ok})
+    assert (refused.status_code, refused.text) == (
+        400,
+        "Tekton installer job is not retryable (only failed jobs can be retried)\n",
+    )
+    failed = world.sim.seed_job(
+        world.provider, operation="upgrade", status="failed", asset_version="v1", error_message="boom"
+    )
+    reply = world.client.post(url, headers=world.headers, json={"job_id": failed})
+    assert reply.status_code == 202
+    assert reply.json()["operation"] == "retry"
+    new = reply.json()["job"]
+    assert (new["status"], new["asset_version"]) == ("pending", "v1")
+    again = world.client.post(url, headers=world.headers, json={"job_id": failed})
+    assert (again.status_code, again.text) == (409, IN_PROGRESS)
+    world.sim.run_installer_tick()
+    job = world.sim.job(new["id"])
+    assert job["operation"] == "upgrade" and job["status"] == "succeeded"
+    assert job["events"][0]["event_type"] == "job.retry.requested"
+    assert job["events"][0]["details"] == {"source_job_id": failed, "operation": "upgrade"}
+    assert world.sim.events(failed)[-1]["details"] == {"retry_job_id": new["id"]}
+    assert any(e["event_type"] == "upgrade.apply.completed" for e in job["events"])
+
+
+@pytest.mark.parametrize("limit", ["0", "101", "abc", "-1"])
+def test_status_limit_bounds(world: World, limit: str) -> None:
+    """limit outside 1..100 is a plain-text 400."""
+    reply = world.status(limit=limit)
+    assert (reply.status_code, reply.text) == (400, "Invalid limit (must be between 1 and 100)\n")
+
+
+def test_status_lists_newest_first_with_limit_and_raw_profile(world: World) -> None:
+    """recent_jobs is newest first and cut at limit; required_pipelines uses the raw config profile."""
+    ids = [world.sim.seed_job(world.provider, status="succeeded") for _ in range(3)]
+    body = world.status(limit=2).json()
+    assert [j["id"] for j in body["recent_jobs"]] == ids[::-1][:2]
+    assert body["required_pipelines"][0] == "image-factory-build-v1-docker"
+    assert "readiness_status" not in body
+    config = ImageFactorySimulator.default_provider_config(tekton_profile_version="V2")
+    pid = world.sim.add_provider(world.tenant, "p2", config=config, target_namespace=NS)
+    other = world.client.get(world.p("/tekton/status", pid), headers=world.headers).json()
+    assert other["required_pipelines"] == [
+        f"image-factory-build-V2-{m}" for m in ("docker", "buildx", "kaniko", "packer")
+    ]
+    assert other["recent_jobs"] == []
+
+
+def test_background_worker_runs_jobs_fifo() -> None:
+    """With the worker loop running, jobs of two providers finish in FIFO order without manual ticks."""
+    for world in make_world(job_tick=0.01):
+        second = world.sim.add_provider(world.tenant, "p2", target_namespace="if-two")
+        a = world.post("install").json()["job"]["id"]
+        b = world.post("install", provider=second).json()["job"]["id"]
+        deadline = time.monotonic() + 10
+        while (
+            world.client.get(world.p("/tekton/status", second), headers=world.headers)
+            .json()
+            .get("active_job")
+        ):
+            assert time.monotonic() < deadline, "jobs did not finish"
+        world.sim.wait_idle(5)
+        first, last = world.sim.job(a), world.sim.job(b)
+        assert first["status"] == last["status"] == "succeeded"
+        assert first["completed_at"] <= last["started_at"]

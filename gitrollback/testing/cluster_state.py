@@ -5,86 +5,56 @@ kubectl) and the Image Factory simulator (whose readiness checks, installer jobs
 objects, as the real server does through its ``runtime_auth``/``bootstrap_auth`` clients).
 
 Objects are stored once per (group, plural, namespace, name) whatever version they were written through, the
-way a CRD with several served versions behaves; reads rewrite ``apiVersion`` to the version asked for.
-All methods are thread-safe and return deep copies.
+way a CRD with several served versions behaves (``gitops-apis.md`` §3: Tekton converts between v1 and
+v1beta1); reads rewrite ``apiVersion`` to the version asked for. The bookkeeping follows ``gitops-apis.md``
+§4.2: ``resourceVersion`` bumps on every write, ``generation`` only on changes outside metadata/status,
+writes to the main resource ignore ``status`` (and ``/status`` writes ignore everything else), stale
+``resourceVersion`` preconditions give the real 409 text, and server-side apply tracks per-manager field
+ownership (``metadata.managedFields``, see ``_kube_fields``) with real conflict messages. The only built-in
+validation is what the sandbox relies on (Deployment ``spec.selector``, CronJob ``spec.schedule``).
+``put()`` stays unvalidated and unconditional for test set-up. All methods are thread-safe and return deep
+copies; every refusal is a ``StoreError`` carrying the Status fields the HTTP layer sends.
 """
 
 from __future__ import annotations
 
+import builtins
 import copy
 import itertools
+import secrets
 import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["CATALOG", "ApplyResult", "ClusterState", "ResourceType", "StoreError"]
-
-
-@dataclass(frozen=True)
-class ResourceType:
-    """One served resource: where it lives in the API and how kubectl names it."""
-
-    group: str
-    versions: tuple[str, ...]
-    kind: str
-    plural: str
-    namespaced: bool
-    singular: str = ""
-    short_names: tuple[str, ...] = ()
-    categories: tuple[str, ...] = ()
-
-    @property
-    def preferred_version(self) -> str:
-        """The first (storage) version."""
-        return self.versions[0]
-
-    def api_version(self, version: str | None = None) -> str:
-        """``group/version`` (or just ``version`` for the core group)."""
-        v = version or self.preferred_version
-        return f"{self.group}/{v}" if self.group else v
-
-    @property
-    def qualified(self) -> str:
-        """``plural.group`` as used in Status messages (``pipelines.tekton.dev``)."""
-        return f"{self.plural}.{self.group}" if self.group else self.plural
-
-
-_TEKTON = ("tekton", "tekton-pipelines")
-
-CATALOG: tuple[ResourceType, ...] = (
-    ResourceType("", ("v1",), "Namespace", "namespaces", False, "namespace", ("ns",)),
-    ResourceType("", ("v1",), "Node", "nodes", False, "node", ("no",)),
-    ResourceType("", ("v1",), "ConfigMap", "configmaps", True, "configmap", ("cm",)),
-    ResourceType("", ("v1",), "Secret", "secrets", True, "secret"),
-    ResourceType("", ("v1",), "ServiceAccount", "serviceaccounts", True, "serviceaccount", ("sa",)),
-    ResourceType("", ("v1",), "Service", "services", True, "service", ("svc",)),
-    ResourceType("", ("v1",), "PersistentVolumeClaim", "persistentvolumeclaims", True, "persistentvolumeclaim", ("pvc",)),
-    ResourceType("", ("v1",), "Pod", "pods", True, "pod", ("po",)),
-    ResourceType("apps", ("v1",), "Deployment", "deployments", True, "deployment", ("deploy",)),
-    ResourceType("batch", ("v1",), "CronJob", "cronjobs", True, "cronjob", ("cj",)),
-    ResourceType("batch", ("v1",), "Job", "jobs", True, "job"),
-    ResourceType("rbac.authorization.k8s.io", ("v1",), "Role", "roles", True, "role"),
-    ResourceType("rbac.authorization.k8s.io", ("v1",), "RoleBinding", "rolebindings", True, "rolebinding"),
-    ResourceType("coordination.k8s.io", ("v1",), "Lease", "leases", True, "lease"),
-    ResourceType("tekton.dev", ("v1", "v1beta1"), "Task", "tasks", True, "task", (), _TEKTON),
-    ResourceType("tekton.dev", ("v1", "v1beta1"), "Pipeline", "pipelines", True, "pipeline", (), _TEKTON),
-    ResourceType("tekton.dev", ("v1", "v1beta1"), "PipelineRun", "pipelineruns", True, "pipelinerun", ("pr",), _TEKTON),
-    ResourceType("tekton.dev", ("v1", "v1beta1"), "TaskRun", "taskruns", True, "taskrun", ("tr",), _TEKTON),
+from gitrollback.testing._kube_catalog import (
+    CATALOG,
+    ResourceType,
+    StoreError,
+    check_field_manager,
+    invalid_error,
+    modified_error,
+    namespace_not_found,
+    not_found_error,
+    required_error,
+    validate,
+)
+from gitrollback.testing._kube_fields import (
+    MISSING,
+    ManagerEntry,
+    claim_update,
+    path_string,
+    server_side_apply,
+    value_at,
 )
 
+__all__ = ["CATALOG", "ApplyResult", "ClusterState", "ResourceType", "StoreError"]
 
-class StoreError(Exception):
-    """A store operation was refused; carries the Kubernetes Status fields."""
-
-    def __init__(self, code: int, reason: str, message: str, details: Mapping[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.reason = reason
-        self.message = message
-        self.details = dict(details or {})
+_PROTECTED_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
+Key = tuple[str, str, str, str]
+Entries = builtins.list[ManagerEntry]
 
 
 @dataclass(frozen=True)
@@ -110,19 +80,6 @@ def _spec_of(obj: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
 
 
-def _merge(base: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    """JSON merge patch (RFC 7386): ``None`` deletes a key, mappings merge, anything else replaces."""
-    out = dict(base)
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
 class ClusterState:
     """Thread-safe object store with the Kubernetes bookkeeping clients rely on.
 
@@ -141,8 +98,9 @@ class ClusterState:
     ) -> None:
         self.types: tuple[ResourceType, ...] = tuple(types)
         self._lock = threading.RLock()
-        self._objects: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+        self._objects: dict[Key, dict[str, Any]] = {}
         self._rv = itertools.count(1)
+        self._last_rv = 0
         for ns in ("default", *namespaces):
             self.ensure_namespace(ns)
         for i in range(ready_nodes):
@@ -174,13 +132,17 @@ class ClusterState:
 
     # -- reads ------------------------------------------------------------------------------------------
 
-    def get(self, rt: ResourceType, namespace: str | None, name: str, *, version: str | None = None) -> dict[str, Any] | None:
+    def get(
+        self, rt: ResourceType, namespace: str | None, name: str, *, version: str | None = None
+    ) -> dict[str, Any] | None:
         """A deep copy of one object, or None."""
         with self._lock:
-            obj = self._objects.get((rt.group, rt.plural, namespace or "", name))
+            obj = self._objects.get(self._key(rt, namespace, name))
             return self._view(rt, obj, version) if obj is not None else None
 
-    def list(self, rt: ResourceType, namespace: str | None = None, *, version: str | None = None) -> list[dict[str, Any]]:
+    def list(
+        self, rt: ResourceType, namespace: str | None = None, *, version: str | None = None
+    ) -> builtins.list[dict[str, Any]]:
         """Deep copies of all objects of a type (in one namespace, or everywhere when None), by name."""
         with self._lock:
             found = [
@@ -196,122 +158,346 @@ class ClusterState:
             return ("", "namespaces", "", name) in self._objects
 
     def resource_version(self) -> str:
-        """The store's current resourceVersion (for List metadata)."""
+        """The store's current resourceVersion (for List metadata): the last one handed out."""
         with self._lock:
-            return str(max((int(o["metadata"]["resourceVersion"]) for o in self._objects.values()), default=0))
+            return str(self._last_rv)
 
-    @staticmethod
-    def _view(rt: ResourceType, obj: dict[str, Any], version: str | None) -> dict[str, Any]:
-        out = copy.deepcopy(obj)
-        out["apiVersion"] = rt.api_version(version)
-        return out
+    def managers(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, set[str]]:
+        """Manager name -> the field paths (``.spec.x``) it owns in one object; empty when missing."""
+        with self._lock:
+            out: dict[str, set[str]] = {}
+            for entry in self._entries(self._objects.get(self._key(rt, namespace, name))):
+                out.setdefault(entry.manager, set()).update(path_string(p) for p in entry.paths)
+            return out
 
     # -- writes -----------------------------------------------------------------------------------------
 
     def ensure_namespace(self, name: str) -> bool:
         """Create a Namespace when missing; True when it was created."""
-        if self.namespace_exists(name):
-            return False
-        self.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}, "status": {"phase": "Active"}})
-        return True
+        with self._lock:
+            if self.namespace_exists(name):
+                return False
+            namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+            self.put({**namespace, "status": {"phase": "Active"}})
+            return True
 
     def put(self, obj: Mapping[str, Any], *, manager: str = "gitrollback-simulator") -> dict[str, Any]:
-        """Create or replace an object unconditionally (test set-up; no validation, no conflicts)."""
+        """Create or replace an object unconditionally (test set-up: no validation, keeps status)."""
         rt = self._require_type(obj)
-        meta = obj.get("metadata") or {}
-        ns = meta.get("namespace", "") if rt.namespaced else ""
+        new = copy.deepcopy(dict(obj))
+        meta = new.setdefault("metadata", {})
+        key = self._key(rt, meta.get("namespace"), meta["name"])
         with self._lock:
-            existing = self._objects.get((rt.group, rt.plural, ns, meta["name"]))
-            stored = self._stamp(rt, copy.deepcopy(dict(obj)), existing, manager, "Update")
-            self._objects[(rt.group, rt.plural, ns, meta["name"])] = stored
-            return self._view(rt, stored, None)
+            existing = self._objects.get(key)
+            entries = claim_update(
+                self._entries(existing),
+                existing or {},
+                new,
+                manager=manager,
+                api_version=rt.api_version(),
+                subresource="",
+                now=_now(),
+            )
+            return self._commit(rt, key, new, existing, entries, dry_run=False)
+
+    def create(
+        self, obj: Mapping[str, Any], *, namespace: str | None = None, manager: str, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """POST: create, 409 AlreadyExists when present; ``generateName`` is honoured; status is dropped."""
+        check_field_manager(manager, "CreateOptions")
+        rt = self._require_type(obj, allow_generate_name=True)
+        new = copy.deepcopy(dict(obj))
+        meta = new.setdefault("metadata", {})
+        if meta.get("resourceVersion"):
+            # registry store wording; the status code is a guess (unverified against a live server)
+            raise StoreError(500, "InternalError", "resourceVersion should not be set on objects to be created")
+        ns = self._namespace_for(rt, namespace, meta)
+        with self._lock:
+            if not meta.get("name"):
+                meta["name"] = f"{meta['generateName']}{secrets.token_hex(3)[:5]}"
+            name = meta["name"]
+            key = self._key(rt, ns, name)
+            if key in self._objects:
+                raise StoreError(409, "AlreadyExists", f'{rt.qualified} "{name}" already exists', rt.details(name))
+            new.pop("status", None)
+            if rt.kind == "Namespace":
+                new["status"] = {"phase": "Active"}
+            validate(rt, new)
+            entries = claim_update(
+                [],
+                {},
+                new,
+                manager=manager,
+                api_version=str(obj.get("apiVersion")),
+                subresource="",
+                now=_now(),
+            )
+            return self._commit(rt, key, new, None, entries, dry_run=dry_run)
+
+    def update(
+        self,
+        obj: Mapping[str, Any],
+        *,
+        namespace: str | None = None,
+        manager: str,
+        subresource: str = "",
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """PUT: replace an object (or only its status); a ``resourceVersion`` is a precondition."""
+        check_field_manager(manager, "UpdateOptions")
+        rt = self._require_type(obj)
+        new = copy.deepcopy(dict(obj))
+        meta = new.setdefault("metadata", {})
+        ns = self._namespace_for(rt, namespace, meta, creating=False)
+        key = self._key(rt, ns, meta["name"])
+        with self._lock:
+            existing = self._require(rt, key)
+            rv = meta.get("resourceVersion")
+            if rt.custom and not rv:  # custom resources do not allow unconditional updates
+                raise invalid_error(
+                    rt,
+                    meta["name"],
+                    "metadata.resourceVersion",
+                    "Invalid value: 0x0: must be specified for an update",
+                    reason="FieldValueInvalid",
+                )
+            if rv and rv != existing["metadata"]["resourceVersion"]:
+                raise modified_error(rt, meta["name"])
+            api_version = str(obj.get("apiVersion"))
+            return self._write(
+                rt,
+                key,
+                existing,
+                new,
+                manager=manager,
+                api_version=api_version,
+                subresource=subresource,
+                dry_run=dry_run,
+            )
+
+    def patch(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        transform: Callable[[dict[str, Any]], dict[str, Any]],
+        *,
+        manager: str,
+        version: str | None = None,
+        subresource: str = "",
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """A non-apply PATCH: ``transform`` maps the live object (as seen at ``version``) to the new one.
+
+        ``transform`` runs under the store lock, so the read-modify-write is atomic; a ``resourceVersion``
+        it leaves in the result that differs from the live one is a failed precondition, as on a real server.
+        """
+        check_field_manager(manager)
+        key = self._key(rt, namespace, name)
+        with self._lock:
+            existing = self._require(rt, key)
+            new = transform(self._view(rt, existing, version))
+            rv = (new.get("metadata") or {}).get("resourceVersion")
+            if rv and rv != existing["metadata"]["resourceVersion"]:
+                raise modified_error(rt, name)
+            new.setdefault("metadata", {})["name"] = name
+            api_version = rt.api_version(version)
+            return self._write(
+                rt,
+                key,
+                existing,
+                new,
+                manager=manager,
+                api_version=api_version,
+                subresource=subresource,
+                dry_run=dry_run,
+            )
 
     def apply(
         self,
         obj: Mapping[str, Any],
         *,
-        namespace: str | None,
+        namespace: str | None = None,
         manager: str,
         force: bool = False,
+        dry_run: bool = False,
     ) -> ApplyResult:
-        """Server-side apply: create when missing, else merge the applied fields over the live object."""
-        if not manager:
-            raise StoreError(
-                422,
-                "Invalid",
-                'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch',
-            )
+        """Server-side apply (``gitops-apis.md`` §4.2): create when missing, else merge with ownership checks.
+
+        Raises ``StoreError`` 409 ``Conflict`` when a field owned by another manager would change and
+        ``force`` is false; with ``force`` this manager takes those fields over.
+        """
+        check_field_manager(manager, apply=True)
         rt = self._require_type(obj)
-        meta = dict(obj.get("metadata") or {})
-        ns = (namespace or meta.get("namespace") or "") if rt.namespaced else ""
-        if rt.namespaced and not ns:
-            raise StoreError(400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request")
-        if rt.namespaced and not self.namespace_exists(ns):
-            raise StoreError(404, "NotFound", f'namespaces "{ns}" not found', {"name": ns, "kind": "namespaces"})
-        key = (rt.group, rt.plural, ns, meta["name"])
+        applied = copy.deepcopy(dict(obj))
+        meta = applied.setdefault("metadata", {})
+        if meta.get("managedFields") is not None:
+            raise StoreError(400, "BadRequest", "metadata.managedFields must be nil")
+        ns = self._namespace_for(rt, namespace, meta)
+        name = meta["name"]
+        key = self._key(rt, ns, name)
+        applied.pop("status", None)
+        rv = meta.pop("resourceVersion", None)
         with self._lock:
             existing = self._objects.get(key)
-            applied = copy.deepcopy(dict(obj))
-            applied.pop("status", None)
-            applied.setdefault("metadata", {})
-            if rt.namespaced:
-                applied["metadata"]["namespace"] = ns
-            if existing is None:
-                stored = self._stamp(rt, applied, None, manager, "Apply")
-            else:
-                base = {k: v for k, v in existing.items() if k != "status"}
-                merged = _merge(base, applied)
-                merged["status"] = existing.get("status", {})
-                stored = self._stamp(rt, merged, existing, manager, "Apply")
-            self._objects[key] = stored
-            return ApplyResult(self._view(rt, stored, None), existing is None)
+            if rv and (existing is None or rv != existing["metadata"]["resourceVersion"]):
+                raise modified_error(rt, name)
+            live = existing or {"apiVersion": rt.api_version(), "kind": rt.kind, "metadata": {"name": name}}
+            entries = self._entries(existing)
+            merged = server_side_apply(
+                live,
+                applied,
+                entries,
+                manager=manager,
+                api_version=str(obj.get("apiVersion")),
+                force=force,
+                now=_now(),
+            )
+            if existing is not None and "status" in existing:
+                merged["status"] = copy.deepcopy(existing["status"])
+            elif rt.kind == "Namespace":
+                merged["status"] = {"phase": "Active"}
+            validate(rt, merged)
+            stored = self._commit(rt, key, merged, existing, entries, dry_run=dry_run)
+            return ApplyResult(stored, existing is None)
 
-    def delete(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
-        """Remove an object; ``StoreError`` 404 when missing."""
+    def delete(self, rt: ResourceType, namespace: str | None, name: str, *, dry_run: bool = False) -> dict[str, Any]:
+        """Remove an object (a Namespace takes its contents along); ``StoreError`` 404 when missing."""
+        if rt.kind == "Namespace" and name in _PROTECTED_NAMESPACES:
+            message = f'namespaces "{name}" is forbidden: this namespace may not be deleted'
+            raise StoreError(403, "Forbidden", message, rt.details(name))
+        key = self._key(rt, namespace, name)
         with self._lock:
-            obj = self._objects.pop((rt.group, rt.plural, namespace or "", name), None)
-        if obj is None:
-            raise StoreError(404, "NotFound", f'{rt.qualified} "{name}" not found', {"name": name, "group": rt.group, "kind": rt.plural})
-        return self._view(rt, obj, None)
+            obj = self._require(rt, key)
+            if not dry_run:
+                del self._objects[key]
+                if rt.kind == "Namespace":
+                    for inner in [k for k in self._objects if k[2] == name]:
+                        del self._objects[inner]
+                self._last_rv = next(self._rv)
+            return self._view(rt, obj, None)
 
-    def _require_type(self, obj: Mapping[str, Any]) -> ResourceType:
+    # -- internals --------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _key(rt: ResourceType, namespace: str | None, name: str) -> Key:
+        return (rt.group, rt.plural, (namespace or "") if rt.namespaced else "", name)
+
+    @staticmethod
+    def _view(rt: ResourceType, obj: Mapping[str, Any], version: str | None) -> dict[str, Any]:
+        out = copy.deepcopy(dict(obj))
+        out["apiVersion"] = rt.api_version(version)
+        return out
+
+    @staticmethod
+    def _entries(obj: Mapping[str, Any] | None) -> Entries:
+        raw = (obj or {}).get("metadata", {}).get("managedFields") or []
+        return [ManagerEntry.from_dict(item) for item in raw]
+
+    def _require(self, rt: ResourceType, key: Key) -> dict[str, Any]:
+        # only creating writes check the namespace (NamespaceLifecycle admission); anywhere else the object
+        # is simply not found, as on a real server
+        obj = self._objects.get(key)
+        if obj is None:
+            raise not_found_error(rt, key[3])
+        return obj
+
+    def _namespace_for(
+        self, rt: ResourceType, namespace: str | None, meta: dict[str, Any], *, creating: bool = True
+    ) -> str:
+        if not rt.namespaced:
+            meta.pop("namespace", None)
+            return ""
+        body_ns = meta.get("namespace")
+        ns = str(namespace or body_ns or "")
+        if not ns or (namespace and body_ns and body_ns != namespace):
+            raise StoreError(
+                400,
+                "BadRequest",
+                "the namespace of the provided object does not match the namespace sent on the request",
+            )
+        meta["namespace"] = ns
+        if creating and not self.namespace_exists(ns):
+            raise namespace_not_found(ns)
+        return ns
+
+    def _require_type(self, obj: Mapping[str, Any], *, allow_generate_name: bool = False) -> ResourceType:
         rt = self.type_for(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
         if rt is None:
             raise StoreError(
-                404, "NotFound", f'no matches for kind "{obj.get("kind")}" in version "{obj.get("apiVersion")}"'
+                404,
+                "NotFound",
+                f'no matches for kind "{obj.get("kind")}" in version "{obj.get("apiVersion")}"',
             )
-        if not (obj.get("metadata") or {}).get("name"):
-            raise StoreError(422, "Invalid", f"{rt.kind} is invalid: metadata.name: Required value: name is required")
+        meta = obj.get("metadata") or {}
+        if not meta.get("name") and not (allow_generate_name and meta.get("generateName")):
+            error = required_error(rt, "", "metadata.name", "Required value: name or generateName is required")
+            error.details.pop("name", None)
+            raise error
         return rt
 
-    def _stamp(
+    def _write(
         self,
         rt: ResourceType,
+        key: Key,
+        existing: dict[str, Any],
+        new: dict[str, Any],
+        *,
+        manager: str,
+        api_version: str,
+        subresource: str,
+        dry_run: bool,
+    ) -> dict[str, Any]:
+        """An Update-operation write (PUT or non-apply PATCH) of the main resource or of its status."""
+        if subresource == "status":
+            new = {**copy.deepcopy(existing), "status": copy.deepcopy(new.get("status", {}))}
+        else:
+            new = {k: v for k, v in new.items() if k != "status"}
+            if "status" in existing:
+                new["status"] = copy.deepcopy(existing["status"])
+            validate(rt, new)
+        entries = claim_update(
+            self._entries(existing),
+            existing,
+            new,
+            manager=manager,
+            api_version=api_version,
+            subresource=subresource,
+            now=_now(),
+        )
+        return self._commit(rt, key, new, existing, entries, dry_run=dry_run)
+
+    def _commit(
+        self,
+        rt: ResourceType,
+        key: Key,
         obj: dict[str, Any],
         existing: Mapping[str, Any] | None,
-        manager: str,
-        operation: str,
+        entries: Entries,
+        *,
+        dry_run: bool,
     ) -> dict[str, Any]:
         meta = obj.setdefault("metadata", {})
         old_meta = dict(existing["metadata"]) if existing else {}
+        meta["name"] = key[3]
+        if rt.namespaced:
+            meta["namespace"] = key[2]
         meta["uid"] = old_meta.get("uid") or str(uuid.uuid4())
         meta["creationTimestamp"] = old_meta.get("creationTimestamp") or _now()
-        meta["resourceVersion"] = str(next(self._rv))
         generation = int(old_meta.get("generation", 0))
         if existing is None or _spec_of(existing) != _spec_of(obj):
             generation += 1
         meta["generation"] = max(generation, 1)
-        managed = [e for e in old_meta.get("managedFields", []) if e.get("manager") != manager or e.get("operation") != operation]
-        managed.append(
-            {
-                "manager": manager,
-                "operation": operation,
-                "apiVersion": rt.api_version(),
-                "time": _now(),
-                "fieldsType": "FieldsV1",
-                "fieldsV1": {},
-            }
-        )
-        meta["managedFields"] = managed
+        for entry in entries:  # a field that no longer exists is nobody's
+            entry.paths = {p for p in entry.paths if value_at(obj, p) is not MISSING}
+        meta["managedFields"] = [e.to_dict() for e in entries if e.paths]
         obj["apiVersion"] = rt.api_version()
-        return obj
+        obj["kind"] = rt.kind
+        if dry_run:
+            meta["resourceVersion"] = old_meta.get("resourceVersion", "")
+            return self._view(rt, obj, None)
+        # every write bumps resourceVersion, even one that changes nothing (gitops-apis.md §4.2)
+        self._last_rv = next(self._rv)
+        meta["resourceVersion"] = str(self._last_rv)
+        self._objects[key] = obj
+        return self._view(rt, obj, None)

@@ -35,5 +35,8 @@ def test_entry_points_are_consulted(monkeypatch: pytest.MonkeyPatch) -> None:
     def sentinel() -> None:
         return None
 
-    monkeypatch.setattr(registry, "entry_points", lambda group: [FakeEntryPoint()] if group == "gitrollback.adapters" else [])
+    def fake_entry_points(group: str) -> list[FakeEntryPoint]:
+        return [FakeEntryPoint()] if group == "gitrollback.adapters" else []
+
+    monkeypatch.setattr(registry, "entry_points", fake_entry_points)
     assert registry.cluster_factory("fake") is sentinel

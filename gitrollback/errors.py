@@ -59,6 +59,7 @@ __all__ = [
     "VerificationFailedError",
     "WaitTimeoutError",
     "http_error",
+    "http_error_class",
 ]
 
 
@@ -235,6 +236,11 @@ _STATUS_CLASSES: dict[int, type[RemoteHTTPError]] = {
 }
 
 
+def http_error_class(status: int) -> type[RemoteHTTPError]:
+    """The ``RemoteHTTPError`` subclass for an HTTP status (5xx -> ``ServerError``)."""
+    return _STATUS_CLASSES.get(status) or (ServerError if status >= 500 else RemoteHTTPError)
+
+
 def http_error(
     status: int,
     message: str,
@@ -245,5 +251,5 @@ def http_error(
     hint: str | None = None,
 ) -> RemoteHTTPError:
     """The ``RemoteHTTPError`` subclass for an HTTP status (5xx -> ``ServerError``), ready to raise."""
-    cls = _STATUS_CLASSES.get(status) or (ServerError if status >= 500 else RemoteHTTPError)
+    cls = http_error_class(status)
     return cls(message, adapter=adapter, operation=operation, status=status, remote_message=remote_message, hint=hint)

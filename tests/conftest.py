@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from gitrollback.adapters.git_repo import GitAssetSource
+from gitrollback.testing.repos import SandboxRepo, build_sandbox_repo
 
 
 @pytest.fixture(autouse=True)
@@ -39,3 +43,16 @@ def _fixture_tree() -> dict[str, bytes]:
     """The real Image Factory asset tree, as a {relative path: bytes} map."""
     root = Path(__file__).resolve().parent.parent / "fixtures" / "imagefactory-tekton"
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(name="sandbox", scope="module")
+def _sandbox(tmp_path_factory: pytest.TempPathFactory) -> SandboxRepo:
+    """The sandbox's asset repository (v0.1.0 .. v0.4.0 and a docs commit on top), shared by a test module."""
+    return build_sandbox_repo(tmp_path_factory.mktemp("sandbox") / "repo")
+
+
+@pytest.fixture(name="source", scope="module")
+def _source(sandbox: SandboxRepo) -> Iterator[GitAssetSource]:
+    """A GitAssetSource reading the sandbox repository in place."""
+    with GitAssetSource(str(sandbox.path)) as src:
+        yield src

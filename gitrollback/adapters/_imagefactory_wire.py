@@ -21,15 +21,9 @@ from datetime import datetime
 from typing import Any
 
 from gitrollback.errors import (
-    AuthenticationError,
-    BadRequestError,
-    ConflictError,
     JobInProgressError,
-    NotFoundError,
-    PermissionDeniedError,
     RemoteHTTPError,
-    ServerError,
-    UnprocessableError,
+    http_error_class,
 )
 from gitrollback.models import (
     Build,
@@ -45,9 +39,7 @@ from gitrollback.models import (
 ADAPTER = "imagefactory"
 
 #: The exact 409 body text (without newline) of the installer's one-active-job lock (§3.1, §4.1).
-JOB_IN_PROGRESS_MESSAGE = (
-    "Another tekton install/upgrade/validate job is already in progress for this provider"
-)
+JOB_IN_PROGRESS_MESSAGE = "Another tekton install/upgrade/validate job is already in progress for this provider"
 
 #: Error statuses worth retrying on calls that are safe to repeat (a proxy or the server was briefly away).
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
@@ -58,15 +50,6 @@ class BadPayload(ValueError):
 
 
 # ---------------------------------------------------------------------------------------------------- errors
-
-_STATUS_CLASSES: Mapping[int, type[RemoteHTTPError]] = {
-    400: BadRequestError,
-    401: AuthenticationError,
-    403: PermissionDeniedError,
-    404: NotFoundError,
-    409: ConflictError,
-    422: UnprocessableError,
-}
 
 _TENANT_HINT = (
     "as a system administrator send X-Tenant-Scope: all (all_tenants=True), "
@@ -80,11 +63,17 @@ _TOKEN_HINT = (
 # (status or None for any, case-insensitive substring of the message or error code or None, hint).
 # First match wins, so specific rows come before the per-status fallbacks.
 _HINTS: tuple[tuple[int | None, str | None, str], ...] = (
-    (409, JOB_IN_PROGRESS_MESSAGE.lower(),
-     "wait for the active installer job to finish (gitrollback assess shows it) and rerun"),
+    (
+        409,
+        JOB_IN_PROGRESS_MESSAGE.lower(),
+        "wait for the active installer job to finish (gitrollback assess shows it) and rerun",
+    ),
     (409, "initial system setup", "finish Image Factory's initial system setup, then rerun"),
-    (409, "tenant_namespace_not_prepared",
-     "prepare the tenant namespace on the provider (provision-namespace) before building"),
+    (
+        409,
+        "tenant_namespace_not_prepared",
+        "prepare the tenant namespace on the provider (provision-namespace) before building",
+    ),
     (409, None, "the server's state changed under the request; read it again and rerun"),
     (400, "tenant", "use a tenant UUID (not the nil UUID) for the configured tenant_id or the tenant named"),
     (400, "invalid provider id", "pass the provider's id as a UUID"),
@@ -98,8 +87,11 @@ _HINTS: tuple[tuple[int | None, str | None, str], ...] = (
     (400, None, "Image Factory rejected the request as malformed; check the arguments and rerun"),
     (401, None, _TOKEN_HINT),
     (403, "tenant is suspended", "reactivate the tenant, or act through another tenant"),
-    (403, "not available for this tenant",
-     "bring the provider online and schedulable, or grant the tenant infrastructure:select"),
+    (
+        403,
+        "not available for this tenant",
+        "bring the provider online and schedulable, or grant the tenant infrastructure:select",
+    ),
     (403, "tenant", _TENANT_HINT),
     (403, "invalid permission", "the permission is not seeded in Image Factory's RBAC; ask its admin"),
     (403, None, "use a System Administrator or the tenant's Owner: this needs infrastructure rights"),
@@ -109,13 +101,19 @@ _HINTS: tuple[tuple[int | None, str | None, str], ...] = (
     (404, None, "check the id, and that base_url is the Image Factory root (without /api/v1)"),
     (422, None, "the server validated the request and refused it; fix the values it names"),
     (428, None, "change the user's password in Image Factory, then rerun"),
-    (500, "failed to revoke permission",
-     "the tenant probably holds no explicit grant (Image Factory answers 500 then); list the permissions"),
+    (
+        500,
+        "failed to revoke permission",
+        "the tenant probably holds no explicit grant (Image Factory answers 500 then); list the permissions",
+    ),
     (500, "failed to start build", "only queued builds can be started; read the build's status"),
     (500, "persist provider readiness", "Image Factory could not store the readiness result; check its DB"),
-    (500, None,
-     "check Image Factory's logs; on provider updates it reports validation failures (target_namespace, "
-     "auth config) as 500"),
+    (
+        500,
+        None,
+        "check Image Factory's logs; on provider updates it reports validation failures (target_namespace, "
+        "auth config) as 500",
+    ),
     (503, "maintenance", "Image Factory is read-only for maintenance; rerun when maintenance ends"),
     (502, None, "Image Factory or a proxy in front of it is unavailable; rerun shortly"),
     (503, None, "Image Factory or a proxy in front of it is unavailable; rerun shortly"),
@@ -145,9 +143,7 @@ def error_class(status: int, message: str) -> type[RemoteHTTPError]:
     """The error class for an HTTP error status (and, for 409, the message)."""
     if status == 409 and message == JOB_IN_PROGRESS_MESSAGE:
         return JobInProgressError
-    if 500 <= status <= 599:
-        return ServerError
-    return _STATUS_CLASSES.get(status, RemoteHTTPError)
+    return http_error_class(status)
 
 
 def error_hint(status: int, message: str, code: str = "") -> str:

@@ -17,24 +17,12 @@ from gitrollback.testing.repos import (
     ASSET_PATH,
     CommitSpec,
     SandboxRepo,
-    build_sandbox_repo,
     make_repo,
     run_git,
 )
 from gitrollback.testing.server import Request, Response, SimulatorServer
 
 FILE_ENV = {"GIT_ALLOW_PROTOCOL": "file"}
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> SandboxRepo:
-    return build_sandbox_repo(tmp_path_factory.mktemp("sandbox") / "repo")
-
-
-@pytest.fixture(scope="module")
-def source(sandbox: SandboxRepo):
-    with GitAssetSource(str(sandbox.path)) as src:
-        yield src
 
 
 class _GitHTTP(SimulatorServer):
@@ -58,9 +46,7 @@ class _GitHTTP(SimulatorServer):
             "GIT_PROTOCOL": request.header("Git-Protocol"),
             "HTTP_CONTENT_ENCODING": request.header("Content-Encoding"),
         }
-        done = subprocess.run(
-            ["git", "http-backend"], input=request.body, env=env, capture_output=True, check=True
-        )
+        done = subprocess.run(["git", "http-backend"], input=request.body, env=env, capture_output=True, check=True)
         head, _, body = done.stdout.partition(b"\r\n\r\n")
         headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n") if line)
         status = int(headers.pop("Status", "200").split()[0])
@@ -120,9 +106,7 @@ class TestLocalRepository:
         assert source.tree_id(sandbox.tip, "README.md/x") is None
         assert source.tree_id(sandbox.good, f"{ASSET_PATH}/tasks/v1/kaniko-build-task.yaml") is None
 
-    def test_path_history_first_parent_newest_first(
-        self, sandbox: SandboxRepo, source: GitAssetSource
-    ) -> None:
+    def test_path_history_first_parent_newest_first(self, sandbox: SandboxRepo, source: GitAssetSource) -> None:
         """path_history lists only commits that changed the paths, newest first, honouring the limit."""
         shas = sandbox.shas
         history = source.path_history("main", [ASSET_PATH])
@@ -212,9 +196,7 @@ class TestLocalRepository:
     def test_merge_is_attributed_to_the_merge_commit(self, tmp_path: Path) -> None:
         """A change that entered main through a merge shows up as the merge commit in first-parent history."""
         base = make_repo(tmp_path, [CommitSpec("base", files={"assets/t.yaml": "v: 1\n"})])
-        side = make_repo(
-            tmp_path, [CommitSpec("feature work", files={"assets/t.yaml": "v: 2\n"})], branch="feature"
-        )
+        side = make_repo(tmp_path, [CommitSpec("feature work", files={"assets/t.yaml": "v: 2\n"})], branch="feature")
         main = make_repo(
             tmp_path,
             [CommitSpec("docs", files={"README": "r"}), CommitSpec("Merge feature", merge="feature")],
@@ -325,10 +307,7 @@ class TestBareClone:
             ) as caught:
                 GitAssetSource(wrong, cache_dir=tmp_path / "other").open()
         assert caught.value.operation == "clone"
-        assert (
-            caught.value.hint
-            == "the remote refused the credentials: check the token passed in the environment"
-        )
+        assert caught.value.hint == "the remote refused the credentials: check the token passed in the environment"
         assert "wr0ng" not in str(caught.value)
         assert not list((tmp_path / "other").iterdir())  # no half-made cache entry
 

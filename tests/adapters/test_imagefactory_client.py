@@ -27,6 +27,7 @@ from gitrollback.errors import (
     WaitTimeoutError,
 )
 from gitrollback.namespaces import tenant_namespace
+from gitrollback.testing.clock import FakeClock
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.imagefactory.simulator import ImageFactorySimulator
 
@@ -35,24 +36,6 @@ ADMIN = "admin@acme.test"
 OWNER = "owner@globex.test"
 PASSWORD = "correct horse"
 IN_PROGRESS = "Another tekton install/upgrade/validate job is already in progress for this provider"
-
-
-class FakeClock:
-    """Virtual time: ``sleep`` advances it without waiting and records the delay."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-        self.sleeps: list[float] = []
-
-    def now(self) -> datetime:
-        return datetime(2026, 3, 28, tzinfo=UTC) + timedelta(seconds=self.t)
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
 
 
 @dataclass
@@ -318,8 +301,7 @@ def test_second_job_while_one_runs_is_409_naming_the_active_job(frozen: World) -
                 start(frozen.provider)
             assert (info.value.status, info.value.remote_message) == (409, IN_PROGRESS)
             assert (
-                info.value.hint
-                == f"wait for job {stuck} (running) to finish (gitrollback assess shows it) and rerun"
+                info.value.hint == f"wait for job {stuck} (running) to finish (gitrollback assess shows it) and rerun"
             )
     assert len(frozen.sim.jobs(frozen.provider)) == 1
 
@@ -355,9 +337,7 @@ def test_failed_job_is_retried_as_a_new_job(world: World) -> None:
         job = client.upgrade(world.provider, asset_version="v2")
         failed = client.wait_for_job(world.provider, job.id, timeout=10)
         assert failed.status == "failed"
-        assert (failed.error_message or "").startswith(
-            "tekton profile version v2 requested but resource does not"
-        )
+        assert (failed.error_message or "").startswith("tekton profile version v2 requested but resource does not")
         retry = client.retry_job(world.provider, job.id)
         assert retry.id != job.id and retry.asset_version == "v2" and retry.status == "pending"
         assert client.job_operation(retry.id) == "upgrade"
@@ -371,9 +351,7 @@ def test_retry_errors_have_exact_bodies(world: World) -> None:
     with world.client() as client:
         with pytest.raises(BadRequestError) as info:
             client.retry_job(world.provider, done)
-        assert info.value.remote_message == (
-            "Tekton installer job is not retryable (only failed jobs can be retried)"
-        )
+        assert info.value.remote_message == ("Tekton installer job is not retryable (only failed jobs can be retried)")
         with pytest.raises(NotFoundError) as info2:
             client.retry_job(world.provider, "11111111-2222-4333-8444-555555555555")
     assert info2.value.remote_message == "Tekton installer job not found"
@@ -442,9 +420,7 @@ def test_build_create_start_status_get(frozen: World) -> None:
         full = client.get_build(build.id)
         assert (full.id, full.status, full.name) == (build.id, "running", "smoke")
         assert full.started_at is not None
-    statuses = [
-        (q.method, q.path.rsplit("/", 1)[-1], r.status) for q, r in frozen.sim.requests if "builds" in q.path
-    ]
+    statuses = [(q.method, q.path.rsplit("/", 1)[-1], r.status) for q, r in frozen.sim.requests if "builds" in q.path]
     assert statuses[:2] == [("POST", "builds", 201), ("POST", "start", 202)]
 
 

@@ -34,6 +34,7 @@ from gitrollback.errors import (
     UnprocessableError,
 )
 from gitrollback.ports import ImageFactory
+from gitrollback.testing.clock import FakeClock
 
 TENANT = "6f1c2a9e-1111-4222-8333-444455556666"
 PROVIDER = "0b7e4c1d-aaaa-4bbb-8ccc-dddddddddddd"
@@ -41,24 +42,6 @@ JOB = "9d8c7b6a-5555-4666-8777-888899990000"
 TOKEN = "tok-SECRET-4f2a"
 PASSWORD = "pw-SECRET-77aa"
 IN_PROGRESS = "Another tekton install/upgrade/validate job is already in progress for this provider"
-
-
-class FakeClock:
-    """A clock whose sleep only advances virtual time and records the delay."""
-
-    def __init__(self) -> None:
-        self.t = 1000.0
-        self.sleeps: list[float] = []
-
-    def now(self) -> datetime:
-        return datetime(2026, 3, 28, tzinfo=UTC) + timedelta(seconds=self.t)
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
 
 
 def text(status: int, message: str) -> httpx.Response:
@@ -268,9 +251,7 @@ def test_job_in_progress_hint_names_the_active_job() -> None:
 
     with pytest.raises(JobInProgressError) as info:
         make(handler).upgrade(PROVIDER, asset_version="v1")
-    assert info.value.hint == (
-        f"wait for job {JOB} (running) to finish (gitrollback assess shows it) and rerun"
-    )
+    assert info.value.hint == (f"wait for job {JOB} (running) to finish (gitrollback assess shows it) and rerun")
 
 
 # ----------------------------------------------------------------------------------------- transport errors
@@ -296,9 +277,7 @@ HTTPX_ERRORS: list[tuple[Callable[[httpx.Request], Exception], type[AdapterError
 
 
 @pytest.mark.parametrize(("make_exc", "cls"), HTTPX_ERRORS)
-def test_no_httpx_exception_escapes(
-    make_exc: Callable[[httpx.Request], Exception], cls: type[AdapterError]
-) -> None:
+def test_no_httpx_exception_escapes(make_exc: Callable[[httpx.Request], Exception], cls: type[AdapterError]) -> None:
     """Every httpx exception becomes a gitrollback AdapterError chained to the original with ``from``."""
     raised: list[Exception] = []
 
@@ -548,9 +527,7 @@ def test_constructor_rejects_unusable_settings(kwargs: dict[str, Any], key: str)
 def test_secrets_never_appear_in_repr_logs_or_errors(caplog: pytest.LogCaptureFixture) -> None:
     """The token and password are absent from repr, every log record and every error's text and hint."""
     caplog.set_level(logging.DEBUG)
-    answers = iter(
-        [text(401, "Unauthorized"), text(503, "Service Unavailable"), text(404, "Provider not found")]
-    )
+    answers = iter([text(401, "Unauthorized"), text(503, "Service Unavailable"), text(404, "Provider not found")])
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/api/v1/auth/login":
@@ -592,9 +569,7 @@ def test_timestamps_parse_to_aware_datetimes() -> None:
         httpx.Response(200, content=b"<html>login</html>", headers={"Content-Type": "text/html"}),
         httpx.Response(200, content=b"[1, 2]\n"),
         httpx.Response(200, content=json.dumps({"provider": {"id": PROVIDER}}).encode()),
-        httpx.Response(
-            200, content=json.dumps({"provider": {**provider_json(), "is_global": "no"}}).encode()
-        ),
+        httpx.Response(200, content=json.dumps({"provider": {**provider_json(), "is_global": "no"}}).encode()),
     ],
 )
 def test_broken_success_bodies_are_unexpected_response(response: httpx.Response) -> None:
@@ -646,9 +621,7 @@ def test_path_ids_are_escaped() -> None:
 
 def test_missing_ca_bundle_is_config_error() -> None:
     """A CA bundle path that cannot be read is a ConfigError naming ``verify``, raised on first use."""
-    client = ImageFactoryClient(
-        "https://imagefactory.test", tenant_id=TENANT, token=TOKEN, verify="/nonexistent.pem"
-    )
+    client = ImageFactoryClient("https://imagefactory.test", tenant_id=TENANT, token=TOKEN, verify="/nonexistent.pem")
     with pytest.raises(ConfigError) as info:
         client.get_provider(PROVIDER)
     assert info.value.key == "verify"

@@ -14,7 +14,6 @@ from gitrollback.testing.repos import (
     IDENTITY,
     CommitSpec,
     SandboxRepo,
-    build_sandbox_repo,
     fixture_files,
     make_repo,
     run_git,
@@ -22,17 +21,6 @@ from gitrollback.testing.repos import (
 
 # The Tekton tree id of upstream Image Factory's v0.3.0/HEAD (docs/imagefactory-api.md §7.1).
 UPSTREAM_TEKTON_TREE = "a38bc24fc1fbef3fbc510dc86f0e69e669d0ef77"
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> SandboxRepo:
-    return build_sandbox_repo(tmp_path_factory.mktemp("sandbox") / "repo")
-
-
-@pytest.fixture(scope="module")
-def source(sandbox: SandboxRepo):
-    with GitAssetSource(str(sandbox.path)) as src:
-        yield src
 
 
 class TestMakeRepo:
@@ -113,9 +101,7 @@ class TestSandbox:
             "c6": ["docs/CHANGELOG.md"],
         }
 
-    def test_known_good_state_is_the_upstream_tree(
-        self, sandbox: SandboxRepo, source: GitAssetSource
-    ) -> None:
+    def test_known_good_state_is_the_upstream_tree(self, sandbox: SandboxRepo, source: GitAssetSource) -> None:
         """At c3 backend/tekton equals the package data byte for byte and expands to 26 objects."""
         files = source.read_tree(sandbox.good, ASSET_PATH)
         assert files == fixture_files()

@@ -16,23 +16,11 @@ from gitrollback.testing.repos import (
     ASSET_PATH,
     CommitSpec,
     SandboxRepo,
-    build_sandbox_repo,
     make_repo,
     run_git,
 )
 
 PATHS = [ASSET_PATH]
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> SandboxRepo:
-    return build_sandbox_repo(tmp_path_factory.mktemp("sandbox") / "repo")
-
-
-@pytest.fixture(scope="module")
-def source(sandbox: SandboxRepo):
-    with GitAssetSource(str(sandbox.path)) as src:
-        yield src
 
 
 @pytest.fixture
@@ -93,17 +81,13 @@ class TestGitHistory:
         )
 
     @pytest.mark.parametrize("bad", ["v0.4.0", "c5", "c6", "main"])
-    def test_bad_given_as_tag_sha_or_branch(
-        self, sandbox: SandboxRepo, source: GitAssetSource, bad: str
-    ) -> None:
+    def test_bad_given_as_tag_sha_or_branch(self, sandbox: SandboxRepo, source: GitAssetSource, bad: str) -> None:
         """Naming the bad revision as the tag, its sha, the tip or the branch gives the same answer."""
         rev = sandbox.shas.get(bad, bad)
         known = find_known_good(source, branch="main", paths=PATHS, bad=rev)
         assert (known.revision, known.bad_revision) == (sandbox.good, sandbox.bad)
 
-    def test_an_older_bad_revision_goes_further_back(
-        self, sandbox: SandboxRepo, source: GitAssetSource
-    ) -> None:
+    def test_an_older_bad_revision_goes_further_back(self, sandbox: SandboxRepo, source: GitAssetSource) -> None:
         """If v0.3.0 were the failing release, the known-good state is v0.1.0."""
         known = find_known_good(source, branch="main", paths=PATHS, bad="v0.3.0")
         assert (known.revision, known.bad_revision) == (sandbox.shas["c1"], sandbox.good)

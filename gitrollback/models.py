@@ -21,6 +21,8 @@ __all__ = [
     "AppliedObject",
     "Assessment",
     "Build",
+    "ChangeRequest",
+    "DeploymentRecord",
     "FailedJob",
     "Incident",
     "InstallMode",
@@ -35,11 +37,13 @@ __all__ = [
     "ReadinessCheck",
     "RejectedCandidate",
     "RevisionInfo",
+    "RollbackCommit",
     "RollbackPlan",
     "RunReport",
     "RunStatus",
     "StepRecord",
     "StepStatus",
+    "SyncStatus",
     "TektonStatus",
     "to_json",
 ]
@@ -383,3 +387,65 @@ class Assessment:
     recent_jobs: tuple[InstallerJob, ...]
     verdict: Literal["rollback", "wait", "healthy", "unsupported"]
     advice: str
+
+
+@dataclass(frozen=True)
+class RollbackCommit:
+    """The commit that restores the asset paths, on its rollback branch.
+
+    ``created`` is False when a rerun found the branch and commit from an earlier run; ``already_rolled_back``
+    is True when the tracked branch already carries the known-good trees (nothing to commit).
+    """
+
+    sha: str
+    branch: str
+    base: str
+    bad_revision: str
+    good_revision: str
+    strategy: Literal["restore", "revert"]
+    created: bool = True
+    already_rolled_back: bool = False
+    reverted: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChangeRequest:
+    """A pull request (GitHub) or merge request (GitLab)."""
+
+    host: str
+    number: int
+    url: str
+    state: Literal["open", "closed", "merged"]
+    source_branch: str
+    target_branch: str
+    title: str = ""
+    head_sha: str = ""
+    merge_commit: str | None = None
+    created: bool = True
+    body_updated: bool = False
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    """What a GitOps controller reports for one application (Argo CD Application, Flux Kustomization)."""
+
+    app: str
+    sync_status: str
+    health: str
+    revision: str
+    operation_phase: str | None = None
+    operation_revision: str | None = None
+    operation_message: str = ""
+    operation_finished_at: datetime | None = None
+    reconciled_at: datetime | None = None
+    auto_sync: bool = False
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    """One entry of a GitOps controller's deployment history (Argo CD ``status.history``)."""
+
+    id: int
+    revision: str
+    deployed_at: datetime
+    source: str = ""

@@ -19,16 +19,29 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from gitrollback.models import (
     AppliedObject,
     Build,
+    ChangeRequest,
+    DeploymentRecord,
     InstallerJob,
     Manifest,
     Provider,
     Readiness,
     RevisionInfo,
     StepRecord,
+    SyncStatus,
     TektonStatus,
 )
 
-__all__ = ["AssetSource", "Clock", "Cluster", "ImageFactory", "Journal", "ProgressSink"]
+__all__ = [
+    "AssetSource",
+    "Clock",
+    "Cluster",
+    "DeploymentHistory",
+    "ImageFactory",
+    "Journal",
+    "ProgressSink",
+    "SourceHost",
+    "SyncEngine",
+]
 
 InstallerOperation = Literal["install", "upgrade", "validate"]
 
@@ -117,6 +130,80 @@ class AssetSource(Protocol):
 
     def read_tree(self, rev: str, path: str) -> dict[str, bytes]:
         """Every file under ``path`` at ``rev``, keyed by its path relative to ``path``, from git objects."""
+        ...
+
+
+@runtime_checkable
+class SourceHost(Protocol):
+    """Where rollback changes are proposed: pull requests (GitHub), merge requests (GitLab).
+
+    Every method is idempotent where it can be: ``open_change_request`` returns the existing open change request
+    for the same source and target branch instead of opening a second one (updating its body when it differs).
+    """
+
+    kind: str
+
+    def find_change_request(self, *, source_branch: str, target_branch: str) -> ChangeRequest | None:
+        """The open change request from ``source_branch`` into ``target_branch``, if any."""
+        ...
+
+    def open_change_request(
+        self,
+        *,
+        source_branch: str,
+        target_branch: str,
+        title: str,
+        body: str,
+        labels: Sequence[str] = (),
+        reviewers: Sequence[str] = (),
+    ) -> ChangeRequest:
+        """Open one, or return (and refresh the body of) the existing open one."""
+        ...
+
+    def get_change_request(self, number: int) -> ChangeRequest:
+        """Current state of one change request."""
+        ...
+
+    def comment(self, number: int, body: str) -> None:
+        """Add a comment."""
+        ...
+
+    def merge(self, number: int, *, message: str | None = None) -> ChangeRequest:
+        """Merge it; raises ``ConflictError``/``PermissionDeniedError`` with the host's reason when refused."""
+        ...
+
+    def wait_merged(self, number: int, *, timeout: float) -> ChangeRequest:
+        """Poll until merged (returns it with ``merge_commit``) or closed (raises); ``WaitTimeoutError``."""
+        ...
+
+
+@runtime_checkable
+class SyncEngine(Protocol):
+    """A GitOps controller that applies a git revision to the cluster (Argo CD, Flux)."""
+
+    def status(self, app: str) -> SyncStatus:
+        """The application's current sync, health and operation state."""
+        ...
+
+    def refresh(self, app: str, *, hard: bool = True) -> SyncStatus:
+        """Make the controller re-read git; returns the refreshed state."""
+        ...
+
+    def sync(self, app: str, *, revision: str, prune: bool = False, resources: Sequence[str] = ()) -> SyncStatus:
+        """Start a sync to ``revision`` (waits for or terminates a running operation as configured)."""
+        ...
+
+    def wait_for_revision(self, app: str, revision: str, *, timeout: float) -> SyncStatus:
+        """Wait until exactly ``revision`` is applied, synced and healthy; fail fast on Degraded or a failed op."""
+        ...
+
+
+@runtime_checkable
+class DeploymentHistory(Protocol):
+    """A controller that remembers what it deployed (Argo CD's ``status.history``); evidence for known-good."""
+
+    def history(self, app: str) -> list[DeploymentRecord]:
+        """Deployments, oldest first."""
         ...
 
 

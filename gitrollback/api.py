@@ -25,24 +25,34 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from gitrollback import _yaml
-from gitrollback.adapters.registry import asset_source_factory, cluster_factory, imagefactory_factory
 from gitrollback.clock import SystemClock
-from gitrollback.errors import ConfigError, PreconditionFailedError
+from gitrollback.errors import PreconditionFailedError
 from gitrollback.journal import FileJournal
 from gitrollback.locking import ProviderLock
 from gitrollback.models import Assessment, RollbackPlan, RunReport, StepRecord, StepStatus
-from gitrollback.ports import AssetSource, Clock, Cluster, ImageFactory, Journal, ProgressSink
+from gitrollback.ports import (
+    AssetSource,
+    Clock,
+    Cluster,
+    ImageFactory,
+    Journal,
+    ProgressSink,
+    RollbackWorkspace,
+    SourceHost,
+    SyncEngine,
+)
 from gitrollback.runbook.context import Ports, RunContext, RunOptions
 from gitrollback.runbook.engine import Runner, Step, StepFailure
 from gitrollback.runbook.incident import build_incident
 from gitrollback.runbook.steps_apply import ApplyStep
 from gitrollback.runbook.steps_assess import AssessStep, KnownGoodStep, RenderStep
+from gitrollback.runbook.steps_gitops import ChangeRequestStep, CommitStep, MarkerStep, MergeStep, PushStep, SyncStep
 from gitrollback.runbook.steps_verify import NoActiveJobStep, ObjectsStep, ReadinessStep, SmokeBuildStep, ValidateStep
-from gitrollback.secrets import FileReader, resolve_secret
+from gitrollback.secrets import FileReader
 from gitrollback.settings import ProviderSettings, Settings
+from gitrollback.wiring import build_adapters
 
-__all__ = ["Rollback", "installer_steps"]
+__all__ = ["Rollback", "gitops_steps", "installer_steps"]
 
 
 def installer_steps() -> list[Step]:
@@ -60,12 +70,32 @@ def installer_steps() -> list[Step]:
     ]
 
 
+def gitops_steps() -> list[Step]:
+    """The ``gitops`` runbook, in order."""
+    return [
+        AssessStep(),
+        KnownGoodStep(),
+        RenderStep(),
+        CommitStep(),
+        PushStep(),
+        ChangeRequestStep(),
+        MergeStep(),
+        SyncStep(),
+        ReadinessStep(),
+        ObjectsStep(),
+        SmokeBuildStep(),
+        NoActiveJobStep(),
+        MarkerStep(),
+    ]
+
+
 class Rollback:
     """Assess, plan and run a rollback for one provider.
 
     Args:
         settings: the provider's settings.
         imagefactory, cluster, assets: the adapters (see ``gitrollback.ports``).
+        workspace, host, sync: the gitops-mode adapters (a git workspace, a GitHub/GitLab host, a sync engine).
         clock: time source (tests pass a fake one).
         progress: told about each step as it starts and ends.
         journal: receives each step record as it is written.
@@ -81,6 +111,9 @@ class Rollback:
         imagefactory: ImageFactory,
         cluster: Cluster,
         assets: AssetSource,
+        workspace: RollbackWorkspace | None = None,
+        host: SourceHost | None = None,
+        sync: SyncEngine | None = None,
         clock: Clock | None = None,
         progress: ProgressSink | None = None,
         journal: Journal | None = None,
@@ -88,12 +121,21 @@ class Rollback:
         steps: Sequence[Step] | None = None,
     ) -> None:
         self.settings = settings
-        self.ports = Ports(imagefactory=imagefactory, cluster=cluster, assets=assets, clock=clock or SystemClock())
+        self.ports = Ports(
+            imagefactory=imagefactory,
+            cluster=cluster,
+            assets=assets,
+            clock=clock or SystemClock(),
+            workspace=workspace,
+            host=host,
+            sync=sync,
+        )
         self.progress = progress
         self.journal = journal
         self.state_dir = state_dir
         self._steps = list(steps) if steps is not None else None
         self._closers: list[Callable[[], None]] = []
+        self._resolved_mode: str | None = None
 
     @classmethod
     def from_settings(
@@ -112,38 +154,28 @@ class Rollback:
         Raises:
             ConfigError: unknown provider, missing token, unreadable kubeconfig.
         """
-        p = settings.provider(provider)
-        ifs = settings.imagefactory
-        token = resolve_secret(ifs.token, env=env, read_file=read_file, source=settings.source) if ifs.token else None
-        password = (
-            resolve_secret(ifs.password, env=env, read_file=read_file, source=settings.source) if ifs.password else None
+        wired = build_adapters(
+            settings,
+            provider,
+            env=env,
+            read_file=read_file,
+            clock=clock,
+            on_wait=progress.waiting if progress is not None else None,
+            imagefactory_transport=imagefactory_transport,
         )
-        on_wait = progress.waiting if progress is not None else None
-        imagefactory = imagefactory_factory()(
-            ifs, token=token, password=password, clock=clock, on_wait=on_wait, transport=imagefactory_transport
-        )
-        kubeconfig = _read_kubeconfig(p, settings.source, read_file)
-        cluster_token = (
-            resolve_secret(p.cluster.token, env=env, read_file=read_file, source=settings.source)
-            if p.cluster.token
-            else None
-        )
-        cluster = cluster_factory(p.cluster.adapter)(p.cluster, kubeconfig=kubeconfig, token=cluster_token)
-        state = Path(settings.state_dir).expanduser() if settings.state_dir else None
-        assets = asset_source_factory()(p.assets, cache_dir=state / "repos" if state else None, env=_git_env(env))
         rollback = cls(
-            p,
-            imagefactory=imagefactory,
-            cluster=cluster,
-            assets=assets,
+            wired.provider,
+            imagefactory=wired.imagefactory,
+            cluster=wired.cluster,
+            assets=wired.assets,
+            workspace=wired.workspace,
+            host=wired.host,
+            sync=wired.sync,
             clock=clock,
             progress=progress,
-            state_dir=state,
+            state_dir=wired.state_dir,
         )
-        for adapter in (imagefactory, cluster):
-            close = getattr(adapter, "close", None)
-            if callable(close):
-                rollback._closers.append(close)
+        rollback._closers.extend(wired.closers)
         return rollback
 
     # -- the three verbs --------------------------------------------------------------------------------
@@ -151,8 +183,18 @@ class Rollback:
     def _context(self, options: RunOptions) -> RunContext:
         return RunContext(settings=self.settings, ports=self.ports, options=options)
 
+    def _mode(self) -> str:
+        if self._resolved_mode is None:
+            self._resolved_mode = (
+                self.settings.mode or self.ports.imagefactory.get_provider(self.settings.id).install_mode
+            )
+        return self._resolved_mode
+
     def _runner(self, journal: Journal | None = None) -> Runner:
-        steps = self._steps if self._steps is not None else installer_steps()
+        if self._steps is not None:
+            steps = self._steps
+        else:
+            steps = gitops_steps() if self._mode() == "gitops" else installer_steps()
         return Runner(steps, progress=self.progress, journal=journal or self.journal)
 
     def assess(self) -> Assessment:
@@ -253,6 +295,9 @@ class Rollback:
             steps=records,
             incident=incident,
             error=error,
+            change_request=ctx.change_request,
+            rollback_commit=ctx.rollback_commit.sha if ctx.rollback_commit else None,
+            synced_revision=ctx.synced_revision,
         )
 
     # -- lifecycle --------------------------------------------------------------------------------------
@@ -270,30 +315,3 @@ class Rollback:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-def _read_kubeconfig(p: ProviderSettings, source: str, read_file: FileReader | None) -> Mapping[str, Any]:
-    key = f"providers[{p.label}].cluster.kubeconfig"
-    if not p.cluster.kubeconfig:
-        raise ConfigError(
-            "is required to reach the cluster", path=source, key=key, hint="point it at a kubeconfig file"
-        )
-    if read_file is None:
-        raise ConfigError("cannot be read here (no file reader given)", path=source, key=key)
-    try:
-        text = read_file(p.cluster.kubeconfig)
-    except OSError as exc:
-        raise ConfigError(f"cannot read {p.cluster.kubeconfig}: {exc.strerror or exc}", path=source, key=key) from exc
-    try:
-        data = _yaml.load(text)
-    except _yaml.YamlSyntaxError as exc:
-        raise ConfigError(f"{p.cluster.kubeconfig} is not valid YAML: {exc}", path=source, key=key) from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{p.cluster.kubeconfig} is not a kubeconfig mapping", path=source, key=key)
-    return data
-
-
-def _git_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The part of the caller's environment git needs (credentials helpers, SSH, identity), nothing else."""
-    keep = ("HOME", "PATH", "SSH_AUTH_SOCK", "GIT_SSH_COMMAND", "GIT_ASKPASS", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY")
-    return {k: v for k, v in env.items() if k in keep or k.startswith("GIT_CONFIG_")}

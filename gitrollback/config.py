@@ -31,11 +31,13 @@ from gitrollback.settings import (
     RUNBOOK_REQUIRED_TASKS,
     AssetSettings,
     ClusterSettings,
+    GitOpsSettings,
     ImageFactorySettings,
     ProviderSettings,
     SecretRef,
     Settings,
     SmokeBuildSettings,
+    SyncSettings,
     VerifySettings,
 )
 
@@ -220,9 +222,74 @@ def _smoke(sec: _Section | None) -> SmokeBuildSettings | None:
     )
 
 
+_DEFAULT_TOKEN_ENV = {"github": "GITHUB_TOKEN", "gitlab": "GITLAB_TOKEN"}
+_DEFAULT_BASE_URL = {"github": "https://api.github.com", "gitlab": "https://gitlab.com"}
+
+
+def _choice(sec: _Section, name: str, choices: tuple[str, ...], default: str | None = None) -> Any:
+    value = sec.text(name, required=default is None, default=default)
+    if value not in choices:
+        raise sec.error(f"must be one of {', '.join(choices)}, got {value!r}", sec.path(name))
+    return value
+
+
+def _gitops(sec: _Section | None) -> GitOpsSettings | None:
+    if sec is None:
+        return None
+    scm = _choice(sec, "scm", ("github", "gitlab", "direct"))
+    project = sec.text("project")
+    if scm != "direct" and not project:
+        raise sec.error(f"is required for scm {scm} (owner/name or group/project)", sec.path("project"))
+    token = _secret(sec, "token")
+    if token is None and scm in _DEFAULT_TOKEN_ENV:
+        token = SecretRef(env=_DEFAULT_TOKEN_ENV[scm], key=sec.path("token_env"))
+    return GitOpsSettings(
+        scm=scm,
+        project=project,
+        base_url=(sec.text("base_url") or _DEFAULT_BASE_URL.get(scm, "")).rstrip("/") or None,
+        token=token,
+        strategy=_choice(sec, "strategy", ("restore", "revert"), "restore"),
+        auto_merge=sec.flag("auto_merge", False),
+        wait_for_merge=sec.flag("wait_for_merge", True),
+        merge_timeout=sec.number("merge_timeout_seconds", 3600.0),
+        labels=sec.names("labels") or (),
+        reviewers=sec.names("reviewers") or (),
+        author_name=sec.text("author_name", default="gitrollback"),
+        author_email=sec.text("author_email", default="gitrollback@localhost"),
+        markers=sec.flag("markers", True),
+    )
+
+
+def _sync(sec: _Section | None) -> SyncSettings | None:
+    if sec is None:
+        return None
+    engine = _choice(sec, "engine", ("argocd", "none"))
+    if engine == "none":
+        return SyncSettings(engine="none")
+    token = _secret(sec, "token") or SecretRef(env="ARGOCD_AUTH_TOKEN", key=sec.path("token_env"))
+    url = sec.text("url", required=True)
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise sec.error(f"must be an http(s) URL, got {url!r}", sec.path("url"))
+    return SyncSettings(
+        engine="argocd",
+        app=sec.text("app", required=True),
+        url=url.rstrip("/"),
+        project=sec.text("project"),
+        token=token,
+        prune=sec.flag("prune", False),
+        on_operation_in_progress=_choice(sec, "on_operation_in_progress", ("wait", "terminate"), "wait"),
+        timeout=sec.number("timeout_seconds", 600.0),
+        verify_tls=not sec.flag("insecure_skip_tls_verify", False),
+        ca_file=sec.text("ca_file"),
+    )
+
+
 def _provider(data: Any, index: int, source: str) -> ProviderSettings:
     sec = _Section(
-        data, f"providers[{index}]", source, {"id", "name", "mode", "assets", "cluster", "verify", "smoke_build"}
+        data,
+        f"providers[{index}]",
+        source,
+        {"id", "name", "mode", "assets", "cluster", "verify", "smoke_build", "gitops", "sync"},
     )
     mode = sec.text("mode")
     if mode is not None and mode not in ("gitops", "image_factory_installer"):
@@ -279,6 +346,47 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
         cluster=cluster_settings,
         verify=verify,
         smoke_build=smoke,
+        gitops=_gitops(
+            sec.section(
+                "gitops",
+                {
+                    "scm",
+                    "project",
+                    "base_url",
+                    "token_env",
+                    "token_file",
+                    "token",
+                    "strategy",
+                    "auto_merge",
+                    "wait_for_merge",
+                    "merge_timeout_seconds",
+                    "labels",
+                    "reviewers",
+                    "author_name",
+                    "author_email",
+                    "markers",
+                },
+            )
+        ),
+        sync=_sync(
+            sec.section(
+                "sync",
+                {
+                    "engine",
+                    "app",
+                    "url",
+                    "project",
+                    "token_env",
+                    "token_file",
+                    "token",
+                    "prune",
+                    "on_operation_in_progress",
+                    "timeout_seconds",
+                    "insecure_skip_tls_verify",
+                    "ca_file",
+                },
+            )
+        ),
     )
 
 

@@ -369,6 +369,9 @@ class RunReport:
     steps: tuple[StepRecord, ...]
     incident: Incident | None
     error: str | None = None
+    change_request: ChangeRequest | None = None
+    rollback_commit: str | None = None
+    synced_revision: str | None = None
 
 
 @dataclass(frozen=True)

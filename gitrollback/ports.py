@@ -26,6 +26,7 @@ from gitrollback.models import (
     Provider,
     Readiness,
     RevisionInfo,
+    RollbackCommit,
     StepRecord,
     SyncStatus,
     TektonStatus,
@@ -39,6 +40,7 @@ __all__ = [
     "ImageFactory",
     "Journal",
     "ProgressSink",
+    "RollbackWorkspace",
     "SourceHost",
     "SyncEngine",
 ]
@@ -130,6 +132,34 @@ class AssetSource(Protocol):
 
     def read_tree(self, rev: str, path: str) -> dict[str, bytes]:
         """Every file under ``path`` at ``rev``, keyed by its path relative to ``path``, from git objects."""
+        ...
+
+
+@runtime_checkable
+class RollbackWorkspace(Protocol):
+    """A clone of the GitOps repository where the rollback commit is made and pushed from."""
+
+    def prepare(
+        self,
+        *,
+        provider_id: str,
+        bad: str,
+        good: str,
+        paths: Sequence[str],
+        strategy: Literal["restore", "revert"] = "restore",
+        failed_job: str | None = None,
+        context: str = "",
+        trailers: Mapping[str, str] = {},  # noqa: B006 - read-only default, matches the adapter
+    ) -> RollbackCommit:
+        """Make (or find from an earlier run) the commit that restores ``paths`` to ``good``."""
+        ...
+
+    def push(self, commit: RollbackCommit, *, direct: bool = False) -> RollbackCommit:
+        """Push the rollback branch, or the commit straight onto the tracked branch when ``direct``."""
+        ...
+
+    def record_marker(self, revision: str, *, provider_id: str, at: datetime, evidence: Mapping[str, Any]) -> str:
+        """Record ``revision`` as verified known-good (an annotated tag); returns the tag name."""
         ...
 
 

@@ -35,16 +35,7 @@ def report_json(report: RunReport) -> dict[str, Any]:
         "provider_id": report.provider_id,
         "mode": report.mode,
         "failed_job": to_json(report.failed_job),
-        "known_good": None
-        if kg is None
-        else {
-            "revision": kg.revision,
-            "source": kg.source,
-            "reason": kg.reason,
-            "bad_revision": kg.bad_revision,
-            "trees": dict(kg.trees),
-            "rejected": [to_json(r) for r in kg.rejected],
-        },
+        "known_good": to_json(kg),
         "steps": [
             {
                 "name": r.name,
@@ -57,6 +48,15 @@ def report_json(report: RunReport) -> dict[str, Any]:
         ],
         "incident": to_json(report.incident),
         "error": report.error,
+        "change_request": None
+        if report.change_request is None
+        else {
+            "host": report.change_request.host,
+            "url": report.change_request.url,
+            "number": report.change_request.number,
+        },
+        "rollback_commit": report.rollback_commit,
+        "synced_revision": report.synced_revision,
     }
 
 

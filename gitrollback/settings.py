@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from gitrollback.errors import ConfigError
 from gitrollback.models import InstallMode
@@ -18,11 +18,13 @@ __all__ = [
     "RUNBOOK_REQUIRED_TASKS",
     "AssetSettings",
     "ClusterSettings",
+    "GitOpsSettings",
     "ImageFactorySettings",
     "ProviderSettings",
     "SecretRef",
     "Settings",
     "SmokeBuildSettings",
+    "SyncSettings",
     "VerifySettings",
     "required_pipelines_for",
 ]
@@ -127,6 +129,41 @@ class SmokeBuildSettings:
 
 
 @dataclass(frozen=True)
+class GitOpsSettings:
+    """How a gitops-mode rollback changes the GitOps repository."""
+
+    scm: Literal["github", "gitlab", "direct"]
+    project: str | None = None
+    base_url: str | None = None
+    token: SecretRef | None = None
+    strategy: Literal["restore", "revert"] = "restore"
+    auto_merge: bool = False
+    wait_for_merge: bool = True
+    merge_timeout: float = 3600.0
+    labels: tuple[str, ...] = ()
+    reviewers: tuple[str, ...] = ()
+    author_name: str = "gitrollback"
+    author_email: str = "gitrollback@localhost"
+    markers: bool = True
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    """Which GitOps controller applies the repository, and how to wait for it."""
+
+    engine: Literal["argocd", "none"]
+    app: str = ""
+    url: str | None = None
+    project: str | None = None
+    token: SecretRef | None = None
+    prune: bool = False
+    on_operation_in_progress: Literal["wait", "terminate"] = "wait"
+    timeout: float = 600.0
+    verify_tls: bool = True
+    ca_file: str | None = None
+
+
+@dataclass(frozen=True)
 class ProviderSettings:
     """One provider gitrollback may roll back."""
 
@@ -137,6 +174,8 @@ class ProviderSettings:
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     verify: VerifySettings = field(default_factory=VerifySettings)
     smoke_build: SmokeBuildSettings | None = None
+    gitops: GitOpsSettings | None = None
+    sync: SyncSettings | None = None
 
     @property
     def label(self) -> str:

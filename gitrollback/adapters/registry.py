@@ -14,10 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from gitrollback.errors import ConfigError
-from gitrollback.ports import AssetSource, Clock, Cluster, ImageFactory
-from gitrollback.settings import AssetSettings, ClusterSettings, ImageFactorySettings
+from gitrollback.ports import AssetSource, Clock, Cluster, ImageFactory, RollbackWorkspace, SourceHost, SyncEngine
+from gitrollback.settings import AssetSettings, ClusterSettings, GitOpsSettings, ImageFactorySettings, SyncSettings
 
-__all__ = ["ENTRY_POINT_GROUP", "asset_source_factory", "cluster_factory", "imagefactory_factory"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "asset_source_factory",
+    "cluster_factory",
+    "host_factory",
+    "imagefactory_factory",
+    "sync_factory",
+    "workspace_factory",
+]
 
 ENTRY_POINT_GROUP = "gitrollback.adapters"
 
@@ -70,10 +78,58 @@ def _git_assets(
     return GitAssetSource(settings.repo, cache_dir=cache_dir, env=env)
 
 
+def _git_workspace(
+    settings: AssetSettings, *, cache_dir: Path, env: Mapping[str, str], author: tuple[str, str]
+) -> RollbackWorkspace:
+    from gitrollback.adapters.git_workspace import GitWorkspace
+
+    return GitWorkspace(settings.repo, cache_dir=cache_dir, branch=settings.branch, env=env, author=author)
+
+
+def _github_host(settings: GitOpsSettings, *, token: str, clock: Clock | None = None) -> SourceHost:
+    from gitrollback.adapters.github import GitHubHost
+
+    return GitHubHost(
+        settings.project or "", token=token, base_url=settings.base_url or "https://api.github.com", clock=clock
+    )
+
+
+def _gitlab_host(settings: GitOpsSettings, *, token: str, clock: Clock | None = None) -> SourceHost:
+    from gitrollback.adapters.gitlab import GitLabHost
+
+    return GitLabHost(
+        settings.project or "", token=token, base_url=settings.base_url or "https://gitlab.com", clock=clock
+    )
+
+
+def _argocd_sync(
+    settings: SyncSettings,
+    *,
+    token: str | None,
+    clock: Clock | None = None,
+    on_wait: Callable[[str, float, str], None] | None = None,
+) -> SyncEngine:
+    from gitrollback.adapters.argocd import ArgoCDEngine
+
+    verify: bool | str = settings.ca_file or settings.verify_tls
+    return ArgoCDEngine(
+        settings.url or "",
+        token=token,
+        project=settings.project,
+        verify=verify,
+        clock=clock,
+        on_operation_in_progress=settings.on_operation_in_progress,
+        on_wait=on_wait,
+    )
+
+
 _BUILTIN: dict[str, dict[str, Callable[..., Any]]] = {
     "imagefactory": {"httpx": _httpx_imagefactory},
     "cluster": {"lightkube": _lightkube_cluster},
     "assets": {"git": _git_assets},
+    "workspace": {"git": _git_workspace},
+    "host": {"github": _github_host, "gitlab": _gitlab_host},
+    "sync": {"argocd": _argocd_sync},
 }
 
 
@@ -110,3 +166,18 @@ def cluster_factory(name: str = "lightkube") -> ClusterFactory:
 def asset_source_factory(name: str = "git") -> AssetSourceFactory:
     """The factory that builds the asset history reader."""
     return _lookup("assets", name)
+
+
+def workspace_factory(name: str = "git") -> Callable[..., RollbackWorkspace]:
+    """The factory that builds the git workspace the rollback commit is made in."""
+    return _lookup("workspace", name)
+
+
+def host_factory(name: str) -> Callable[..., SourceHost]:
+    """The factory for ``gitops.scm`` (github, gitlab, or a plugin's name)."""
+    return _lookup("host", name)
+
+
+def sync_factory(name: str) -> Callable[..., SyncEngine]:
+    """The factory for ``sync.engine`` (argocd, or a plugin's name)."""
+    return _lookup("sync", name)

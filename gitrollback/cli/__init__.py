@@ -113,8 +113,21 @@ def _load_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings
 
 
 def _secret_values(settings: Settings, env: Mapping[str, str]) -> list[str]:
-    refs = [settings.imagefactory.token, settings.imagefactory.password, *(p.cluster.token for p in settings.providers)]
-    return [env[r.env] for r in refs if r is not None and r.env and env.get(r.env)]
+    """Every secret the config names, from env or file, so log output can mask them."""
+    from gitrollback.secrets import resolve_secret
+
+    refs = [settings.imagefactory.token, settings.imagefactory.password]
+    for p in settings.providers:
+        refs += [p.cluster.token, p.gitops.token if p.gitops else None, p.sync.token if p.sync else None]
+    values = []
+    for ref in refs:
+        if ref is None:
+            continue
+        try:
+            values.append(resolve_secret(ref, env=env, read_file=_read_file))
+        except GitRollbackError:
+            continue  # a missing secret is reported when an adapter needs it
+    return values
 
 
 def _rollback(args: argparse.Namespace, env: Mapping[str, str], progress: StepPrinter) -> Rollback:
@@ -167,7 +180,7 @@ def _cmd_plan(args: argparse.Namespace, env: Mapping[str, str], output: Output, 
 
 
 def _confirm(args: argparse.Namespace, rb: Rollback, output: Output) -> bool:
-    if args.yes or args.json:
+    if args.yes:
         return True
     if not sys.stdin.isatty():
         raise PreconditionFailedError(

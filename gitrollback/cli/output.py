@@ -72,8 +72,8 @@ class StepPrinter:
             return
         took = (record.finished_at - record.started_at).total_seconds()
         status = record.status.value
-        if status == "skipped":
-            return
+        if status == "skipped" and record.detail.startswith("not run:"):
+            return  # never started: the failure above says why
         mark = {"succeeded": "ok", "failed": "FAILED"}.get(status, status)
         line = f"   {mark} ({took:.1f}s): {record.detail}"
         self.output.message(line)

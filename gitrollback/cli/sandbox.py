@@ -51,9 +51,13 @@ def run_sandbox(directory: str | None, progress: StepPrinter, output: Output) ->
 
 def serve_sandbox(directory: str | None, output: Output, stop: threading.Event | None = None) -> int:
     """Build the world and keep it running until interrupted (or until ``stop`` is set)."""
+    with tempfile.TemporaryDirectory(prefix="gitrollback-sandbox-") as tmp:
+        return _serve(Path(directory) if directory else Path(tmp), output, stop)
+
+
+def _serve(root: Path, output: Output, stop: threading.Event | None) -> int:
     from gitrollback.testing.sandbox import TOKEN_ENV, build_sandbox
 
-    root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="gitrollback-sandbox-"))
     _intro(root, output, False)
     with build_sandbox(root) as world:
         env_file = world.directory / "sandbox.env"

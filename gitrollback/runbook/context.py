@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from gitrollback.models import (
     AppliedObject,
     Build,
+    ChangeRequest,
     FailedJob,
     InstallerJob,
     KnownGood,
@@ -19,9 +20,11 @@ from gitrollback.models import (
     Provider,
     Readiness,
     RevisionInfo,
+    RollbackCommit,
+    SyncStatus,
     TektonStatus,
 )
-from gitrollback.ports import AssetSource, Clock, Cluster, ImageFactory
+from gitrollback.ports import AssetSource, Clock, Cluster, ImageFactory, RollbackWorkspace, SourceHost, SyncEngine
 from gitrollback.settings import ProviderSettings
 
 __all__ = ["Ports", "RunContext", "RunOptions"]
@@ -35,6 +38,9 @@ class Ports:
     cluster: Cluster
     assets: AssetSource
     clock: Clock
+    workspace: RollbackWorkspace | None = None
+    host: SourceHost | None = None
+    sync: SyncEngine | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,11 @@ class RunContext:
     readiness_after: Readiness | None = None
     smoke_build: Build | None = None
     leftovers: list[str] = field(default_factory=list)
+    rollback_commit: RollbackCommit | None = None
+    change_request: ChangeRequest | None = None
+    synced_revision: str | None = None
+    sync_status: SyncStatus | None = None
+    marker: str | None = None
 
     @property
     def mode(self) -> str:

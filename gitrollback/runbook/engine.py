@@ -20,7 +20,7 @@ from gitrollback.models import PlanStep, StepRecord, StepStatus
 from gitrollback.ports import Journal, ProgressSink
 from gitrollback.runbook.context import RunContext
 
-__all__ = ["Runner", "Step", "StepFailure"]
+__all__ = ["Runner", "Skipped", "Step", "StepFailure"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,12 @@ class Step(Protocol):
     def run(self, ctx: RunContext) -> str:
         """Do it; return a one-line detail for the record."""
         ...
+
+
+class Skipped(str):
+    """Returned by a step that had nothing to do (disabled in config, or nothing to act on): recorded as skipped."""
+
+    __slots__ = ()
 
 
 class StepFailure(Exception):
@@ -112,9 +118,8 @@ class Runner:
                     skipped = StepRecord(later.name, StepStatus.SKIPPED, now, now, f"not run: {step.name} failed")
                     records.append(skipped)
                 raise StepFailure(exc, tuple(records)) from exc
-            self._finish(
-                ctx, StepRecord(step.name, StepStatus.SUCCEEDED, started, ctx.ports.clock.now(), detail), records
-            )
+            status = StepStatus.SKIPPED if isinstance(detail, Skipped) else StepStatus.SUCCEEDED
+            self._finish(ctx, StepRecord(step.name, status, started, ctx.ports.clock.now(), str(detail)), records)
         return tuple(records)
 
     def _finish(self, ctx: RunContext, record: StepRecord, records: list[StepRecord]) -> None:

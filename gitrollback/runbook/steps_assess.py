@@ -55,13 +55,12 @@ class AssessStep:
                 step=self.name,
                 hint="wait for that job to finish (rerun `gitrollback assess` to watch it), then rerun",
             )
-        if ctx.mode != "image_factory_installer":
+        if ctx.mode == "gitops" and ctx.settings.gitops is None:
             raise PreconditionFailedError(
-                f"provider {ctx.settings.label} is in {ctx.mode} mode; "
-                "this version rolls back image_factory_installer mode only",
+                f"provider {ctx.settings.label} is in gitops mode but the config has no gitops: section",
                 step=self.name,
-                hint="revert the GitOps source by hand for now "
-                "(or set mode: image_factory_installer if that is what the provider really uses)",
+                hint="add gitops: {scm: github|gitlab|direct, project: ...} and sync: {engine: argocd, ...} "
+                "to the provider (docs/gitops.md)",
             )
         ctx.namespace = installer_namespace(
             target_namespace=provider.target_namespace,

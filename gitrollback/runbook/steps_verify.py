@@ -11,6 +11,7 @@ from __future__ import annotations
 from gitrollback.errors import VerificationFailedError
 from gitrollback.models import PlanStep
 from gitrollback.runbook.context import RunContext
+from gitrollback.runbook.engine import Skipped
 from gitrollback.settings import required_pipelines_for
 
 __all__ = ["NoActiveJobStep", "ObjectsStep", "ReadinessStep", "SmokeBuildStep", "ValidateStep"]
@@ -33,7 +34,7 @@ class ValidateStep:
 
     def run(self, ctx: RunContext) -> str:
         if not ctx.settings.verify.installer_validate:
-            return "skipped: verify.installer_validate is false"
+            return Skipped("verify.installer_validate is false")
         api = ctx.ports.imagefactory
         key = f"gitrollback-{ctx.options.run_id}-validate" if ctx.options.run_id else None
         job = api.start_installer_job(ctx.settings.id, "validate", idempotency_key=key)
@@ -64,7 +65,7 @@ class ReadinessStep:
     def run(self, ctx: RunContext) -> str:
         v = ctx.settings.verify
         if not v.readiness:
-            return "skipped: verify.readiness is false"
+            return Skipped("verify.readiness is false")
         readiness = ctx.ports.imagefactory.readiness(ctx.settings.id, probe_pvc=v.probe_pvc, probe_rbac=v.probe_rbac)
         ctx.readiness_after = readiness
         if not readiness.ready:
@@ -98,8 +99,10 @@ class ObjectsStep:
     def run(self, ctx: RunContext) -> str:
         tasks, pipelines = self._required(ctx)
         cluster = ctx.ports.cluster
-        present_tasks = set(cluster.list_names(_TEKTON, "Task", namespace=ctx.namespace))
-        present_pipelines = set(cluster.list_names(_TEKTON, "Pipeline", namespace=ctx.namespace))
+        # read through the version the assets are written in (v1beta1 today), which the cluster must serve
+        api_version = next((m.api_version for m in ctx.manifests if m.kind in ("Task", "Pipeline")), _TEKTON)
+        present_tasks = set(cluster.list_names(api_version, "Task", namespace=ctx.namespace))
+        present_pipelines = set(cluster.list_names(api_version, "Pipeline", namespace=ctx.namespace))
         missing = [f"Task/{t}" for t in tasks if t not in present_tasks]
         missing += [f"Pipeline/{p}" for p in pipelines if p not in present_pipelines]
         wanted = {(m.kind, m.name) for m in ctx.manifests}
@@ -138,7 +141,7 @@ class SmokeBuildStep:
     def run(self, ctx: RunContext) -> str:
         sb = ctx.settings.smoke_build
         if sb is None:
-            return "skipped: no smoke_build in the config"
+            return Skipped("no smoke_build in the config")
         provider = ctx.provider
         tenant = sb.tenant_id or (provider.tenant_id if provider else "")
         suffix = ctx.options.run_id[:8] if ctx.options.run_id else "check"

@@ -1,0 +1,140 @@
+"""Build the adapters a config names: the composition behind ``Rollback.from_settings``.
+
+Secrets are resolved here from the environment mapping and file reader the caller passes in (the library never
+reads ``os.environ`` itself), and turned into what each adapter needs: a bearer token for Image Factory and Argo CD,
+a kubeconfig dict for the cluster, and, for git pushes, an ``http.extraHeader`` carried in ``GIT_CONFIG_*``
+environment variables so the token never lands in ``.git/config``, a remote URL or a log line.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitrollback import _yaml
+from gitrollback.adapters.registry import (
+    asset_source_factory,
+    cluster_factory,
+    host_factory,
+    imagefactory_factory,
+    sync_factory,
+    workspace_factory,
+)
+from gitrollback.errors import ConfigError
+from gitrollback.ports import AssetSource, Clock, Cluster, ImageFactory, RollbackWorkspace, SourceHost, SyncEngine
+from gitrollback.secrets import FileReader, resolve_secret
+from gitrollback.settings import ProviderSettings, Settings
+
+__all__ = ["Adapters", "build_adapters", "git_auth_env"]
+
+#: The user name each host expects with a token in HTTP Basic auth for git.
+_GIT_USER = {"github": "x-access-token", "gitlab": "oauth2", "direct": "x-access-token"}
+
+
+@dataclass
+class Adapters:
+    """What ``build_adapters`` made, and how to close it."""
+
+    provider: ProviderSettings
+    imagefactory: ImageFactory
+    cluster: Cluster
+    assets: AssetSource
+    state_dir: Path | None
+    workspace: RollbackWorkspace | None = None
+    host: SourceHost | None = None
+    sync: SyncEngine | None = None
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+
+def git_auth_env(token: str, *, user: str = "x-access-token") -> dict[str, str]:
+    """Environment that makes git send ``Authorization: Basic`` for every HTTP request, without a URL credential."""
+    basic = base64.b64encode(f"{user}:{token}".encode()).decode()
+    return {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "http.extraHeader",
+        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
+        "GIT_TERMINAL_PROMPT": "0",
+    }
+
+
+def _git_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The part of the caller's environment git needs (credential helpers, SSH, proxies), nothing else."""
+    keep = ("HOME", "PATH", "SSH_AUTH_SOCK", "GIT_SSH_COMMAND", "GIT_ASKPASS", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY")
+    return {k: v for k, v in env.items() if k in keep or k.startswith("GIT_CONFIG_")}
+
+
+def _read_kubeconfig(p: ProviderSettings, source: str, read_file: FileReader | None) -> Mapping[str, Any]:
+    key = f"providers[{p.label}].cluster.kubeconfig"
+    if not p.cluster.kubeconfig:
+        raise ConfigError(
+            "is required to reach the cluster", path=source, key=key, hint="point it at a kubeconfig file"
+        )
+    if read_file is None:
+        raise ConfigError("cannot be read here (no file reader given)", path=source, key=key)
+    try:
+        text = read_file(p.cluster.kubeconfig)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {p.cluster.kubeconfig}: {exc.strerror or exc}", path=source, key=key) from exc
+    try:
+        data = _yaml.load(text)
+    except _yaml.YamlSyntaxError as exc:
+        raise ConfigError(f"{p.cluster.kubeconfig} is not valid YAML: {exc}", path=source, key=key) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p.cluster.kubeconfig} is not a kubeconfig mapping", path=source, key=key)
+    return data
+
+
+def build_adapters(
+    settings: Settings,
+    provider: str | None,
+    *,
+    env: Mapping[str, str],
+    read_file: FileReader | None,
+    clock: Clock | None = None,
+    on_wait: Callable[[str, float, str], None] | None = None,
+    imagefactory_transport: Any = None,
+) -> Adapters:
+    """Every adapter one provider's rollback needs, built from its settings."""
+    p = settings.provider(provider)
+
+    def secret(ref: Any) -> str | None:
+        return resolve_secret(ref, env=env, read_file=read_file, source=settings.source) if ref else None
+
+    ifs = settings.imagefactory
+    imagefactory = imagefactory_factory()(
+        ifs,
+        token=secret(ifs.token),
+        password=secret(ifs.password),
+        clock=clock,
+        on_wait=on_wait,
+        transport=imagefactory_transport,
+    )
+    cluster = cluster_factory(p.cluster.adapter)(
+        p.cluster, kubeconfig=_read_kubeconfig(p, settings.source, read_file), token=secret(p.cluster.token)
+    )
+    state = Path(settings.state_dir).expanduser() if settings.state_dir else None
+    base_git_env = _git_env(env)
+    assets = asset_source_factory()(p.assets, cache_dir=state / "repos" if state else None, env=base_git_env)
+    out = Adapters(provider=p, imagefactory=imagefactory, cluster=cluster, assets=assets, state_dir=state)
+    if p.gitops is not None:
+        g = p.gitops
+        token = secret(g.token) if g.scm != "direct" or g.token is not None else None
+        push_env = {**base_git_env, **(git_auth_env(token, user=_GIT_USER[g.scm]) if token else {})}
+        out.workspace = workspace_factory()(
+            p.assets,
+            cache_dir=(state or Path(".gitrollback")) / "workspaces",
+            env=push_env,
+            author=(g.author_name, g.author_email),
+        )
+        if g.scm != "direct":
+            out.host = host_factory(g.scm)(g, token=token or "", clock=clock)
+    if p.sync is not None and p.sync.engine != "none":
+        out.sync = sync_factory(p.sync.engine)(p.sync, token=secret(p.sync.token), clock=clock, on_wait=on_wait)
+    for adapter in (imagefactory, cluster, assets, out.workspace, out.host, out.sync):
+        close = getattr(adapter, "close", None)
+        if callable(close):
+            out.closers.append(close)
+    return out

@@ -1,0 +1,382 @@
+"""The GitLab API v4 routes of the simulator: projects, merge requests, notes, branches and users.
+
+``GitLabApi`` owns the simulator's state and answers an already authenticated request whose path has been
+split into *raw* segments (``grp%2Fapp`` stays one segment and is decoded here; ``docs/test-infra.md``
+§2b). Status codes and bodies follow GitLab's REST API: ``{"message": ...}`` for API errors
+(``"404 Project Not Found"``, ``"404 Not found"`` for a merge request, ``"404 Branch Not Found"``),
+``{"error": ...}`` for Grape's own 400/404/405, 409 with a list body for a duplicate open merge request.
+
+List routes paginate as GitLab does (``page``, ``per_page`` default 20, max 100) and always send the full
+header set ``X-Page``/``X-Per-Page``/``X-Total``/``X-Total-Pages``/``X-Next-Page``/``X-Prev-Page``/``Link``
+(§2b: all or none, or python-gitlab mis-warns). The merge route's refusal order mirrors GitLab's
+``accept`` endpoint; see ``merge`` for where the simulator decides and why.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlencode
+
+from gitrollback.testing import _gitlab_git as git
+from gitrollback.testing._gitlab_state import (
+    MergeRequest,
+    Note,
+    Project,
+    User,
+    now_iso,
+    render_branch,
+    render_mr,
+    render_note,
+    render_project,
+    render_user,
+)
+from gitrollback.testing.server import Request, Response
+
+__all__ = ["GitLabApi"]
+
+_MR_STATES = {"opened", "closed", "merged", "locked", "all"}
+
+
+def _message(status: int, message: Any) -> Response:
+    return Response.json(status, {"message": message})
+
+
+def _error(status: int, error: str) -> Response:
+    return Response.json(status, {"error": error})
+
+
+def _labels(value: Any) -> list[str]:
+    items = value if isinstance(value, list) else str(value or "").split(",")
+    return sorted({str(item).strip() for item in items if str(item).strip()})
+
+
+def _ids(value: Any) -> list[int]:
+    items = value if isinstance(value, list) else str(value or "").split(",")
+    out: list[int] = []
+    for item in items:
+        if str(item).strip().isdigit() and int(item) > 0 and int(item) not in out:
+            out.append(int(item))
+    return out
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).lower() in ("true", "1", "yes")
+
+
+def params(request: Request) -> dict[str, Any]:
+    """Query parameters merged with a JSON or form body (GitLab accepts either)."""
+    out: dict[str, Any] = {k.removesuffix("[]"): (v if k.endswith("[]") else v[0]) for k, v in request.query.items()}
+    if request.body:
+        if "json" in request.header("Content-Type", "application/json"):
+            try:
+                body = request.json()
+            except ValueError:
+                body = None
+            if isinstance(body, dict):
+                out.update(body)
+        else:
+            form = parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
+            out.update({k.removesuffix("[]"): (v if k.endswith("[]") else v[0]) for k, v in form.items()})
+    return out
+
+
+class GitLabApi:
+    """State plus route handlers; every public method is safe to call from any thread."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.lock = threading.RLock()
+        self.projects: dict[int, Project] = {}
+        self.users: dict[int, User] = {1: User(1, "gitrollback-bot", "gitrollback bot")}
+        self.current_user_id = 1
+        self._next_project_id = 101
+        self._next_mr_id = 5001
+        self._next_note_id = 9001
+        self._next_user_id = 11
+
+    # -- seeding ---------------------------------------------------------------------------------------
+
+    def create_project(self, path_with_namespace: str, default_branch: str) -> Project:
+        """A new project backed by a new bare repository at ``root/<path>.git``."""
+        path = path_with_namespace.strip("/")
+        if path.count("/") < 1 or any(not part for part in path.split("/")):
+            raise ValueError(f"a project path needs a namespace: {path_with_namespace!r}")
+        with self.lock:
+            if self.find_project(path) is not None:
+                raise ValueError(f"project already exists: {path}")
+            repo = self.root / f"{path}.git"
+            git.init_bare(repo, default_branch)
+            project = Project(self._next_project_id, path, repo, default_branch)
+            self.projects[project.id] = project
+            self._next_project_id += 1
+            return project
+
+    def add_user(self, username: str, name: str | None = None) -> int:
+        """Register a user (a possible reviewer); returns its id."""
+        with self.lock:
+            user = User(self._next_user_id, username, name or username)
+            self.users[user.id] = user
+            self._next_user_id += 1
+            return user.id
+
+    def find_project(self, ref: str) -> Project | None:
+        """A project by numeric id or by ``path_with_namespace`` (already URL-decoded)."""
+        with self.lock:
+            if ref.isdigit():
+                return self.projects.get(int(ref))
+            return next((p for p in self.projects.values() if p.path_with_namespace == ref), None)
+
+    # -- dispatch --------------------------------------------------------------------------------------
+
+    def handle(self, request: Request, segments: list[str], base: str) -> Response:
+        """Answer ``/api/v4/<segments...>``; ``base`` is the URL prefix of the request (scheme, host, root)."""
+        method = request.method
+        if segments == ["user"]:
+            return self._only(method, "GET", lambda: Response.json(200, render_user(self.users[1], base)))
+        if segments == ["users"]:
+            return self._only(method, "GET", lambda: self._list_users(request, base))
+        if len(segments) < 2 or segments[0] != "projects":
+            return _error(404, "404 Not Found")
+        with self.lock:
+            project = self.find_project(unquote(segments[1]))
+            if project is None:
+                return _message(404, "404 Project Not Found")
+            rest = segments[2:]
+            if not rest:
+                return self._only(method, "GET", lambda: Response.json(200, render_project(project, base)))
+            if rest[0] == "repository" and len(rest) >= 3 and rest[1] == "branches":
+                branch = "/".join(unquote(s) for s in rest[2:])
+                return self._only(method, "GET", lambda: self._branch(project, branch, base))
+            if rest[0] == "merge_requests":
+                return self._merge_requests(request, project, rest[1:], base)
+        return _error(404, "404 Not Found")
+
+    @staticmethod
+    def _only(method: str, allowed: str, answer: Callable[[], Response]) -> Response:
+        return answer() if method == allowed else _error(405, "405 Not Allowed")
+
+    def _merge_requests(self, request: Request, project: Project, rest: list[str], base: str) -> Response:
+        method = request.method
+        if not rest:
+            if method == "GET":
+                return self._list_mrs(request, project, base)
+            if method == "POST":
+                return self._create_mr(params(request), project, base)
+            return _error(405, "405 Not Allowed")
+        if not rest[0].isdigit() or len(rest) > 2:
+            return _error(404, "404 Not Found")
+        mr = project.merge_requests.get(int(rest[0]))
+        if mr is None:
+            return _message(404, "404 Not found")
+        tail = rest[1] if len(rest) == 2 else ""
+        if tail == "" and method == "GET":
+            return Response.json(200, render_mr(project, mr, self.users, base))
+        if tail == "" and method == "PUT":
+            return self._update_mr(params(request), project, mr, base)
+        if tail == "merge":
+            return self._only(method, "PUT", lambda: self._merge(params(request), project, mr, base))
+        if tail == "notes" and method == "GET":
+            notes = sorted(mr.notes, key=lambda n: n.id, reverse=params(request).get("sort", "desc") != "asc")
+            return paginate(request, base, [render_note(mr, n, self.users, base) for n in notes])
+        if tail == "notes" and method == "POST":
+            return self._create_note(params(request), mr, base)
+        if tail in ("", "notes"):
+            return _error(405, "405 Not Allowed")
+        return _error(404, "404 Not Found")
+
+    # -- handlers --------------------------------------------------------------------------------------
+
+    def _list_users(self, request: Request, base: str) -> Response:
+        wanted = (request.query_value("username") or "").lower()
+        with self.lock:
+            users = [u for u in self.users.values() if not wanted or u.username.lower() == wanted]
+            return paginate(request, base, [render_user(u, base) for u in users])
+
+    def _branch(self, project: Project, branch: str, base: str) -> Response:
+        head = git.branch_head(project.repo, branch)
+        if head is None:
+            return _message(404, "404 Branch Not Found")
+        return Response.json(200, render_branch(project, branch, head, base))
+
+    def _list_mrs(self, request: Request, project: Project, base: str) -> Response:
+        query = params(request)
+        state = query.get("state", "all")
+        if state not in _MR_STATES:
+            return _error(400, "state does not have a valid value")
+        wanted_labels = set(_labels(query.get("labels")))
+        mrs = [
+            mr
+            for mr in sorted(project.merge_requests.values(), key=lambda m: m.id, reverse=True)
+            if state in ("all", mr.state)
+            and query.get("source_branch") in (None, mr.source_branch)
+            and query.get("target_branch") in (None, mr.target_branch)
+            and wanted_labels <= set(mr.labels)
+        ]
+        return paginate(request, base, [render_mr(project, mr, self.users, base) for mr in mrs])
+
+    def _duplicate_of(self, project: Project, source_branch: str, but: int = 0) -> MergeRequest | None:
+        return next(
+            (
+                m
+                for m in project.merge_requests.values()
+                if m.state == "opened" and m.source_branch == source_branch and m.iid != but
+            ),
+            None,
+        )
+
+    def _create_mr(self, body: dict[str, Any], project: Project, base: str) -> Response:
+        missing = [key for key in ("source_branch", "target_branch", "title") if not body.get(key)]
+        if missing:
+            return _error(400, ", ".join(f"{key} is missing" for key in missing))
+        source, target = str(body["source_branch"]), str(body["target_branch"])
+        if source == target:
+            return _message(409, ["You can't use same project/branch for source and target"])
+        for kind, branch in (("Source", source), ("Target", target)):
+            if git.rev(project.repo, f"refs/heads/{branch}") is None:
+                # GitLab's exact status for a missing branch is unverified; 422 with a list body is our choice.
+                return _message(422, [f'{kind} branch "{branch}" does not exist'])
+        duplicate = self._duplicate_of(project, source)
+        if duplicate is not None:
+            return _message(
+                409, [f"Another open merge request already exists for this source branch: !{duplicate.iid}"]
+            )
+        stamp = now_iso()
+        mr = MergeRequest(
+            id=self._next_mr_id,
+            iid=project.next_iid,
+            project_id=project.id,
+            title=str(body["title"]),
+            description=str(body.get("description") or ""),
+            source_branch=source,
+            target_branch=target,
+            author_id=self.current_user_id,
+            created_at=stamp,
+            updated_at=stamp,
+            labels=_labels(body.get("labels")),
+            reviewer_ids=[i for i in _ids(body.get("reviewer_ids")) if i in self.users],
+        )
+        self._next_mr_id += 1
+        project.next_iid += 1
+        project.merge_requests[mr.iid] = mr
+        return Response.json(201, render_mr(project, mr, self.users, base))
+
+    def _update_mr(self, body: dict[str, Any], project: Project, mr: MergeRequest, base: str) -> Response:
+        for key in ("title", "description", "target_branch"):
+            if key in body and body[key] is not None:
+                setattr(mr, key, str(body[key]))
+        if "labels" in body:
+            mr.labels = _labels(body["labels"])
+        if "add_labels" in body:
+            mr.labels = sorted(set(mr.labels) | set(_labels(body["add_labels"])))
+        if "remove_labels" in body:
+            mr.labels = sorted(set(mr.labels) - set(_labels(body["remove_labels"])))
+        if "reviewer_ids" in body:
+            mr.reviewer_ids = [i for i in _ids(body["reviewer_ids"]) if i in self.users]
+        event = body.get("state_event")
+        if event == "close" and mr.state == "opened":
+            mr.state, mr.closed_at = "closed", now_iso()
+        elif event == "reopen" and mr.state == "closed":
+            duplicate = self._duplicate_of(project, mr.source_branch, but=mr.iid)
+            if duplicate is not None:
+                return _message(
+                    409, [f"Another open merge request already exists for this source branch: !{duplicate.iid}"]
+                )
+            mr.state, mr.closed_at = "opened", None
+        mr.updated_at = now_iso()
+        return Response.json(200, render_mr(project, mr, self.users, base))
+
+    def _create_note(self, body: dict[str, Any], mr: MergeRequest, base: str) -> Response:
+        text = body.get("body")
+        if not text:
+            return _error(400, "body is missing")
+        note = Note(self._next_note_id, str(text), self.current_user_id, now_iso())
+        self._next_note_id += 1
+        mr.notes.append(note)
+        return Response.json(201, render_note(mr, note, self.users, base))
+
+    def _merge(self, body: dict[str, Any], project: Project, mr: MergeRequest, base: str) -> Response:
+        # Refusal order of GitLab's ``PUT .../merge`` (lib/api/merge_requests.rb): permission first, then
+        # mergeability, then the optional ``sha`` guard, then the merge itself.
+        if not project.may_merge(mr.target_branch):
+            # GitLab answers ``unauthorized!`` (401) when the user may not merge into a protected branch; the
+            # brief allowed 401 or 403 and the real code path is 401, which python-gitlab turns into
+            # GitlabAuthenticationError even though the token itself is valid.
+            return _message(401, "401 Unauthorized")
+        _, detailed, has_conflicts = project.mergeability(mr)
+        if detailed not in ("mergeable", "conflict"):
+            # closed/merged, draft, missing branch, and "pipelines must succeed" with a pipeline that did not
+            # succeed all end in GitLab's ``not_allowed!``: 405 with no more detail; callers re-read the MR's
+            # ``detailed_merge_status`` to learn why.
+            return _message(405, "405 Method Not Allowed")
+        sha = body.get("sha")
+        current = git.rev(project.repo, f"refs/heads/{mr.source_branch}")
+        if sha and sha != current:
+            return _message(409, "SHA does not match HEAD of source branch: " + str(current))
+        if has_conflicts:
+            # GitLab usually knows about a conflict from its cached merge status and answers 405 above; when the
+            # merge itself fails it answers "Branch cannot be merged" (406 in the documented table of older
+            # releases, 422 in newer ones). The simulator uses 406 for every conflict, as the brief asks.
+            return _message(406, "Branch cannot be merged")
+        message = str(body.get("merge_commit_message") or "") or (
+            f"Merge branch '{mr.source_branch}' into '{mr.target_branch}'\n\n{mr.title}\n\n"
+            f"See merge request {project.path_with_namespace}!{mr.iid}"
+        )
+        user = self.users[self.current_user_id]
+        try:
+            commit = git.merge(
+                project.repo,
+                target_branch=mr.target_branch,
+                source_branch=mr.source_branch,
+                message=message,
+                user_name=user.name,
+                user_email=f"{user.username}@example.invalid",
+            )
+        except git.MergeConflict:
+            return _message(406, "Branch cannot be merged")
+        stamp = now_iso()
+        mr.state, mr.merged_at, mr.updated_at = "merged", stamp, stamp
+        mr.merge_commit_sha, mr.merged_sha, mr.merged_by_id = commit, current, user.id
+        if _truthy(body.get("should_remove_source_branch")):
+            git.delete_branch(project.repo, mr.source_branch)
+        return Response.json(200, render_mr(project, mr, self.users, base))
+
+
+def paginate(request: Request, base: str, items: list[dict[str, Any]]) -> Response:
+    """One page of ``items`` with GitLab's full pagination header set (offset pagination)."""
+    try:
+        page = max(1, int(request.query_value("page") or 1))
+        per_page = min(100, max(1, int(request.query_value("per_page") or 20)))
+    except ValueError:
+        return _error(400, "page is invalid")
+    total = len(items)
+    pages = max(1, -(-total // per_page))
+    chunk = items[(page - 1) * per_page : page * per_page]
+
+    def link(n: int) -> str:
+        query = {k: v for k, v in request.query.items() if k not in ("page", "per_page")}
+        query["page"], query["per_page"] = [str(n)], [str(per_page)]
+        prefix = base.split("://", 1)[0] + "://" + base.split("://", 1)[1].split("/", 1)[0]
+        return f"{prefix}{request.raw_path}?{urlencode(query, doseq=True)}"
+
+    rels = []
+    if page > 1:
+        rels.append(f'<{link(page - 1)}>; rel="prev"')
+    if page < pages:
+        rels.append(f'<{link(page + 1)}>; rel="next"')
+    rels += [f'<{link(1)}>; rel="first"', f'<{link(pages)}>; rel="last"']
+    headers = {
+        "X-Page": str(page),
+        "X-Per-Page": str(per_page),
+        "X-Total": str(total),
+        "X-Total-Pages": str(pages),
+        "X-Next-Page": str(page + 1) if page < pages else "",
+        "X-Prev-Page": str(page - 1) if page > 1 else "",
+        "Link": ", ".join(rels),
+    }
+    return Response(
+        200, (json.dumps(chunk, separators=(",", ":")) + "\n").encode(), {"Content-Type": "application/json", **headers}
+    )

@@ -1,0 +1,282 @@
+"""The GitLab simulator's in-memory records and their GitLab API v4 JSON shapes.
+
+Projects, merge requests, notes and users are plain mutable dataclasses guarded by the simulator's lock;
+git data (branch tips, mergeability) always comes live from the project's bare repository, so a push over
+smart HTTP or a plain ``git push`` to the path is visible at once, as on GitLab after its push hooks ran.
+
+The JSON renderers fill the fields python-gitlab navigates by (project ``id``, MR ``iid`` and ``project_id``;
+``docs/test-infra.md`` §2b "Required fields") plus the ones callers read (``web_url``, ``state``,
+``sha``, ``merge_commit_sha``, ``detailed_merge_status``, ``labels``, ``reviewers``, ``head_pipeline``).
+Every URL is built from the base URL of the request being answered (scheme, ``Host`` header and the
+relative URL root), never a fixed host: python-gitlab warns when a response URL differs from its base.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gitrollback.testing import _gitlab_git as git
+
+__all__ = [
+    "MergeRequest",
+    "Note",
+    "Project",
+    "User",
+    "now_iso",
+    "render_branch",
+    "render_mr",
+    "render_note",
+    "render_project",
+    "render_user",
+]
+
+_DRAFT_PREFIXES = ("draft:", "[draft]", "(draft)")
+
+
+def now_iso() -> str:
+    """GitLab's timestamp format: UTC with milliseconds and a ``Z``."""
+    now = datetime.now(UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+@dataclass
+class User:
+    """A GitLab user (the token's owner, or one added as a possible reviewer)."""
+
+    id: int
+    username: str
+    name: str
+
+
+@dataclass
+class Note:
+    """A comment on a merge request."""
+
+    id: int
+    body: str
+    author_id: int
+    created_at: str
+
+
+@dataclass
+class MergeRequest:
+    """One merge request; ``sha`` is filled from git when rendered, frozen at merge time."""
+
+    id: int
+    iid: int
+    project_id: int
+    title: str
+    description: str
+    source_branch: str
+    target_branch: str
+    author_id: int
+    created_at: str
+    updated_at: str
+    state: str = "opened"
+    labels: list[str] = field(default_factory=list)
+    reviewer_ids: list[int] = field(default_factory=list)
+    merged_at: str | None = None
+    closed_at: str | None = None
+    merge_commit_sha: str | None = None
+    merged_sha: str | None = None
+    merged_by_id: int | None = None
+    notes: list[Note] = field(default_factory=list)
+
+    @property
+    def draft(self) -> bool:
+        """GitLab treats a ``Draft:`` (or ``[Draft]``/``(Draft)``) title prefix as a draft."""
+        return self.title.lower().startswith(_DRAFT_PREFIXES)
+
+
+@dataclass
+class Project:
+    """A project backed by the bare repository ``repo``; fault switches live here too."""
+
+    id: int
+    path_with_namespace: str
+    repo: Path
+    default_branch: str
+    #: protected branch -> whether the token's user may merge into it
+    protected: dict[str, bool] = field(default_factory=dict)
+    pipeline_status: str | None = None
+    only_allow_merge_if_pipeline_succeeds: bool = False
+    next_iid: int = 1
+    merge_requests: dict[int, MergeRequest] = field(default_factory=dict)
+
+    def may_merge(self, branch: str) -> bool:
+        """False when ``branch`` is protected and the token's user is not among those allowed to merge."""
+        return self.protected.get(branch, True)
+
+    def mergeability(self, mr: MergeRequest) -> tuple[str, str, bool]:
+        """``(merge_status, detailed_merge_status, has_conflicts)`` computed from git and the switches now."""
+        if mr.state != "opened":
+            return "cannot_be_merged", "not_open", False
+        target = git.rev(self.repo, f"refs/heads/{mr.target_branch}")
+        source = git.rev(self.repo, f"refs/heads/{mr.source_branch}")
+        if target is None or source is None:
+            return "cannot_be_merged", "broken_status", False
+        if git.conflicts(self.repo, target, source):
+            return "cannot_be_merged", "conflict", True
+        if mr.draft:
+            return "can_be_merged", "draft_status", False
+        if self.only_allow_merge_if_pipeline_succeeds and self.pipeline_status != "success":
+            return "can_be_merged", "ci_must_pass", False
+        return "can_be_merged", "mergeable", False
+
+
+def render_user(user: User, base: str) -> dict[str, Any]:
+    """A user in the ``UserBasic`` shape."""
+    return {
+        "id": user.id,
+        "username": user.username,
+        "name": user.name,
+        "state": "active",
+        "locked": False,
+        "avatar_url": None,
+        "web_url": f"{base}/{user.username}",
+    }
+
+
+def render_project(project: Project, base: str) -> dict[str, Any]:
+    """A project as ``GET /projects/:id`` returns it (the fields clients use)."""
+    namespace, _, name = project.path_with_namespace.rpartition("/")
+    web_url = f"{base}/{project.path_with_namespace}"
+    host = base.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+    return {
+        "id": project.id,
+        "name": name,
+        "path": name,
+        "name_with_namespace": " / ".join(project.path_with_namespace.split("/")),
+        "path_with_namespace": project.path_with_namespace,
+        "namespace": {
+            "id": 1000 + project.id,
+            "name": namespace.rsplit("/", 1)[-1],
+            "path": namespace.rsplit("/", 1)[-1],
+            "kind": "group",
+            "full_path": namespace,
+        },
+        "default_branch": project.default_branch,
+        "visibility": "private",
+        "web_url": web_url,
+        "http_url_to_repo": f"{web_url}.git",
+        "ssh_url_to_repo": f"git@{host}:{project.path_with_namespace}.git",
+        "merge_method": "merge",
+        "only_allow_merge_if_pipeline_succeeds": project.only_allow_merge_if_pipeline_succeeds,
+        "archived": False,
+        "_links": {
+            "self": f"{base}/api/v4/projects/{project.id}",
+            "merge_requests": f"{base}/api/v4/projects/{project.id}/merge_requests",
+            "repo_branches": f"{base}/api/v4/projects/{project.id}/repository/branches",
+        },
+    }
+
+
+def render_mr(project: Project, mr: MergeRequest, users: dict[int, User], base: str) -> dict[str, Any]:
+    """A merge request as the single and list routes return it."""
+    merge_status, detailed, has_conflicts = project.mergeability(mr)
+    sha = mr.merged_sha if mr.state == "merged" else git.rev(project.repo, f"refs/heads/{mr.source_branch}")
+    web_url = f"{base}/{project.path_with_namespace}/-/merge_requests/{mr.iid}"
+    pipeline = None
+    if project.pipeline_status is not None and sha is not None:
+        pipeline = {
+            "id": 70000 + mr.id,
+            "iid": mr.iid,
+            "project_id": project.id,
+            "sha": sha,
+            "ref": mr.source_branch,
+            "status": project.pipeline_status,
+            "source": "merge_request_event",
+            "web_url": f"{base}/{project.path_with_namespace}/-/pipelines/{70000 + mr.id}",
+        }
+    merged_by = render_user(users[mr.merged_by_id], base) if mr.merged_by_id in users else None
+    return {
+        "id": mr.id,
+        "iid": mr.iid,
+        "project_id": project.id,
+        "source_project_id": project.id,
+        "target_project_id": project.id,
+        "title": mr.title,
+        "description": mr.description,
+        "state": mr.state,
+        "created_at": mr.created_at,
+        "updated_at": mr.updated_at,
+        "merged_at": mr.merged_at,
+        "closed_at": mr.closed_at,
+        "merged_by": merged_by,
+        "merge_user": merged_by,
+        "source_branch": mr.source_branch,
+        "target_branch": mr.target_branch,
+        "author": render_user(users[mr.author_id], base),
+        "assignees": [],
+        "reviewers": [render_user(users[uid], base) for uid in mr.reviewer_ids if uid in users],
+        "labels": list(mr.labels),
+        "draft": mr.draft,
+        "work_in_progress": mr.draft,
+        "merge_status": merge_status,
+        "detailed_merge_status": detailed,
+        "has_conflicts": has_conflicts,
+        "sha": sha,
+        "merge_commit_sha": mr.merge_commit_sha,
+        "squash_commit_sha": None,
+        "head_pipeline": pipeline,
+        "user_notes_count": len(mr.notes),
+        "should_remove_source_branch": None,
+        "force_remove_source_branch": False,
+        "references": {
+            "short": f"!{mr.iid}",
+            "relative": f"!{mr.iid}",
+            "full": f"{project.path_with_namespace}!{mr.iid}",
+        },
+        "web_url": web_url,
+    }
+
+
+def render_note(mr: MergeRequest, note: Note, users: dict[int, User], base: str) -> dict[str, Any]:
+    """A merge request note."""
+    return {
+        "id": note.id,
+        "type": None,
+        "body": note.body,
+        "author": render_user(users[note.author_id], base),
+        "created_at": note.created_at,
+        "updated_at": note.created_at,
+        "system": False,
+        "noteable_id": mr.id,
+        "noteable_type": "MergeRequest",
+        "noteable_iid": mr.iid,
+        "project_id": mr.project_id,
+        "resolvable": False,
+        "confidential": False,
+        "internal": False,
+    }
+
+
+def render_branch(project: Project, name: str, head: git.BranchHead, base: str) -> dict[str, Any]:
+    """A branch as ``GET /projects/:id/repository/branches/:branch`` returns it."""
+    web = f"{base}/{project.path_with_namespace}"
+    protected = name in project.protected
+    return {
+        "name": name,
+        "merged": False,
+        "protected": protected,
+        "default": name == project.default_branch,
+        "developers_can_push": not protected,
+        "developers_can_merge": project.may_merge(name),
+        "can_push": True,
+        "web_url": f"{web}/-/tree/{name}",
+        "commit": {
+            "id": head.sha,
+            "short_id": head.sha[:8],
+            "title": head.title,
+            "message": head.message,
+            "author_name": head.author_name,
+            "author_email": head.author_email,
+            "authored_date": head.authored_date,
+            "committed_date": head.committed_date,
+            "parent_ids": list(head.parent_ids),
+            "web_url": f"{web}/-/commit/{head.sha}",
+        },
+    }

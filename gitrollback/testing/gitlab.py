@@ -1,0 +1,234 @@
+"""A loopback GitLab: the API v4 routes python-gitlab needs, backed by real bare git repositories.
+
+``GitLabSimulator`` serves, on one port, the REST routes the GitLab source-host adapter uses (project by id
+or URL-encoded path, merge requests with filters, update, close and a *real* merge, notes, branches, users)
+and git smart HTTP for the same projects (``/<group>/<name>.git/...``, delegated to
+``gitrollback.testing.git_http.GitHttpBackend``; a nested group's ``/a/b/c.git`` goes to a backend rooted at
+``root/a``, since that backend serves two-segment paths only). A merge request's merge writes a two-parent merge commit
+onto the bare repository's target branch, so ``git fetch`` sees exactly what GitLab would produce.
+
+Remote behaviour assumed (``docs/test-infra.md`` §2b): python-gitlab sends ``PRIVATE-TOKEN`` and URL-encodes
+the project path (``grp%2Fapp``, ``a%2Fb%2Fc``), so routing happens on the *raw* path; every URL in a reply is
+built from the request's ``Host`` header (plus the optional relative URL root of a self-managed instance);
+list replies carry GitLab's whole pagination header set. Git over HTTP takes the token as the Basic password
+with any user name (GitLab accepts ``oauth2`` and others).
+
+Usage::
+
+    with GitLabSimulator(tmp_path / "gitlab", token="glpat-sim") as sim:
+        pid, bare = sim.create_project("grp/app")          # push content to ``bare`` or ``sim.git_url(...)``
+        sim.protect_branch("grp/app", "main")              # fault switch: merging into main -> 401
+        sim.fail_pipelines("grp/app")                      # fault switch: pipelines must succeed -> 405
+        gl = gitlab.Gitlab(sim.url, private_token="glpat-sim")
+        mrs = sim.merge_requests("grp/app")                # API JSON, for assertions
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from gitrollback.testing import _gitlab_git as git
+from gitrollback.testing._gitlab_api import GitLabApi
+from gitrollback.testing._gitlab_state import Project, now_iso, render_mr
+from gitrollback.testing.git_http import GitHttpBackend
+from gitrollback.testing.server import Request, Response, SimulatorServer
+
+__all__ = ["GitLabSimulator"]
+
+
+class GitLabSimulator(SimulatorServer):
+    """GitLab API v4 plus git smart HTTP on one loopback port.
+
+    Args:
+        root: directory holding the bare repositories (``root/<group>/<name>.git``).
+        token: the one valid token, accepted as ``PRIVATE-TOKEN``, ``Authorization: Bearer`` or, for git,
+            as the Basic-auth password with any user name.
+        relative_url_root: a path prefix such as ``/gitlab``, as self-managed instances under a sub-path
+            have; every route then lives under it.
+    """
+
+    def __init__(self, root: Path, *, token: str = "glpat-sim", relative_url_root: str = "") -> None:
+        super().__init__()
+        self.root = root
+        self.token = token
+        self.relative_url_root = "/" + relative_url_root.strip("/") if relative_url_root.strip("/") else ""
+        self._api = GitLabApi(root)
+        self._git_backends: dict[str, GitHttpBackend] = {}
+        self._git_lock = threading.Lock()
+
+    # -- seeding and fault switches ------------------------------------------------------------------------
+
+    def create_project(self, path_with_namespace: str, *, default_branch: str = "main") -> tuple[int, Path]:
+        """Create a project with an empty bare repository; returns ``(project id, bare repo path)``."""
+        project = self._api.create_project(path_with_namespace, default_branch)
+        return project.id, project.repo
+
+    def add_user(self, username: str, *, name: str | None = None) -> int:
+        """Register a user who can be asked to review; returns the user id."""
+        return self._api.add_user(username, name)
+
+    def protect_branch(self, project: str | int, branch: str, *, merge_allowed: bool = False) -> None:
+        """Protect ``branch``; unless ``merge_allowed``, the token's user may not merge into it (merge → 401)."""
+        with self._api.lock:
+            self._project(project).protected[branch] = merge_allowed
+
+    def unprotect_branch(self, project: str | int, branch: str) -> None:
+        """Lift the protection of ``branch``."""
+        with self._api.lock:
+            self._project(project).protected.pop(branch, None)
+
+    def set_pipeline(self, project: str | int, status: str | None, *, must_succeed: bool = True) -> None:
+        """Give every merge request's head pipeline ``status`` (``success``, ``failed``, ``running``, None).
+
+        ``must_succeed`` is the project setting "Pipelines must succeed": with it, a merge request whose
+        pipeline did not succeed reports ``detailed_merge_status: ci_must_pass`` and its merge is refused.
+        """
+        with self._api.lock:
+            p = self._project(project)
+            p.pipeline_status, p.only_allow_merge_if_pipeline_succeeds = status, must_succeed
+
+    def fail_pipelines(self, project: str | int, failing: bool = True) -> None:
+        """Fault switch: pipelines fail and must succeed (``failing=False`` turns them green again)."""
+        self.set_pipeline(project, "failed" if failing else "success", must_succeed=True)
+
+    def accept_merge_request(self, project: str | int, iid: int, *, message: str | None = None) -> str:
+        """Merge as a reviewer with the rights to (no protection or pipeline checks); returns the merge commit.
+
+        Raises ``ValueError`` when the merge request is not open or conflicts with its target.
+        """
+        with self._api.lock:
+            p = self._project(project)
+            mr = p.merge_requests[iid]
+            if mr.state != "opened":
+                raise ValueError(f"!{iid} is {mr.state}")
+            source = git.rev(p.repo, f"refs/heads/{mr.source_branch}")
+            try:
+                commit = git.merge(
+                    p.repo,
+                    target_branch=mr.target_branch,
+                    source_branch=mr.source_branch,
+                    message=message or f"Merge branch '{mr.source_branch}' into '{mr.target_branch}'",
+                    user_name="GitLab Reviewer",
+                    user_email="reviewer@example.invalid",
+                )
+            except git.MergeConflict as exc:
+                raise ValueError(f"!{iid} conflicts with {mr.target_branch}: {exc}") from exc
+            stamp = now_iso()
+            mr.state, mr.merged_at, mr.updated_at = "merged", stamp, stamp
+            mr.merge_commit_sha, mr.merged_sha = commit, source
+            return commit
+
+    def close_merge_request(self, project: str | int, iid: int) -> None:
+        """Close a merge request without merging it (as a reviewer who rejects it)."""
+        with self._api.lock:
+            mr = self._project(project).merge_requests[iid]
+            mr.state, mr.closed_at = "closed", now_iso()
+
+    # -- accessors for assertions -------------------------------------------------------------------------
+
+    def project_id(self, project: str) -> int:
+        """The numeric id of a project path."""
+        return self._project(project).id
+
+    def repo_path(self, project: str | int) -> Path:
+        """The bare repository of a project."""
+        return self._project(project).repo
+
+    def git_url(self, project: str | int, *, user: str = "oauth2", with_token: bool = True) -> str:
+        """The smart-HTTP clone URL, with ``user:token@`` unless ``with_token`` is False."""
+        cred = f"{user}:{self.token}@" if with_token else ""
+        path = self._project(project).path_with_namespace
+        return f"http://{cred}127.0.0.1:{self.port}{self.relative_url_root}/{path}.git"
+
+    def branch_sha(self, project: str | int, branch: str) -> str | None:
+        """The commit at the tip of ``branch`` in the bare repository, or None."""
+        return git.rev(self.repo_path(project), f"refs/heads/{branch}")
+
+    def merge_requests(self, project: str | int) -> list[dict[str, Any]]:
+        """Every merge request of a project as API JSON, oldest first."""
+        with self._api.lock:
+            p = self._project(project)
+            return [render_mr(p, mr, self._api.users, self._base_url()) for _, mr in sorted(p.merge_requests.items())]
+
+    def merge_request(self, project: str | int, iid: int) -> dict[str, Any]:
+        """One merge request as API JSON."""
+        with self._api.lock:
+            p = self._project(project)
+            return render_mr(p, p.merge_requests[iid], self._api.users, self._base_url())
+
+    def notes(self, project: str | int, iid: int) -> list[str]:
+        """The bodies of a merge request's notes, oldest first."""
+        with self._api.lock:
+            return [n.body for n in self._project(project).merge_requests[iid].notes]
+
+    def _project(self, ref: str | int) -> Project:
+        project = self._api.find_project(str(ref).strip("/"))
+        if project is None:
+            raise KeyError(f"no such project: {ref}")
+        return project
+
+    def _base_url(self, host: str | None = None) -> str:
+        return f"http://{host or f'127.0.0.1:{self.port}'}{self.relative_url_root}"
+
+    # -- HTTP ---------------------------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        """Route API v4 requests (token checked) and git smart HTTP (Basic auth, any user name)."""
+        path = request.raw_path
+        if self.relative_url_root:
+            if path != self.relative_url_root and not path.startswith(self.relative_url_root + "/"):
+                return Response.text(404, "404 page not found")
+            path = path[len(self.relative_url_root) :] or "/"
+        if path == "/api/v4" or path.startswith("/api/v4/"):
+            if not self._api_authorized(request):
+                return Response.json(401, {"message": "401 Unauthorized"})
+            segments = [s for s in path[len("/api/v4/") :].split("/") if s]
+            return self._api.handle(request, segments, self._base_url(request.host))
+        return self._git(replace(request, raw_path=path, path=path))
+
+    def _api_authorized(self, request: Request) -> bool:
+        token = request.header("PRIVATE-TOKEN")
+        if not token:
+            scheme, _, value = request.header("Authorization").partition(" ")
+            token = value.strip() if scheme.lower() == "bearer" else ""
+        return bool(token) and token == self.token
+
+    def _git(self, request: Request) -> Response:
+        repo_part, sep, service = request.raw_path.partition(".git/")
+        if not sep:
+            return Response.text(404, "404 page not found")
+        scheme, _, value = request.header("Authorization").partition(" ")
+        password = ""
+        if scheme.lower() == "basic":
+            try:
+                password = base64.b64decode(value.strip()).decode("utf-8").partition(":")[2]
+            except (binascii.Error, UnicodeDecodeError):
+                password = ""
+        if not password or password != self.token:
+            # GitLab answers git clients without (valid) credentials like this, so git retries with the URL's.
+            response = Response.text(401, "HTTP Basic: Access denied")
+            response.headers["WWW-Authenticate"] = 'Basic realm="GitLab"'
+            return response
+        project = self._api.find_project(unquote(repo_part).strip("/"))
+        if project is None:
+            return Response.text(404, "404 page not found")
+        # GitHttpBackend serves ``/<owner>/<name>.git`` under its root; a nested group's project ``a/b/c`` is
+        # served by a backend rooted at ``root/a`` as ``/b/c.git``.
+        namespace, _, name = project.path_with_namespace.rpartition("/")
+        parent, _, owner = namespace.rpartition("/")
+        backend = self._backend(parent)
+        answer = backend.handle(replace(request, raw_path=f"/{owner}/{name}.git/{service}"))
+        return answer if answer is not None else Response.text(404, "404 page not found")
+
+    def _backend(self, parent: str) -> GitHttpBackend:
+        with self._git_lock:
+            if parent not in self._git_backends:
+                # Authentication is done in ``_git`` (GitLab accepts any user name); the backend only runs git.
+                self._git_backends[parent] = GitHttpBackend(self.root / parent if parent else self.root)
+            return self._git_backends[parent]

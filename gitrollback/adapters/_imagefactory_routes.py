@@ -152,8 +152,9 @@ class ImageFactoryRoutes:
     def available_providers(self) -> list[Provider]:
         """Providers the configured ``tenant_id`` may select for builds (§8)."""
         path = "/api/v1/infrastructure/providers/available"
-        items = self._list_of(self._call("GET", path, operation="available_providers"), "providers",
-                              "available_providers")
+        items = self._list_of(
+            self._call("GET", path, operation="available_providers"), "providers", "available_providers"
+        )
         with self._parsing("available_providers"):
             return [wire.parse_provider(p) for p in items]
 
@@ -179,20 +180,27 @@ class ImageFactoryRoutes:
     def list_permissions(self, provider_id: str) -> list[ProviderPermission]:
         """Explicit tenant grants of the provider (``GET .../permissions``)."""
         path = f"{_PROVIDERS}/{_seg(provider_id)}/permissions"
-        items = self._list_of(self._call("GET", path, operation="list_permissions"), "permissions",
-                              "list_permissions")
+        items = self._list_of(self._call("GET", path, operation="list_permissions"), "permissions", "list_permissions")
         with self._parsing("list_permissions"):
             return [wire.parse_permission(p) for p in items]
 
     def grant_permission(self, provider_id: str, tenant_id: str) -> None:
         """Grant ``infrastructure:select`` to a tenant (204; idempotent on the server)."""
-        self._call("POST", f"{_PROVIDERS}/{_seg(provider_id)}/permissions", operation="grant_permission",
-                   body={"tenant_id": tenant_id, "permission": "infrastructure:select"})
+        self._call(
+            "POST",
+            f"{_PROVIDERS}/{_seg(provider_id)}/permissions",
+            operation="grant_permission",
+            body={"tenant_id": tenant_id, "permission": "infrastructure:select"},
+        )
 
     def revoke_permission(self, provider_id: str, tenant_id: str) -> None:
         """Revoke a tenant's grant (204); a grant that does not exist gives ``ServerError`` (500, §3.5)."""
-        self._call("DELETE", f"{_PROVIDERS}/{_seg(provider_id)}/permissions", operation="revoke_permission",
-                   body={"tenant_id": tenant_id, "permission": "infrastructure:select"})
+        self._call(
+            "DELETE",
+            f"{_PROVIDERS}/{_seg(provider_id)}/permissions",
+            operation="revoke_permission",
+            body={"tenant_id": tenant_id, "permission": "infrastructure:select"},
+        )
 
     # ---------------------------------------------------------------------------------------- tekton
 
@@ -200,8 +208,9 @@ class ImageFactoryRoutes:
         """Persisted readiness plus the ``limit`` (1..100) newest installer jobs; keeps active-job events."""
         if not 1 <= limit <= 100:
             raise ConfigError(f"limit must be between 1 and 100, not {limit}", key="limit")
-        data = self._call("GET", f"{_PROVIDERS}/{_seg(provider_id)}/tekton/status", operation="tekton_status",
-                          params={"limit": limit})
+        data = self._call(
+            "GET", f"{_PROVIDERS}/{_seg(provider_id)}/tekton/status", operation="tekton_status", params={"limit": limit}
+        )
         with self._parsing("tekton_status"):
             status = wire.parse_tekton_status(data)
         if status.active_job_events:
@@ -223,8 +232,7 @@ class ImageFactoryRoutes:
     def readiness(self, provider_id: str, *, probe_pvc: bool = False, probe_rbac: bool = False) -> Readiness:
         """Run the live readiness check; the server persists it and may flip the provider's status (§5.4)."""
         params = {k: "true" for k, on in (("probe_pvc", probe_pvc), ("probe_rbac", probe_rbac)) if on}
-        data = self._call("GET", f"{_PROVIDERS}/{_seg(provider_id)}/readiness", operation="readiness",
-                          params=params)
+        data = self._call("GET", f"{_PROVIDERS}/{_seg(provider_id)}/readiness", operation="readiness", params=params)
         with self._parsing("readiness"):
             return wire.parse_readiness(data)
 
@@ -256,8 +264,13 @@ class ImageFactoryRoutes:
         if asset_version is not None:
             body["asset_version"] = asset_version
         try:
-            data = self._call("POST", f"{_PROVIDERS}/{_seg(provider_id)}/tekton/{operation}",
-                              operation=f"start_{operation}", body=body, retry=True)
+            data = self._call(
+                "POST",
+                f"{_PROVIDERS}/{_seg(provider_id)}/tekton/{operation}",
+                operation=f"start_{operation}",
+                body=body,
+                retry=True,
+            )
         except JobInProgressError as exc:
             self._name_active_job(provider_id, exc)
             raise
@@ -282,8 +295,13 @@ class ImageFactoryRoutes:
         jobs.
         """
         try:
-            data = self._call("POST", f"{_PROVIDERS}/{_seg(provider_id)}/tekton/retry", operation="retry_job",
-                              body={"job_id": job_id}, retry=False)
+            data = self._call(
+                "POST",
+                f"{_PROVIDERS}/{_seg(provider_id)}/tekton/retry",
+                operation="retry_job",
+                body={"job_id": job_id},
+                retry=False,
+            )
         except JobInProgressError as exc:
             self._name_active_job(provider_id, exc)
             raise
@@ -299,8 +317,7 @@ class ImageFactoryRoutes:
         except GitRollbackError:
             return
         if active is not None:
-            exc.hint = (f"wait for job {active.id} ({active.status}) to finish "
-                        "(gitrollback assess shows it) and rerun")
+            exc.hint = f"wait for job {active.id} ({active.status}) to finish (gitrollback assess shows it) and rerun"
 
     def _accepted_job(self, data: Any, operation: str, op_name: str) -> InstallerJob:
         with self._parsing(op_name):
@@ -309,8 +326,7 @@ class ImageFactoryRoutes:
         with self._lock:
             known = isinstance(reported, str) and reported != "retry"
             self._operations[job.id] = str(reported) if known else operation
-        logger.info("Image Factory %s job %s for provider %s: %s", operation, job.id, job.provider_id,
-                    job.status)
+        logger.info("Image Factory %s job %s for provider %s: %s", operation, job.id, job.provider_id, job.status)
         return job
 
     def wait_for_job(self, provider_id: str, job_id: str, *, timeout: float) -> InstallerJob:
@@ -330,9 +346,16 @@ class ImageFactoryRoutes:
             if job.is_terminal:
                 logger.info("Image Factory %s ended %s after %.1fs", what, job.status, elapsed)
                 return job
-            self._waited(what, elapsed, job.status, timeout, hint=(
-                "the job may be stuck (Image Factory has no reaper, §4.1): check its events with "
-                f"gitrollback assess, or wait longer than {timeout:g}s"))
+            self._waited(
+                what,
+                elapsed,
+                job.status,
+                timeout,
+                hint=(
+                    "the job may be stuck (Image Factory has no reaper, §4.1): check its events with "
+                    f"gitrollback assess, or wait longer than {timeout:g}s"
+                ),
+            )
 
     def _find_job(self, provider_id: str, job_id: str) -> InstallerJob:
         for limit in (20, 100):
@@ -345,7 +368,9 @@ class ImageFactoryRoutes:
                 break
         raise NotFoundError(
             f"Image Factory: installer job {job_id} is not among provider {provider_id}'s recent jobs",
-            adapter=wire.ADAPTER, operation="wait_for_job", status=404,
+            adapter=wire.ADAPTER,
+            operation="wait_for_job",
+            status=404,
             hint="check the job id and that it belongs to this provider",
         )
 
@@ -353,8 +378,9 @@ class ImageFactoryRoutes:
         if self._on_wait is not None:
             self._on_wait(what, elapsed, state)
         if elapsed >= timeout:
-            raise WaitTimeoutError(f"{what} still {state} after {elapsed:.0f}s", waited=elapsed,
-                                   last_state=state, hint=hint)
+            raise WaitTimeoutError(
+                f"{what} still {state} after {elapsed:.0f}s", waited=elapsed, last_state=state, hint=hint
+            )
         self._clock.sleep(min(self._poll_interval, timeout - elapsed))
 
     # ---------------------------------------------------------------------------------------- builds
@@ -395,5 +421,10 @@ class ImageFactoryRoutes:
             if build.is_terminal:
                 logger.info("Image Factory %s ended %s after %.1fs", what, build.status, elapsed)
                 return self.get_build(build_id)
-            self._waited(what, elapsed, build.status, timeout, hint=(
-                "check that a build dispatcher runs and the provider is schedulable, or wait longer"))
+            self._waited(
+                what,
+                elapsed,
+                build.status,
+                timeout,
+                hint=("check that a build dispatcher runs and the provider is schedulable, or wait longer"),
+            )

@@ -52,17 +52,37 @@ _BACKOFF_CAP = 8.0
 # httpx exception → (gitrollback class, what happened, hint). Checked in order, most specific first; the
 # ``httpx.HTTPError`` row catches every request-time error httpx may add later.
 _HTTPX_ERRORS: tuple[tuple[type[Exception], type[AdapterError], str, str], ...] = (
-    (httpx.TimeoutException, TransportError, "timed out",
-     "Image Factory did not answer in time; raise the timeout or check the server's load"),
-    (httpx.ConnectError, TransportError, "could not connect",
-     "check base_url, the TLS settings (verify) and that Image Factory is reachable"),
-    (httpx.UnsupportedProtocol, TransportError, "unsupported URL scheme",
-     "base_url must start with http:// or https://"),
+    (
+        httpx.TimeoutException,
+        TransportError,
+        "timed out",
+        "Image Factory did not answer in time; raise the timeout or check the server's load",
+    ),
+    (
+        httpx.ConnectError,
+        TransportError,
+        "could not connect",
+        "check base_url, the TLS settings (verify) and that Image Factory is reachable",
+    ),
+    (
+        httpx.UnsupportedProtocol,
+        TransportError,
+        "unsupported URL scheme",
+        "base_url must start with http:// or https://",
+    ),
     (httpx.TransportError, TransportError, "connection failed", "check the network path to Image Factory"),
-    (httpx.DecodingError, UnexpectedResponseError, "undecodable response body",
-     "something in front of Image Factory mangles responses; check what answers on base_url"),
-    (httpx.TooManyRedirects, UnexpectedResponseError, "too many redirects",
-     "base_url should point at Image Factory itself, not at a login page"),
+    (
+        httpx.DecodingError,
+        UnexpectedResponseError,
+        "undecodable response body",
+        "something in front of Image Factory mangles responses; check what answers on base_url",
+    ),
+    (
+        httpx.TooManyRedirects,
+        UnexpectedResponseError,
+        "too many redirects",
+        "base_url should point at Image Factory itself, not at a login page",
+    ),
     (httpx.HTTPError, TransportError, "HTTP failure", "check the network path to Image Factory"),
     (httpx.InvalidURL, TransportError, "invalid URL", "check base_url and the ids passed in"),
     (httpx.StreamError, TransportError, "stream misuse", "this is a gitrollback bug; please report it"),
@@ -80,8 +100,12 @@ def _translate_httpx(operation: str) -> Iterator[None]:
         for vendor, ours, meaning, hint in _HTTPX_ERRORS:
             if isinstance(exc, vendor):
                 detail = str(exc) or type(exc).__name__
-                raise ours(f"Image Factory {operation}: {meaning}: {detail}", adapter=wire.ADAPTER,
-                           operation=operation, hint=hint) from exc
+                raise ours(
+                    f"Image Factory {operation}: {meaning}: {detail}",
+                    adapter=wire.ADAPTER,
+                    operation=operation,
+                    hint=hint,
+                ) from exc
         raise
 
 
@@ -136,11 +160,17 @@ class ImageFactoryClient(ImageFactoryRoutes):
         except (ValueError, TypeError, AttributeError):
             tenant = _NIL_UUID
         if tenant == _NIL_UUID:
-            raise ConfigError(f"not a tenant UUID: {tenant_id!r}", key="tenant_id",
-                              hint="use the id of your Image Factory tenant (a non-nil UUID)")
+            raise ConfigError(
+                f"not a tenant UUID: {tenant_id!r}",
+                key="tenant_id",
+                hint="use the id of your Image Factory tenant (a non-nil UUID)",
+            )
         if token is None and not (email and password):
-            raise ConfigError("neither a token nor an email and password", key="token",
-                              hint="set the token env var named in the config, or an email and password")
+            raise ConfigError(
+                "neither a token nor an email and password",
+                key="token",
+                hint="set the token env var named in the config, or an email and password",
+            )
         if retries < 0 or poll_interval < 0 or timeout <= 0:
             raise ConfigError("retries and poll_interval must not be negative, and timeout must be positive")
         self._base_url = base_url.rstrip("/")
@@ -163,8 +193,10 @@ class ImageFactoryClient(ImageFactoryRoutes):
 
     def __repr__(self) -> str:
         auth = "password" if self._email and self._password else "token"
-        return (f"ImageFactoryClient(base_url={self._base_url!r}, tenant_id={self._tenant_id!r}, "
-                f"auth={auth!r}, all_tenants={self._all_tenants!r})")
+        return (
+            f"ImageFactoryClient(base_url={self._base_url!r}, tenant_id={self._tenant_id!r}, "
+            f"auth={auth!r}, all_tenants={self._all_tenants!r})"
+        )
 
     def __enter__(self) -> Self:
         return self
@@ -198,8 +230,12 @@ class ImageFactoryClient(ImageFactoryRoutes):
                     if not verify:
                         logger.warning("TLS verification is off for Image Factory at %s", self._base_url)
                 self._http = httpx.Client(
-                    base_url=self._base_url, timeout=httpx.Timeout(self._timeout), verify=verify,
-                    transport=self._transport, headers={"Accept": "application/json"}, trust_env=False,
+                    base_url=self._base_url,
+                    timeout=httpx.Timeout(self._timeout),
+                    verify=verify,
+                    transport=self._transport,
+                    headers={"Accept": "application/json"},
+                    trust_env=False,
                 )
             return self._http
 
@@ -211,8 +247,7 @@ class ImageFactoryClient(ImageFactoryRoutes):
 
     def _backoff(self, attempt: int, what: str, reason: str) -> None:
         delay = min(_BACKOFF_BASE * 2**attempt, _BACKOFF_CAP)
-        logger.warning("Image Factory %s: %s; retry %d of %d in %.1fs", what, reason, attempt + 1,
-                       self._retries, delay)
+        logger.warning("Image Factory %s: %s; retry %d of %d in %.1fs", what, reason, attempt + 1, self._retries, delay)
         self._clock.sleep(delay)
 
     def _call(
@@ -260,8 +295,9 @@ class ImageFactoryClient(ImageFactoryRoutes):
                 attempt += 1
                 continue
             if not 200 <= status < 300:
-                raise wire.http_error(status, content, response.headers.get("content-type", ""),
-                                      operation=operation, what=what)
+                raise wire.http_error(
+                    status, content, response.headers.get("content-type", ""), operation=operation, what=what
+                )
             if not content.strip():
                 return None
             try:
@@ -279,12 +315,21 @@ class ImageFactoryClient(ImageFactoryRoutes):
             AuthenticationError: wrong credentials, or the account first needs MFA or a password change.
         """
         if not (self._email and self._password):
-            raise ConfigError("login needs an email and a password", key="email",
-                              hint="set email and password, or keep using the token")
+            raise ConfigError(
+                "login needs an email and a password",
+                key="email",
+                hint="set email and password, or keep using the token",
+            )
         with self._lock:
             try:
-                data = self._call("POST", "/api/v1/auth/login", operation="login", authenticated=False,
-                                  retry=False, body={"email": self._email, "password": self._password})
+                data = self._call(
+                    "POST",
+                    "/api/v1/auth/login",
+                    operation="login",
+                    authenticated=False,
+                    retry=False,
+                    body={"email": self._email, "password": self._password},
+                )
             except AuthenticationError as exc:
                 exc.hint = "check the Image Factory email and password in the config"
                 raise
@@ -294,8 +339,11 @@ class ImageFactoryClient(ImageFactoryRoutes):
                 needs = [f for f in flags if isinstance(data, dict) and data.get(f)]
                 if needs:
                     raise AuthenticationError(
-                        f"Image Factory login gave no token ({', '.join(needs)})", adapter=wire.ADAPTER,
-                        operation="login", status=200, remote_message=", ".join(needs),
+                        f"Image Factory login gave no token ({', '.join(needs)})",
+                        adapter=wire.ADAPTER,
+                        operation="login",
+                        status=200,
+                        remote_message=", ".join(needs),
                         hint="finish the account's MFA or password setup in Image Factory, or use a token",
                     )
                 raise self._bad("login", "login answered without an access_token")

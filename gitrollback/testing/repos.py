@@ -116,9 +116,7 @@ def make_repo(
 def _has_commits(path: Path) -> bool:
     exe = shutil.which("git") or "git"
     probe = [exe, "rev-parse", "--verify", "--quiet", "HEAD"]
-    return (
-        subprocess.run(probe, cwd=path, env=_env(BASE_DATE), capture_output=True, check=False).returncode == 0
-    )
+    return subprocess.run(probe, cwd=path, env=_env(BASE_DATE), capture_output=True, check=False).returncode == 0
 
 
 @dataclass(frozen=True)
@@ -191,9 +189,7 @@ def build_sandbox_repo(path: Path) -> SandboxRepo:
     deployment = f"{ASSET_PATH}/jobs/v1/internal-registry-deployment.yaml"
     kustomization = f"{ASSET_PATH}/kustomization.yaml"
     changelog = "docs/CHANGELOG.md"
-    unpinned = {
-        clone_task: _edit(assets["tasks/v1/git-clone-task.yaml"], "alpine/git:2.45.2", "alpine/git:latest")
-    }
+    unpinned = {clone_task: _edit(assets["tasks/v1/git-clone-task.yaml"], "alpine/git:2.45.2", "alpine/git:latest")}
     commits = [
         CommitSpec(
             "Initial open source release",
@@ -214,17 +210,13 @@ def build_sandbox_repo(path: Path) -> SandboxRepo:
         CommitSpec("feat(tasks): pin git-clone image", files={clone_task: tekton[clone_task]}, tag="v0.3.0"),
         CommitSpec(
             "docs: describe the Tekton asset layout",
-            files={
-                "README.md": _README + "\nTekton assets live in `backend/tekton/` (see its kustomization).\n"
-            },
+            files={"README.md": _README + "\nTekton assets live in `backend/tekton/` (see its kustomization).\n"},
         ),
         CommitSpec(
             "feat(tekton)!: rename kaniko-no-push task to kaniko-build; registry v2",
             files={
                 new_task: _edit(tekton[old_task], "name: kaniko-no-push", "name: kaniko-build"),
-                kustomization: _edit(
-                    tekton[kustomization], "kaniko-no-push-task.yaml", "kaniko-build-task.yaml"
-                ),
+                kustomization: _edit(tekton[kustomization], "kaniko-no-push-task.yaml", "kaniko-build-task.yaml"),
                 pipeline: _edit(tekton[pipeline], "name: kaniko-no-push", "name: kaniko-build"),
                 deployment: _edit(tekton[deployment], _SELECTOR, ""),
             },
@@ -238,6 +230,4 @@ def build_sandbox_repo(path: Path) -> SandboxRepo:
     ]
     shas = make_repo(path, commits, branch="main")
     tags = {tag: shas[tag] for tag in ("v0.1.0", "v0.2.0", "v0.3.0", "v0.4.0")}
-    return SandboxRepo(
-        path=path, shas=shas, good=shas["c3"], bad=shas["c5"], tip=shas["c6"], release_tags=tags
-    )
+    return SandboxRepo(path=path, shas=shas, good=shas["c3"], bad=shas["c5"], tip=shas["c6"], release_tags=tags)

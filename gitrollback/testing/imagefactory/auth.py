@@ -165,9 +165,7 @@ def refresh(state: SimState, signer: TokenSigner, request: Request) -> Response:
     return Response.json(200, _token_pair(signer, user))
 
 
-def authenticate(
-    state: SimState, signer: TokenSigner, request: Request, permission: str
-) -> Caller | Response:
+def authenticate(state: SimState, signer: TokenSigner, request: Request, permission: str) -> Caller | Response:
     """Run ``Authenticate`` then ``RequirePermission`` (§1.1-1.3); a ``Response`` means refused."""
     scheme, _, token = request.header("Authorization").partition(" ")
     claims = signer.verify(token.strip(), "access") if scheme.lower() == "bearer" and token.strip() else None

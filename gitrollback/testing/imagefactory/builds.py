@@ -65,9 +65,7 @@ def _task_refs(pipeline: dict[str, Any]) -> list[str]:
     return names
 
 
-def _outcome(
-    state: SimState, cluster: ClusterState, build: Build
-) -> tuple[str, str | None, dict[str, Any] | None]:
+def _outcome(state: SimState, cluster: ClusterState, build: Build) -> tuple[str, str | None, dict[str, Any] | None]:
     method = build.method
     if method not in _METHODS.values():
         return "failed", f"unsupported build method for tekton executor: {method}", None
@@ -123,9 +121,7 @@ def dispatch_tick(state: SimState, cluster: ClusterState) -> None:
         state.build_tick_count += 1
         tick = state.build_tick_count
         finishing = [b for b in state.builds.values() if b.status == "running" and b.dispatched_tick < tick]
-        queued = sorted(
-            (b for b in state.builds.values() if b.status == "queued"), key=lambda b: (b.created_at, b.seq)
-        )
+        queued = sorted((b for b in state.builds.values() if b.status == "queued"), key=lambda b: (b.created_at, b.seq))
     for build in finishing:
         status, error, result = _outcome(state, cluster, build)
         with state.cond:

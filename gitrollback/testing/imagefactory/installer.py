@@ -237,9 +237,7 @@ class Installer:
             # The real server would now install Tekton core (§6.1 step 2); the simulator cannot download
             # release manifests, so a cluster without tekton.dev fails here with our wording.
             source = provider.config.get("tekton_core_install_source") or "manifest"
-            error = (
-                f"tekton APIs not available and core install via {source} is not supported by the simulator"
-            )
+            error = f"tekton APIs not available and core install via {source} is not supported by the simulator"
         if error:
             add_event(
                 self._state,
@@ -266,9 +264,7 @@ class Installer:
         root = self._asset_root()
         if root is None:
             # resolveTektonAssetRootDir found no candidate (§6.1 step 4); the message is our wording.
-            raise _JobFailed(
-                "failed to resolve tekton assets directory: no candidate contains kustomization.yaml"
-            )
+            raise _JobFailed("failed to resolve tekton assets directory: no candidate contains kustomization.yaml")
         root = root.resolve()
         if not (root / KUSTOMIZATION).is_file():
             raise _JobFailed(f"tekton assets dir {root.as_posix()} does not contain {KUSTOMIZATION}")
@@ -277,13 +273,10 @@ class Installer:
     def _apply_assets(self, job: Job, op: str, provider: ProviderRecord) -> None:
         if "bootstrap_auth" not in provider.config:
             raise _JobFailed(
-                "invalid provider bootstrap auth config: "
-                "bootstrap auth config is required (config.bootstrap_auth)"
+                "invalid provider bootstrap auth config: bootstrap auth config is required (config.bootstrap_auth)"
             )
         if not auth_config_ok(provider.config.get("bootstrap_auth")):
-            raise _JobFailed(
-                "invalid provider bootstrap auth config: bootstrap auth config could not be built"
-            )
+            raise _JobFailed("invalid provider bootstrap auth config: bootstrap auth config could not be built")
         self._preflight(job, op, provider)
         ns = installer_namespace(
             target_namespace=provider.target_namespace,
@@ -343,12 +336,8 @@ class Installer:
                     )
                 except StoreError as exc:
                     details = {**base, "namespace": obj_ns or "", "error": exc.message}
-                    add_event(
-                        self._state, job, f"{op}.apply.failed", "Failed to apply manifest object", details
-                    )
-                    raise _JobFailed(
-                        f"failed to apply {manifest.ref} from {abs_path}: {exc.message}"
-                    ) from exc
+                    add_event(self._state, job, f"{op}.apply.failed", "Failed to apply manifest object", details)
+                    raise _JobFailed(f"failed to apply {manifest.ref} from {abs_path}: {exc.message}") from exc
                 add_event(
                     self._state,
                     job,

@@ -246,13 +246,9 @@ def live_readiness(
     else:
         for task in REQUIRED_TASKS:
             found = cluster.get(task_rt, ns, task) is not None
-            result.add(
-                f"task.{task}", found, "" if found else f"missing tekton task: {task} in namespace {ns}"
-            )
+            result.add(f"task.{task}", found, "" if found else f"missing tekton task: {task} in namespace {ns}")
     if not ns:
-        result.add(
-            "secret.docker-config", False, "tenant namespace unavailable to check docker-config secret"
-        )
+        result.add("secret.docker-config", False, "tenant namespace unavailable to check docker-config secret")
     else:
         found = cluster.get(_core(cluster, "secrets"), ns, "docker-config") is not None
         result.add(
@@ -272,9 +268,7 @@ def live_readiness(
     error: str | None
     if probe_pvc:
         error = _probe_pvc(cluster, state, ns, config)
-        result.add(
-            "storage.pvc_probe", error is None, f"PVC provisioning probe failed: {error}" if error else ""
-        )
+        result.add("storage.pvc_probe", error is None, f"PVC provisioning probe failed: {error}" if error else "")
     if probe_rbac:
         error = (
             "tenant namespace unavailable"
@@ -290,9 +284,7 @@ def live_readiness(
                 ns,
             )
         )
-        result.add(
-            "namespace_rbac_probe", error is None, f"namespace RBAC probe failed: {error}" if error else ""
-        )
+        result.add("namespace_rbac_probe", error is None, f"namespace RBAC probe failed: {error}" if error else "")
     return result
 
 
@@ -364,9 +356,7 @@ def persist(provider: ProviderRecord, status: str, missing: list[str], at: datet
         )
         return
     lowered = [m.lower() for m in missing]
-    unhealthy = any(
-        pattern in m for m in lowered if not any(a in m for a in _AUTHZ) for pattern in _CONNECTIVITY
-    )
+    unhealthy = any(pattern in m for m in lowered if not any(a in m for a in _AUTHZ) for pattern in _CONNECTIVITY)
     provider.health_status = "unhealthy" if unhealthy else "warning"
     provider.status = "offline"
     provider.is_schedulable = False

@@ -116,8 +116,7 @@ def start_job(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]
         if key:
             for job in ctx.state.jobs_of(provider.id):  # newest first: the newest match wins
                 if any(
-                    e.event_type == f"{op}.requested" and e.details.get("idempotency_key") == key
-                    for e in job.events
+                    e.event_type == f"{op}.requested" and e.details.get("idempotency_key") == key for e in job.events
                 ):
                     return Response.json(202, {"job": job.to_json(), "operation": op})
         if ctx.state.active_job(provider.id) is not None:
@@ -160,9 +159,7 @@ def retry_job(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]
         if source is None or source.provider_id != provider.id:
             return Response.text(404, "Tekton installer job not found")
         if source.status != "failed":
-            return Response.text(
-                400, "Tekton installer job is not retryable (only failed jobs can be retried)"
-            )
+            return Response.text(400, "Tekton installer job is not retryable (only failed jobs can be retried)")
         if ctx.state.active_job(provider.id) is not None:
             return Response.text(409, IN_PROGRESS)
         op = job_operation(source) or source.operation
@@ -219,8 +216,6 @@ def tekton_status(ctx: Ctx, request: Request, caller: Caller, params: dict[str, 
             "required_pipelines": required_pipelines(handler_profile(provider.config)),
             "active_job": active.to_json() if active else None,
             "recent_jobs": [j.to_json() for j in jobs],
-            "active_job_events": [e.to_json() for e in active.events[:200]]
-            if active and active.events
-            else None,
+            "active_job_events": [e.to_json() for e in active.events[:200]] if active and active.events else None,
         }
     return Response.json(200, {k: v for k, v in payload.items() if v is not None})

@@ -158,11 +158,7 @@ def _update(ctx: Ctx, provider: ProviderRecord, changes: dict[str, Any]) -> Resp
             draft.config.pop("namespace", None)
             target = draft.target_namespace or ""
             auth_key = "bootstrap_auth" if draft.bootstrap_mode == "image_factory_managed" else "runtime_auth"
-            if (
-                len(target) > 63
-                or not _DNS_LABEL.match(target)
-                or not auth_config_ok(draft.config.get(auth_key))
-            ):
+            if len(target) > 63 or not _DNS_LABEL.match(target) or not auth_config_ok(draft.config.get(auth_key)):
                 # validateTargetNamespace / auth build errors are not mapped by the handler (§3.5, §10.8)
                 return Response.text(500, "Internal server error")
         draft.updated_at = now()
@@ -279,9 +275,7 @@ def permissions_change(ctx: Ctx, request: Request, caller: Caller, params: dict[
         existing = [g for g in ctx.state.grants if g.provider_id == provider.id and g.tenant_id == tenant]
         if request.method == "POST":
             if not existing:  # ON CONFLICT DO NOTHING
-                ctx.state.grants.append(
-                    Grant(new_id(), provider.id, tenant, permission, caller.user.id, now())
-                )
+                ctx.state.grants.append(Grant(new_id(), provider.id, tenant, permission, caller.user.id, now()))
         elif not existing:
             return Response.text(500, "Failed to revoke permission")
         else:

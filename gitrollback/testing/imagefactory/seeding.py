@@ -204,9 +204,7 @@ class SimulatorSeeding:
                 details,
             )
             if status != "pending":
-                add_event(
-                    self.state, job, "job.started", "Tekton installer job started", {"status": "running"}
-                )
+                add_event(self.state, job, "job.started", "Tekton installer job started", {"status": "running"})
             return job.id
 
     @property
@@ -268,9 +266,7 @@ class SimulatorSeeding:
     def grants(self, provider_id: str | None = None) -> list[dict[str, Any]]:
         """Select grants, optionally for one provider."""
         with self.state.cond:
-            return [
-                g.to_json() for g in self.state.grants if provider_id is None or g.provider_id == provider_id
-            ]
+            return [g.to_json() for g in self.state.grants if provider_id is None or g.provider_id == provider_id]
 
     @property
     def probes(self) -> list[tuple[str, str, str]]:

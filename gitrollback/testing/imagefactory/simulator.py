@@ -108,9 +108,7 @@ class ImageFactorySimulator(SimulatorSeeding, SimulatorServer):
         self._loops.add("imagefactory-installer", job_tick, self.run_installer_tick)
         self._loops.add("imagefactory-builds", build_tick, self.run_build_tick)
         if readiness_watcher_interval is not None:
-            self._loops.add(
-                "imagefactory-readiness-watcher", readiness_watcher_interval, self.run_readiness_watch_tick
-            )
+            self._loops.add("imagefactory-readiness-watcher", readiness_watcher_interval, self.run_readiness_watch_tick)
 
     # -- lifecycle --------------------------------------------------------------------------------------
 
@@ -166,9 +164,7 @@ class ImageFactorySimulator(SimulatorSeeding, SimulatorServer):
     def run_readiness_watch_tick(self) -> None:
         """One watcher pass: the §5.5 check for every k8s-capable provider (offline ones too), persisted."""
         with self.state.cond:
-            providers = [
-                copy.deepcopy(p) for p in self.state.providers.values() if p.provider_type in K8S_TYPES
-            ]
+            providers = [copy.deepcopy(p) for p in self.state.providers.values() if p.provider_type in K8S_TYPES]
         for snapshot in providers:
             status, missing = post_op_readiness(snapshot, self.cluster)
             with self.state.cond:

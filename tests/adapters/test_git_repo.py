@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ import pytest
 from gitrollback.adapters.git_repo import GitAssetSource
 from gitrollback.errors import ConfigError, GitError
 from gitrollback.ports import AssetSource
+from gitrollback.testing.git_http import GitHttpServer
 from gitrollback.testing.repos import (
     ASSET_PATH,
     CommitSpec,
@@ -20,37 +19,8 @@ from gitrollback.testing.repos import (
     make_repo,
     run_git,
 )
-from gitrollback.testing.server import Request, Response, SimulatorServer
 
 FILE_ENV = {"GIT_ALLOW_PROTOCOL": "file"}
-
-
-class _GitHTTP(SimulatorServer):
-    """git smart HTTP via ``git http-backend`` (docs/test-infra.md §1a), requiring one Authorization value."""
-
-    def __init__(self, root: Path, authorization: str) -> None:
-        super().__init__()
-        self.root, self.authorization = root, authorization
-
-    def handle(self, request: Request) -> Response:
-        if request.header("Authorization") != self.authorization:
-            return Response(401, b"", {"WWW-Authenticate": 'Basic realm="git"'})
-        env = {
-            "GIT_PROJECT_ROOT": str(self.root),
-            "GIT_HTTP_EXPORT_ALL": "1",
-            "REQUEST_METHOD": request.method,
-            "PATH_INFO": request.path,
-            "QUERY_STRING": "&".join(f"{k}={v[0]}" for k, v in request.query.items()),
-            "CONTENT_TYPE": request.header("Content-Type"),
-            "CONTENT_LENGTH": str(len(request.body)),
-            "GIT_PROTOCOL": request.header("Git-Protocol"),
-            "HTTP_CONTENT_ENCODING": request.header("Content-Encoding"),
-        }
-        done = subprocess.run(["git", "http-backend"], input=request.body, env=env, capture_output=True, check=True)
-        head, _, body = done.stdout.partition(b"\r\n\r\n")
-        headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n") if line)
-        status = int(headers.pop("Status", "200").split()[0])
-        return Response(status, body, headers)
 
 
 def _git_dir_snapshot(repo: Path) -> dict[str, float]:
@@ -290,13 +260,14 @@ class TestBareClone:
 
     def test_http_url_password_becomes_a_header(self, tmp_path: Path) -> None:
         """user:password in an http URL is sent as a Basic header and never lands in config or cache names."""
-        make_repo(tmp_path / "srv" / "acme" / "app", [CommitSpec("one", files={"a/f": "1"})])
-        with _GitHTTP(tmp_path / "srv", "Basic " + base64.b64encode(b"bot:s3cr3t-t0ken").decode()) as server:
-            url = server.url.replace("http://", "http://bot:s3cr3t-t0ken@") + "/acme/app/.git"
+        make_repo(tmp_path / "work", [CommitSpec("one", files={"a/f": "1"})])
+        with GitHttpServer(tmp_path / "srv", token="s3cr3t-t0ken") as server:
+            run_git(tmp_path / "work", "push", "--quiet", str(server.create_bare("acme", "app")), "main")
+            url = server.url_for("acme", "app").replace("http://", "http://x-access-token:s3cr3t-t0ken@")
             with GitAssetSource(url, cache_dir=tmp_path / "cache") as src:
                 assert src.read_tree("main", "a") == {"f": b"1"}
                 config = (src.path / "config").read_text()
-                assert src.location == f"{server.url}/acme/app/.git"
+                assert src.location == server.url_for("acme", "app")
             assert "s3cr3t" not in config
             assert "s3cr3t" not in str(src.path)
             assert all(req.header("Authorization") for req, _ in server.requests)

@@ -116,17 +116,20 @@ def build_adapters(
         p.cluster, kubeconfig=_read_kubeconfig(p, settings.source, read_file), token=secret(p.cluster.token)
     )
     state = Path(settings.state_dir).expanduser() if settings.state_dir else None
-    base_git_env = _git_env(env)
-    assets = asset_source_factory()(p.assets, cache_dir=state / "repos" if state else None, env=base_git_env)
+    git_env = _git_env(env)
+    token: str | None = None
+    if p.gitops is not None and p.gitops.token is not None:
+        # the host token also reads and pushes the GitOps repository over HTTPS
+        token = secret(p.gitops.token)
+        git_env.update(git_auth_env(token or "", user=_GIT_USER[p.gitops.scm]))
+    assets = asset_source_factory()(p.assets, cache_dir=state / "repos" if state else None, env=git_env)
     out = Adapters(provider=p, imagefactory=imagefactory, cluster=cluster, assets=assets, state_dir=state)
     if p.gitops is not None:
         g = p.gitops
-        token = secret(g.token) if g.scm != "direct" or g.token is not None else None
-        push_env = {**base_git_env, **(git_auth_env(token, user=_GIT_USER[g.scm]) if token else {})}
         out.workspace = workspace_factory()(
             p.assets,
             cache_dir=(state or Path(".gitrollback")) / "workspaces",
-            env=push_env,
+            env=git_env,
             author=(g.author_name, g.author_email),
         )
         if g.scm != "direct":

@@ -76,6 +76,20 @@ def _parser() -> argparse.ArgumentParser:
     sandbox = sub.add_parser("sandbox", parents=[common], help="roll back a throwaway simulated world, for real")
     sandbox.add_argument("action", nargs="?", choices=["run", "serve"], default="run", help="run (default) or serve")
     sandbox.add_argument("--dir", help="where to build the world (default: a temporary directory)")
+    sandbox.add_argument(
+        "--mode", choices=["image_factory_installer", "gitops"], default="image_factory_installer", help="install mode"
+    )
+    sandbox.add_argument(
+        "--scm", choices=["github", "gitlab", "direct"], default="github", help="gitops: where the GitOps repo lives"
+    )
+    sandbox.add_argument("--sync", choices=["argocd"], default="argocd", help="gitops: the GitOps controller")
+    sandbox.add_argument(
+        "--auto-merge", action="store_true", help="gitops: gitrollback merges its own change request (no reviewer)"
+    )
+    # known-good (issue 3): the resolver on its own; gitrollback/cli/known_good.py imports nothing heavy.
+    from gitrollback.cli import known_good
+
+    known_good.add_parser(sub, [common])
     return parser
 
 
@@ -206,16 +220,29 @@ def _cmd_run(args: argparse.Namespace, env: Mapping[str, str], output: Output, p
 
 
 def _cmd_sandbox(args: argparse.Namespace, env: Mapping[str, str], output: Output, progress: StepPrinter) -> int:
-    from gitrollback.cli.sandbox import run_sandbox, serve_sandbox
+    from gitrollback.cli.sandbox import SandboxOptions, run_sandbox, serve_sandbox
 
+    options = SandboxOptions(mode=args.mode, scm=args.scm, auto_merge=args.auto_merge)
     if args.action == "serve":
-        return serve_sandbox(args.dir, output)
-    report = run_sandbox(args.dir, progress, output)
+        return serve_sandbox(args.dir, output, options=options)
+    report = run_sandbox(args.dir, progress, output, options=options)
     _print_report(output, report, args.json)
     return _report_exit(report)
 
 
-_COMMANDS = {"assess": _cmd_assess, "plan": _cmd_plan, "run": _cmd_run, "sandbox": _cmd_sandbox}
+def _cmd_known_good(args: argparse.Namespace, env: Mapping[str, str], output: Output, progress: StepPrinter) -> int:
+    from gitrollback.cli.known_good import run as run_known_good
+
+    return run_known_good(args, env, output)
+
+
+_COMMANDS = {
+    "assess": _cmd_assess,
+    "plan": _cmd_plan,
+    "run": _cmd_run,
+    "sandbox": _cmd_sandbox,
+    "known-good": _cmd_known_good,
+}
 
 
 def _exit_code(exc: GitRollbackError) -> int:

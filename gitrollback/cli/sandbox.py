@@ -1,85 +1,142 @@
-"""``gitrollback sandbox``: build the simulated world and roll it back with the same code as ``run``.
+"""``gitrollback sandbox``: build a simulated world and roll it back with the same code as ``run``.
 
-``sandbox`` (or ``sandbox run``) builds the world in a temporary directory (or ``--dir``), runs the rollback
-through ``Rollback.from_settings`` exactly as ``gitrollback run`` would, and tears the world down.
-``sandbox serve`` builds the world, writes the config and kubeconfig, prints how to drive it by hand, and keeps
-the simulators up until interrupted.
+``sandbox`` (or ``sandbox run``) builds the world in a temporary directory (or ``--dir``), runs the rollback through
+``Rollback.from_settings`` exactly as ``gitrollback run`` would, and tears the world down. ``--mode gitops`` builds
+the GitOps world instead (``--scm github|gitlab|direct``, Argo CD syncing it); a simulated reviewer merges the pull or
+merge request unless ``--auto-merge`` lets gitrollback merge it itself. ``sandbox serve`` builds the world, writes the
+config, the kubeconfig and an env file with the tokens, prints how to drive it by hand, and keeps the simulators up
+until interrupted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from gitrollback.cli.output import Output, StepPrinter
-from gitrollback.models import RunReport
 
-__all__ = ["run_sandbox", "serve_sandbox"]
+if TYPE_CHECKING:
+    from gitrollback.models import RunReport
+    from gitrollback.testing.sandbox import SandboxWorld
+    from gitrollback.testing.sandbox_gitops import GitOpsSandbox
+
+__all__ = ["SandboxOptions", "run_sandbox", "serve_sandbox"]
+
+
+@dataclass(frozen=True)
+class SandboxOptions:
+    """Which world to build."""
+
+    mode: Literal["image_factory_installer", "gitops"] = "image_factory_installer"
+    scm: Literal["github", "gitlab", "direct"] = "github"
+    auto_merge: bool = False
 
 
 def _read(path: str) -> str:
     return Path(path).expanduser().read_text(encoding="utf-8")
 
 
-def _intro(world_dir: Path, output: Output, quiet: bool) -> None:
-    if not quiet:
-        output.message(
-            f"Building the sandbox in {world_dir} (git repository, Kubernetes and Image Factory simulators)..."
+@contextlib.contextmanager
+def _world(root: Path, options: SandboxOptions) -> Iterator[SandboxWorld | GitOpsSandbox]:
+    if options.mode == "gitops":
+        from gitrollback.testing.sandbox_gitops import build_gitops_sandbox
+
+        with build_gitops_sandbox(root, scm=options.scm, auto_merge=options.auto_merge) as gitops_world:
+            if not options.auto_merge:
+                gitops_world.start_reviewer()
+            yield gitops_world
+    else:
+        from gitrollback.testing.sandbox import build_sandbox
+
+        with build_sandbox(root) as world:
+            yield world
+
+
+def _story(world: SandboxWorld | GitOpsSandbox, options: SandboxOptions) -> str:
+    bad = world.repo.bad[:12]
+    if options.mode == "gitops":
+        merge = (
+            "gitrollback merges it itself (--auto-merge)" if options.auto_merge else "a simulated reviewer merges it"
         )
+        where = {"github": "a GitHub pull request", "gitlab": "a GitLab merge request", "direct": "a direct push"}
+        return (
+            f"Argo CD applied {bad} (tag v0.4.0) to provider {world.provider_id} ('sandbox', gitops mode) and the "
+            f"application is Degraded. Rolling back through {where[options.scm]}"
+            + ("" if options.scm == "direct" else f"; {merge}")
+            + ":\n"
+        )
+    failed = getattr(world, "failed_job_id", "")
+    return (
+        f"Provider {world.provider_id} ('sandbox') upgraded to {bad} (tag v0.4.0); installer job {failed} failed. "
+        "Rolling back:\n"
+    )
 
 
-def run_sandbox(directory: str | None, progress: StepPrinter, output: Output) -> RunReport:
+def run_sandbox(
+    directory: str | None, progress: StepPrinter, output: Output, *, options: SandboxOptions | None = None
+) -> RunReport:
     """Build the world, roll it back, return the report."""
     from gitrollback.api import Rollback
     from gitrollback.config import parse_config
-    from gitrollback.testing.sandbox import build_sandbox
 
+    options = options or SandboxOptions()
     with tempfile.TemporaryDirectory(prefix="gitrollback-sandbox-") as tmp:
         root = Path(directory) if directory else Path(tmp)
-        _intro(root, output, progress.quiet)
-        with build_sandbox(root) as world:
+        if not progress.quiet:
+            output.message(f"Building the sandbox in {root} (git, Kubernetes, Image Factory and friends, simulated)...")
+        with _world(root, options) as world:
             if not progress.quiet:
-                output.message(
-                    f"Provider {world.provider_id} ('sandbox') upgraded to {world.repo.bad[:12]} "
-                    f"(tag v0.4.0); installer job {world.failed_job_id} failed. Rolling back:\n"
-                )
+                output.message(_story(world, options))
             settings = parse_config(world.config_text, source=str(world.config_path))
             with Rollback.from_settings(settings, env=world.env, read_file=_read, progress=progress) as rb:
                 return rb.run()
 
 
-def serve_sandbox(directory: str | None, output: Output, stop: threading.Event | None = None) -> int:
+def serve_sandbox(
+    directory: str | None,
+    output: Output,
+    stop: threading.Event | None = None,
+    *,
+    options: SandboxOptions | None = None,
+) -> int:
     """Build the world and keep it running until interrupted (or until ``stop`` is set)."""
     with tempfile.TemporaryDirectory(prefix="gitrollback-sandbox-") as tmp:
-        return _serve(Path(directory) if directory else Path(tmp), output, stop)
+        return _serve(Path(directory) if directory else Path(tmp), output, stop, options or SandboxOptions())
 
 
-def _serve(root: Path, output: Output, stop: threading.Event | None) -> int:
-    from gitrollback.testing.sandbox import TOKEN_ENV, build_sandbox
-
-    _intro(root, output, False)
-    with build_sandbox(root) as world:
-        env_file = world.directory / "sandbox.env"
-        env_file.write_text(f"export {TOKEN_ENV}={world.token}\n", encoding="utf-8")
+def _serve(root: Path, output: Output, stop: threading.Event | None, options: SandboxOptions) -> int:
+    output.message(f"Building the sandbox in {root}...")
+    with _world(root, options) as world:
+        env_file = root / "sandbox.env"
+        env_file.write_text("".join(f"export {k}={v}\n" for k, v in world.env.items() if v), encoding="utf-8")
         env_file.chmod(0o600)
-        output.result(
-            "\n".join(
-                [
-                    f"Image Factory simulator: {world.imagefactory.url}",
-                    f"Kubernetes simulator:    {world.kube.url}  (kubeconfig: {world.kubeconfig_path})",
-                    f"Git repository:          {world.repo.path}",
-                    f"Config:                  {world.config_path}",
-                    "",
-                    "In another shell:",
-                    f"  source {env_file}    # sets {TOKEN_ENV} (the token is not printed)",
-                    f"  python -m gitrollback assess --config {world.config_path}",
-                    f"  python -m gitrollback plan   --config {world.config_path}",
-                    f"  python -m gitrollback run    --config {world.config_path} --yes",
-                    "",
-                    "Press Ctrl-C to stop.",
-                ]
-            )
-        )
+        lines = [
+            f"Image Factory simulator: {world.imagefactory.url}",
+            f"Kubernetes simulator:    {world.kube.url}  (kubeconfig: {root / 'kubeconfig.yaml'})",
+        ]
+        argocd = getattr(world, "argocd", None)
+        host = getattr(world, "host", None)
+        if argocd is not None:
+            lines.append(f"Argo CD simulator:       {argocd.url}")
+        if host is not None:
+            lines.append(f"{options.scm.capitalize()} simulator:{' ' * (8 - len(options.scm))}{host.url}")
+        lines += [
+            f"Git repository:          {world.repo.path}",
+            f"Config:                  {world.config_path}",
+            "",
+            "In another shell:",
+            f"  source {env_file}    # sets the tokens (they are not printed)",
+            f"  python -m gitrollback assess --config {world.config_path}",
+            f"  python -m gitrollback plan   --config {world.config_path}",
+            f"  python -m gitrollback run    --config {world.config_path} --yes",
+            "",
+            "Press Ctrl-C to stop.",
+        ]
+        output.result("\n".join(lines))
         (stop or threading.Event()).wait()
     return 0

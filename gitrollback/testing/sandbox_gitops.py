@@ -1,0 +1,321 @@
+"""The gitops-mode sandbox: a broken upgrade that Argo CD applied from a GitOps repository on GitHub, GitLab or
+a plain git remote.
+
+The pieces are the same real ones as the installer sandbox (``gitrollback.testing.sandbox``): the real asset tree in a
+real git history ending in the broken v0.4.0 upgrade, a Kubernetes simulator, and an Image Factory simulator whose
+provider is in ``gitops`` mode. The GitOps repository is a bare repository served by the GitHub or GitLab simulator
+(smart HTTP with token auth) or, for ``direct``, a bare repository on disk. The Argo CD simulator syncs
+``backend/tekton`` from it and has applied the broken commit, so the cluster holds the broken state, Image Factory's
+readiness fails with its exact messages, and the application is Degraded.
+
+A background "reviewer" merges gitrollback's pull/merge request shortly after it is opened (unless the run uses
+``auto_merge``), the way a person on call would, through the simulator's own web-UI path rather than the API.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from gitrollback import _yaml
+from gitrollback.namespaces import tenant_namespace
+from gitrollback.testing.argocd import ArgoCDSimulator
+from gitrollback.testing.cluster_state import ClusterState
+from gitrollback.testing.github import GitHubSimulator
+from gitrollback.testing.gitlab import GitLabSimulator
+from gitrollback.testing.imagefactory import ImageFactorySimulator
+from gitrollback.testing.kube import KubernetesSimulator
+from gitrollback.testing.repos import SandboxRepo, build_sandbox_repo
+from gitrollback.testing.sandbox import ADMIN_EMAIL, PROVIDER_ID, TENANT_ID, TOKEN_ENV
+
+__all__ = ["ARGOCD_TOKEN_ENV", "SCM_TOKEN_ENV", "GitOpsSandbox", "build_gitops_sandbox"]
+
+SCM_TOKEN_ENV = "GITROLLBACK_SANDBOX_SCM_TOKEN"
+ARGOCD_TOKEN_ENV = "GITROLLBACK_SANDBOX_ARGOCD_TOKEN"
+OWNER, NAME = "acme", "imagefactory"
+APP = "tekton-assets"
+Scm = Literal["github", "gitlab", "direct"]
+
+
+@dataclass
+class GitOpsSandbox:
+    """Everything the gitops sandbox started; ``close()`` stops it all."""
+
+    directory: Path
+    scm: Scm
+    repo: SandboxRepo
+    remote: Path
+    cluster: ClusterState
+    kube: KubernetesSimulator
+    imagefactory: ImageFactorySimulator
+    argocd: ArgoCDSimulator
+    host: GitHubSimulator | GitLabSimulator | None
+    namespace: str
+    provider_id: str
+    token: str
+    config_text: str
+    config_path: Path
+    reviewer_merges: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _reviewer: threading.Thread | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The tokens a run needs."""
+        scm_token = self.host.token if self.host is not None else ""
+        return {TOKEN_ENV: self.token, SCM_TOKEN_ENV: scm_token, ARGOCD_TOKEN_ENV: self.argocd.token}
+
+    def start_reviewer(self, delay_ticks: int = 3) -> None:
+        """Merge gitrollback's change request a moment after it appears, as a person would."""
+        if self.host is None or self._reviewer is not None:
+            return
+        self._reviewer = threading.Thread(
+            target=self._review, args=(delay_ticks,), name="sandbox-reviewer", daemon=True
+        )
+        self._reviewer.start()
+
+    def _open_requests(self) -> list[int]:
+        if isinstance(self.host, GitHubSimulator):
+            return [p.number for p in self.host.pulls(OWNER, NAME) if p.state == "open" and not p.merged]
+        if isinstance(self.host, GitLabSimulator):
+            return [int(m["iid"]) for m in self.host.merge_requests(f"{OWNER}/{NAME}") if m["state"] == "opened"]
+        return []
+
+    def _review(self, delay_ticks: int) -> None:
+        seen: dict[int, int] = {}
+        while not self._stop.wait(0.05):
+            for number in self._open_requests():
+                seen[number] = seen.get(number, 0) + 1
+                if seen[number] < delay_ticks:
+                    continue
+                if isinstance(self.host, GitHubSimulator):
+                    self.reviewer_merges.append(self.host.merge_pull(OWNER, NAME, number))
+                elif isinstance(self.host, GitLabSimulator):
+                    self.reviewer_merges.append(self.host.accept_merge_request(f"{OWNER}/{NAME}", number))
+
+    def close(self) -> None:
+        """Stop the reviewer and every simulator."""
+        self._stop.set()
+        if self._reviewer is not None:
+            self._reviewer.join(timeout=5)
+        for server in (self.host, self.argocd, self.imagefactory, self.kube):
+            if server is not None:
+                server.stop()
+
+    def __enter__(self) -> GitOpsSandbox:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _git(*args: str) -> None:
+    subprocess.run(["git", *args], check=True, capture_output=True)
+
+
+def _publish(repo: SandboxRepo, scm: Scm, directory: Path) -> tuple[GitHubSimulator | GitLabSimulator | None, Path]:
+    """Start the host (if any) and put the sandbox history into its bare repository."""
+    if scm == "github":
+        github = GitHubSimulator(directory / "github").start()
+        bare = directory / "github-repos" / f"{NAME}.git"
+        _git("clone", "--quiet", "--bare", str(repo.path), str(bare))
+        github.add_repo(OWNER, NAME, bare)
+        return github, github.repo_path(OWNER, NAME)
+    if scm == "gitlab":
+        gitlab = GitLabSimulator(directory / "gitlab").start()
+        _, bare = gitlab.create_project(f"{OWNER}/{NAME}")
+        _git("-C", str(repo.path), "push", "--quiet", str(bare), "main", "--tags")
+        return gitlab, bare
+    bare = directory / "remote" / f"{NAME}.git"
+    _git("clone", "--quiet", "--bare", str(repo.path), str(bare))
+    return None, bare
+
+
+def _post(url: str, token: str, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "X-Tenant-ID": tenant, "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        payload: dict[str, Any] = json.loads(response.read())
+    return payload
+
+
+def build_gitops_sandbox(
+    directory: Path,
+    *,
+    scm: Scm = "github",
+    auto_merge: bool = False,
+    auto_sync: bool = False,
+    tick: float = 0.02,
+    poll_interval: float = 0.05,
+) -> GitOpsSandbox:
+    """Build and start the gitops world in ``directory``.
+
+    Args:
+        scm: where the GitOps repository lives: the GitHub or GitLab simulator, or a bare repository (``direct``).
+        auto_merge: write ``gitops.auto_merge: true`` into the config (gitrollback merges its own change request).
+        auto_sync: give the Argo CD application an automated sync policy.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    repo = build_sandbox_repo(directory / "imagefactory")
+    started: list[Any] = []
+    try:
+        host, remote = _publish(repo, scm, directory)
+        started.append(host)
+        cluster = ClusterState()
+        kube = KubernetesSimulator(cluster, token="sandbox-kube-token").start()
+        started.append(kube)
+        sim = ImageFactorySimulator(cluster, job_tick=tick, build_tick=tick).start()
+        started.append(sim)
+        argocd = ArgoCDSimulator(cluster, tick=tick).start()
+        started.append(argocd)
+
+        tenant = sim.add_tenant("acme", tenant_id=TENANT_ID)
+        sim.add_user(ADMIN_EMAIL, "sandbox-password", tenant_id=tenant, role="System Administrator", system_admin=True)
+        token = sim.issue_token(ADMIN_EMAIL)
+        namespace = tenant_namespace(tenant)
+        cluster.ensure_namespace(namespace)
+        cluster.put(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "docker-config", "namespace": namespace},
+                "type": "kubernetes.io/dockerconfigjson",
+                "data": {".dockerconfigjson": "e30="},
+            }
+        )
+        auth = {"server": kube.url, "token": "sandbox-kube-token"}
+        provider = sim.add_provider(
+            tenant,
+            "sandbox-gitops",
+            provider_id=PROVIDER_ID,
+            target_namespace=namespace,
+            config={
+                "tekton_enabled": True,
+                "tekton_install_mode": "gitops",
+                "tekton_profile_version": "v1",
+                "tekton_use_pipeline_ref": True,
+                "runtime_auth": dict(auth),
+                "bootstrap_auth": dict(auth),
+            },
+        )
+        project = sim.add_project(tenant, "smoke", git_url="https://git.sandbox.example/acme/smoke.git")
+
+        # Argo CD follows main; the broken v0.4.0 commit is what it last applied (the tip only adds docs).
+        argocd.add_app(APP, repo_path=remote, path=repo.asset_path, namespace=namespace, auto_sync=auto_sync)
+        argocd.sync_now(APP, repo.tip, timeout=30)
+        # Image Factory's gitops "upgrade" only delegates to the controller and records readiness (contract §6.2).
+        _post(
+            f"{sim.url}/api/v1/admin/infrastructure/providers/{provider}/tekton/upgrade",
+            token,
+            tenant,
+            {"install_mode": "gitops", "asset_version": "v1", "idempotency_key": "sandbox-gitops-upgrade-v0.4.0"},
+        )
+        sim.wait_idle(timeout=30)
+
+        kubeconfig_path = directory / "kubeconfig.yaml"
+        kubeconfig_path.write_text(
+            _yaml.dump(kube.kubeconfig(namespace=namespace, context="sandbox")), encoding="utf-8"
+        )
+        kubeconfig_path.chmod(0o600)
+        if isinstance(host, GitHubSimulator):
+            repo_url, project_ref, base_url = (
+                host.clone_url(OWNER, NAME, with_token=False),
+                f"{OWNER}/{NAME}",
+                host.api_url,
+            )
+        elif isinstance(host, GitLabSimulator):
+            repo_url, project_ref, base_url = (
+                host.git_url(f"{OWNER}/{NAME}", with_token=False),
+                f"{OWNER}/{NAME}",
+                host.url,
+            )
+        else:
+            repo_url, project_ref, base_url = str(remote), None, None
+        gitops: dict[str, Any] = {
+            "scm": scm,
+            "strategy": "restore",
+            "labels": ["rollback", "tekton"],
+            "auto_merge": auto_merge,
+        }
+        if host is not None:
+            gitops.update({"project": project_ref, "base_url": base_url, "token_env": SCM_TOKEN_ENV})
+        config = {
+            "imagefactory": {
+                "url": sim.url,
+                "tenant_id": tenant,
+                "auth": {"token_env": TOKEN_ENV},
+                "poll_interval_seconds": poll_interval,
+                "timeout_seconds": 10,
+            },
+            "state_dir": str(directory / "state"),
+            "providers": [
+                {
+                    "id": provider,
+                    "name": "sandbox",
+                    "mode": "gitops",
+                    "assets": {"repo": repo_url, "branch": repo.branch, "path": repo.asset_path},
+                    "cluster": {"kubeconfig": str(kubeconfig_path), "context": "sandbox"},
+                    "gitops": {**gitops, "merge_timeout_seconds": 60},
+                    "sync": {
+                        "engine": "argocd",
+                        "url": argocd.url,
+                        "app": APP,
+                        "token_env": ARGOCD_TOKEN_ENV,
+                        # objects the broken release added (Task/kaniko-build) must go, or the app stays OutOfSync
+                        "prune": True,
+                        "timeout_seconds": 60,
+                    },
+                    "verify": {"job_timeout_seconds": 60},
+                    "smoke_build": {
+                        "project_id": project,
+                        "timeout_seconds": 60,
+                        "manifest": {
+                            "name": "gitrollback-smoke",
+                            "type": "kaniko",
+                            "build_config": {
+                                "build_type": "kaniko",
+                                "dockerfile": "Dockerfile",
+                                "build_context": ".",
+                                "registry_repo": "registry.sandbox.example/acme/smoke",
+                            },
+                        },
+                    },
+                }
+            ],
+        }
+        config_text = _yaml.dump(config)
+        config_path = directory / "gitrollback.yaml"
+        config_path.write_text(config_text, encoding="utf-8")
+    except BaseException:
+        for server in started:
+            if server is not None:
+                server.stop()
+        raise
+    return GitOpsSandbox(
+        directory=directory,
+        scm=scm,
+        repo=repo,
+        remote=remote,
+        cluster=cluster,
+        kube=kube,
+        imagefactory=sim,
+        argocd=argocd,
+        host=host,
+        namespace=namespace,
+        provider_id=provider,
+        token=token,
+        config_text=config_text,
+        config_path=config_path,
+    )

@@ -112,7 +112,7 @@ def _argocd_sync(
     from gitrollback.adapters.argocd import ArgoCDEngine
 
     verify: bool | str = settings.ca_file or settings.verify_tls
-    return ArgoCDEngine(
+    engine = ArgoCDEngine(
         settings.url or "",
         token=token,
         project=settings.project,
@@ -121,6 +121,9 @@ def _argocd_sync(
         on_operation_in_progress=settings.on_operation_in_progress,
         on_wait=on_wait,
     )
+    # someone else's running operation is waited for within the same budget as our own sync
+    engine.operation_wait_timeout = settings.timeout
+    return engine
 
 
 _BUILTIN: dict[str, dict[str, Callable[..., Any]]] = {

@@ -7,6 +7,17 @@ Run with ``nox -s bench`` (or ``python benchmarks/run.py [--repeat N]``). Median
   ``kubectl apply --server-side`` of the same files, both against the same Kubernetes simulator.
 * ``known-good``: resolving the known-good revision on the sandbox history vs
   ``git rev-list --first-parent main -- backend/tekton`` on the same repository.
+* ``known-good-large``: the same on synthetic histories of 5,000 and 20,000 first-parent commits
+  (``benchmarks/generate_history.py``), without a commit-graph, with one (``git commit-graph write --reachable``)
+  and with changed-path Bloom filters (``--changed-paths``), for a bad change right after the known-good one
+  (``recent``) and for one after half the history left the path alone (``deep``). Each resolution runs with a fresh
+  ``GitAssetSource`` in a child process, which also reports peak memory: ``ru_maxrss`` of the Python process
+  (and of its git children) from ``getrusage``, and the Python-side peak from ``tracemalloc`` (a separate run,
+  as tracing slows allocation). The baseline's memory is ``ru_maxrss`` from ``os.wait4``. The resolver's
+  answer must equal the generator's expected known-good commit, or the run fails.
+
+``--only NAME`` picks benchmarks, ``--json FILE`` writes every result, ``--repos DIR`` keeps the generated
+repositories (and reuses them on the next run). See ``docs/performance.md`` for the numbers and the target.
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -130,14 +142,261 @@ def bench_known_good(repeat: int, work: Path) -> dict[str, object]:
     return _row("known-good", _median(ours, repeat), _median(base, repeat), "git rev-list --first-parent -- path")
 
 
+_GRAPHS = {
+    "none": None,
+    "graph": ["commit-graph", "write", "--reachable"],
+    "graph+bloom": ["commit-graph", "write", "--reachable", "--changed-paths"],
+}
+_TARGET = 1.5
+
+
+def _git_env() -> dict[str, str]:
+    # The developer's git config (core.commitGraph, ...) must not change what is measured.
+    return {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "LC_ALL": "C"}
+
+
+def _set_graph(repo: Path, mode: str) -> None:
+    info = repo / ".git" / "objects" / "info"
+    (info / "commit-graph").unlink(missing_ok=True)
+    shutil.rmtree(info / "commit-graphs", ignore_errors=True)
+    command = _GRAPHS[mode]
+    if command:
+        subprocess.run(["git", "-C", str(repo), *command], env=_git_env(), capture_output=True, check=True)
+
+
+# Peak RSS of a child from getrusage/wait4 is at least the RSS of the process that spawned it: with vfork or
+# fork the kernel counts the parent's pages until exec. So every measured command is started by this tiny
+# launcher (``python -S``, ~10 MiB) instead of by this process (50+ MiB once lightkube is imported). It runs the
+# command ``repeat`` times, output to /dev/null, and prints [seconds, ru_maxrss KiB, exit code] for each run.
+_LAUNCHER = """
+import json, os, sys, time
+repeat, args = int(sys.argv[1]), sys.argv[2:]
+quiet = [(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)]
+runs = []
+for _ in range(repeat):
+    start = time.perf_counter()
+    pid = os.posix_spawnp(args[0], args, os.environ, file_actions=quiet)
+    _, status, usage = os.wait4(pid, 0)
+    runs.append([time.perf_counter() - start, usage.ru_maxrss, os.waitstatus_to_exitcode(status)])
+print(json.dumps(runs))
+"""
+
+
+def _launch(args: list[str], repeat: int, env: dict[str, str]) -> list[tuple[float, int]]:
+    """Wall time and peak RSS (KiB) of ``repeat`` runs of a command, each spawned by the small launcher."""
+    launcher = [sys.executable, "-S", "-c", _LAUNCHER, str(repeat), *args]
+    done = subprocess.run(launcher, env=env, capture_output=True, text=True, check=False)
+    runs: list[tuple[float, int, int]] = json.loads(done.stdout) if done.returncode == 0 else [(0.0, 0, -1)]
+    if failed := [code for _, _, code in runs if code != 0]:
+        raise SystemExit(f"{' '.join(args[:4])}... failed with exit status {failed[0]}:\n{done.stderr.strip()}")
+    return [(seconds, rss) for seconds, rss, _ in runs]
+
+
+def _child_resolve(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run in the child process: the resolver's memory, then its time interleaved with the baseline's.
+
+    Memory first: one warm-up resolution, then one traced by ``tracemalloc`` (tracing slows allocation, so
+    it is not timed), then ``getrusage``; the baseline runs come after, so they do not count as the
+    resolver's git children. Timing alternates baseline and resolver runs, so both see the same machine load.
+    """
+    import resource
+    import tracemalloc
+
+    from gitrollback.adapters.git_repo import GitAssetSource
+    from gitrollback.known_good import find_known_good
+
+    rss_imported = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    def resolve() -> Any:
+        with GitAssetSource(spec["repo"]) as source:
+            return find_known_good(source, branch=spec["branch"], paths=spec["paths"])
+
+    def baseline() -> None:
+        quiet = [(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)]
+        pid = os.posix_spawnp(spec["baseline"][0], spec["baseline"], os.environ, file_actions=quiet)
+        if os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 0:
+            raise SystemExit(f"baseline failed: {spec['baseline']}")
+
+    known = resolve()  # warm-up: page cache, lazy imports
+    tracemalloc.start()
+    resolve()
+    traced_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    git_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    baseline()
+    ours: list[float] = []
+    base: list[float] = []
+    for _ in range(spec["repeat"]):
+        for fn, times in ((baseline, base), (resolve, ours)):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+    return {
+        "seconds": statistics.median(ours),
+        "baseline_seconds": statistics.median(base),
+        "revision": known.revision,
+        "trees": dict(known.trees),
+        "rss_imported_kib": rss_imported,
+        "rss_peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "git_children_rss_kib": git_children,
+        "tracemalloc_peak_kib": traced_peak // 1024,
+    }
+
+
+_SCENARIOS = {"recent": 0.0, "deep": 0.5}  # share of the history before the bad change that leaves the paths alone
+
+
+def _history(size: int, seed: int, scenario: str, repos: Path) -> Any:
+    from benchmarks.generate_history import GeneratedHistory, generate_history
+
+    name = f"h{size}-s{seed}-{scenario}"
+    if (repos / f"{name}.json").exists() and (repos / name).is_dir():
+        data = json.loads((repos / f"{name}.json").read_text())
+        return GeneratedHistory(**{**data, "path": Path(data["path"]), "asset_paths": tuple(data["asset_paths"])})
+    stable_for = int(size * _SCENARIOS[scenario])
+    history = generate_history(repos / name, commits=size, seed=seed, stable_for=stable_for, force=True)
+    (repos / f"{name}.json").write_text(json.dumps(history.to_json()))
+    print(
+        f"generated        {name}: {size} first-parent commits ({history.total_commits} in all)"
+        f" in {history.seconds:.1f} s"
+    )
+    return history
+
+
+def _measure(history: Any, repeat: int, repos: Path) -> tuple[dict[str, Any], float, int]:
+    """The child's results, the baseline's median time and the baseline's peak RSS (KiB)."""
+    baseline = ["git", "-C", str(history.path), "rev-list", "--first-parent", history.branch, "--", history.bad_path]
+    base_rss = max(rss for _, rss in _launch(baseline, 3, _git_env()))
+    out = repos / "child-result.json"
+    out.unlink(missing_ok=True)
+    spec = {
+        "repo": str(history.path),
+        "branch": history.branch,
+        "paths": [history.bad_path],
+        "repeat": repeat,
+        "baseline": baseline,
+    }
+    _launch(
+        [sys.executable, str(Path(__file__).resolve()), "--child-resolve", json.dumps(spec), str(out)],
+        1,
+        {**_git_env(), "PYTHONPATH": str(ROOT)},
+    )
+    ours = json.loads(out.read_text())
+    return ours, ours.pop("baseline_seconds"), base_rss
+
+
+def bench_known_good_large(
+    repeat: int, repos: Path, *, sizes: list[int], seed: int, graphs: list[str], scenarios: list[str]
+) -> list[dict[str, object]]:
+    results: list[dict[str, object]] = []
+    for scenario in scenarios:
+        for size in sizes:
+            history = _history(size, seed, scenario, repos)
+            for mode in graphs:
+                _set_graph(history.path, mode)
+                ours, base, base_rss = _measure(history, repeat, repos)
+                ratio = ours["seconds"] / base
+                print(
+                    f"known-good-large {scenario:<6} {size:>6} commits  {mode:<11}  gitrollback "
+                    f"{ours['seconds'] * 1000:6.1f} ms   rev-list {base * 1000:6.1f} ms   ratio {ratio:5.2f}x"
+                    f"   | python rss {ours['rss_peak_kib'] / 1024:4.1f} MiB"
+                    f" (+{(ours['rss_peak_kib'] - ours['rss_imported_kib']) / 1024:.1f} after imports),"
+                    f" tracemalloc peak {ours['tracemalloc_peak_kib'] / 1024:4.2f} MiB,"
+                    f" git children {ours['git_children_rss_kib'] / 1024:4.1f} MiB; rev-list {base_rss / 1024:4.1f} MiB"
+                )
+                expected = (history.expected_known_good, {history.bad_path: history.expected_tree})
+                if (ours["revision"], ours["trees"]) != expected:
+                    same_state = " (bad^1, the same state)" if ours["revision"] == history.bad_parent else ""
+                    raise SystemExit(
+                        f"known-good-large: WRONG ANSWER on {history.path} ({mode}): the resolver chose "
+                        f"{ours['revision']}{same_state} {ours['trees']}, the generator expects {expected}"
+                    )
+                results.append(
+                    {
+                        "name": "known-good-large",
+                        "scenario": scenario,
+                        "commits": size,
+                        "total_commits": history.total_commits,
+                        "commit_graph": mode,
+                        "ours_ms": round(ours["seconds"] * 1000, 2),
+                        "baseline": f"git rev-list --first-parent {history.branch} -- {history.bad_path}",
+                        "baseline_ms": round(base * 1000, 2),
+                        "ratio": round(ratio, 3),
+                        "target_met": ratio <= _TARGET,
+                        "baseline_rss_kib": base_rss,
+                        **{k: v for k, v in ours.items() if k.endswith("_kib")},
+                        "revision": ours["revision"],
+                    }
+                )
+    _memory_summary(results, graphs, scenarios)
+    return results
+
+
+def _memory_summary(results: list[dict[str, Any]], graphs: list[str], scenarios: list[str]) -> None:
+    for scenario, mode in ((s, g) for s in scenarios for g in graphs):
+        rows = [r for r in results if r["commit_graph"] == mode and r["scenario"] == scenario]
+        rows.sort(key=lambda r: r["commits"])
+        if len(rows) < 2:
+            continue
+        small, large = rows[0], rows[-1]
+        growth = [
+            (large[k] - small[k]) / 1024
+            for k in ("tracemalloc_peak_kib", "rss_peak_kib", "git_children_rss_kib", "baseline_rss_kib")
+        ]
+        print(
+            f"memory           {scenario} {small['commits']} -> {large['commits']} commits ({mode}): tracemalloc peak "
+            f"{growth[0]:+.2f} MiB, python rss {growth[1]:+.1f} MiB, git children {growth[2]:+.1f} MiB, "
+            f"rev-list {growth[3]:+.1f} MiB"
+        )
+    slow = [r for r in results if not r["target_met"]]
+    verdict = "met" if not slow else f"NOT met in {len(slow)} of {len(results)} rows"
+    print(f"target           resolution within {_TARGET}x of the rev-list baseline: {verdict}")
+
+
+BENCHMARKS = ("cli-startup", "apply-26", "known-good", "known-good-large")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--only", action="append", choices=BENCHMARKS, help="run only this benchmark (repeatable)")
+    parser.add_argument("--sizes", default="5000,20000", help="known-good-large history sizes (default 5000,20000)")
+    parser.add_argument("--seed", type=int, default=1, help="known-good-large generator seed (default 1)")
+    parser.add_argument("--graphs", default=",".join(_GRAPHS), help=f"commit-graph modes (default {','.join(_GRAPHS)})")
+    parser.add_argument("--scenarios", default=",".join(_SCENARIOS), help="recent (bad change near the tip), deep")
+    parser.add_argument("--repos", metavar="DIR", type=Path, help="keep (and reuse) the generated repositories here")
+    parser.add_argument("--child-resolve", nargs=2, help=argparse.SUPPRESS)  # SPEC_JSON RESULT_FILE
     args = parser.parse_args()
+    if args.child_resolve:
+        spec, result = args.child_resolve
+        Path(result).write_text(json.dumps(_child_resolve(json.loads(spec))))
+        return 0
+    only = set(args.only or BENCHMARKS)
+    graphs = [g for g in args.graphs.split(",") if g]
+    if unknown := [g for g in graphs if g not in _GRAPHS]:
+        parser.error(f"unknown --graphs {unknown}; choose from {list(_GRAPHS)}")
+    results: list[dict[str, object] | None] = []
     with tempfile.TemporaryDirectory(prefix="gitrollback-bench-") as tmp:
         work = Path(tmp)
-        results = [bench_cli(args.repeat), bench_apply(args.repeat, work), bench_known_good(args.repeat, work)]
+        if "cli-startup" in only:
+            results.append(bench_cli(args.repeat))
+        if "apply-26" in only:
+            results.append(bench_apply(args.repeat, work))
+        if "known-good" in only:
+            results.append(bench_known_good(args.repeat, work))
+        if "known-good-large" in only:
+            repos = args.repos or work / "histories"
+            repos.mkdir(parents=True, exist_ok=True)
+            sizes = [int(n) for n in args.sizes.split(",") if n]
+            scenarios = [n for n in args.scenarios.split(",") if n]
+            if unknown := [n for n in scenarios if n not in _SCENARIOS]:
+                parser.error(f"unknown --scenarios {unknown}; choose from {list(_SCENARIOS)}")
+            results.extend(
+                bench_known_good_large(
+                    args.repeat, repos, sizes=sizes, seed=args.seed, graphs=graphs, scenarios=scenarios
+                )
+            )
     if args.json:
         Path(args.json).write_text(json.dumps([r for r in results if r], indent=2))
     return 0

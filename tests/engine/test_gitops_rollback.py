@@ -1,0 +1,179 @@
+"""The gitops runbook end to end: PR/MR or direct push, merge, Argo CD sync to the exact revision, verification."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gitrollback import Rollback, parse_config
+from gitrollback.models import RunReport, StepStatus
+from gitrollback.settings import Settings
+from gitrollback.testing.github import GitHubSimulator
+from gitrollback.testing.sandbox_gitops import APP, NAME, OWNER, GitOpsSandbox, build_gitops_sandbox
+
+
+def read_file(path: str) -> str:
+    """The file reader the CLI would pass."""
+    return Path(path).read_text(encoding="utf-8")
+
+
+@pytest.fixture(name="make_world")
+def _make_world(tmp_path: Path) -> Iterator:
+    worlds: list[GitOpsSandbox] = []
+
+    def make(scm: str = "github", **kwargs: object) -> GitOpsSandbox:
+        world = build_gitops_sandbox(tmp_path / f"w{len(worlds)}", scm=scm, tick=0.01, poll_interval=0.02, **kwargs)
+        worlds.append(world)
+        return world
+
+    yield make
+    for world in worlds:
+        world.close()
+
+
+def _settings(world: GitOpsSandbox, **gitops_changes: object) -> Settings:
+    settings = parse_config(world.config_text, source=str(world.config_path))
+    p = settings.providers[0]
+    assert p.gitops is not None
+    p = dataclasses.replace(p, gitops=dataclasses.replace(p.gitops, **gitops_changes))
+    return dataclasses.replace(settings, providers=(p,))
+
+
+def _run(world: GitOpsSandbox, settings: Settings | None = None, env: dict[str, str] | None = None) -> RunReport:
+    s = settings or parse_config(world.config_text, source=str(world.config_path))
+    with Rollback.from_settings(s, env=env or world.env, read_file=read_file) as rb:
+        return rb.run()
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def _step(report: RunReport, name: str):
+    return next(r for r in report.steps if r.name == name)
+
+
+@pytest.mark.parametrize("scm", ["github", "gitlab", "direct"])
+def test_rollback_lands_in_git_and_argo_syncs_exactly_it(make_world, scm: str) -> None:
+    """The remote's main ends with the known-good tree, Argo CD is Synced/Healthy at that commit, and all checks pass."""
+    world = make_world(scm)
+    if scm != "direct":
+        world.start_reviewer()
+    report = _run(world)
+    assert report.status == "rolled_back", report.error
+    assert all(r.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED) for r in report.steps)
+    tip = _git(world.remote, "rev-parse", "main")
+    assert report.synced_revision == tip
+    good_tree = _git(world.repo.path, "rev-parse", f"{world.repo.good}:backend/tekton")
+    assert _git(world.remote, "rev-parse", f"{tip}:backend/tekton") == good_tree
+    outside = _git(world.remote, "rev-parse", f"{tip}:README.md")
+    assert outside == _git(world.repo.path, "rev-parse", f"{world.repo.tip}:README.md")
+    app = world.argocd.app(APP)
+    assert (app["status"]["sync"]["status"], app["status"]["health"]["status"]) == ("Synced", "Healthy")
+    assert app["status"]["sync"]["revision"] == tip
+    assert report.rollback_commit is not None
+    trailers = _git(world.remote, "log", "-1", "--format=%(trailers)", report.rollback_commit)
+    assert f"Rollback-Of: {world.repo.bad}" in trailers and f"Rollback-To: {world.repo.good}" in trailers
+    if scm == "direct":
+        assert report.change_request is None and report.rollback_commit == tip
+    else:
+        assert report.change_request is not None and report.change_request.host == scm
+        assert world.reviewer_merges == [tip]
+    tags = _git(world.remote, "tag", "--list", f"gitrollback/verified/{world.provider_id}/*", "--points-at", tip)
+    assert tags.startswith("gitrollback/verified/")
+
+
+def test_a_rerun_reuses_the_branch_commit_and_pull_request(make_world) -> None:
+    """When nobody merged in time the run fails; the rerun finds the same commit and PR and finishes."""
+    world = make_world("github")
+    first = _run(world, _settings(world, merge_timeout=0.3))
+    assert first.status == "failed"
+    assert _step(first, "merge").status is StepStatus.FAILED
+    assert first.change_request is not None and first.rollback_commit is not None
+    second = _run(world, _settings(world, auto_merge=True))
+    assert second.status == "rolled_back", second.error
+    assert second.change_request is not None and second.change_request.number == first.change_request.number
+    assert second.rollback_commit == first.rollback_commit
+    assert "reused the commit" in _step(second, "commit").detail
+    assert isinstance(world.host, GitHubSimulator)
+    assert len(world.host.pulls(OWNER, NAME)) == 1
+
+
+def test_second_run_after_success_changes_nothing(make_world) -> None:
+    """Running the same rollback again after it verified opens no second PR and makes no commit."""
+    world = make_world("github", auto_merge=True)
+    assert _run(world).status == "rolled_back"
+    before = _git(world.remote, "rev-parse", "main")
+    again = _run(world)
+    assert again.status == "refused" and again.error is not None and "nothing to roll back" in again.error
+    assert _git(world.remote, "rev-parse", "main") == before
+    assert isinstance(world.host, GitHubSimulator) and len(world.host.pulls(OWNER, NAME)) == 1
+
+
+def test_branch_protection_refusal_fails_the_merge_clearly(make_world) -> None:
+    """With auto_merge against a protected branch whose checks fail, the run fails at merge with GitHub's reason."""
+    world = make_world("github", auto_merge=True)
+    assert isinstance(world.host, GitHubSimulator)
+    world.host.protect_branch(OWNER, NAME, "main", required_checks=("ci",))
+    world.host.set_checks_failing(OWNER, NAME, True)
+    report = _run(world)
+    assert report.status == "failed"
+    merge = _step(report, "merge")
+    assert merge.status is StepStatus.FAILED and "ci" in merge.detail
+    assert _step(report, "sync").status is StepStatus.SKIPPED
+
+
+def test_wrong_scm_token_fails_without_leaking_it(make_world) -> None:
+    """A wrong GitHub token fails the run with an authentication error that does not contain the token."""
+    world = make_world("github")
+    env = {**world.env, "GITROLLBACK_SANDBOX_SCM_TOKEN": "ghp_wrong_token_value"}
+    report = _run(world, env=env)
+    assert report.status == "failed"
+    assert report.error is not None and "ghp_wrong_token_value" not in report.error
+    assert "ghp_wrong_token_value" not in str(report.incident)
+
+
+def test_sync_that_ends_degraded_is_a_failure_with_the_message(make_world) -> None:
+    """When Argo CD reports the synced revision Degraded, the sync step fails with Argo's message."""
+    world = make_world("direct")
+    world.argocd.degrade(APP, "Deployment image-factory-registry has not become available")
+    report = _run(world)
+    assert report.status == "failed"
+    sync = _step(report, "sync")
+    assert sync.status is StepStatus.FAILED and "has not become available" in sync.detail
+
+
+def test_failed_sync_operation_is_reported(make_world) -> None:
+    """A sync operation that fails is reported with Argo CD's operation message."""
+    world = make_world("direct")
+    world.argocd.fail_next_sync(APP, "one or more synchronization tasks completed unsuccessfully", count=3)
+    report = _run(world)
+    assert report.status == "failed"
+    assert "completed unsuccessfully" in _step(report, "sync").detail
+
+
+def test_operation_already_running_is_waited_for(make_world) -> None:
+    """Another user's running sync is waited for, then gitrollback's own sync reaches the exact revision."""
+    world = make_world("direct")
+    world.argocd.hold_operation(APP, ticks=20)
+    report = _run(world)
+    assert report.status == "rolled_back", report.error
+    assert world.argocd.app(APP)["status"]["sync"]["revision"] == report.synced_revision
+
+
+def test_sync_wait_times_out(make_world) -> None:
+    """If the controller never gets there, the sync step fails with a timeout naming the last state."""
+    world = make_world("direct")
+    world.argocd.hold_operation(APP)  # runs until terminated: our sync can never start
+    s = parse_config(world.config_text, source=str(world.config_path))
+    p = s.providers[0]
+    assert p.sync is not None
+    s = dataclasses.replace(s, providers=(dataclasses.replace(p, sync=dataclasses.replace(p.sync, timeout=1.0)),))
+    report = _run(world, s)
+    assert report.status == "failed"
+    sync = _step(report, "sync")
+    assert sync.status is StepStatus.FAILED and ("1s" in sync.detail or "within" in sync.detail)

@@ -37,12 +37,22 @@ from gitrollback.testing.imagefactory import ImageFactorySimulator
 from gitrollback.testing.kube import KubernetesSimulator
 from gitrollback.testing.repos import SandboxRepo, build_sandbox_repo
 
-__all__ = ["TOKEN_ENV", "SandboxWorld", "build_sandbox"]
+__all__ = [
+    "TOKEN_ENV",
+    "SandboxWorld",
+    "Seeded",
+    "build_sandbox",
+    "post_json",
+    "seed_imagefactory",
+    "upgrade",
+    "write_config",
+]
 
 TOKEN_ENV = "GITROLLBACK_SANDBOX_TOKEN"
 TENANT_ID = "6f1c2a9e-3b7d-4e0a-9c51-2d8f0b6a7e41"
 PROVIDER_ID = "0b8e6f1e-7c2a-4d3b-8e9f-1a2b3c4d5e6f"
 ADMIN_EMAIL = "platform-admin@sandbox.example"
+KUBE_TOKEN = "sandbox-kube-token"
 
 
 @dataclass
@@ -93,7 +103,7 @@ def _export_tree(repo: Path, rev: str, path: str, dest: Path) -> Path:
     return dest / path
 
 
-def _post(url: str, token: str, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
+def post_json(url: str, token: str, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
     request = urllib.request.Request(
         url,
         data=json.dumps(body).encode(),
@@ -105,6 +115,119 @@ def _post(url: str, token: str, tenant: str, body: dict[str, Any]) -> dict[str, 
     return payload
 
 
+@dataclass(frozen=True)
+class Seeded:
+    """What ``seed_imagefactory`` created."""
+
+    tenant: str
+    token: str
+    namespace: str
+    provider: str
+    project: str
+
+
+def seed_imagefactory(
+    sim: ImageFactorySimulator, cluster: ClusterState, kube: KubernetesSimulator, *, mode: str
+) -> Seeded:
+    """The tenant, an admin, the provider's namespace with its docker-config secret, the provider and a project."""
+    tenant = sim.add_tenant("acme", tenant_id=TENANT_ID)
+    sim.add_user(ADMIN_EMAIL, "sandbox-password", tenant_id=tenant, role="System Administrator", system_admin=True)
+    namespace = tenant_namespace(tenant)
+    cluster.ensure_namespace(namespace)
+    cluster.put(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "docker-config", "namespace": namespace},
+            "type": "kubernetes.io/dockerconfigjson",
+            "data": {".dockerconfigjson": "e30="},
+        }
+    )
+    auth = {"server": kube.url, "token": KUBE_TOKEN}
+    provider = sim.add_provider(
+        tenant,
+        f"sandbox-{'gitops' if mode == 'gitops' else 'k8s'}",
+        provider_id=PROVIDER_ID,
+        provider_type="kubernetes",
+        target_namespace=namespace,
+        status="online",
+        config={
+            "tekton_enabled": True,
+            "tekton_install_mode": mode,
+            "tekton_profile_version": "v1",
+            "tekton_use_pipeline_ref": True,
+            "runtime_auth": dict(auth),
+            "bootstrap_auth": dict(auth),
+        },
+    )
+    project = sim.add_project(tenant, "smoke", git_url="https://git.sandbox.example/acme/smoke.git")
+    return Seeded(tenant, sim.issue_token(ADMIN_EMAIL), namespace, provider, project)
+
+
+def upgrade(sim: ImageFactorySimulator, seeded: Seeded, *, mode: str) -> str:
+    """Ask Image Factory for the v0.4.0 upgrade through its real route; returns the job id once it has run."""
+    started = post_json(
+        f"{sim.url}/api/v1/admin/infrastructure/providers/{seeded.provider}/tekton/upgrade",
+        seeded.token,
+        seeded.tenant,
+        {"install_mode": mode, "asset_version": "v1", "idempotency_key": f"sandbox-{mode}-upgrade-v0.4.0"},
+    )
+    sim.wait_idle(timeout=30)
+    return str(started["job"]["id"])
+
+
+def write_config(
+    directory: Path,
+    sim: ImageFactorySimulator,
+    kube: KubernetesSimulator,
+    seeded: Seeded,
+    *,
+    poll_interval: float,
+    provider: dict[str, Any],
+) -> tuple[str, Path]:
+    """Write the kubeconfig and a gitrollback config whose provider entry is ``provider`` plus the shared parts."""
+    kubeconfig_path = directory / "kubeconfig.yaml"
+    kubeconfig_path.write_text(_yaml.dump(kube.kubeconfig(namespace=seeded.namespace, context="sandbox")), "utf-8")
+    kubeconfig_path.chmod(0o600)
+    config = {
+        "imagefactory": {
+            "url": sim.url,
+            "tenant_id": seeded.tenant,
+            "auth": {"token_env": TOKEN_ENV},
+            "poll_interval_seconds": poll_interval,
+            "timeout_seconds": 10,
+        },
+        "state_dir": str(directory / "state"),
+        "providers": [
+            {
+                "id": seeded.provider,
+                "name": "sandbox",
+                **provider,
+                "cluster": {"kubeconfig": str(kubeconfig_path), "context": "sandbox"},
+                "verify": {"job_timeout_seconds": 60},
+                "smoke_build": {
+                    "project_id": seeded.project,
+                    "timeout_seconds": 60,
+                    "manifest": {
+                        "name": "gitrollback-smoke",
+                        "type": "kaniko",
+                        "build_config": {
+                            "build_type": "kaniko",
+                            "dockerfile": "Dockerfile",
+                            "build_context": ".",
+                            "registry_repo": "registry.sandbox.example/acme/smoke",
+                        },
+                    },
+                },
+            }
+        ],
+    }
+    text = _yaml.dump(config)
+    path = directory / "gitrollback.yaml"
+    path.write_text(text, encoding="utf-8")
+    return text, path
+
+
 def build_sandbox(directory: Path, *, tick: float = 0.02, poll_interval: float = 0.05) -> SandboxWorld:
     """Build and start the world in ``directory`` (which must be empty or absent)."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -112,43 +235,12 @@ def build_sandbox(directory: Path, *, tick: float = 0.02, poll_interval: float =
     server_assets = _export_tree(repo.path, repo.bad, repo.asset_path, directory / "imagefactory-server")
 
     cluster = ClusterState()
-    kube = KubernetesSimulator(cluster, token="sandbox-kube-token").start()
+    kube = KubernetesSimulator(cluster, token=KUBE_TOKEN).start()
     sim = ImageFactorySimulator(cluster, job_tick=tick, build_tick=tick, asset_root=server_assets).start()
     try:
-        tenant = sim.add_tenant("acme", tenant_id=TENANT_ID)
-        sim.add_user(ADMIN_EMAIL, "sandbox-password", tenant_id=tenant, role="System Administrator", system_admin=True)
-        token = sim.issue_token(ADMIN_EMAIL)
-        namespace = tenant_namespace(tenant)
-        cluster.ensure_namespace(namespace)
-        cluster.put(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {"name": "docker-config", "namespace": namespace},
-                "type": "kubernetes.io/dockerconfigjson",
-                "data": {".dockerconfigjson": "e30="},
-            }
-        )
-        cluster_auth = {"server": kube.url, "token": "sandbox-kube-token"}
-        provider = sim.add_provider(
-            tenant,
-            "sandbox-k8s",
-            provider_id=PROVIDER_ID,
-            provider_type="kubernetes",
-            target_namespace=namespace,
-            status="online",
-            config={
-                "tekton_enabled": True,
-                "tekton_install_mode": "image_factory_installer",
-                "tekton_profile_version": "v1",
-                "tekton_use_pipeline_ref": True,
-                "runtime_auth": dict(cluster_auth),
-                "bootstrap_auth": dict(cluster_auth),
-            },
-        )
-        project = sim.add_project(tenant, "smoke", git_url="https://git.sandbox.example/acme/smoke.git")
+        seeded = seed_imagefactory(sim, cluster, kube, mode="image_factory_installer")
         sim.seed_job(
-            provider,
+            seeded.provider,
             operation="install",
             status="succeeded",
             install_mode="image_factory_installer",
@@ -156,60 +248,18 @@ def build_sandbox(directory: Path, *, tick: float = 0.02, poll_interval: float =
             created_at=datetime.now(UTC) - timedelta(days=21),
         )
         # The broken upgrade, run for real by the simulated installer against the simulated cluster.
-        started = _post(
-            f"{sim.url}/api/v1/admin/infrastructure/providers/{provider}/tekton/upgrade",
-            token,
-            tenant,
-            {
-                "install_mode": "image_factory_installer",
-                "asset_version": "v1",
-                "idempotency_key": "sandbox-upgrade-v0.4.0",
+        failed_job_id = upgrade(sim, seeded, mode="image_factory_installer")
+        config_text, config_path = write_config(
+            directory,
+            sim,
+            kube,
+            seeded,
+            poll_interval=poll_interval,
+            provider={
+                "mode": "image_factory_installer",
+                "assets": {"repo": str(repo.path), "branch": repo.branch, "path": repo.asset_path},
             },
         )
-        sim.wait_idle(timeout=30)
-        failed_job_id = str(started["job"]["id"])
-
-        kubeconfig = kube.kubeconfig(namespace=namespace, context="sandbox")
-        kubeconfig_path = directory / "kubeconfig.yaml"
-        kubeconfig_path.write_text(_yaml.dump(kubeconfig), encoding="utf-8")
-        kubeconfig_path.chmod(0o600)
-        config = {
-            "imagefactory": {
-                "url": sim.url,
-                "tenant_id": tenant,
-                "auth": {"token_env": TOKEN_ENV},
-                "poll_interval_seconds": poll_interval,
-                "timeout_seconds": 10,
-            },
-            "state_dir": str(directory / "state"),
-            "providers": [
-                {
-                    "id": provider,
-                    "name": "sandbox",
-                    "mode": "image_factory_installer",
-                    "assets": {"repo": str(repo.path), "branch": repo.branch, "path": repo.asset_path},
-                    "cluster": {"kubeconfig": str(kubeconfig_path), "context": "sandbox"},
-                    "verify": {"job_timeout_seconds": 60},
-                    "smoke_build": {
-                        "project_id": project,
-                        "timeout_seconds": 60,
-                        "manifest": {
-                            "name": "gitrollback-smoke",
-                            "type": "kaniko",
-                            "build_config": {
-                                "build_type": "kaniko",
-                                "dockerfile": "Dockerfile",
-                                "build_context": ".",
-                                "registry_repo": "registry.sandbox.example/acme/smoke",
-                            },
-                        },
-                    },
-                }
-            ],
-        }
-        config_text = _yaml.dump(config)
-        config_path = directory / "gitrollback.yaml"
-        config_path.write_text(config_text, encoding="utf-8")
     except BaseException:
         sim.stop()
         kube.stop()
@@ -220,13 +270,13 @@ def build_sandbox(directory: Path, *, tick: float = 0.02, poll_interval: float =
         cluster=cluster,
         kube=kube,
         imagefactory=sim,
-        tenant_id=tenant,
-        provider_id=provider,
-        project_id=project,
-        namespace=namespace,
-        token=token,
+        tenant_id=seeded.tenant,
+        provider_id=seeded.provider,
+        project_id=seeded.project,
+        namespace=seeded.namespace,
+        token=seeded.token,
         failed_job_id=failed_job_id,
         config_path=config_path,
-        kubeconfig_path=kubeconfig_path,
+        kubeconfig_path=directory / "kubeconfig.yaml",
         config_text=config_text,
     )

@@ -14,17 +14,13 @@ A background "reviewer" merges gitrollback's pull/merge request shortly after it
 
 from __future__ import annotations
 
-import json
 import subprocess
 import threading
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from gitrollback import _yaml
-from gitrollback.namespaces import tenant_namespace
 from gitrollback.testing.argocd import ArgoCDSimulator
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.github import GitHubSimulator
@@ -32,7 +28,7 @@ from gitrollback.testing.gitlab import GitLabSimulator
 from gitrollback.testing.imagefactory import ImageFactorySimulator
 from gitrollback.testing.kube import KubernetesSimulator
 from gitrollback.testing.repos import SandboxRepo, build_sandbox_repo
-from gitrollback.testing.sandbox import ADMIN_EMAIL, PROVIDER_ID, TENANT_ID, TOKEN_ENV
+from gitrollback.testing.sandbox import KUBE_TOKEN, TOKEN_ENV, seed_imagefactory, upgrade, write_config
 
 __all__ = ["ARGOCD_TOKEN_ENV", "SCM_TOKEN_ENV", "GitOpsSandbox", "build_gitops_sandbox"]
 
@@ -139,18 +135,6 @@ def _publish(repo: SandboxRepo, scm: Scm, directory: Path) -> tuple[GitHubSimula
     return None, bare
 
 
-def _post(url: str, token: str, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Authorization": f"Bearer {token}", "X-Tenant-ID": tenant, "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        payload: dict[str, Any] = json.loads(response.read())
-    return payload
-
-
 def build_gitops_sandbox(
     directory: Path,
     *,
@@ -174,61 +158,19 @@ def build_gitops_sandbox(
         host, remote = _publish(repo, scm, directory)
         started.append(host)
         cluster = ClusterState()
-        kube = KubernetesSimulator(cluster, token="sandbox-kube-token").start()
+        kube = KubernetesSimulator(cluster, token=KUBE_TOKEN).start()
         started.append(kube)
         sim = ImageFactorySimulator(cluster, job_tick=tick, build_tick=tick).start()
         started.append(sim)
         argocd = ArgoCDSimulator(cluster, tick=tick).start()
         started.append(argocd)
 
-        tenant = sim.add_tenant("acme", tenant_id=TENANT_ID)
-        sim.add_user(ADMIN_EMAIL, "sandbox-password", tenant_id=tenant, role="System Administrator", system_admin=True)
-        token = sim.issue_token(ADMIN_EMAIL)
-        namespace = tenant_namespace(tenant)
-        cluster.ensure_namespace(namespace)
-        cluster.put(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {"name": "docker-config", "namespace": namespace},
-                "type": "kubernetes.io/dockerconfigjson",
-                "data": {".dockerconfigjson": "e30="},
-            }
-        )
-        auth = {"server": kube.url, "token": "sandbox-kube-token"}
-        provider = sim.add_provider(
-            tenant,
-            "sandbox-gitops",
-            provider_id=PROVIDER_ID,
-            target_namespace=namespace,
-            config={
-                "tekton_enabled": True,
-                "tekton_install_mode": "gitops",
-                "tekton_profile_version": "v1",
-                "tekton_use_pipeline_ref": True,
-                "runtime_auth": dict(auth),
-                "bootstrap_auth": dict(auth),
-            },
-        )
-        project = sim.add_project(tenant, "smoke", git_url="https://git.sandbox.example/acme/smoke.git")
-
+        seeded = seed_imagefactory(sim, cluster, kube, mode="gitops")
         # Argo CD follows main; the broken v0.4.0 commit is what it last applied (the tip only adds docs).
-        argocd.add_app(APP, repo_path=remote, path=repo.asset_path, namespace=namespace, auto_sync=auto_sync)
+        argocd.add_app(APP, repo_path=remote, path=repo.asset_path, namespace=seeded.namespace, auto_sync=auto_sync)
         argocd.sync_now(APP, repo.tip, timeout=30)
         # Image Factory's gitops "upgrade" only delegates to the controller and records readiness (contract §6.2).
-        _post(
-            f"{sim.url}/api/v1/admin/infrastructure/providers/{provider}/tekton/upgrade",
-            token,
-            tenant,
-            {"install_mode": "gitops", "asset_version": "v1", "idempotency_key": "sandbox-gitops-upgrade-v0.4.0"},
-        )
-        sim.wait_idle(timeout=30)
-
-        kubeconfig_path = directory / "kubeconfig.yaml"
-        kubeconfig_path.write_text(
-            _yaml.dump(kube.kubeconfig(namespace=namespace, context="sandbox")), encoding="utf-8"
-        )
-        kubeconfig_path.chmod(0o600)
+        upgrade(sim, seeded, mode="gitops")
         if isinstance(host, GitHubSimulator):
             repo_url, project_ref, base_url = (
                 host.clone_url(OWNER, NAME, with_token=False),
@@ -248,56 +190,31 @@ def build_gitops_sandbox(
             "strategy": "restore",
             "labels": ["rollback", "tekton"],
             "auto_merge": auto_merge,
+            "merge_timeout_seconds": 60,
         }
         if host is not None:
             gitops.update({"project": project_ref, "base_url": base_url, "token_env": SCM_TOKEN_ENV})
-        config = {
-            "imagefactory": {
-                "url": sim.url,
-                "tenant_id": tenant,
-                "auth": {"token_env": TOKEN_ENV},
-                "poll_interval_seconds": poll_interval,
-                "timeout_seconds": 10,
+        config_text, config_path = write_config(
+            directory,
+            sim,
+            kube,
+            seeded,
+            poll_interval=poll_interval,
+            provider={
+                "mode": "gitops",
+                "assets": {"repo": repo_url, "branch": repo.branch, "path": repo.asset_path},
+                "gitops": gitops,
+                "sync": {
+                    "engine": "argocd",
+                    "url": argocd.url,
+                    "app": APP,
+                    "token_env": ARGOCD_TOKEN_ENV,
+                    # objects the broken release added (Task/kaniko-build) must go, or the app stays OutOfSync
+                    "prune": True,
+                    "timeout_seconds": 60,
+                },
             },
-            "state_dir": str(directory / "state"),
-            "providers": [
-                {
-                    "id": provider,
-                    "name": "sandbox",
-                    "mode": "gitops",
-                    "assets": {"repo": repo_url, "branch": repo.branch, "path": repo.asset_path},
-                    "cluster": {"kubeconfig": str(kubeconfig_path), "context": "sandbox"},
-                    "gitops": {**gitops, "merge_timeout_seconds": 60},
-                    "sync": {
-                        "engine": "argocd",
-                        "url": argocd.url,
-                        "app": APP,
-                        "token_env": ARGOCD_TOKEN_ENV,
-                        # objects the broken release added (Task/kaniko-build) must go, or the app stays OutOfSync
-                        "prune": True,
-                        "timeout_seconds": 60,
-                    },
-                    "verify": {"job_timeout_seconds": 60},
-                    "smoke_build": {
-                        "project_id": project,
-                        "timeout_seconds": 60,
-                        "manifest": {
-                            "name": "gitrollback-smoke",
-                            "type": "kaniko",
-                            "build_config": {
-                                "build_type": "kaniko",
-                                "dockerfile": "Dockerfile",
-                                "build_context": ".",
-                                "registry_repo": "registry.sandbox.example/acme/smoke",
-                            },
-                        },
-                    },
-                }
-            ],
-        }
-        config_text = _yaml.dump(config)
-        config_path = directory / "gitrollback.yaml"
-        config_path.write_text(config_text, encoding="utf-8")
+        )
     except BaseException:
         for server in started:
             if server is not None:
@@ -313,9 +230,9 @@ def build_gitops_sandbox(
         imagefactory=sim,
         argocd=argocd,
         host=host,
-        namespace=namespace,
-        provider_id=provider,
-        token=token,
+        namespace=seeded.namespace,
+        provider_id=seeded.provider,
+        token=seeded.token,
         config_text=config_text,
         config_path=config_path,
     )

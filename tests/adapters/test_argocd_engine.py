@@ -33,7 +33,7 @@ from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.repos import SandboxRepo
 
 SWAGGER = json.loads(
-    (Path(__file__).resolve().parents[2].parent / "shared" / "specs" / "argocd-swagger.json").read_text("utf-8")
+    (Path(__file__).resolve().parents[2] / "fixtures" / "specs" / "argocd-swagger.json").read_text("utf-8")
 )
 SYNC_REQUEST = SWAGGER["definitions"]["applicationApplicationSyncRequest"]["properties"]
 SYNC_RESOURCE = SWAGGER["definitions"]["v1alpha1SyncOperationResource"]["properties"]

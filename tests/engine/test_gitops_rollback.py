@@ -59,7 +59,7 @@ def _step(report: RunReport, name: str):
 
 @pytest.mark.parametrize("scm", ["github", "gitlab", "direct"])
 def test_rollback_lands_in_git_and_argo_syncs_exactly_it(make_world, scm: str) -> None:
-    """The remote's main ends with the known-good tree, Argo CD is Synced/Healthy at that commit, and all checks pass."""
+    """Main ends with the known-good tree, Argo CD is Synced/Healthy at exactly that commit, every check passes."""
     world = make_world(scm)
     if scm != "direct":
         world.start_reviewer()

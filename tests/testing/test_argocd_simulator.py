@@ -18,7 +18,7 @@ from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.repos import CommitSpec, SandboxRepo, make_repo
 
 SWAGGER = json.loads(
-    (Path(__file__).resolve().parents[2].parent / "shared" / "specs" / "argocd-swagger.json").read_text("utf-8")
+    (Path(__file__).resolve().parents[2] / "fixtures" / "specs" / "argocd-swagger.json").read_text("utf-8")
 )
 DEFS: dict[str, Any] = SWAGGER["definitions"]
 NS = "image-factory-tekton"

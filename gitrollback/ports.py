@@ -149,7 +149,7 @@ class RollbackWorkspace(Protocol):
         strategy: Literal["restore", "revert"] = "restore",
         failed_job: str | None = None,
         context: str = "",
-        trailers: Mapping[str, str] = {},  # noqa: B006 - read-only default, matches the adapter
+        trailers: Mapping[str, str] = {},
     ) -> RollbackCommit:
         """Make (or find from an earlier run) the commit that restores ``paths`` to ``good``."""
         ...

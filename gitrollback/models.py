@@ -30,6 +30,7 @@ __all__ = [
     "JobEvent",
     "KnownGood",
     "Manifest",
+    "PathCommit",
     "PlanStep",
     "Provider",
     "ProviderPermission",
@@ -44,6 +45,7 @@ __all__ = [
     "StepRecord",
     "StepStatus",
     "SyncStatus",
+    "TagRef",
     "TektonStatus",
     "to_json",
 ]
@@ -249,6 +251,46 @@ class RevisionInfo:
     def short(self) -> str:
         """The abbreviated commit id."""
         return self.sha[:12]
+
+
+@dataclass(frozen=True)
+class PathCommit:
+    """One first-parent commit that changed asset paths: their trees before and after it, and its trailers.
+
+    ``before``/``after`` map every asked path to its tree (or blob) id, None where the path does not exist.
+    ``before`` is the first parent's state; it is unknown (empty) when ``boundary`` is True, i.e. the commit is
+    the edge of a shallow clone. ``trailers`` holds gitrollback's own rollback trailers (``Rollback-Of``,
+    ``Rollback-To``, ``Provider``); ``reverts`` the commits named by ``This reverts commit <id>`` lines.
+    """
+
+    info: RevisionInfo
+    parents: tuple[str, ...]
+    before: Mapping[str, str | None]
+    after: Mapping[str, str | None]
+    trailers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    reverts: tuple[str, ...] = ()
+    boundary: bool = False
+
+    @property
+    def sha(self) -> str:
+        """The commit id."""
+        return self.info.sha
+
+
+@dataclass(frozen=True)
+class TagRef:
+    """A tag and the commit it names; ``relation`` says where that commit sits relative to a given revision.
+
+    ``relation`` is ``"same"``, ``"ancestor"`` (in the revision's history), ``"descendant"`` (newer than it),
+    ``"unrelated"``, or None when no revision was given.
+    """
+
+    name: str
+    target: str
+    message: str = ""
+    target_time: datetime | None = None
+    annotated: bool = False
+    relation: str | None = None
 
 
 @dataclass(frozen=True)

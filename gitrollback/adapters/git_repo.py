@@ -15,6 +15,12 @@ questions go to the git CLI in one call each (``git log --first-parent -- <paths
 commits in Python; with ``--first-parent`` git compares a merge with its first parent only, so a change
 that arrived through a merge is attributed to the merge commit, which is what a GitOps branch deploys.
 Every GitPython/gitdb exception is translated into ``gitrollback.errors.GitError`` with credentials masked.
+
+The known-good search's longer questions (a streamed first-parent walk with the paths' trees, tags with their
+relation to a revision, ancestry, rename detection, shallow clones and ``deepen``) live in the ``HistoryQueries``
+mixin (``_git_queries.py``, parsing in ``_git_history.py``), which reaches git only through this class, so this
+stays the one read-side module that imports GitPython. ``depth=`` makes the cached clone of a URL shallow; the
+search deepens it when it needs more history. A local repository is never fetched into.
 """
 
 from __future__ import annotations
@@ -24,7 +30,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import posixpath
 import re
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
@@ -37,6 +42,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import git
 from git.exc import GitCommandError, GitCommandNotFound, InvalidGitRepositoryError, NoSuchPathError
 
+from gitrollback.adapters._git_history import norm_path, pathspec
+from gitrollback.adapters._git_queries import HistoryQueries
 from gitrollback.errors import ConfigError, GitError
 from gitrollback.models import RevisionInfo
 
@@ -84,15 +91,8 @@ def _with_header(env: dict[str, str], header: str) -> None:
     env["GIT_CONFIG_COUNT"] = str(index + 1)
 
 
-def _norm_path(path: str) -> str:
-    # "/backend//tekton/", "./backend/tekton" and "backend/tekton" name the same folder; "" and "." the root.
-    return posixpath.normpath("/" + path.strip()).lstrip("/")
-
-
-def _pathspec(path: str) -> str:
-    # literal: no glob magic in asset paths; top: relative to the repository root whatever the cwd.
-    norm = _norm_path(path)
-    return f":(top,literal){norm}" if norm else ":(top)"
+_norm_path = norm_path
+_pathspec = pathspec
 
 
 def _check_rev(rev: str) -> str:
@@ -106,7 +106,7 @@ def _check_rev(rev: str) -> str:
     return rev
 
 
-class GitAssetSource:
+class GitAssetSource(HistoryQueries):
     """The ``AssetSource`` port over a local repository or a cached bare clone of a remote one.
 
     Args:
@@ -115,6 +115,8 @@ class GitAssetSource:
         cache_dir: where bare clones of URLs live; required for a URL.
         env: extra environment for every git command, e.g. ``GIT_CONFIG_COUNT=1``,
             ``GIT_CONFIG_KEY_0=http.extraHeader``, ``GIT_CONFIG_VALUE_0="Authorization: Basic ..."``.
+        depth: clone a URL shallow, this many commits deep (big repositories); ``deepen()`` fetches more
+            when a history question reaches the shallow edge. Ignored for local paths.
 
     The constructor does no I/O; the repository is opened (and cloned or fetched) by ``open()`` or the
     first query. Use it as a context manager, or call ``close()``, to stop git's helper processes.
@@ -127,8 +129,14 @@ class GitAssetSource:
     """
 
     def __init__(
-        self, location: str, *, cache_dir: Path | None = None, env: Mapping[str, str] | None = None
+        self,
+        location: str,
+        *,
+        cache_dir: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        depth: int | None = None,
     ) -> None:
+        self._depth = depth if depth and depth > 0 else None
         self._env: dict[str, str] = dict(env or {})
         self._env["GIT_TERMINAL_PROMPT"] = "0"
         self._secrets = tuple(
@@ -136,6 +144,7 @@ class GitAssetSource:
         )
         self._remote = _is_url(location)
         self._repo: git.Repo | None = None
+        self._commits: set[str] = set()  # full commit ids already verified: an id names the same commit forever
         if self._remote:
             url, header = _split_credentials(location)
             if header is not None:
@@ -208,12 +217,14 @@ class GitAssetSource:
         logger.info("cloning %s (bare) into %s", self._mask(self.location), self.path)
         try:
             with self._translate("clone", "check the URL, the network and the credentials"):
-                repo = git.Repo.clone_from(self.location, staging, env=self._env, bare=True, quiet=True)
+                shallow: dict[str, Any] = {"depth": self._depth} if self._depth else {}
+                repo = git.Repo.clone_from(self.location, staging, env=self._env, bare=True, quiet=True, **shallow)
                 repo.git.update_environment(**self._env)
                 repo.git.config("--unset-all", "remote.origin.fetch", with_exceptions=False)
                 for spec in _CACHE_REFSPECS:
                     repo.git.config("--add", "remote.origin.fetch", spec)
-                repo.git.fetch("--prune", "--quiet", "origin")
+                depth = [f"--depth={self._depth}"] if self._depth else []
+                repo.git.fetch("--prune", "--quiet", *depth, "origin")
                 repo.close()
             # Rename last, so an interrupted clone never leaves a half-filled cache entry behind.
             try:
@@ -285,18 +296,21 @@ class GitAssetSource:
         Raises:
             GitError: the revision is unknown or does not name a commit.
         """
+        if rev in self._commits:
+            return rev
         repo = self._open_repo()
         hint = "check the spelling, or fetch if the revision is new"
         with self._translate("resolve", hint):
             try:
-                out = repo.git.rev_parse(
-                    "--verify", "--quiet", "--end-of-options", f"{_check_rev(rev)}^{{commit}}"
-                )
+                out = repo.git.rev_parse("--verify", "--quiet", "--end-of-options", f"{_check_rev(rev)}^{{commit}}")
             except GitCommandError as exc:
                 where = self._mask(self.location)
                 message = f"unknown revision {rev!r} (or not a commit) in {where}"
                 raise GitError(message, adapter="git", operation="resolve", hint=hint) from exc
-        return str(out)
+        sha = str(out)
+        if sha == rev:
+            self._commits.add(sha)
+        return sha
 
     def branch_tip(self, branch: str) -> str:
         """The commit a branch points at (a local branch, or a remote-tracking name like ``origin/main``)."""
@@ -369,9 +383,7 @@ class GitAssetSource:
                     tree = None
             if tree is None or tree.type != "tree":
                 what = "does not exist" if tree is None else "is not a folder"
-                raise GitError(
-                    f"{norm} {what} at {sha[:12]}", adapter="git", operation="read_tree", hint=hint
-                )
+                raise GitError(f"{norm} {what} at {sha[:12]}", adapter="git", operation="read_tree", hint=hint)
             files: dict[str, bytes] = {}
             for item in tree.traverse():
                 if item.type != "blob" or item.mode == _SYMLINK_MODE:
@@ -390,6 +402,7 @@ class GitAssetSource:
                 "-z",
                 f"--format={_LOG_FORMAT}",
                 "--decorate-refs=refs/tags/",
+                "--decorate-refs-exclude=refs/tags/gitrollback/",  # verified-good markers are not release tags
                 *args,
             )
         infos = []
@@ -397,9 +410,7 @@ class GitAssetSource:
             if not record.strip():
                 continue
             sha, subject, when, author, refs = (record.lstrip("\n").split(_FIELD) + [""] * 5)[:5]
-            tags = sorted(
-                r.strip().removeprefix("tag: ") for r in refs.split(",") if r.strip().startswith("tag: ")
-            )
+            tags = sorted(r.strip().removeprefix("tag: ") for r in refs.split(",") if r.strip().startswith("tag: "))
             infos.append(
                 RevisionInfo(
                     sha=sha,

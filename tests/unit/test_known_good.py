@@ -103,7 +103,7 @@ class TestGitHistory:
         """A max_commits window that ends inside the bad run refuses and asks for a larger window."""
         with _refused("no earlier state to roll back to within 1 commits") as caught:
             find_known_good(source, branch="main", paths=PATHS, max_commits=1)
-        assert caught.value.hint == "raise max_commits"
+        assert caught.value.hint == "raise max_commits, or name the known-good revision with --to"
 
     def test_paths_missing_at_bad(self, source: GitAssetSource) -> None:
         """Asset paths that do not exist at the bad revision are refused before any search."""

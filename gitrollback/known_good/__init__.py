@@ -1,0 +1,37 @@
+"""Find the revision to roll the Tekton assets back to: the runbook's "last known-good version", from evidence.
+
+The runbook (``docs/runbook.md``, rollback step 1) says "revert the GitOps source to the last known-good Tekton
+asset version" without saying how to find it, and Image Factory's job history names a profile folder (``v1``),
+not git content (``docs/imagefactory-api.md`` §4.6). ``find_known_good`` combines what is available, strongest
+first: an explicit revision, gitrollback's verified-good marker tags, installer job history, Argo CD deployment
+history confirmed by success evidence, release tags, and the git-history fallback (the state just before the
+change that introduced the failing content), and explains its choice and every candidate it turned down.
+
+Layout: ``resolver`` (the entry point and the guards), ``scan`` (the first-parent history walk), ``evidence``
+(the ``Evidence`` inputs and their candidates), ``capabilities`` (what a source may offer beyond the
+``AssetSource`` port, e.g. streaming its history). ``docs/known-good.md`` is the user-facing description.
+"""
+
+from __future__ import annotations
+
+from gitrollback.known_good.capabilities import (
+    Ancestry,
+    FirstParentAncestry,
+    HistoryWalker,
+    MoveDetector,
+    ShallowClone,
+    TagLister,
+)
+from gitrollback.known_good.evidence import Evidence
+from gitrollback.known_good.resolver import find_known_good
+
+__all__ = [
+    "Ancestry",
+    "Evidence",
+    "FirstParentAncestry",
+    "HistoryWalker",
+    "MoveDetector",
+    "ShallowClone",
+    "TagLister",
+    "find_known_good",
+]

@@ -294,7 +294,7 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
     mode = sec.text("mode")
     if mode is not None and mode not in ("gitops", "image_factory_installer"):
         raise sec.error(f"must be gitops or image_factory_installer, got {mode!r}", sec.path("mode"))
-    assets = sec.section("assets", {"repo", "branch", "path", "profile"}, required=True)
+    assets = sec.section("assets", {"repo", "branch", "path", "profile", "tag_pattern"}, required=True)
     assert assets is not None
     asset_path = assets.text("path", default="backend/tekton").strip("/")
     cluster = sec.section(
@@ -342,6 +342,7 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
             branch=assets.text("branch", default="main"),
             path=asset_path,
             profile=assets.text("profile"),
+            tag_pattern=assets.text("tag_pattern"),
         ),
         cluster=cluster_settings,
         verify=verify,

@@ -90,6 +90,7 @@ class AssetSettings:
     branch: str = "main"
     path: str = "backend/tekton"
     profile: str | None = None
+    tag_pattern: str | None = None
 
 
 @dataclass(frozen=True)

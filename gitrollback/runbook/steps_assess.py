@@ -8,14 +8,19 @@ profile folder name, not a git revision, so the revision comes from git.
 
 from __future__ import annotations
 
+import logging
+
 from gitrollback import assets as asset_tree
-from gitrollback.errors import AssetError, PreconditionFailedError
-from gitrollback.known_good import find_known_good
-from gitrollback.models import FailedJob, InstallerJob, PlanStep, TektonStatus
+from gitrollback.errors import AdapterError, AssetError, PreconditionFailedError
+from gitrollback.known_good import Evidence, find_known_good
+from gitrollback.models import DeploymentRecord, FailedJob, InstallerJob, PlanStep, TektonStatus
 from gitrollback.namespaces import installer_namespace
+from gitrollback.ports import DeploymentHistory
 from gitrollback.runbook.context import RunContext
 
 __all__ = ["AssessStep", "KnownGoodStep", "RenderStep", "latest_failed_job"]
+
+logger = logging.getLogger(__name__)
 
 
 def latest_failed_job(status: TektonStatus) -> InstallerJob | None:
@@ -122,10 +127,27 @@ class KnownGoodStep:
             )
         return PlanStep(self.name, "choose the last known-good asset revision", targets)
 
+    @staticmethod
+    def _deployments(ctx: RunContext) -> tuple[DeploymentRecord, ...]:
+        engine, sync = ctx.ports.sync, ctx.settings.sync
+        if engine is None or sync is None or not sync.app or not isinstance(engine, DeploymentHistory):
+            return ()
+        try:
+            return tuple(engine.history(sync.app))
+        except AdapterError as exc:  # evidence is optional: say so and go on without it
+            logger.warning("no deployment history from %s: %s", sync.app, exc)
+            return ()
+
     def run(self, ctx: RunContext) -> str:
         a = ctx.settings.assets
         source = ctx.ports.assets
-        kg = find_known_good(source, branch=a.branch, paths=[a.path], to=ctx.options.to)
+        evidence = Evidence(
+            provider_id=ctx.settings.id,
+            jobs=ctx.status.recent_jobs if ctx.status is not None else (),
+            deployments=self._deployments(ctx),
+            tag_pattern=a.tag_pattern,
+        )
+        kg = find_known_good(source, branch=a.branch, paths=[a.path], to=ctx.options.to, evidence=evidence)
         ctx.known_good = kg
         ctx.good_info = source.describe(kg.revision)
         if kg.bad_revision:

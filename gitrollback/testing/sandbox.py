@@ -103,6 +103,11 @@ def _export_tree(repo: Path, rev: str, path: str, dest: Path) -> Path:
     return dest / path
 
 
+def _commit_time(repo: Path, rev: str) -> datetime:
+    out = subprocess.run(["git", "-C", str(repo), "show", "-s", "--format=%cI", rev], capture_output=True, check=True)
+    return datetime.fromisoformat(out.stdout.decode().strip()).astimezone(UTC)
+
+
 def post_json(url: str, token: str, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
     request = urllib.request.Request(
         url,
@@ -239,13 +244,17 @@ def build_sandbox(directory: Path, *, tick: float = 0.02, poll_interval: float =
     sim = ImageFactorySimulator(cluster, job_tick=tick, build_tick=tick, asset_root=server_assets).start()
     try:
         seeded = seed_imagefactory(sim, cluster, kube, mode="image_factory_installer")
+        # v0.3.0 was installed (and verified) the day it was tagged: job history is evidence for it.
+        released = _commit_time(repo.path, repo.good)
         sim.seed_job(
             seeded.provider,
             operation="install",
             status="succeeded",
             install_mode="image_factory_installer",
             asset_version="v1",
-            created_at=datetime.now(UTC) - timedelta(days=21),
+            created_at=released + timedelta(hours=2),
+            started_at=released + timedelta(hours=2),
+            completed_at=released + timedelta(hours=2, minutes=3),
         )
         # The broken upgrade, run for real by the simulated installer against the simulated cluster.
         failed_job_id = upgrade(sim, seeded, mode="image_factory_installer")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from gitrollback.api import Rollback, installer_steps
+    from gitrollback.api import Rollback, gitops_steps, installer_steps
     from gitrollback.config import parse_config
     from gitrollback.errors import GitRollbackError
     from gitrollback.known_good import find_known_good
@@ -35,6 +35,7 @@ __all__ = [
     "Settings",
     "__version__",
     "find_known_good",
+    "gitops_steps",
     "installer_steps",
     "load_config",
     "parse_config",
@@ -44,6 +45,7 @@ __all__ = [
 _LAZY = {
     "Rollback": "gitrollback.api",
     "installer_steps": "gitrollback.api",
+    "gitops_steps": "gitrollback.api",
     "parse_config": "gitrollback.config",
     "GitRollbackError": "gitrollback.errors",
     "find_known_good": "gitrollback.known_good",

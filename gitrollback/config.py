@@ -257,6 +257,7 @@ def _gitops(sec: _Section | None) -> GitOpsSettings | None:
         author_name=sec.text("author_name", default="gitrollback"),
         author_email=sec.text("author_email", default="gitrollback@localhost"),
         markers=sec.flag("markers", True),
+        poll_interval=sec.number("poll_interval_seconds", 5.0),
     )
 
 
@@ -281,6 +282,7 @@ def _sync(sec: _Section | None) -> SyncSettings | None:
         timeout=sec.number("timeout_seconds", 600.0),
         verify_tls=not sec.flag("insecure_skip_tls_verify", False),
         ca_file=sec.text("ca_file"),
+        poll_interval=sec.number("poll_interval_seconds", 2.0),
     )
 
 
@@ -366,6 +368,7 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
                     "author_name",
                     "author_email",
                     "markers",
+                    "poll_interval_seconds",
                 },
             )
         ),
@@ -385,6 +388,7 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
                     "timeout_seconds",
                     "insecure_skip_tls_verify",
                     "ca_file",
+                    "poll_interval_seconds",
                 },
             )
         ),

@@ -148,6 +148,12 @@ def render_report(report: RunReport) -> str:
         lines.append(f"Error:  {report.error}")
     if report.known_good is not None:
         lines.append(f"Known-good: {report.known_good.revision} ({report.known_good.source})")
+    if report.change_request is not None:
+        lines.append(f"Change request: {report.change_request.url}")
+    if report.rollback_commit is not None:
+        lines.append(f"Rollback commit: {report.rollback_commit}")
+    if report.synced_revision is not None:
+        lines.append(f"Synced revision: {report.synced_revision}")
     if report.incident is not None:
         lines += ["", incident_markdown(report.incident, report)]
     return "\n".join(lines)

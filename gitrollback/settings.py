@@ -146,6 +146,7 @@ class GitOpsSettings:
     author_name: str = "gitrollback"
     author_email: str = "gitrollback@localhost"
     markers: bool = True
+    poll_interval: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,7 @@ class SyncSettings:
     timeout: float = 600.0
     verify_tls: bool = True
     ca_file: str | None = None
+    poll_interval: float = 2.0
 
 
 @dataclass(frozen=True)

@@ -128,7 +128,7 @@ def build_adapters(
         g = p.gitops
         out.workspace = workspace_factory()(
             p.assets,
-            cache_dir=(state or Path(".gitrollback")) / "workspaces",
+            cache_dir=state or Path(".gitrollback"),
             env=git_env,
             author=(g.author_name, g.author_email),
         )

@@ -90,7 +90,11 @@ def _github_host(settings: GitOpsSettings, *, token: str, clock: Clock | None = 
     from gitrollback.adapters.github import GitHubHost
 
     return GitHubHost(
-        settings.project or "", token=token, base_url=settings.base_url or "https://api.github.com", clock=clock
+        settings.project or "",
+        token=token,
+        base_url=settings.base_url or "https://api.github.com",
+        clock=clock,
+        poll_interval=settings.poll_interval,
     )
 
 
@@ -98,7 +102,11 @@ def _gitlab_host(settings: GitOpsSettings, *, token: str, clock: Clock | None = 
     from gitrollback.adapters.gitlab import GitLabHost
 
     return GitLabHost(
-        settings.project or "", token=token, base_url=settings.base_url or "https://gitlab.com", clock=clock
+        settings.project or "",
+        token=token,
+        base_url=settings.base_url or "https://gitlab.com",
+        clock=clock,
+        poll_interval=settings.poll_interval,
     )
 
 
@@ -120,6 +128,7 @@ def _argocd_sync(
         clock=clock,
         on_operation_in_progress=settings.on_operation_in_progress,
         on_wait=on_wait,
+        poll_interval=settings.poll_interval,
     )
     # someone else's running operation is waited for within the same budget as our own sync
     engine.operation_wait_timeout = settings.timeout

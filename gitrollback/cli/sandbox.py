@@ -124,7 +124,8 @@ def _serve(root: Path, output: Output, stop: threading.Event | None, options: Sa
         if argocd is not None:
             lines.append(f"Argo CD simulator:       {argocd.url}")
         if host is not None:
-            lines.append(f"{options.scm.capitalize()} simulator:{' ' * (8 - len(options.scm))}{host.url}")
+            label = {"github": "GitHub", "gitlab": "GitLab"}.get(options.scm, options.scm) + " simulator:"
+            lines.append(f"{label:<25}{host.url}")
         lines += [
             f"Git repository:          {world.repo.path}",
             f"Config:                  {world.config_path}",

@@ -10,7 +10,7 @@ earlier run instead of making new ones.
 
 from __future__ import annotations
 
-from gitrollback.errors import PreconditionFailedError, StepError
+from gitrollback.errors import PreconditionFailedError, StepError, WaitTimeoutError
 from gitrollback.models import PlanStep
 from gitrollback.runbook.context import RunContext
 from gitrollback.runbook.engine import Skipped
@@ -236,7 +236,19 @@ class SyncStep:
         status = engine.status(s.app)
         if not (status.revision == revision and status.sync_status == "Synced" and status.health == "Healthy"):
             engine.sync(s.app, revision=revision, prune=s.prune)
-        status = engine.wait_for_revision(s.app, revision, timeout=s.timeout)
+        try:
+            status = engine.wait_for_revision(s.app, revision, timeout=s.timeout)
+        except WaitTimeoutError as exc:
+            last = engine.status(s.app)
+            if not s.prune and last.revision == revision and last.sync_status == "OutOfSync":
+                # the revision is applied but objects the bad release added are still live: only pruning fixes that
+                raise StepError(
+                    f"{s.app} applied {revision[:12]} but stays OutOfSync: the cluster still has objects that "
+                    "revision no longer defines",
+                    step=self.name,
+                    hint="set sync.prune: true (or delete those objects) and rerun; the rollback commit is reused",
+                ) from exc
+            raise
         ctx.sync_status = status
         return f"{s.app} is Synced and Healthy at {status.revision[:12]}"
 

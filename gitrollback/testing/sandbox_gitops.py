@@ -191,6 +191,7 @@ def build_gitops_sandbox(
             "labels": ["rollback", "tekton"],
             "auto_merge": auto_merge,
             "merge_timeout_seconds": 60,
+            "poll_interval_seconds": 0.2,
         }
         if host is not None:
             gitops.update({"project": project_ref, "base_url": base_url, "token_env": SCM_TOKEN_ENV})
@@ -212,6 +213,7 @@ def build_gitops_sandbox(
                     # objects the broken release added (Task/kaniko-build) must go, or the app stays OutOfSync
                     "prune": True,
                     "timeout_seconds": 60,
+                    "poll_interval_seconds": 0.1,
                 },
             },
         )

@@ -178,3 +178,28 @@ def test_sync_wait_times_out(make_world) -> None:
     sync = _step(report, "sync")
     assert sync.status is StepStatus.FAILED and "another operation is still running" in sync.detail
     assert _step(report, "readiness").status is StepStatus.SKIPPED
+
+
+def test_without_prune_leftover_objects_are_named_as_the_reason(make_world) -> None:
+    """With prune off, the app stays OutOfSync on leftovers; the sync step says pruning is what is missing."""
+    world = make_world("direct")
+    s = parse_config(world.config_text, source=str(world.config_path))
+    p = s.providers[0]
+    assert p.sync is not None
+    sync = dataclasses.replace(p.sync, prune=False, timeout=1.5)
+    report = _run(world, dataclasses.replace(s, providers=(dataclasses.replace(p, sync=sync),)))
+    assert report.status == "failed"
+    step = _step(report, "sync")
+    assert "stays OutOfSync" in step.detail
+    assert report.error is not None and "sync.prune: true" in report.error
+
+
+def test_incident_notes_describe_the_gitops_rollback(make_world) -> None:
+    """The notes say the known-good tree was synced, at which commit, and link the pull request."""
+    world = make_world("github", auto_merge=True)
+    report = _run(world)
+    assert report.status == "rolled_back" and report.incident is not None and report.change_request is not None
+    assert "synced by the GitOps controller" in report.incident.restored_version
+    assert report.synced_revision is not None and report.synced_revision[:12] in report.incident.restored_version
+    assert any(report.change_request.url in item for item in report.incident.follow_up)
+    assert not any("server file system" in item for item in report.incident.follow_up)

@@ -90,9 +90,15 @@ def norm_path(path: str) -> str:
 
 
 def pathspec(path: str) -> str:
-    """A git pathspec for exactly this path: no glob magic (``literal``), from the repository root (``top``)."""
+    """A git pathspec for exactly this path: no glob magic (``literal``).
+
+    Git runs with the repository's top level as its working directory (GitPython's ``working_dir``), so the path is
+    already root-relative; ``top`` is left out on purpose: git 2.39 does not consult commit-graph Bloom filters for
+    pathspecs with ``top`` magic, which made path history several times slower on repositories that have them
+    (``docs/performance.md``).
+    """
     norm = norm_path(path)
-    return f":(top,literal){norm}" if norm else ":(top)"
+    return f":(literal){norm}" if norm else ":(top)"
 
 
 def split_nul(chunks: Iterable[bytes]) -> Iterator[bytes]:

@@ -21,7 +21,7 @@ from typing import Any
 from gitrollback.testing._argocd_git import GitReader
 from gitrollback.testing._argocd_wire import rfc3339
 
-__all__ = ["REFRESH_ANNOTATION", "SimApp"]
+__all__ = ["ARGOCD_NAMESPACE", "REFRESH_ANNOTATION", "SimApp"]
 
 REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
 ARGOCD_NAMESPACE = "argocd"

@@ -2,12 +2,13 @@
 
 Routes (``gitops-apis.md`` §1.1-§1.2, shapes from ``argocd-swagger.json``): ``POST``/``DELETE /api/v1/session``,
 ``GET /api/v1/applications``, ``GET /api/v1/applications/{name}`` (``?refresh=`` blocks until the controller
-applied the refresh, or 504 ``application refresh deadline exceeded``), ``POST .../sync``,
-``DELETE .../operation``, ``GET .../resource-tree``, ``GET /api/version``. Server-side rules reproduced: the
-415 middleware runs before auth; bearer values count only when JWT-shaped, else the ``argocd.token`` cookie,
+applied the refresh, or 504 ``application refresh deadline exceeded``), ``POST .../sync``, ``POST .../rollback``,
+``DELETE .../operation``, ``GET .../resource-tree``, ``GET /api/version``. Server-side rules reproduced: the 415
+middleware runs before auth; bearer values count only when JWT-shaped, else the ``argocd.token`` cookie,
 else 401 ``no session information``; a missing app is 403 ``permission denied`` without a project and 404 with
 one; the sync checks run in the server's order (auto-sync revision rule, revision resolution, then the
-one-operation rule); terminate needs a started operation. The controller rules live in ``_argocd_controller``.
+one-operation rule); rollback is refused with auto-sync on and for an unknown history id; terminate needs a
+started operation. The controller rules live in ``_argocd_controller``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gitrollback.testing import _argocd_wire as wire
-from gitrollback.testing._argocd_app import SimApp
+from gitrollback.testing._argocd_app import ARGOCD_NAMESPACE, SimApp
 from gitrollback.testing._argocd_controller import Controller
 from gitrollback.testing._argocd_git import RepoError
 from gitrollback.testing.cluster_state import ClusterState
@@ -68,6 +69,7 @@ class ArgoCDHTTP:
         route: dict[tuple[str, str], Callable[[Request, str, str], Response]] = {
             ("GET", ""): self._get,
             ("POST", "sync"): self._sync,
+            ("POST", "rollback"): self._rollback,
             ("DELETE", "operation"): self._terminate,
             ("GET", "resource-tree"): self._resource_tree,
         }
@@ -163,6 +165,8 @@ class ArgoCDHTTP:
                 if not self.controller.cond.wait_for(
                     lambda: app.refreshes_done >= target, timeout=self.refresh_deadline
                 ):
+                    # §1.2 gives the message but no code; the simulator's choice is DeadlineExceeded (504), the
+                    # gateway's status for a request whose context ran out.
                     return wire.error(wire.DEADLINE_EXCEEDED, "application refresh deadline exceeded")
             return Response.json(200, app.to_json())
 
@@ -203,6 +207,43 @@ class ArgoCDHTTP:
             if body.get("retryStrategy"):
                 operation["retry"] = copy.deepcopy(body["retryStrategy"])
             self.controller.start_operation(app, operation)
+            self.controller.cond.notify_all()
+            return Response.json(200, app.to_json())
+
+    def _rollback(self, request: Request, name: str, user: str) -> Response:
+        """``POST .../rollback`` (§1.2): a sync to a ``status.history`` entry, refused while auto-sync is on."""
+        body = wire.json_body(request)
+        if isinstance(body, Response):
+            return body
+        with self.controller.cond:
+            app = self._find(name, str(body.get("project") or "") or None)
+            if isinstance(app, Response):
+                return app
+            if app.auto_sync:
+                return wire.error(wire.FAILED_PRECONDITION, "rollback cannot be initiated when auto-sync is enabled")
+            raw_id = body.get("id", 0)  # int64: grpc-gateway takes a JSON number or a decimal string; absent is 0
+            try:
+                wanted = int(raw_id)
+            except (TypeError, ValueError):
+                return wire.error(wire.INVALID_ARGUMENT, f"invalid value for id: {raw_id!r}")
+            entry = next((h for h in app.status.get("history", []) if h.get("id") == wanted), None)
+            if entry is None:
+                return wire.error(
+                    wire.INVALID_ARGUMENT,
+                    f"application {ARGOCD_NAMESPACE}/{name} does not have deployment with id {wanted}",
+                )
+            if app.operation is not None:
+                return wire.error(wire.FAILED_PRECONDITION, _IN_PROGRESS)
+            # strategy forced to apply (no hooks), revision and source from the history entry (§1.2 rollback)
+            sync: dict[str, Any] = {
+                "revision": entry["revision"],
+                "source": copy.deepcopy(entry.get("source") or app.source),
+                "syncStrategy": {"apply": {}},
+            }
+            for key in ("prune", "dryRun"):
+                if body.get(key):
+                    sync[key] = True
+            self.controller.start_operation(app, {"sync": sync, "initiatedBy": {"username": user}})
             self.controller.cond.notify_all()
             return Response.json(200, app.to_json())
 

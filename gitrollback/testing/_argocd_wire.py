@@ -67,11 +67,12 @@ def error(code: int, message: str) -> Response:
 
 def content_type_refused(request: Request) -> Response | None:
     """The plain-text 415 for a non-GET request without ``application/json`` (``enforceContentTypes``)."""
-    if request.method in ("GET", "HEAD"):
+    # Only GET is exempt (§1.1: "every non-GET request"), and the header is looked up as a whole, lower-cased, in
+    # the allowed list: ``application/json; charset=utf-8`` is *not* ``application/json`` and gets the 415 too
+    # (§1.1 "Anything else gets 415"; server.go enforceContentTypes compares the raw header value).
+    if request.method == "GET":
         return None
-    # decision: media-type parameters (``; charset=utf-8``) are ignored, as a MIME-aware check would
-    media_type = request.header("Content-Type").split(";", 1)[0].strip().lower()
-    if media_type in ALLOWED_CONTENT_TYPES:
+    if request.header("Content-Type").strip().lower() in ALLOWED_CONTENT_TYPES:
         return None
     return Response.text(415, "Invalid content type")
 

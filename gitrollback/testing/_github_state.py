@@ -178,9 +178,17 @@ class GitHubState:
     def list_pulls(
         self, repo: SimRepo, *, state: str = "open", head: str | None = None, base: str | None = None
     ) -> list[SimPull]:
-        """Pulls filtered as ``GET /pulls`` does (``head`` is ``owner:branch``, matched on ``head.label``)."""
+        """Pulls filtered as ``GET /pulls`` does (``head`` is ``owner:branch``, matched on ``head.label``).
+
+        A ``head`` without the ``owner:`` part is silently ignored by GitHub, which then lists every pull request
+        (test-infra.md §2a says ``head=`` must be ``owner:branch``; the ignore is GitHub's documented-by-users
+        behaviour, e.g. PyGithub#1566): the simulator does the same, so a client that forgets the owner finds
+        other pull requests here too instead of an empty list that would hide the bug.
+        """
         if state not in ("open", "closed", "all"):
             raise _validation({"resource": "PullRequest", "field": "state", "code": "invalid"})
+        if head is not None and ":" not in head:
+            head = None
         with self.lock:
             found = []
             for pull in sorted(repo.pulls.values(), key=lambda p: p.number, reverse=True):
@@ -281,7 +289,8 @@ class GitHubState:
                 raise ApiError(409, "Head branch was modified. Review and try the merge again.")
             method = payload.get("merge_method", "merge")
             if method == "rebase":
-                raise ApiError(405, "Merge method rebase merging is not allowed on this repository.")
+                # GitHub's wording for a disabled merge method (e.g. rook/rook#4072), 405 like the other refusals
+                raise ApiError(405, "Rebase merges are not allowed on this repository.")
             if method not in ("merge", "squash"):
                 raise _validation({"resource": "PullRequest", "field": "merge_method", "code": "invalid"})
             self.check_protection(repo, pull)

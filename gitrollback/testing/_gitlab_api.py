@@ -219,6 +219,9 @@ class GitLabApi:
         return paginate(request, base, [render_mr(project, mr, self.users, base) for mr in mrs])
 
     def _duplicate_of(self, project: Project, source_branch: str, but: int = 0) -> MergeRequest | None:
+        # Known deviation kept for now: GitLab's MergeRequest#validate_branches also matches the *target* branch (the
+        # same source into another target is allowed); tests/adapters/test_gitlab_host.py relies on the stricter
+        # per-source-branch rule, so changing it is left to the lead (see the review report).
         return next(
             (
                 m
@@ -234,7 +237,10 @@ class GitLabApi:
             return _error(400, ", ".join(f"{key} is missing" for key in missing))
         source, target = str(body["source_branch"]), str(body["target_branch"])
         if source == target:
-            return _message(409, ["You can't use same project/branch for source and target"])
+            # GitLab's API helper answers a ``branch_conflict`` validation error with 422 and only the
+            # ``validate_branches`` one (the duplicate, §2b) with 409 (from GitLab's handle_merge_request_errors!;
+            # not confirmed against a live server).
+            return _message(422, ["You can't use same project/branch for source and target"])
         for kind, branch in (("Source", source), ("Target", target)):
             if git.rev(project.repo, f"refs/heads/{branch}") is None:
                 # GitLab's exact status for a missing branch is unverified; 422 with a list body is our choice.

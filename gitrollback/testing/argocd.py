@@ -3,13 +3,14 @@
 ``ArgoCDSimulator`` serves the slice of Argo CD's REST API gitrollback uses (``gitops-apis.md`` §1.1-§1.2, the
 shapes of ``argocd-swagger.json``): ``POST /api/v1/session``, ``GET /api/v1/applications`` (list),
 ``GET /api/v1/applications/{name}`` (with a blocking ``?refresh=normal|hard``), ``POST .../{name}/sync``,
-``DELETE .../{name}/operation``, ``GET .../{name}/resource-tree`` and ``GET /api/version``. The server-side rules
-are the real ones: bearer tokens only when JWT-shaped (or the ``argocd.token`` cookie), 401 ``no session
-information``; a plain-text 415 for a non-GET without ``application/json``; 403 ``permission denied`` for a
-missing app unless a project is given (then 404); 400 ``another operation is already in progress``; 400
-``Cannot sync to <rev>: auto-sync currently set to <targetRevision>``; the terminate rules. The controller that
-moves operations, refreshes, auto-syncs and health along lives in ``_argocd_controller`` (§1.3, §6); the
-routes in ``_argocd_http``; git reading and rendering in ``_argocd_git``; the wire helpers in ``_argocd_wire``.
+``POST .../{name}/rollback``, ``DELETE .../{name}/operation``, ``GET .../{name}/resource-tree`` and
+``GET /api/version``. The server-side rules are the real ones: bearer tokens only when JWT-shaped (or the
+``argocd.token`` cookie), 401 ``no session information``; a plain-text 415 for a non-GET whose Content-Type is
+not exactly ``application/json``; 403 ``permission denied`` for a missing app unless a project is given (then
+404); 400 ``another operation is already in progress``; 400 ``Cannot sync to <rev>: auto-sync currently set to
+<targetRevision>``; the rollback and terminate rules. The controller that moves operations, refreshes,
+auto-syncs and health along lives in ``_argocd_controller`` (§1.3, §6); the routes in ``_argocd_http``; git
+reading and rendering in ``_argocd_git``; the wire helpers in ``_argocd_wire``.
 This module holds the lifecycle, seeding, accessors for assertions and the fault switches.
 
 Applications point at real local git repositories; syncs apply the rendered objects into a shared

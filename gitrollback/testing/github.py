@@ -325,6 +325,9 @@ class GitHubSimulator(SimulatorServer):
                     self.state.check_protection(repo, pull)
                 except ApiError:
                     state = "blocked"
+            if state == "clean" and any(s != "success" for s in repo.check_states.values()):
+                # GitHub's "unstable": mergeable, but a commit status that is not required is failing or pending
+                state = "unstable"
         return Response.json(200, pull_json(links, repo, pull, mergeable=mergeable, state=state))
 
     def _edit_pull(self, request: Request, links: Links, match: re.Match[str]) -> Response:

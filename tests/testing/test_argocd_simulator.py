@@ -189,12 +189,15 @@ def test_the_argocd_token_cookie_authenticates(world: World) -> None:
 
 
 def test_writes_without_a_json_content_type_get_plain_text_415(world: World) -> None:
-    """POST and DELETE without application/json get 415 ``Invalid content type`` before auth."""
+    """POST and DELETE without exactly application/json (a charset parameter too) get 415 before auth."""
     post = httpx.post(
         f"{world.sim.url}/api/v1/applications/{APP}/sync", content=b"{}", headers={"Content-Type": "text/plain"}
     )
     delete = httpx.delete(f"{world.sim.url}/api/v1/applications/{APP}/operation")
-    for reply in (post, delete):
+    with_charset = world.http.post(
+        f"/api/v1/applications/{APP}/sync", content=b"{}", headers={"Content-Type": "application/json; charset=utf-8"}
+    )
+    for reply in (post, delete, with_charset):
         assert (reply.status_code, reply.text, reply.headers["content-type"]) == (
             415,
             "Invalid content type\n",
@@ -213,9 +216,11 @@ def test_a_missing_app_is_403_without_a_project_and_404_with_one(world: World) -
     text = 'applications.argoproj.io "nope" not found'
     assert (missing.status_code, missing.json()) == (404, {"error": text, "code": 5, "message": text})
     other = world.http.get(f"/api/v1/applications/{APP}", params={"project": "platform"})
-    assert other.status_code == 404
+    text = f'applications.argoproj.io "{APP}" not found'
+    assert (other.status_code, other.json()) == (404, {"error": text, "code": 5, "message": text})
     assert sync(world, project="default", revision="main").status_code == 200
-    assert world.http.post("/api/v1/applications/nope/sync", json={}).status_code == 403
+    refused = world.http.post("/api/v1/applications/nope/sync", json={})
+    assert (refused.status_code, refused.json()["message"]) == (403, "permission denied")
 
 
 # -- operations --------------------------------------------------------------------------------------------
@@ -368,8 +373,11 @@ def test_get_with_refresh_blocks_until_the_controller_compared_the_new_tip(world
 
 def test_unknown_paths_and_methods_get_envelopes(world: World) -> None:
     """Unrouted paths are 404 and known paths with another method 501, both as runtimeError bodies."""
-    assert world.http.get("/api/v1/nothing").json()["code"] == 5
-    assert world.http.put(f"/api/v1/applications/{APP}/sync", json={}).status_code == 501
+    nothing = world.http.get("/api/v1/nothing")
+    assert (nothing.status_code, nothing.json()) == (404, {"error": "Not Found", "code": 5, "message": "Not Found"})
+    wrong = world.http.put(f"/api/v1/applications/{APP}/sync", json={})
+    body = {"error": "Method Not Allowed", "code": 12, "message": "Method Not Allowed"}
+    assert (wrong.status_code, wrong.json()) == (501, body)
 
 
 # -- auto-sync, faults ------------------------------------------------------------------------------------------
@@ -463,3 +471,48 @@ def test_resource_tree_lists_the_applied_objects(world: World) -> None:
     names = {(n["kind"], n["name"]) for n in tree["nodes"]}
     assert ("Task", "kaniko-no-push") in names and len(tree["nodes"]) == 26
     assert all(n["uid"] for n in tree["nodes"])
+
+
+# -- rollback ----------------------------------------------------------------------------------------------------
+
+
+def test_rollback_syncs_a_history_entry_with_the_apply_strategy(world: World) -> None:
+    """POST rollback with a history id starts an apply-strategy sync of that entry's revision and adds history."""
+    world.sim.resume()
+    world.sim.sync_now(APP, world.sandbox.good)
+    world.sim.sync_now(APP, world.sandbox.bad)
+    world.sim.pause()
+    body = {"id": 0, "prune": True, "project": "default", "name": APP}
+    check_shape(body, ref("applicationApplicationRollbackRequest"))
+    started = world.http.post(f"/api/v1/applications/{APP}/rollback", json=body)
+    assert started.status_code == 200
+    check_shape(started.json(), ref("v1alpha1Application"))
+    sync_op = started.json()["operation"]["sync"]
+    assert (sync_op["revision"], sync_op["syncStrategy"], sync_op["prune"]) == (
+        world.sandbox.good,
+        {"apply": {}},
+        True,
+    )
+    again = world.http.post(f"/api/v1/applications/{APP}/rollback", json={"id": 0})
+    assert (again.status_code, again.json()) == (400, {"error": IN_PROGRESS, "code": 9, "message": IN_PROGRESS})
+    world.tick(4)
+    assert world.sim.operation_state(APP)["phase"] == "Succeeded"
+    assert [(h["id"], h["revision"]) for h in world.sim.history(APP)] == [
+        (0, world.sandbox.good),
+        (1, world.sandbox.good),
+    ]
+
+
+def test_rollback_is_refused_for_an_unknown_id_and_with_auto_sync(world: World) -> None:
+    """An id not in history is 400 InvalidArgument; with auto-sync on, 400 FailedPrecondition; nothing starts."""
+    world.sim.resume()
+    world.sim.sync_now(APP, world.sandbox.good)
+    world.sim.pause()
+    unknown = world.http.post(f"/api/v1/applications/{APP}/rollback", json={"id": "7"})
+    text = f"application argocd/{APP} does not have deployment with id 7"
+    assert (unknown.status_code, unknown.json()) == (400, {"error": text, "code": 3, "message": text})
+    world.sim.add_app("auto", repo_path=world.repo, path=PATH, namespace=NS, auto_sync=True)
+    auto = world.http.post("/api/v1/applications/auto/rollback", json={"id": 0})
+    text = "rollback cannot be initiated when auto-sync is enabled"
+    assert (auto.status_code, auto.json()) == (400, {"error": text, "code": 9, "message": text})
+    assert "operation" not in world.sim.app(APP) and "operation" not in world.sim.app("auto")

@@ -222,6 +222,18 @@ class TestPullRequests:
         reply = next(resp for r, resp in sim.requests if r.query.get("state") == ["all"])
         assert "merged" not in json.loads(reply.body)[0]
 
+    def test_head_without_owner_is_ignored_like_github_does(self, sim: GitHubSimulator, gh: Github, work: Path) -> None:
+        """A bare-branch ``head`` filter is silently ignored, so every open pull request comes back (§2a trap)."""
+        bare = sim.repo_path("acme", "app")
+        _branch(work, bare, "rollback/abc", {"app.yaml": "replicas: 2\n"})
+        _branch(work, bare, "other", {"other.txt": "o\n"})
+        repo = gh.get_repo("acme/app")
+        repo.create_pull(title="one", body="", head="rollback/abc", base="main")
+        repo.create_pull(title="two", body="", head="other", base="main")
+        assert [p.number for p in repo.get_pulls(state="open", head="rollback/abc", base="main")] == [2, 1]
+        assert [p.number for p in repo.get_pulls(state="open", head="acme:rollback/abc", base="main")] == [1]
+        assert [p.number for p in repo.get_pulls(state="open", head="other-owner:rollback/abc")] == []
+
     def test_pagination_follows_link_headers(self, sim: GitHubSimulator, work: Path) -> None:
         """With per_page=3 and 7 pull requests PyGithub walks three pages through absolute Link URLs."""
         bare = sim.repo_path("acme", "app")
@@ -372,6 +384,18 @@ class TestMerge:
         sim.set_checks_failing("acme", "app", False)
         assert pr.merge().merged is True
 
+    def test_a_failing_check_that_is_not_required_makes_the_pull_unstable(
+        self, sim: GitHubSimulator, gh: Github, work: Path
+    ) -> None:
+        """Without protection a red check leaves the merge allowed: mergeable_state is "unstable", not "clean"."""
+        _branch(work, sim.repo_path("acme", "app"), "rollback/abc", {"app.yaml": "replicas: 2\n"})
+        pr = gh.get_repo("acme/app").create_pull(title="t", body="", head="rollback/abc", base="main")
+        assert gh.get_repo("acme/app").get_pull(1).mergeable_state == "clean"
+        sim.set_checks_failing("acme", "app", contexts=("lint",))
+        fresh = gh.get_repo("acme/app").get_pull(1)
+        assert (fresh.mergeable, fresh.mergeable_state) == (True, "unstable")
+        assert pr.merge().merged is True
+
     def test_required_approvals_refuse_until_approved(self, sim: GitHubSimulator, gh: Github, work: Path) -> None:
         """Branch protection with one required review refuses with GitHub's text until someone approves."""
         _branch(work, sim.repo_path("acme", "app"), "rollback/abc", {"app.yaml": "replicas: 2\n"})
@@ -395,7 +419,10 @@ class TestMerge:
         pr_b = repo.create_pull(title="B", body="", head="b", base="main")
         with pytest.raises(GithubException) as info:
             pr_a.merge(merge_method="rebase")
-        assert info.value.data["message"] == "Merge method rebase merging is not allowed on this repository."
+        assert (info.value.status, info.value.data["message"]) == (
+            405,
+            "Rebase merges are not allowed on this repository.",
+        )
         pr_a.edit(state="closed")
         with pytest.raises(GithubException) as info:
             pr_a.merge()

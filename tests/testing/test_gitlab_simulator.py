@@ -134,7 +134,7 @@ class TestMergeRequests:
     def test_create_validation(
         self, sim: GitLabSimulator, http: httpx.Client, template: tuple[Path, dict[str, str]]
     ) -> None:
-        """Missing fields are Grape's 400, a missing branch 422 and the same branch on both sides 409."""
+        """Missing fields are Grape's 400, a missing branch 422 and the same branch on both sides 422."""
         seed(sim, template)
         url = "/api/v4/projects/grp%2Fapp/merge_requests"
         reply = http.post(url, json={"source_branch": "rollback/abc"})
@@ -142,7 +142,11 @@ class TestMergeRequests:
         reply = http.post(url, json={"source_branch": "nope", "target_branch": "main", "title": "t"})
         assert (reply.status_code, reply.json()) == (422, {"message": ['Source branch "nope" does not exist']})
         reply = http.post(url, json={"source_branch": "main", "target_branch": "main", "title": "t"})
-        assert reply.status_code == 409
+        assert (reply.status_code, reply.json()) == (
+            422,
+            {"message": ["You can't use same project/branch for source and target"]},
+        )
+        assert sim.merge_requests(PROJECT) == []
 
     def test_list_filters(self, sim: GitLabSimulator, gl: gitlab.Gitlab, template: tuple[Path, dict[str, str]]) -> None:
         """source_branch, target_branch and state filter the list, newest first."""

@@ -218,15 +218,19 @@ class GitLabApi:
         ]
         return paginate(request, base, [render_mr(project, mr, self.users, base) for mr in mrs])
 
-    def _duplicate_of(self, project: Project, source_branch: str, but: int = 0) -> MergeRequest | None:
-        # Known deviation kept for now: GitLab's MergeRequest#validate_branches also matches the *target* branch (the
-        # same source into another target is allowed); tests/adapters/test_gitlab_host.py relies on the stricter
-        # per-source-branch rule, so changing it is left to the lead (see the review report).
+    def _duplicate_of(
+        self, project: Project, source_branch: str, target_branch: str, but: int = 0
+    ) -> MergeRequest | None:
+        # GitLab's MergeRequest#validate_branches matches source AND target branch among open MRs (the message still
+        # says "for this source branch"): the same source branch into another target is allowed.
         return next(
             (
                 m
                 for m in project.merge_requests.values()
-                if m.state == "opened" and m.source_branch == source_branch and m.iid != but
+                if m.state == "opened"
+                and m.source_branch == source_branch
+                and m.target_branch == target_branch
+                and m.iid != but
             ),
             None,
         )
@@ -245,7 +249,7 @@ class GitLabApi:
             if git.rev(project.repo, f"refs/heads/{branch}") is None:
                 # GitLab's exact status for a missing branch is unverified; 422 with a list body is our choice.
                 return _message(422, [f'{kind} branch "{branch}" does not exist'])
-        duplicate = self._duplicate_of(project, source)
+        duplicate = self._duplicate_of(project, source, target)
         if duplicate is not None:
             return _message(
                 409, [f"Another open merge request already exists for this source branch: !{duplicate.iid}"]
@@ -286,7 +290,7 @@ class GitLabApi:
         if event == "close" and mr.state == "opened":
             mr.state, mr.closed_at = "closed", now_iso()
         elif event == "reopen" and mr.state == "closed":
-            duplicate = self._duplicate_of(project, mr.source_branch, but=mr.iid)
+            duplicate = self._duplicate_of(project, mr.source_branch, mr.target_branch, but=mr.iid)
             if duplicate is not None:
                 return _message(
                     409, [f"Another open merge request already exists for this source branch: !{duplicate.iid}"]

@@ -158,17 +158,15 @@ class TestOpen:
             assert (cr.number, cr.created) == (1, False)
             assert len(sim.merge_requests(PROJECT)) == 1
 
-    def test_open_mr_to_another_target_is_a_conflict(
+    def test_open_mr_to_another_target_is_a_separate_mr(
         self, sim: GitLabSimulator, shas: dict[str, str], host: GitLabHost
     ) -> None:
-        """An open MR from the branch into another target makes GitLab refuse; the error carries its message."""
+        """GitLab allows the same source branch into another target, so that MR is not mistaken for ours."""
         run_git(sim.repo_path(PROJECT), "branch", "release", "main")
-        host.open_change_request(source_branch=BRANCH, target_branch="release", title="t", body="b")
-        with pytest.raises(ConflictError) as err:
-            open_default(host)
-        assert err.value.status == 409
-        assert "Another open merge request already exists for this source branch: !1" in str(err.value)
-        assert err.value.hint
+        other = host.open_change_request(source_branch=BRANCH, target_branch="release", title="t", body="b")
+        ours = open_default(host)
+        assert ours.created and ours.number != other.number and ours.target_branch == "main"
+        assert [m["target_branch"] for m in sim.merge_requests(PROJECT)] == ["release", "main"]
 
     def test_unknown_reviewer_changes_nothing(
         self, sim: GitLabSimulator, shas: dict[str, str], host: GitLabHost

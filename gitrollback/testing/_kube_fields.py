@@ -292,17 +292,22 @@ def server_side_apply(
     api_version: str,
     force: bool,
     now: str,
+    subresource: str = "",
 ) -> dict[str, Any]:
-    """Merge an apply configuration over ``live`` (status excluded) and update ``entries`` in place.
+    """Merge an apply configuration over ``live`` and update ``entries`` in place.
 
-    Raises ``StoreError`` 409 Conflict when a field another manager owns would change and ``force`` is
-    false; with ``force`` the fields change hands. Fields this manager applied before and no longer sends
-    are removed unless another manager still owns them.
+    A main-resource apply merges everything but ``status`` and returns the object without it; a ``status``
+    subresource apply merges only ``status`` and returns the whole object (``gitops-apis.md`` §4.2: writes
+    to ``/status`` ignore everything else). Raises ``StoreError`` 409 Conflict when a field another manager
+    owns would change and ``force`` is false; with ``force`` the fields change hands. Fields this manager
+    applied before and no longer sends are removed unless another manager still owns them.
     """
-    main = {k: v for k, v in live.items() if k != "status"}
-    merged = merge_applied(main, applied)
-    owned = leaf_paths(applied)
-    me = (manager, "Apply", "")
+    if subresource == "status":
+        merged = merge_applied(dict(live), {"status": applied.get("status") or {}})
+    else:
+        merged = merge_applied({k: v for k, v in live.items() if k != "status"}, applied)
+    owned = leaf_paths(applied, subresource=subresource)
+    me = (manager, "Apply", subresource)
     conflicts = [
         (entry, path)
         for entry in entries
@@ -318,7 +323,7 @@ def server_side_apply(
         entry.paths.discard(path)
     mine = next((e for e in entries if e.identity == me), None)
     if mine is None:
-        mine = ManagerEntry(manager, "Apply", api_version, now)
+        mine = ManagerEntry(manager, "Apply", api_version, now, subresource=subresource)
         entries.append(mine)
     others = [p for e in entries if e is not mine for p in e.paths]
     for dropped in sorted(mine.paths - owned, key=len, reverse=True):

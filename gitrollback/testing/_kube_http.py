@@ -32,6 +32,7 @@ __all__ = [
     "encode_continue",
     "field_manager",
     "flag",
+    "int_param",
     "no_resource",
     "not_allowed",
     "status",
@@ -141,6 +142,23 @@ def decode_body(request: Request) -> Any:
 def flag(request: Request, name: str) -> bool:
     """A boolean query parameter (``force=true``)."""
     return (request.query_value(name) or "").lower() in ("true", "1")
+
+
+def int_param(request: Request, name: str) -> int:
+    """An integer query parameter (0 when absent); 400 BadRequest when it is not a base-10 integer.
+
+    The wording follows apimachinery's query-parameter conversion (``strconv.ParseInt`` error text); the
+    contract (``test-infra.md`` §3.0) only says refusals are ``Status`` bodies, so the exact text is ours.
+    """
+    raw = request.query_value(name)
+    if not raw:
+        return 0
+    try:
+        if raw.strip() != raw or "_" in raw:
+            raise ValueError(raw)
+        return int(raw)
+    except ValueError as exc:
+        raise _bad_request(f'strconv.ParseInt: parsing "{raw}": invalid syntax') from exc
 
 
 def field_manager(request: Request) -> str:

@@ -321,12 +321,15 @@ class ClusterState:
         manager: str,
         force: bool = False,
         dry_run: bool = False,
+        subresource: str = "",
     ) -> ApplyResult:
         """Server-side apply (``gitops-apis.md`` §4.2): create when missing, else merge with ownership checks.
 
         Raises ``StoreError`` 409 ``Conflict`` when a field owned by another manager would change and
-        ``force`` is false; with ``force`` this manager takes those fields over.
+        ``force`` is false; with ``force`` this manager takes those fields over. ``subresource="status"``
+        applies only ``status`` to an existing object (404 when missing: a subresource cannot create).
         """
+        on_status = subresource == "status"
         check_field_manager(manager, apply=True)
         rt = self._require_type(obj)
         applied = copy.deepcopy(dict(obj))
@@ -336,10 +339,13 @@ class ClusterState:
         ns = self._namespace_for(rt, namespace, meta)
         name = meta["name"]
         key = self._key(rt, ns, name)
-        applied.pop("status", None)
+        if not on_status:
+            applied.pop("status", None)
         rv = meta.pop("resourceVersion", None)
         with self._lock:
             existing = self._objects.get(key)
+            if on_status and existing is None:
+                raise not_found_error(rt, name)
             if rv and (existing is None or rv != existing["metadata"]["resourceVersion"]):
                 raise modified_error(rt, name)
             live = existing or {"apiVersion": rt.api_version(), "kind": rt.kind, "metadata": {"name": name}}
@@ -352,8 +358,11 @@ class ClusterState:
                 api_version=str(obj.get("apiVersion")),
                 force=force,
                 now=_now(),
+                subresource=subresource,
             )
-            if existing is not None and "status" in existing:
+            if on_status:
+                pass  # the merge already kept every main-resource field of the live object
+            elif existing is not None and "status" in existing:
                 merged["status"] = copy.deepcopy(existing["status"])
             elif rt.kind == "Namespace":
                 merged["status"] = {"phase": "Active"}

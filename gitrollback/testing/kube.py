@@ -168,7 +168,7 @@ class KubernetesSimulator(SimulatorServer):
             if token := request.query_value("continue"):
                 start = wire.decode_continue(token)
                 items = [o for o in items if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > start]
-            limit = int(request.query_value("limit") or 0)
+            limit = wire.int_param(request, "limit")
             if 0 < limit < len(items):
                 last = items[limit - 1]["metadata"]
                 meta["continue"] = wire.encode_continue(rv, (last.get("namespace", ""), last["name"]))
@@ -240,16 +240,20 @@ class KubernetesSimulator(SimulatorServer):
                     "Incorrect version specified in apply patch. "
                     f"Specified patch version: {body.get('apiVersion', '')}, expected: {target.api_version}",
                 )
+            if body.get("kind") != target.rt.kind:
+                # Apply bodies get no defaulting from the URL (gitops-apis.md §4.2: apiVersion and kind must
+                # match it); apimachinery's versionCheckManager refuses them as "invalid object type: <GVK>".
+                gvk = f"{target.rt.group}/{target.version}, Kind={body.get('kind') or ''}"
+                raise StoreError(400, "BadRequest", f"invalid object type: {gvk}")
             result = self.state.apply(
                 wire.check_body(body, target),
                 namespace=target.namespace,
                 manager=str(manager),
                 force=wire.flag(request, "force"),
                 dry_run=dry_run,
+                subresource=target.subresource,
             )
             return Response.json(201 if result.created else 200, self._at(target, result.object))
-        if request.query_value("force") is not None:
-            raise force_forbidden()
         transforms: dict[str, Callable[[Any, Any], Any]] = {
             wire.MERGE_PATCH: apply_merge_patch,
             wire.JSON_PATCH: apply_json_patch,
@@ -257,8 +261,10 @@ class KubernetesSimulator(SimulatorServer):
         if not target.rt.custom:
             transforms[wire.STRATEGIC_PATCH] = apply_strategic_patch
         transform = transforms.get(kind)
-        if transform is None:
+        if transform is None:  # the apiserver's patch handler checks the media type before PatchOptions
             return wire.unsupported_media_type(target.rt.custom)
+        if request.query_value("force") is not None:
+            raise force_forbidden()
         patch = wire.decode_body(request)
 
         def patched(live: dict[str, Any]) -> dict[str, Any]:

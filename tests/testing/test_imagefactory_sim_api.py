@@ -110,9 +110,7 @@ def test_login_with_a_wrong_password_is_401_plain_text(world: World) -> None:
 
 def test_refresh_issues_a_new_pair_and_refuses_access_tokens(world: World) -> None:
     """A refresh token buys a new access token; an access token is not a refresh token."""
-    login = world.client.post(
-        "/api/v1/auth/login", json={"email": "owner@acme.test", "password": "pw"}
-    ).json()
+    login = world.client.post("/api/v1/auth/login", json={"email": "owner@acme.test", "password": "pw"}).json()
     reply = world.client.post("/api/v1/auth/refresh", json={"refresh_token": login["refresh_token"]})
     assert reply.status_code == 200
     assert world.client.get(world.p(), headers=world.h(reply.json()["access_token"])).status_code == 200
@@ -167,9 +165,7 @@ def test_viewer_may_read_but_not_update(world: World) -> None:
     """RBAC: a Viewer reads providers but gets a plain `403 Forbidden` on PUT and on installer actions."""
     assert world.client.get(world.p(), headers=world.h(world.viewer)).status_code == 200
     assert_text(world.client.put(world.p(), headers=world.h(world.viewer), json={}), 403, "Forbidden")
-    assert_text(
-        world.client.post(world.p("/tekton/install"), headers=world.h(world.viewer)), 403, "Forbidden"
-    )
+    assert_text(world.client.post(world.p("/tekton/install"), headers=world.h(world.viewer)), 403, "Forbidden")
 
 
 def test_unknown_route_is_chi_404_and_wrong_method_is_405(world: World) -> None:
@@ -183,13 +179,9 @@ def test_unknown_route_is_chi_404_and_wrong_method_is_405(world: World) -> None:
 
 def test_provider_ids_are_validated_before_lookup(world: World) -> None:
     """A malformed id is 400 `Invalid provider ID`; an unknown one is 404 `Provider not found`."""
-    assert_text(
-        world.client.get(world.p(provider="xyz"), headers=world.h(world.owner)), 400, "Invalid provider ID"
-    )
+    assert_text(world.client.get(world.p(provider="xyz"), headers=world.h(world.owner)), 400, "Invalid provider ID")
     unknown = "11111111-2222-3333-4444-555555555555"
-    assert_text(
-        world.client.get(world.p(provider=unknown), headers=world.h(world.owner)), 404, "Provider not found"
-    )
+    assert_text(world.client.get(world.p(provider=unknown), headers=world.h(world.owner)), 404, "Provider not found")
 
 
 def test_admin_scope_rules(world: World) -> None:
@@ -262,9 +254,7 @@ def test_put_replaces_the_whole_config(world: World) -> None:
 def test_put_validation_failures_are_hidden_500s(world: World, body: dict[str, object]) -> None:
     """A bad target_namespace or unbuildable auth config is a bare 500 and changes nothing."""
     before = world.sim.provider(world.provider)
-    assert_text(
-        world.client.put(world.p(), headers=world.h(world.owner), json=body), 500, "Internal server error"
-    )
+    assert_text(world.client.put(world.p(), headers=world.h(world.owner), json=body), 500, "Internal server error")
     assert world.sim.provider(world.provider) == before
 
 
@@ -275,9 +265,7 @@ def test_put_invalid_status_and_body(world: World) -> None:
         400,
         "Invalid provider status",
     )
-    assert_text(
-        world.client.put(world.p(), headers=world.h(world.owner), content=b"{"), 400, "Invalid request body"
-    )
+    assert_text(world.client.put(world.p(), headers=world.h(world.owner), content=b"{"), 400, "Invalid request body")
 
 
 def test_patch_status_flips_status_but_not_schedulability(world: World) -> None:
@@ -288,9 +276,7 @@ def test_patch_status_flips_status_but_not_schedulability(world: World) -> None:
     assert (provider["status"], provider["is_schedulable"]) == ("offline", True)
     on = world.client.patch(world.p("/status"), headers=world.h(world.owner), json={})
     assert on.json()["provider"]["status"] == "offline"  # a missing field counts as false
-    assert_text(
-        world.client.patch(world.p("/status"), headers=world.h(world.owner)), 400, "Invalid request body"
-    )
+    assert_text(world.client.patch(world.p("/status"), headers=world.h(world.owner)), 400, "Invalid request body")
 
 
 # -- permissions and availability ---------------------------------------------------------------------
@@ -307,17 +293,13 @@ def test_grant_list_and_revoke(world: World) -> None:
     assert [(g["tenant_id"], g["permission"]) for g in listed] == [(world.other, "infrastructure:select")]
     assert world.client.request("DELETE", url, headers=headers, json=body).status_code == 204
     assert world.sim.grants(world.provider) == []
-    assert_text(
-        world.client.request("DELETE", url, headers=headers, json=body), 500, "Failed to revoke permission"
-    )
+    assert_text(world.client.request("DELETE", url, headers=headers, json=body), 500, "Failed to revoke permission")
 
 
 def test_permission_body_validation(world: World) -> None:
     """Bad permission, bad tenant and a non-admin naming another tenant get the documented errors."""
     url = world.p("/permissions")
-    reply = world.client.post(
-        url, headers=world.h(world.owner), json={"tenant_id": world.other, "permission": "x"}
-    )
+    reply = world.client.post(url, headers=world.h(world.owner), json={"tenant_id": world.other, "permission": "x"})
     assert_text(reply, 400, "Invalid permission")
     assert_text(
         world.client.post(url, headers=world.h(world.owner), json={"tenant_id": NIL}),
@@ -465,9 +447,7 @@ def test_invalid_runtime_auth_responds_immediately(world: World) -> None:
 def test_pipelines_are_checked_only_in_pipeline_ref_mode_with_the_raw_profile(world: World) -> None:
     """Pipeline checks appear only with tekton_use_pipeline_ref and use the raw config profile string."""
     install_objects(world.cluster, "if-tekton")
-    config = ImageFactorySimulator.default_provider_config(
-        tekton_use_pipeline_ref=True, tekton_profile_version="V1"
-    )
+    config = ImageFactorySimulator.default_provider_config(tekton_use_pipeline_ref=True, tekton_profile_version="V1")
     pid = world.sim.add_provider(world.tenant, "p2", config=config, target_namespace="if-tekton")
     body = world.client.get(world.p("/readiness", pid), headers=world.h(world.owner)).json()
     assert [m for m in body["missing_prereqs"] if "pipeline" in m] == [
@@ -531,10 +511,7 @@ def test_watcher_tick_overwrites_status_with_the_post_op_check(world: World) -> 
     world.sim.set_cluster_reachable(world.provider, False)
     world.sim.run_readiness_watch_tick()
     missing = world.sim.provider(world.provider)["readiness_missing_prereqs"]
-    assert (
-        missing[0]
-        == "namespace probe failed for if-tekton: dial tcp 10.0.0.1:6443: connect: connection refused"
-    )
+    assert missing[0] == "namespace probe failed for if-tekton: dial tcp 10.0.0.1:6443: connect: connection refused"
     assert missing[1] == (
         "failed to check tekton task git-clone in namespace if-tekton "
         "(dial tcp 10.0.0.1:6443: connect: connection refused)"

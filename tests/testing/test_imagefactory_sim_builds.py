@@ -56,9 +56,7 @@ class World:
         )
 
     def install(self) -> None:
-        files = {
-            p.relative_to(FIXTURES).as_posix(): p.read_bytes() for p in FIXTURES.rglob("*") if p.is_file()
-        }
+        files = {p.relative_to(FIXTURES).as_posix(): p.read_bytes() for p in FIXTURES.rglob("*") if p.is_file()}
         self.cluster.ensure_namespace(self.ns)
         for manifest in expand_assets(files):
             self.cluster.apply(dict(manifest.body), namespace=self.ns, manager="test", force=True)
@@ -98,9 +96,7 @@ def test_create_is_201_queued_and_completes_when_the_pipeline_and_tasks_exist(wo
     assert build["manifest"]["git_url"] == "https://git.example.test/acme/app.git"
     run_type = world.cluster.type_for("tekton.dev/v1", "PipelineRun")
     assert run_type is not None
-    assert [r["metadata"]["name"] for r in world.cluster.list(run_type, world.ns)] == [
-        build["result"]["pipeline_run"]
-    ]
+    assert [r["metadata"]["name"] for r in world.cluster.list(run_type, world.ns)] == [build["result"]["pipeline_run"]]
 
 
 def test_missing_pipeline_fails_the_build(world: World) -> None:
@@ -110,10 +106,7 @@ def test_missing_pipeline_fails_the_build(world: World) -> None:
     world.sim.run_build_tick()
     build = world.sim.build(build_id)
     assert build["status"] == "failed"
-    assert (
-        build["error_message"]
-        == f"tekton pipeline image-factory-build-v1-buildx not found in namespace {world.ns}"
-    )
+    assert build["error_message"] == f"tekton pipeline image-factory-build-v1-buildx not found in namespace {world.ns}"
 
 
 def test_missing_task_fails_the_build_and_retry_reruns_the_same_id(world: World) -> None:
@@ -129,8 +122,7 @@ def test_missing_task_fails_the_build_and_retry_reruns_the_same_id(world: World)
     failed = world.sim.build(build_id)
     assert failed["status"] == "failed"
     assert failed["error_message"] == (
-        "tekton task(s) referenced by image-factory-build-v1-docker not found in namespace "
-        f"{world.ns}: sign-image"
+        f"tekton task(s) referenced by image-factory-build-v1-docker not found in namespace {world.ns}: sign-image"
     )
     assert saved is not None
     world.cluster.put({k: v for k, v in saved.items() if k != "status"})
@@ -179,9 +171,7 @@ def test_bad_and_unknown_build_ids(world: World) -> None:
     bad = world.client.get("/api/v1/builds/nope", headers=world.headers)
     assert (bad.status_code, bad.text) == (400, '{"error":"Invalid build ID format"}\n')
     assert bad.headers["content-type"] == "application/json"
-    unknown = world.client.get(
-        "/api/v1/builds/11111111-1111-1111-1111-111111111111/status", headers=world.headers
-    )
+    unknown = world.client.get("/api/v1/builds/11111111-1111-1111-1111-111111111111/status", headers=world.headers)
     assert (unknown.status_code, unknown.json()) == (404, {"error": "Build not found"})
 
 
@@ -189,6 +179,7 @@ def test_auth_errors_on_build_routes_are_plain_text(world: World) -> None:
     """The auth middleware answers build routes in plain text, unlike the build handlers."""
     reply = world.client.get("/api/v1/builds", headers={"X-Tenant-ID": world.tenant})
     assert (reply.status_code, reply.text) == (401, "Unauthorized\n")
+    assert reply.headers["content-type"] == "text/plain; charset=utf-8"
 
 
 def test_provider_preflight(world: World) -> None:
@@ -213,9 +204,7 @@ def test_provider_preflight(world: World) -> None:
     )
     assert (patch.status_code, patch.text) == (403, "Forbidden\n")  # Developers may select, not update
     world.sim.set_cluster_reachable(world.provider, False)
-    world.client.get(
-        f"/api/v1/admin/infrastructure/providers/{world.provider}/readiness", headers=world.headers
-    )
+    world.client.get(f"/api/v1/admin/infrastructure/providers/{world.provider}/readiness", headers=world.headers)
     reply = world.create()
     assert (reply.status_code, reply.json()) == (403, NOT_AVAILABLE)
 
@@ -251,9 +240,7 @@ def test_background_dispatcher_completes_builds() -> None:
         status = "queued"
         while status not in ("completed", "failed"):
             assert time.monotonic() < deadline, "build did not finish"
-            status = world.client.get(f"/api/v1/builds/{build_id}/status", headers=world.headers).json()[
-                "status"
-            ]
+            status = world.client.get(f"/api/v1/builds/{build_id}/status", headers=world.headers).json()["status"]
         assert status == "completed"
         world.sim.wait_idle(1)
 

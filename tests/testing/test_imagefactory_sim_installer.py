@@ -35,9 +35,7 @@ class World:
     def p(self, suffix: str, provider: str | None = None) -> str:
         return f"/api/v1/admin/infrastructure/providers/{provider or self.provider}{suffix}"
 
-    def post(
-        self, op: str, body: dict[str, Any] | None = None, provider: str | None = None
-    ) -> httpx.Response:
+    def post(self, op: str, body: dict[str, Any] | None = None, provider: str | None = None) -> httpx.Response:
         return self.client.post(self.p(f"/tekton/{op}", provider), headers=self.headers, json=body)
 
     def status(self, **params: Any) -> httpx.Response:
@@ -103,10 +101,7 @@ def test_install_applies_the_real_tree_and_records_events(world: World) -> None:
     assert started["resource_files"][0] == (FIXTURES / "tasks/v1/git-clone-task.yaml").as_posix()
     assert len(started["resource_files"]) == 23
     completed = job["events"][-3]["details"]["applied_objects"]
-    assert (
-        completed[0] == "Task/git-clone"
-        and completed[-1] == "Pipeline/image-factory-quarantine-release-promote-v1"
-    )
+    assert completed[0] == "Task/git-clone" and completed[-1] == "Pipeline/image-factory-quarantine-release-promote-v1"
     assert job["events"][-2]["details"] == {"status": "ready", "missing_prereqs": []}
     assert len(world.kinds()) == 26
     task = world.cluster.get(world.cluster.type_for("tekton.dev/v1beta1", "Task"), NS, "git-clone")  # type: ignore[arg-type]
@@ -168,15 +163,11 @@ def test_request_validation(world: World) -> None:
     assert (bad.status_code, bad.text) == (400, "Invalid request body\n")
     mode = world.post("install", {"install_mode": "helm"})
     assert (mode.status_code, mode.text) == (400, "Invalid install_mode\n")
-    config = ImageFactorySimulator.default_provider_config(
-        tekton_install_mode="gitops", tekton_profile_version=" V1 "
-    )
+    config = ImageFactorySimulator.default_provider_config(tekton_install_mode="gitops", tekton_profile_version=" V1 ")
     pid = world.sim.add_provider(world.tenant, "p2", config=config, target_namespace=NS)
     job = world.post("install", provider=pid).json()["job"]
     assert (job["install_mode"], job["asset_version"]) == ("gitops", "v1")
-    job2 = world.post("install", {"install_mode": "image_factory_installer", "asset_version": " V2 "}).json()[
-        "job"
-    ]
+    job2 = world.post("install", {"install_mode": "image_factory_installer", "asset_version": " V2 "}).json()["job"]
     assert (job2["install_mode"], job2["asset_version"]) == ("image_factory_installer", "v2")
 
 
@@ -320,9 +311,7 @@ def test_retry_rules(world: World) -> None:
     url = world.p("/tekton/retry")
     assert world.client.post(url, headers=world.headers).text == "Invalid request body\n"
     assert world.client.post(url, headers=world.headers, json={"job_id": "x"}).text == "Invalid job_id\n"
-    unknown = world.client.post(
-        url, headers=world.headers, json={"job_id": "11111111-1111-1111-1111-111111111111"}
-    )
+    unknown = world.client.post(url, headers=world.headers, json={"job_id": "11111111-1111-1111-1111-111111111111"})
     assert (unknown.status_code, unknown.text) == (404, "Tekton installer job not found\n")
     ok = world.sim.seed_job(world.provider, operation="upgrade", status="succeeded")
     refused = world.client.post(url, headers=world.headers, json={"job_id": ok})
@@ -354,6 +343,8 @@ def test_status_limit_bounds(world: World, limit: str) -> None:
     """limit outside 1..100 is a plain-text 400."""
     reply = world.status(limit=limit)
     assert (reply.status_code, reply.text) == (400, "Invalid limit (must be between 1 and 100)\n")
+    assert reply.headers["content-type"] == "text/plain; charset=utf-8"
+    assert reply.headers["x-content-type-options"] == "nosniff"
 
 
 def test_status_lists_newest_first_with_limit_and_raw_profile(world: World) -> None:
@@ -379,11 +370,7 @@ def test_background_worker_runs_jobs_fifo() -> None:
         a = world.post("install").json()["job"]["id"]
         b = world.post("install", provider=second).json()["job"]["id"]
         deadline = time.monotonic() + 10
-        while (
-            world.client.get(world.p("/tekton/status", second), headers=world.headers)
-            .json()
-            .get("active_job")
-        ):
+        while world.client.get(world.p("/tekton/status", second), headers=world.headers).json().get("active_job"):
             assert time.monotonic() < deadline, "jobs did not finish"
         world.sim.wait_idle(5)
         first, last = world.sim.job(a), world.sim.job(b)

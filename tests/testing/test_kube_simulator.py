@@ -287,6 +287,76 @@ def test_apply_patch_rules(http: httpx.Client) -> None:
     assert wrong_name.json()["message"] == "the name of the object (build) does not match the name on the URL (other)"
 
 
+def test_apply_body_without_kind_is_refused_not_defaulted(http: httpx.Client) -> None:
+    """An apply body gets no kind from the URL: 400 `invalid object type`, and nothing is created."""
+    reply = _apply(
+        http, f"{TASKS}/nokind", '{"apiVersion":"tekton.dev/v1","metadata":{"name":"nokind"}}', fieldManager="m"
+    )
+    assert (reply.status_code, reply.json()) == (
+        400,
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": "invalid object type: tekton.dev/v1, Kind=",
+            "reason": "BadRequest",
+            "code": 400,
+        },
+    )
+    assert http.get(f"{TASKS}/nokind").status_code == 404
+
+
+def test_unsupported_patch_type_is_415_before_force_is_judged(http: httpx.Client) -> None:
+    """A strategic patch with force on a custom resource is 415 (media type first), not the 422 for force."""
+    reply = http.patch(
+        f"{TASKS}/any",
+        content="{}",
+        params={"force": "true"},
+        headers={"Content-Type": "application/strategic-merge-patch+json"},
+    )
+    assert reply.status_code == 415
+    assert reply.json()["reason"] == "UnsupportedMediaType"
+    assert reply.json()["message"] == (
+        "the body of the request was in an unknown format - accepted media types include: "
+        "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
+    )
+
+
+@pytest.mark.parametrize("limit", ["abc", "1_0", " 2"])
+def test_non_integer_list_limit_is_400_bad_request(http: httpx.Client, limit: str) -> None:
+    """A list `limit` that is not a base-10 integer is a 400 BadRequest Status, not a server error."""
+    reply = http.get(TASKS, params={"limit": limit})
+    assert reply.status_code == 400
+    assert reply.headers["content-type"] == "application/json"
+    body = reply.json()
+    assert (body["kind"], body["reason"], body["code"]) == ("Status", "BadRequest", 400)
+    assert body["message"] == f'strconv.ParseInt: parsing "{limit}": invalid syntax'
+
+
+def test_apply_to_status_subresource_touches_only_status(http: httpx.Client) -> None:
+    """SSA on `/status` merges only status under a `subresource: status` entry; spec and generation stay."""
+    spec_body = '{"apiVersion":"tekton.dev/v1","kind":"Task","metadata":{"name":"st"},"spec":{"description":"d"}}'
+    created = _apply(http, f"{TASKS}/st", spec_body, fieldManager="author").json()
+    status_body = (
+        '{"apiVersion":"tekton.dev/v1","kind":"Task","metadata":{"name":"st"},'
+        '"spec":{"description":"ignored"},"status":{"phase":"ok"}}'
+    )
+    reply = _apply(http, f"{TASKS}/st/status", status_body, fieldManager="ctrl")
+    assert reply.status_code == 200
+    obj = reply.json()
+    assert obj["spec"] == {"description": "d"}
+    assert obj["status"] == {"phase": "ok"}
+    assert obj["metadata"]["generation"] == created["metadata"]["generation"] == 1
+    assert int(obj["metadata"]["resourceVersion"]) > int(created["metadata"]["resourceVersion"])
+    entries = {(e["manager"], e.get("subresource", "")): e for e in obj["metadata"]["managedFields"]}
+    assert set(entries) == {("author", ""), ("ctrl", "status")}
+    assert entries[("ctrl", "status")]["fieldsV1"] == {"f:status": {"f:phase": {}}}
+    assert entries[("author", "")]["fieldsV1"] == {"f:spec": {"f:description": {}}}
+    missing = _apply(http, f"{TASKS}/absent/status", status_body.replace('"st"', '"absent"'), fieldManager="ctrl")
+    assert (missing.status_code, missing.json()["message"]) == (404, 'tasks.tekton.dev "absent" not found')
+
+
 def test_post_put_delete_and_dry_run(http: httpx.Client) -> None:
     """POST is 201 then 409 AlreadyExists; stale PUT is 409; dryRun=All stores nothing; DELETE removes."""
     body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"a": "1"}}

@@ -19,12 +19,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from gitrollback.testing.imagefactory.state import NIL_UUID, SimState, User
+from gitrollback.testing.imagefactory.state import NIL_UUID, SimState, User, parse_uuid
 from gitrollback.testing.server import Request, Response
 
 __all__ = ["ROLE_PERMISSIONS", "Caller", "TokenSigner", "authenticate", "login", "refresh"]
 
 _INFRA_ALL = {f"infrastructure:{a}" for a in ("read", "create", "update", "delete", "select")}
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _BUILD_ALL = {f"build:{a}" for a in ("create", "read", "list", "cancel", "delete")}
 
 # Seeded permissions (§1.4). The build rows are not spelled out in the contract: we decided that Owner and
@@ -167,8 +168,9 @@ def refresh(state: SimState, signer: TokenSigner, request: Request) -> Response:
 
 def authenticate(state: SimState, signer: TokenSigner, request: Request, permission: str) -> Caller | Response:
     """Run ``Authenticate`` then ``RequirePermission`` (§1.1-1.3); a ``Response`` means refused."""
+    # §1.1: "Authorization: Bearer <access_token>"; any other scheme spelling (``bearer``) is a wrong scheme.
     scheme, _, token = request.header("Authorization").partition(" ")
-    claims = signer.verify(token.strip(), "access") if scheme.lower() == "bearer" and token.strip() else None
+    claims = signer.verify(token.strip(), "access") if scheme == "Bearer" and token.strip() else None
     with state.cond:
         user = state.users.get(str(claims.get("sub"))) if claims else None
     if user is None:
@@ -176,9 +178,8 @@ def authenticate(state: SimState, signer: TokenSigner, request: Request, permiss
     raw_tenant = request.header("X-Tenant-ID").strip()
     if not raw_tenant:
         return Response.text(400, "Tenant context required (set X-Tenant-ID)")
-    try:
-        tenant_id = str(uuid.UUID(raw_tenant))
-    except ValueError:
+    tenant_id = parse_uuid(raw_tenant)
+    if tenant_id is None:
         return Response.text(400, "Invalid tenant ID format")
     if tenant_id == NIL_UUID:
         return Response.text(400, "Invalid tenant ID")
@@ -187,4 +188,8 @@ def authenticate(state: SimState, signer: TokenSigner, request: Request, permiss
     caller = Caller(user, tenant_id)
     if not caller.can(permission):
         return Response.text(403, "Forbidden")
+    # §1.3: system maintenance mode blocks non-admin writes. The contract lists it after the permission check
+    # without fixing the order; we check it once the permission is known to be held.
+    if state.maintenance_mode and request.method in _WRITES and not caller.is_admin:
+        return Response.text(503, "Service temporarily read-only for maintenance")
     return caller

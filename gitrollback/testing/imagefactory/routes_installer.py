@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from gitrollback.testing.imagefactory.auth import Caller
+from gitrollback.testing.imagefactory.godecode import BodyError, decode_struct, go_atoi
 from gitrollback.testing.imagefactory.installer import add_event, job_operation
 from gitrollback.testing.imagefactory.readiness import REQUIRED_TASKS, handler_profile, required_pipelines
 from gitrollback.testing.imagefactory.routes_providers import scoped_provider
@@ -86,14 +87,8 @@ def create_job(
     return job
 
 
-def _body(request: Request, *, required: bool) -> dict[str, Any] | None:
-    if not request.body.strip():
-        return None if required else {}
-    try:
-        body = request.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
+_START_FIELDS = {"install_mode": str, "asset_version": str, "idempotency_key": str}
+ASSET_VERSION_MAX = 128  # tekton_installer_jobs.asset_version VARCHAR(128) (§3.1, §4.1)
 
 
 def start_job(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
@@ -102,16 +97,14 @@ def start_job(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]
     provider = scoped_provider(ctx, request, caller, params["id"])
     if isinstance(provider, Response):
         return provider
-    body = _body(request, required=False)
-    if body is None:
+    try:  # io.EOF is tolerated: an empty body means "all defaults" (§3.1)
+        fields = decode_struct(request.body, _START_FIELDS, allow_empty=True)
+    except BodyError:
         return Response.text(400, "Invalid request body")
-    fields = {k: body.get(k) for k in ("install_mode", "asset_version", "idempotency_key")}
-    if any(v is not None and not isinstance(v, str) for v in fields.values()):
-        return Response.text(400, "Invalid request body")
-    mode_in = str(fields["install_mode"] or "")
+    mode_in = str(fields.get("install_mode", ""))
     if mode_in and mode_in not in MODES:
         return Response.text(400, "Invalid install_mode")
-    key = str(fields["idempotency_key"] or "")
+    key = str(fields.get("idempotency_key", ""))
     with ctx.state.cond:
         if key:
             for job in ctx.state.jobs_of(provider.id):  # newest first: the newest match wins
@@ -119,6 +112,11 @@ def start_job(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]
                     e.event_type == f"{op}.requested" and e.details.get("idempotency_key") == key for e in job.events
                 ):
                     return Response.json(202, {"job": job.to_json(), "operation": op})
+        asset_version = resolve_asset_version(provider, str(fields.get("asset_version", "")))
+        if len(asset_version) > ASSET_VERSION_MAX:
+            # Postgres refuses the over-long value while building the row, before the partial unique index
+            # is consulted, so this 500 wins over the 409 (§3.1 "500 ... DB errors", §4.1).
+            return Response.text(500, "Internal server error")
         if ctx.state.active_job(provider.id) is not None:
             return Response.text(409, IN_PROGRESS)
         job = create_job(
@@ -126,7 +124,7 @@ def start_job(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]
             provider,
             requested_by=caller.user.id,
             install_mode=resolve_mode(provider, mode_in),
-            asset_version=resolve_asset_version(provider, str(fields["asset_version"] or "")),
+            asset_version=asset_version,
             operation=op,
         )
         details: dict[str, Any] = {"operation": op}
@@ -148,8 +146,9 @@ def retry_job(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]
     provider = scoped_provider(ctx, request, caller, params["id"])
     if isinstance(provider, Response):
         return provider
-    body = _body(request, required=True)
-    if body is None:
+    try:  # the body is required here: io.EOF is an error (§3.2)
+        body = decode_struct(request.body, {"job_id": str}, allow_empty=False)
+    except BodyError:
         return Response.text(400, "Invalid request body")
     job_id = parse_uuid(body.get("job_id"))
     if job_id is None:
@@ -198,12 +197,10 @@ def tekton_status(ctx: Ctx, request: Request, caller: Caller, params: dict[str, 
     raw = request.query_value("limit")
     limit = 20
     if raw:
-        try:
-            limit = int(raw)
-        except ValueError:
-            limit = 0
-        if not 1 <= limit <= 100:
+        parsed = go_atoi(raw)  # strconv.Atoi: " 5" and "1_0" are errors, "+5" is 5
+        if parsed is None or not 1 <= parsed <= 100:
             return Response.text(400, "Invalid limit (must be between 1 and 100)")
+        limit = parsed
     with ctx.state.cond:
         jobs = ctx.state.jobs_of(provider.id)[:limit]
         active = next((j for j in jobs if j.active), None)

@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 from gitrollback.testing.imagefactory.auth import Caller
+from gitrollback.testing.imagefactory.godecode import BodyError, decode_struct
 from gitrollback.testing.imagefactory.readiness import auth_config_ok, live_readiness, persist
 from gitrollback.testing.imagefactory.state import (
     K8S_TYPES,
@@ -90,12 +91,12 @@ def scoped_provider(ctx: Ctx, request: Request, caller: Caller, raw_id: str) -> 
     return provider
 
 
-def _body(request: Request) -> dict[str, Any] | None:
+def _body(request: Request, fields: dict[str, type]) -> dict[str, Any] | None:
+    """The request struct as Go decodes it (an empty body is ``io.EOF``: an error here), None on error."""
     try:
-        body = request.json()
-    except ValueError:
+        return decode_struct(request.body, fields, allow_empty=False)
+    except BodyError:
         return None
-    return body if isinstance(body, dict) else None
 
 
 def list_providers(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
@@ -105,6 +106,7 @@ def list_providers(ctx: Ctx, request: Request, caller: Caller, params: dict[str,
         return scope
     tenant, all_scope = scope
     summary = request.query_value("include_prepare_summary")
+    # §3.5 names only true|false; we read "any other value gets 400" literally (no ParseBool spellings)
     if summary not in (None, "", "true", "false"):
         return Response.text(400, "Invalid include_prepare_summary")  # wording is ours (§3.5)
     page = _positive(request.query_value("page"), 1)
@@ -167,15 +169,16 @@ def _update(ctx: Ctx, provider: ProviderRecord, changes: dict[str, Any]) -> Resp
         return Response.json(200, {"provider": draft.to_json()})
 
 
-_PUT_FIELDS: dict[str, tuple[type, ...]] = {
-    "display_name": (str,),
-    "config": (dict,),
-    "capabilities": (list,),
-    "status": (str,),
-    "is_global": (bool,),
-    "bootstrap_mode": (str,),
-    "credential_scope": (str,),
-    "target_namespace": (str,),
+# PUT body fields (pointer fields in Go: absent or null means "leave unchanged").
+_PUT_FIELDS: dict[str, type] = {
+    "display_name": str,
+    "config": dict,
+    "capabilities": list,
+    "status": str,
+    "is_global": bool,
+    "bootstrap_mode": str,
+    "credential_scope": str,
+    "target_namespace": str,
 }
 
 
@@ -184,18 +187,10 @@ def update_provider(ctx: Ctx, request: Request, caller: Caller, params: dict[str
     provider = scoped_provider(ctx, request, caller, params["id"])
     if isinstance(provider, Response):
         return provider
-    body = _body(request)
+    body = _body(request, _PUT_FIELDS)
     if body is None:
         return Response.text(400, "Invalid request body")
-    changes: dict[str, Any] = {}
-    for key, types in _PUT_FIELDS.items():
-        value = body.get(key)
-        if value is None:
-            continue
-        if not isinstance(value, types):
-            return Response.text(400, "Invalid request body")  # json.Decode type error
-        changes[key] = copy.deepcopy(value)
-    return _update(ctx, provider, changes)
+    return _update(ctx, provider, copy.deepcopy(body))
 
 
 def patch_provider_status(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
@@ -203,9 +198,10 @@ def patch_provider_status(ctx: Ctx, request: Request, caller: Caller, params: di
     provider = scoped_provider(ctx, request, caller, params["id"])
     if isinstance(provider, Response):
         return provider
-    body = _body(request)
-    if body is None or not isinstance(body.get("enabled", False), bool):
+    body = _body(request, {"enabled": bool})
+    if body is None:
         return Response.text(400, "Invalid request body")
+    # a missing or null "enabled" is Go's zero value, false (§3.5)
     return _update(ctx, provider, {"status": "online" if body.get("enabled") else "offline"})
 
 
@@ -260,7 +256,7 @@ def permissions_change(ctx: Ctx, request: Request, caller: Caller, params: dict[
     provider = scoped_provider(ctx, request, caller, params["id"])
     if isinstance(provider, Response):
         return provider
-    body = _body(request)
+    body = _body(request, {"tenant_id": str, "permission": str})
     if body is None:
         return Response.text(400, "Invalid request body")
     permission = body.get("permission") or SELECT_PERMISSION

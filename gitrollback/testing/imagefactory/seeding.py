@@ -223,6 +223,11 @@ class SimulatorSeeding:
         with self.state.cond:
             self.state.providers[provider_id].cluster_reachable = reachable
 
+    def set_maintenance_mode(self, enabled: bool) -> None:
+        """Turn the system-wide read-only maintenance mode on or off (§1.3: non-admin writes get 503)."""
+        with self.state.cond:
+            self.state.maintenance_mode = enabled
+
     # -- read accessors ---------------------------------------------------------------------------------
 
     def provider(self, provider_id: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gitrollback.testing.cluster_state import ClusterState
+from gitrollback.testing.imagefactory.godecode import go_uuid
 
 __all__ = [
     "K8S_TYPES",
@@ -73,13 +74,8 @@ def new_id() -> str:
 
 
 def parse_uuid(value: Any) -> str | None:
-    """The canonical form of a UUID string, or None when it does not parse (Go ``uuid.Parse``)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        return None
+    """The canonical form of a UUID string, or None when Go's ``uuid.Parse`` would refuse it (§0)."""
+    return go_uuid(value)
 
 
 def _drop_none(payload: dict[str, Any]) -> dict[str, Any]:
@@ -349,6 +345,7 @@ class SimState:
         self.builds: dict[str, Build] = {}
         self.probes: list[tuple[str, str, str]] = []
         self.build_tick_count = 0
+        self.maintenance_mode = False  # §1.3 system-wide read-only switch (non-admin writes get 503)
         self._seq = itertools.count(1)
 
     def next_seq(self) -> int:

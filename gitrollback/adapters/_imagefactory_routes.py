@@ -262,6 +262,13 @@ class ImageFactoryRoutes:
         if install_mode is not None:
             body["install_mode"] = install_mode
         if asset_version is not None:
+            # stored as strings.ToLower(strings.TrimSpace(v)) in a VARCHAR(128) column (§3.1, §4.1): longer values
+            # come back as an opaque 500, so refuse them here with a clear message
+            if len(asset_version.strip()) > 128:
+                raise ConfigError(
+                    f"asset_version is {len(asset_version.strip())} characters; Image Factory stores at most 128",
+                    key="asset_version",
+                )
             body["asset_version"] = asset_version
         try:
             data = self._call(

@@ -44,6 +44,15 @@ JOB_IN_PROGRESS_MESSAGE = "Another tekton install/upgrade/validate job is alread
 #: Error statuses worth retrying on calls that are safe to repeat (a proxy or the server was briefly away).
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
 
+#: The 503 Image Factory's RBAC middleware answers while the system is read-only for maintenance (contract §1.3):
+#: it does not clear within a retry budget, so it is reported at once instead of retried.
+MAINTENANCE_MESSAGE = "Service temporarily read-only for maintenance"
+
+
+def is_maintenance(body: bytes) -> bool:
+    """True for the maintenance-mode 503 body."""
+    return body.rstrip(b"\r\n").decode("utf-8", "replace") == MAINTENANCE_MESSAGE
+
 
 class BadPayload(ValueError):
     """A success body that does not match the contract (the client re-raises it as an adapter error)."""

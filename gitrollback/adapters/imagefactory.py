@@ -290,7 +290,12 @@ class ImageFactoryClient(ImageFactoryRoutes):
                 with self._lock:
                     self._token = None
                 continue
-            if status in wire.RETRYABLE_STATUSES and safe and attempt < self._retries:
+            if (
+                status in wire.RETRYABLE_STATUSES
+                and safe
+                and attempt < self._retries
+                and not wire.is_maintenance(content)
+            ):
                 self._backoff(attempt, what, f"HTTP {status}")
                 attempt += 1
                 continue

@@ -637,3 +637,39 @@ def test_system_clock_is_aware_and_monotonic() -> None:
     clock.sleep(-1)
     assert clock.monotonic() >= first
     assert clock.now().utcoffset() == timedelta(0)
+
+
+def test_maintenance_503_is_not_retried() -> None:
+    """The maintenance-mode 503 is reported at once (it does not clear within a retry budget), other 503s retry."""
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        return httpx.Response(503, text="Service temporarily read-only for maintenance\n")
+
+    clock = FakeClock()
+    client = ImageFactoryClient(
+        "http://if.test", tenant_id=TENANT, token="t0k3n", transport=httpx.MockTransport(handler), clock=clock
+    )
+    with pytest.raises(ServerError, match="read-only for maintenance") as err:
+        client.upgrade(PROVIDER, idempotency_key="k")
+    assert len(calls) == 1 and clock.sleeps == []
+    assert err.value.hint is not None and "maintenance" in err.value.hint
+    client.close()
+
+
+def test_over_long_asset_version_is_refused_before_sending() -> None:
+    """An asset_version Image Factory cannot store (over 128 characters) is a ConfigError and sends nothing."""
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        return httpx.Response(500, text="Internal server error\n")
+
+    client = ImageFactoryClient(
+        "http://if.test", tenant_id=TENANT, token="t0k3n", transport=httpx.MockTransport(handler)
+    )
+    with pytest.raises(ConfigError, match="at most 128"):
+        client.upgrade(PROVIDER, asset_version="v" * 129)
+    assert calls == []
+    client.close()

@@ -8,13 +8,13 @@ environment variables so the token never lands in ``.git/config``, a remote URL 
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gitrollback import _yaml
+from gitrollback.adapters._git_remote import add_extra_header, basic_auth_header
 from gitrollback.adapters.registry import (
     asset_source_factory,
     cluster_factory,
@@ -49,15 +49,11 @@ class Adapters:
     closers: list[Callable[[], None]] = field(default_factory=list)
 
 
-def git_auth_env(token: str, *, user: str = "x-access-token") -> dict[str, str]:
-    """Environment that makes git send ``Authorization: Basic`` for every HTTP request, without a URL credential."""
-    basic = base64.b64encode(f"{user}:{token}".encode()).decode()
-    return {
-        "GIT_CONFIG_COUNT": "1",
-        "GIT_CONFIG_KEY_0": "http.extraHeader",
-        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
-        "GIT_TERMINAL_PROMPT": "0",
-    }
+def git_auth_env(token: str, *, user: str = "x-access-token", base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``base`` plus what makes git send ``Authorization: Basic`` on every HTTP request, without a URL credential."""
+    env = {**(base or {}), "GIT_TERMINAL_PROMPT": "0"}
+    add_extra_header(env, basic_auth_header(user, token))
+    return env
 
 
 def _git_env(env: Mapping[str, str]) -> dict[str, str]:
@@ -121,7 +117,7 @@ def build_adapters(
     if p.gitops is not None and p.gitops.token is not None:
         # the host token also reads and pushes the GitOps repository over HTTPS
         token = secret(p.gitops.token)
-        git_env.update(git_auth_env(token or "", user=_GIT_USER[p.gitops.scm]))
+        git_env = git_auth_env(token or "", user=_GIT_USER[p.gitops.scm], base=git_env)
     assets = asset_source_factory()(p.assets, cache_dir=state / "repos" if state else None, env=git_env)
     out = Adapters(provider=p, imagefactory=imagefactory, cluster=cluster, assets=assets, state_dir=state)
     if p.gitops is not None:

@@ -12,13 +12,10 @@ is gitrollback's own rule: a rollback never invents content).
 
 from __future__ import annotations
 
-import base64
-import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 from gitrollback.adapters._git_commit_message import check_trailers, rollback_branch
 from gitrollback.errors import ConfigError, PreconditionFailedError
@@ -30,12 +27,9 @@ __all__ = [
     "Entry",
     "RollbackPlan",
     "index_info",
-    "is_url",
     "make_plan",
-    "norm_path",
     "parse_ls_tree",
     "parse_raw_log",
-    "remote_location",
     "reverse_apply",
     "under",
 ]
@@ -44,37 +38,7 @@ ZERO = "0" * 40
 Entry = tuple[str, str]  # (mode, object id) of one index entry
 Strategy = Literal["restore", "revert"]
 _PROVIDER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^[\w.-]+@[\w.-]+:")  # scheme://... or git@host:org/repo
 USERINFO_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
-
-
-def remote_location(remote: str) -> tuple[str, str | None]:
-    """The remote without credentials, and the ``Authorization`` header that replaces a ``user:token@`` part.
-
-    A token in the URL would be written to ``.git/config`` as the remote URL (``docs/test-infra.md`` §1), so it
-    is moved into an ``http.extraHeader`` that only ever travels in the environment. Local paths are returned
-    as given.
-    """
-    if not _URL_RE.match(remote):
-        return remote, None
-    parts = urlsplit(remote)
-    if parts.scheme not in ("http", "https") or parts.password is None:
-        return remote, None
-    basic = base64.b64encode(f"{unquote(parts.username or '')}:{unquote(parts.password)}".encode()).decode("ascii")
-    netloc = parts.hostname or ""
-    if parts.port is not None:
-        netloc = f"{netloc}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc)), f"Authorization: Basic {basic}"
-
-
-def is_url(remote: str) -> bool:
-    """True for ``scheme://`` and ``user@host:path`` remotes, False for local paths."""
-    return bool(_URL_RE.match(remote))
-
-
-def norm_path(path: str) -> str:
-    """``/backend//tekton/``, ``./backend/tekton`` and ``backend/tekton`` name one folder; ``""`` the root."""
-    return posixpath.normpath("/" + path.strip()).lstrip("/")
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,6 @@ search deepens it when it needs more history. A local repository is never fetche
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import logging
@@ -37,13 +36,14 @@ from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import git
 from git.exc import GitCommandError, GitCommandNotFound, InvalidGitRepositoryError, NoSuchPathError
 
 from gitrollback.adapters._git_history import norm_path, pathspec
 from gitrollback.adapters._git_queries import HistoryQueries
+from gitrollback.adapters._git_remote import add_extra_header, is_url, strip_credentials
 from gitrollback.errors import ConfigError, GitError
 from gitrollback.models import RevisionInfo
 
@@ -51,8 +51,6 @@ __all__ = ["GitAssetSource"]
 
 logger = logging.getLogger(__name__)
 
-_URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-_SCP_RE = re.compile(r"^[\w.-]+@[\w.-]+:")  # git@host:org/repo.git
 _USERINFO_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
 # Fetch refspecs of the cached bare clone: branches are mirrored under their own names *and* as
 # remote-tracking names, so both ``main`` and ``origin/main`` resolve; tags are force-updated and pruned.
@@ -64,31 +62,6 @@ _CACHE_REFSPECS = (
 _FIELD, _RECORD = "\x1f", "\x00"
 _LOG_FORMAT = _FIELD.join(("%H", "%s", "%cI", "%an", "%D"))
 _SYMLINK_MODE = 0o120000
-
-
-def _is_url(location: str) -> bool:
-    return bool(_URL_RE.match(location) or _SCP_RE.match(location))
-
-
-def _split_credentials(url: str) -> tuple[str, str | None]:
-    """The URL without an http(s) password, and the ``Authorization`` header value that replaces it."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or parts.password is None:
-        return url, None
-    user = unquote(parts.username or "")
-    token = base64.b64encode(f"{user}:{unquote(parts.password)}".encode()).decode("ascii")
-    netloc = parts.hostname or ""
-    if parts.port is not None:
-        netloc = f"{netloc}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc)), f"Authorization: Basic {token}"
-
-
-def _with_header(env: dict[str, str], header: str) -> None:
-    # GIT_CONFIG_COUNT/KEY_n/VALUE_n adds config for this process only: nothing reaches .git/config.
-    index = int(env.get("GIT_CONFIG_COUNT", "0") or "0")
-    env[f"GIT_CONFIG_KEY_{index}"] = "http.extraHeader"
-    env[f"GIT_CONFIG_VALUE_{index}"] = header
-    env["GIT_CONFIG_COUNT"] = str(index + 1)
 
 
 _norm_path = norm_path
@@ -142,13 +115,13 @@ class GitAssetSource(HistoryQueries):
         self._secrets = tuple(
             v for k, v in self._env.items() if k.startswith("GIT_CONFIG_VALUE_") or "TOKEN" in k.upper()
         )
-        self._remote = _is_url(location)
+        self._remote = is_url(location)
         self._repo: git.Repo | None = None
         self._commits: set[str] = set()  # full commit ids already verified: an id names the same commit forever
         if self._remote:
-            url, header = _split_credentials(location)
+            url, header = strip_credentials(location)
             if header is not None:
-                _with_header(self._env, header)
+                add_extra_header(self._env, header)
                 password = unquote(urlsplit(location).password or "")
                 self._secrets = (*self._secrets, header.removeprefix("Authorization: Basic "), password)
             if cache_dir is None:

@@ -40,18 +40,17 @@ import git
 from git.exc import GitCommandError, GitCommandNotFound
 
 from gitrollback.adapters._git_commit_message import MessageInput, build_message
+from gitrollback.adapters._git_history import norm_path
+from gitrollback.adapters._git_remote import add_extra_header, is_url, strip_credentials
 from gitrollback.adapters._git_rollback_plan import (
     USERINFO_RE,
     Change,
     Entry,
     RollbackPlan,
     index_info,
-    is_url,
     make_plan,
-    norm_path,
     parse_ls_tree,
     parse_raw_log,
-    remote_location,
     reverse_apply,
 )
 from gitrollback.errors import (
@@ -108,13 +107,9 @@ class GitWorkspace:
     ) -> None:
         self._env: dict[str, str] = {**(env or {}), "GIT_TERMINAL_PROMPT": "0"}
         secrets = [v for k, v in self._env.items() if k.startswith("GIT_CONFIG_VALUE_") or "TOKEN" in k.upper()]
-        url, header = remote_location(remote)
+        url, header = strip_credentials(remote)
         if header is not None:
-            # GIT_CONFIG_COUNT/KEY_n/VALUE_n is config for this process only: it never reaches .git/config.
-            index = int(self._env.get("GIT_CONFIG_COUNT", "0") or "0")
-            self._env[f"GIT_CONFIG_KEY_{index}"] = "http.extraHeader"
-            self._env[f"GIT_CONFIG_VALUE_{index}"] = header
-            self._env["GIT_CONFIG_COUNT"] = str(index + 1)
+            add_extra_header(self._env, header)
             secrets.append(header)
         # A header's credential part and a Basic header's decoded password are masked too, wherever they turn up.
         for value in list(secrets):

@@ -16,7 +16,6 @@ the runtimeError envelope and 403-for-missing-app rule (§1.1). TLS verification
 from __future__ import annotations
 
 import logging
-import ssl
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ import httpx
 
 from gitrollback.adapters import _argocd_wire as wire
 from gitrollback.adapters._argocd_ops import ArgoCDOperations
+from gitrollback.adapters._tls import tls_verify
 from gitrollback.clock import SystemClock
 from gitrollback.errors import (
     AuthenticationError,
@@ -182,14 +182,9 @@ class ArgoCDEngine(ArgoCDOperations):
     def _client(self) -> httpx.Client:
         with self._lock:
             if self._http is None:
-                verify: bool | ssl.SSLContext = self._verify if isinstance(self._verify, bool) else True
-                if isinstance(self._verify, str):
-                    try:  # httpx 0.28 deprecates verify=<path>; an SSLContext is the supported form
-                        verify = ssl.create_default_context(cafile=self._verify)
-                    except (OSError, ssl.SSLError) as exc:
-                        raise ConfigError(f"cannot load the CA bundle: {exc}", key="sync.ca_file") from exc
-                elif not verify:
-                    logger.warning("TLS verification is off for Argo CD at %s", _safe_url(self._base_url))
+                verify = tls_verify(
+                    self._verify, service="Argo CD", where=_safe_url(self._base_url), key="sync.ca_file"
+                )
                 self._http = httpx.Client(
                     base_url=self._base_url,
                     timeout=httpx.Timeout(self._timeout),

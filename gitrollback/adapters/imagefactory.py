@@ -17,7 +17,6 @@ are retried on transport errors and 502/503/504 only, sleeping on the injected c
 from __future__ import annotations
 
 import logging
-import ssl
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -29,6 +28,7 @@ import httpx
 
 from gitrollback.adapters import _imagefactory_wire as wire
 from gitrollback.adapters._imagefactory_routes import ImageFactoryRoutes
+from gitrollback.adapters._tls import tls_verify
 from gitrollback.clock import SystemClock
 from gitrollback.errors import (
     AdapterError,
@@ -218,17 +218,7 @@ class ImageFactoryClient(ImageFactoryRoutes):
     def _client(self) -> httpx.Client:
         with self._lock:
             if self._http is None:
-                verify: bool | ssl.SSLContext
-                if isinstance(self._verify, str):
-                    # httpx 0.28 deprecates verify=<path>; an SSLContext is the supported form.
-                    try:
-                        verify = ssl.create_default_context(cafile=self._verify)
-                    except (OSError, ssl.SSLError) as exc:
-                        raise ConfigError(f"cannot load the CA bundle: {exc}", key="verify") from exc
-                else:
-                    verify = self._verify
-                    if not verify:
-                        logger.warning("TLS verification is off for Image Factory at %s", self._base_url)
+                verify = tls_verify(self._verify, service="Image Factory", where=self._base_url, key="verify")
                 self._http = httpx.Client(
                     base_url=self._base_url,
                     timeout=httpx.Timeout(self._timeout),

@@ -262,7 +262,11 @@ class ArgoCDEngine(ArgoCDOperations):
             AuthenticationError: wrong credentials.
         """
         if not (self._username and self._password):
-            raise ConfigError("Argo CD login needs a username and password", key="sync.username")
+            raise ConfigError(
+                "Argo CD login needs a username and password; this client was given a token only",
+                key="sync.token_env",
+                hint="use the API token (sync.token_env) instead of calling login()",
+            )
         with self._lock:
             try:
                 data = self._call(

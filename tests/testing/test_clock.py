@@ -1,0 +1,78 @@
+"""The shared simulated clock: stepped time runs due timers in order; wall time runs them on threads."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from gitrollback.testing.clock import FakeClock, WallClock
+
+
+def test_sleep_runs_each_due_timer_at_its_own_time_in_order() -> None:
+    """Advancing 10 s fires a 3 s timer three times and a 4 s one twice, each seeing its own due time."""
+    clock = FakeClock()
+    seen: list[tuple[str, float]] = []
+    clock.every(3, lambda: seen.append(("a", clock.monotonic())), name="a")
+    clock.every(4, lambda: seen.append(("b", clock.monotonic())), name="b")
+    clock.sleep(10)
+    assert seen == [("a", 3), ("b", 4), ("a", 6), ("b", 8), ("a", 9)]
+    assert clock.monotonic() == 10
+    assert clock.sleeps == [10]
+
+
+def test_after_fires_once_and_cancel_stops_a_timer() -> None:
+    """A one-shot timer fires once; a cancelled repeating timer never fires again."""
+    clock = FakeClock()
+    once: list[float] = []
+    rep: list[float] = []
+    clock.after(2, lambda: once.append(clock.monotonic()))
+    timer = clock.every(1, lambda: rep.append(clock.monotonic()))
+    clock.advance(2.5)
+    timer.cancel()
+    clock.advance(5)
+    assert once == [2]
+    assert rep == [1, 2]
+    assert clock.next_due() is None
+
+
+def test_wait_until_steps_through_timers_and_gives_up_at_the_deadline() -> None:
+    """The predicate turns true at the third tick; a predicate that never does costs exactly the timeout."""
+    clock = FakeClock()
+    ticks: list[int] = []
+    clock.every(5, lambda: ticks.append(1))
+    assert clock.wait_until(lambda: len(ticks) >= 3, timeout=60)
+    assert clock.monotonic() == 15
+    assert not clock.wait_until(lambda: False, timeout=30)
+    assert clock.monotonic() == 45
+
+
+def test_a_failing_timer_does_not_stop_time(caplog: pytest.LogCaptureFixture) -> None:
+    """A callback that raises is logged, and later timers still run."""
+    clock = FakeClock()
+    ran: list[int] = []
+
+    def boom() -> None:
+        raise RuntimeError("bug")
+
+    clock.every(1, boom, name="boom")
+    clock.every(1, lambda: ran.append(1))
+    clock.advance(2)
+    assert ran == [1, 1]
+    assert "timer boom failed" in caplog.text
+
+
+def test_non_positive_interval_is_refused() -> None:
+    """A zero interval would loop forever, so it is refused."""
+    with pytest.raises(ValueError, match="positive"):
+        FakeClock().every(0, lambda: None)
+
+
+def test_wall_clock_runs_timers_on_threads_until_stopped() -> None:
+    """A wall-clock timer fires from a daemon thread; stop() ends it (waited on an event, not on a sleep)."""
+    clock = WallClock()
+    fired = threading.Event()
+    clock.every(0.001, fired.set, name="t")
+    assert fired.wait(30)
+    clock.stop()
+    assert clock.wait_until(lambda: True, timeout=0)

@@ -29,7 +29,8 @@ one place (``gitrollback.cli``)::
         └── VerificationFailedError       the rollback ran but verification did not pass
 
 Errors carry attributes, not just a message: ``hint`` is the next action a person should take and the
-CLI prints it under the one-line cause.
+CLI prints it under the one-line cause, and ``kind`` is a stable name a program can match (each class has a
+``default_kind``; a raise site may name the failure more precisely, e.g. ``kind="not_in_history"``).
 """
 
 from __future__ import annotations
@@ -69,12 +70,18 @@ class GitRollbackError(Exception):
     Args:
         message: one line saying what went wrong.
         hint: one line saying what to do next (printed by the CLI under the message).
+        kind: a stable, machine-readable name for this failure (``not_in_history``, ``lock_held``...), for
+            library users to match and for ``--json``. Defaults to the class's ``default_kind``.
     """
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    #: The ``kind`` of an error raised without one; every class in the tree names its own.
+    default_kind = "error"
+
+    def __init__(self, message: str, *, hint: str | None = None, kind: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.kind = kind or self.default_kind
 
     def __str__(self) -> str:
         return self.message
@@ -83,8 +90,16 @@ class GitRollbackError(Exception):
 class ConfigError(GitRollbackError):
     """The configuration is unusable: names the file and the key where it can."""
 
+    default_kind = "config"
+
     def __init__(
-        self, message: str, *, path: str | None = None, key: str | None = None, hint: str | None = None
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        key: str | None = None,
+        hint: str | None = None,
+        kind: str | None = None,
     ) -> None:
         where = ""
         if path and key:
@@ -93,7 +108,7 @@ class ConfigError(GitRollbackError):
             where = f"{path}: "
         elif key:
             where = f"{key}: "
-        super().__init__(f"{where}{message}", hint=hint)
+        super().__init__(f"{where}{message}", hint=hint, kind=kind)
         self.path = path
         self.key = key
         self.problem = message
@@ -102,16 +117,24 @@ class ConfigError(GitRollbackError):
 class AssetError(GitRollbackError):
     """The Tekton asset tree is unusable: no kustomization, a listed file missing, malformed YAML."""
 
-    def __init__(self, message: str, *, path: str | None = None, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
+    default_kind = "asset"
+
+    def __init__(
+        self, message: str, *, path: str | None = None, hint: str | None = None, kind: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint, kind=kind)
         self.path = path
 
 
 class AdapterError(GitRollbackError):
     """A remote service or local tool failed while an adapter talked to it."""
 
-    def __init__(self, message: str, *, adapter: str, operation: str, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
+    default_kind = "adapter"
+
+    def __init__(
+        self, message: str, *, adapter: str, operation: str, hint: str | None = None, kind: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint, kind=kind)
         self.adapter = adapter
         self.operation = operation
 
@@ -119,12 +142,16 @@ class AdapterError(GitRollbackError):
 class TransportError(AdapterError):
     """Nothing usable came back: connection refused, DNS, TLS or a timeout."""
 
+    default_kind = "transport"
+
 
 class RemoteHTTPError(AdapterError):
     """The remote answered with an HTTP error status.
 
     ``message`` is the remote's own error text (plain-text body or the JSON ``error``/``message`` field).
     """
+
+    default_kind = "http"
 
     def __init__(
         self,
@@ -135,8 +162,9 @@ class RemoteHTTPError(AdapterError):
         status: int,
         remote_message: str = "",
         hint: str | None = None,
+        kind: str | None = None,
     ) -> None:
-        super().__init__(message, adapter=adapter, operation=operation, hint=hint)
+        super().__init__(message, adapter=adapter, operation=operation, hint=hint, kind=kind)
         self.status = status
         self.remote_message = remote_message
 
@@ -144,60 +172,94 @@ class RemoteHTTPError(AdapterError):
 class BadRequestError(RemoteHTTPError):
     """400: the remote rejected the request as malformed."""
 
+    default_kind = "bad_request"
+
 
 class AuthenticationError(RemoteHTTPError):
     """401: no credentials, wrong credentials, or an expired token."""
+
+    default_kind = "authentication"
 
 
 class PermissionDeniedError(RemoteHTTPError):
     """403: the identity is known but may not do this (or may not see this tenant)."""
 
+    default_kind = "permission_denied"
+
 
 class NotFoundError(RemoteHTTPError):
     """404: the object does not exist (or is not visible)."""
+
+    default_kind = "not_found"
 
 
 class ConflictError(RemoteHTTPError):
     """409: the remote's state conflicts with the request."""
 
+    default_kind = "conflict"
+
 
 class JobInProgressError(ConflictError):
     """409 from Image Factory: another install/upgrade/validate job is pending or running."""
+
+    default_kind = "job_in_progress"
 
 
 class UnprocessableError(RemoteHTTPError):
     """422: the remote validated the object and refused it."""
 
+    default_kind = "unprocessable"
+
 
 class ServerError(RemoteHTTPError):
     """5xx: the remote failed."""
+
+    default_kind = "server_error"
 
 
 class UnexpectedResponseError(AdapterError):
     """A success status with a body that does not match the contract."""
 
+    default_kind = "unexpected_response"
+
 
 class GitError(AdapterError):
     """git refused or failed: unknown revision, missing path, unreadable repository."""
+
+    default_kind = "git"
 
 
 class UnsupportedOperationError(AdapterError):
     """The adapter cannot do this operation at all."""
 
+    default_kind = "unsupported"
+
 
 class TemporaryError(GitRollbackError):
     """The operation may succeed if retried after ``delay`` seconds."""
 
-    def __init__(self, message: str, *, delay: float = 1.0, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
+    default_kind = "temporary"
+
+    def __init__(self, message: str, *, delay: float = 1.0, hint: str | None = None, kind: str | None = None) -> None:
+        super().__init__(message, hint=hint, kind=kind)
         self.delay = delay
 
 
 class WaitTimeoutError(GitRollbackError):
     """A wait for a remote state ran out of time."""
 
-    def __init__(self, message: str, *, waited: float, last_state: str = "", hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
+    default_kind = "timeout"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        waited: float,
+        last_state: str = "",
+        hint: str | None = None,
+        kind: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint, kind=kind)
         self.waited = waited
         self.last_state = last_state
 
@@ -205,25 +267,41 @@ class WaitTimeoutError(GitRollbackError):
 class StepError(GitRollbackError):
     """A runbook step failed for good."""
 
-    def __init__(self, message: str, *, step: str, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
+    default_kind = "step_failed"
+
+    def __init__(self, message: str, *, step: str, hint: str | None = None, kind: str | None = None) -> None:
+        super().__init__(message, hint=hint, kind=kind)
         self.step = step
 
 
 class PreconditionFailedError(StepError):
     """The run refused to act: nothing was changed."""
 
+    default_kind = "precondition"
+
 
 class ApplyFailedError(StepError):
     """Applying the known-good manifests failed; ``applied`` lists what did go in before the failure."""
 
-    def __init__(self, message: str, *, step: str, applied: tuple[str, ...] = (), hint: str | None = None) -> None:
-        super().__init__(message, step=step, hint=hint)
+    default_kind = "apply_failed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: str,
+        applied: tuple[str, ...] = (),
+        hint: str | None = None,
+        kind: str | None = None,
+    ) -> None:
+        super().__init__(message, step=step, hint=hint, kind=kind)
         self.applied = applied
 
 
 class VerificationFailedError(StepError):
     """The rollback ran but a verification check did not pass."""
+
+    default_kind = "verification_failed"
 
 
 _STATUS_CLASSES: dict[int, type[RemoteHTTPError]] = {

@@ -95,3 +95,15 @@ def test_cli_help_does_not_import_heavy_libraries() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_every_error_class_names_its_own_kind() -> None:
+    """Each class in the tree has a distinct default ``kind``, and a raise site can name a finer one."""
+    from gitrollback import errors
+
+    classes = [getattr(errors, n) for n in errors.__all__ if isinstance(getattr(errors, n), type)]
+    kinds = [c.default_kind for c in classes]
+    assert len(set(kinds)) == len(kinds), kinds
+    assert all(k and k == k.lower() and " " not in k for k in kinds)
+    assert errors.PreconditionFailedError("x", step="s").kind == "precondition"
+    assert errors.PreconditionFailedError("x", step="s", kind="not_in_history").kind == "not_in_history"

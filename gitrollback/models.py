@@ -303,7 +303,11 @@ class RejectedCandidate:
 
 @dataclass(frozen=True)
 class KnownGood:
-    """The revision to roll back to, and why it was chosen."""
+    """The revision to roll back to, and why it was chosen.
+
+    ``warnings`` are things an operator must know before acting on the answer, e.g. that it re-applies content
+    an earlier rollback removed (``docs/known-good.md``); empty for an ordinary answer.
+    """
 
     revision: str
     trees: Mapping[str, str]
@@ -312,6 +316,7 @@ class KnownGood:
     bad_revision: str = ""
     summary: str = ""
     rejected: tuple[RejectedCandidate, ...] = ()
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -414,6 +419,7 @@ class RunReport:
     change_request: ChangeRequest | None = None
     rollback_commit: str | None = None
     synced_revision: str | None = None
+    error_kind: str | None = None
 
 
 @dataclass(frozen=True)
@@ -439,7 +445,9 @@ class RollbackCommit:
     """The commit that restores the asset paths, on its rollback branch.
 
     ``created`` is False when a rerun found the branch and commit from an earlier run; ``already_rolled_back``
-    is True when the tracked branch already carries the known-good trees (nothing to commit).
+    is True when the base already carries the known-good trees (nothing to commit; ``sha`` is the base).
+    ``trees`` maps each asset path to its tree id in ``sha`` and ``root_tree`` is the tree id of the whole
+    commit, so a caller can check the result without opening the repository again.
     """
 
     sha: str
@@ -451,6 +459,8 @@ class RollbackCommit:
     created: bool = True
     already_rolled_back: bool = False
     reverted: tuple[str, ...] = ()
+    trees: Mapping[str, str] = field(default_factory=dict)
+    root_tree: str = ""
 
 
 @dataclass(frozen=True)

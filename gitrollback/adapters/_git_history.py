@@ -42,7 +42,7 @@ __all__ = [
     "split_nul",
 ]
 
-TRAILER_KEYS = ("Rollback-Of", "Rollback-To", "Provider")
+TRAILER_KEYS = ("Rollback-Of", "Rollback-To", "Provider", "Failed-Job")
 _HEADER, _FIELD, _TRAILER_SEP = "\x1e", "\x1f", "\x1d"
 _ZERO = "0" * 40
 # Header of one commit in the path walk; the body comes last so a stray separator in it cannot shift a field.
@@ -78,7 +78,9 @@ TAG_FORMAT = (
 _REVERTS = re.compile(r"This reverts commit ([0-9a-f]{7,64})", re.IGNORECASE)
 # Trailer-looking lines anywhere in the body: a squash merge keeps the rollback commit's trailers, but not always
 # in the last paragraph where git's parser looks.
-_BODY_TRAILER = re.compile(r"^(Rollback-Of|Rollback-To|Provider):[ \t]*(\S+)[ \t]*$", re.IGNORECASE | re.MULTILINE)
+_BODY_TRAILER = re.compile(
+    r"^(Rollback-Of|Rollback-To|Provider|Failed-Job):[ \t]*(\S+)[ \t]*$", re.IGNORECASE | re.MULTILINE
+)
 # A merge commit of a rollback pull/merge request names gitrollback's branch, ``gitrollback/<provider>/<bad>-to-<good>``
 # (``gitrollback/adapters/_git_commit_message.py``), in GitHub's and GitLab's default merge messages.
 _ROLLBACK_BRANCH = re.compile(r"gitrollback/([A-Za-z0-9._-]+)/([0-9a-f]{7,40})-to-([0-9a-f]{7,40})\b")
@@ -165,7 +167,8 @@ def _rollback_hints(trailers: dict[str, list[str]], subject: str, body: str) -> 
         return
     for key, value in _BODY_TRAILER.findall(body):
         canonical = next(k for k in TRAILER_KEYS if k.lower() == key.lower())
-        trailers.setdefault(canonical, []).append(value)
+        if value not in trailers.get(canonical, []):
+            trailers.setdefault(canonical, []).append(value)
     if "Rollback-Of" in trailers:
         return
     branch = _ROLLBACK_BRANCH.search(f"{subject}\n{body}")

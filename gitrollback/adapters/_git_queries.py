@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import tempfile
 from collections import Counter
 from collections.abc import Generator, Sequence
 from pathlib import Path
@@ -43,6 +44,7 @@ _CHUNK = 1 << 16
 # Options that make a user's config irrelevant to the walk: no --follow on a single path, no signature checks.
 _LOG_CONFIG = ["log.follow=false", "log.showSignature=false", "core.quotePath=false"]
 _DECORATE = ("--decorate-refs=refs/tags/", "--decorate-refs-exclude=refs/tags/gitrollback/")
+ZERO_COMMIT = "0" * 40  # what ``git patch-id`` prints for a patch without a commit header
 
 
 class HistoryQueries:
@@ -188,6 +190,142 @@ class HistoryQueries:
                 hint="check the repository",
             )
         return bool(status == 0)
+
+    def landed_by(self, rev: str, branch: str) -> str | None:
+        """The first-parent commit of ``branch`` that brought ``rev`` into its history: ``rev`` itself when it is on
+        the first-parent chain, the merge that landed it when it came in on a side branch, None when ``branch``'s
+        history does not contain it at all.
+
+        Two ``rev-list`` calls: the first-parent chain down to where ``rev``'s history starts, and every commit that
+        descends from ``rev`` (``--ancestry-path``; git cannot combine it with ``--first-parent``). The landing
+        commit is the oldest chain commit that descends from ``rev``.
+        """
+        sha, tip = self.resolve(rev), self.resolve(branch)
+        if sha == tip:
+            return sha
+        if not self.is_ancestor(sha, tip):
+            return None
+        repo = self._open_repo()
+        with self._translate("landed_by", "check the branch and the revision"):
+            chain = [
+                line.split()
+                for line in str(repo.git.rev_list("--first-parent", "--parents", f"{sha}..{tip}")).splitlines()
+            ]
+            descendants = set(str(repo.git.rev_list("--ancestry-path", f"{sha}..{tip}")).split())
+        landing: list[str] | None = None
+        for entry in chain:  # newest first; every chain commit from the tip down to the landing one descends from rev
+            if entry[0] not in descendants:
+                break
+            landing = entry
+        if landing is None:  # pragma: no cover - rev is an ancestor of tip, so the tip itself descends from it
+            return None
+        return sha if landing[1:2] == [sha] else landing[0]
+
+    def was_on_branch(self, rev: str, branch: str) -> bool:
+        """True when ``branch``'s reflog shows ``rev`` in the history of an earlier tip (a force-push or reset
+        removed it since). A repository without reflogs (a fresh clone, expired entries) answers False.
+
+        The reflog files (``logs/refs/heads/<branch>``, ``logs/refs/remotes/origin/<branch>``) are read directly,
+        because each line holds the old *and* the new tip, and the old one is what a force-push replaced;
+        ``git log --walk-reflogs`` shows only the new ones.
+        """
+        sha = self.resolve(rev)
+        repo = self._open_repo()
+        old: dict[str, None] = {}
+        for ref in (f"refs/heads/{branch}", f"refs/remotes/origin/{branch}", f"refs/remotes/{branch}"):
+            try:
+                lines = (Path(repo.git_dir) / "logs" / ref).read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                continue
+            for line in lines[-1000:]:
+                for tip in line.split(" ", 2)[:2]:
+                    if len(tip) >= 40 and tip.strip("0"):
+                        old[tip] = None
+        if not old:
+            return False
+        with self._translate("was_on_branch", "check the branch"):
+            parents = str(repo.git.rev_list("--parents", "-n", "1", sha)).split()[1:]
+            # Old tips may be gone (pruned after the force-push): keep the ones that are still commits.
+            checked = self._with_stdin(["cat-file", "--batch-check=%(objectname) %(objecttype)"], "\n".join(old))
+            tips = [line.split()[0] for line in checked.splitlines() if line.endswith(" commit")]
+            if not tips:
+                return False
+            # Commits reachable from an old tip but not from rev's parents: rev is among them exactly when an old
+            # tip contains it; the walk stops at rev's parents instead of reading the whole history.
+            reachable = str(repo.git.rev_list(*tips, "--not", *parents, "--")).split()
+        return sha in reachable
+
+    def carried_as(self, rev: str, branch: str, paths: Sequence[str]) -> str | None:
+        """A first-parent commit of ``branch``, newer than where ``rev``'s history forks from it, that carries
+        ``rev``'s change to ``paths`` as a different commit (a squash merge, a rebase or a cherry-pick), or None.
+
+        "Carries" means: right after that commit the paths hold exactly ``rev``'s trees (a squash of the branch
+        ``rev`` is the tip of), or its change to the paths has the same ``git patch-id`` as ``rev``'s (a rebased or
+        cherry-picked ``rev``). Only asked for a revision that is not in ``branch``'s history.
+        """
+        sha, tip = self.resolve(rev), self.resolve(branch)
+        repo = self._open_repo()
+        norms = [norm_path(p) for p in paths]
+        specs = [pathspec(p) for p in norms]
+        with self._translate("carried_as", "check the branch and the revision"):
+            status, fork, _ = repo.git.merge_base(sha, tip, with_extended_output=True, with_exceptions=False)
+            if status != 0 or not str(fork).strip():
+                return None
+            fork = str(fork).strip()
+            mine = {p: self.tree_id(sha, p) for p in norms}
+            changed = str(repo.git.rev_list("--first-parent", f"{fork}..{tip}", "--", *specs)).split()
+            if mine != {p: self.tree_id(fork, p) for p in norms}:
+                for commit in reversed(changed):  # oldest first: the commit that landed it, not a later re-landing
+                    if {p: self.tree_id(commit, p) for p in norms} == mine:
+                        return commit
+            parents = str(repo.git.rev_list("--parents", "-n", "1", sha)).split()[1:]
+            if not parents or not changed:
+                return None
+            own = self._patch_ids(repo.git.diff_tree("-p", "--no-color", parents[0], sha, "--", *specs))
+            if not own:
+                return None
+            theirs = self._patch_ids(
+                repo.git.log(
+                    "--first-parent",
+                    "--diff-merges=first-parent",
+                    "-p",
+                    "--no-color",
+                    "--format=commit %H",
+                    f"{fork}..{tip}",
+                    "--",
+                    *specs,
+                )
+            )
+        wanted = next(iter(own.values()))  # a bare diff has no commit header, so it is listed under ZERO_COMMIT
+        return next((commit for commit in reversed(list(theirs)) if theirs[commit] == wanted), None)
+
+    def _with_stdin(self, args: Sequence[str], data: str) -> str:
+        """stdout of one git command fed ``data`` on stdin."""
+        repo = self._open_repo()
+        with tempfile.TemporaryFile() as stdin:
+            stdin.write(data.encode("utf-8", errors="surrogateescape") + b"\n")
+            stdin.seek(0)
+            return str(repo.git.execute(["git", *args], istream=stdin))
+
+    def _patch_ids(self, patches: str) -> dict[str, str]:
+        """``{commit: patch id}`` of ``git patch-id --stable`` over ``patches``, in input order."""
+        if not patches.strip():
+            return {}
+        ids: dict[str, str] = {}
+        for line in self._with_stdin(["patch-id", "--stable"], patches).splitlines():
+            patch_id, _, commit = line.partition(" ")
+            ids[commit or ZERO_COMMIT] = patch_id
+        return ids
+
+    def trailers(self, rev: str) -> dict[str, tuple[str, ...]]:
+        """gitrollback's rollback trailers of one commit (``Rollback-Of``, ``Rollback-To``, ``Provider``,
+        ``Failed-Job``), read as the history walk reads them."""
+        sha = self.resolve(rev)
+        repo = self._open_repo()
+        with self._translate("trailers", "check the revision"):
+            out = repo.git.log("-1", "--no-walk", "-z", f"--format={PATH_LOG_FORMAT}", sha, stdout_as_string=False)
+        raw = next(parse_path_log(split_nul([bytes(out)]), []), None)
+        return dict(raw.trailers) if raw is not None else {}
 
     def moved_from(self, commit: str, path: str) -> str | None:
         """Where ``commit`` moved ``path`` from (git's rename detection against its first parent), or None."""

@@ -59,6 +59,9 @@ _CACHE_REFSPECS = (
     "+refs/heads/*:refs/remotes/origin/*",
     "+refs/tags/*:refs/tags/*",
 )
+# A bare clone keeps no reflogs by default; with them, a branch tip that a force-push replaced stays on record, so a
+# bad revision that vanished can be told apart as "force-pushed away" (``HistoryQueries.was_on_branch``).
+_REFLOG = "core.logAllRefUpdates=true"
 _FIELD, _RECORD = "\x1f", "\x00"
 _LOG_FORMAT = _FIELD.join(("%H", "%s", "%cI", "%an", "%D"))
 _SYMLINK_MODE = 0o120000
@@ -75,6 +78,7 @@ def _check_rev(rev: str) -> str:
             adapter="git",
             operation="resolve",
             hint="give a commit id, tag or branch name",
+            kind="unknown_revision",
         )
     return rev
 
@@ -175,7 +179,7 @@ class GitAssetSource(HistoryQueries):
         repo = self._open_repo()
         logger.info("fetching %s into %s", self._mask(self.location), self.path)
         with self._translate("fetch", "check the URL, the network and the credentials"):
-            repo.git.fetch("--prune", "--quiet", "origin")
+            repo.git(c=_REFLOG).fetch("--prune", "--quiet", "origin")
 
     def close(self) -> None:
         """Stop git's persistent helper processes; the source can be reopened later."""
@@ -197,7 +201,7 @@ class GitAssetSource(HistoryQueries):
                 for spec in _CACHE_REFSPECS:
                     repo.git.config("--add", "remote.origin.fetch", spec)
                 depth = [f"--depth={self._depth}"] if self._depth else []
-                repo.git.fetch("--prune", "--quiet", *depth, "origin")
+                repo.git(c=_REFLOG).fetch("--prune", "--quiet", *depth, "origin")
                 repo.close()
             # Rename last, so an interrupted clone never leaves a half-filled cache entry behind.
             try:
@@ -255,6 +259,7 @@ class GitAssetSource(HistoryQueries):
                 adapter="git",
                 operation=operation,
                 hint=hint,
+                kind="not_a_repository",
             ) from exc
         except (git.exc.GitError, git.exc.ODBError, ValueError, OSError) as exc:
             raise GitError(
@@ -279,7 +284,7 @@ class GitAssetSource(HistoryQueries):
             except GitCommandError as exc:
                 where = self._mask(self.location)
                 message = f"unknown revision {rev!r} (or not a commit) in {where}"
-                raise GitError(message, adapter="git", operation="resolve", hint=hint) from exc
+                raise GitError(message, adapter="git", operation="resolve", hint=hint, kind="unknown_revision") from exc
         sha = str(out)
         if sha == rev:
             self._commits.add(sha)
@@ -298,6 +303,7 @@ class GitAssetSource(HistoryQueries):
             adapter="git",
             operation="branch_tip",
             hint="check the branch name in the config (and fetch if it is new)",
+            kind="unknown_branch",
         )
 
     def describe(self, rev: str) -> RevisionInfo:

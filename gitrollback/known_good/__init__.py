@@ -18,9 +18,12 @@ from gitrollback.known_good.capabilities import (
     Ancestry,
     FirstParentAncestry,
     HistoryWalker,
+    LostCommits,
+    MergeLanding,
     MoveDetector,
     ShallowClone,
     TagLister,
+    TrailerReader,
 )
 from gitrollback.known_good.evidence import Evidence
 from gitrollback.known_good.resolver import find_known_good
@@ -30,8 +33,11 @@ __all__ = [
     "Evidence",
     "FirstParentAncestry",
     "HistoryWalker",
+    "LostCommits",
+    "MergeLanding",
     "MoveDetector",
     "ShallowClone",
     "TagLister",
+    "TrailerReader",
     "find_known_good",
 ]

@@ -20,9 +20,12 @@ __all__ = [
     "Ancestry",
     "FirstParentAncestry",
     "HistoryWalker",
+    "LostCommits",
+    "MergeLanding",
     "MoveDetector",
     "ShallowClone",
     "TagLister",
+    "TrailerReader",
     "port_walk",
 ]
 
@@ -78,6 +81,37 @@ class MoveDetector(Protocol):
 
     def moved_from(self, commit: str, path: str) -> str | None:
         """Where ``commit`` moved ``path`` from, or None when it did not move it."""
+        ...
+
+
+@runtime_checkable
+class MergeLanding(Protocol):
+    """Which first-parent commit of a branch brought a commit into its history."""
+
+    def landed_by(self, rev: str, branch: str) -> str | None:
+        """``rev`` when it is on the first-parent chain, the merge that landed it from a side branch, or None."""
+        ...
+
+
+@runtime_checkable
+class LostCommits(Protocol):
+    """Why a commit is not in a branch's history: rewritten away, or carried by another commit."""
+
+    def was_on_branch(self, rev: str, branch: str) -> bool:
+        """True when the branch's reflog shows ``rev`` in the history of an earlier tip (force-pushed away)."""
+        ...
+
+    def carried_as(self, rev: str, branch: str, paths: Sequence[str]) -> str | None:
+        """The branch commit that carries ``rev``'s change to ``paths`` (squash merge, rebase, cherry-pick)."""
+        ...
+
+
+@runtime_checkable
+class TrailerReader(Protocol):
+    """Reads gitrollback's rollback trailers of any commit (e.g. the rollback commit a merge brought in)."""
+
+    def trailers(self, rev: str) -> dict[str, tuple[str, ...]]:
+        """``Rollback-Of``, ``Rollback-To``, ``Provider`` and ``Failed-Job`` of ``rev``, as the walk reads them."""
         ...
 
 

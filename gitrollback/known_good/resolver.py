@@ -9,11 +9,13 @@ revision exists there, its trees differ from the bad trees, it is not content gi
 not newer than the bad revision. The first candidate that passes wins; the ones before it are listed in
 ``KnownGood.rejected`` with the reason.
 
-Refusals (``PreconditionFailedError``, ``step="known-good"``, raised before anything changes): no paths, unknown
-branch or revision, paths missing at the bad revision, the bad revision not on the branch's first-parent
-history (force-pushed away), history too shallow (a clone gitrollback manages is deepened first), and no
-candidate left. This module sees only the ``AssetSource`` port plus the optional capabilities in
-``capabilities.py``, so it works the same over a local repository, a cached clone, or any other source.
+A bad revision that reached the branch on a side branch is judged at the merge that landed it. Refusals
+(``PreconditionFailedError``, ``step="known-good"``, raised before anything changes) carry a stable ``kind``
+(``docs/known-good.md`` lists them): no paths, unknown branch or revision, paths missing at the bad revision, the
+bad revision not in the branch's history (squash-merged, force-pushed away, or neither that can be shown),
+history too shallow (a clone gitrollback manages is deepened first), a rollback that would be undone without
+being asked, and no candidate left. This module sees only the ``AssetSource`` port plus the optional capabilities
+in ``capabilities.py``, so it works the same over a local repository, a cached clone, or any other source.
 """
 
 from __future__ import annotations
@@ -28,9 +30,12 @@ from gitrollback.known_good.capabilities import (
     Ancestry,
     FirstParentAncestry,
     HistoryWalker,
+    LostCommits,
+    MergeLanding,
     MoveDetector,
     ShallowClone,
     TagLister,
+    TrailerReader,
     port_walk,
 )
 from gitrollback.known_good.evidence import (
@@ -46,7 +51,7 @@ from gitrollback.known_good.evidence import (
     succeeded_jobs,
     tag_candidates,
 )
-from gitrollback.known_good.scan import STEP, Scan, ShallowHistoryError, label, scan_history
+from gitrollback.known_good.scan import STEP, Refusal, Scan, ShallowHistoryError, label, scan_history
 from gitrollback.markers import Marker
 from gitrollback.models import DeploymentRecord, KnownGood, RejectedCandidate, RevisionInfo, TagRef
 from gitrollback.ports import AssetSource
@@ -59,17 +64,17 @@ Trees = dict[str, str | None]
 _DEEPEN_FIRST = 1_000  # commits fetched on the first deepening; the second fetches the rest
 
 
-def _refuse(message: str, hint: str) -> PreconditionFailedError:
-    return PreconditionFailedError(message, step=STEP, hint=hint)
+def _refuse(message: str, hint: str, kind: str) -> PreconditionFailedError:
+    return PreconditionFailedError(message, step=STEP, hint=hint, kind=kind)
 
 
-def _resolve(source: AssetSource, rev: str, what: str, hint: str) -> str:
+def _resolve(source: AssetSource, rev: str, what: str, hint: str, kind: str = "unknown_revision") -> str:
     try:
         return source.resolve(rev)
     except GitError as exc:
         if exc.operation != "resolve":  # the repository could not be opened, cloned or fetched: not a refusal
             raise
-        raise _refuse(f"{what} {rev!r} does not resolve to a commit: {exc}", hint) from exc
+        raise _refuse(f"{what} {rev!r} does not resolve to a commit: {exc}", hint, kind) from exc
 
 
 def _trees(source: AssetSource, rev: str, paths: Sequence[str]) -> Trees:
@@ -116,19 +121,24 @@ def find_known_good(
     """
     paths = list(dict.fromkeys(paths))
     if not paths:
-        raise _refuse("no asset paths to roll back", "configure the asset path, e.g. backend/tekton")
-    where = ", ".join(paths)
-    tip = _resolve(source, branch, "branch", "check the branch name")
+        raise _refuse("no asset paths to roll back", "configure the asset path, e.g. backend/tekton", "no_paths")
+    tip = _resolve(source, branch, "branch", "check the branch name", "unknown_branch")
     bad_sha = tip if bad is None else _resolve(source, bad, "bad revision", "check the bad revision")
-    bad_trees = _trees(source, bad_sha, paths)
-    if not _present(bad_trees):
-        raise _refuse(
-            f"{where} does not exist at the bad revision {bad_sha[:12]}",
-            "check the asset path in the config (e.g. backend/tekton)",
-        )
+    bad_trees = _present_at_bad(source, bad_sha, paths)
+    landed = ""
     if bad_sha != tip:
-        _require_on_branch(source, branch, paths, bad_sha)
-    scan = _scan(source, bad_sha, paths, bad_trees, max_commits)
+        landing = _landing(source, branch, paths, bad_sha)
+        if landing != bad_sha:
+            landed = (
+                f"the bad revision {label(source.describe(bad_sha))} is not on {branch}'s first-parent history: it "
+                f"came in on a side branch merged by {label(source.describe(landing))}, so the change landed with "
+                "that merge"
+            )
+            bad_sha = landing
+            bad_trees = _present_at_bad(source, bad_sha, paths)
+    scan = _scan(source, bad_sha, paths, bad_trees, max_commits, undo_rollback=bad is not None)
+    if landed:
+        scan.notes.insert(0, landed)
     if to is not None:
         return _explicit(source, to, paths=paths, bad_sha=bad_sha, bad_trees=bad_trees, scan=scan)
     judge = _Judge(source, paths, bad_sha, bad_trees, scan)
@@ -139,25 +149,83 @@ def find_known_good(
     return _fallback(scan, paths, judge.rejected)
 
 
-def _require_on_branch(source: AssetSource, branch: str, paths: Sequence[str], bad_sha: str) -> None:
+def _present_at_bad(source: AssetSource, bad_sha: str, paths: Sequence[str]) -> Trees:
+    trees = _trees(source, bad_sha, paths)
+    if not _present(trees):
+        raise _refuse(
+            f"{', '.join(paths)} does not exist at the bad revision {bad_sha[:12]}",
+            "check the asset path in the config (e.g. backend/tekton)",
+            "path_missing_at_bad",
+        )
+    return trees
+
+
+def _landing(source: AssetSource, branch: str, paths: Sequence[str], bad_sha: str) -> str:
+    """The first-parent commit of ``branch`` that brought ``bad_sha`` in: itself, or the merge that landed it.
+
+    Raises:
+        PreconditionFailedError: the branch's history does not contain it (``squash_merged``,
+            ``force_pushed_away`` or ``not_in_history``).
+    """
     if isinstance(source, FirstParentAncestry):
-        on_branch = source.is_on_first_parent(bad_sha, branch, limit=1_000_000)
+        if source.is_on_first_parent(bad_sha, branch, limit=1_000_000):
+            return bad_sha
     else:
         # Without the capability, judge by content: the commit that produced bad's trees must be one of the
         # branch's path-changing first-parent commits.
         produced = source.path_history(bad_sha, paths, limit=1)
-        on_branch = bool(produced) and any(
-            info.sha == produced[0].sha for info in source.path_history(branch, paths, limit=10_000)
-        )
-    if not on_branch:
-        raise _refuse(
-            f"the bad revision {bad_sha[:12]} is not on the first-parent history of {branch} "
-            "(force-pushed away, or from another branch)",
+        if produced and any(info.sha == produced[0].sha for info in source.path_history(branch, paths, limit=10_000)):
+            return bad_sha
+    if isinstance(source, MergeLanding):
+        landing = source.landed_by(bad_sha, branch)
+        if landing is not None:
+            return landing
+    raise _not_in_history(source, branch, paths, bad_sha)
+
+
+def _not_in_history(source: AssetSource, branch: str, paths: Sequence[str], bad_sha: str) -> PreconditionFailedError:
+    """The refusal for a bad revision outside the branch's history, as precise as the source allows."""
+    name = f"the bad revision {label(source.describe(bad_sha))}"
+    if not isinstance(source, LostCommits) or not isinstance(source, MergeLanding):
+        return _refuse(
+            f"{name} is not on the first-parent history of {branch} (force-pushed away, or from another branch)",
             f"pass the failing commit of {branch} as the bad revision, or name the known-good one with --to",
+            "not_in_history",
         )
+    if source.was_on_branch(bad_sha, branch):
+        return _refuse(
+            f"{name} is not in the history of {branch}, but {branch}'s reflog shows it there before: it was "
+            "force-pushed away (the branch's history was rewritten)",
+            f"find the commit that replaced it on {branch} and pass that as the bad revision, or name the "
+            "known-good one with --to",
+            "force_pushed_away",
+        )
+    carrier = source.carried_as(bad_sha, branch, paths)
+    if carrier is not None:
+        return _refuse(
+            f"{name} is not in the history of {branch}: its change to {', '.join(paths)} reached {branch} as "
+            f"another commit, {label(source.describe(carrier))} (a squash merge, rebase or cherry-pick)",
+            f"pass {carrier[:12]} as the bad revision",
+            "squash_merged",
+        )
+    return _refuse(
+        f"{name} is not in the history of {branch}: no merge brought it in, no commit of {branch} carries its "
+        f"change to {', '.join(paths)}, and {branch}'s reflog does not show it (it is on another branch, or was "
+        "force-pushed away before this clone saw it)",
+        f"pass the failing commit of {branch} as the bad revision, or name the known-good one with --to",
+        "not_in_history",
+    )
 
 
-def _scan(source: AssetSource, bad_sha: str, paths: Sequence[str], bad_trees: Trees, max_commits: int | None) -> Scan:
+def _scan(
+    source: AssetSource,
+    bad_sha: str,
+    paths: Sequence[str],
+    bad_trees: Trees,
+    max_commits: int | None,
+    *,
+    undo_rollback: bool,
+) -> Scan:
     def describe(rev: str) -> RevisionInfo | None:
         try:
             return source.describe(rev)
@@ -166,6 +234,14 @@ def _scan(source: AssetSource, bad_sha: str, paths: Sequence[str], bad_trees: Tr
 
     def moved_from(commit: str, path: str) -> str | None:
         return source.moved_from(commit, path) if isinstance(source, MoveDetector) else None
+
+    def trailers(rev: str) -> dict[str, tuple[str, ...]]:
+        if not isinstance(source, TrailerReader):
+            return {}
+        try:
+            return source.trailers(rev)
+        except GitError:
+            return {}
 
     # One commit more than the window, so the scan can tell "window full" from "history ends here".
     window = None if max_commits is None else max_commits + 1
@@ -178,7 +254,14 @@ def _scan(source: AssetSource, bad_sha: str, paths: Sequence[str], bad_trees: Tr
         try:
             with contextlib.closing(walk):
                 return scan_history(
-                    walk, paths, bad_trees, describe=describe, moved_from=moved_from, max_commits=max_commits
+                    walk,
+                    paths,
+                    bad_trees,
+                    describe=describe,
+                    moved_from=moved_from,
+                    trailers=trailers,
+                    max_commits=max_commits,
+                    undo_rollback=undo_rollback,
                 )
         except ShallowHistoryError as edge:
             if attempt < 2 and isinstance(source, ShallowClone) and source.can_deepen():
@@ -186,11 +269,12 @@ def _scan(source: AssetSource, bad_sha: str, paths: Sequence[str], bad_trees: Tr
                 source.deepen(_DEEPEN_FIRST if attempt == 0 else None)
                 continue
             scan = Scan(bad_trees=bad_trees)
-            scan.refusal = (
+            scan.refusal = Refusal(
                 f"the history of {', '.join(paths)} is cut short: the repository is a shallow clone and the "
                 f"search reached its edge at {edge.commit[:12]} after {edge.seen} changes",
                 "fetch the full history (git fetch --unshallow), or pass the repository URL so gitrollback "
                 "can deepen its own clone",
+                "shallow",
             )
             return scan
     raise AssertionError("unreachable")  # pragma: no cover
@@ -206,18 +290,22 @@ def _explicit(
         raise _refuse(
             f"{', '.join(missing)} does not exist at {to} ({sha[:12]})",
             "pick a revision that contains the asset folder, or check the asset path",
+            "path_missing_at_good",
         )
     if trees == bad_trees:
         raise _refuse(
             f"{to} ({sha[:12]}) has the same {', '.join(paths)} content as the bad revision {bad_sha[:12]}: "
             "nothing to roll back",
             "pick an earlier revision, or leave out --to to search the history",
+            "same_as_bad",
         )
     info = source.describe(sha)
     reason = f"explicitly requested {to}: {label(info)}"
     undone = scan.rolled_back_why(trees)
     if undone is not None:
         reason += f"; note: this content was {undone}, so this undoes that rollback"
+    reason += _older_note(scan, trees, paths)
+    reason += "".join(f"; {note}" for note in scan.notes)
     return KnownGood(
         revision=sha,
         trees=_present(trees),
@@ -225,6 +313,27 @@ def _explicit(
         reason=reason,
         bad_revision=scan.bad_change.sha if scan.bad_change else bad_sha,
         summary=info.summary,
+        warnings=_warnings(scan, trees),
+    )
+
+
+def _warnings(scan: Scan, trees: Trees) -> tuple[str, ...]:
+    """The warnings that go with an answer of ``trees``: the scan's own when it is the state the bad change
+    replaced, and re-applying content that a gitrollback rollback removed."""
+    found = list(scan.warnings) if scan.good is not None and dict(scan.good_trees) == dict(trees) else []
+    undone = scan.rolled_back_warning(trees)
+    if undone is not None and undone not in found:
+        found.append(undone)
+    return tuple(found)
+
+
+def _older_note(scan: Scan, trees: Trees, paths: Sequence[str]) -> str:
+    """For an answer from evidence: say so when it is not the state just before the bad change."""
+    if scan.good is None or dict(scan.good_trees) == dict(trees):
+        return ""
+    return (
+        f"; note: this is not the state just before the bad change ({label(scan.good)}), so the rollback also "
+        f"undoes the changes to {', '.join(paths)} between the two, on the strength of this evidence"
     )
 
 
@@ -296,6 +405,7 @@ class _Judge:
         introduced = f"; the failing content came with {label(bad_change.info)}" if bad_change else ""
         caveat = f" (note: {candidate.caveat})" if candidate.caveat else ""
         reason = f"{label(info)}: {candidate.evidence}{caveat}{introduced}"
+        reason += _older_note(self.scan, trees, self.paths)
         reason += "".join(f"; {note}" for note in self.scan.notes)
         logger.info("known-good %s from %s", sha[:12], candidate.source)
         return KnownGood(
@@ -306,6 +416,7 @@ class _Judge:
             bad_revision=bad_change.sha if bad_change else self.bad_sha,
             summary=info.summary,
             rejected=tuple(self.rejected),
+            warnings=_warnings(self.scan, trees),
         )
 
 
@@ -357,9 +468,11 @@ def _confirmation(
 
 
 def _fallback(scan: Scan, paths: Sequence[str], rejected: list[RejectedCandidate]) -> KnownGood:
-    if scan.good is None or scan.bad_change is None:
-        message, hint = scan.refusal or (f"no known-good state of {', '.join(paths)} found", "name one with --to")
-        raise _refuse(message, hint)
+    if scan.refusal is not None or scan.good is None or scan.bad_change is None:
+        refusal = scan.refusal or Refusal(
+            f"no known-good state of {', '.join(paths)} found", "name one with --to", "no_earlier_state"
+        )
+        raise _refuse(refusal.message, refusal.hint, refusal.kind)
     where = ", ".join(paths)
     introduced = scan.bad_change.info
     first_rejected = scan.rejected[0].revision if scan.rejected else ""
@@ -378,4 +491,5 @@ def _fallback(scan: Scan, paths: Sequence[str], rejected: list[RejectedCandidate
         bad_revision=introduced.sha,
         summary=scan.good.summary,
         rejected=tuple(rejected) + tuple(scan.rejected),
+        warnings=tuple(scan.warnings),
     )

@@ -113,7 +113,8 @@ class TestGitHistory:
             find_known_good(source, branch="main", paths=[])
 
     def test_bad_not_on_branch_after_force_push(self, tmp_path: Path, local) -> None:
-        """A bad commit that a force-push removed from main is refused, with or without the capability."""
+        """A bad commit that a force-push removed from main is refused: by kind with the capabilities, generically
+        without them."""
         shas = make_repo(
             tmp_path,
             [
@@ -127,20 +128,27 @@ class TestGitHistory:
         src = local(tmp_path)
         assert isinstance(src, FirstParentAncestry)
         assert not isinstance(PortOnly(src), FirstParentAncestry)
-        for candidate in (src, PortOnly(src)):
-            with _refused(f"bad revision {shas['c3'][:12]} is not on the first-parent history of main"):
-                find_known_good(candidate, branch="main", paths=["assets"], bad=shas["c3"])
+        with _refused(f"bad revision {shas['c3'][:7]} 'three' is not in the history of main, but main's reflog") as c:
+            find_known_good(src, branch="main", paths=["assets"], bad=shas["c3"])
+        assert c.value.kind == "force_pushed_away"
+        with _refused(f"bad revision {shas['c3'][:7]} 'three' is not on the first-parent history of main") as c:
+            find_known_good(PortOnly(src), branch="main", paths=["assets"], bad=shas["c3"])
+        assert c.value.kind == "not_in_history"
         known = find_known_good(PortOnly(src), branch="main", paths=["assets"])
         assert (known.revision, known.bad_revision) == (shas["c2"], rewritten["c1"])
 
-    def test_side_branch_commit_is_not_on_first_parent(self, tmp_path: Path, local) -> None:
-        """A commit that reached main only through a merge is not accepted as the bad revision."""
+    def test_side_branch_commit_is_judged_at_the_merge_that_landed_it(self, tmp_path: Path, local) -> None:
+        """A commit that reached main only through a merge is judged at that merge (the port alone refuses it)."""
         base = make_repo(tmp_path, [CommitSpec("base", files={"assets/t.yaml": "v: 1\n"})])
         side = make_repo(tmp_path, [CommitSpec("side", files={"assets/t.yaml": "v: 2\n"})], branch="feature")
         merge = make_repo(tmp_path, [CommitSpec("Merge feature", merge="feature")], branch="main")
         src = local(tmp_path)
+        known = find_known_good(src, branch="main", paths=["assets"], bad=side["c1"])
+        assert (known.revision, known.bad_revision) == (base["c1"], merge["c1"])
+        assert f"{side['c1'][:7]} 'side' is not on main's first-parent history" in known.reason
+        assert f"merged by {merge['c1'][:7]} 'Merge feature'" in known.reason
         with _refused("is not on the first-parent history of main"):
-            find_known_good(src, branch="main", paths=["assets"], bad=side["c1"])
+            find_known_good(PortOnly(src), branch="main", paths=["assets"], bad=side["c1"])
         known = find_known_good(src, branch="main", paths=["assets"])
         assert (known.revision, known.bad_revision) == (base["c1"], merge["c1"])
 

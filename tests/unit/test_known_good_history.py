@@ -54,8 +54,8 @@ def test_hand_made_revert_in_history_is_the_known_good_state(tmp_path: Path, ope
     assert [r.revision for r in known.rejected] == [more["v3"]]
 
 
-def test_revert_as_the_bad_change_is_not_undone(tmp_path: Path, open_source) -> None:
-    """When the failing change reverts an older commit, the search lands before that commit, not on undoing it."""
+def test_revert_as_the_bad_change_answers_the_state_it_replaced(tmp_path: Path, open_source) -> None:
+    """When the failing change reverts an older commit, the state just before it wins: later work is kept."""
     shas = make_repo(
         tmp_path,
         [
@@ -67,44 +67,57 @@ def test_revert_as_the_bad_change_is_not_undone(tmp_path: Path, open_source) -> 
     message = f'Revert "change a"\n\nThis reverts commit {shas["c2"]}.'
     revert = make_repo(tmp_path, [CommitSpec(message, files={"assets/a.yaml": "a: 0\n"})])
     known = find_known_good(open_source(tmp_path), branch="main", paths=["assets"])
-    assert (known.revision, known.bad_revision) == (shas["c1"], revert["c1"])
-    whys = {r.revision: r.why for r in known.rejected}
-    assert whys[shas["c3"]].startswith("reverted by ") and whys[shas["c2"]].startswith("reverted by ")
-    assert "is a revert of" in known.reason and "undoing it would bring back the reverted change" in known.reason
+    assert (known.revision, known.bad_revision) == (shas["c3"], revert["c1"])
+    assert [r.revision for r in known.rejected] == [revert["c1"]]
+    assert len(known.warnings) == 1 and f"re-applies {shas['c2'][:7]} 'change a'" in known.warnings[0]
 
 
-def test_clean_revert_as_the_bad_change_refuses(tmp_path: Path, open_source) -> None:
-    """A failing clean revert of the last change: the state before the reverted change is the current one."""
+def test_clean_revert_as_the_bad_change_answers_the_reverted_state(tmp_path: Path, open_source) -> None:
+    """A failing clean revert of the last change: the state it replaced is the answer, with a warning."""
     shas = make_repo(tmp_path, [CommitSpec("v1", files=_v(1)), CommitSpec("v2", files=_v(2))])
-    make_repo(tmp_path, [CommitSpec(f'Revert "v2"\n\nThis reverts commit {shas["c2"]}.', files=_v(1))])
-    with pytest.raises(PreconditionFailedError, match="nothing to roll back") as caught:
-        find_known_good(open_source(tmp_path), branch="main", paths=["assets"])
-    assert "already holds what the revert" in caught.value.message
+    revert = make_repo(tmp_path, [CommitSpec(f'Revert "v2"\n\nThis reverts commit {shas["c2"]}.', files=_v(1))])
+    known = find_known_good(open_source(tmp_path), branch="main", paths=["assets"])
+    assert (known.revision, known.bad_revision) == (shas["c2"], revert["c1"])
+    assert known.warnings == (
+        f"{revert['c1'][:7]} 'Revert \"v2\"' reverts {shas['c2'][:7]} 'v2': rolling back to the state before it "
+        f"({shas['c2'][:7]} 'v2') re-applies {shas['c2'][:7]} 'v2', which that revert undid",
+    )
 
 
 @pytest.mark.parametrize("how", ["trailers", "merge-commit", "squash"])
-def test_gitrollback_rollback_as_the_bad_change_is_not_undone(tmp_path: Path, open_source, how: str) -> None:
-    """A rerun on top of gitrollback's own rollback (direct, merged PR or squash) refuses instead of undoing it."""
+def test_gitrollback_rollback_as_the_bad_change(tmp_path: Path, open_source, how: str) -> None:
+    """gitrollback's own rollback (direct, merged PR or squash) at the tip: a rerun refuses instead of undoing it;
+    naming it as the bad revision undoes it, with a warning."""
     shas = make_repo(
         tmp_path,
         [CommitSpec("v0", files=_v(0)), CommitSpec("v1", files=_v(1)), CommitSpec("v2", files=_v(2))],
     )
     message = _rollback_message(shas["c3"], shas["c2"])
     if how == "trailers":
-        make_repo(tmp_path, [CommitSpec(message, files=_v(1))])
+        tip = make_repo(tmp_path, [CommitSpec(message, files=_v(1))])["c1"]
     else:
         branch = f"gitrollback/p1/{shas['c3'][:7]}-to-{shas['c2'][:7]}"
         make_repo(tmp_path, [CommitSpec(message, files=_v(1))], branch=branch)
         if how == "merge-commit":
-            make_repo(tmp_path, [CommitSpec(f"Merge pull request #7 from acme/{branch}", merge=branch)], branch="main")
+            merge = f"Merge pull request #7 from acme/{branch}"
+            tip = make_repo(tmp_path, [CommitSpec(merge, merge=branch)], branch="main")["c1"]
         else:
             squash = f"Roll back assets (#7)\n\n* {message}\nCo-authored-by: bot <bot@example.test>"
-            make_repo(tmp_path, [CommitSpec(squash, files=_v(1))], branch="main")
+            tip = make_repo(tmp_path, [CommitSpec(squash, files=_v(1))], branch="main")["c1"]
     with pytest.raises(PreconditionFailedError, match="nothing to roll back") as caught:
         find_known_good(open_source(tmp_path), branch="main", paths=["assets"])
     assert "already holds what gitrollback's rollback" in caught.value.message
-    assert f"({shas['c3'][:12]})" in caught.value.message
-    assert caught.value.hint == "if this content fails too, name an older known-good revision with --to"
+    assert f"the content it rolled back ({shas['c3'][:12]})" in caught.value.message
+    assert caught.value.kind == "already_rolled_back"
+    assert caught.value.hint == (
+        "if this content fails too, name an older known-good revision with --to; to undo the rollback on "
+        f"purpose, name {tip[:12]} as the bad revision"
+    )
+    known = find_known_good(open_source(tmp_path), branch="main", paths=["assets"], bad=tip)
+    assert (known.revision, known.bad_revision) == (shas["c3"], tip)
+    assert len(known.warnings) == 1
+    assert known.warnings[0].startswith("this re-applies content that an earlier rollback removed: ")
+    assert known.warnings[0].endswith("(it recorded no failed installer job)")
 
 
 def test_new_failure_after_a_rollback_goes_back_to_the_rollback(tmp_path: Path, open_source) -> None:
@@ -211,9 +224,9 @@ def test_force_pushed_bad_revision_is_refused(tmp_path: Path, open_source) -> No
     shas = make_repo(tmp_path, [CommitSpec("v1", files=_v(1)), CommitSpec("v2", files=_v(2))])
     run_git(tmp_path, "reset", "--quiet", "--hard", shas["c1"])
     make_repo(tmp_path, [CommitSpec("v2 again", files=_v("2b"))])
-    with pytest.raises(PreconditionFailedError, match="not on the first-parent history of main") as caught:
+    with pytest.raises(PreconditionFailedError, match="is not in the history of main") as caught:
         find_known_good(open_source(tmp_path), branch="main", paths=["assets"], bad=shas["c2"])
-    assert "force-pushed" in caught.value.message
+    assert "force-pushed away" in caught.value.message and caught.value.kind == "force_pushed_away"
 
 
 def test_shallow_local_clone_is_refused_with_a_hint(tmp_path: Path, open_source) -> None:

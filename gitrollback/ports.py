@@ -150,8 +150,10 @@ class RollbackWorkspace(Protocol):
         failed_job: str | None = None,
         context: str = "",
         trailers: Mapping[str, str] = {},
+        base: str | None = None,
     ) -> RollbackCommit:
-        """Make (or find from an earlier run) the commit that restores ``paths`` to ``good``."""
+        """Make (or find from an earlier run) the commit that restores ``paths`` to ``good``, on ``base`` (a commit)
+        or, when None, on the tracked branch's tip."""
         ...
 
     def push(self, commit: RollbackCommit, *, direct: bool = False) -> RollbackCommit:

@@ -157,6 +157,7 @@ def reverse_apply(
                 + ", ".join(outside[:10]),
                 step="prepare",
                 hint="revert that commit by hand, or use the restore strategy",
+                kind="outside_paths",
             )
         conflicts = [p for p in touched if result.get(p) != _present(change.files[p][1])]
         if conflicts:
@@ -164,6 +165,7 @@ def reverse_apply(
                 f"reverting commit {change.sha[:12]} ({change.subject}) conflicts in " + ", ".join(conflicts[:10]),
                 step="prepare",
                 hint="use the restore strategy",
+                kind="revert_conflict",
             )
         for path in touched:
             before = _present(change.files[path][0])

@@ -73,6 +73,10 @@ _REFSPECS = ("+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*")
 _LITERAL = {"GIT_LITERAL_PATHSPECS": "1"}  # asset paths are names, never globs
 
 
+def _present(trees: Mapping[str, str | None]) -> dict[str, str]:
+    return {path: tree for path, tree in trees.items() if tree is not None}
+
+
 class GitWorkspace:
     """A private bare clone of the GitOps repository where rollback commits are made and pushed from.
 
@@ -198,7 +202,13 @@ class GitWorkspace:
 
     def _resolve(self, rev: str) -> str:
         if not rev or rev.startswith("-") or any(c in rev for c in "\x00\n"):
-            raise GitError(f"not a usable revision: {rev!r}", adapter="git", operation="resolve", hint="give a commit")
+            raise GitError(
+                f"not a usable revision: {rev!r}",
+                adapter="git",
+                operation="resolve",
+                hint="give a commit",
+                kind="unknown_revision",
+            )
         for ref in (rev, f"refs/remotes/origin/{rev}"):
             if sha := self._rev(ref):
                 return sha
@@ -207,6 +217,7 @@ class GitWorkspace:
             adapter="git",
             operation="resolve",
             hint="check the revision; it must be in the remote repository",
+            kind="unknown_revision",
         )
 
     def _remote_tip(self) -> str:
@@ -217,6 +228,7 @@ class GitWorkspace:
                 adapter="git",
                 operation="tip",
                 hint="check the tracked branch name in the config",
+                kind="unknown_branch",
             )
         return sha
 
@@ -259,19 +271,25 @@ class GitWorkspace:
         failed_job: str | None = None,
         context: str = "",
         trailers: Mapping[str, str] = {},  # read-only; the port's signature
+        base: str | None = None,
     ) -> RollbackCommit:
         """Make (or find from an earlier run) the commit that puts ``paths`` back to ``good``.
 
-        The commit goes on ``gitrollback/<provider>/<bad[:7]>-to-<good[:7]>``, made from the tracked branch's
-        tip. A branch from an earlier run whose tip has the good trees and carries a commit with the same
-        ``Rollback-Of``/``Rollback-To``/``Provider`` trailers is reused (``created=False``); a tracked branch that
-        already has the good trees gives ``already_rolled_back=True`` and nothing is created.
+        The commit goes on ``gitrollback/<provider>/<bad[:7]>-to-<good[:7]>``, made on ``base`` when given (any
+        commit of the repository, e.g. one a library user already checked) and otherwise on the tracked branch's
+        fetched tip. A base that already has the good trees gives ``already_rolled_back=True`` and nothing is
+        created. A commit from an earlier run on that branch is reused (``created=False``) only when it matches the
+        request exactly: the same ``Rollback-Of``/``Rollback-To``/``Provider``/``Rollback-Strategy`` trailers, the
+        good trees at the paths, and the same tree as this request makes on that commit's parent (which must be
+        ``base`` itself when one is given). The result carries the paths' tree ids (``trees``) and the commit's
+        root tree id (``root_tree``).
 
         Raises:
             ConfigError: no paths, an unusable provider id or extra trailer.
-            PreconditionFailedError: a path missing at ``good``; for ``revert``, ``good`` not in the branch's
-                history or a commit that also touched other files or does not apply (nothing is left behind).
-            GitError, AuthenticationError: git or the remote failed.
+            PreconditionFailedError: a path missing at ``good`` (``path_missing_at_good``); for ``revert``,
+                ``good`` not in the base's history (``good_not_in_history``), a commit that also touched other files
+                (``outside_paths``) or does not apply (``revert_conflict``); nothing is left behind.
+            GitError, AuthenticationError: git or the remote failed; an unknown revision (``unknown_revision``).
         """
         plan = make_plan(
             provider_id=provider_id,
@@ -291,48 +309,71 @@ class GitWorkspace:
                 f"{', '.join(missing)} does not exist at {plan.good[:12]}",
                 step="prepare",
                 hint="check the asset paths and the known-good revision",
+                kind="path_missing_at_good",
             )
-        return self._prepare_on(plan, self._remote_tip(), good_trees)
+        start = self._resolve(base) if base is not None else self._remote_tip()
+        return self._prepare_on(plan, start, good_trees, exact_base=base is not None)
 
     def _prepare_on(
-        self, plan: RollbackPlan, tip: str, good_trees: Mapping[str, str | None], *, reuse: bool = True
+        self,
+        plan: RollbackPlan,
+        base: str,
+        good_trees: Mapping[str, str | None],
+        *,
+        reuse: bool = True,
+        exact_base: bool = False,
     ) -> RollbackCommit:
         result = RollbackCommit(
-            sha=tip,
+            sha=base,
             branch=plan.branch,
-            base=tip,
+            base=base,
             bad_revision=plan.bad,
             good_revision=plan.good,
             strategy=plan.strategy,
+            trees=_present(good_trees),
         )
-        if self._trees(tip, plan.paths) == good_trees:
-            logger.info("%s already has the good trees of %s at %s", self.branch, ", ".join(plan.paths), tip[:12])
-            return dataclasses.replace(result, created=False, already_rolled_back=True)
-        if reuse and (existing := self._find_existing(plan, tip, good_trees)):
+        if self._trees(base, plan.paths) == good_trees:
+            logger.info("%s already has the good trees of %s", base[:12], ", ".join(plan.paths))
+            root = self._trees(base, [""])[""] or ""
+            return dataclasses.replace(result, created=False, already_rolled_back=True, root_tree=root)
+        if reuse and (existing := self._find_existing(plan, base, good_trees, exact_base=exact_base)):
             self._plans[existing.sha] = plan
             self._set_ref(f"refs/heads/{plan.branch}", existing.sha)
             return existing
-        reverted: tuple[str, ...] = ()
-        if plan.strategy == "restore":
-            tree = self._restore_tree(tip, plan)
-        else:
-            tree, reverted = self._revert_tree(tip, plan)
+        tree, reverted = self._build(base, plan)
         if self._trees(tree, plan.paths) != good_trees:  # a guard: both strategies must land on the good trees
             raise PreconditionFailedError(
                 f"the {plan.strategy} of {', '.join(plan.paths)} does not reproduce {plan.good[:12]}",
                 step="prepare",
                 hint="use the restore strategy",
+                kind="not_reproduced",
             )
-        sha = self._commit(tree, tip, plan, reverted)
+        sha = self._commit(tree, base, plan, reverted)
         self._set_ref(f"refs/heads/{plan.branch}", sha)
         self._plans[sha] = plan
         logger.info("prepared %s on %s (%s of %s)", sha[:12], plan.branch, plan.strategy, ", ".join(plan.paths))
-        return dataclasses.replace(result, sha=sha, reverted=reverted)
+        return dataclasses.replace(result, sha=sha, reverted=reverted, root_tree=tree)
+
+    def _build(self, base: str, plan: RollbackPlan) -> tuple[str, tuple[str, ...]]:
+        """The root tree the request makes on ``base``, and the commits a revert undid."""
+        if plan.strategy == "restore":
+            return self._restore_tree(base, plan), ()
+        return self._revert_tree(base, plan)
 
     def _find_existing(
-        self, plan: RollbackPlan, tip: str, good_trees: Mapping[str, str | None]
+        self, plan: RollbackPlan, base: str, good_trees: Mapping[str, str | None], *, exact_base: bool = False
     ) -> RollbackCommit | None:
-        wanted = {"Rollback-Of": plan.bad, "Rollback-To": plan.good, "Provider": plan.provider_id}
+        """An earlier run's commit for exactly this request, on the rollback branch (local or remote), or None.
+
+        A commit made on an older tip of the tracked branch still counts (a rerun after the branch moved on); with
+        ``exact_base`` (an explicit ``base``), only a commit made on that very base does.
+        """
+        wanted = {
+            "Rollback-Of": plan.bad,
+            "Rollback-To": plan.good,
+            "Provider": plan.provider_id,
+            "Rollback-Strategy": plan.strategy,
+        }
         for ref in (f"refs/remotes/origin/{plan.branch}", f"refs/heads/{plan.branch}"):
             head = self._rev(ref)
             if head is None or self._trees(head, plan.paths) != good_trees:
@@ -340,26 +381,40 @@ class GitWorkspace:
             out = self._git().log(
                 "--first-parent",
                 "--max-count=50",
-                "--format=%H%x1f%P%x1f%(trailers:only,unfold)%x1e",
+                "--format=%H%x1f%P%x1f%T%x1f%(trailers:only,unfold)%x1e",
                 head,
                 "--not",
-                tip,
+                base,
             )
             for record in str(out).split("\x1e"):
-                sha, _, rest = record.strip().partition("\x1f")
-                parents, _, trailer_text = rest.partition("\x1f")
+                sha, parents, tree, trailer_text = [*record.strip().split("\x1f", 3), "", "", ""][:4]
                 found = dict(line.split(": ", 1) for line in trailer_text.splitlines() if ": " in line)
-                if sha and all(found.get(k) == v for k, v in wanted.items()):
-                    logger.info("reusing %s on %s from an earlier run", head[:12], plan.branch)
-                    return RollbackCommit(
-                        sha=head,
-                        branch=plan.branch,
-                        base=parents.split()[0] if parents else tip,
-                        bad_revision=plan.bad,
-                        good_revision=plan.good,
-                        strategy=plan.strategy,
-                        created=False,
-                    )
+                if not sha or not parents or any(found.get(k) != v for k, v in wanted.items()):
+                    continue
+                parent = parents.split()[0]
+                if exact_base and parent != base:
+                    continue
+                try:  # the same request on the commit's parent must make exactly its tree
+                    rebuilt, reverted = self._build(parent, plan)
+                except PreconditionFailedError as exc:
+                    logger.info("not reusing %s: the request is refused on its parent (%s)", sha[:12], exc.kind)
+                    continue
+                if rebuilt != tree:
+                    logger.info("not reusing %s: its tree is not what this request makes", sha[:12])
+                    continue
+                logger.info("reusing %s on %s from an earlier run", head[:12], plan.branch)
+                return RollbackCommit(
+                    sha=head,
+                    branch=plan.branch,
+                    base=parent,
+                    bad_revision=plan.bad,
+                    good_revision=plan.good,
+                    strategy=plan.strategy,
+                    created=False,
+                    reverted=reverted,
+                    trees=_present(good_trees),
+                    root_tree=self._trees(head, [""])[""] or "",
+                )
         return None
 
     # -- building trees and commits ---------------------------------------------------------------------------
@@ -388,17 +443,19 @@ class GitWorkspace:
                 # --missing-ok: in a blob:none clone, checking every blob would fetch them one by one.
                 return str(self._git().write_tree("--missing-ok", env=env))
 
-    def _restore_tree(self, tip: str, plan: RollbackPlan) -> str:
-        return self._write(tip, self._ls_tree(tip, plan.paths), self._ls_tree(plan.good, plan.paths))
+    def _restore_tree(self, base: str, plan: RollbackPlan) -> str:
+        return self._write(base, self._ls_tree(base, plan.paths), self._ls_tree(plan.good, plan.paths))
 
-    def _revert_tree(self, tip: str, plan: RollbackPlan) -> tuple[str, tuple[str, ...]]:
-        if not self._is_ancestor(plan.good, tip):
+    def _revert_tree(self, base: str, plan: RollbackPlan) -> tuple[str, tuple[str, ...]]:
+        if not self._is_ancestor(plan.good, base):
+            where = self.branch if base == self._rev(f"refs/remotes/origin/{self.branch}") else base[:12]
             raise PreconditionFailedError(
-                f"{plan.good[:12]} is not in the history of {self.branch}: there is nothing to revert to",
+                f"{plan.good[:12]} is not in the history of {where}: there is nothing to revert to",
                 step="prepare",
                 hint="use the restore strategy",
+                kind="good_not_in_history",
             )
-        return self._revert_onto(tip, self._first_parent_changes(plan.good, tip), plan.paths)
+        return self._revert_onto(base, self._first_parent_changes(plan.good, base), plan.paths)
 
     def _first_parent_changes(self, good: str, tip: str) -> list[Change]:
         """Each first-parent commit in ``good..tip``, newest first, with its files (merges against parent 1)."""

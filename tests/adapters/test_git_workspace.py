@@ -207,10 +207,11 @@ class TestMessage:
 
     def test_unknown_revision_and_missing_path(self, ws: GitWorkspace, world: SandboxRepo) -> None:
         """An unknown revision is a GitError; a path absent at the good revision is a refusal."""
-        with pytest.raises(GitError, match=r"unknown revision 'v9\.9\.9'"):
+        with pytest.raises(GitError, match=r"unknown revision 'v9\.9\.9'") as unknown:
             ws.prepare(provider_id="p", bad=world.bad, good="v9.9.9", paths=[ASSET_PATH])
-        with pytest.raises(PreconditionFailedError, match="backend/nope does not exist at"):
+        with pytest.raises(PreconditionFailedError, match="backend/nope does not exist at") as missing:
             ws.prepare(provider_id="p", bad=world.bad, good=world.good, paths=["backend/nope"])
+        assert (unknown.value.kind, missing.value.kind) == ("unknown_revision", "path_missing_at_good")
 
 
 class TestIdempotency:
@@ -307,6 +308,7 @@ class TestRevert:
             # the public path reverts both commits and gets the good tree
             commit = ws.prepare(provider_id="p", bad=shas["c2"], good=shas["c1"], paths=["a"], strategy="revert")
         assert str(caught.value) == f"reverting commit {shas['c2'][:12]} (change f) conflicts in a/f.yaml"
+        assert caught.value.kind == "revert_conflict"
         assert commit.reverted == (later, shas["c4"], shas["c2"])
 
     def test_good_outside_the_history_is_refused(self, tmp_path: Path) -> None:
@@ -317,10 +319,107 @@ class TestRevert:
         run_git(side, "push", "--quiet", str(origin), "side")
         side_sha = run_git(side, "rev-parse", "side")
         with GitWorkspace(str(origin), cache_dir=tmp_path / "c", branch="main") as ws:
-            with pytest.raises(PreconditionFailedError, match="is not in the history of main"):
+            with pytest.raises(PreconditionFailedError, match="is not in the history of main") as caught:
                 ws.prepare(provider_id="p", bad=shas["c2"], good=side_sha, paths=["a"], strategy="revert")
+            assert caught.value.kind == "good_not_in_history"
             restored = ws.push(ws.prepare(provider_id="p", bad=shas["c2"], good=side_sha, paths=["a"]))
         assert run_git(origin, "rev-parse", f"{restored.sha}:a") == run_git(origin, "rev-parse", f"{side_sha}:a")
+
+
+class TestStrategyExactReuse:
+    @staticmethod
+    def _history(tmp_path: Path, bad_extra: dict[str, str]) -> tuple[Path, dict[str, str]]:
+        work = tmp_path / "work"
+        shas = make_repo(
+            work,
+            [
+                CommitSpec("good", files={"a/f.yaml": "f: 1\n", "README.md": "r1\n"}),
+                CommitSpec("bad", files={"a/f.yaml": "f: 2\n", **bad_extra}),
+            ],
+        )
+        return _bare(work, tmp_path / "origin.git"), shas
+
+    def test_revert_after_restore_on_the_same_pair_is_refused(self, tmp_path: Path) -> None:
+        """The bad commit also changed README.md: after a restore, a revert of the same pair is refused
+        (outside_paths) instead of handing back the restore commit labelled as a revert."""
+        origin, shas = self._history(tmp_path, {"README.md": "r-bad\n"})
+        with GitWorkspace(str(origin), cache_dir=tmp_path / "c", branch="main") as ws:
+            restore = ws.push(ws.prepare(provider_id="p", bad=shas["c2"], good=shas["c1"], paths=["a"]))
+            with pytest.raises(PreconditionFailedError) as caught:
+                ws.prepare(provider_id="p", bad=shas["c2"], good=shas["c1"], paths=["a"], strategy="revert")
+            again = ws.prepare(provider_id="p", bad=shas["c2"], good=shas["c1"], paths=["a"])
+        assert caught.value.kind == "outside_paths"
+        assert str(caught.value) == f"commit {shas['c2'][:12]} (bad) also changed files outside a: README.md"
+        assert (again.sha, again.created, again.strategy) == (restore.sha, False, "restore")
+        assert run_git(origin, "rev-parse", f"refs/heads/{restore.branch}") == restore.sha
+        assert _trailers(origin, restore.sha)["Rollback-Strategy"] == "restore"
+        assert run_git(origin, "diff", "--name-only", shas["c2"], restore.sha) == "a/f.yaml"
+        assert run_git(origin, "rev-parse", f"{restore.sha}:a") == run_git(origin, "rev-parse", f"{shas['c1']}:a")
+
+    def test_revert_after_restore_makes_its_own_commit(self, tmp_path: Path) -> None:
+        """When the revert is allowed, it gets its own commit with the revert trailer; a rerun reuses that one."""
+        origin, shas = self._history(tmp_path, {})
+        with GitWorkspace(str(origin), cache_dir=tmp_path / "c", branch="main") as ws:
+            restore = ws.push(ws.prepare(provider_id="p", bad=shas["c2"], good=shas["c1"], paths=["a"]))
+            revert = ws.prepare(provider_id="p", bad=shas["c2"], good=shas["c1"], paths=["a"], strategy="revert")
+            ws.push(revert)
+            rerun = ws.prepare(provider_id="p", bad=shas["c2"], good=shas["c1"], paths=["a"], strategy="revert")
+        assert revert.created and revert.sha != restore.sha and revert.reverted == (shas["c2"],)
+        assert _trailers(origin, revert.sha)["Rollback-Strategy"] == "revert"
+        assert (rerun.sha, rerun.created, rerun.reverted) == (revert.sha, False, (shas["c2"],))
+        assert run_git(origin, "diff", "--name-only", shas["c2"], revert.sha) == "a/f.yaml"
+
+    def test_commit_whose_tree_differs_from_the_request_is_not_reused(self, tmp_path: Path) -> None:
+        """A commit with the right trailers but an extra change outside the paths is replaced, not reused."""
+        origin, shas = self._history(tmp_path, {})
+        with GitWorkspace(str(origin), cache_dir=tmp_path / "c", branch="main") as ws:
+            first = ws.push(ws.prepare(provider_id="p", bad=shas["c2"], good=shas["c1"], paths=["a"]))
+        # Someone amends the rollback commit on its branch to also change README.md, keeping its message.
+        work = tmp_path / "amend"
+        run_git(tmp_path, "clone", "--quiet", "--branch", first.branch, str(origin), str(work))
+        (work / "README.md").write_text("hacked\n", encoding="utf-8")
+        run_git(work, "commit", "--quiet", "--amend", "-a", "--no-edit")
+        run_git(work, "push", "--quiet", "--force", "origin", first.branch)
+        amended = run_git(work, "rev-parse", "HEAD")
+        with GitWorkspace(str(origin), cache_dir=tmp_path / "fresh", branch="main") as ws:
+            second = ws.prepare(provider_id="p", bad=shas["c2"], good=shas["c1"], paths=["a"])
+            assert run_git(ws.path, "diff", "--name-only", shas["c2"], second.sha) == "a/f.yaml"
+        assert _trailers(origin, amended)["Rollback-Of"] == shas["c2"]
+        # A new commit with exactly the first one's tree (it may even be the same commit, made in the same second).
+        assert second.created and second.sha != amended and second.root_tree == first.root_tree
+        assert second.trees == {"a": run_git(origin, "rev-parse", f"{shas['c1']}:a")}
+
+
+class TestExplicitBase:
+    def test_prepare_on_an_explicit_base_reports_its_trees(self, tmp_path: Path) -> None:
+        """base= builds on that commit, not on the fetched tip; the result carries the paths' and the root's trees."""
+        work = tmp_path / "work"
+        shas = make_repo(
+            work,
+            [
+                CommitSpec("good", files={"a/f.yaml": "f: 1\n", "README.md": "r1\n"}),
+                CommitSpec("bad", files={"a/f.yaml": "f: 2\n"}),
+                CommitSpec("docs", files={"README.md": "r2\n"}),
+            ],
+        )
+        origin = _bare(work, tmp_path / "origin.git")
+        with GitWorkspace(str(origin), cache_dir=tmp_path / "c", branch="main") as ws:
+            at_tip = ws.prepare(provider_id="p", bad=shas["c2"], good=shas["c1"], paths=["a"])
+            commit = ws.prepare(provider_id="p", bad=shas["c2"], good=shas["c1"], paths=["a"], base=shas["c2"])
+            rerun = ws.prepare(provider_id="p", bad=shas["c2"], good=shas["c1"], paths=["a"], base=shas["c2"])
+            same = ws.prepare(provider_id="p", bad=shas["c2"], good=shas["c1"], paths=["a"], base=shas["c1"])
+            with pytest.raises(GitError) as unknown:
+                ws.prepare(provider_id="p", bad=shas["c2"], good=shas["c1"], paths=["a"], base="nope")
+            assert run_git(ws.path, "rev-parse", f"{commit.sha}^") == commit.base == shas["c2"]
+            assert commit.trees == {"a": run_git(ws.path, "rev-parse", f"{shas['c1']}:a")}
+            assert commit.root_tree == run_git(ws.path, "rev-parse", f"{commit.sha}^{{tree}}")
+            assert run_git(ws.path, "show", f"{commit.sha}:README.md") == "r1"
+            assert run_git(ws.path, "diff", "--name-only", shas["c2"], commit.sha) == "a/f.yaml"
+        assert at_tip.created and at_tip.sha != commit.sha and at_tip.base == shas["c3"] and commit.created
+        assert (rerun.sha, rerun.created, rerun.base) == (commit.sha, False, shas["c2"])
+        assert (same.already_rolled_back, same.sha, same.created) == (True, shas["c1"], False)
+        assert same.root_tree == run_git(origin, "rev-parse", f"{shas['c1']}^{{tree}}")
+        assert unknown.value.kind == "unknown_revision"
 
 
 class TestPush:

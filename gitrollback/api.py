@@ -275,11 +275,12 @@ class Rollback:
     def _run(self, options: RunOptions, journal: Journal | None) -> RunReport:
         ctx = self._context(options)
         error: str | None = None
+        error_kind: str | None = None
         status = "rolled_back"
         try:
             records = self._runner(journal).run(ctx)
         except StepFailure as failure:
-            records, error = failure.records, str(failure.error)
+            records, error, error_kind = failure.records, str(failure.error), failure.error.kind
             if failure.error.hint:
                 error = f"{error} (next: {failure.error.hint})"
             status = "refused" if isinstance(failure.error, PreconditionFailedError) else "failed"
@@ -298,6 +299,7 @@ class Rollback:
             change_request=ctx.change_request,
             rollback_commit=ctx.rollback_commit.sha if ctx.rollback_commit else None,
             synced_revision=ctx.synced_revision,
+            error_kind=error_kind,
         )
 
     # -- lifecycle --------------------------------------------------------------------------------------

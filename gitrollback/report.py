@@ -28,7 +28,8 @@ _MARK = {
 
 
 def report_json(report: RunReport) -> dict[str, Any]:
-    """The run report: ``status, provider_id, mode, failed_job, known_good, steps, incident`` (+ ``error``)."""
+    """The run report: ``status, provider_id, mode, failed_job, known_good, steps, incident`` (+ ``error``,
+    ``error_kind``). ``known_good`` carries the resolver's ``warnings``."""
     kg = report.known_good
     return {
         "status": report.status,
@@ -48,6 +49,7 @@ def report_json(report: RunReport) -> dict[str, Any]:
         ],
         "incident": to_json(report.incident),
         "error": report.error,
+        "error_kind": report.error_kind,
         "change_request": None
         if report.change_request is None
         else {
@@ -113,6 +115,7 @@ def render_plan(plan: RollbackPlan) -> str:
         lines.append(f"  failed job  {plan.failed_job.id}: {plan.failed_job.error}")
     lines.append(f"  known-good  {kg.revision} ({kg.source})")
     lines.append(f"              {kg.reason}")
+    lines += [f"  WARNING     {warning}" for warning in kg.warnings]
     for r in kg.rejected:
         lines.append(f"  rejected    {r.revision[:12]}: {r.why}")
     for i, step in enumerate(plan.steps, 1):
@@ -148,6 +151,7 @@ def render_report(report: RunReport) -> str:
         lines.append(f"Error:  {report.error}")
     if report.known_good is not None:
         lines.append(f"Known-good: {report.known_good.revision} ({report.known_good.source})")
+        lines += [f"Warning: {warning}" for warning in report.known_good.warnings]
     if report.change_request is not None:
         lines.append(f"Change request: {report.change_request.url}")
     if report.rollback_commit is not None:

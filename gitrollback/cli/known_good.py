@@ -3,9 +3,11 @@
 This is the resolver on its own, for a person checking what a rollback would pick, or a pipeline that wants the
 answer as JSON: ``--repo`` is a local path (read in place, never written) or a URL (cloned bare into the cache,
 ``$XDG_CACHE_HOME/gitrollback/repos`` or ``~/.cache/gitrollback/repos``, the same place ``state_dir`` defaults
-to). ``--json`` prints ``{"revision", "trees", "source", "reason", "rejected": [{"revision", "why"}]}`` (plus
-``bad_revision`` and ``summary``). A refusal exits 3 (a precondition: nothing usable to roll back to) or 2 (bad
-input such as an unknown revision or a missing path), with the reason on stderr; ``docs/cli.md`` lists the codes.
+to). ``--json`` prints ``{"revision", "trees", "source", "reason", "rejected": [{"revision", "why"}], "warnings"}``
+(plus ``bad_revision`` and ``summary``). A refusal exits 3 (a precondition: nothing usable to roll back to) or 2
+(bad input such as an unknown revision or a missing path), with the reason on stderr and, with ``--json``,
+``{"error": {"kind", "message", "hint"}}`` on stdout; ``docs/known-good.md`` lists the kinds, ``docs/cli.md``
+the codes.
 This module imports nothing heavy at import time, so ``gitrollback --help`` stays fast.
 """
 
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
     from gitrollback.cli.output import Output
     from gitrollback.models import KnownGood
 
-__all__ = ["add_parser", "cache_dir", "run"]
+__all__ = ["add_parser", "cache_dir", "known_good_json", "refusal_json", "run"]
 
 EXIT_OK, EXIT_USAGE, EXIT_REFUSED = 0, 2, 3
 
@@ -59,12 +61,19 @@ def known_good_json(known: KnownGood) -> dict[str, Any]:
         "rejected": [{"revision": r.revision, "why": r.why} for r in known.rejected],
         "bad_revision": known.bad_revision,
         "summary": known.summary,
+        "warnings": list(known.warnings),
     }
+
+
+def refusal_json(kind: str, message: str, hint: str | None) -> dict[str, Any]:
+    """The ``--json`` document of a refusal."""
+    return {"error": {"kind": kind, "message": message, "hint": hint}}
 
 
 def render(known: KnownGood) -> str:
     """The human-readable answer."""
     lines = [f"Known-good: {known.revision} ({known.source})", f"  {known.reason}"]
+    lines += [f"Warning: {warning}" for warning in known.warnings]
     lines += [f"  {path}: {tree}" for path, tree in known.trees.items()]
     if known.bad_revision:
         lines.append(f"Bad change: {known.bad_revision}")
@@ -87,16 +96,16 @@ def run(args: argparse.Namespace, env: Mapping[str, str], output: Output) -> int
         with GitAssetSource(args.repo, cache_dir=cache, env=git_env, depth=args.depth) as source:
             problem = _bad_input(source, args)
             if problem is not None:
-                _refusal(output, *problem)
+                _refusal(output, *problem, as_json=args.json)
                 return EXIT_USAGE
             known = find_known_good(
                 source, branch=args.branch, paths=args.path, bad=args.bad, to=args.to, evidence=evidence
             )
     except PreconditionFailedError as exc:
-        _refusal(output, exc.message, exc.hint)
+        _refusal(output, exc.message, exc.hint, exc.kind, as_json=args.json)
         return EXIT_REFUSED
     except GitError as exc:  # the repository itself: not found, not a repository, clone or fetch failed
-        _refusal(output, exc.message, exc.hint)
+        _refusal(output, exc.message, exc.hint, exc.kind, as_json=args.json)
         return EXIT_USAGE
     if args.json:
         output.json(known_good_json(known))
@@ -105,8 +114,11 @@ def run(args: argparse.Namespace, env: Mapping[str, str], output: Output) -> int
     return EXIT_OK
 
 
-def _bad_input(source: GitAssetSource, args: argparse.Namespace) -> tuple[str, str] | None:
-    """Input that names nothing: an unknown branch or revision, or asset paths absent at the bad revision."""
+def _bad_input(source: GitAssetSource, args: argparse.Namespace) -> tuple[str, str, str] | None:
+    """Input that names nothing: an unknown branch or revision, or asset paths absent at the bad revision.
+
+    Returns (message, hint, kind) or None.
+    """
     from gitrollback.errors import GitError
 
     revisions = [("branch", args.branch), ("bad revision", args.bad), ("known-good revision", args.to)]
@@ -117,15 +129,24 @@ def _bad_input(source: GitAssetSource, args: argparse.Namespace) -> tuple[str, s
         try:
             resolved[what] = source.resolve(rev)
         except GitError as exc:
-            return f"{what} {rev!r} does not resolve to a commit: {exc.message}", exc.hint or "check the revision"
+            kind = "unknown_branch" if what == "branch" else "unknown_revision"
+            if exc.operation != "resolve":  # the repository itself failed, not the name
+                kind = exc.kind
+            return f"{what} {rev!r} does not resolve to a commit: {exc.message}", exc.hint or "check the revision", kind
     bad = resolved.get("bad revision", resolved["branch"])
     if all(source.tree_id(bad, path) is None for path in args.path):
         where = ", ".join(args.path)
-        return f"{where} does not exist at the bad revision {bad[:12]}", "check the asset path (e.g. backend/tekton)"
+        return (
+            f"{where} does not exist at the bad revision {bad[:12]}",
+            "check the asset path (e.g. backend/tekton)",
+            "path_missing_at_bad",
+        )
     return None
 
 
-def _refusal(output: Output, message: str, hint: str | None) -> None:
+def _refusal(output: Output, message: str, hint: str | None, kind: str, *, as_json: bool) -> None:
     output.message(f"gitrollback: known-good: {message}")
     if hint:
         output.message(f"  next: {hint}")
+    if as_json:
+        output.json(refusal_json(kind, message, hint))

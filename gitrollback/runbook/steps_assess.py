@@ -152,7 +152,9 @@ class KnownGoodStep:
         ctx.good_info = source.describe(kg.revision)
         if kg.bad_revision:
             ctx.bad_info = source.describe(kg.bad_revision)
-        return kg.reason
+        for warning in kg.warnings:
+            logger.warning("known-good: %s", warning)
+        return kg.reason + "".join(f"; WARNING: {warning}" for warning in kg.warnings)
 
 
 class RenderStep:

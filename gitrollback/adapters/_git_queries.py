@@ -7,8 +7,9 @@ process instead of reading the rest; nothing spawns a process per commit.
 
 This is a mixin so that ``git_repo.py`` stays the one read-side module that imports GitPython: the methods here
 reach git only through ``self._open_repo()`` (a ``git.Repo``) and translate errors with ``self._translate``.
-Remote behaviour assumed (``docs/test-infra.md`` §1): ``git fetch --deepen``/``--unshallow`` work over every
-transport the cached clone was made with, and a shallow repository lists its edge commits in ``$GIT_DIR/shallow``.
+Git behaviour assumed (``git help fetch``, ``git help gitrepository-layout``): ``git fetch --deepen``/``--unshallow``
+work over every transport the cached clone was made with, a shallow repository lists its edge commits in
+``$GIT_DIR/shallow``, and a reflog line (``logs/<ref>``) holds the old and the new tip of one ref update.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ history since the known-good commit) and this module decides: which entries the 
 rollback tree. Keeping the decisions free of I/O keeps them readable and lets the adapter stay a thin shell around
 git. Reverting follows ``git revert -m 1`` on a first-parent chain: undoing the newest commit first, every file is
 exactly in the state that commit left it in, so "ours" equals the merge base and the three-way merge is trivial;
-any other state is reported as a conflict instead of being merged (``docs/gitops-apis.md`` has no say here; this
-is gitrollback's own rule: a rollback never invents content).
+any other state is reported as a conflict instead of being merged (gitrollback's own rule: a rollback never
+invents content).
 """
 
 from __future__ import annotations

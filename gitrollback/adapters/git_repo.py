@@ -7,7 +7,8 @@ path (work tree or bare repository) is opened in place and only read; a URL is c
 directory (``<cache_dir>/<sha256(url)[:16]>.git``) on first use and fetched on later runs, so the user's
 own working copy is never touched.
 
-Remote behaviour assumed (``docs/test-infra.md`` §1): git prompts for credentials unless
+Git behaviour assumed (``git help git`` for ``GIT_TERMINAL_PROMPT``, ``git help config`` for ``GIT_CONFIG_COUNT``
+and ``http.extraHeader``): git prompts for credentials unless
 ``GIT_TERMINAL_PROMPT=0``, so that is always set; a token in the URL would end up in ``.git/config``, so
 credentials travel in the environment instead (``GIT_CONFIG_COUNT``/``http.extraHeader``), and a
 ``user:password@`` part of an http(s) URL is turned into such a header before git sees the URL. History

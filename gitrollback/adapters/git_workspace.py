@@ -9,13 +9,13 @@ exactly the known-good tree; ``revert`` undoes, newest first, every first-parent
 touched the paths (a merge against its first parent, as ``git revert -m 1``), and refuses when one of them also
 touched other files or would not apply.
 
-Remote behaviour assumed (``docs/test-infra.md`` §1): a token must never reach ``.git/config``, so credentials travel
-only in the environment (``GIT_CONFIG_COUNT``/``http.extraHeader``; a ``user:token@`` URL is turned into that header)
-and ``GIT_TERMINAL_PROMPT=0`` turns a missing credential into an immediate failure; GitPython does not raise on a
-rejected push, so the porcelain status of every push is checked (``!`` = rejected). A non-fast-forward push onto
-the tracked branch is answered by refetching and rebuilding the commit on the new tip, a bounded number of times;
-the tracked branch is never force-pushed (the rollback branch is replaced only with ``--force-with-lease``). Every
-git failure becomes a ``gitrollback.errors`` class with credentials masked.
+Git behaviour assumed (``git help config``, ``git help push``): a token must never reach ``.git/config``, so credentials
+travel only in the environment (``GIT_CONFIG_COUNT``/``http.extraHeader``; a ``user:token@`` URL is turned into that
+header) and ``GIT_TERMINAL_PROMPT=0`` turns a missing credential into an immediate failure; GitPython does not raise on
+a rejected push, so the porcelain status of every push is checked (``!`` = rejected). A non-fast-forward push onto the
+tracked branch is answered by refetching and rebuilding the commit on the new tip, a bounded number of times; the
+tracked branch is never force-pushed (the rollback branch is replaced only with ``--force-with-lease``). Every git
+failure becomes a ``gitrollback.errors`` class with credentials masked.
 """
 
 from __future__ import annotations
@@ -578,7 +578,7 @@ class GitWorkspace:
     def _push_ref(self, refspec: str, lease: str | None) -> bool:
         """Push one refspec; False when rejected (non-fast-forward, stale lease), raises on anything else.
 
-        ``Remote.push`` reports a rejection only in ``PushInfo`` flags (test-infra §1), and it drops the status
+        GitPython's ``Remote.push`` reports a rejection only in ``PushInfo`` flags, and it drops the status
         line of a refspec whose source is a commit id rather than a ref, so the porcelain status is read here.
         """
         args = ["--porcelain", *([f"--force-with-lease={lease}"] if lease is not None else []), "origin", refspec]

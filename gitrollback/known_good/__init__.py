@@ -1,8 +1,10 @@
 """Find the revision to roll the Tekton assets back to: the runbook's "last known-good version", from evidence.
 
-The runbook (``docs/runbook.md``, rollback step 1) says "revert the GitOps source to the last known-good Tekton
-asset version" without saying how to find it, and Image Factory's job history names a profile folder (``v1``),
-not git content (``docs/imagefactory-api.md`` §4.6). ``find_known_good`` combines what is available, strongest
+The upstream runbook (imagefactoryoss/imagefactory docs/kubernetes-integration/TEKTON_INSTALLER_ROLLBACK_GUIDE.md,
+section 2, step 1) says "revert the GitOps source to the last known-good Tekton asset version" without saying how
+to find it, and Image Factory's job history names a profile folder (``v1``), not git content
+(backend/internal/adapters/primary/rest/infrastructure_provider_handler.go, ``TektonInstallerJobResponse``;
+``docs/imagefactory.md``). ``find_known_good`` combines what is available, strongest
 first: an explicit revision, gitrollback's verified-good marker tags, installer job history, Argo CD deployment
 history confirmed by success evidence, release tags, and the git-history fallback (the state just before the
 change that introduced the failing content), and explains its choice and every candidate it turned down.

@@ -1,9 +1,11 @@
 """Read-only steps: assess the failure, choose the known-good revision, render its manifests.
 
 These are the runbook's §1 ("Assess Failure") and §3.1 ("prepare the previous known-good assets"). They change
-nothing, so ``plan`` runs them for real. What the API can and cannot tell (contract §4.6): the job JSON has no
-``operation``, events vanish once a job ends (only ``error_message`` survives), and ``asset_version`` is a
-profile folder name, not a git revision, so the revision comes from git.
+nothing, so ``plan`` runs them for real. What the API can and cannot tell (imagefactoryoss/imagefactory
+backend/internal/adapters/primary/rest/infrastructure_provider_handler.go, ``TektonInstallerJobResponse``;
+``docs/imagefactory.md``): the job JSON has no ``operation``, events vanish once a job ends (only
+``error_message`` survives), and ``asset_version`` is a profile folder name, not a git revision, so the revision
+comes from git.
 """
 
 from __future__ import annotations

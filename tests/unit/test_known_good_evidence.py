@@ -95,6 +95,13 @@ class TestMarkers:
         assert (known.revision, known.source, known.bad_revision) == (world.shas["c3"], "marker", world.shas["c5"])
         assert f"marker tag {tag}" in known.reason and "failing content came with" in known.reason
         assert known.trees == {"assets": world.source.tree_id(world.shas["c3"], "assets")}
+        # Older than the state the bad change replaced (c4): the reason says the changes in between go too.
+        assert f"note: this is not the state just before the bad change ({world.shas['c4'][:7]} " in known.reason
+        assert "also undoes the changes to assets between the two, on the strength of this evidence" in known.reason
+        world.marker("p2", "c4", world.at("c4") + timedelta(hours=2))
+        same = _find(world, evidence=Evidence(provider_id="p2"))
+        assert same.source == "marker" and same.revision == world.shas["c4"]
+        assert "not the state just before" not in same.reason
 
     def test_newest_marker_of_the_provider_wins(self, world: World) -> None:
         """Markers are read newest first, and only the given provider's count."""

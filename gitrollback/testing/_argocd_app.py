@@ -45,6 +45,8 @@ class SimApp:
     prune: bool
     git: GitReader
     created: datetime
+    directory: dict[str, Any] | None = None  # spec.source.directory: makes the app a Directory app
+    source_type: str = "Kustomize"  # status.sourceType, from the last manifest generation
     uid: str = field(default_factory=lambda: str(uuid.uuid4()))
     resource_version: int = 1
     revision_history_limit: int = 10
@@ -77,7 +79,10 @@ class SimApp:
     @property
     def source(self) -> dict[str, Any]:
         """``spec.source``."""
-        return {"repoURL": self.repo_url, "path": self.path, "targetRevision": self.target_revision}
+        source: dict[str, Any] = {"repoURL": self.repo_url, "path": self.path, "targetRevision": self.target_revision}
+        if self.directory is not None:
+            source["directory"] = copy.deepcopy(self.directory)
+        return source
 
     @property
     def destination(self) -> dict[str, Any]:
@@ -120,7 +125,7 @@ class SimApp:
         status = {k: copy.deepcopy(v) for k, v in self.status.items() if v not in (None, [], {})}
         status.setdefault("sync", {"status": "Unknown"})
         status.setdefault("health", {"status": "Unknown"})
-        status["sourceType"] = "Kustomize"
+        status["sourceType"] = self.source_type
         status["controllerNamespace"] = ARGOCD_NAMESPACE
         out["status"] = status
         return out

@@ -31,6 +31,7 @@ __all__ = [
     "decode_continue",
     "encode_continue",
     "field_manager",
+    "field_validation",
     "flag",
     "int_param",
     "no_resource",
@@ -38,6 +39,7 @@ __all__ = [
     "status",
     "status_body",
     "unsupported_media_type",
+    "warning_headers",
 ]
 
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -81,8 +83,9 @@ def status_body(code: int, reason: str, message: str, details: Mapping[str, Any]
         "metadata": {},
         "status": "Failure",
         "message": message,
-        "reason": reason,
     }
+    if reason:  # a plain error turned into a Status has none (apiserver ErrorToAPIStatus: StatusReasonUnknown)
+        body["reason"] = reason
     if details or reason == "NotFound":
         body["details"] = dict(details or {})
     body["code"] = code
@@ -91,7 +94,9 @@ def status_body(code: int, reason: str, message: str, details: Mapping[str, Any]
 
 def status(code: int, message: str, details: Mapping[str, Any] | None = None, reason: str | None = None) -> Response:
     """A Status reply; the reason defaults to the apiserver's for ``code``."""
-    return Response.json(code, status_body(code, reason or _REASONS.get(code, "Unknown"), message, details))
+    if reason is None:
+        reason = _REASONS.get(code, "")
+    return Response.json(code, status_body(code, reason, message, details))
 
 
 def no_resource() -> Response:
@@ -137,6 +142,18 @@ def decode_body(request: Request) -> Any:
         return json.loads(request.body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise StoreError(400, "BadRequest", f"error decoding request body: {exc}") from exc
+
+
+def field_validation(request: Request) -> str:
+    """``fieldValidation``: ``Strict``, ``Warn`` (the apiserver's default when absent) or ``Ignore``."""
+    return request.query_value("fieldValidation") or "Warn"
+
+
+def warning_headers(warnings: list[str]) -> dict[str, str]:
+    """RFC 7234 ``Warning`` values as the apiserver sends them (code 299, agent ``-``), comma-joined."""
+    if not warnings:
+        return {}
+    return {"Warning": ", ".join(f"299 - {json.dumps(text)}" for text in warnings)}
 
 
 def flag(request: Request, name: str) -> bool:

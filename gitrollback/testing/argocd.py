@@ -135,8 +135,13 @@ class ArgoCDSimulator(ArgoCDHTTP, SimulatorServer):
         auto_sync: bool = False,
         self_heal: bool = False,
         prune: bool = False,
+        directory_recurse: bool | None = None,
     ) -> dict[str, Any]:
         """Create an Application for ``path`` in the git repository at ``repo_path``; returns its JSON.
+
+        Argo CD renders the path with ``kustomize build`` when it holds a kustomization, else as a plain directory
+        of manifests; ``directory_recurse`` sets ``spec.source.directory.recurse``, which makes it a Directory
+        app either way (``_argocd_git``).
 
         The first comparison runs at once (the app starts OutOfSync/Missing, or Synced when the cluster already
         matches); with ``auto_sync`` the controller syncs it on its next tick.
@@ -153,6 +158,7 @@ class ArgoCDSimulator(ArgoCDHTTP, SimulatorServer):
             prune=prune,
             git=GitReader(Path(repo_path)),
             created=datetime.now(UTC),
+            directory=None if directory_recurse is None else {"recurse": directory_recurse},
         )
         with self.controller.cond:
             if name in self.controller.apps:

@@ -177,10 +177,16 @@ class KubernetesSimulator(SimulatorServer):
             return self._list(target, items, meta)
         if request.method == "POST" and (target.namespace is not None or not target.rt.namespaced):
             body = wire.check_body(wire.decode_body(request), target)
+            warnings: list[str] = []
             created = self.state.create(
-                body, namespace=target.namespace, manager=wire.field_manager(request), dry_run=dry_run
+                body,
+                namespace=target.namespace,
+                manager=wire.field_manager(request),
+                dry_run=dry_run,
+                field_validation=wire.field_validation(request),
+                warnings=warnings,
             )
-            return Response.json(201, self._at(target, created))
+            return Response.json(201, self._at(target, created), wire.warning_headers(warnings))
         if request.method == "DELETE":
             deleted = [
                 self._at(
@@ -211,14 +217,17 @@ class KubernetesSimulator(SimulatorServer):
             return Response.json(200, obj)
         if request.method == "PUT":
             body = wire.check_body(wire.decode_body(request), target)
+            warnings: list[str] = []
             updated = self.state.update(
                 body,
                 namespace=target.namespace,
                 manager=wire.field_manager(request),
                 subresource=target.subresource,
                 dry_run=dry_run,
+                field_validation=wire.field_validation(request),
+                warnings=warnings,
             )
-            return Response.json(200, self._at(target, updated))
+            return Response.json(200, self._at(target, updated), wire.warning_headers(warnings))
         if request.method == "DELETE" and not target.subresource:
             return Response.json(200, self._at(target, self.state.delete(rt, target.namespace, name, dry_run=dry_run)))
         if request.method == "PATCH":
@@ -273,6 +282,7 @@ class KubernetesSimulator(SimulatorServer):
                 raise PatchError("the patched object is not a JSON object")
             return result
 
+        warnings: list[str] = []
         updated = self.state.patch(
             target.rt,
             target.namespace,
@@ -282,5 +292,7 @@ class KubernetesSimulator(SimulatorServer):
             version=target.version,
             subresource=target.subresource,
             dry_run=dry_run,
+            field_validation=wire.field_validation(request),
+            warnings=warnings,
         )
-        return Response.json(200, self._at(target, updated))
+        return Response.json(200, self._at(target, updated), wire.warning_headers(warnings))

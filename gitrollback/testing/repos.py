@@ -27,7 +27,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-__all__ = ["CommitSpec", "SandboxRepo", "build_sandbox_repo", "make_repo", "run_git"]
+__all__ = ["CommitSpec", "SandboxRepo", "build_sandbox_repo", "fixture_files", "fixture_root", "make_repo", "run_git"]
 
 IDENTITY = {"name": "Image Factory Bot", "email": "bot@imagefactory.test"}
 BASE_DATE = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -131,6 +131,11 @@ class SandboxRepo:
     release_tags: Mapping[str, str]
     branch: str = "main"
     asset_path: str = ASSET_PATH
+
+
+def fixture_root() -> Path:
+    """The directory of the unmodified Image Factory Tekton tree inside the installed package."""
+    return Path(__file__).resolve().parent / "assets" / "imagefactory-tekton"
 
 
 def fixture_files() -> dict[str, bytes]:

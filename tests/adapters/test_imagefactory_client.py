@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,8 +29,9 @@ from gitrollback.namespaces import tenant_namespace
 from gitrollback.testing.clock import FakeClock
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.imagefactory.simulator import ImageFactorySimulator
+from gitrollback.testing.repos import fixture_root
 
-ASSETS = Path(__file__).resolve().parents[2] / "fixtures" / "imagefactory-tekton"
+ASSETS = fixture_root()
 ADMIN = "admin@acme.test"
 OWNER = "owner@globex.test"
 PASSWORD = "correct horse"

@@ -24,9 +24,9 @@ from lightkube.types import PatchType
 
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.kube import KubernetesSimulator
+from gitrollback.testing.repos import fixture_root
 
-REPO = Path(__file__).resolve().parents[2]
-GIT_CLONE_TASK = REPO / "fixtures" / "imagefactory-tekton" / "tasks" / "v1" / "git-clone-task.yaml"
+GIT_CLONE_TASK = fixture_root() / "tasks" / "v1" / "git-clone-task.yaml"
 KUBECTL = Path(sys.executable).parent / "kubectl"
 
 TaskV1 = create_namespaced_resource("tekton.dev", "v1", "Task", "tasks")
@@ -381,7 +381,7 @@ def test_post_put_delete_and_dry_run(http: httpx.Client) -> None:
 
 def test_discovery_and_openapi(http: httpx.Client) -> None:
     """Legacy discovery, the openapi v3 stub kubectl apply needs, trailing slashes stripped, no openapi v2."""
-    assert http.get("/version/", headers={"Authorization": ""}).json()["gitVersion"] == "v1.31.0"
+    assert http.get("/version/", headers={"Authorization": ""}).json()["gitVersion"] == "v1.37.0"
     assert http.get("/api").json()["versions"] == ["v1"]
     groups = {g["name"]: g for g in http.get("/apis").json()["groups"]}
     assert groups["tekton.dev"]["preferredVersion"] == {"groupVersion": "tekton.dev/v1", "version": "v1"}
@@ -460,8 +460,28 @@ def test_kubectl_server_side_apply_of_a_real_fixture_then_get(kubectl: Kubectl) 
 
 def test_kubectl_reports_deployment_validation(kubectl: Kubectl) -> None:
     """A Deployment without spec.selector is refused with the apiserver's Invalid message."""
-    manifest = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n"
+    manifest = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n"
+        "  template:\n    spec:\n      containers:\n      - name: web\n        image: nginx\n"
+    )
     result = kubectl("apply", "--server-side", "-f", "-", "-n", "ci", stdin=manifest)
     assert result.returncode == 1
     assert result.stderr.strip() == 'The Deployment "web" is invalid: spec.selector: Required value'
     assert kubectl.sim.requests[-1][1].status == 422
+
+
+def test_kubectl_lists_every_missing_field(kubectl: Kubectl) -> None:
+    """Several schema violations come back as one Invalid Status with a cause each, as kubectl prints them."""
+    manifest = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n"
+    result = kubectl("apply", "--server-side", "-f", "-", "-n", "ci", stdin=manifest)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        'The Deployment "web" is invalid: ',
+        "* spec.selector: Required value",
+        "* spec.template: Required value",
+    ]
+    status = json.loads(kubectl.sim.requests[-1][1].body)
+    assert status["message"] == (
+        'Deployment.apps "web" is invalid: [spec.selector: Required value, spec.template: Required value]'
+    )
+    assert [c["field"] for c in status["details"]["causes"]] == ["spec.selector", "spec.template"]

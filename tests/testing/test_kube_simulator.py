@@ -485,3 +485,43 @@ def test_kubectl_lists_every_missing_field(kubectl: Kubectl) -> None:
         'Deployment.apps "web" is invalid: [spec.selector: Required value, spec.template: Required value]'
     )
     assert [c["field"] for c in status["details"]["causes"]] == ["spec.selector", "spec.template"]
+
+
+UNKNOWN_FIELD_CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: b\nextra: 1\n"
+
+
+def _stored_cm(kubectl: Kubectl) -> dict[str, Any] | None:
+    rt = kubectl.sim.state.type_for("v1", "ConfigMap")
+    assert rt is not None
+    return kubectl.sim.state.get(rt, "ci", "x")
+
+
+def test_kubectl_create_refuses_unknown_fields_with_strict_validation(kubectl: Kubectl) -> None:
+    """kubectl sends fieldValidation=Strict: an unknown field is the decoder's 400, and nothing is stored."""
+    result = kubectl("create", "-f", "-", "-n", "ci", stdin=UNKNOWN_FIELD_CM)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        'Error from server (BadRequest): error when creating "STDIN": ConfigMap in version "v1" cannot be handled '
+        'as a ConfigMap: strict decoding error: unknown field "extra"'
+    )
+    assert _stored_cm(kubectl) is None
+
+
+def test_kubectl_create_with_warn_validation_drops_the_field_and_prints_the_warning(kubectl: Kubectl) -> None:
+    """--validate=warn: the object is created without the unknown field and kubectl prints the server's warning."""
+    result = kubectl("create", "--validate=warn", "-f", "-", "-n", "ci", stdin=UNKNOWN_FIELD_CM)
+    assert result.returncode == 0, result.stderr
+    assert 'Warning: unknown field "extra"' in result.stderr
+    stored = _stored_cm(kubectl)
+    assert stored is not None and "extra" not in stored and stored["data"] == {"a": "b"}
+
+
+def test_kubectl_server_side_apply_of_an_unknown_field_is_the_typed_conversion_500(kubectl: Kubectl) -> None:
+    """Server-side apply converts the body to a typed value first: an unknown field is a 500 with no reason."""
+    result = kubectl("apply", "--server-side", "-f", "-", "-n", "ci", stdin=UNKNOWN_FIELD_CM)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "Error from server: failed to create typed patch object (ci/x; /v1, Kind=ConfigMap): "
+        ".extra: field not declared in schema"
+    )
+    assert kubectl.sim.requests[-1][1].status == 500

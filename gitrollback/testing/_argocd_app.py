@@ -1,6 +1,7 @@
 """One simulated Argo CD Application: its stored fields, its JSON form, and its fault switches.
 
-The stored shape follows ``v1alpha1Application`` in Argo CD's swagger and ``gitops-apis.md`` §1.3/§6: top-level
+The stored shape follows ``v1alpha1Application`` in Argo CD's swagger and argoproj/argo-cd
+``pkg/apis/application/v1alpha1/types.go``: top-level
 ``operation`` (present only while an operation is requested or running), ``spec.source``/``destination``/
 ``syncPolicy``, and ``status`` with ``sync``, ``health``, ``operationState``, ``reconciledAt``, ``history``,
 ``resources`` and ``conditions``. Go's ``omitempty`` tags decide what is left out: a cleared ``operation``

@@ -1,6 +1,6 @@
 """The Argo CD simulator's application controller: refresh, sync operations, auto-sync and health, per tick.
 
-Behaviour follows ``gitops-apis.md`` §1.3 and the checklist in §6, one controller tick at a time:
+Behaviour follows argoproj/argo-cd ``controller/appcontroller.go`` and ``controller/sync.go``, one tick at a time:
 
 * **Operations** go Running -> (``operation_ticks`` ticks) -> Succeeded | Failed | Error. Executing renders the
   manifests at the operation's revision from git and applies them into the ``ClusterState`` with field manager

@@ -3,9 +3,11 @@
 ``ResourceType`` describes one served resource (group, versions, kind, plural, scope, kubectl names), and
 ``CATALOG`` is what the sandbox needs: the core kinds Image Factory's readiness checks and installer touch,
 apps/batch/rbac/coordination kinds, and Tekton's four kinds served at v1 (storage) and v1beta1
-(``gitops-apis.md`` §3). ``StoreError`` carries the fields of a Kubernetes ``Status``; the helpers here
-build the exact messages a real apiserver sends (``gitops-apis.md`` §4.2), so both the HTTP layer and the
-in-process Image Factory simulator see the same wording. ``cluster_state`` re-exports the public names.
+(tektoncd/pipeline ``config/300-crds``). ``StoreError`` carries the fields of a Kubernetes ``Status``; the
+helpers here build the exact messages a real apiserver sends (kubernetes/apimachinery ``pkg/api/errors``), so
+both the HTTP layer and the in-process Image Factory simulator see the same wording. ``cluster_state``
+re-exports the public names. ``validate``, ``decode`` and ``check_apply`` turn what ``_kube_schemas`` finds
+into the refusal of each write path.
 """
 
 from __future__ import annotations
@@ -165,7 +167,7 @@ def _options_invalid(options: str, field: str, reason: str, detail: str) -> Stor
 
 
 def check_field_manager(manager: str | None, options: str = "PatchOptions", *, apply: bool = False) -> None:
-    """apimachinery ``ValidatePatchOptions``/``ValidateFieldManager`` (``gitops-apis.md`` §4.2)."""
+    """apimachinery ``ValidatePatchOptions``/``ValidateFieldManager`` (``pkg/apis/meta/v1/validation``)."""
     if apply and not manager:
         raise _options_invalid(
             options, "fieldManager", "FieldValueRequired", "Required value: is required for apply patch"
@@ -192,7 +194,7 @@ def namespace_not_found(namespace: str) -> StoreError:
 
 
 def modified_error(rt: ResourceType, name: str) -> StoreError:
-    """The stale-``resourceVersion`` conflict (``gitops-apis.md`` §4.2)."""
+    """The stale-``resourceVersion`` conflict (apiserver ``registry/generic/registry/store.go``)."""
     return StoreError(
         409,
         "Conflict",

@@ -1,6 +1,7 @@
 """A loopback Argo CD API server with a tick-driven application controller, for the httpx Argo CD adapter.
 
-``ArgoCDSimulator`` serves the slice of Argo CD's REST API gitrollback uses (``gitops-apis.md`` §1.1-§1.2, the
+``ArgoCDSimulator`` serves the slice of Argo CD's REST API gitrollback uses (argoproj/argo-cd
+``server/application/application.go``, the
 shapes of ``argocd-swagger.json``): ``POST /api/v1/session``, ``GET /api/v1/applications`` (list),
 ``GET /api/v1/applications/{name}`` (with a blocking ``?refresh=normal|hard``), ``POST .../{name}/sync``,
 ``POST .../{name}/rollback``, ``DELETE .../{name}/operation``, ``GET .../{name}/resource-tree`` and
@@ -9,7 +10,7 @@ shapes of ``argocd-swagger.json``): ``POST /api/v1/session``, ``GET /api/v1/appl
 not exactly ``application/json``; 403 ``permission denied`` for a missing app unless a project is given (then
 404); 400 ``another operation is already in progress``; 400 ``Cannot sync to <rev>: auto-sync currently set to
 <targetRevision>``; the rollback and terminate rules. The controller that moves operations, refreshes,
-auto-syncs and health along lives in ``_argocd_controller`` (§1.3, §6); the routes in ``_argocd_http``; git
+auto-syncs and health along lives in ``_argocd_controller``; the routes in ``_argocd_http``; git
 reading and rendering in ``_argocd_git``; the wire helpers in ``_argocd_wire``.
 This module holds the lifecycle, seeding, accessors for assertions and the fault switches.
 

@@ -5,13 +5,14 @@ kubectl) and the Image Factory simulator (whose readiness checks, installer jobs
 objects, as the real server does through its ``runtime_auth``/``bootstrap_auth`` clients).
 
 Objects are stored once per (group, plural, namespace, name) whatever version they were written through, the
-way a CRD with several served versions behaves (``gitops-apis.md`` §3: Tekton converts between v1 and
-v1beta1); reads rewrite ``apiVersion`` to the version asked for. The bookkeeping follows ``gitops-apis.md``
-§4.2: ``resourceVersion`` bumps on every write, ``generation`` only on changes outside metadata/status,
+way a CRD with several served versions behaves (Tekton serves v1 and v1beta1 and converts between them);
+reads rewrite ``apiVersion`` to the version asked for. The bookkeeping follows the apiserver (kubernetes/apiserver
+``pkg/registry/generic/registry/store.go``, apimachinery ``pkg/util/managedfields``): ``resourceVersion`` bumps
+on every write, ``generation`` only on changes outside metadata/status,
 writes to the main resource ignore ``status`` (and ``/status`` writes ignore everything else), stale
 ``resourceVersion`` preconditions give the real 409 text, and server-side apply tracks per-manager field
-ownership (``metadata.managedFields``, see ``_kube_fields``) with real conflict messages. The only built-in
-validation is what the sandbox relies on (Deployment ``spec.selector``, CronJob ``spec.schedule``).
+ownership (``metadata.managedFields``, see ``_kube_fields``) with real conflict messages. Built-in kinds are
+decoded and validated against the Kubernetes API schemas (``_kube_schemas``, messages in ``_kube_catalog``).
 ``put()`` stays unvalidated and unconditional for test set-up. All methods are thread-safe and return deep
 copies; every refusal is a ``StoreError`` carrying the Status fields the HTTP layer sends.
 """
@@ -361,7 +362,7 @@ class ClusterState:
         dry_run: bool = False,
         subresource: str = "",
     ) -> ApplyResult:
-        """Server-side apply (``gitops-apis.md`` §4.2): create when missing, else merge with ownership checks.
+        """Server-side apply: create when missing, else merge with ownership checks.
 
         Raises ``StoreError`` 409 ``Conflict`` when a field owned by another manager would change and
         ``force`` is false; with ``force`` this manager takes those fields over. ``subresource="status"``
@@ -545,7 +546,7 @@ class ClusterState:
         if dry_run:
             meta["resourceVersion"] = old_meta.get("resourceVersion", "")
             return self._view(rt, obj, None)
-        # every write bumps resourceVersion, even one that changes nothing (gitops-apis.md §4.2)
+        # every write bumps resourceVersion, even one that changes nothing (the apiserver's storage always writes)
         self._last_rv = next(self._rv)
         meta["resourceVersion"] = str(self._last_rv)
         self._objects[key] = obj

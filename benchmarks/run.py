@@ -82,7 +82,7 @@ def bench_apply(repeat: int, work: Path) -> dict[str, object] | None:
     from gitrollback.testing.cluster_state import ClusterState
     from gitrollback.testing.kube import KubernetesSimulator
 
-    tree_root = ROOT / "fixtures" / "imagefactory-tekton"
+    tree_root = ROOT / "gitrollback" / "testing" / "assets" / "imagefactory-tekton"
     files = {p.relative_to(tree_root).as_posix(): p.read_bytes() for p in tree_root.rglob("*") if p.is_file()}
     manifests = expand_assets(files)
     listed = [str(tree_root / m) for m in dict.fromkeys(m.source_file for m in manifests)]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from gitrollback.cli.output import Output, StepPrinter
+from gitrollback.errors import ConfigError
 
 if TYPE_CHECKING:
     from gitrollback.models import RunReport
@@ -41,8 +42,24 @@ def _read(path: str) -> str:
     return Path(path).expanduser().read_text(encoding="utf-8")
 
 
+def _require_simulators() -> None:
+    """The sandbox runs the simulators, which need the ``testing`` extra: say so instead of a traceback."""
+    try:
+        from gitrollback.testing import _k8s_yaml, _kube_schemas  # noqa: F401
+        from gitrollback.testing._extras import find_kubectl
+
+        find_kubectl()
+    except ImportError as exc:
+        raise ConfigError(
+            f"the sandbox needs gitrollback's simulators and their real components: {exc}",
+            hint="pip install 'gitrollback[testing]'",
+            kind="missing_extra",
+        ) from exc
+
+
 @contextlib.contextmanager
 def _world(root: Path, options: SandboxOptions) -> Iterator[SandboxWorld | GitOpsSandbox]:
+    _require_simulators()
     if options.mode == "gitops":
         from gitrollback.testing.sandbox_gitops import build_gitops_sandbox
 

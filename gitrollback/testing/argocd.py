@@ -1,6 +1,7 @@
 """A loopback Argo CD API server with a tick-driven application controller, for the httpx Argo CD adapter.
 
-``ArgoCDSimulator`` serves the slice of Argo CD's REST API gitrollback uses (``gitops-apis.md`` §1.1-§1.2, the
+``ArgoCDSimulator`` serves the slice of Argo CD's REST API gitrollback uses (argoproj/argo-cd
+``server/application/application.go``, the
 shapes of ``argocd-swagger.json``): ``POST /api/v1/session``, ``GET /api/v1/applications`` (list),
 ``GET /api/v1/applications/{name}`` (with a blocking ``?refresh=normal|hard``), ``POST .../{name}/sync``,
 ``POST .../{name}/rollback``, ``DELETE .../{name}/operation``, ``GET .../{name}/resource-tree`` and
@@ -9,7 +10,7 @@ shapes of ``argocd-swagger.json``): ``POST /api/v1/session``, ``GET /api/v1/appl
 not exactly ``application/json``; 403 ``permission denied`` for a missing app unless a project is given (then
 404); 400 ``another operation is already in progress``; 400 ``Cannot sync to <rev>: auto-sync currently set to
 <targetRevision>``; the rollback and terminate rules. The controller that moves operations, refreshes,
-auto-syncs and health along lives in ``_argocd_controller`` (§1.3, §6); the routes in ``_argocd_http``; git
+auto-syncs and health along lives in ``_argocd_controller``; the routes in ``_argocd_http``; git
 reading and rendering in ``_argocd_git``; the wire helpers in ``_argocd_wire``.
 This module holds the lifecycle, seeding, accessors for assertions and the fault switches.
 
@@ -135,8 +136,13 @@ class ArgoCDSimulator(ArgoCDHTTP, SimulatorServer):
         auto_sync: bool = False,
         self_heal: bool = False,
         prune: bool = False,
+        directory_recurse: bool | None = None,
     ) -> dict[str, Any]:
         """Create an Application for ``path`` in the git repository at ``repo_path``; returns its JSON.
+
+        Argo CD renders the path with ``kustomize build`` when it holds a kustomization, else as a plain directory
+        of manifests; ``directory_recurse`` sets ``spec.source.directory.recurse``, which makes it a Directory
+        app either way (``_argocd_git``).
 
         The first comparison runs at once (the app starts OutOfSync/Missing, or Synced when the cluster already
         matches); with ``auto_sync`` the controller syncs it on its next tick.
@@ -153,6 +159,7 @@ class ArgoCDSimulator(ArgoCDHTTP, SimulatorServer):
             prune=prune,
             git=GitReader(Path(repo_path)),
             created=datetime.now(UTC),
+            directory=None if directory_recurse is None else {"recurse": directory_recurse},
         )
         with self.controller.cond:
             if name in self.controller.apps:

@@ -1,7 +1,7 @@
 """A loopback Kubernetes API server over a ``ClusterState``, for lightkube and kubectl alike.
 
 ``KubernetesSimulator`` answers the slice of the kube-apiserver REST API that gitrollback and its tests
-use, on the shared ``SimulatorServer`` base (``test-infra.md`` §3-4: stdlib server, ``TCP_NODELAY``, port 0).
+use, on the shared ``SimulatorServer`` base (stdlib server, ``TCP_NODELAY``, port 0).
 Routing follows the real URL scheme (``/api/v1/...`` for the core group, ``/apis/<g>/<v>/...`` otherwise,
 ``namespaces/<ns>/`` for namespaced kinds, an optional ``/status`` subresource), and trailing slashes are
 stripped because kr8s asks for ``/version/``. Discovery and the OpenAPI v3 stub live in ``_kube_discovery``,
@@ -9,8 +9,8 @@ selectors in ``_kube_selectors``, patch bodies in ``_kube_patches``, wire helper
 state and bookkeeping (field ownership, conflicts, resourceVersion, validation) lives in ``ClusterState``,
 which the Image Factory simulator shares in-process. Watches are not served (405).
 
-Every error is a ``Status`` body exactly as ``gitops-apis.md`` §4.2 shows it. Auth is a single bearer
-token; note that kubectl never sends its token to an ``http://`` server (``test-infra.md`` §3.1), so
+Every error is a ``Status`` body as the apiserver sends it. Auth is a single bearer
+token; note that kubectl never sends its token to an ``http://`` server, so
 kubectl tests construct the simulator with ``token=None``, which accepts every request.
 
 Usage::
@@ -177,10 +177,16 @@ class KubernetesSimulator(SimulatorServer):
             return self._list(target, items, meta)
         if request.method == "POST" and (target.namespace is not None or not target.rt.namespaced):
             body = wire.check_body(wire.decode_body(request), target)
+            warnings: list[str] = []
             created = self.state.create(
-                body, namespace=target.namespace, manager=wire.field_manager(request), dry_run=dry_run
+                body,
+                namespace=target.namespace,
+                manager=wire.field_manager(request),
+                dry_run=dry_run,
+                field_validation=wire.field_validation(request),
+                warnings=warnings,
             )
-            return Response.json(201, self._at(target, created))
+            return Response.json(201, self._at(target, created), wire.warning_headers(warnings))
         if request.method == "DELETE":
             deleted = [
                 self._at(
@@ -211,14 +217,17 @@ class KubernetesSimulator(SimulatorServer):
             return Response.json(200, obj)
         if request.method == "PUT":
             body = wire.check_body(wire.decode_body(request), target)
+            warnings: list[str] = []
             updated = self.state.update(
                 body,
                 namespace=target.namespace,
                 manager=wire.field_manager(request),
                 subresource=target.subresource,
                 dry_run=dry_run,
+                field_validation=wire.field_validation(request),
+                warnings=warnings,
             )
-            return Response.json(200, self._at(target, updated))
+            return Response.json(200, self._at(target, updated), wire.warning_headers(warnings))
         if request.method == "DELETE" and not target.subresource:
             return Response.json(200, self._at(target, self.state.delete(rt, target.namespace, name, dry_run=dry_run)))
         if request.method == "PATCH":
@@ -241,8 +250,9 @@ class KubernetesSimulator(SimulatorServer):
                     f"Specified patch version: {body.get('apiVersion', '')}, expected: {target.api_version}",
                 )
             if body.get("kind") != target.rt.kind:
-                # Apply bodies get no defaulting from the URL (gitops-apis.md §4.2: apiVersion and kind must
-                # match it); apimachinery's versionCheckManager refuses them as "invalid object type: <GVK>".
+                # Apply bodies get no defaulting from the URL (apimachinery ``structuredMergeManager``: apiVersion
+                # and kind must match it); apimachinery's versionCheckManager refuses them as
+                # "invalid object type: <GVK>".
                 gvk = f"{target.rt.group}/{target.version}, Kind={body.get('kind') or ''}"
                 raise StoreError(400, "BadRequest", f"invalid object type: {gvk}")
             result = self.state.apply(
@@ -273,6 +283,7 @@ class KubernetesSimulator(SimulatorServer):
                 raise PatchError("the patched object is not a JSON object")
             return result
 
+        warnings: list[str] = []
         updated = self.state.patch(
             target.rt,
             target.namespace,
@@ -282,5 +293,7 @@ class KubernetesSimulator(SimulatorServer):
             version=target.version,
             subresource=target.subresource,
             dry_run=dry_run,
+            field_validation=wire.field_validation(request),
+            warnings=warnings,
         )
-        return Response.json(200, self._at(target, updated))
+        return Response.json(200, self._at(target, updated), wire.warning_headers(warnings))

@@ -2,7 +2,8 @@
 
 Every test builds a fresh simulator (fast: no fixed sleeps; background ticks are 10 ms, or switched off with a
 huge tick where a test needs a job or build to stay put and drives it with ``run_*_tick``) and asserts on
-the simulator's resulting state and on the exact status codes and bodies of ``docs/imagefactory-api.md``.
+the simulator's resulting state and on the exact status codes and bodies of Image Factory's handlers
+(docs/imagefactory.md).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,8 +30,9 @@ from gitrollback.namespaces import tenant_namespace
 from gitrollback.testing.clock import FakeClock
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.imagefactory.simulator import ImageFactorySimulator
+from gitrollback.testing.repos import fixture_root
 
-ASSETS = Path(__file__).resolve().parents[2] / "fixtures" / "imagefactory-tekton"
+ASSETS = fixture_root()
 ADMIN = "admin@acme.test"
 OWNER = "owner@globex.test"
 PASSWORD = "correct horse"

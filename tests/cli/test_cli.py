@@ -143,3 +143,18 @@ def test_version_and_help_exit_0(cap) -> None:
     """--version and --help exit 0."""
     assert main(["--version"], env={}, output=cap.output) == EXIT_OK
     assert main(["--help"], env={}, output=cap.output) == EXIT_OK
+
+
+def test_sandbox_without_the_testing_extra_names_the_fix(cap, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without kubectl (the testing extra) `sandbox` exits with a usage error naming gitrollback[testing]."""
+    from gitrollback.testing import _extras
+
+    def missing() -> str:
+        raise _extras.MissingExtraError("kubectl was found neither next to python nor on PATH", name="kubectl")
+
+    monkeypatch.setattr(_extras, "find_kubectl", missing)
+    code, out, err = _run(cap, ["sandbox"], {})
+    assert code == EXIT_USAGE
+    assert "the sandbox needs gitrollback's simulators and their real components: kubectl was found neither" in err
+    assert "pip install 'gitrollback[testing]'" in err
+    assert out == ""

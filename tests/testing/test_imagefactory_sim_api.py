@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -13,9 +12,10 @@ import pytest
 from gitrollback.assets import expand_assets
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.imagefactory import ImageFactorySimulator
+from gitrollback.testing.repos import fixture_root
 
 NIL = "00000000-0000-0000-0000-000000000000"
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "imagefactory-tekton"
+FIXTURES = fixture_root()
 TEXT = "text/plain; charset=utf-8"
 REQUIRED_TASKS = [
     "git-clone",

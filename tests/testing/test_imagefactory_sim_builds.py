@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,8 +14,9 @@ from gitrollback.assets import expand_assets
 from gitrollback.namespaces import tenant_namespace
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.imagefactory import ImageFactorySimulator
+from gitrollback.testing.repos import fixture_root
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "imagefactory-tekton"
+FIXTURES = fixture_root()
 MANUAL = 3600.0
 NOT_AVAILABLE = {"error": "selected infrastructure provider is not available for this tenant"}
 

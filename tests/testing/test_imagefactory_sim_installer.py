@@ -14,8 +14,9 @@ import pytest
 
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.imagefactory import ImageFactorySimulator
+from gitrollback.testing.repos import fixture_root
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "imagefactory-tekton"
+FIXTURES = fixture_root()
 NS = "if-tekton"
 IN_PROGRESS = "Another tekton install/upgrade/validate job is already in progress for this provider\n"
 MANAGER = "image-factory-tekton-installer"

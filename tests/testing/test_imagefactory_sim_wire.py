@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.imagefactory import ImageFactorySimulator
+from gitrollback.testing.repos import fixture_root
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "imagefactory-tekton"
+FIXTURES = fixture_root()
 PROVIDERS = "/api/v1/admin/infrastructure/providers"
 IN_PROGRESS = "Another tekton install/upgrade/validate job is already in progress for this provider"
 

@@ -176,7 +176,8 @@ def test_missing_profile_fails_the_job_and_takes_the_provider_offline(world: Wor
     job_id = world.post("upgrade", {"asset_version": "v2"}).json()["job"]["id"]
     world.sim.run_installer_tick()
     job = world.sim.job(job_id)
-    error = "tekton profile version v2 requested but resource does not exist: tasks/v2/git-clone-task.yaml"
+    missing = (FIXTURES / "tasks/v2/git-clone-task.yaml").as_posix()
+    error = f"tekton profile version v2 requested but resource does not exist: {missing}"
     assert (job["status"], job["error_message"]) == ("failed", error)
     assert job["events"][-1] == {
         **job["events"][-1],
@@ -251,9 +252,8 @@ def test_no_asset_root_fails_the_job(tmp_path: Path) -> None:
         job_id = world.post("install").json()["job"]["id"]
         world.sim.run_installer_tick()
         job = world.sim.job(job_id)
-        assert (
-            job["error_message"]
-            == "failed to resolve tekton assets directory: no candidate contains kustomization.yaml"
+        assert job["error_message"] == (
+            "failed to resolve tekton asset root directory (checked backend/tekton, tekton, /app/tekton)"
         )
         assert world.kinds() == []
         world.sim.asset_root = tmp_path  # a directory without kustomization.yaml
@@ -261,7 +261,7 @@ def test_no_asset_root_fails_the_job(tmp_path: Path) -> None:
         world.sim.run_installer_tick()
         assert (
             world.sim.job(job_id)["error_message"]
-            == f"tekton assets dir {tmp_path.resolve().as_posix()} does not contain kustomization.yaml"
+            == f"IF_TEKTON_ASSETS_DIR is set but kustomization.yaml not found in {tmp_path.as_posix()}"
         )
 
 

@@ -38,12 +38,11 @@ from gitrollback.testing.imagefactory.tekton_assets import (
     KUSTOMIZATION,
     InstallerError,
     file_exists,
+    file_objects,
     go_join,
-    load_resource_files,
     nested_string,
     object_namespace,
-    parse_manifest_file,
-    resolve_asset_version,
+    resource_files_for_job,
 )
 from gitrollback.testing.imagefactory.tekton_namespaces import tekton_target_namespace
 
@@ -301,11 +300,9 @@ class Installer:
             raise _JobFailed(f"failed to ensure target namespace {ns}: {exc.message}") from exc
         root = self._resolve_root()
         try:
-            paths = load_resource_files(root, resolve_asset_version(job.asset_version))
+            paths = resource_files_for_job(root, job.asset_version)
         except InstallerError as exc:
             raise _JobFailed(str(exc)) from exc
-        if not paths:
-            raise _JobFailed(f"tekton kustomization has no resources under {root}")
         add_event(
             self._state,
             job,
@@ -316,9 +313,9 @@ class Installer:
         applied: list[str] = []
         for path in paths:
             try:
-                objects = parse_manifest_file(path)
+                objects = file_objects(path)
             except InstallerError as exc:
-                raise _JobFailed(f"failed to parse manifest {path}: {exc}") from exc
+                raise _JobFailed(str(exc)) from exc
             for obj in objects:
                 applied.append(self._apply_object(job, op, path, obj, ns))
         add_event(

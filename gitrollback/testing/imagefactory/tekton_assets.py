@@ -23,11 +23,13 @@ from gitrollback.testing.imagefactory.goyaml import GoDecodeError, decode_manife
 __all__ = [
     "KUSTOMIZATION",
     "InstallerError",
+    "file_objects",
     "load_resource_files",
     "nested_string",
     "object_namespace",
     "parse_manifest_file",
     "resolve_asset_version",
+    "resource_files_for_job",
 ]
 
 KUSTOMIZATION = "kustomization.yaml"
@@ -118,6 +120,34 @@ def load_resource_files(asset_root: str, profile_version: str) -> list[str]:
             continue
         adjusted.append(resource_file)
     return adjusted
+
+
+def resource_files_for_job(asset_root: str, asset_version: str) -> list[str]:
+    """The files an installer job applies: ``applyTektonAssetsToProvider`` up to its ``apply.started`` event.
+
+    ``resolveTektonAssetVersion(nil, job.AssetVersion)``, ``loadKustomizationResourceFilesForProfile``, and the
+    refusal of an empty list.
+
+    Raises:
+        InstallerError: with the job's error text.
+    """
+    files = load_resource_files(asset_root, resolve_asset_version(asset_version))
+    if not files:
+        raise InstallerError(f"tekton kustomization has no resources under {asset_root}")
+    return files
+
+
+def file_objects(path: str) -> list[dict[str, Any]]:
+    """One file's objects as the apply loop of ``applyTektonAssetsToProvider`` gets them (parsed just before
+    they are applied, after the previous file's objects went in).
+
+    Raises:
+        InstallerError: ``failed to parse manifest <path>: <parseUnstructuredYAMLFile error>``.
+    """
+    try:
+        return parse_manifest_file(path)
+    except InstallerError as exc:
+        raise InstallerError(f"failed to parse manifest {path}: {exc}") from exc
 
 
 def nested_string(obj: Mapping[str, Any], *fields: str) -> str:

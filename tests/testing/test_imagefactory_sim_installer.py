@@ -230,6 +230,33 @@ def test_unmapped_kind_fails_with_the_map_message(world: World, tmp_path: Path) 
     )
 
 
+def test_objects_go_in_as_go_decodes_and_places_them(world: World, tmp_path: Path) -> None:
+    """YAML 1.1 values land as Go decodes them, and an object with its own namespace is applied there."""
+    root = copy_tree(tmp_path)
+    (root / "jobs/v1/extra.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\n  namespace: platform\ndata:\n  a: b\n"
+        "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: probe\nspec:\n  containers:\n"
+        "    - name: c\n      image: busybox\n      tty: yes\n  volumes:\n    - name: s\n"
+        "      secret:\n        secretName: s\n        defaultMode: 0755\n"
+    )
+    kustomization = root / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + "  - jobs/v1/extra.yaml\n")
+    world.cluster.ensure_namespace("platform")
+    world.sim.asset_root = root
+    job_id = world.post("install").json()["job"]["id"]
+    world.sim.run_installer_tick()
+    job = world.sim.job(job_id)
+    assert job["status"] == "succeeded", job["error_message"]
+    placed = {
+        e["details"]["name"]: e["details"]["namespace"] for e in job["events"] if e["event_type"].endswith(".object")
+    }
+    assert (placed["shared"], placed["probe"]) == ("platform", NS)
+    pod = world.cluster.get(world.cluster.type_for("v1", "Pod"), NS, "probe")
+    assert pod is not None
+    assert pod["spec"]["containers"][0]["tty"] is True
+    assert pod["spec"]["volumes"][0]["secret"]["defaultMode"] == 0o755
+
+
 def test_upgrade_never_prunes(world: World, tmp_path: Path) -> None:
     """Objects dropped from the asset set stay in the cluster after an upgrade (no pruning)."""
     world.post("install")

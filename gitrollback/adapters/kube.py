@@ -29,6 +29,7 @@ from lightkube.core.exceptions import LoadResourceError
 from lightkube.core.resource_registry import resource_registry
 from lightkube.generic_resource import create_global_resource, create_namespaced_resource
 
+from gitrollback.assets import apply_namespace
 from gitrollback.errors import (
     AdapterError,
     ConfigError,
@@ -155,7 +156,7 @@ class LightkubeCluster:
         model = self._model(manifest.api_version, manifest.kind)
         body = dict(manifest.body)
         meta = dict(body.get("metadata") or {})
-        ns = (manifest.namespace or namespace) if self._namespaced(model) else None
+        ns = apply_namespace(manifest, namespaced=self._namespaced(model), target=namespace)
         if ns:
             meta["namespace"] = ns
         body["metadata"] = meta

@@ -30,10 +30,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from gitrollback import _yaml
-from gitrollback.namespaces import tenant_namespace
+from ruamel.yaml import YAML
+
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.imagefactory import ImageFactorySimulator
+from gitrollback.testing.imagefactory.tekton_namespaces import build_namespace
 from gitrollback.testing.kube import KubernetesSimulator
 from gitrollback.testing.repos import SandboxRepo, build_sandbox_repo
 
@@ -137,7 +138,7 @@ def seed_imagefactory(
     """The tenant, an admin, the provider's namespace with its docker-config secret, the provider and a project."""
     tenant = sim.add_tenant("acme", tenant_id=TENANT_ID)
     sim.add_user(ADMIN_EMAIL, "sandbox-password", tenant_id=tenant, role="System Administrator", system_admin=True)
-    namespace = tenant_namespace(tenant)
+    namespace = build_namespace(tenant)  # the tenant's own namespace, where its builds run
     cluster.ensure_namespace(namespace)
     cluster.put(
         {
@@ -181,6 +182,15 @@ def upgrade(sim: ImageFactorySimulator, seeded: Seeded, *, mode: str) -> str:
     return str(started["job"]["id"])
 
 
+def _dump_yaml(data: Any) -> str:
+    """Block-style YAML, for the files a person reads (the kubeconfig and the gitrollback config)."""
+    out = io.StringIO()
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.dump(data, out)
+    return out.getvalue()
+
+
 def write_config(
     directory: Path,
     sim: ImageFactorySimulator,
@@ -192,7 +202,7 @@ def write_config(
 ) -> tuple[str, Path]:
     """Write the kubeconfig and a gitrollback config whose provider entry is ``provider`` plus the shared parts."""
     kubeconfig_path = directory / "kubeconfig.yaml"
-    kubeconfig_path.write_text(_yaml.dump(kube.kubeconfig(namespace=seeded.namespace, context="sandbox")), "utf-8")
+    kubeconfig_path.write_text(_dump_yaml(kube.kubeconfig(namespace=seeded.namespace, context="sandbox")), "utf-8")
     kubeconfig_path.chmod(0o600)
     config = {
         "imagefactory": {
@@ -227,7 +237,7 @@ def write_config(
             }
         ],
     }
-    text = _yaml.dump(config)
+    text = _dump_yaml(config)
     path = directory / "gitrollback.yaml"
     path.write_text(text, encoding="utf-8")
     return text, path

@@ -177,7 +177,8 @@ def test_missing_profile_fails_the_job_and_takes_the_provider_offline(world: Wor
     job_id = world.post("upgrade", {"asset_version": "v2"}).json()["job"]["id"]
     world.sim.run_installer_tick()
     job = world.sim.job(job_id)
-    error = "tekton profile version v2 requested but resource does not exist: tasks/v2/git-clone-task.yaml"
+    missing = (FIXTURES / "tasks/v2/git-clone-task.yaml").as_posix()
+    error = f"tekton profile version v2 requested but resource does not exist: {missing}"
     assert (job["status"], job["error_message"]) == ("failed", error)
     assert job["events"][-1] == {
         **job["events"][-1],
@@ -230,6 +231,33 @@ def test_unmapped_kind_fails_with_the_map_message(world: World, tmp_path: Path) 
     )
 
 
+def test_objects_go_in_as_go_decodes_and_places_them(world: World, tmp_path: Path) -> None:
+    """YAML 1.1 values land as Go decodes them, and an object with its own namespace is applied there."""
+    root = copy_tree(tmp_path)
+    (root / "jobs/v1/extra.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\n  namespace: platform\ndata:\n  a: b\n"
+        "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: probe\nspec:\n  containers:\n"
+        "    - name: c\n      image: busybox\n      tty: yes\n  volumes:\n    - name: s\n"
+        "      secret:\n        secretName: s\n        defaultMode: 0755\n"
+    )
+    kustomization = root / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + "  - jobs/v1/extra.yaml\n")
+    world.cluster.ensure_namespace("platform")
+    world.sim.asset_root = root
+    job_id = world.post("install").json()["job"]["id"]
+    world.sim.run_installer_tick()
+    job = world.sim.job(job_id)
+    assert job["status"] == "succeeded", job["error_message"]
+    placed = {
+        e["details"]["name"]: e["details"]["namespace"] for e in job["events"] if e["event_type"].endswith(".object")
+    }
+    assert (placed["shared"], placed["probe"]) == ("platform", NS)
+    pod = world.cluster.get(world.cluster.type_for("v1", "Pod"), NS, "probe")
+    assert pod is not None
+    assert pod["spec"]["containers"][0]["tty"] is True
+    assert pod["spec"]["volumes"][0]["secret"]["defaultMode"] == 0o755
+
+
 def test_upgrade_never_prunes(world: World, tmp_path: Path) -> None:
     """Objects dropped from the asset set stay in the cluster after an upgrade (no pruning)."""
     world.post("install")
@@ -252,9 +280,8 @@ def test_no_asset_root_fails_the_job(tmp_path: Path) -> None:
         job_id = world.post("install").json()["job"]["id"]
         world.sim.run_installer_tick()
         job = world.sim.job(job_id)
-        assert (
-            job["error_message"]
-            == "failed to resolve tekton assets directory: no candidate contains kustomization.yaml"
+        assert job["error_message"] == (
+            "failed to resolve tekton asset root directory (checked backend/tekton, tekton, /app/tekton)"
         )
         assert world.kinds() == []
         world.sim.asset_root = tmp_path  # a directory without kustomization.yaml
@@ -262,7 +289,7 @@ def test_no_asset_root_fails_the_job(tmp_path: Path) -> None:
         world.sim.run_installer_tick()
         assert (
             world.sim.job(job_id)["error_message"]
-            == f"tekton assets dir {tmp_path.resolve().as_posix()} does not contain kustomization.yaml"
+            == f"IF_TEKTON_ASSETS_DIR is set but kustomization.yaml not found in {tmp_path.as_posix()}"
         )
 
 

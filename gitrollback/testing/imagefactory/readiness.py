@@ -1,13 +1,18 @@
 """Readiness checks computed from the shared ``ClusterState``, and their persistence side effects.
 
-Two checkers exist in Image Factory and the simulator keeps both (contract ``imagefactory-api.md`` §5):
-``live_readiness`` is the GET readiness handler (§5.1: fixed check order, exact messages, early returns,
-namespace from ``readiness_namespace``, pipelines only in pipelineRef mode, optional PVC/RBAC probes that
-create and delete real objects in the store), and ``post_op_readiness`` is the post-operation refresh and
-background watcher (§5.5: namespace from ``installer_namespace``, tasks and *always* pipelines, nothing
-else). ``persist`` applies §5.4 to a provider record: it is what flips ``status``, ``is_schedulable`` and
-``blocked_by``. Cluster reachability is a per-provider flag (``ProviderRecord.cluster_reachable``) set by the
-simulator's fault switch; Tekton "presence" means the store serves ``tekton.dev`` tasks.
+Two checkers exist in Image Factory (imagefactoryoss/imagefactory) and the simulator keeps both:
+``live_readiness`` is the GET readiness handler (``backend/internal/adapters/primary/rest/
+infrastructure_provider_handler.go``, ``GetProviderReadiness``: fixed check order, exact messages, early
+returns, namespace from ``resolveProviderNamespace``, pipelines only in pipelineRef mode, optional PVC/RBAC
+probes that create and delete real objects in the store), and ``post_op_readiness`` is the post-operation
+refresh and background watcher (``backend/internal/domain/infrastructure/service.go``,
+``refreshProviderReadinessAfterInstall``, run by ``backend/internal/application/bootstrap/
+provider_readiness_watcher.go``: namespace from ``resolveTektonTargetNamespace``, tasks and *always* pipelines,
+nothing else). Both namespace resolvers are the simulator's own (``tekton_namespaces``). ``persist`` is
+``UpdateProviderReadiness`` (service.go) on a provider record: it is what flips ``status``,
+``is_schedulable`` and ``blocked_by``. Cluster reachability is a per-provider flag
+(``ProviderRecord.cluster_reachable``) set by the simulator's fault switch; Tekton "presence" means the store
+serves ``tekton.dev`` tasks.
 """
 
 from __future__ import annotations
@@ -18,9 +23,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from gitrollback.namespaces import installer_namespace, readiness_namespace
 from gitrollback.testing.cluster_state import ClusterState, ResourceType, StoreError
 from gitrollback.testing.imagefactory.state import ProviderRecord, SimState, now
+from gitrollback.testing.imagefactory.tekton_namespaces import readiness_namespace, tekton_target_namespace
 
 __all__ = [
     "PIPELINE_METHODS",
@@ -65,28 +70,31 @@ _AUTHZ = ("unauthorized", "forbidden", "access denied")
 
 
 def handler_profile(config: Mapping[str, Any]) -> str:
-    """The handler's profile: raw ``config.tekton_profile_version`` (not lowercased), else v1 (§3.3)."""
+    """The GET readiness handler's profile (``requiredPipelineNames``, infrastructure_provider_handler.go):
+    ``config.tekton_profile_version`` as is (not trimmed or lowercased) when it is a non-empty string, else v1."""
     value = config.get("tekton_profile_version")
-    # A blank string is treated as unset; the contract only says "default v1" (our reading of §3.3).
-    return value if isinstance(value, str) and value.strip() else "v1"
+    return value if isinstance(value, str) and value != "" else "v1"
 
 
 def service_profile(config: Mapping[str, Any]) -> str:
-    """The service's profile: lowercased and trimmed, default ``v1`` (§3.1, §5.5)."""
+    """The service's profile (``resolveTektonAssetVersion(provider, "")``, service.go): trimmed and lowercased,
+    default ``v1``."""
     value = config.get("tekton_profile_version")
     return value.strip().lower() if isinstance(value, str) and value.strip() else "v1"
 
 
 def required_pipelines(profile: str) -> list[str]:
-    """``image-factory-build-<v>-<method>`` for the four build methods (§5.2)."""
+    """``image-factory-build-<v>-<method>`` for the four build methods (``requiredPipelineNames``,
+    ``requiredTektonPipelineNamesForProvider``)."""
     return [f"image-factory-build-{profile}-{method}" for method in PIPELINE_METHODS]
 
 
 def auth_config_ok(value: Any) -> bool:
     """Whether a ``runtime_auth``/``bootstrap_auth`` map would build a client.
 
-    The contract (§3.5) only says "the auth config must build"; we decided that means a mapping carrying a
-    non-empty ``kubeconfig``, a non-empty ``token``, or both ``client_cert`` and ``client_key``.
+    Image Factory builds it with ``BuildRESTConfigFromProviderConfig``
+    (``backend/internal/domain/infrastructure/connectors/kubeconfig.go``); the simulator accepts a mapping
+    carrying a non-empty ``kubeconfig``, a non-empty ``token``, or both ``client_cert`` and ``client_key``.
     """
     if not isinstance(value, Mapping):
         return False
@@ -184,7 +192,7 @@ def live_readiness(
     probe_pvc: bool = False,
     probe_rbac: bool = False,
 ) -> ReadinessResult:
-    """The GET readiness handler's checks (§5.1), in order, with its early returns."""
+    """``GetProviderReadiness``'s checks, in order, with its early returns."""
     config = provider.config
     result = ReadinessResult("", now())
     enabled = config.get("tekton_enabled")
@@ -203,7 +211,7 @@ def live_readiness(
         target_namespace=provider.target_namespace,
         config=config,
         provider_tenant=provider.tenant_id,
-        scope_tenant=scope_tenant,
+        tenant_id=scope_tenant,
     )
     result.namespace = ns
     started = time.monotonic()
@@ -239,14 +247,13 @@ def live_readiness(
         result.add("cluster_capacity", False, f"no ready nodes ({len(nodes)} total)")
     else:
         result.add("cluster_capacity", True, f"ready nodes: {ready}/{len(nodes)}")
-    # The check names used when no namespace resolves are not in the contract; ours are tekton_tasks,
-    # secret.docker-config and tekton_pipelines.
-    if not ns:
-        result.add("tekton_tasks", False, "tenant namespace unavailable to check tasks")
-    else:
-        for task in REQUIRED_TASKS:
-            found = cluster.get(task_rt, ns, task) is not None
-            result.add(f"task.{task}", found, "" if found else f"missing tekton task: {task} in namespace {ns}")
+    # With no namespace every task (and pipeline) gets its own failed check with the same message.
+    for task in REQUIRED_TASKS:
+        if not ns:
+            result.add(f"task.{task}", False, "tenant namespace unavailable to check tasks")
+            continue
+        found = cluster.get(task_rt, ns, task) is not None
+        result.add(f"task.{task}", found, "" if found else f"missing tekton task: {task} in namespace {ns}")
     if not ns:
         result.add("secret.docker-config", False, "tenant namespace unavailable to check docker-config secret")
     else:
@@ -258,17 +265,20 @@ def live_readiness(
         )
     if _pipeline_ref_mode(config):
         pipeline_rt = _tekton_type(cluster, "pipelines")
-        if not ns or pipeline_rt is None:
-            result.add("tekton_pipelines", False, "tenant namespace unavailable to check pipelines")
-        else:
-            for pipeline in required_pipelines(handler_profile(config)):
-                found = cluster.get(pipeline_rt, ns, pipeline) is not None
-                message = "" if found else f"missing tekton pipeline: {pipeline} in namespace {ns}"
-                result.add(f"pipeline.{pipeline}", found, message)
+        for pipeline in required_pipelines(handler_profile(config)):
+            if not ns:
+                result.add(f"pipeline.{pipeline}", False, "tenant namespace unavailable to check pipelines")
+                continue
+            # A pipelines resource the cluster does not serve answers 404, which reads as a missing pipeline.
+            found = pipeline_rt is not None and cluster.get(pipeline_rt, ns, pipeline) is not None
+            message = "" if found else f"missing tekton pipeline: {pipeline} in namespace {ns}"
+            result.add(f"pipeline.{pipeline}", found, message)
     error: str | None
     if probe_pvc:
         error = _probe_pvc(cluster, state, ns, config)
-        result.add("storage.pvc_probe", error is None, f"PVC provisioning probe failed: {error}" if error else "")
+        message = f"PVC provisioning probe failed: {error}" if error else ""
+        message = message if ns else "tenant namespace unavailable for PVC probe"
+        result.add("storage.pvc_probe", error is None, message)
     if probe_rbac:
         error = (
             "tenant namespace unavailable"
@@ -284,13 +294,15 @@ def live_readiness(
                 ns,
             )
         )
-        result.add("namespace_rbac_probe", error is None, f"namespace RBAC probe failed: {error}" if error else "")
+        message = f"namespace RBAC probe failed: {error}" if error else ""
+        message = message if ns else "tenant namespace unavailable for RBAC probe"
+        result.add("namespace_rbac_probe", error is None, message)
     return result
 
 
 def _probe_pvc(cluster: ClusterState, state: SimState, ns: str, config: Mapping[str, Any]) -> str | None:
     if not ns:
-        return "tenant namespace unavailable"  # our wording; the contract does not cover ns=""
+        return "tenant namespace unavailable"  # live_readiness reports the handler's own message for ns=""
     spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Mi"}}}
     storage_class = config.get("tekton_storage_class")
     if isinstance(storage_class, str) and storage_class:
@@ -307,12 +319,12 @@ def _probe_pvc(cluster: ClusterState, state: SimState, ns: str, config: Mapping[
 def post_op_readiness(
     provider: ProviderRecord, cluster: ClusterState, *, job_tenant: str | None = None
 ) -> tuple[str, list[str]]:
-    """The post-operation refresh and watcher check (§5.5): ``(status, missing_prereqs)``."""
-    ns = installer_namespace(
+    """``refreshProviderReadinessAfterInstall``'s check (also the watcher's): ``(status, missing_prereqs)``."""
+    ns = tekton_target_namespace(
         target_namespace=provider.target_namespace,
         config=provider.config,
         provider_tenant=provider.tenant_id,
-        job_tenant=job_tenant,
+        tenant_id=job_tenant,
     )
     missing: list[str] = []
     error: str | None = None
@@ -337,7 +349,7 @@ def post_op_readiness(
 
 
 def persist(provider: ProviderRecord, status: str, missing: list[str], at: datetime | None = None) -> None:
-    """``UpdateProviderReadiness`` (§5.4): store the result and flip status/schedulability (lock held)."""
+    """``UpdateProviderReadiness``: store the result and flip status/schedulability (lock held)."""
     at = at or now()
     provider.readiness_status = status
     provider.readiness_last_checked = at

@@ -1,13 +1,15 @@
 """Build routes: create (auto-queued), list, get, status, start, retry and cancel.
 
-Follows the build handlers (contract ``imagefactory-api.md`` §0, §3.6, §8): errors are JSON
-``{"error": ...}`` (only the auth middleware answers in plain text); create runs the provider preflight
-(selectable for the tenant per §8, ``tekton_enabled`` JSON true, usable runtime auth, and for managed
-providers a prepared tenant namespace, modelled as the ``image-factory-<tenant[:8]>`` Namespace existing);
+Follows the build handlers (imagefactoryoss/imagefactory ``backend/internal/adapters/primary/rest/
+build_handler*.go``): errors are JSON ``{"error": ...}`` (only the auth middleware answers in plain text);
+create runs the provider preflight (selectable for the tenant as ``GetAvailableProviders`` in
+``backend/internal/domain/infrastructure/service.go`` lists it, ``tekton_enabled`` JSON true, usable runtime
+auth, and for managed providers a prepared tenant namespace, ``build_handler.go``'s
+``tenant_namespace_not_prepared``, modelled as the ``image-factory-<tenant[:8]>`` Namespace existing);
 without a provider id the oldest global, online, schedulable, Tekton-enabled provider is used. ``start``
 on anything but queued/running is the unclassified ``500 Failed to start build``; ``retry`` re-runs the
-same build id from failed or cancelled. Body shapes the contract leaves open (the list and cancel replies,
-validation wording) are our choices and are marked so.
+same build id from failed or cancelled. Body shapes the simulator does not take from the Go code (the list
+and cancel replies, validation wording) are our choices and are marked so.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from gitrollback.namespaces import tenant_namespace
 from gitrollback.testing.imagefactory.auth import Caller
 from gitrollback.testing.imagefactory.builds import build_method, start_build
 from gitrollback.testing.imagefactory.readiness import auth_config_ok
@@ -28,6 +29,7 @@ from gitrollback.testing.imagefactory.state import (
     parse_uuid,
     rfc3339,
 )
+from gitrollback.testing.imagefactory.tekton_namespaces import build_namespace
 from gitrollback.testing.server import Request, Response
 
 __all__ = ["build_action", "build_status", "create_build", "get_build", "list_builds"]
@@ -67,7 +69,7 @@ def _preflight(ctx: Ctx, caller: Caller, tenant: str, provider_id: str | None) -
         return _error(400, "tekton is not enabled for the selected infrastructure provider")  # our wording
     if not auth_config_ok(provider.config.get("runtime_auth")):
         return _error(400, "invalid kubernetes provider configuration")  # our wording
-    ns = tenant_namespace(tenant)
+    ns = build_namespace(tenant)
     if provider.bootstrap_mode == "image_factory_managed" and not ctx.cluster.namespace_exists(ns):
         return _error(
             409,
@@ -192,7 +194,7 @@ def get_build(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]
 
 
 def build_status(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
-    """``GET /builds/{id}/status`` in the exact §3.6 shape."""
+    """``GET /builds/{id}/status`` in the shape of ``BuildHandler.GetStatus`` (build_handler_reads.go)."""
     with ctx.state.cond:
         build = _find(ctx, caller, params["id"])
         if isinstance(build, Response):

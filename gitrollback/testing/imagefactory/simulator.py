@@ -77,7 +77,7 @@ class ImageFactorySimulator(SimulatorSeeding, SimulatorServer):
 
     Example::
 
-        sim = ImageFactorySimulator(ClusterState(), asset_root=Path("fixtures/imagefactory-tekton"))
+        sim = ImageFactorySimulator(ClusterState(), asset_root=fixture_root())
         tenant = sim.add_tenant("acme")
         sim.add_user("ops@acme.test", "pw", tenant_id=tenant)
         with sim:

@@ -1,13 +1,13 @@
 """Build routes: create (auto-queued), list, get, status, start, retry and cancel.
 
-Follows the build handlers (contract ``imagefactory-api.md`` §0, §3.6, §8): errors are JSON
-``{"error": ...}`` (only the auth middleware answers in plain text); create runs the provider preflight
-(selectable for the tenant per §8, ``tekton_enabled`` JSON true, usable runtime auth, and for managed
-providers a prepared tenant namespace, modelled as the ``image-factory-<tenant[:8]>`` Namespace existing);
-without a provider id the oldest global, online, schedulable, Tekton-enabled provider is used. ``start``
-on anything but queued/running is the unclassified ``500 Failed to start build``; ``retry`` re-runs the
-same build id from failed or cancelled. Body shapes the contract leaves open (the list and cancel replies,
-validation wording) are our choices and are marked so.
+Follows the build handlers (imagefactoryoss/imagefactory ``rest/build_handler*.go``): errors are JSON ``{"error":
+...}`` (only the auth middleware answers in plain text); create runs the provider preflight (selectable for the
+tenant per ``GetAvailableProviders``, ``tekton_enabled`` JSON true, usable runtime auth, and for managed providers
+a prepared tenant namespace, modelled as the ``image-factory-<tenant[:8]>`` Namespace existing); without a provider
+id the oldest global, online, schedulable, Tekton-enabled provider is used. ``start`` on anything but
+queued/running is the unclassified ``500 Failed to start build``; ``retry`` re-runs the same build id from failed
+or cancelled. Body shapes the contract leaves open (the list and cancel replies, validation wording) are our
+choices and are marked so.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from gitrollback.testing.imagefactory.state import (
     Ctx,
     ProviderRecord,
     new_id,
-    now,
     parse_uuid,
     rfc3339,
 )
@@ -133,7 +132,7 @@ def create_build(ctx: Ctx, request: Request, caller: Caller, params: dict[str, s
         stored.setdefault("git_url", project.git_url)
         stored.setdefault("git_branch", project.git_branch)
         stored["infrastructure_provider_id"] = provider.id
-        stamp = now()
+        stamp = ctx.state.now()
         build = Build(
             id=new_id(),
             tenant_id=tenant,
@@ -192,7 +191,7 @@ def get_build(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]
 
 
 def build_status(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
-    """``GET /builds/{id}/status`` in the exact §3.6 shape."""
+    """``GET /builds/{id}/status`` in the handler's exact shape."""
     with ctx.state.cond:
         build = _find(ctx, caller, params["id"])
         if isinstance(build, Response):
@@ -235,6 +234,6 @@ def build_action(ctx: Ctx, request: Request, caller: Caller, params: dict[str, s
         if build.status not in ("pending", "queued", "running"):
             return _error(400, f"Cannot cancel build in {build.status} state")  # our wording
         build.status = "cancelled"
-        build.completed_at = build.updated_at = now()
+        build.completed_at = build.updated_at = ctx.state.now()
         ctx.state.changed()
         return Response.json(200, {"status": "build_cancelled", "build_id": build.id})  # our shape

@@ -1,6 +1,8 @@
 """The Argo CD simulator's application controller: refresh, sync operations, auto-sync and health, per tick.
 
-Behaviour follows argoproj/argo-cd ``controller/appcontroller.go`` and ``controller/sync.go``, one tick at a time:
+Behaviour follows argoproj/argo-cd ``controller/appcontroller.go``, ``controller/sync.go``, ``controller/state.go``
+(``persistRevisionHistory``) and ``gitops-engine/pkg/sync``, one controller tick at a time (a repeating timer on the
+simulator's clock):
 
 * **Operations** go Running -> (``operation_ticks`` ticks) -> Succeeded | Failed | Error. Executing renders the
   manifests at the operation's revision from git and applies them into the ``ClusterState`` with field manager
@@ -25,13 +27,14 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from gitrollback.testing._argocd_app import REFRESH_ANNOTATION, ObjectKey, SimApp
 from gitrollback.testing._argocd_git import RenderedObject, RepoError
 from gitrollback.testing._argocd_wire import rfc3339
+from gitrollback.testing.clock import SimClock
 from gitrollback.testing.cluster_state import ClusterState, ResourceType, StoreError
 
 __all__ = ["FIELD_MANAGER", "Controller"]
@@ -71,15 +74,19 @@ def _contains(live: Any, want: Any) -> bool:
 class Controller:
     """Drives every application one tick at a time; all state changes happen under ``cond``."""
 
-    def __init__(self, cluster: ClusterState) -> None:
+    def __init__(self, cluster: ClusterState, clock: SimClock) -> None:
         self.cluster = cluster
+        self.clock = clock
         self.cond = threading.Condition(threading.RLock())
         self.apps: dict[str, SimApp] = {}
         self.operation_ticks = 2
         self.retry_ticks = 1
-        self.resync_ticks = 100
+        self.resync_ticks = 40
         self.ticks = 0
-        self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def now(self) -> datetime:
+        """The current time on the simulator's clock."""
+        return self.clock.now()
 
     # -- the loop -------------------------------------------------------------------------------------------
 

@@ -52,6 +52,7 @@ from gitrollback.testing._kube_fields import (
     server_side_apply,
     value_at,
 )
+from gitrollback.testing.clock import SimClock, WallClock
 
 __all__ = ["CATALOG", "ApplyResult", "ClusterState", "ResourceType", "StoreError"]
 
@@ -68,8 +69,8 @@ class ApplyResult:
     created: bool
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _stamp(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _split_api_version(api_version: str) -> tuple[str, str]:
@@ -94,6 +95,8 @@ class ClusterState:
         types: the served resource types (default ``CATALOG``).
         namespaces: namespaces to create up front (``default`` always exists).
         ready_nodes: how many Ready nodes the cluster reports (readiness checks count them).
+        clock: where ``creationTimestamp`` and ``managedFields`` times come from (the world's shared clock;
+            a ``WallClock`` when omitted, which needs no stopping as the store registers no timers).
     """
 
     def __init__(
@@ -102,7 +105,9 @@ class ClusterState:
         *,
         namespaces: Iterable[str] = (),
         ready_nodes: int = 1,
+        clock: SimClock | None = None,
     ) -> None:
+        self.clock: SimClock = clock if clock is not None else WallClock()
         self.types: tuple[ResourceType, ...] = tuple(types)
         self._lock = threading.RLock()
         self._objects: dict[Key, dict[str, Any]] = {}
@@ -203,7 +208,7 @@ class ClusterState:
                 manager=manager,
                 api_version=rt.api_version(),
                 subresource="",
-                now=_now(),
+                now=_stamp(self.clock.now()),
             )
             return self._commit(rt, key, new, existing, entries, dry_run=False)
 
@@ -250,7 +255,7 @@ class ClusterState:
                 manager=manager,
                 api_version=str(obj.get("apiVersion")),
                 subresource="",
-                now=_now(),
+                now=_stamp(self.clock.now()),
             )
             return self._commit(rt, key, new, None, entries, dry_run=dry_run)
 
@@ -398,7 +403,7 @@ class ClusterState:
                 manager=manager,
                 api_version=str(obj.get("apiVersion")),
                 force=force,
-                now=_now(),
+                now=_stamp(self.clock.now()),
                 subresource=subresource,
             )
             if on_status:
@@ -513,7 +518,7 @@ class ClusterState:
             manager=manager,
             api_version=api_version,
             subresource=subresource,
-            now=_now(),
+            now=_stamp(self.clock.now()),
         )
         return self._commit(rt, key, new, existing, entries, dry_run=dry_run)
 
@@ -533,7 +538,7 @@ class ClusterState:
         if rt.namespaced:
             meta["namespace"] = key[2]
         meta["uid"] = old_meta.get("uid") or str(uuid.uuid4())
-        meta["creationTimestamp"] = old_meta.get("creationTimestamp") or _now()
+        meta["creationTimestamp"] = old_meta.get("creationTimestamp") or _stamp(self.clock.now())
         generation = int(old_meta.get("generation", 0))
         if existing is None or _spec_of(existing) != _spec_of(obj):
             generation += 1

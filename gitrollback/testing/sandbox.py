@@ -9,11 +9,16 @@ fails with Image Factory's exact messages, the provider is offline, and the last
 
 ``SandboxWorld.config_text`` is a ready gitrollback config for it; the Image Factory token is in ``env``.
 
-Example::
+Every simulator runs on one clock, ``SandboxWorld.clock`` (``gitrollback.testing.clock``). Without ``clock=`` the
+world makes a ``WallClock`` (real time, for ``gitrollback sandbox``) and stops it in ``close()``. Tests pass a
+``FakeClock`` and hand the same clock to the client, so every wait steps simulated time and costs nothing::
 
-    with build_sandbox(tmp_path) as world:
+    clock = FakeClock()
+    with build_sandbox(tmp_path, clock=clock) as world:
         settings = gitrollback.parse_config(world.config_text, source=str(world.config_path))
-        rb = gitrollback.Rollback.from_settings(settings, env=world.env, read_file=lambda p: Path(p).read_text())
+        rb = gitrollback.Rollback.from_settings(
+            settings, env=world.env, read_file=lambda p: Path(p).read_text(), clock=world.clock
+        )
         assert rb.run().status == "rolled_back"
 """
 
@@ -32,6 +37,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from gitrollback.testing.clock import SimClock, WallClock
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.imagefactory import ImageFactorySimulator
 from gitrollback.testing.imagefactory.tekton_namespaces import build_namespace
@@ -39,6 +45,8 @@ from gitrollback.testing.kube import KubernetesSimulator
 from gitrollback.testing.repos import SandboxRepo, build_sandbox_repo
 
 __all__ = [
+    "POLL_INTERVAL",
+    "TICK",
     "TOKEN_ENV",
     "SandboxWorld",
     "Seeded",
@@ -54,13 +62,27 @@ TENANT_ID = "6f1c2a9e-3b7d-4e0a-9c51-2d8f0b6a7e41"
 PROVIDER_ID = "0b8e6f1e-7c2a-4d3b-8e9f-1a2b3c4d5e6f"
 ADMIN_EMAIL = "platform-admin@sandbox.example"
 KUBE_TOKEN = "sandbox-kube-token"
+#: Seconds between the simulators' background ticks (Image Factory's dispatchers, Argo CD's controller, the
+#: reviewer): shorter than the real services' 5 s so a person watching the sandbox does not wait long.
+TICK = 1.0
+#: Seconds between the client's polls (installer jobs, builds, Argo CD, merge requests), as a real config has.
+POLL_INTERVAL = 2.0
+
+
+def world_clock(clock: SimClock | None) -> tuple[SimClock, WallClock | None]:
+    """The clock a world runs on, and the ``WallClock`` it made (and must stop) when none was given."""
+    if clock is not None:
+        return clock, None
+    wall = WallClock()
+    return wall, wall
 
 
 @dataclass
 class SandboxWorld:
-    """Everything the sandbox started; ``close()`` stops the simulators."""
+    """Everything the sandbox started; ``close()`` stops the simulators (and the clock, if the world made it)."""
 
     directory: Path
+    clock: SimClock
     repo: SandboxRepo
     cluster: ClusterState
     kube: KubernetesSimulator
@@ -74,6 +96,7 @@ class SandboxWorld:
     config_path: Path
     kubeconfig_path: Path
     config_text: str
+    own_clock: WallClock | None = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -81,9 +104,11 @@ class SandboxWorld:
         return {TOKEN_ENV: self.token}
 
     def close(self) -> None:
-        """Stop both simulators."""
+        """Stop both simulators, then the clock when the world made it."""
         self.imagefactory.stop()
         self.kube.stop()
+        if self.own_clock is not None:
+            self.own_clock.stop()
 
     def __enter__(self) -> SandboxWorld:
         return self
@@ -178,7 +203,7 @@ def upgrade(sim: ImageFactorySimulator, seeded: Seeded, *, mode: str) -> str:
         seeded.tenant,
         {"install_mode": mode, "asset_version": "v1", "idempotency_key": f"sandbox-{mode}-upgrade-v0.4.0"},
     )
-    sim.wait_idle(timeout=30)
+    sim.wait_idle(timeout=120)
     return str(started["job"]["id"])
 
 
@@ -243,15 +268,25 @@ def write_config(
     return text, path
 
 
-def build_sandbox(directory: Path, *, tick: float = 0.02, poll_interval: float = 0.05) -> SandboxWorld:
-    """Build and start the world in ``directory`` (which must be empty or absent)."""
+def build_sandbox(
+    directory: Path, *, clock: SimClock | None = None, tick: float = TICK, poll_interval: float = POLL_INTERVAL
+) -> SandboxWorld:
+    """Build and start the world in ``directory`` (which must be empty or absent).
+
+    Args:
+        clock: the one clock every simulator runs on (hand it to the client too); a ``WallClock`` the world
+            owns when omitted.
+        tick: seconds between Image Factory's installer and build dispatcher ticks.
+        poll_interval: the client's poll interval written into the config.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     repo = build_sandbox_repo(directory / "imagefactory")
     server_assets = _export_tree(repo.path, repo.bad, repo.asset_path, directory / "imagefactory-server")
 
-    cluster = ClusterState()
+    clock, own_clock = world_clock(clock)
+    cluster = ClusterState(clock=clock)
     kube = KubernetesSimulator(cluster, token=KUBE_TOKEN).start()
-    sim = ImageFactorySimulator(cluster, job_tick=tick, build_tick=tick, asset_root=server_assets).start()
+    sim = ImageFactorySimulator(cluster, job_tick=tick, build_tick=tick, asset_root=server_assets, clock=clock).start()
     try:
         seeded = seed_imagefactory(sim, cluster, kube, mode="image_factory_installer")
         # v0.3.0 was installed (and verified) the day it was tagged: job history is evidence for it.
@@ -282,9 +317,12 @@ def build_sandbox(directory: Path, *, tick: float = 0.02, poll_interval: float =
     except BaseException:
         sim.stop()
         kube.stop()
+        if own_clock is not None:
+            own_clock.stop()
         raise
     return SandboxWorld(
         directory=directory,
+        clock=clock,
         repo=repo,
         cluster=cluster,
         kube=kube,
@@ -298,4 +336,5 @@ def build_sandbox(directory: Path, *, tick: float = 0.02, poll_interval: float =
         config_path=config_path,
         kubeconfig_path=directory / "kubeconfig.yaml",
         config_text=config_text,
+        own_clock=own_clock,
     )

@@ -27,7 +27,7 @@ def _settings(world: SandboxWorld) -> Settings:
 
 
 def _rollback(world: SandboxWorld, settings: Settings | None = None) -> Rollback:
-    return Rollback.from_settings(settings or _settings(world), env=world.env, read_file=read_file)
+    return Rollback.from_settings(settings or _settings(world), env=world.env, read_file=read_file, clock=world.clock)
 
 
 def _names(world: SandboxWorld, kind: str) -> set[str]:
@@ -163,13 +163,17 @@ def test_wrong_namespace_in_config_is_refused(world: SandboxWorld) -> None:
 
 
 def test_apply_failure_stops_and_reports_what_went_in(world: SandboxWorld) -> None:
-    """When the cluster refuses the credentials, the run fails at apply with the 401 and skips the rest."""
+    """When the cluster refuses the credentials, the run fails at apply with the API server's 401 and skips the rest."""
     world.kube.token = "rotated-token"
+    before = _versions(world)
     with _rollback(world) as rb:
         report = rb.run()
     assert report.status == "failed"
     apply = next(r for r in report.steps if r.name == "apply")
-    assert (apply.status is StepStatus.FAILED and "401" in apply.detail) or "Unauthorized" in apply.detail
+    # the 401's Status reason is what the detail carries (the code itself is not in it)
+    assert apply.status is StepStatus.FAILED
+    assert apply.detail == f"kubernetes get {world.namespace}: Unauthorized"
+    assert _versions(world) == before
     assert all(r.status is StepStatus.SKIPPED for r in report.steps if r.name in ("validate", "smoke-build"))
     assert report.incident is not None and "NOT applied" in report.incident.restored_version
 

@@ -11,6 +11,7 @@ from gitrollback.assets import expand_assets
 from gitrollback.testing._argocd_git import GitReader, RepoError
 from gitrollback.testing._extras import MissingExtraError
 from gitrollback.testing.argocd import ArgoCDSimulator
+from gitrollback.testing.clock import FakeClock
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.repos import CommitSpec, SandboxRepo, fixture_files, make_repo
 
@@ -49,8 +50,9 @@ def test_a_kustomization_kustomize_rejects_fails_the_comparison_and_the_sync(tmp
     repo = tmp_path / "repo"
     files = {"app/kustomization.yaml": "resources:\n- cm.yaml\n- missing.yaml\n", "app/cm.yaml": CM.format(name="a")}
     sha = make_repo(repo, [CommitSpec("broken", files=files)])["c1"]
-    cluster = ClusterState(namespaces=["ns"])
-    with ArgoCDSimulator(cluster, tick=0.01) as argo:
+    clock = FakeClock()
+    cluster = ClusterState(namespaces=["ns"], clock=clock)
+    with ArgoCDSimulator(cluster, clock=clock) as argo:
         argo.pause()
         app = argo.add_app("app", repo_path=repo, path="app", namespace="ns")
         condition = app["status"]["conditions"][0]
@@ -100,7 +102,8 @@ def test_directory_recurse_makes_a_kustomize_path_a_directory_app(tmp_path: Path
     kustomization = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- cm.yaml\n"
     files = {"app/kustomization.yaml": kustomization, "app/cm.yaml": CM.format(name="a")}
     make_repo(repo, [CommitSpec("app", files=files)])
-    with ArgoCDSimulator(ClusterState(namespaces=["ns"]), tick=0.01) as argo:
+    clock = FakeClock()
+    with ArgoCDSimulator(ClusterState(namespaces=["ns"], clock=clock), clock=clock) as argo:
         argo.pause()
         app = argo.add_app("app", repo_path=repo, path="app", namespace="ns", directory_recurse=True)
     assert app["spec"]["source"]["directory"] == {"recurse": True}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -10,6 +9,7 @@ import httpx
 import pytest
 
 from gitrollback.assets import expand_assets
+from gitrollback.testing.clock import FakeClock
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.imagefactory import ImageFactorySimulator
 from gitrollback.testing.repos import fixture_root
@@ -31,6 +31,9 @@ REQUIRED_TASKS = [
 
 @dataclass
 class World:
+    """A started simulator on a FakeClock (nothing ticks unless a test lets time pass)."""
+
+    clock: FakeClock
     sim: ImageFactorySimulator
     cluster: ClusterState
     client: httpx.Client
@@ -53,8 +56,9 @@ class World:
 
 @pytest.fixture
 def world() -> Iterator[World]:
-    cluster = ClusterState()
-    sim = ImageFactorySimulator(cluster, job_tick=0.01, build_tick=0.01, asset_root=FIXTURES)
+    clock = FakeClock()
+    cluster = ClusterState(clock=clock)
+    sim = ImageFactorySimulator(cluster, job_tick=5.0, build_tick=5.0, asset_root=FIXTURES, clock=clock)
     tenant = sim.add_tenant("acme")
     other = sim.add_tenant("globex")
     sim.add_user("owner@acme.test", "pw", tenant_id=tenant)
@@ -64,6 +68,7 @@ def world() -> Iterator[World]:
     provider = sim.add_provider(tenant, "k8s", target_namespace="if-tekton")
     with sim, httpx.Client(base_url=sim.url, timeout=5) as client:
         yield World(
+            clock,
             sim,
             cluster,
             client,
@@ -128,6 +133,15 @@ def test_missing_or_bad_credentials_are_401_unauthorized(world: World, authoriza
     if authorization:
         headers["Authorization"] = authorization
     assert_text(world.client.get(world.p(), headers=headers), 401, "Unauthorized")
+
+
+def test_a_token_expires_when_its_lifetime_of_simulated_time_has_passed(world: World) -> None:
+    """An access token (1 h lifetime) works until 3599 s of the clock's time have passed and is refused at 3600 s."""
+    token = world.sim.issue_token("owner@acme.test")
+    world.clock.sleep(3599)
+    assert world.client.get(world.p(), headers=world.h(token)).status_code == 200
+    world.clock.sleep(1)
+    assert_text(world.client.get(world.p(), headers=world.h(token)), 401, "Unauthorized")
 
 
 def test_expired_and_tampered_tokens_are_401(world: World) -> None:
@@ -215,6 +229,7 @@ def test_non_admin_cannot_use_all_scope_or_foreign_tenant_id(world: World) -> No
 
 def test_list_is_tenant_scoped_and_paginated(world: World) -> None:
     """The list shows the scope tenant's providers newest first, paginated; all-scope shows all."""
+    world.clock.sleep(1)  # created_at DESC: a later provider must be created at a later time
     second = world.sim.add_provider(world.tenant, "k8s-2")
     world.sim.add_provider(world.other, "globex-k8s")
     reply = world.client.get(
@@ -498,7 +513,7 @@ def test_no_ready_nodes_is_a_capacity_failure(world: World) -> None:
 
 
 def test_watcher_tick_overwrites_status_with_the_post_op_check(world: World) -> None:
-    """The watcher's §5.5 check ignores docker-config, so it flips an offline provider back online."""
+    """The watcher's post-operation check ignores docker-config, so it flips an offline provider back online."""
     world.client.patch(world.p("/status"), headers=world.h(world.owner), json={"enabled": False})
     install_objects(world.cluster, "if-tekton")
     world.sim.run_readiness_watch_tick()
@@ -519,13 +534,15 @@ def test_watcher_tick_overwrites_status_with_the_post_op_check(world: World) -> 
 
 
 def test_watcher_loop_runs_in_the_background() -> None:
-    """With readiness_watcher_interval set, the persisted readiness changes without any request."""
-    cluster = ClusterState()
-    sim = ImageFactorySimulator(cluster, readiness_watcher_interval=0.01)
+    """With readiness_watcher_interval set, the persisted readiness changes on the clock, without any request."""
+    clock = FakeClock()
+    sim = ImageFactorySimulator(ClusterState(clock=clock), readiness_watcher_interval=30, clock=clock)
     tenant = sim.add_tenant("acme")
     provider = sim.add_provider(tenant, "k8s", target_namespace="if-tekton")
     with sim:
-        deadline = time.monotonic() + 5
-        while sim.provider(provider).get("readiness_status") is None:
-            assert time.monotonic() < deadline, "watcher never ran"
-        assert sim.provider(provider)["readiness_missing_prereqs"][0] == "missing namespace: if-tekton"
+        clock.sleep(29)
+        assert sim.provider(provider).get("readiness_status") is None
+        clock.sleep(1)
+        checked = sim.provider(provider)
+        assert checked["readiness_missing_prereqs"][0] == "missing namespace: if-tekton"
+        assert checked["readiness_last_checked"] == "2026-03-28T00:00:30Z"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -12,17 +11,20 @@ import pytest
 
 from gitrollback.assets import expand_assets
 from gitrollback.namespaces import tenant_namespace
+from gitrollback.testing.clock import FakeClock
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.imagefactory import ImageFactorySimulator
 from gitrollback.testing.repos import fixture_root
 
 FIXTURES = fixture_root()
-MANUAL = 3600.0
 NOT_AVAILABLE = {"error": "selected infrastructure provider is not available for this tenant"}
 
 
 @dataclass
 class World:
+    """A started simulator on a FakeClock: the dispatchers tick only when a test lets time pass."""
+
+    clock: FakeClock
     sim: ImageFactorySimulator
     cluster: ClusterState
     client: httpx.Client
@@ -62,16 +64,17 @@ class World:
             self.cluster.apply(dict(manifest.body), namespace=self.ns, manager="test", force=True)
 
 
-def make_world(build_tick: float = MANUAL) -> Iterator[World]:
-    cluster = ClusterState()
-    sim = ImageFactorySimulator(cluster, job_tick=MANUAL, build_tick=build_tick)
+def make_world() -> Iterator[World]:
+    clock = FakeClock()
+    cluster = ClusterState(clock=clock)
+    sim = ImageFactorySimulator(cluster, job_tick=5.0, build_tick=5.0, clock=clock)
     tenant = sim.add_tenant("acme")
     sim.add_user("dev@acme.test", "pw", tenant_id=tenant, role="Developer")
     provider = sim.add_provider(tenant, "k8s", target_namespace="if-tekton")
     project = sim.add_project(tenant, "app")
     headers = {"Authorization": f"Bearer {sim.issue_token('dev@acme.test')}", "X-Tenant-ID": tenant}
     with sim, httpx.Client(base_url=sim.url, timeout=5) as client:
-        yield World(sim, cluster, client, tenant, provider, project, headers)
+        yield World(clock, sim, cluster, client, tenant, provider, project, headers)
 
 
 @pytest.fixture
@@ -231,18 +234,22 @@ def test_managed_provider_needs_a_prepared_tenant_namespace(world: World) -> Non
     assert world.create(infrastructure_provider_id=managed).status_code == 201
 
 
-def test_background_dispatcher_completes_builds() -> None:
-    """With the dispatcher loop running a build reaches completed without manual ticks."""
-    for world in make_world(build_tick=0.01):
-        world.install()
-        build_id = world.create().json()["id"]
-        deadline = time.monotonic() + 10
-        status = "queued"
-        while status not in ("completed", "failed"):
-            assert time.monotonic() < deadline, "build did not finish"
-            status = world.client.get(f"/api/v1/builds/{build_id}/status", headers=world.headers).json()["status"]
-        assert status == "completed"
-        world.sim.wait_idle(1)
+def test_background_dispatcher_completes_builds(world: World) -> None:
+    """The dispatcher timer starts a queued build on one 5 s tick and completes it on the next."""
+    world.install()
+    build_id = world.create().json()["id"]
+
+    def status() -> str:
+        return str(world.client.get(f"/api/v1/builds/{build_id}/status", headers=world.headers).json()["status"])
+
+    world.clock.sleep(4.9)
+    assert status() == "queued"
+    world.clock.sleep(0.1)
+    assert status() == "running"
+    world.clock.sleep(5)
+    assert status() == "completed"
+    build = world.sim.build(build_id)
+    assert (build["started_at"], build["completed_at"]) == ("2026-03-28T00:00:05Z", "2026-03-28T00:00:10Z")
 
 
 def test_cancel_stops_a_queued_build(world: World) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gitrollback.testing.clock import FakeClock
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.imagefactory import ImageFactorySimulator
 from gitrollback.testing.repos import fixture_root
@@ -20,12 +20,13 @@ FIXTURES = fixture_root()
 NS = "if-tekton"
 IN_PROGRESS = "Another tekton install/upgrade/validate job is already in progress for this provider\n"
 MANAGER = "image-factory-tekton-installer"
-# Never fires during a test: jobs are driven with run_installer_tick() unless a test opts into the loop.
-MANUAL = 3600.0
 
 
 @dataclass
 class World:
+    """A started simulator on a FakeClock: timers fire only when a test lets time pass (``clock.sleep``)."""
+
+    clock: FakeClock
     sim: ImageFactorySimulator
     cluster: ClusterState
     client: httpx.Client
@@ -50,15 +51,16 @@ class World:
         return found
 
 
-def make_world(job_tick: float = MANUAL, asset_root: Path | None = FIXTURES) -> Iterator[World]:
-    cluster = ClusterState()
-    sim = ImageFactorySimulator(cluster, job_tick=job_tick, build_tick=MANUAL, asset_root=asset_root)
+def make_world(asset_root: Path | None = FIXTURES) -> Iterator[World]:
+    clock = FakeClock()
+    cluster = ClusterState(clock=clock)
+    sim = ImageFactorySimulator(cluster, job_tick=5.0, build_tick=5.0, asset_root=asset_root, clock=clock)
     tenant = sim.add_tenant("acme")
     sim.add_user("owner@acme.test", "pw", tenant_id=tenant)
     provider = sim.add_provider(tenant, "k8s", target_namespace=NS)
     headers = {"Authorization": f"Bearer {sim.issue_token('owner@acme.test')}", "X-Tenant-ID": tenant}
     with sim, httpx.Client(base_url=sim.url, timeout=5) as client:
-        yield World(sim, cluster, client, tenant, provider, headers)
+        yield World(clock, sim, cluster, client, tenant, provider, headers)
 
 
 @pytest.fixture
@@ -391,16 +393,16 @@ def test_status_lists_newest_first_with_limit_and_raw_profile(world: World) -> N
     assert other["recent_jobs"] == []
 
 
-def test_background_worker_runs_jobs_fifo() -> None:
-    """With the worker loop running, jobs of two providers finish in FIFO order without manual ticks."""
-    for world in make_world(job_tick=0.01):
-        second = world.sim.add_provider(world.tenant, "p2", target_namespace="if-two")
-        a = world.post("install").json()["job"]["id"]
-        b = world.post("install", provider=second).json()["job"]["id"]
-        deadline = time.monotonic() + 10
-        while world.client.get(world.p("/tekton/status", second), headers=world.headers).json().get("active_job"):
-            assert time.monotonic() < deadline, "jobs did not finish"
-        world.sim.wait_idle(5)
-        first, last = world.sim.job(a), world.sim.job(b)
-        assert first["status"] == last["status"] == "succeeded"
-        assert first["completed_at"] <= last["started_at"]
+def test_background_worker_runs_jobs_fifo(world: World) -> None:
+    """The dispatcher timer claims one job per 5 s tick, oldest first, as simulated time passes."""
+    second = world.sim.add_provider(world.tenant, "p2", target_namespace="if-two")
+    a = world.post("install").json()["job"]["id"]
+    world.clock.sleep(1)
+    b = world.post("install", provider=second).json()["job"]["id"]
+    world.clock.sleep(4)  # first tick (t=5): the older job only
+    assert (world.sim.job(a)["status"], world.sim.job(b)["status"]) == ("succeeded", "pending")
+    world.sim.wait_idle(60)  # the next tick (t=10) runs the other one
+    first, last = world.sim.job(a), world.sim.job(b)
+    assert first["status"] == last["status"] == "succeeded"
+    assert (first["started_at"], last["started_at"]) == ("2026-03-28T00:00:05Z", "2026-03-28T00:00:10Z")
+    assert world.clock.monotonic() == 10

@@ -1,16 +1,20 @@
 """A loopback simulator of the Image Factory API parts the Tekton rollback runbook uses.
 
 ``ImageFactorySimulator`` serves, over a real socket, login/refresh, providers (list, get, PUT with its
-whole-config replace and hidden 500, PATCH status), live readiness with persistence side effects, the
-Tekton installer routes (install/upgrade/validate, retry, status) with the job model of the contract,
-provider permissions, available providers, and builds — all faithful to ``docs/imagefactory-api.md``
-(§0-§9), awkward bits included. Kubernetes state lives in a shared in-process ``ClusterState``: the
-installer server-side applies the asset tree into it, readiness reads it, builds succeed or fail on it.
+whole-config replace and hidden 500, PATCH status), live readiness with persistence side effects, the Tekton
+installer routes (install/upgrade/validate, retry, status) with the installer's job model, provider permissions,
+available providers, and builds — all faithful to imagefactoryoss/imagefactory's
+``backend/internal/adapters/primary/rest`` handlers, ``backend/internal/infrastructure/middleware/auth.go`` and
+``backend/internal/domain/infrastructure/service.go``, awkward bits included. Kubernetes state lives in a shared
+in-process ``ClusterState``: the installer server-side applies the asset tree into it, readiness reads it, builds
+succeed or fail on it.
 
 Seeding API (no HTTP involved; all ids are UUID strings)::
 
-    sim = ImageFactorySimulator(cluster, job_tick=0.01, build_tick=0.01, asset_root=Path(".../tekton"),
-                                readiness_watcher_interval=None, secret="...", access_token_ttl=3600)
+    clock = FakeClock()                       # gitrollback.testing.clock; omit for a WallClock of its own
+    sim = ImageFactorySimulator(ClusterState(clock=clock), job_tick=5.0, build_tick=5.0, clock=clock,
+                                asset_root=Path(".../tekton"), readiness_watcher_interval=None, secret="...",
+                                access_token_ttl=3600)
     tenant = sim.add_tenant(name, tenant_id=None)                          # -> tenant id
     uid = sim.add_user(email, password, *, tenant_id, role="Owner", system_admin=False)
         # role: "Owner" | "Developer" | "Viewer" | "System Administrator Viewer" | "System Administrator"
@@ -33,9 +37,12 @@ Seeding API (no HTTP involved; all ids are UUID strings)::
 Read accessors for assertions: ``provider(pid)`` (API JSON), ``jobs(pid=None)`` / ``job(id)`` (API JSON
 plus ``operation`` and *all* ``events``), ``events(job_id)``, ``builds()``, ``build(id)``,
 ``grants(pid=None)``, ``probes`` (readiness probe objects created), ``requests`` (the HTTP log).
-Deterministic drivers: ``run_installer_tick()`` (claims and runs the oldest pending job; returns its
-id), ``run_build_tick()``, ``run_readiness_watch_tick()``, and ``wait_idle(timeout)`` for the background
-loops started by ``start()`` (a seeded ``running`` job never finishes, so do not wait_idle on one).
+Time: the installer dispatcher, the build dispatcher and the readiness watcher are repeating timers on the
+simulator's clock, registered by ``start()``; timestamps and token lifetimes come from the same clock. On a
+``FakeClock`` shared with the client they run whenever the client (or the test) lets time pass. Deterministic
+drivers: ``run_installer_tick()`` (claims and runs the oldest pending job; returns its id),
+``run_build_tick()``, ``run_readiness_watch_tick()``, and ``wait_idle(timeout)``, which lets the clock's time
+pass until nothing is pending (a seeded ``running`` job never finishes, so do not wait_idle on one).
 """
 
 from __future__ import annotations

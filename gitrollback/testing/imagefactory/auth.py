@@ -1,11 +1,13 @@
 """Login, tokens, tenant context and RBAC for the Image Factory simulator.
 
-Models the real middleware (contract ``imagefactory-api.md`` §1): ``POST /api/v1/auth/login`` hands out
-HMAC-SHA256-signed JWT-shaped access and refresh tokens with an expiry; every other route needs
-``Authorization: Bearer <token>`` (else ``401 Unauthorized``), an ``X-Tenant-ID`` UUID the caller may use
-(§1.2, with the exact plain-text bodies), and the route's ``resource:action`` permission from the seeded
-role table (§1.4, ``403 Forbidden``). The permission check is not tenant-scoped, as in the real
-``RequirePermission``: a user's roles in all its tenants count. All errors are Go ``http.Error`` plain text.
+Models the real middleware (imagefactoryoss/imagefactory ``backend/internal/infrastructure/middleware/auth.go``,
+``Authenticate`` and ``RequirePermission``; login and refresh from ``rest/auth_handler.go``): ``POST
+/api/v1/auth/login`` hands out HMAC-SHA256-signed JWT-shaped access and refresh tokens with an expiry; every other
+route needs ``Authorization: Bearer <token>`` (else ``401 Unauthorized``), an ``X-Tenant-ID`` UUID the caller may
+use (with the exact plain-text bodies), and the route's ``resource:action`` permission from the seeded role table
+(``backend/bootstrap/seed-essential-data.sql``, ``403 Forbidden``). The permission check is not tenant-scoped, as
+in the real ``RequirePermission``: a user's roles in all its tenants count. All errors are Go ``http.Error`` plain
+text.
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ import base64
 import hashlib
 import hmac
 import json
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from gitrollback.testing.clock import SimClock
 from gitrollback.testing.imagefactory.state import NIL_UUID, SimState, User, parse_uuid
 from gitrollback.testing.server import Request, Response
 
@@ -28,8 +30,8 @@ _INFRA_ALL = {f"infrastructure:{a}" for a in ("read", "create", "update", "delet
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _BUILD_ALL = {f"build:{a}" for a in ("create", "read", "list", "cancel", "delete")}
 
-# Seeded permissions (§1.4). The build rows are not spelled out in the contract: we decided that Owner and
-# Developer may do every build action and the viewers may only read and list.
+# Seeded permissions (backend/bootstrap/seed-essential-data.sql). The build rows are not spelled out there: we
+# decided that Owner and Developer may do every build action and the viewers may only read and list.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "System Administrator": frozenset(_INFRA_ALL | _BUILD_ALL),
     "Owner": frozenset(_INFRA_ALL | _BUILD_ALL),
@@ -48,17 +50,21 @@ def _unb64(text: str) -> bytes:
 
 
 class TokenSigner:
-    """Issues and verifies ``header.payload.signature`` tokens signed with HMAC-SHA256."""
+    """Issues and verifies ``header.payload.signature`` tokens signed with HMAC-SHA256; ``iat``/``exp`` on ``clock``."""
 
-    def __init__(self, secret: str, *, access_ttl: int = 3600, refresh_ttl: int = 7 * 24 * 3600) -> None:
+    def __init__(
+        self, secret: str, *, clock: SimClock, access_ttl: int = 3600, refresh_ttl: int = 7 * 24 * 3600
+    ) -> None:
         self._key = secret.encode("utf-8")
+        self._clock = clock
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
 
     def issue(self, user: User, kind: str = "access", ttl: float | None = None) -> tuple[str, int]:
         """A signed token for ``user`` and its unix expiry."""
         lifetime = ttl if ttl is not None else (self.access_ttl if kind == "access" else self.refresh_ttl)
-        expiry = int(time.time() + lifetime)
+        issued = self._clock.now().timestamp()
+        expiry = int(issued + lifetime)
         header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
         payload = _b64(
             json.dumps(
@@ -67,7 +73,7 @@ class TokenSigner:
                     "email": user.email,
                     "tenant_id": user.primary_tenant,
                     "typ": kind,
-                    "iat": int(time.time()),
+                    "iat": int(issued),
                     "exp": expiry,
                     "jti": str(uuid.uuid4()),
                 }
@@ -90,7 +96,7 @@ class TokenSigner:
             return None
         if not isinstance(claims, dict) or claims.get("typ") != kind:
             return None
-        if not isinstance(claims.get("exp"), int) or claims["exp"] <= time.time():
+        if not isinstance(claims.get("exp"), int) or claims["exp"] <= self._clock.now().timestamp():
             return None
         return claims
 
@@ -108,7 +114,7 @@ class Caller:
         return self.user.system_admin
 
     def can(self, permission: str) -> bool:
-        """RBAC check across all the user's roles (not tenant-scoped, §1.3)."""
+        """RBAC check across all the user's roles (not tenant-scoped, as ``RequirePermission``)."""
         if self.user.system_admin:
             return True
         return any(permission in ROLE_PERMISSIONS.get(role, frozenset()) for role in self.user.roles.values())
@@ -167,8 +173,8 @@ def refresh(state: SimState, signer: TokenSigner, request: Request) -> Response:
 
 
 def authenticate(state: SimState, signer: TokenSigner, request: Request, permission: str) -> Caller | Response:
-    """Run ``Authenticate`` then ``RequirePermission`` (§1.1-1.3); a ``Response`` means refused."""
-    # §1.1: "Authorization: Bearer <access_token>"; any other scheme spelling (``bearer``) is a wrong scheme.
+    """Run ``Authenticate`` then ``RequirePermission`` ; a ``Response`` means refused."""
+    # Authenticate: "Authorization: Bearer <access_token>"; any other scheme spelling (``bearer``) is a wrong scheme.
     scheme, _, token = request.header("Authorization").partition(" ")
     claims = signer.verify(token.strip(), "access") if scheme == "Bearer" and token.strip() else None
     with state.cond:
@@ -188,7 +194,7 @@ def authenticate(state: SimState, signer: TokenSigner, request: Request, permiss
     caller = Caller(user, tenant_id)
     if not caller.can(permission):
         return Response.text(403, "Forbidden")
-    # §1.3: system maintenance mode blocks non-admin writes. The contract lists it after the permission check
+    # RequirePermission: system maintenance mode blocks non-admin writes. It comes after the permission check
     # without fixing the order; we check it once the permission is known to be held.
     if state.maintenance_mode and request.method in _WRITES and not caller.is_admin:
         return Response.text(503, "Service temporarily read-only for maintenance")

@@ -17,7 +17,7 @@ from typing import Any
 
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.imagefactory.readiness import UNREACHABLE_ERROR
-from gitrollback.testing.imagefactory.state import Build, SimState, now
+from gitrollback.testing.imagefactory.state import Build, SimState
 from gitrollback.testing.imagefactory.tekton_namespaces import build_namespace
 
 __all__ = ["build_method", "dispatch_tick", "start_build"]
@@ -45,7 +45,7 @@ def build_method(manifest: dict[str, Any]) -> str:
 
 def start_build(state: SimState, build: Build) -> None:
     """Move a build to running now; it finishes on the next dispatcher tick (lock held by the caller)."""
-    stamp = now()
+    stamp = state.now()
     build.status = "running"
     build.started_at = stamp
     build.completed_at = None
@@ -130,7 +130,7 @@ def dispatch_tick(state: SimState, cluster: ClusterState) -> None:
             if build.status != "running":  # cancelled meanwhile
                 continue
             build.status, build.error_message, build.result = status, error, result
-            build.completed_at = build.updated_at = now()
+            build.completed_at = build.updated_at = state.now()
             state.changed()
         logger.info("simulated build %s finished: %s", build.id, status)
     with state.cond:

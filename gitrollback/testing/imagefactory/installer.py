@@ -33,7 +33,7 @@ from gitrollback.testing.imagefactory.readiness import (
     persist,
     post_op_readiness,
 )
-from gitrollback.testing.imagefactory.state import Event, Job, ProviderRecord, SimState, new_id, now
+from gitrollback.testing.imagefactory.state import Event, Job, ProviderRecord, SimState, new_id
 from gitrollback.testing.imagefactory.tekton_assets import (
     KUSTOMIZATION,
     InstallerError,
@@ -71,7 +71,7 @@ def add_event(
 ) -> Event:
     """Append an event to a job (takes the lock)."""
     with state.cond:
-        event = Event(new_id(), job.id, event_type, message, dict(details or {}), now(), created_by)
+        event = Event(new_id(), job.id, event_type, message, dict(details or {}), state.now(), created_by)
         job.events.append(event)
         state.changed()
         return event
@@ -117,8 +117,8 @@ class Installer:
                 return None
             job = min(pending, key=lambda j: (j.created_at, j.seq))
             job.status = "running"
-            job.started_at = job.started_at or now()
-            job.updated_at = now()
+            job.started_at = job.started_at or self._state.now()
+            job.updated_at = self._state.now()
         add_event(self._state, job, "job.started", "Tekton installer job started", {"status": "running"})
         return job
 
@@ -164,7 +164,7 @@ class Installer:
         with self._state.cond:
             job.status = status
             job.error_message = error
-            job.completed_at = job.updated_at = now()
+            job.completed_at = job.updated_at = self._state.now()
             self._state.changed()
 
     def _fail(self, job: Job, op: str, error: str) -> None:
@@ -172,7 +172,7 @@ class Installer:
         with self._state.cond:
             provider = self._state.providers.get(job.provider_id)
             if provider is not None:
-                persist(provider, "not_ready", [f"tekton {op} failed: {error}"])
+                persist(provider, "not_ready", [f"tekton {op} failed: {error}"], self._state.now())
         self._finish(job, "failed", error)
         add_event(self._state, job, "job.failed", f"Tekton {op} failed", {"operation": op, "error": error})
 
@@ -184,7 +184,7 @@ class Installer:
             with self._state.cond:
                 live = self._state.providers.get(job.provider_id)
                 if live is not None:
-                    persist(live, status, missing)
+                    persist(live, status, missing, self._state.now())
             add_event(
                 self._state,
                 job,

@@ -17,14 +17,14 @@ serves ``tekton.dev`` tasks.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from gitrollback.testing.clock import SimClock
 from gitrollback.testing.cluster_state import ClusterState, ResourceType, StoreError
-from gitrollback.testing.imagefactory.state import ProviderRecord, SimState, now
+from gitrollback.testing.imagefactory.state import ProviderRecord, SimState
 from gitrollback.testing.imagefactory.tekton_namespaces import readiness_namespace, tekton_target_namespace
 
 __all__ = [
@@ -164,8 +164,13 @@ def _pipeline_ref_mode(config: Mapping[str, Any]) -> bool:
     return False
 
 
-def _elapsed_ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)
+def _elapsed_ms(clock: SimClock, started: float) -> int:
+    return int((clock.monotonic() - started) * 1000)
+
+
+def _unique_suffix(clock: SimClock) -> int:
+    """Go's ``time.Now().UnixNano()`` on the simulator's clock."""
+    return int(clock.now().timestamp() * 1_000_000_000)
 
 
 def _probe(cluster: ClusterState, state: SimState, obj: dict[str, Any], namespace: str) -> str | None:
@@ -194,7 +199,7 @@ def live_readiness(
 ) -> ReadinessResult:
     """``GetProviderReadiness``'s checks, in order, with its early returns."""
     config = provider.config
-    result = ReadinessResult("", now())
+    result = ReadinessResult("", state.now())
     enabled = config.get("tekton_enabled")
     if not isinstance(enabled, bool):
         result.add("provider_config.tekton_enabled", False, "provider config missing tekton_enabled=true")
@@ -214,11 +219,11 @@ def live_readiness(
         tenant_id=scope_tenant,
     )
     result.namespace = ns
-    started = time.monotonic()
+    started = state.clock.monotonic()
     if provider.cluster_reachable:
         cluster.namespace_exists("default")
         result.add("kubernetes_api", True)
-        result.add("kubernetes_api_latency", True, f"kubernetes API latency {_elapsed_ms(started)}ms")
+        result.add("kubernetes_api_latency", True, f"kubernetes API latency {_elapsed_ms(state.clock, started)}ms")
     else:
         result.add("kubernetes_api", False, "kubernetes API unreachable")
     result.add("tekton_client", True)
@@ -228,10 +233,10 @@ def live_readiness(
         result.add("tekton_api_version", False, f"failed to detect tekton api version: {cause}")
         return result
     if ns:
-        started = time.monotonic()
+        started = state.clock.monotonic()
         cluster.get(task_rt, ns, "git-clone")  # NotFound counts as OK
         result.add("tekton_api", True)
-        result.add("tekton_api_latency", True, f"tekton API latency {_elapsed_ms(started)}ms")
+        result.add("tekton_api_latency", True, f"tekton API latency {_elapsed_ms(state.clock, started)}ms")
     nodes = cluster.list(_core(cluster, "nodes"))
     ready = sum(
         1
@@ -289,7 +294,7 @@ def live_readiness(
                 {
                     "apiVersion": "v1",
                     "kind": "ConfigMap",
-                    "metadata": {"name": f"if-rbac-probe-{time.time_ns()}"},
+                    "metadata": {"name": f"if-rbac-probe-{_unique_suffix(state.clock)}"},
                 },
                 ns,
             )
@@ -310,7 +315,7 @@ def _probe_pvc(cluster: ClusterState, state: SimState, ns: str, config: Mapping[
     pvc = {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": {"name": f"if-readiness-{time.time_ns()}"},
+        "metadata": {"name": f"if-readiness-{_unique_suffix(state.clock)}"},
         "spec": spec,
     }
     return _probe(cluster, state, pvc, ns)
@@ -348,9 +353,8 @@ def post_op_readiness(
     return ("not_ready" if missing else "ready"), missing
 
 
-def persist(provider: ProviderRecord, status: str, missing: list[str], at: datetime | None = None) -> None:
-    """``UpdateProviderReadiness``: store the result and flip status/schedulability (lock held)."""
-    at = at or now()
+def persist(provider: ProviderRecord, status: str, missing: list[str], at: datetime) -> None:
+    """``UpdateProviderReadiness``: store the result checked ``at`` and flip status/schedulability (lock held)."""
     provider.readiness_status = status
     provider.readiness_last_checked = at
     provider.readiness_missing_prereqs = list(missing)

@@ -25,7 +25,6 @@ from gitrollback.testing.imagefactory.state import (
     Ctx,
     ProviderRecord,
     new_id,
-    now,
     parse_uuid,
     rfc3339,
 )
@@ -135,7 +134,7 @@ def create_build(ctx: Ctx, request: Request, caller: Caller, params: dict[str, s
         stored.setdefault("git_url", project.git_url)
         stored.setdefault("git_branch", project.git_branch)
         stored["infrastructure_provider_id"] = provider.id
-        stamp = now()
+        stamp = ctx.state.now()
         build = Build(
             id=new_id(),
             tenant_id=tenant,
@@ -237,6 +236,6 @@ def build_action(ctx: Ctx, request: Request, caller: Caller, params: dict[str, s
         if build.status not in ("pending", "queued", "running"):
             return _error(400, f"Cannot cancel build in {build.status} state")  # our wording
         build.status = "cancelled"
-        build.completed_at = build.updated_at = now()
+        build.completed_at = build.updated_at = ctx.state.now()
         ctx.state.changed()
         return Response.json(200, {"status": "build_cancelled", "build_id": build.id})  # our shape

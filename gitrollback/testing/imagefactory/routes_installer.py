@@ -1,12 +1,12 @@
 """Tekton installer routes: install/upgrade/validate, retry and the status view.
 
-Follows ``startTektonInstallerJob``, ``retryTektonInstallerJob`` and the status handler (contract
-``imagefactory-api.md`` §3.1-3.3, §4.1, §4.4): plain-text errors; the job's tenant is the *provider's*
-tenant; ``install_mode``/``asset_version`` resolve request → provider config → default; an idempotency key
-is matched per (provider, operation, key) over all jobs and a replay answers 202 with the old job *before*
-the one-active-job lock is checked (409 otherwise). Retry only accepts ``failed`` jobs and copies operation,
-mode and asset version. The status view lists jobs newest first, and shows events only for the active job
-(ascending, at most 200); the job JSON has no ``operation`` field.
+Follows ``startTektonInstallerJob``, ``retryTektonInstallerJob`` and the status handler
+(imagefactoryoss/imagefactory ``rest/infrastructure_provider_handler.go``): plain-text errors; the job's tenant is
+the *provider's* tenant; ``install_mode``/``asset_version`` resolve request → provider config → default; an
+idempotency key is matched per (provider, operation, key) over all jobs and a replay answers 202 with the old job
+*before* the one-active-job lock is checked (409 otherwise). Retry only accepts ``failed`` jobs and copies
+operation, mode and asset version. The status view lists jobs newest first, and shows events only for the active
+job (ascending, at most 200); the job JSON has no ``operation`` field.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from gitrollback.testing.imagefactory.state import (
     ProviderRecord,
     SimState,
     new_id,
-    now,
     parse_uuid,
     rfc3339,
 )
@@ -46,7 +45,7 @@ def resolve_mode(provider: ProviderRecord, requested: str) -> str:
 
 
 def resolve_asset_version(provider: ProviderRecord, requested: str) -> str:
-    """Request value → ``config.tekton_profile_version`` → ``v1``, lowercased and trimmed (§3.1)."""
+    """Request value → ``config.tekton_profile_version`` → ``v1``, lowercased and trimmed."""
     value = requested.strip().lower()
     if value:
         return value
@@ -68,7 +67,7 @@ def create_job(
     created_at: datetime | None = None,
 ) -> Job:
     """Insert a job row (lock held by the caller); the events are the caller's business."""
-    stamp = created_at or now()
+    stamp = created_at or state.now()
     job = Job(
         id=new_id(),
         provider_id=provider.id,
@@ -88,7 +87,7 @@ def create_job(
 
 
 _START_FIELDS = {"install_mode": str, "asset_version": str, "idempotency_key": str}
-ASSET_VERSION_MAX = 128  # tekton_installer_jobs.asset_version VARCHAR(128) (§3.1, §4.1)
+ASSET_VERSION_MAX = 128  # tekton_installer_jobs.asset_version VARCHAR(128) (migration 046)
 
 
 def start_job(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
@@ -97,7 +96,7 @@ def start_job(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]
     provider = scoped_provider(ctx, request, caller, params["id"])
     if isinstance(provider, Response):
         return provider
-    try:  # io.EOF is tolerated: an empty body means "all defaults" (§3.1)
+    try:  # io.EOF is tolerated: an empty body means "all defaults"
         fields = decode_struct(request.body, _START_FIELDS, allow_empty=True)
     except BodyError:
         return Response.text(400, "Invalid request body")
@@ -115,7 +114,7 @@ def start_job(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]
         asset_version = resolve_asset_version(provider, str(fields.get("asset_version", "")))
         if len(asset_version) > ASSET_VERSION_MAX:
             # Postgres refuses the over-long value while building the row, before the partial unique index
-            # is consulted, so this 500 wins over the 409 (§3.1 "500 ... DB errors", §4.1).
+            # is consulted, so this 500 wins over the 409 (the handler maps DB errors to 500).
             return Response.text(500, "Internal server error")
         if ctx.state.active_job(provider.id) is not None:
             return Response.text(409, IN_PROGRESS)
@@ -146,7 +145,7 @@ def retry_job(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]
     provider = scoped_provider(ctx, request, caller, params["id"])
     if isinstance(provider, Response):
         return provider
-    try:  # the body is required here: io.EOF is an error (§3.2)
+    try:  # the body is required here: io.EOF is an error
         body = decode_struct(request.body, {"job_id": str}, allow_empty=False)
     except BodyError:
         return Response.text(400, "Invalid request body")

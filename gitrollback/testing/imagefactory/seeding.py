@@ -1,10 +1,10 @@
 """Seeding, fault switches and read accessors of ``ImageFactorySimulator`` (a mixin).
 
-Tests set up the simulated server directly instead of through HTTP: tenants, users with roles (§1.4),
-providers with a working default config, projects, select grants (§8) and history jobs (§4.1), plus the
-"server filesystem" asset root (§6.1 step 4) and a per-provider cluster reachability switch. The accessors
-return the API's JSON shapes, and for jobs also what the API hides (``operation``, events of finished jobs),
-so tests can assert on the resulting state.
+Tests set up the simulated server directly instead of through HTTP: tenants, users with roles, providers with a
+working default config, projects, select grants and history jobs, plus the "server filesystem" asset root
+(service.go ``resolveTektonAssetRootDir``) and a per-provider cluster reachability switch. The accessors return the
+API's JSON shapes, and for jobs also what the API hides (``operation``, events of finished jobs), so tests can
+assert on the resulting state.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from gitrollback.testing.imagefactory.state import (
     Tenant,
     User,
     new_id,
-    now,
     parse_uuid,
 )
 
@@ -104,7 +103,7 @@ class SimulatorSeeding:
         if provider_type not in PROVIDER_TYPES:
             raise ValueError(f"unknown provider type {provider_type}")
         pid = _canonical(provider_id) if provider_id else new_id()
-        stamp = created_at or now()
+        stamp = created_at or self.state.now()
         schedulable = (status == "online") if is_schedulable is None else is_schedulable
         record = ProviderRecord(
             id=pid,
@@ -152,7 +151,7 @@ class SimulatorSeeding:
                     _canonical(tenant_id),
                     "infrastructure:select",
                     NIL_UUID,
-                    now(),
+                    self.state.now(),
                     expires_at,
                 )
             )
@@ -224,7 +223,7 @@ class SimulatorSeeding:
             self.state.providers[provider_id].cluster_reachable = reachable
 
     def set_maintenance_mode(self, enabled: bool) -> None:
-        """Turn the system-wide read-only maintenance mode on or off (§1.3: non-admin writes get 503)."""
+        """Turn the system-wide read-only maintenance mode on or off (non-admin writes get 503)."""
         with self.state.cond:
             self.state.maintenance_mode = enabled
 

@@ -26,33 +26,67 @@ from types import TracebackType
 from typing import Any
 
 from gitrollback.clock import SystemClock
-from gitrollback.errors import PreconditionFailedError
-from gitrollback.journal import FileJournal
+from gitrollback.errors import ConfigError, PreconditionFailedError
 from gitrollback.locking import ProviderLock
-from gitrollback.models import Assessment, RollbackPlan, RunReport, StepRecord, StepStatus
+from gitrollback.models import (
+    Assessment,
+    PlanStep,
+    RollbackPlan,
+    RunReport,
+    StepRecord,
+    StepStatus,
+)
 from gitrollback.ports import (
     AssetSource,
     Clock,
     Cluster,
     ImageFactory,
-    Journal,
     ProgressSink,
     RollbackWorkspace,
     SourceHost,
     SyncEngine,
 )
-from gitrollback.runbook.context import Ports, RunContext, RunOptions
-from gitrollback.runbook.engine import Runner, Step, StepFailure
+from gitrollback.runbook.context import Ports, RunOptions, RunState, StepContext
+from gitrollback.runbook.engine import Runner, RunOutcome, Step
 from gitrollback.runbook.incident import build_incident
+from gitrollback.runbook.journal import FileJournal, JournalView, find_unfinished, read_journal
+from gitrollback.runbook.results import (
+    Assessed,
+    ChangeRequestOpened,
+    Committed,
+    KnownGoodChosen,
+    Merged,
+    Pushed,
+    Rendered,
+)
 from gitrollback.runbook.steps_apply import ApplyStep
-from gitrollback.runbook.steps_assess import AssessStep, KnownGoodStep, RenderStep
-from gitrollback.runbook.steps_gitops import ChangeRequestStep, CommitStep, MarkerStep, MergeStep, PushStep, SyncStep
+from gitrollback.runbook.steps_assess import AssessStep, KnownGoodStep, RenderStep, judge
+from gitrollback.runbook.steps_gitops import (
+    ChangeRequestStep,
+    CommitStep,
+    MarkerStep,
+    MergeStep,
+    PushStep,
+    SyncStep,
+    rollback_revision,
+)
 from gitrollback.runbook.steps_verify import NoActiveJobStep, ObjectsStep, ReadinessStep, SmokeBuildStep, ValidateStep
 from gitrollback.secrets import FileReader
 from gitrollback.settings import ProviderSettings, Settings
 from gitrollback.wiring import build_adapters
 
 __all__ = ["Rollback", "gitops_steps", "installer_steps"]
+
+
+def _rollback_commit(state: RunState) -> str | None:
+    """The rollback commit: the one this run made or found, or the earlier rollback the branch already carries."""
+    chosen, pushed, committed = state.get(KnownGoodChosen), state.get(Pushed), state.get(Committed)
+    commit = pushed.commit if pushed else committed.commit if committed else None
+    if commit is None:
+        return None
+    if commit.already_rolled_back and chosen is not None and chosen.existing_rollback:
+        return chosen.existing_rollback
+    return commit.sha
 
 
 def installer_steps() -> list[Step]:
@@ -98,10 +132,10 @@ class Rollback:
         workspace, host, sync: the gitops-mode adapters (a git workspace, a GitHub/GitLab host, a sync engine).
         clock: time source (tests pass a fake one).
         progress: told about each step as it starts and ends.
-        journal: receives each step record as it is written.
         state_dir: when set, ``run`` holds a per-provider lock under ``locks/`` there (two runs never act on one
-            provider at once) and writes each step record to ``runs/<provider>/<run id>.jsonl`` as it happens.
-        steps: override the runbook (advanced; defaults to ``installer_steps()``).
+            provider at once) and journals every step result to ``runs/<provider>/<run id>.jsonl`` as it is
+            produced; a later ``run`` resumes an unfinished run from that journal.
+        steps: override the runbook (advanced; defaults to ``installer_steps()`` or ``gitops_steps()``).
     """
 
     def __init__(
@@ -116,7 +150,6 @@ class Rollback:
         sync: SyncEngine | None = None,
         clock: Clock | None = None,
         progress: ProgressSink | None = None,
-        journal: Journal | None = None,
         state_dir: Path | None = None,
         steps: Sequence[Step] | None = None,
     ) -> None:
@@ -131,7 +164,6 @@ class Rollback:
             sync=sync,
         )
         self.progress = progress
-        self.journal = journal
         self.state_dir = state_dir
         self._steps = list(steps) if steps is not None else None
         self._closers: list[Callable[[], None]] = []
@@ -180,9 +212,6 @@ class Rollback:
 
     # -- the three verbs --------------------------------------------------------------------------------
 
-    def _context(self, options: RunOptions) -> RunContext:
-        return RunContext(settings=self.settings, ports=self.ports, options=options)
-
     def _mode(self) -> str:
         if self._resolved_mode is None:
             self._resolved_mode = (
@@ -190,117 +219,224 @@ class Rollback:
             )
         return self._resolved_mode
 
-    def _runner(self, journal: Journal | None = None) -> Runner:
+    def _steps_for_mode(self) -> list[Step]:
         if self._steps is not None:
-            steps = self._steps
-        else:
-            steps = gitops_steps() if self._mode() == "gitops" else installer_steps()
-        return Runner(steps, progress=self.progress, journal=journal or self.journal)
+            return self._steps
+        return gitops_steps() if self._mode() == "gitops" else installer_steps()
+
+    def _runner(self, options: RunOptions, journal: FileJournal | None = None) -> Runner:
+        return Runner(
+            self._steps_for_mode(),
+            settings=self.settings,
+            ports=self.ports,
+            options=options,
+            progress=self.progress,
+            observer=journal,
+        )
+
+    @property
+    def _runs(self) -> Path | None:
+        return self.state_dir / "runs" if self.state_dir is not None else None
+
+    def unfinished_run(self) -> JournalView | None:
+        """The provider's newest run that stopped before it finished (after changing something), or None."""
+        return find_unfinished(self._runs, self.settings.id) if self._runs is not None else None
 
     def assess(self) -> Assessment:
-        """Runbook §1: what failed, what is active, what readiness says, and what to do."""
-        ctx = self._context(RunOptions(force=True))
-        step = AssessStep()
+        """Runbook §1: what failed, what is active, what readiness says, and what to do (a value; never refuses)."""
+        api = self.ports.imagefactory
+        provider = api.get_provider(self.settings.id)
+        status = api.tekton_status(provider.id, limit=100)
+        readiness = api.readiness(provider.id) if status.active_job is None else None
+        assessed, finding = judge(self.settings, provider, status, readiness)
+        unfinished = self.unfinished_run()
         verdict: Any = "rollback"
-        try:
-            step.run(ctx)
-            advice = "run `gitrollback plan` to see what would change, then `gitrollback run`"
-        except PreconditionFailedError as exc:
-            if ctx.status is not None and ctx.status.active_job is not None:
-                verdict = "wait"
-            elif ctx.provider is not None and ctx.mode != "image_factory_installer":
-                verdict = "unsupported"
-            else:
-                raise
-            advice = f"{exc}. {exc.hint or ''}".strip()
-        status, provider = ctx.status, ctx.provider
-        if provider is None or status is None:  # pragma: no cover - assess raises before
-            raise PreconditionFailedError("assess found no provider", step="assess")
-        readiness = ctx.readiness_before
+        kind: str | None = None
+        advice = "roll back: plan the rollback to see what would change, then run it"
+        if finding is not None:
+            verdict, kind, advice = finding.verdict, finding.kind, f"{finding.message}. {finding.hint}"
+        if unfinished is not None and verdict in ("rollback", "healthy"):
+            verdict, kind = "resume", "unfinished_run"
+            where = f"after {unfinished.last_step}" if unfinished.last_step else "before its first step finished"
+            advice = f"run {unfinished.run_id} stopped {where}; rolling back again resumes it"
         ready_status = readiness.status if readiness else (status.readiness_status or "unknown")
         missing = readiness.missing_prereqs if readiness else status.readiness_missing_prereqs
-        if verdict == "rollback" and ctx.failed_job is None and ready_status == "ready":
-            verdict, advice = (
-                "healthy",
-                "nothing to roll back: the provider is ready and its last installer job did not fail",
-            )
         return Assessment(
             provider_id=provider.id,
             provider_name=provider.name,
-            mode=ctx.mode,
+            mode=assessed.mode,
             provider_status=provider.status,
-            target_namespace=ctx.namespace,
+            target_namespace=assessed.namespace,
             readiness_status=ready_status,
             missing_prereqs=tuple(missing),
             active_job=status.active_job,
-            failed_job=ctx.failed_job,
+            failed_job=assessed.failed_job,
             recent_jobs=status.recent_jobs[:10],
             verdict=verdict,
             advice=advice,
+            kind=kind,
+            unfinished_run=unfinished.run_id if unfinished else None,
         )
 
     def plan(self, *, to: str | None = None, force: bool = False) -> RollbackPlan:
-        """Everything ``run`` would do, without changing anything (readiness is read, not re-run)."""
-        ctx = self._context(RunOptions(to=to, force=force, live_readiness=False))
-        steps = self._runner().plan(ctx)
-        if ctx.known_good is None:  # pragma: no cover - the known-good step raises first
-            raise PreconditionFailedError("no known-good revision found", step="known-good")
-        return RollbackPlan(
-            provider_id=self.settings.id,
-            mode=ctx.mode,  # type: ignore[arg-type]
-            target_namespace=ctx.namespace,
-            failed_job=ctx.failed_job,
-            known_good=ctx.known_good,
-            steps=steps,
-            manifests=tuple(ctx.manifests),
-        )
+        """Everything ``run`` would do, without changing anything (readiness is read, not re-run).
 
-    def run(self, *, to: str | None = None, force: bool = False, run_id: str | None = None) -> RunReport:
-        """Roll back and verify. Never raises for a failed step: the report says what happened.
+        With an unfinished run to resume, the plan lists the steps it finished as done and plans the rest from
+        its results.
 
         Raises:
-            PreconditionFailedError: only when another run holds this provider's lock.
+            PreconditionFailedError: ``run`` would refuse.
         """
-        run_id = run_id or uuid.uuid4().hex
-        journal = self.journal or (FileJournal(self.state_dir / "runs", run_id) if self.state_dir else None)
+        unfinished = self.unfinished_run()
+        if unfinished is not None and unfinished.to == to:
+            return self._resume_plan(unfinished)
+        options = RunOptions(to=to, force=force, live_readiness=False)
+        steps, state = self._runner(options).plan()
+        return self._plan_value(state, steps)
+
+    def _resume_plan(self, view: JournalView) -> RollbackPlan:
+        options = RunOptions(to=view.to, force=view.force, live_readiness=False, run_id=view.run_id)
+        runner = self._runner(options)
+        state = RunState(tuple((name, done[0]) for name, done in view.prior.done.items()))
+        for name, result in view.prior.checkpoints:
+            if name not in view.prior.done:
+                state = state.add(name, result)
+        planned: list[PlanStep] = []
+        for step in runner.steps:
+            done = view.prior.done.get(step.name)
+            if done is not None:
+                planned.append(PlanStep(step.name, f"done in run {view.run_id}: {done[1].detail}"))
+            else:
+                planned.append(step.plan(StepContext(self.settings, self.ports, options, state)))
+        return self._plan_value(state, tuple(planned), resumes=view.run_id)
+
+    def _plan_value(self, state: RunState, steps: tuple[PlanStep, ...], resumes: str | None = None) -> RollbackPlan:
+        assessed = state.require(Assessed, "plan")
+        chosen = state.require(KnownGoodChosen, "plan")
+        rendered = state.get(Rendered)
+        return RollbackPlan(
+            provider_id=self.settings.id,
+            mode=assessed.mode,
+            target_namespace=assessed.namespace,
+            failed_job=assessed.failed_job,
+            known_good=chosen.known_good,
+            steps=steps,
+            manifests=rendered.manifests if rendered else (),
+            resumes=resumes,
+        )
+
+    def run(
+        self, *, to: str | None = None, force: bool = False, run_id: str | None = None, resume: str | None = None
+    ) -> RunReport:
+        """Roll back and verify. Never raises for a failed step: the report says what happened.
+
+        With a ``state_dir``, an unfinished run of this provider (one that stopped after changing something, by a
+        kill, Ctrl-C or a failed step) is resumed: its finished steps are reused, and the run continues from the
+        first step without a result, with the same run id (so idempotency keys replay). ``resume`` names the run
+        to continue; ``run_id`` names a new run (or continues that one, if its journal exists). A request for
+        another ``to`` than the unfinished run's starts a new run and marks the old one superseded.
+
+        Raises:
+            PreconditionFailedError: another run holds this provider's lock (``lock_held``), or ``resume`` names
+                a run that already finished (``run_finished``).
+            ConfigError: ``resume`` names no run of this provider (``unknown_run``), or there is no state_dir.
+        """
         lock = ProviderLock(self.state_dir / "locks", self.settings.id) if self.state_dir else None
         if lock is not None:
             lock.acquire()
         try:
-            return self._run(RunOptions(to=to, force=force, run_id=run_id), journal)
+            view = self._find_run(to, run_id, resume)
+            if view is not None:
+                options = RunOptions(to=view.to, force=force or view.force, run_id=view.run_id)
+            else:
+                options = RunOptions(to=to, force=force, run_id=run_id or uuid.uuid4().hex)
+            journal = FileJournal(self._runs, self.settings.id, options.run_id) if self._runs is not None else None
+            if journal is not None:
+                journal.start(to=options.to, force=options.force, at=self.ports.clock.now())
+            outcome = self._runner(options, journal).run(view.prior if view is not None else None)
+            report = self._report(outcome, options.run_id)
+            if journal is not None:
+                journal.end(report.status, error_kind=report.error_kind)
+            return report
         finally:
             if lock is not None:
                 lock.release()
 
-    def _run(self, options: RunOptions, journal: Journal | None) -> RunReport:
-        ctx = self._context(options)
-        error: str | None = None
-        error_kind: str | None = None
+    def _find_run(self, to: str | None, run_id: str | None, resume: str | None) -> JournalView | None:
+        runs = self._runs
+        named = resume or run_id
+        if runs is None:
+            if resume is not None:
+                raise ConfigError("resuming a run needs a state_dir (where run journals live)", kind="no_state_dir")
+            return None
+        if named is not None:
+            path = runs / self.settings.id / f"{named}.jsonl"
+            if not path.exists():
+                if resume is None:
+                    return None
+                raise ConfigError(
+                    f"no run {resume} for provider {self.settings.label} in {runs / self.settings.id}",
+                    kind="unknown_run",
+                    hint="leave out the run id: an unfinished run is found and resumed on its own",
+                )
+            try:
+                view = read_journal(path)
+            except (ValueError, KeyError) as exc:
+                raise ConfigError(f"the journal of run {named} cannot be read: {exc}", kind="bad_journal") from exc
+            if view.ended not in (None, "failed"):
+                raise PreconditionFailedError(
+                    f"run {named} already ended ({view.ended}); there is nothing to resume",
+                    step="resume",
+                    kind="run_finished",
+                    hint="roll back without a run id to start a new run",
+                )
+            return view
+        unfinished = find_unfinished(runs, self.settings.id)
+        if unfinished is not None and unfinished.to != to:
+            FileJournal(runs, self.settings.id, unfinished.run_id).end("superseded")
+            return None
+        return unfinished
+
+    def _report(self, outcome: RunOutcome, run_id: str) -> RunReport:
+        state, error = outcome.state, outcome.error
+        message: str | None = None
         status = "rolled_back"
-        try:
-            records = self._runner(journal).run(ctx)
-        except StepFailure as failure:
-            records, error, error_kind = failure.records, str(failure.error), failure.error.kind
-            if failure.error.hint:
-                error = f"{error} (next: {failure.error.hint})"
-            status = "refused" if isinstance(failure.error, PreconditionFailedError) else "failed"
+        if error is not None:
+            message = f"{error} (next: {error.hint})" if error.hint else str(error)
+            read_only = {step.name for step in self._steps_for_mode() if step.reads_only}
+            refused = isinstance(error, PreconditionFailedError) and outcome.failed_step in read_only
+            status = "refused" if refused else "failed"
+        assessed = state.get(Assessed)
+        mode = assessed.mode if assessed else (self.settings.mode or "image_factory_installer")
         now = self.ports.clock.now()
-        incident = build_incident(ctx, records, error)
-        records = (*records, StepRecord("incident", StepStatus.SUCCEEDED, now, now, "incident notes written"))
+        incident = build_incident(self.settings, mode, state, outcome.records, message)
+        records = (*outcome.records, StepRecord("incident", StepStatus.SUCCEEDED, now, now, "incident notes written"))
+        chosen = state.get(KnownGoodChosen)
+        merged, opened = state.get(Merged), state.get(ChangeRequestOpened)
         return RunReport(
             status=status,  # type: ignore[arg-type]
             provider_id=self.settings.id,
-            mode=ctx.mode,
-            failed_job=ctx.failed_job,
-            known_good=ctx.known_good,
+            mode=mode,
+            failed_job=assessed.failed_job if assessed else None,
+            known_good=chosen.known_good if chosen else None,
             steps=records,
             incident=incident,
-            error=error,
-            change_request=ctx.change_request,
-            rollback_commit=ctx.rollback_commit.sha if ctx.rollback_commit else None,
-            synced_revision=ctx.synced_revision,
-            error_kind=error_kind,
+            error=message,
+            change_request=merged.change_request if merged else opened.change_request if opened else None,
+            rollback_commit=_rollback_commit(state),
+            synced_revision=self._landed_revision(state),
+            error_kind=error.kind if error is not None else None,
+            run_id=run_id,
+            resumed=outcome.resumed,
         )
+
+    def _landed_revision(self, state: RunState) -> str | None:
+        """The revision on the tracked branch that carries the rollback (what the sync engine must reach)."""
+        g = self.settings.gitops
+        if state.get(Merged) is not None or (state.get(Pushed) is not None and g is not None and g.scm == "direct"):
+            return rollback_revision(state)
+        committed = state.get(Committed)
+        return committed.commit.base if committed is not None and committed.commit.already_rolled_back else None
 
     # -- lifecycle --------------------------------------------------------------------------------------
 

@@ -379,6 +379,7 @@ class RollbackPlan:
     known_good: KnownGood
     steps: tuple[PlanStep, ...]
     manifests: tuple[Manifest, ...] = field(default=(), metadata={"json": False})
+    resumes: str | None = None
 
 
 @dataclass(frozen=True)
@@ -420,6 +421,8 @@ class RunReport:
     rollback_commit: str | None = None
     synced_revision: str | None = None
     error_kind: str | None = None
+    run_id: str = ""
+    resumed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -436,8 +439,10 @@ class Assessment:
     active_job: InstallerJob | None
     failed_job: FailedJob | None
     recent_jobs: tuple[InstallerJob, ...]
-    verdict: Literal["rollback", "wait", "healthy", "unsupported"]
+    verdict: Literal["rollback", "wait", "healthy", "unsupported", "resume"]
     advice: str
+    kind: str | None = None
+    unfinished_run: str | None = None
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,6 @@ __all__ = [
     "Cluster",
     "DeploymentHistory",
     "ImageFactory",
-    "Journal",
     "ProgressSink",
     "RollbackWorkspace",
     "SourceHost",
@@ -270,10 +269,3 @@ class ProgressSink(Protocol):
         """A long wait is still going on."""
         ...
 
-
-class Journal(Protocol):
-    """Where a run writes its records as it goes, so a crash leaves an account of what happened."""
-
-    def append(self, provider_id: str, record: StepRecord) -> None:
-        """Record one finished step."""
-        ...

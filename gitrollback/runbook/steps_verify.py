@@ -1,7 +1,7 @@
 """Runbook §3.3-3.5 and §4: installer validation, readiness, required objects, a smoke build, no active job.
 
-Each check has explicit success conditions and fails early with what it saw. Two contract details shape them
-(contract §4.2, §5.1, §10.1): a validate job "succeeds" even when its readiness refresh is not_ready, so readiness
+Each check has explicit success conditions and fails early with what it saw. Two details of Image Factory's API shape
+them (``docs/imagefactory.md``): a validate job "succeeds" even when its readiness refresh is not_ready, so readiness
 is read separately afterwards; and GET readiness checks pipelines only in pipelineRef mode, so gitrollback also
 checks the required pipelines and tasks itself, in the namespace it applied to.
 """
@@ -10,8 +10,19 @@ from __future__ import annotations
 
 from gitrollback.errors import VerificationFailedError
 from gitrollback.models import PlanStep
-from gitrollback.runbook.context import RunContext
-from gitrollback.runbook.engine import Skipped
+from gitrollback.runbook.context import StepContext
+from gitrollback.runbook.results import (
+    BuildStarted,
+    JobStarted,
+    NoActiveJob,
+    ObjectsVerified,
+    ReadinessChecked,
+    Rendered,
+    Skipped,
+    SmokeBuilt,
+    StepResult,
+    Validated,
+)
 from gitrollback.settings import required_pipelines_for
 
 __all__ = ["NoActiveJobStep", "ObjectsStep", "ReadinessStep", "SmokeBuildStep", "ValidateStep"]
@@ -19,34 +30,47 @@ __all__ = ["NoActiveJobStep", "ObjectsStep", "ReadinessStep", "SmokeBuildStep", 
 _TEKTON = "tekton.dev/v1"
 
 
+def _suffix(ctx: StepContext) -> str:
+    """``-2``, ``-3``... for a retry after a failed attempt: a retry must not replay the failed job."""
+    return f"-{ctx.attempt + 1}" if ctx.attempt else ""
+
+
 class ValidateStep:
-    """``POST .../tekton/validate`` and wait for the job (runbook §3.3)."""
+    """``POST .../tekton/validate`` and wait for the job (runbook §3.3).
+
+    The job's id is journaled (``JobStarted``) before waiting, so a resumed run follows that job instead of starting
+    another; the idempotency key ``gitrollback-<run id>-validate`` covers a stop between the request and the
+    journal write (Image Factory answers a replayed key with the job it first created).
+    """
 
     name = "validate"
     reads_only = False
-    deadline = 0.0
 
-    def plan(self, ctx: RunContext) -> PlanStep:
+    def plan(self, ctx: StepContext) -> PlanStep:
         skip = "" if ctx.settings.verify.installer_validate else " (disabled in config)"
         return PlanStep(
             self.name, f"start an installer validate job and wait for it{skip}", (f"provider {ctx.settings.id}",), True
         )
 
-    def run(self, ctx: RunContext) -> str:
+    def run(self, ctx: StepContext) -> StepResult:
         if not ctx.settings.verify.installer_validate:
             return Skipped("verify.installer_validate is false")
         api = ctx.ports.imagefactory
-        key = f"gitrollback-{ctx.options.run_id}-validate" if ctx.options.run_id else None
-        job = api.start_installer_job(ctx.settings.id, "validate", idempotency_key=key)
-        job = api.wait_for_job(ctx.settings.id, job.id, timeout=ctx.settings.verify.job_timeout)
-        ctx.validate_job = job
+        started = ctx.state.get(JobStarted, self.name)
+        if started is not None and started.attempt == ctx.attempt:
+            job_id = started.job_id  # an earlier attempt of this run started it: follow it
+        else:
+            key = f"gitrollback-{ctx.options.run_id}-validate{_suffix(ctx)}" if ctx.options.run_id else None
+            job_id = api.start_installer_job(ctx.settings.id, "validate", idempotency_key=key).id
+            ctx.checkpoint(JobStarted(job_id, ctx.attempt, f"validate job {job_id} started"))
+        job = api.wait_for_job(ctx.settings.id, job_id, timeout=ctx.settings.verify.job_timeout)
         if job.status != "succeeded":
             raise VerificationFailedError(
                 f"validate job {job.id} ended {job.status}: {job.error_message or 'no error message'}",
                 step=self.name,
                 hint="check the provider's runtime_auth and cluster connectivity in Image Factory",
             )
-        return f"validate job {job.id} succeeded"
+        return Validated(job, f"validate job {job.id} succeeded")
 
 
 class ReadinessStep:
@@ -54,27 +78,25 @@ class ReadinessStep:
 
     name = "readiness"
     reads_only = False  # GET readiness persists its result on the provider
-    deadline = 0.0
 
-    def plan(self, ctx: RunContext) -> PlanStep:
+    def plan(self, ctx: StepContext) -> PlanStep:
         v = ctx.settings.verify
         probes = [p for p, on in (("pvc", v.probe_pvc), ("rbac", v.probe_rbac)) if on]
         extra = f" with probes {', '.join(probes)}" if probes else ""
         return PlanStep(self.name, f"GET readiness{extra}; require status ready", (f"provider {ctx.settings.id}",))
 
-    def run(self, ctx: RunContext) -> str:
+    def run(self, ctx: StepContext) -> StepResult:
         v = ctx.settings.verify
         if not v.readiness:
             return Skipped("verify.readiness is false")
         readiness = ctx.ports.imagefactory.readiness(ctx.settings.id, probe_pvc=v.probe_pvc, probe_rbac=v.probe_rbac)
-        ctx.readiness_after = readiness
         if not readiness.ready:
             raise VerificationFailedError(
                 "readiness is not_ready after the rollback: " + "; ".join(readiness.missing_prereqs),
                 step=self.name,
-                hint="fix what readiness lists (gitrollback assess shows it again), then rerun",
+                hint="fix what readiness lists (assess shows it again), then rerun: the run resumes here",
             )
-        return f"ready in namespace {readiness.tenant_namespace or ctx.namespace}"
+        return ReadinessChecked(readiness, f"ready in namespace {readiness.tenant_namespace or ctx.assessed.namespace}")
 
 
 class ObjectsStep:
@@ -82,52 +104,56 @@ class ObjectsStep:
 
     name = "verify-objects"
     reads_only = False
-    deadline = 0.0
 
-    def _required(self, ctx: RunContext) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def _required(self, ctx: StepContext) -> tuple[tuple[str, ...], tuple[str, ...]]:
         v = ctx.settings.verify
-        return v.required_tasks, v.required_pipelines or required_pipelines_for(ctx.profile)
+        return v.required_tasks, v.required_pipelines or required_pipelines_for(ctx.assessed.profile)
 
-    def plan(self, ctx: RunContext) -> PlanStep:
+    def plan(self, ctx: StepContext) -> PlanStep:
         tasks, pipelines = self._required(ctx)
         return PlanStep(
             self.name,
-            f"require {len(tasks)} Tasks and {len(pipelines)} Pipelines in {ctx.namespace}",
+            f"require {len(tasks)} Tasks and {len(pipelines)} Pipelines in {ctx.assessed.namespace}",
             tuple(f"Task/{t}" for t in tasks) + tuple(f"Pipeline/{p}" for p in pipelines),
         )
 
-    def run(self, ctx: RunContext) -> str:
+    def run(self, ctx: StepContext) -> ObjectsVerified:
         tasks, pipelines = self._required(ctx)
-        cluster = ctx.ports.cluster
+        cluster, namespace = ctx.ports.cluster, ctx.assessed.namespace
+        manifests = ctx.state.require(Rendered, self.name).manifests
         # read through the version the assets are written in (v1beta1 today), which the cluster must serve
-        api_version = next((m.api_version for m in ctx.manifests if m.kind in ("Task", "Pipeline")), _TEKTON)
-        present_tasks = set(cluster.list_names(api_version, "Task", namespace=ctx.namespace))
-        present_pipelines = set(cluster.list_names(api_version, "Pipeline", namespace=ctx.namespace))
+        api_version = next((m.api_version for m in manifests if m.kind in ("Task", "Pipeline")), _TEKTON)
+        present_tasks = set(cluster.list_names(api_version, "Task", namespace=namespace))
+        present_pipelines = set(cluster.list_names(api_version, "Pipeline", namespace=namespace))
         missing = [f"Task/{t}" for t in tasks if t not in present_tasks]
         missing += [f"Pipeline/{p}" for p in pipelines if p not in present_pipelines]
-        wanted = {(m.kind, m.name) for m in ctx.manifests}
-        ctx.leftovers = sorted(
+        wanted = {(m.kind, m.name) for m in manifests}
+        leftovers = sorted(
             [f"Task/{t}" for t in present_tasks if ("Task", t) not in wanted]
             + [f"Pipeline/{p}" for p in present_pipelines if ("Pipeline", p) not in wanted]
         )
         if missing:
             raise VerificationFailedError(
-                f"missing in namespace {ctx.namespace}: {', '.join(missing)}",
+                f"missing in namespace {namespace}: {', '.join(missing)}",
                 step=self.name,
                 hint="the known-good tree does not define them; check verify.required_tasks or choose another revision",
             )
-        note = f"; not in the known-good set (left in place): {', '.join(ctx.leftovers)}" if ctx.leftovers else ""
-        return f"{len(tasks)} Tasks and {len(pipelines)} Pipelines present in {ctx.namespace}{note}"
+        note = f"; not in the known-good set (left in place): {', '.join(leftovers)}" if leftovers else ""
+        detail = f"{len(tasks)} Tasks and {len(pipelines)} Pipelines present in {namespace}{note}"
+        return ObjectsVerified(tuple(leftovers), detail)
 
 
 class SmokeBuildStep:
-    """Run a small build and require it to complete (runbook §3.5, §4.3)."""
+    """Run a small build and require it to complete (runbook §3.5, §4.3).
+
+    The build's id is journaled (``BuildStarted``) as soon as Image Factory returns it, before waiting, so a resumed
+    run follows that build instead of starting a second one.
+    """
 
     name = "smoke-build"
     reads_only = False
-    deadline = 0.0
 
-    def plan(self, ctx: RunContext) -> PlanStep:
+    def plan(self, ctx: StepContext) -> PlanStep:
         sb = ctx.settings.smoke_build
         if sb is None:
             return PlanStep(self.name, "no smoke build configured (smoke_build is not set)")
@@ -138,30 +164,33 @@ class SmokeBuildStep:
             mutates=True,
         )
 
-    def run(self, ctx: RunContext) -> str:
+    def run(self, ctx: StepContext) -> StepResult:
         sb = ctx.settings.smoke_build
         if sb is None:
             return Skipped("no smoke_build in the config")
-        provider = ctx.provider
-        tenant = sb.tenant_id or (provider.tenant_id if provider else "")
-        suffix = ctx.options.run_id[:8] if ctx.options.run_id else "check"
-        manifest = {
-            **sb.manifest,
-            "name": f"{sb.manifest.get('name')}-{suffix}",
-            "infrastructure_type": sb.manifest.get("infrastructure_type", "kubernetes"),
-            "infrastructure_provider_id": ctx.settings.id,
-        }
         api = ctx.ports.imagefactory
-        build = api.create_build({"tenant_id": tenant, "project_id": sb.project_id, "manifest": manifest})
-        build = api.wait_for_build(build.id, timeout=sb.timeout)
-        ctx.smoke_build = build
+        started = ctx.state.get(BuildStarted, self.name)
+        if started is not None and started.attempt == ctx.attempt:
+            build_id = started.build_id  # an earlier attempt of this run created it: follow it
+        else:
+            tenant = sb.tenant_id or ctx.assessed.provider.tenant_id
+            suffix = ctx.options.run_id[:8] if ctx.options.run_id else "check"
+            manifest = {
+                **sb.manifest,
+                "name": f"{sb.manifest.get('name')}-{suffix}{_suffix(ctx)}",
+                "infrastructure_type": sb.manifest.get("infrastructure_type", "kubernetes"),
+                "infrastructure_provider_id": ctx.settings.id,
+            }
+            build_id = api.create_build({"tenant_id": tenant, "project_id": sb.project_id, "manifest": manifest}).id
+            ctx.checkpoint(BuildStarted(build_id, ctx.attempt, f"smoke build {build_id} created"))
+        build = api.wait_for_build(build_id, timeout=sb.timeout)
         if build.status != "completed":
             raise VerificationFailedError(
                 f"smoke build {build.id} ended {build.status}: {build.error_message or 'no error message'}",
                 step=self.name,
                 hint="open the build's logs in Image Factory; the Tekton objects it needs may still be wrong",
             )
-        return f"smoke build {build.id} completed"
+        return SmokeBuilt(build, f"smoke build {build.id} completed")
 
 
 class NoActiveJobStep:
@@ -169,12 +198,11 @@ class NoActiveJobStep:
 
     name = "no-active-job"
     reads_only = False
-    deadline = 0.0
 
-    def plan(self, ctx: RunContext) -> PlanStep:
+    def plan(self, ctx: StepContext) -> PlanStep:
         return PlanStep(self.name, "confirm no installer job is pending or running", (f"provider {ctx.settings.id}",))
 
-    def run(self, ctx: RunContext) -> str:
+    def run(self, ctx: StepContext) -> NoActiveJob:
         status = ctx.ports.imagefactory.tekton_status(ctx.settings.id, limit=20)
         if status.active_job is not None:
             job = status.active_job
@@ -183,4 +211,4 @@ class NoActiveJobStep:
                 step=self.name,
                 hint="wait for it to finish and check its result before closing the incident",
             )
-        return "no installer job is pending or running"
+        return NoActiveJob("no installer job is pending or running")

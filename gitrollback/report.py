@@ -59,6 +59,8 @@ def report_json(report: RunReport) -> dict[str, Any]:
         },
         "rollback_commit": report.rollback_commit,
         "synced_revision": report.synced_revision,
+        "run_id": report.run_id,
+        "resumed": list(report.resumed),
     }
 
 
@@ -72,6 +74,7 @@ def plan_json(plan: RollbackPlan) -> dict[str, Any]:
         "failed_job": to_json(plan.failed_job),
         "known_good": to_json(plan.known_good),
         "steps": [to_json(s) for s in plan.steps],
+        "resumes": plan.resumes,
         "objects": [
             {"kind": m.kind, "name": m.name, "namespace": m.namespace or plan.target_namespace, "file": m.source_file}
             for m in plan.manifests
@@ -111,6 +114,8 @@ def render_plan(plan: RollbackPlan) -> str:
     """The plan as numbered steps with their targets."""
     kg = plan.known_good
     lines = [f"Plan for provider {plan.provider_id} ({plan.mode}), namespace {plan.target_namespace}"]
+    if plan.resumes:
+        lines.append(f"  resumes     run {plan.resumes} (its finished steps are not repeated)")
     if plan.failed_job is not None:
         lines.append(f"  failed job  {plan.failed_job.id}: {plan.failed_job.error}")
     lines.append(f"  known-good  {kg.revision} ({kg.source})")
@@ -122,7 +127,6 @@ def render_plan(plan: RollbackPlan) -> str:
         marker = " [changes things]" if step.mutates else ""
         lines.append(f"{i:>2}. {step.name}: {step.description}{marker}")
         lines += [f"      - {t}" for t in step.targets]
-    lines.append("Nothing was changed. Run `gitrollback run` to do this.")
     return "\n".join(lines)
 
 
@@ -147,6 +151,8 @@ def incident_markdown(incident: Incident, report: RunReport) -> str:
 def render_report(report: RunReport) -> str:
     """The human summary of a run: outcome, chosen revision, and the incident notes."""
     lines = [f"Result: {report.status}"]
+    if report.resumed:
+        lines.append(f"Resumed: run {report.run_id} (reused {', '.join(report.resumed)})")
     if report.error:
         lines.append(f"Error:  {report.error}")
     if report.known_good is not None:

@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -46,6 +47,7 @@ from gitrollback.ports import (
     SourceHost,
     SyncEngine,
 )
+from gitrollback.report import incident_markdown
 from gitrollback.runbook.context import Ports, RunOptions, RunState, StepContext
 from gitrollback.runbook.engine import Runner, RunOutcome, Step
 from gitrollback.runbook.incident import build_incident
@@ -76,6 +78,17 @@ from gitrollback.settings import ProviderSettings, Settings
 from gitrollback.wiring import build_adapters
 
 __all__ = ["Rollback", "gitops_steps", "installer_steps"]
+
+
+def _write_notes(report: RunReport, path: Path) -> str | None:
+    """Write the incident notes; the reason when the file cannot be written (None: written)."""
+    if report.incident is None:  # pragma: no cover - every report has notes
+        return "the run produced no incident notes"
+    try:
+        path.expanduser().write_text(incident_markdown(report.incident, report) + "\n", encoding="utf-8")
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 def _rollback_commit(state: RunState) -> str | None:
@@ -326,7 +339,13 @@ class Rollback:
         )
 
     def run(
-        self, *, to: str | None = None, force: bool = False, run_id: str | None = None, resume: str | None = None
+        self,
+        *,
+        to: str | None = None,
+        force: bool = False,
+        run_id: str | None = None,
+        resume: str | None = None,
+        notes: Path | None = None,
     ) -> RunReport:
         """Roll back and verify. Never raises for a failed step: the report says what happened.
 
@@ -335,6 +354,10 @@ class Rollback:
         first step without a result, with the same run id (so idempotency keys replay). ``resume`` names the run
         to continue; ``run_id`` names a new run (or continues that one, if its journal exists). A request for
         another ``to`` than the unfinished run's starts a new run and marks the old one superseded.
+
+        ``notes`` is a file the incident notes (Markdown) are written to before the run is journaled as ended, so a
+        kill never leaves a finished run without its notes. A file that cannot be written does not fail the run:
+        the report says so (``notes_error``) and carries the notes itself (``incident``).
 
         Raises:
             PreconditionFailedError: another run holds this provider's lock (``lock_held``), or ``resume`` names
@@ -355,6 +378,8 @@ class Rollback:
                 journal.start(to=options.to, force=options.force, at=self.ports.clock.now())
             outcome = self._runner(options, journal).run(view.prior if view is not None else None)
             report = self._report(outcome, options.run_id)
+            if notes is not None:
+                report = dataclasses.replace(report, notes_path=str(notes), notes_error=_write_notes(report, notes))
             if journal is not None:
                 journal.end(report.status, error_kind=report.error_kind)
             return report

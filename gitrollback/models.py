@@ -423,6 +423,8 @@ class RunReport:
     error_kind: str | None = None
     run_id: str = ""
     resumed: tuple[str, ...] = ()
+    notes_path: str | None = None
+    notes_error: str | None = None
 
 
 @dataclass(frozen=True)

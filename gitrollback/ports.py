@@ -268,4 +268,3 @@ class ProgressSink(Protocol):
     def waiting(self, what: str, elapsed: float, state: str) -> None:
         """A long wait is still going on."""
         ...
-

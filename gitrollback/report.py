@@ -61,6 +61,9 @@ def report_json(report: RunReport) -> dict[str, Any]:
         "synced_revision": report.synced_revision,
         "run_id": report.run_id,
         "resumed": list(report.resumed),
+        "notes": None
+        if report.notes_path is None
+        else {"path": report.notes_path, "written": report.notes_error is None, "error": report.notes_error},
     }
 
 

@@ -76,7 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     run.add_argument("--notes", metavar="FILE", help="also write the incident notes (Markdown) to FILE")
     run.add_argument(
-        "--resume", metavar="RUN_ID", help="continue this unfinished run (default: the provider's unfinished run, if any)"
+        "--resume",
+        metavar="RUN_ID",
+        help="continue this unfinished run (default: the provider's unfinished run, if any)",
     )
     sandbox = sub.add_parser("sandbox", parents=[common], help="roll back a throwaway simulated world, for real")
     sandbox.add_argument("action", nargs="?", choices=["run", "serve"], default="run", help="run (default) or serve")
@@ -195,32 +197,17 @@ def _report_exit(report: RunReport) -> int:
     return {"rolled_back": EXIT_OK, "refused": EXIT_REFUSED}.get(report.status, EXIT_FAILED)
 
 
-def _write_notes(output: Output, report: RunReport, notes: str | None) -> dict[str, object] | None:
-    """Write the incident notes; a failure is reported (stderr and the JSON report), never raised: the rollback's
-    outcome is what the exit code says, and the notes are also in the report."""
-    from gitrollback.report import incident_markdown
-
-    if not notes or report.incident is None:
-        return None
-    try:
-        Path(notes).expanduser().write_text(incident_markdown(report.incident, report) + "\n", encoding="utf-8")
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        output.message(f"gitrollback: warning: could not write the incident notes to {notes}: {reason}")
-        output.message("  next: the notes are in the report above (incident); copy them from there")
-        return {"path": notes, "written": False, "error": reason}
-    return {"path": notes, "written": True, "error": None}
-
-
-def _print_report(output: Output, report: RunReport, as_json: bool, notes: str | None = None) -> None:
+def _print_report(output: Output, report: RunReport, as_json: bool) -> None:
+    """The report on stdout; an incident notes file that could not be written is a warning on stderr (the exit code
+    stays the rollback's: the notes are in the report)."""
     from gitrollback.report import render_report, report_json
 
-    written = _write_notes(output, report, notes)
+    if report.notes_error is not None:
+        output.message(f"gitrollback: warning: could not write the incident notes to {report.notes_path}: "
+                       f"{report.notes_error}")  # fmt: skip
+        output.message("  next: the notes are in the report (incident); copy them from there")
     if as_json:
-        document = report_json(report)
-        if written is not None:
-            document["notes"] = written
-        output.json(document)
+        output.json(report_json(report))
     else:
         output.result(render_report(report))
 
@@ -304,8 +291,9 @@ def _cmd_run(
             if unfinished is not None and unfinished.to == args.to:
                 where = f"after {unfinished.last_step}" if unfinished.last_step else "in its first step"
                 output.message(f"Resuming run {unfinished.run_id}, which stopped {where}.")
-        report = rb.run(to=args.to, force=args.force, resume=args.resume)
-    _print_report(output, report, args.json, args.notes)
+        notes = Path(args.notes) if args.notes else None
+        report = rb.run(to=args.to, force=args.force, resume=args.resume, notes=notes)
+    _print_report(output, report, args.json)
     return _report_exit(report)
 
 
@@ -354,7 +342,7 @@ def error_json(kind: str, message: str, hint: str | None, exit_code: int) -> dic
     return {"error": {"kind": kind, "message": message, "hint": hint, "exit_code": exit_code}}
 
 
-def _fail(output: Output, as_json: bool, kind: str, message: str, hint: str | None, code: int) -> int:
+def _fail(output: Output, as_json: bool, kind: str, message: str, hint: str | None, *, code: int) -> int:
     output.message(f"gitrollback: {'error: ' if kind != 'interrupted' else ''}{message}")
     if hint:
         output.message(f"  next: {hint}")
@@ -404,17 +392,17 @@ def main(
     except GitRollbackError as exc:
         if debug:
             traceback.print_exc(file=output.err)
-        return _fail(output, as_json, exc.kind, str(exc), exc.hint, _exit_code(exc))
+        return _fail(output, as_json, exc.kind, str(exc), exc.hint, code=_exit_code(exc))
     except KeyboardInterrupt:
         hint = "rerun the same command: an unfinished run resumes where it stopped"
-        return _fail(output, as_json, "interrupted", "interrupted", hint, EXIT_INTERRUPTED)
+        return _fail(output, as_json, "interrupted", "interrupted", hint, code=EXIT_INTERRUPTED)
     except SystemExit as exc:  # argparse --help / --version
         return int(exc.code or 0)
     except Exception as exc:
         if debug:
             traceback.print_exc(file=output.err)
         message = f"internal error: {type(exc).__name__}: {exc}"
-        return _fail(output, as_json, "internal", message, "rerun with --debug for the traceback and report it", 1)
+        return _fail(output, as_json, "internal", message, "rerun with --debug for the traceback and report it", code=1)
     finally:
         root.removeHandler(handler)
         root.setLevel(previous_level)

@@ -6,8 +6,8 @@ answer as JSON: ``--repo`` is a local path (read in place, never written) or a U
 to). ``--json`` prints ``{"revision", "trees", "source", "reason", "rejected": [{"revision", "why"}], "warnings"}``
 (plus ``bad_revision`` and ``summary``). A refusal exits 3 (a precondition: nothing usable to roll back to) or 2
 (bad input such as an unknown revision or a missing path), with the reason on stderr and, with ``--json``,
-``{"error": {"kind", "message", "hint", "exit_code"}}`` on stdout; ``docs/known-good.md`` lists the kinds, ``docs/cli.md``
-the codes.
+``{"error": {"kind", "message", "hint", "exit_code"}}`` on stdout; ``docs/known-good.md`` lists the kinds,
+``docs/cli.md`` the codes.
 This module imports nothing heavy at import time, so ``gitrollback --help`` stays fast.
 """
 

@@ -46,7 +46,9 @@ class ApplyStep:
         applied: list[AppliedObject] = []
         for manifest in manifests:
             try:
-                applied.append(cluster.apply(manifest, namespace=namespace, field_manager=c.field_manager, force=c.force))
+                applied.append(
+                    cluster.apply(manifest, namespace=namespace, field_manager=c.field_manager, force=c.force)
+                )
             except AdapterError as exc:
                 done = tuple(f"{a.kind}/{a.name}" for a in applied)
                 raise ApplyFailedError(
@@ -58,7 +60,6 @@ class ApplyStep:
                 ) from exc
         created = sum(1 for a in applied if a.created)
         ns_note = " (namespace created)" if created_ns else ""
-        detail = (
-            f"applied {len(applied)} objects to {namespace}{ns_note}: {created} created, {len(applied) - created} updated"
-        )
+        updated = len(applied) - created
+        detail = f"applied {len(applied)} objects to {namespace}{ns_note}: {created} created, {updated} updated"
         return Applied(tuple(applied), created_ns, detail)

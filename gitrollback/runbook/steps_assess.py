@@ -157,9 +157,7 @@ class AssessStep:
         readiness = None
         if ctx.options.live_readiness and status.active_job is None:
             readiness = api.readiness(provider.id)
-        assessed, finding = judge(
-            ctx.settings, provider, status, readiness, force=ctx.options.force, to=ctx.options.to
-        )
+        assessed, finding = judge(ctx.settings, provider, status, readiness, force=ctx.options.force, to=ctx.options.to)
         if finding is not None:
             raise finding.error()
         return assessed

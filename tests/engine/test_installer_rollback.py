@@ -221,7 +221,7 @@ def test_journal_records_each_result_and_reads_back(world: SandboxWorld) -> None
     assert kinds.index("checkpoint") < kinds.index("result", kinds.index("checkpoint"))
     view = read_journal(journal)
     assert not view.resumable and view.ended == "rolled_back"
-    assert [name for name in view.prior.done] == [r.name for r in report.steps[:-1]]
+    assert list(view.prior.done) == [r.name for r in report.steps[:-1]]
     assert tuple(record for _, record in view.prior.done.values()) == report.steps[:-1]
     validated = view.prior.done["validate"][0]
     assert isinstance(validated, Validated) and validated.job.status == "succeeded"

@@ -27,7 +27,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +58,7 @@ class Pump:
     def _loop(self) -> None:
         while not self._stop.is_set():
             if not self.frozen.is_set():
-                self.clock.advance(0.25)
+                self.clock.advance(1.0)
             self._stop.wait(0.004)
 
     def __enter__(self) -> Pump:

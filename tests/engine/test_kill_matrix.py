@@ -298,4 +298,5 @@ def test_kill_inside_every_long_step(mode: str, reference, tmp_path: Path) -> No
         if resumed != steps[: steps.index(step)]:
             problems.append(f"{case.name}: the rerun resumed {resumed}, not every step before {step}")
         MATRIX.append((mode, f"inside {step}", "recovered" if not problems else "FAILED"))
+    print(f"\nkill matrix {mode} inside: {waited}")  # noqa: T201 - the numbers in docs/safety.md
     assert not problems, "\n".join(problems)

@@ -356,7 +356,8 @@ class Rollback:
         another ``to`` than the unfinished run's starts a new run and marks the old one superseded.
 
         ``notes`` is a file the incident notes (Markdown) are written to before the run is journaled as ended, so a
-        kill never leaves a finished run without its notes. A file that cannot be written does not fail the run:
+        kill never leaves a finished run without its notes; a refused run (nothing changed) writes none, so it never
+        overwrites the notes of the run that did the work. A file that cannot be written does not fail the run:
         the report says so (``notes_error``) and carries the notes itself (``incident``).
 
         Raises:
@@ -378,7 +379,7 @@ class Rollback:
                 journal.start(to=options.to, force=options.force, at=self.ports.clock.now())
             outcome = self._runner(options, journal).run(view.prior if view is not None else None)
             report = self._report(outcome, options.run_id)
-            if notes is not None:
+            if notes is not None and report.status != "refused":  # a refused run changed nothing: no notes
                 report = dataclasses.replace(report, notes_path=str(notes), notes_error=_write_notes(report, notes))
             if journal is not None:
                 journal.end(report.status, error_kind=report.error_kind)

@@ -129,7 +129,7 @@ def build_adapters(
             author=(g.author_name, g.author_email),
         )
         if g.scm != "direct":
-            out.host = host_factory(g.scm)(g, token=token or "", clock=clock)
+            out.host = host_factory(g.scm)(g, token=token or "", clock=clock, on_wait=on_wait)
     if p.sync is not None and p.sync.engine != "none":
         out.sync = sync_factory(p.sync.engine)(p.sync, token=secret(p.sync.token), clock=clock, on_wait=on_wait)
     for adapter in (imagefactory, cluster, assets, out.workspace, out.host, out.sync):

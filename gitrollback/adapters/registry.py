@@ -86,7 +86,13 @@ def _git_workspace(
     return GitWorkspace(settings.repo, cache_dir=cache_dir, branch=settings.branch, env=env, author=author)
 
 
-def _github_host(settings: GitOpsSettings, *, token: str, clock: Clock | None = None) -> SourceHost:
+def _github_host(
+    settings: GitOpsSettings,
+    *,
+    token: str,
+    clock: Clock | None = None,
+    on_wait: Callable[[str, float, str], None] | None = None,
+) -> SourceHost:
     from gitrollback.adapters.github import GitHubHost
 
     return GitHubHost(
@@ -95,10 +101,17 @@ def _github_host(settings: GitOpsSettings, *, token: str, clock: Clock | None = 
         base_url=settings.base_url or "https://api.github.com",
         clock=clock,
         poll_interval=settings.poll_interval,
+        on_wait=on_wait,
     )
 
 
-def _gitlab_host(settings: GitOpsSettings, *, token: str, clock: Clock | None = None) -> SourceHost:
+def _gitlab_host(
+    settings: GitOpsSettings,
+    *,
+    token: str,
+    clock: Clock | None = None,
+    on_wait: Callable[[str, float, str], None] | None = None,
+) -> SourceHost:
     from gitrollback.adapters.gitlab import GitLabHost
 
     return GitLabHost(
@@ -107,6 +120,7 @@ def _gitlab_host(settings: GitOpsSettings, *, token: str, clock: Clock | None = 
         base_url=settings.base_url or "https://gitlab.com",
         clock=clock,
         poll_interval=settings.poll_interval,
+        on_wait=on_wait,
     )
 
 

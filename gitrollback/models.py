@@ -22,6 +22,7 @@ __all__ = [
     "Assessment",
     "Build",
     "ChangeRequest",
+    "DeployedObject",
     "DeploymentRecord",
     "FailedJob",
     "Incident",
@@ -420,6 +421,7 @@ class RunReport:
     rollback_commit: str | None = None
     synced_revision: str | None = None
     error_kind: str | None = None
+    sync: SyncStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -494,6 +496,18 @@ class SyncStatus:
     operation_finished_at: datetime | None = None
     reconciled_at: datetime | None = None
     auto_sync: bool = False
+    engine: str = ""
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeployedObject:
+    """One object a GitOps controller reports it applied (Argo CD ``status.resources``, Flux's inventory)."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None = None
 
 
 @dataclass(frozen=True)
@@ -504,3 +518,4 @@ class DeploymentRecord:
     revision: str
     deployed_at: datetime
     source: str = ""
+    controller: str = "Argo CD"

@@ -39,7 +39,7 @@ from gitrollback.errors import (
 )
 from gitrollback.models import AppliedObject, Manifest
 
-__all__ = ["LightkubeCluster"]
+__all__ = ["LightkubeCluster", "translate_errors"]
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +93,10 @@ def _translate(operation: str, what: str) -> Iterator[None]:
                 hint="check cluster.kubeconfig/context in the config and that the API server is reachable",
             ) from exc
         raise
+
+
+#: the error boundary, shared with the Flux adapter (``flux.py``), the other lightkube module
+translate_errors = _translate
 
 
 class LightkubeCluster:

@@ -22,7 +22,8 @@ ALLOWED = {
     # The simulators decode YAML themselves, as the Go code they stand in for does (not through gitrollback).
     "ruamel": {"gitrollback/_yaml.py", "gitrollback/testing/imagefactory/goyaml.py", "gitrollback/testing/sandbox.py"},
     "httpx": {"gitrollback/adapters/imagefactory.py", "gitrollback/adapters/argocd.py"},
-    "lightkube": {"gitrollback/adapters/kube.py"},
+    # the cluster adapter, and Flux, whose objects are Kubernetes custom resources (docs/architecture.md)
+    "lightkube": {"gitrollback/adapters/kube.py", "gitrollback/adapters/flux.py"},
     "httpx2": {"gitrollback/adapters/kube.py"},
     "git": {"gitrollback/adapters/git_repo.py", "gitrollback/adapters/git_workspace.py"},
     "github": {"gitrollback/adapters/github.py"},

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from gitrollback.testing.argocd import ArgoCDSimulator
     from gitrollback.testing.clock import FakeClock, SimClock, WallClock
     from gitrollback.testing.cluster_state import ApplyResult, ClusterState, ResourceType, StoreError
+    from gitrollback.testing.flux import FLUX_TYPES, FluxSimulator
     from gitrollback.testing.git_http import GitHttpBackend, GitHttpServer
     from gitrollback.testing.github import GitHubSimulator
     from gitrollback.testing.gitlab import GitLabSimulator
@@ -37,7 +38,9 @@ _EXPORTS = {
     "ArgoCDSimulator": "argocd",
     "ClusterState": "cluster_state",
     "CommitSpec": "repos",
+    "FLUX_TYPES": "flux",
     "FakeClock": "clock",
+    "FluxSimulator": "flux",
     "GitHttpBackend": "git_http",
     "GitHttpServer": "git_http",
     "GitHubSimulator": "github",
@@ -63,11 +66,13 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "FLUX_TYPES",
     "ApplyResult",
     "ArgoCDSimulator",
     "ClusterState",
     "CommitSpec",
     "FakeClock",
+    "FluxSimulator",
     "GitHttpBackend",
     "GitHttpServer",
     "GitHubSimulator",

@@ -42,6 +42,9 @@ def test_reconciles_source_then_kustomization_to_exactly_the_commit(tmp_path: Pa
             DeployedObject("tekton.dev/v1", "Task", "build", APPS),
             DeployedObject("tekton.dev/v1", "Task", "scan", APPS),
         ]
+        at = world.clock.monotonic()
+        assert world.engine().wait_for_revision("apps", new, timeout=5).revision == new  # a rerun: already there
+        assert world.clock.monotonic() == at
         first = git(world.repo, "rev-parse", "HEAD~1")
         assert [(r.revision, r.controller) for r in engine.history("apps")] == [(first, "Flux"), (new, "Flux")]
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from gitrollback.testing.argocd import ArgoCDSimulator
     from gitrollback.testing.clock import FakeClock, SimClock, WallClock
     from gitrollback.testing.cluster_state import ApplyResult, ClusterState, ResourceType, StoreError
-    from gitrollback.testing.flux import FLUX_TYPES, FluxSimulator
+    from gitrollback.testing.flux import FluxSimulator
     from gitrollback.testing.git_http import GitHttpBackend, GitHttpServer
     from gitrollback.testing.github import GitHubSimulator
     from gitrollback.testing.gitlab import GitLabSimulator
@@ -38,7 +38,6 @@ _EXPORTS = {
     "ArgoCDSimulator": "argocd",
     "ClusterState": "cluster_state",
     "CommitSpec": "repos",
-    "FLUX_TYPES": "flux",
     "FakeClock": "clock",
     "FluxSimulator": "flux",
     "GitHttpBackend": "git_http",
@@ -66,7 +65,6 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "FLUX_TYPES",
     "ApplyResult",
     "ArgoCDSimulator",
     "ClusterState",

@@ -48,7 +48,7 @@ def _read(path: str) -> str:
 def _require_simulators() -> None:
     """The sandbox runs the simulators, which need the ``testing`` extra: say so instead of a traceback."""
     try:
-        from gitrollback.testing import _k8s_yaml, _kube_schemas  # noqa: F401
+        from gitrollback.testing import _crd_schemas, _k8s_yaml, _kube_schemas  # noqa: F401
         from gitrollback.testing._extras import find_kubectl
 
         find_kubectl()

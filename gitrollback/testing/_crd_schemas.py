@@ -6,21 +6,27 @@ refuses unknown fields, refuses values of the wrong type, and validates ``requir
 ``maxLength``/``minLength`` and ``minimum``/``maximum`` (kubernetes/apiextensions-apiserver
 ``pkg/apiserver/validation``, messages from kube-openapi ``pkg/validation/errors``), and fills in ``default`` values
 (``pkg/apiserver/schema/defaulting``). ``_kube_schemas.check`` walks a body over these schemas the same way it walks
-built-in kinds; ``defaults`` applies the defaults. Not evaluated: ``x-kubernetes-validations`` (CEL rules) and
-``format``.
+built-in kinds; ``defaults`` applies the defaults. The ``x-kubernetes-validations`` rules are CEL, evaluated with
+cel-python (a real CEL implementation; ``rule_failures``), and a failing rule is worded as the API server words it:
+``spec.kubeConfig: Invalid value: "object": <the rule's message>`` (apiextensions-apiserver
+``pkg/apiserver/schema/cel``). Not checked: ``format``.
 """
 
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
 from gitrollback.testing import _k8s_yaml
+from gitrollback.testing._extras import require
 from gitrollback.testing._kube_catalog import ResourceType
 
-__all__ = ["FLUX_TYPES", "defaults", "schema_for"]
+celpy = require("celpy", "cel-python")
+
+__all__ = ["FLUX_TYPES", "defaults", "rule_failures", "schema_for"]
 
 _SPECS = ("flux/source.toolkit.fluxcd.io_gitrepositories.yaml", "flux/kustomize.toolkit.fluxcd.io_kustomizations.yaml")
 
@@ -78,3 +84,30 @@ def _default(value: Any, schema: Mapping[str, Any]) -> None:
     elif isinstance(value, list) and isinstance(schema.get("items"), Mapping):
         for item in value:
             _default(item, schema["items"])
+
+
+_PROGRAMS: dict[str, Any] = {}
+_PROGRAMS_LOCK = threading.Lock()
+
+
+def _program(rule: str) -> Any:
+    with _PROGRAMS_LOCK:
+        if rule not in _PROGRAMS:
+            env = celpy.Environment()
+            _PROGRAMS[rule] = env.program(env.compile(rule))
+        return _PROGRAMS[rule]
+
+
+def rule_failures(schema: Mapping[str, Any], value: Any) -> list[str]:
+    """The messages of the ``x-kubernetes-validations`` rules ``value`` fails (``self`` is the value)."""
+    failures: list[str] = []
+    for validation in schema.get("x-kubernetes-validations") or ():
+        rule = str(validation.get("rule", ""))
+        try:
+            result = _program(rule).evaluate({"self": celpy.json_to_cel(value)})
+        except celpy.CELEvalError as exc:
+            failures.append(f"{validation.get('message') or rule}: {exc.args[0] if exc.args else exc}")
+            continue
+        if result is not True and not (isinstance(result, celpy.celtypes.BoolType) and bool(result)):
+            failures.append(str(validation.get("message") or f"failed rule: {rule}"))
+    return failures

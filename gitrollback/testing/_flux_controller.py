@@ -29,8 +29,7 @@ the real reconcilers:
   Kustomization using it (the controller's source watch).
 
 Not modelled: health checks (``wait``, ``healthChecks``; objects are taken as ready once applied), post-build
-substitution, SOPS, remote clusters and service-account impersonation, OCIRepository and Bucket sources, and
-``x-kubernetes-validations``.
+substitution, SOPS, remote clusters and service-account impersonation, OCIRepository and Bucket sources.
 """
 
 from __future__ import annotations

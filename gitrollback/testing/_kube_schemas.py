@@ -272,6 +272,12 @@ def _quoted(value: Any) -> str:
 def _check_value(value: Any, schema: Mapping[str, Any], path: FieldPath, report: SchemaReport) -> None:
     """A CRD schema's value rules, worded as kube-openapi's ``pkg/validation/errors`` and apiextensions word them."""
     where = _dotted(path)
+    if "x-kubernetes-validations" in schema:
+        from gitrollback.testing import _crd_schemas
+
+        shown = _quoted(value) if not isinstance(value, Mapping | list) else '"object"'
+        for message in _crd_schemas.rule_failures(schema, value):
+            report.invalid_values.append((path, "FieldValueInvalid", f"Invalid value: {shown}: {message}"))
     enum = schema.get("enum")
     if enum is not None and value not in enum:
         supported = ", ".join(_quoted(v) for v in enum)

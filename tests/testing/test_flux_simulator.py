@@ -13,6 +13,7 @@ from lightkube import ApiError, Client, KubeConfig
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.types import PatchType
 
+from gitrollback.testing.cluster_state import StoreError
 from gitrollback.testing.flux import FIELD_MANAGER
 from tests.flux_world import APPS, URL, FluxWorld, flux_world, git, release
 
@@ -197,6 +198,25 @@ def test_dependencies_gate_the_apply_and_cross_namespace_sources_stall(tmp_path:
         assert stalled["message"] == (
             "can't access 'GitRepository/flux-system/gitops', cross-namespace references have been blocked"
         )
+
+
+def test_the_crds_cel_rules_are_enforced(tmp_path: Path) -> None:
+    """x-kubernetes-validations: a GitRepository serviceAccountName needs provider azure or aws (evaluated CEL)."""
+    with flux_world(tmp_path, kustomization=False) as world:
+        body = {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "GitRepository",
+            "metadata": {"name": "sa", "namespace": "flux-system"},
+            "spec": {"interval": "1m", "url": URL, "serviceAccountName": "reader"},
+        }
+        with pytest.raises(StoreError) as info:
+            world.cluster.create(body, manager="test")
+        assert info.value.code == 422 and info.value.message == (
+            'GitRepository.source.toolkit.fluxcd.io "sa" is invalid: spec: Invalid value: "object": '
+            "serviceAccountName can only be set when provider is 'azure' or 'aws'"
+        )
+        body["spec"]["provider"] = "aws"
+        assert world.cluster.create(body, manager="test")["spec"]["timeout"] == "60s"  # and the default
 
 
 def test_an_unknown_repository_url_fails_the_fetch(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ from gitrollback.testing.sandbox import (
     POLL_INTERVAL,
     TICK,
     TOKEN_ENV,
+    WATCHER_INTERVAL,
     seed_imagefactory,
     upgrade,
     world_clock,
@@ -181,7 +182,9 @@ def build_gitops_sandbox(
         cluster = ClusterState(clock=clock)
         kube = KubernetesSimulator(cluster, token=KUBE_TOKEN).start()
         started.append(kube)
-        sim = ImageFactorySimulator(cluster, job_tick=tick, build_tick=tick, clock=clock).start()
+        sim = ImageFactorySimulator(
+            cluster, job_tick=tick, build_tick=tick, readiness_watcher_interval=WATCHER_INTERVAL, clock=clock
+        ).start()
         started.append(sim)
         argocd = ArgoCDSimulator(cluster, tick=tick, clock=clock).start()
         started.append(argocd)

@@ -19,6 +19,7 @@ from gitrollback.models import DeploymentRecord, FailedJob, InstallerJob, PlanSt
 from gitrollback.namespaces import installer_namespace
 from gitrollback.ports import DeploymentHistory
 from gitrollback.runbook.context import RunContext
+from gitrollback.runbook.token_budget import check_token_budget
 
 __all__ = ["AssessStep", "KnownGoodStep", "RenderStep", "latest_failed_job"]
 
@@ -108,6 +109,9 @@ class AssessStep:
         if failed is not None:
             parts.append(f"failed job {failed.id}: {ctx.failed_job.error if ctx.failed_job else ''}")
         parts.append("readiness ready" if ready else f"readiness not_ready ({len(missing)} missing)")
+        warning = check_token_budget(ctx, self.name)
+        if warning:
+            parts.append(warning)
         return "; ".join(parts)
 
 

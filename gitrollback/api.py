@@ -198,7 +198,8 @@ class Rollback:
         return Runner(steps, progress=self.progress, journal=journal or self.journal)
 
     def assess(self) -> Assessment:
-        """Runbook §1: what failed, what is active, what readiness says, and what to do."""
+        """Step 1 of the upstream rollback runbook (``TEKTON_INSTALLER_ROLLBACK_GUIDE.md``): what failed, what is
+        active, what readiness says, and what to do."""
         ctx = self._context(RunOptions(force=True))
         step = AssessStep()
         verdict: Any = "rollback"

@@ -1,6 +1,7 @@
 """Read-only steps: assess the failure, choose the known-good revision, render its manifests.
 
-These are the runbook's §1 ("Assess Failure") and §3.1 ("prepare the previous known-good assets"). They change
+These are steps 1 ("Assess Failure") and 3.1 ("prepare the previous known-good assets") of the upstream runbook
+(imagefactoryoss/imagefactory ``docs/kubernetes-integration/TEKTON_INSTALLER_ROLLBACK_GUIDE.md``). They change
 nothing, so ``plan`` runs them for real. What the API can and cannot tell (imagefactoryoss/imagefactory
 backend/internal/adapters/primary/rest/infrastructure_provider_handler.go, ``TektonInstallerJobResponse``;
 ``docs/imagefactory.md``): the job JSON has no ``operation``, events vanish once a job ends (only
@@ -37,7 +38,7 @@ def latest_failed_job(status: TektonStatus) -> InstallerJob | None:
 
 
 class AssessStep:
-    """Runbook §1: installer status, failed job and error, readiness; refuse while a job is active."""
+    """Upstream runbook step 1: installer status, failed job and error, readiness; refuse while a job is active."""
 
     name = "assess"
     reads_only = True

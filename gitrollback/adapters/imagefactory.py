@@ -41,6 +41,7 @@ from gitrollback.errors import (
     AuthenticationError,
     ConfigError,
     GitRollbackError,
+    RemoteHTTPError,
     TransportError,
     UnexpectedResponseError,
 )
@@ -271,7 +272,7 @@ class ImageFactoryClient(ImageFactoryRoutes):
         with self._lock:
             return None if self._can_login() else self._token_expiry
 
-    def _expired_token_error(self, error: AdapterError, what: str) -> AdapterError:
+    def _expired_token_error(self, error: RemoteHTTPError, what: str) -> RemoteHTTPError:
         """A 401 after a static token's expiry: say so, and when."""
         expiry = self._token_expiry
         if expiry is None or self._can_login() or self._clock.now() < expiry:
@@ -282,7 +283,7 @@ class ImageFactoryClient(ImageFactoryRoutes):
             adapter=wire.ADAPTER,
             operation=error.operation,
             status=401,
-            remote_message=getattr(error, "remote_message", ""),
+            remote_message=error.remote_message,
             hint=(
                 "Image Factory access tokens live 15 minutes: issue a fresh token and rerun (the rerun resumes), or "
                 "configure email and password so gitrollback logs in again by itself"

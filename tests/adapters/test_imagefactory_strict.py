@@ -277,6 +277,27 @@ def test_watcher_flips_the_provider_between_readiness_and_a_build() -> None:
         gen.close()
 
 
+def test_a_readiness_check_that_cannot_run_saves_nothing_and_says_so(world: World) -> None:
+    """A gitops upgrade (which does not touch the cluster) whose post-operation check cannot reach the cluster
+    succeeds with a job.readiness.failed event, and the persisted readiness stays as it was."""
+    world.sim.state.providers[world.provider].config["tekton_install_mode"] = "gitops"
+    with world.client() as client:
+        before = client.tekton_status(world.provider)
+        world.sim.set_cluster_reachable(world.provider, False)
+        world.clock.sleep(1)
+        job = client.upgrade(world.provider)
+        done = client.wait_for_job(world.provider, job.id, timeout=60)
+        after = client.tekton_status(world.provider)
+        events = [e.event_type for e in client.last_job_events(job.id)]
+    assert done.status == "succeeded"
+    assert world.sim.events(job.id)[-2]["event_type"] == "job.readiness.failed"
+    assert events[0] == "upgrade.requested"
+    assert (after.readiness_status, after.readiness_last_checked) == (
+        before.readiness_status,
+        before.readiness_last_checked,
+    )
+
+
 # ----------------------------------------------------------------------------------------- idempotency
 
 

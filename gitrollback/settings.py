@@ -141,6 +141,7 @@ class GitOpsSettings:
     auto_merge: bool = False
     wait_for_merge: bool = True
     merge_timeout: float = 3600.0
+    merge_when_pipeline_succeeds: bool = False
     labels: tuple[str, ...] = ()
     reviewers: tuple[str, ...] = ()
     author_name: str = "gitrollback"

@@ -29,7 +29,8 @@ __all__ = [
     "required_pipelines_for",
 ]
 
-#: The tasks Image Factory's readiness check requires (``requiredTektonTaskNames``; contract §5.2).
+#: The tasks Image Factory's readiness check requires (imagefactoryoss/imagefactory
+#: ``backend/internal/adapters/primary/rest/infrastructure_provider_handler.go``, requiredTektonTaskNamesForReadiness).
 CODE_REQUIRED_TASKS: tuple[str, ...] = (
     "git-clone",
     "docker-build",

@@ -231,7 +231,7 @@ class TestPullRequests:
         assert "merged" not in json.loads(reply.body)[0]
 
     def test_head_without_owner_is_ignored_like_github_does(self, sim: GitHubSimulator, gh: Github, work: Path) -> None:
-        """A bare-branch ``head`` filter is silently ignored, so every open pull request comes back (§2a trap)."""
+        """A bare-branch ``head`` filter is silently ignored, so every open pull request comes back (PyGithub#1566)."""
         bare = sim.repo_path("acme", "app")
         _branch(work, bare, "rollback/abc", {"app.yaml": "replicas: 2\n"})
         _branch(work, bare, "other", {"other.txt": "o\n"})

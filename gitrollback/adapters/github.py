@@ -76,6 +76,8 @@ logger = logging.getLogger(__name__)
 
 _REPO_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 _T = TypeVar("_T")
+#: merges GitHub may refuse as "not mergeable" while it reports the pull request mergeable, before that is final
+_TRANSIENT_REFUSALS = 5
 _RATE_LIMIT_HINT = "wait for the rate limit to reset (the message says when), or use a token with a higher limit"
 
 # vendor exception -> (gitrollback class, what happened, hint), most specific first. ``RemoteHTTPError``
@@ -471,7 +473,8 @@ class GitHubHost:
 
         Reads the pull request every ``poll_interval`` seconds while ``mergeable`` is null, then merges with the
         head sha just read. A 405 that only means "not computed yet" or "the base just moved" is followed by
-        another look; everything within ``merge_timeout``. An already merged pull request is returned as is.
+        another look (up to five merge attempts); everything within ``merge_timeout``. An already merged pull
+        request is returned as is.
 
         Raises:
             ConflictError: GitHub computed ``mergeable: false`` (kind ``conflict``), the pull request is closed
@@ -486,6 +489,7 @@ class GitHubHost:
         start = self._clock.monotonic()
         deadline = start + self._merge_timeout
         what = f"{subject} to be mergeable"
+        refusals = 0
         while True:
             pr, current, mergeable, state = self._call(
                 "merge", subject, lambda: self._read_mergeability(number), deadline=deadline
@@ -497,7 +501,8 @@ class GitHubHost:
             if mergeable is False:
                 raise wire.conflicting(self.repo, current, state)
             if mergeable:
-                merged = self._try_merge(pr, current, message, deadline)
+                refusals += 1
+                merged = self._try_merge(pr, current, message, deadline, last_try=refusals >= _TRANSIENT_REFUSALS)
                 if merged is not None:
                     return merged
             elapsed = self._clock.monotonic() - start
@@ -511,9 +516,10 @@ class GitHubHost:
             self._clock.sleep(min(self._poll_interval, remaining))
 
     def _try_merge(
-        self, pr: PullRequest, current: ChangeRequest, message: str | None, deadline: float
+        self, pr: PullRequest, current: ChangeRequest, message: str | None, deadline: float, *, last_try: bool
     ) -> ChangeRequest | None:
-        """``PUT .../merge`` guarded by the head sha; None when GitHub's refusal is worth another look."""
+        """``PUT .../merge`` guarded by the head sha; None when GitHub's refusal is worth another look (not on the
+        ``last_try``, nor after the deadline)."""
         subject = f"{self.repo}#{current.number}"
 
         def put() -> Any:
@@ -523,7 +529,7 @@ class GitHubHost:
             status = self._call("merge", subject, put, deadline=deadline)
         except RemoteHTTPError as exc:
             transient = wire.merge_refusal_is_transient(exc.status, exc.remote_message)
-            if transient and self._clock.monotonic() < deadline:
+            if transient and not last_try and self._clock.monotonic() < deadline:
                 return None
             refusal = wire.merge_refusal(exc.status, exc.remote_message, self.repo, current)
             if refusal is None:

@@ -72,6 +72,8 @@ __all__ = ["GitLabHost"]
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+#: merges GitLab may refuse while it reports the merge request mergeable, before the refusal is final
+_MERGE_ATTEMPTS = 5
 
 #: per-call options: no sleeping retries inside python-gitlab (our clock and policy decide).
 _ONCE: dict[str, Any] = {"obey_rate_limit": False, "retry_transient_errors": False}
@@ -324,7 +326,8 @@ class GitLabHost:
         """Merge ``!number`` once GitLab has settled that it can be merged (a merged one is returned as is).
 
         Looks every ``poll_interval`` seconds while ``detailed_merge_status`` is not settled, merges a
-        ``mergeable`` one guarded by its head sha, and looks again after a refusal that came too early. With
+        ``mergeable`` one guarded by its head sha, and looks again after a refusal that came too early (up to five
+        merge attempts). With
         ``merge_when_pipeline_succeeds`` a merge request whose pipeline still runs is set to auto-merge and
         waited for. Everything within ``merge_timeout``.
 
@@ -340,6 +343,7 @@ class GitLabHost:
         start = self._clock.monotonic()
         deadline = start + self._merge_timeout
         auto_set = False
+        attempts = 0
         refusal: RemoteHTTPError | None = None
         while True:
             mr = self._retrying(f"read merge request !{number}", lambda: self._get(number), deadline=deadline)
@@ -359,8 +363,12 @@ class GitLabHost:
                 raise wire.auto_merge_cancelled(number)
             elif detailed in wire.UNSETTLED:
                 waiting_for = detailed
+            elif attempts >= _MERGE_ATTEMPTS and refusal is not None:
+                raise wire.merge_refused(number, status=refusal.status, remote=refusal.remote_message, reason=detailed)
             elif detailed == "mergeable" or (detailed == "ci_still_running" and self._auto_merge):
-                auto = self._auto_merge and _pipeline(attrs) in wire.PIPELINE_RUNNING
+                running = detailed == "ci_still_running" or _pipeline(attrs) in wire.PIPELINE_RUNNING
+                auto = self._auto_merge and running
+                attempts += 1
                 done, refusal = self._put_merge(mr, message, auto=auto, deadline=deadline)
                 if done is not None:
                     return done

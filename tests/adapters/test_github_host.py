@@ -357,6 +357,18 @@ class TestBackgroundMergeability:
         assert clock.sleeps == [5, 5]
         assert not any(path.endswith("/merge") for path in _posts(sim))
 
+    def test_a_405_that_never_stops_is_final_after_five_attempts(self, sim: _Sim, work: Path, clock: FakeClock) -> None:
+        """If GitHub keeps refusing "not mergeable" although it reports mergeable, the fifth refusal is final:
+        ConflictError (kind not_mergeable) with GitHub's message, not a wait until merge_timeout."""
+        with GitHubHost("acme/gitops", token=TOKEN, base_url=sim.api_url, clock=clock) as host:
+            cr = _open(host)
+            sim.override = ("/merge", Response.json(405, {"message": "Pull Request is not mergeable"}))
+            with pytest.raises(ConflictError) as info:
+                host.merge(cr.number)
+        assert (info.value.kind, info.value.status) == ("not_mergeable", 405)
+        assert _posts(sim).count("PUT /api/v3/repos/acme/gitops/pulls/1/merge") == 5
+        assert clock.sleeps == [5, 5, 5, 5]
+
     def test_mergeability_that_never_arrives_ends_at_the_merge_deadline(
         self, sim: _Sim, work: Path, clock: FakeClock
     ) -> None:

@@ -354,6 +354,28 @@ class TestAsynchronousMergeability:
         assert run_git(sim.repo_path(PROJECT), "rev-parse", f"{cr.merge_commit}^1") == moved[0]
         assert clock.sleeps == [5]  # the check GitLab started at the refusal takes 5 s
 
+    def test_a_refusal_that_never_stops_is_final_after_five_attempts(
+        self, sim: GitLabSimulator, shas: dict[str, str], clock: FakeClock
+    ) -> None:
+        """If GitLab keeps answering 422 although it reports the MR mergeable, the fifth refusal is final:
+        ConflictError (kind not_mergeable) quoting GitLab, not a wait until merge_timeout."""
+        original = sim.handle
+
+        def handle(request: Request) -> Response:
+            if request.method == "PUT" and request.raw_path.endswith("/merge"):
+                return Response.json(422, {"message": "Branch cannot be merged"})
+            return original(request)
+
+        sim.handle = handle  # type: ignore[method-assign]
+        with _make_host(sim, clock) as host:
+            open_default(host)
+            with pytest.raises(ConflictError) as err:
+                host.merge(1)
+        assert (err.value.kind, err.value.status) == ("not_mergeable", 422)
+        assert "Branch cannot be merged (detailed_merge_status: mergeable)" in str(err.value)
+        assert len(api_calls(sim, "PUT")) == 5
+        assert clock.sleeps == [5, 5, 5, 5, 5]
+
     def test_a_real_conflict_is_still_a_conflict_after_the_delay(
         self, slow: _Hooked, clock: FakeClock, template: tuple[Path, dict[str, str]], tmp_path: Path
     ) -> None:

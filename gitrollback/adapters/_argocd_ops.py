@@ -142,7 +142,8 @@ class ArgoCDOperations:
                 logger.info("Argo CD %s: an operation for %s is already running", app, wire.short(revision))
                 return wire.sync_status(app, data)
             verdict = wire.assess(data, revision)
-            if wire.auto_sync_enabled(data) and verdict.operation_seen and verdict.failure_kind != "operation":
+            applied = verdict.operation_seen and verdict.failure_kind not in ("operation", "unknown_revision")
+            if wire.auto_sync_enabled(data) and applied:
                 # auto-sync already applied it; another sync would only add a history entry
                 logger.info("Argo CD %s: auto-sync already applied %s", app, wire.short(revision))
                 return wire.sync_status(app, data)

@@ -358,8 +358,9 @@ class GitLabHost:
             if attrs.get("merge_when_pipeline_succeeds"):
                 waiting_for = "auto_merge"
             elif auto_set:
-                if detailed in ("ci_must_pass", "ci_still_running"):
-                    raise wire.merge_blocked(number, "ci_must_pass" if detailed == "ci_must_pass" else detailed)
+                # GitLab dropped the auto-merge: the pipeline failed, or someone turned it off
+                if detailed == "ci_must_pass":
+                    raise wire.merge_blocked(number, detailed)
                 raise wire.auto_merge_cancelled(number)
             elif detailed in wire.UNSETTLED:
                 waiting_for = detailed

@@ -197,6 +197,11 @@ class GitLabSimulator(SimulatorServer):
         with self._api.lock:
             self._project(project).merge_requests[iid].unresolved_discussions = 0
 
+    def cancel_auto_merge(self, project: str | int, iid: int) -> None:
+        """A person turns off the auto-merge of ``!iid`` ("Cancel auto-merge" in the web UI)."""
+        with self._api.lock:
+            self._project(project).merge_requests[iid].auto_merge_by = None
+
     def throttle(self, seconds: float) -> None:
         """Throttle the API: every call gets 429 ``Retry later`` with ``Retry-After`` for ``seconds``."""
         self.rate_limit.refuse(seconds, status=429)

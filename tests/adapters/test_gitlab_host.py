@@ -476,6 +476,20 @@ class TestAutoMerge:
         assert err.value.kind == "ci_must_pass"
         assert sim.merge_request(PROJECT, 1)["state"] == "opened"
 
+    def test_an_auto_merge_someone_cancels_is_not_turned_on_again(
+        self, sim: GitLabSimulator, shas: dict[str, str], clock: FakeClock
+    ) -> None:
+        """A person cancelling the auto-merge gitrollback set ends the wait (kind auto_merge_cancelled)."""
+        sim.set_pipeline(PROJECT, "running")
+        clock.after(12, lambda: sim.cancel_auto_merge(PROJECT, 1), name="a person")
+        with _make_host(sim, clock, merge_when_pipeline_succeeds=True) as host:
+            open_default(host)
+            with pytest.raises(ConflictError) as err:
+                host.merge(1)
+        assert err.value.kind == "auto_merge_cancelled"
+        assert len(api_calls(sim, "PUT")) == 1
+        assert sim.merge_request(PROJECT, 1)["state"] == "opened"
+
     def test_without_a_running_pipeline_it_merges_at_once(
         self, sim: GitLabSimulator, shas: dict[str, str], clock: FakeClock
     ) -> None:

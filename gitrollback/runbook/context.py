@@ -53,12 +53,14 @@ class RunOptions:
         live_readiness: call the live readiness check during assess (it persists its result and can flip the
             provider online/offline, so ``plan`` turns it off and reads the persisted value instead).
         run_id: names the run in idempotency keys, so a rerun of the same run replays instead of duplicating.
+        strict: refuse (instead of warning) when a credential would expire before the run's waits could end.
     """
 
     to: str | None = None
     force: bool = False
     live_readiness: bool = True
     run_id: str = ""
+    strict: bool = False
 
 
 @dataclass

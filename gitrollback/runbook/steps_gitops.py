@@ -261,7 +261,7 @@ class SyncStep:
             status = engine.wait_for_revision(s.app, revision, timeout=s.timeout)
         except WaitTimeoutError as exc:
             last = engine.status(s.app)
-            if not s.prune and last.revision == revision and last.sync_status == "OutOfSync":
+            if s.engine == "argocd" and not s.prune and last.revision == revision and last.sync_status == "OutOfSync":
                 # the revision is applied but objects the bad release added are still live: only pruning fixes that
                 raise StepError(
                     f"{s.app} applied {revision[:12]} but stays OutOfSync: the cluster still has objects that "

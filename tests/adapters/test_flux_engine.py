@@ -186,3 +186,22 @@ def test_dependents_are_reconciled_and_awaited_when_configured(tmp_path: Path) -
             smoke["status"]["lastHandledReconcileAt"]
             == smoke["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"]
         )
+
+
+def test_prune_asked_of_a_kustomization_that_does_not_prune_is_a_warning(tmp_path: Path) -> None:
+    """Flux prunes by spec.prune only: sync(prune=True) on a non-pruning Kustomization says what stays."""
+    with flux_world(tmp_path) as world:
+        world.cluster.patch(
+            world.flux.controllers.ks_type,
+            "flux-system",
+            "apps",
+            lambda live: {**live, "spec": {**live["spec"], "prune": False}},
+            manager="test",
+        )
+        new = world.commit(release(2, tasks=("scan",)), "replace build with scan")
+        engine = world.engine()
+        status = engine.sync("apps", revision=new, prune=True)
+        warning = "Kustomization flux-system/apps has spec.prune false: objects the bad release added stay"
+        assert status.warnings == (warning,)
+        assert engine.wait_for_revision("apps", new, timeout=300).warnings == (warning,)
+        assert world.task_names() == ["build", "scan"]  # nothing was pruned, as the warning said

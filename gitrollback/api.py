@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -41,12 +42,15 @@ from gitrollback.ports import (
     SourceHost,
     SyncEngine,
 )
+from gitrollback.run_guard import provider_lock
+from gitrollback.run_lock import DEFAULT_LEASE_SECONDS, LeaseClock
 from gitrollback.runbook.context import Ports, RunContext, RunOptions
 from gitrollback.runbook.engine import Runner, Step, StepFailure
 from gitrollback.runbook.incident import build_incident
 from gitrollback.runbook.steps_apply import ApplyStep
 from gitrollback.runbook.steps_assess import AssessStep, KnownGoodStep, RenderStep
 from gitrollback.runbook.steps_gitops import ChangeRequestStep, CommitStep, MarkerStep, MergeStep, PushStep, SyncStep
+from gitrollback.runbook.steps_preflight import PreflightStep
 from gitrollback.runbook.steps_verify import NoActiveJobStep, ObjectsStep, ReadinessStep, SmokeBuildStep, ValidateStep
 from gitrollback.secrets import FileReader
 from gitrollback.settings import ProviderSettings, Settings
@@ -61,6 +65,7 @@ def installer_steps() -> list[Step]:
         AssessStep(),
         KnownGoodStep(),
         RenderStep(),
+        PreflightStep(),
         ApplyStep(),
         ValidateStep(),
         ReadinessStep(),
@@ -76,6 +81,7 @@ def gitops_steps() -> list[Step]:
         AssessStep(),
         KnownGoodStep(),
         RenderStep(),
+        PreflightStep(),
         CommitStep(),
         PushStep(),
         ChangeRequestStep(),
@@ -99,9 +105,15 @@ class Rollback:
         clock: time source (tests pass a fake one).
         progress: told about each step as it starts and ends.
         journal: receives each step record as it is written.
-        state_dir: when set, ``run`` holds a per-provider lock under ``locks/`` there (two runs never act on one
-            provider at once) and writes each step record to ``runs/<provider>/<run id>.jsonl`` as it happens.
+        state_dir: when set, ``run`` also holds a per-machine lock under ``locks/`` there and writes each step
+            record to ``runs/<provider>/<run id>.jsonl`` as it happens.
         steps: override the runbook (advanced; defaults to ``installer_steps()``).
+        lease_seconds: how long the cross-machine run lock (a Lease in the provider's cluster) stays valid without
+            a renewal (``docs/safety.md``).
+
+    ``run`` holds the provider's cross-machine lock (``gitrollback.run_guard``): a Lease in the cluster when the
+    cluster adapter serves them, else, in gitops mode, the rollback branch. Build the adapters with
+    ``rollback.clock`` (``from_settings`` does) so that every wait renews the Lease.
     """
 
     def __init__(
@@ -109,7 +121,7 @@ class Rollback:
         settings: ProviderSettings,
         *,
         imagefactory: ImageFactory,
-        cluster: Cluster,
+        cluster: Cluster | None,
         assets: AssetSource,
         workspace: RollbackWorkspace | None = None,
         host: SourceHost | None = None,
@@ -119,13 +131,16 @@ class Rollback:
         journal: Journal | None = None,
         state_dir: Path | None = None,
         steps: Sequence[Step] | None = None,
+        lease_seconds: int = DEFAULT_LEASE_SECONDS,
     ) -> None:
         self.settings = settings
+        self.clock = clock if isinstance(clock, LeaseClock) else LeaseClock(clock or SystemClock())
+        self.lease_seconds = lease_seconds
         self.ports = Ports(
             imagefactory=imagefactory,
             cluster=cluster,
             assets=assets,
-            clock=clock or SystemClock(),
+            clock=self.clock,
             workspace=workspace,
             host=host,
             sync=sync,
@@ -154,12 +169,13 @@ class Rollback:
         Raises:
             ConfigError: unknown provider, missing token, unreadable kubeconfig.
         """
+        lease_clock = LeaseClock(clock or SystemClock())
         wired = build_adapters(
             settings,
             provider,
             env=env,
             read_file=read_file,
-            clock=clock,
+            clock=lease_clock,
             on_wait=progress.waiting if progress is not None else None,
             imagefactory_transport=imagefactory_transport,
         )
@@ -171,7 +187,7 @@ class Rollback:
             workspace=wired.workspace,
             host=wired.host,
             sync=wired.sync,
-            clock=clock,
+            clock=lease_clock,
             progress=progress,
             state_dir=wired.state_dir,
         )
@@ -190,12 +206,12 @@ class Rollback:
             )
         return self._resolved_mode
 
-    def _runner(self, journal: Journal | None = None) -> Runner:
+    def _runner(self, journal: Journal | None = None, progress: ProgressSink | None = None) -> Runner:
         if self._steps is not None:
             steps = self._steps
         else:
             steps = gitops_steps() if self._mode() == "gitops" else installer_steps()
-        return Runner(steps, progress=self.progress, journal=journal or self.journal)
+        return Runner(steps, progress=progress or self.progress, journal=journal or self.journal)
 
     def assess(self) -> Assessment:
         """Runbook §1: what failed, what is active, what readiness says, and what to do."""
@@ -255,30 +271,53 @@ class Rollback:
             manifests=tuple(ctx.manifests),
         )
 
-    def run(self, *, to: str | None = None, force: bool = False, run_id: str | None = None) -> RunReport:
+    def run(
+        self,
+        *,
+        to: str | None = None,
+        force: bool = False,
+        run_id: str | None = None,
+        access_checks: Sequence[Any] = (),
+    ) -> RunReport:
         """Roll back and verify. Never raises for a failed step: the report says what happened.
 
+        Args:
+            access_checks: extra ``gitrollback.ports.AccessCheck`` objects for the pre-flight step (the CLI passes
+                one for the ``--notes`` path).
+
         Raises:
-            PreconditionFailedError: only when another run holds this provider's lock.
+            PreconditionFailedError: another run holds this provider's lock (``lock_held``), here or on another
+                machine, or the Lease's namespace is missing.
+            PreflightFailedError: a credential was refused while taking the lock (every problem found is named).
         """
         run_id = run_id or uuid.uuid4().hex
         journal = self.journal or (FileJournal(self.state_dir / "runs", run_id) if self.state_dir else None)
         lock = ProviderLock(self.state_dir / "locks", self.settings.id) if self.state_dir else None
+        options = RunOptions(to=to, force=force, run_id=run_id, access_checks=tuple(access_checks))
         if lock is not None:
             lock.acquire()
         try:
-            return self._run(RunOptions(to=to, force=force, run_id=run_id), journal)
+            with provider_lock(
+                self.settings,
+                self.ports,
+                mode=self._mode(),
+                run_id=run_id,
+                clock=self.clock,
+                lease_seconds=self.lease_seconds,
+                checks=options.access_checks,
+            ) as ports:
+                return self._run(options, journal, ports)
         finally:
             if lock is not None:
                 lock.release()
 
-    def _run(self, options: RunOptions, journal: Journal | None) -> RunReport:
-        ctx = self._context(options)
+    def _run(self, options: RunOptions, journal: Journal | None, ports: Ports | None = None) -> RunReport:
+        ctx = dataclasses.replace(self._context(options), ports=ports or self.ports)
         error: str | None = None
         error_kind: str | None = None
         status = "rolled_back"
         try:
-            records = self._runner(journal).run(ctx)
+            records = self._runner(journal, _RenewingProgress(self.progress, self.clock)).run(ctx)
         except StepFailure as failure:
             records, error, error_kind = failure.records, str(failure.error), failure.error.kind
             if failure.error.hint:
@@ -317,3 +356,25 @@ class Rollback:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+class _RenewingProgress:
+    """Forwards progress and renews the run lock at every step boundary and wait report."""
+
+    def __init__(self, inner: ProgressSink | None, clock: LeaseClock) -> None:
+        self.inner = inner
+        self.clock = clock
+
+    def step_started(self, name: str, description: str) -> None:
+        self.clock.renew()
+        if self.inner is not None:
+            self.inner.step_started(name, description)
+
+    def step_finished(self, record: StepRecord) -> None:
+        if self.inner is not None:
+            self.inner.step_finished(record)
+
+    def waiting(self, what: str, elapsed: float, state: str) -> None:
+        self.clock.renew()
+        if self.inner is not None:
+            self.inner.waiting(what, elapsed, state)

@@ -40,7 +40,7 @@ class Adapters:
 
     provider: ProviderSettings
     imagefactory: ImageFactory
-    cluster: Cluster
+    cluster: Cluster | None
     assets: AssetSource
     state_dir: Path | None
     workspace: RollbackWorkspace | None = None
@@ -65,9 +65,12 @@ def _git_env(env: Mapping[str, str]) -> dict[str, str]:
 def _read_kubeconfig(p: ProviderSettings, source: str, read_file: FileReader | None) -> Mapping[str, Any]:
     key = f"providers[{p.label}].cluster.kubeconfig"
     if not p.cluster.kubeconfig:
-        raise ConfigError(
-            "is required to reach the cluster", path=source, key=key, hint="point it at a kubeconfig file"
+        why = (
+            "is required with scm: direct (the run lock is then a Lease in the provider's cluster)"
+            if p.gitops is not None
+            else "is required to reach the cluster"
         )
+        raise ConfigError(why, path=source, key=key, hint="point it at a kubeconfig file")
     if read_file is None:
         raise ConfigError("cannot be read here (no file reader given)", path=source, key=key)
     try:
@@ -108,9 +111,12 @@ def build_adapters(
         on_wait=on_wait,
         transport=imagefactory_transport,
     )
-    cluster = cluster_factory(p.cluster.adapter)(
-        p.cluster, kubeconfig=_read_kubeconfig(p, settings.source, read_file), token=secret(p.cluster.token)
-    )
+    cluster: Cluster | None = None
+    # a gitops provider that opens change requests may go without cluster access: its rollback branch is the lock
+    if p.cluster.kubeconfig or p.gitops is None or p.gitops.scm == "direct":
+        cluster = cluster_factory(p.cluster.adapter)(
+            p.cluster, kubeconfig=_read_kubeconfig(p, settings.source, read_file), token=secret(p.cluster.token)
+        )
     state = Path(settings.state_dir).expanduser() if settings.state_dir else None
     git_env = _git_env(env)
     token: str | None = None

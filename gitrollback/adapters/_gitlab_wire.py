@@ -28,9 +28,12 @@ from gitrollback.errors import (
 from gitrollback.models import ChangeRequest
 
 __all__ = [
+    "ACCESS_LEVELS",
     "ADAPTER",
+    "DEVELOPER",
     "MERGE_STATUS_HINTS",
     "STATUS_HINTS",
+    "access_level_name",
     "change_request",
     "closed_unmerged",
     "http_failure",
@@ -83,6 +86,25 @@ MERGE_STATUS_HINTS: dict[str, str] = {
     "checking": "GitLab is still computing mergeability; retry in a moment",
     "unchecked": "GitLab has not checked mergeability yet; retry in a moment",
 }
+
+
+#: GitLab's access levels (``Gitlab::Access``, docs "Roles and permissions"): Developer pushes and opens merge requests.
+ACCESS_LEVELS: dict[int, str] = {
+    0: "No access",
+    5: "Minimal access",
+    10: "Guest",
+    15: "Planner",
+    20: "Reporter",
+    30: "Developer",
+    40: "Maintainer",
+    50: "Owner",
+}
+DEVELOPER = 30
+
+
+def access_level_name(level: int) -> str:
+    """The role name of an access level."""
+    return ACCESS_LEVELS.get(level, "unknown")
 
 
 #: python-gitlab's errors keep the body but not ``Retry-After``; GitLab's rate-limit windows are a minute long.

@@ -25,14 +25,18 @@ from urllib.parse import quote
 
 from gitrollback.adapters import _imagefactory_wire as wire
 from gitrollback.errors import (
+    AuthenticationError,
     ConfigError,
     GitRollbackError,
     JobInProgressError,
     NotFoundError,
+    PermissionDeniedError,
     UnexpectedResponseError,
     WaitTimeoutError,
 )
 from gitrollback.models import (
+    AccessNeeds,
+    AccessProblem,
     Build,
     InstallerJob,
     JobEvent,
@@ -114,6 +118,30 @@ class ImageFactoryRoutes:
     def get_provider(self, provider_id: str) -> Provider:
         """One provider (``GET .../providers/{id}``); its ``config`` is unredacted, so never log it."""
         return self._provider_call("GET", f"{_PROVIDERS}/{_seg(provider_id)}", "get_provider")
+
+    def check_access(self, needs: AccessNeeds) -> list[AccessProblem]:
+        """The pre-flight check (docs/safety.md): an authenticated read of the provider.
+
+        The token's expiry against the run's wait budget is checked by ``gitrollback.preflight`` through
+        ``token_expires_at`` when the client provides it (``gitrollback.ports.TokenExpiry``).
+        """
+        try:
+            self.get_provider(needs.provider_id)
+        except AuthenticationError as exc:
+            return [
+                AccessProblem(
+                    "imagefactory", f"Image Factory refuses the token (401): {exc.remote_message}", exc.hint or ""
+                )
+            ]
+        except (PermissionDeniedError, NotFoundError) as exc:
+            return [
+                AccessProblem(
+                    "imagefactory",
+                    f"provider {needs.provider_id} is not readable with the token ({exc.status}): {exc.remote_message}",
+                    exc.hint or "",
+                )
+            ]
+        return []
 
     def list_providers(
         self, *, provider_type: str | None = None, status: str | None = None, page: int = 1, limit: int = 20

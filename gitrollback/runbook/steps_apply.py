@@ -9,7 +9,7 @@ Like the installer, it never prunes: objects the bad revision added are reported
 
 from __future__ import annotations
 
-from gitrollback.errors import AdapterError, ApplyFailedError
+from gitrollback.errors import AdapterError, ApplyFailedError, PreconditionFailedError
 from gitrollback.models import PlanStep
 from gitrollback.runbook.context import RunContext
 
@@ -36,6 +36,13 @@ class ApplyStep:
 
     def run(self, ctx: RunContext) -> str:
         cluster, c = ctx.ports.cluster, ctx.settings.cluster
+        if cluster is None:
+            raise PreconditionFailedError(
+                f"provider {ctx.settings.label} is in image_factory_installer mode, which applies to its cluster, "
+                "but the config gives no cluster access",
+                step=self.name,
+                hint="set cluster.kubeconfig (and cluster.context) for the provider",
+            )
         created_ns = cluster.ensure_namespace(ctx.namespace, field_manager=c.field_manager)
         ctx.applied = []
         for manifest in ctx.manifests:

@@ -79,6 +79,11 @@ class GitHttpBackend:
             return Response(401, b"Authentication required\n", {"WWW-Authenticate": 'Basic realm="git"'})
         return self._cgi(request, match)
 
+    def handle_authorized(self, request: Request) -> bool:
+        """True when ``request`` carries the credentials this backend accepts (so a host may refuse it for
+        another reason, such as a role without push rights)."""
+        return self._authorized(request)
+
     def _authorized(self, request: Request) -> bool:
         if self.token is None:
             return True

@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -27,7 +28,8 @@ from types import TracebackType
 from typing import Any
 
 from gitrollback.clock import SystemClock
-from gitrollback.errors import PreconditionFailedError
+from gitrollback.errors import GitRollbackError, PreconditionFailedError
+from gitrollback.escalation import escalate, failed_attempts, load_escalations
 from gitrollback.journal import FileJournal
 from gitrollback.locking import ProviderLock
 from gitrollback.models import Assessment, RollbackPlan, RunReport, StepRecord, StepStatus
@@ -38,6 +40,7 @@ from gitrollback.ports import (
     ImageFactory,
     Journal,
     ProgressSink,
+    ProviderAccess,
     RollbackWorkspace,
     SourceHost,
     SyncEngine,
@@ -53,10 +56,12 @@ from gitrollback.runbook.steps_gitops import ChangeRequestStep, CommitStep, Mark
 from gitrollback.runbook.steps_preflight import PreflightStep
 from gitrollback.runbook.steps_verify import NoActiveJobStep, ObjectsStep, ReadinessStep, SmokeBuildStep, ValidateStep
 from gitrollback.secrets import FileReader
-from gitrollback.settings import ProviderSettings, Settings
+from gitrollback.settings import EscalationSettings, ProviderSettings, Settings
 from gitrollback.wiring import build_adapters
 
 __all__ = ["Rollback", "gitops_steps", "installer_steps"]
+
+logger = logging.getLogger(__name__)
 
 
 def installer_steps() -> list[Step]:
@@ -110,6 +115,8 @@ class Rollback:
         steps: override the runbook (advanced; defaults to ``installer_steps()``).
         lease_seconds: how long the cross-machine run lock (a Lease in the provider's cluster) stays valid without
             a renewal (``docs/safety.md``).
+        escalation: when enabled (and with a ``state_dir``), a failed run that brings the provider's consecutive
+            failures to the threshold revokes its select grants and clears ``is_global`` (``gitrollback.escalation``).
 
     ``run`` holds the provider's cross-machine lock (``gitrollback.run_guard``): a Lease in the cluster when the
     cluster adapter serves them, else, in gitops mode, the rollback branch. Build the adapters with
@@ -132,8 +139,10 @@ class Rollback:
         state_dir: Path | None = None,
         steps: Sequence[Step] | None = None,
         lease_seconds: int = DEFAULT_LEASE_SECONDS,
+        escalation: EscalationSettings | None = None,
     ) -> None:
         self.settings = settings
+        self.escalation = escalation or EscalationSettings()
         self.clock = clock if isinstance(clock, LeaseClock) else LeaseClock(clock or SystemClock())
         self.lease_seconds = lease_seconds
         self.ports = Ports(
@@ -190,6 +199,8 @@ class Rollback:
             clock=lease_clock,
             progress=progress,
             state_dir=wired.state_dir,
+            lease_seconds=settings.lock.lease_seconds,
+            escalation=settings.escalation,
         )
         rollback._closers.extend(wired.closers)
         return rollback
@@ -306,10 +317,45 @@ class Rollback:
                 lease_seconds=self.lease_seconds,
                 checks=options.access_checks,
             ) as ports:
-                return self._run(options, journal, ports)
+                report = self._run(options, journal, ports)
+                return self._finish(report, journal, run_id)
         finally:
             if lock is not None:
                 lock.release()
+
+    def _finish(self, report: RunReport, journal: Journal | None, run_id: str) -> RunReport:
+        """Record the run's outcome in its journal and, when it is due, escalate (still under the lock)."""
+        if isinstance(journal, FileJournal):
+            journal.finish(self.settings.id, outcome=report.status, error_kind=report.error_kind, at=self.clock.now())
+        access = self.ports.imagefactory
+        if (
+            report.status != "failed"
+            or not self.escalation.enabled
+            or self.state_dir is None
+            or not isinstance(access, ProviderAccess)
+        ):
+            return report
+        failures = failed_attempts(self.state_dir, self.settings.id)
+        if failures < self.escalation.after_failures:
+            return report
+        try:
+            done = escalate(
+                access,
+                state_dir=self.state_dir,
+                provider_id=self.settings.id,
+                run_id=run_id,
+                failures=failures,
+                clock=self.clock,
+            )
+        except GitRollbackError as exc:
+            logger.error(
+                "escalation of provider %s failed part-way (access restore undoes what was done): %s",
+                self.settings.id,
+                exc,
+            )
+            records = load_escalations(self.state_dir, self.settings.id)
+            done = records[-1] if records and records[-1].run_id == run_id else None
+        return dataclasses.replace(report, escalation=done) if done is not None else report
 
     def _run(self, options: RunOptions, journal: Journal | None, ports: Ports | None = None) -> RunReport:
         ctx = dataclasses.replace(self._context(options), ports=ports or self.ports)

@@ -28,7 +28,7 @@ from gitrollback.ports import AssetSource, Clock, Cluster, ImageFactory, Rollbac
 from gitrollback.secrets import FileReader, resolve_secret
 from gitrollback.settings import ProviderSettings, Settings
 
-__all__ = ["Adapters", "build_adapters", "git_auth_env"]
+__all__ = ["Adapters", "build_adapters", "build_imagefactory", "git_auth_env"]
 
 #: The user name each host expects with a token in HTTP Basic auth for git.
 _GIT_USER = {"github": "x-access-token", "gitlab": "oauth2", "direct": "x-access-token"}
@@ -84,6 +84,18 @@ def _read_kubeconfig(p: ProviderSettings, source: str, read_file: FileReader | N
     if not isinstance(data, dict):
         raise ConfigError(f"{p.cluster.kubeconfig} is not a kubeconfig mapping", path=source, key=key)
     return data
+
+
+def build_imagefactory(
+    settings: Settings, *, env: Mapping[str, str], read_file: FileReader | None, clock: Clock | None = None
+) -> ImageFactory:
+    """The Image Factory client alone (``access restore`` needs nothing else)."""
+    ifs = settings.imagefactory
+
+    def secret(ref: Any) -> str | None:
+        return resolve_secret(ref, env=env, read_file=read_file, source=settings.source) if ref else None
+
+    return imagefactory_factory()(ifs, token=secret(ifs.token), password=secret(ifs.password), clock=clock)
 
 
 def build_adapters(

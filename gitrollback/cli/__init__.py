@@ -91,6 +91,10 @@ def _parser() -> argparse.ArgumentParser:
     from gitrollback.cli import known_good
 
     known_good.add_parser(sub, [common])
+    # access restore (issue 10): undo an escalation; gitrollback/cli/access.py imports nothing heavy.
+    from gitrollback.cli import access
+
+    access.add_parser(sub, [common, target])
     return parser
 
 
@@ -163,6 +167,8 @@ def _install_redaction(secrets: Sequence[str]) -> None:
 
 
 def _report_exit(report: RunReport) -> int:
+    if report.error_kind == "preflight_failed":  # a credential or permission is missing: nothing was changed
+        return EXIT_USAGE
     return {"rolled_back": EXIT_OK, "refused": EXIT_REFUSED}.get(report.status, EXIT_FAILED)
 
 
@@ -225,7 +231,10 @@ def _cmd_run(
         if not _confirm(args, rb, output):
             output.message("Not confirmed: nothing was changed.")
             return EXIT_REFUSED
-        report = rb.run(to=args.to, force=args.force)
+        from gitrollback.cli.access import NotesPath
+
+        checks = [NotesPath(args.notes)] if args.notes else []
+        report = rb.run(to=args.to, force=args.force, access_checks=checks)
     _print_report(output, report, args.json, args.notes)
     return _report_exit(report)
 
@@ -243,6 +252,16 @@ def _cmd_sandbox(
     return _report_exit(report)
 
 
+def _cmd_access(
+    args: argparse.Namespace, env: Mapping[str, str], output: Output, progress: StepPrinter, clock: SimClock | None
+) -> int:
+    from gitrollback.cli.access import run as run_access
+
+    settings = _load_settings(args, env)
+    _install_redaction(_secret_values(settings, env))
+    return run_access(args, env, output, settings, clock)
+
+
 def _cmd_known_good(
     args: argparse.Namespace, env: Mapping[str, str], output: Output, progress: StepPrinter, clock: SimClock | None
 ) -> int:
@@ -257,6 +276,7 @@ _COMMANDS = {
     "run": _cmd_run,
     "sandbox": _cmd_sandbox,
     "known-good": _cmd_known_good,
+    "access": _cmd_access,
 }
 
 

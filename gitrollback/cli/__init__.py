@@ -179,7 +179,8 @@ def _print_report(output: Output, report: RunReport, as_json: bool, notes: str |
         output.json(report_json(report))
     else:
         output.result(render_report(report))
-    if notes and report.incident is not None:
+    # a run the pre-flight check stopped changed nothing (and its notes path may be the problem): no notes
+    if notes and report.incident is not None and report.error_kind != "preflight_failed":
         Path(notes).write_text(incident_markdown(report.incident, report) + "\n", encoding="utf-8")
 
 

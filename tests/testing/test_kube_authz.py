@@ -70,7 +70,8 @@ def test_denied_requests_get_the_api_servers_403(kube: KubernetesSimulator, http
     )
     assert item.json()["reason"] == "Forbidden" and item.json()["details"] == {"name": "settings", "kind": "configmaps"}
     assert listing.json()["message"] == (
-        f'configmaps is forbidden: User "{USER}" cannot list resource "configmaps" in API group "" in the namespace "ci"'
+        f'configmaps is forbidden: User "{USER}" cannot list resource "configmaps" in API group "" '
+        'in the namespace "ci"'
     )
     assert cluster.json()["message"].endswith('cannot list resource "namespaces" in API group "" at the cluster scope')
 

@@ -311,7 +311,7 @@ class Rollback:
             with provider_lock(
                 self.settings,
                 self.ports,
-                mode=self._mode(),
+                mode_of=self._mode,
                 run_id=run_id,
                 clock=self.clock,
                 lease_seconds=self.lease_seconds,

@@ -21,7 +21,7 @@ import dataclasses
 import logging
 import os
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -89,7 +89,7 @@ def provider_lock(
     settings: ProviderSettings,
     ports: Ports,
     *,
-    mode: str,
+    mode_of: Callable[[], str],
     run_id: str,
     clock: LeaseClock,
     lease_seconds: int = DEFAULT_LEASE_SECONDS,
@@ -97,22 +97,26 @@ def provider_lock(
 ) -> Iterator[Ports]:
     """Hold the provider's run lock for the block; yields the ports the run must use.
 
+    ``mode_of`` gives the provider's install mode (it may ask Image Factory, so it is called inside the guard).
+
     Raises:
         PreconditionFailedError: another live run holds the lock (``lock_held``), or the namespace the Lease lives
             in does not exist (``lock_namespace_missing``).
         PreflightFailedError: a credential was refused while taking the lock (every problem found is named).
     """
     holder = holder_for(run_id)
-    cluster = ports.cluster
-    if isinstance(cluster, LeaseStore):
-        namespace = ""
-        try:
+    mode: str = settings.mode or ("gitops" if settings.gitops is not None else "image_factory_installer")
+    namespace = ""
+    lock: LeaseLock | None = None
+    try:
+        mode = mode_of()
+        if isinstance(ports.cluster, LeaseStore):
             provider = ports.imagefactory.get_provider(settings.id)
             namespace = installer_namespace(
                 target_namespace=provider.target_namespace, config=provider.config, provider_tenant=provider.tenant_id
             )
             lock = LeaseLock(
-                cluster,
+                ports.cluster,
                 namespace=namespace,
                 provider_id=settings.id,
                 holder=holder,
@@ -120,28 +124,25 @@ def provider_lock(
                 duration=lease_seconds,
             )
             lock.acquire()
-        except (AuthenticationError, PermissionDeniedError) as exc:
-            service = "kubernetes" if namespace else "imagefactory"
-            what = (
-                f"cannot take the run lock (a Lease in namespace {namespace})"
-                if namespace
-                else "cannot read the provider"
-            )
-            failure = AccessProblem(service, f"{what}: {exc.message}", exc.hint or "")
-            raise _early_preflight(
-                settings, ports, mode=mode, namespace=namespace, failure=failure, checks=checks
-            ) from exc
-        except NotFoundError as exc:
-            if not namespace:
-                raise
-            raise PreconditionFailedError(
-                f"namespace {namespace} does not exist in provider {settings.label}'s cluster, so the run lock (a "
-                f"Lease there) cannot be taken, and nothing was installed there to roll back: {exc.message}",
-                step="lock",
-                hint=f"check cluster.kubeconfig/context point at the provider's cluster; create {namespace} if it "
-                "was deleted",
-                kind="lock_namespace_missing",
-            ) from exc
+    except (AuthenticationError, PermissionDeniedError) as exc:
+        service = "kubernetes" if namespace else "imagefactory"
+        what = (
+            f"cannot take the run lock (a Lease in namespace {namespace})" if namespace else "cannot read the provider"
+        )
+        failure = AccessProblem(service, f"{what}: {exc.message}", exc.hint or "")
+        raise _early_preflight(settings, ports, mode=mode, namespace=namespace, failure=failure, checks=checks) from exc
+    except NotFoundError as exc:
+        if not namespace:
+            raise
+        raise PreconditionFailedError(
+            f"namespace {namespace} does not exist in provider {settings.label}'s cluster, so the run lock (a "
+            f"Lease there) cannot be taken, and nothing was installed there to roll back: {exc.message}",
+            step="lock",
+            hint=f"check cluster.kubeconfig/context point at the provider's cluster; create {namespace} if it "
+            "was deleted",
+            kind="lock_namespace_missing",
+        ) from exc
+    if lock is not None:
         clock.attach(lock)
         try:
             yield ports

@@ -227,3 +227,16 @@ def test_settings_without_cluster_keep_the_other_checks(gitops: Any, tmp_path: P
         plan = rb.plan()
     step = next(s for s in plan.steps if s.name == "preflight")
     assert "kubernetes" not in step.targets and "argocd" in step.targets and "github" in step.targets
+
+
+def test_wrong_image_factory_and_kubernetes_tokens_are_named_together(world: SandboxWorld) -> None:
+    """Both tokens wrong: the run stops before the lock with one error naming Image Factory's and the cluster's 401."""
+    from gitrollback.testing.sandbox import TOKEN_ENV
+
+    world.kube.token = "rotated"
+    env = {**world.env, TOKEN_ENV: "not-a-valid-token"}
+    with _rollback(world, env) as rb, pytest.raises(PreflightFailedError) as failed:
+        rb.run()
+    assert [p.service for p in failed.value.problems] == ["imagefactory", "kubernetes"]
+    assert "cannot read the provider" in failed.value.problems[0].problem
+    assert "the API server refuses the token (401)" in failed.value.problems[1].problem

@@ -33,7 +33,15 @@ from gitrollback.models import AccessNeeds, AccessProblem, AccessRequirement, Ma
 from gitrollback.ports import AccessCheck, Clock, ImageFactory, TokenExpiry
 from gitrollback.settings import ProviderSettings
 
-__all__ = ["PreflightResult", "kube_needs", "lock_needs", "needs_for", "run_budget", "run_preflight"]
+__all__ = [
+    "PreflightResult",
+    "checked_ports",
+    "kube_needs",
+    "lock_needs",
+    "needs_for",
+    "run_budget",
+    "run_preflight",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +113,28 @@ def needs_for(
         app=sync.app if gitops and sync is not None and sync.engine == "argocd" else None,
         budget_seconds=run_budget(settings, mode),
     )
+
+
+def checked_ports(
+    *,
+    mode: str,
+    imagefactory: object,
+    cluster: object | None,
+    workspace: object | None = None,
+    host: object | None = None,
+    sync: object | None = None,
+    checks: Sequence[object] = (),
+) -> list[tuple[str, object]]:
+    """The ports a run of ``mode`` talks to, named, plus the caller's extra checks, in the order they are asked."""
+    named: list[tuple[str, object]] = [("imagefactory", imagefactory)]
+    if cluster is not None:
+        named.append(("kubernetes", cluster))
+    if mode == "gitops":
+        for name, port in (("git", workspace), ("host", host), ("argocd", sync)):
+            if port is not None:
+                named.append((str(getattr(port, "kind", name)), port))
+    named += [(str(getattr(check, "service", type(check).__name__)), check) for check in checks]
+    return named
 
 
 @dataclass(frozen=True)

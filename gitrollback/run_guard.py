@@ -36,7 +36,7 @@ from gitrollback.errors import (
 from gitrollback.models import AccessProblem, AccessRequirement
 from gitrollback.namespaces import installer_namespace
 from gitrollback.ports import BranchHolder, LeaseStore
-from gitrollback.preflight import needs_for, run_budget, run_preflight
+from gitrollback.preflight import checked_ports, needs_for, run_budget, run_preflight
 from gitrollback.run_lock import DEFAULT_LEASE_SECONDS, Holder, LeaseClock, LeaseLock
 from gitrollback.runbook.context import Ports
 from gitrollback.settings import ProviderSettings
@@ -52,15 +52,15 @@ def holder_for(run_id: str) -> Holder:
 
 
 def _named_ports(ports: Ports, mode: str, checks: Sequence[Any]) -> list[tuple[str, object]]:
-    named: list[tuple[str, object]] = [("imagefactory", ports.imagefactory)]
-    if ports.cluster is not None:
-        named.append(("kubernetes", ports.cluster))
-    if mode == "gitops":
-        for name, port in (("git", ports.workspace), ("host", ports.host), ("argocd", ports.sync)):
-            if port is not None:
-                named.append((getattr(port, "kind", name), port))
-    named += [(str(getattr(c, "service", type(c).__name__)), c) for c in checks]
-    return named
+    return checked_ports(
+        mode=mode,
+        imagefactory=ports.imagefactory,
+        cluster=ports.cluster,
+        workspace=ports.workspace,
+        host=ports.host,
+        sync=ports.sync,
+        checks=checks,
+    )
 
 
 def _early_preflight(

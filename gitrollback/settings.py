@@ -31,7 +31,8 @@ __all__ = [
     "required_pipelines_for",
 ]
 
-#: The tasks Image Factory's readiness check requires (``requiredTektonTaskNames``; contract §5.2).
+#: The tasks Image Factory's readiness check requires (``requiredTektonTaskNames`` in imagefactoryoss/imagefactory
+#: ``backend/internal/domain/infrastructure/service.go``).
 CODE_REQUIRED_TASKS: tuple[str, ...] = (
     "git-clone",
     "docker-build",

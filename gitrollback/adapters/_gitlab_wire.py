@@ -6,7 +6,8 @@ Kept free of python-gitlab so the mapping tables can be read and unit-tested on 
 Remote behaviour assumed: GitLab's merge requests API (``state`` is ``opened``/``closed``/``locked``/
 ``merged``; ``detailed_merge_status`` says why one cannot be merged; ``merge_commit_sha`` is null under the
 fast-forward merge method and ``squash_commit_sha`` is set when squashing), and the error bodies of its REST
-API (``{"message": str | list | dict}`` or ``{"error": str}``; ``docs/test-infra.md`` §2b).
+API (``{"message": str | list | dict}`` or ``{"error": str}``; GitLab's REST API docs, "Data validation and error
+reporting").
 """
 
 from __future__ import annotations

@@ -5,12 +5,14 @@ They are written against one abstract ``_call(method, path, ...)`` that the http
 holds what each route means (paths, bodies, which calls may be retried, what to parse) and nothing about HTTP
 mechanics, and needs no third-party import. Split out of the client to keep both halves readable.
 
-Remote behaviour assumed (``docs/imagefactory-api.md``): routes and bodies of §2-§3; the installer's replay
-rule (§4.4: a known ``(provider, operation, idempotency_key)`` answers 202 with the same job, checked before
-the one-active-job lock), which makes installer POSTs safe to retry; ``active_job_events`` served only while
-the job is pending or running (§3.3), so they are captured on every status read; ``recent_jobs`` newest
-first, at most 100 (§3.3, §4.6); builds auto-queued on create, terminal once completed/failed/cancelled
-(§3.6).
+Remote behaviour assumed (imagefactoryoss/imagefactory: routes in ``backend/internal/adapters/primary/rest/
+router_route_registration.go``, bodies in ``infrastructure_provider_handler.go`` and ``build_handler*.go``, rules in
+``backend/internal/domain/infrastructure/service.go``; ``docs/imagefactory.md`` explains the quirks): the
+installer's replay rule (``StartTektonInstallerJob``: a known ``(provider, operation, idempotency_key)`` answers
+202 with the same job, checked before the one-active-job lock), which makes installer POSTs safe to retry;
+``active_job_events`` served only while the job is pending or running, so they are captured on every status read;
+``recent_jobs`` newest first, at most 100; builds auto-queued on create, terminal once
+completed/failed/cancelled.
 """
 
 from __future__ import annotations
@@ -178,7 +180,7 @@ class ImageFactoryRoutes:
             return [wire.parse_provider(p) for p in items], total if isinstance(total, int) else page
 
     def available_providers(self) -> list[Provider]:
-        """Providers the configured ``tenant_id`` may select for builds (§8)."""
+        """Providers the configured ``tenant_id`` may select for builds (``GetAvailableProviders``)."""
         path = "/api/v1/infrastructure/providers/available"
         items = self._list_of(
             self._call("GET", path, operation="available_providers"), "providers", "available_providers"
@@ -189,16 +191,16 @@ class ImageFactoryRoutes:
     def set_provider_enabled(self, provider_id: str, enabled: bool) -> Provider:
         """``PATCH .../status {"enabled"}``: online or offline, for all tenants.
 
-        Not durable (§8): the next ready readiness result (GET readiness or the 180 s watcher) sets an offline
+        Not durable: the next ready readiness result (GET readiness or the 180 s watcher) sets an offline
         provider online again.
         """
         path = f"{_PROVIDERS}/{_seg(provider_id)}/status"
         return self._provider_call("PATCH", path, "set_provider_enabled", {"enabled": enabled})
 
     def update_provider(self, provider_id: str, fields: Mapping[str, Any]) -> Provider:
-        """``PUT .../providers/{id}`` with ``fields`` as the body.
+        """``PUT .../providers/{id}`` with ``fields`` as the body (``UpdateProvider``: absent fields stay as they are).
 
-        Caveat (§3.5): a ``config`` field **replaces the whole config map**; there is no merge. To change one
+        Caveat: a ``config`` field **replaces the whole config map**; there is no merge. To change one
         key, take ``get_provider(id).config``, edit a copy and send the whole map back. Validation failures
         (``target_namespace``, auth config) come back as ``ServerError`` (500), not 400.
         """
@@ -206,14 +208,16 @@ class ImageFactoryRoutes:
         return self._provider_call("PUT", path, "update_provider", dict(fields))
 
     def list_permissions(self, provider_id: str) -> list[ProviderPermission]:
-        """Explicit tenant grants of the provider (``GET .../permissions``)."""
+        """Explicit, unexpired tenant grants of the provider (``GET .../permissions``; ``ListProviderPermissions`` in
+        imagefactoryoss/imagefactory ``backend/internal/adapters/primary/rest/infrastructure_provider_handler.go``)."""
         path = f"{_PROVIDERS}/{_seg(provider_id)}/permissions"
         items = self._list_of(self._call("GET", path, operation="list_permissions"), "permissions", "list_permissions")
         with self._parsing("list_permissions"):
             return [wire.parse_permission(p) for p in items]
 
     def grant_permission(self, provider_id: str, tenant_id: str) -> None:
-        """Grant ``infrastructure:select`` to a tenant (204; idempotent on the server)."""
+        """Grant ``infrastructure:select`` to a tenant (204; idempotent on the server: ``GrantProviderPermission``,
+        saved ``ON CONFLICT DO NOTHING`` with no ``expires_at``)."""
         self._call(
             "POST",
             f"{_PROVIDERS}/{_seg(provider_id)}/permissions",
@@ -222,7 +226,8 @@ class ImageFactoryRoutes:
         )
 
     def revoke_permission(self, provider_id: str, tenant_id: str) -> None:
-        """Revoke a tenant's grant (204); a grant that does not exist gives ``ServerError`` (500, §3.5)."""
+        """Revoke a tenant's grant (204, ``RevokeProviderPermission``); a grant that does not exist gives
+        ``ServerError`` (500 ``Failed to revoke permission``: the repository's "permission not found")."""
         self._call(
             "DELETE",
             f"{_PROVIDERS}/{_seg(provider_id)}/permissions",
@@ -248,17 +253,18 @@ class ImageFactoryRoutes:
         return status
 
     def last_job_events(self, job_id: str) -> tuple[JobEvent, ...]:
-        """Every event of ``job_id`` this client has seen, oldest first (the server forgets them, §3.3)."""
+        """Every event of ``job_id`` this client has seen, oldest first (the server forgets them once it ends)."""
         with self._lock:
             return tuple(self._events.get(job_id, {}).values())
 
     def job_operation(self, job_id: str) -> str | None:
-        """The operation of a job this client started or retried (job JSON does not carry it, §3.3)."""
+        """The operation of a job this client started or retried (the job JSON does not carry it)."""
         with self._lock:
             return self._operations.get(job_id)
 
     def readiness(self, provider_id: str, *, probe_pvc: bool = False, probe_rbac: bool = False) -> Readiness:
-        """Run the live readiness check; the server persists it and may flip the provider's status (§5.4)."""
+        """Run the live readiness check; the server persists it and may flip the provider's status
+        (``UpdateProviderReadiness``)."""
         params = {k: "true" for k, on in (("probe_pvc", probe_pvc), ("probe_rbac", probe_rbac)) if on}
         data = self._call("GET", f"{_PROVIDERS}/{_seg(provider_id)}/readiness", operation="readiness", params=params)
         with self._parsing("readiness"):
@@ -276,7 +282,7 @@ class ImageFactoryRoutes:
         """Start install, upgrade or validate (``POST .../tekton/<operation>``, 202).
 
         Every request carries an idempotency key (``gitrollback-<op>-<uuid hex>`` when none is given). A
-        replay of a key returns the job it first created, whatever its state (§4.4), so this call is retried
+        replay of a key returns the job it first created, whatever its state, so this call is retried
         on transport errors and 502/503/504 with the same key. Pass a fresh key per attempt meant as new.
 
         Raises:
@@ -290,7 +296,7 @@ class ImageFactoryRoutes:
         if install_mode is not None:
             body["install_mode"] = install_mode
         if asset_version is not None:
-            # stored as strings.ToLower(strings.TrimSpace(v)) in a VARCHAR(128) column (§3.1, §4.1): longer values
+            # stored as strings.ToLower(strings.TrimSpace(v)) in a VARCHAR(128) column: longer values
             # come back as an opaque 500, so refuse them here with a clear message
             if len(asset_version.strip()) > 128:
                 raise ConfigError(
@@ -316,7 +322,7 @@ class ImageFactoryRoutes:
         return self.start_installer_job(provider_id, "install", **options)
 
     def upgrade(self, provider_id: str, **options: str | None) -> InstallerJob:
-        """``start_installer_job(provider_id, "upgrade", **options)``: the API's own rollback path (§4.5)."""
+        """``start_installer_job(provider_id, "upgrade", **options)``: the API's own rollback path."""
         return self.start_installer_job(provider_id, "upgrade", **options)
 
     def validate(self, provider_id: str, **options: str | None) -> InstallerJob:
@@ -326,7 +332,7 @@ class ImageFactoryRoutes:
     def retry_job(self, provider_id: str, job_id: str) -> InstallerJob:
         """Re-run a failed job as a new pending job (``POST .../tekton/retry``).
 
-        Never retried by the client: the route takes no idempotency key (§3.2), so a repeat could spawn two
+        Never retried by the client: the route takes no idempotency key, so a repeat could spawn two
         jobs.
         """
         try:
@@ -346,7 +352,7 @@ class ImageFactoryRoutes:
 
     def _name_active_job(self, provider_id: str, exc: JobInProgressError) -> None:
         # Best effort: the 409 body does not say which job holds the lock. Only one job can be active and no
-        # job can be created while it is (§4.1), so it is the newest one.
+        # job can be created while it is, so it is the newest one.
         try:
             active = self.tekton_status(provider_id, limit=1).active_job
         except GitRollbackError:
@@ -387,7 +393,7 @@ class ImageFactoryRoutes:
                 job.status,
                 timeout,
                 hint=(
-                    "the job may be stuck (Image Factory has no reaper, §4.1): check its events with "
+                    "the job may be stuck (Image Factory has no reaper): check its events with "
                     f"gitrollback assess, or wait longer than {timeout:g}s"
                 ),
             )

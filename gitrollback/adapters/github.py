@@ -8,16 +8,16 @@ where its exceptions (and the ``requests`` ones underneath) become ``gitrollback
 is checked most specific first, every error is chained with ``from`` and carries a ``hint``, and the token
 is never put in a message or a log line.
 
-Remote behaviour assumed (``docs/test-infra.md`` §2a): PyGithub is built with ``retry=None`` and no request
-throttling (its defaults retry a 502 eleven times, then raise ``requests.exceptions.RetryError``, and sleep
-0.25-1 s between calls), and ``lazy=True`` so ``get_repo``/``get_pull``/``get_issue`` cost no request until
-a field is read. A duplicate ``POST /pulls`` is a 422 whose ``errors[].message`` says ``A pull request
-already exists for owner:branch.``; that race with a concurrent run is resolved by finding the open pull
-request again. The ``head`` filter is ``owner:branch`` (forks are not supported: the rollback branch lives
-in the same repository). Merge refusals are GitHub's 405 (not mergeable, or branch protection and required
-status checks) and 409 (head moved since it was read; the merge carries the head ``sha`` it saw). List
-replies lack ``merged``, so state is derived from ``merged_at``. GitHub Enterprise base URLs
-(``https://ghe.example/api/v3``) work as given.
+Remote behaviour assumed (PyGithub's ``github/Requester.py`` and docs.github.com/rest): PyGithub is built with
+``retry=None`` and no request throttling (its defaults retry a 502 eleven times, then raise
+``requests.exceptions.RetryError``, and sleep 0.25-1 s between calls), and ``lazy=True`` so
+``get_repo``/``get_pull``/``get_issue`` cost no request until a field is read. A duplicate ``POST /pulls`` is a 422
+whose ``errors[].message`` says ``A pull request already exists for owner:branch.``; that race with a concurrent run is
+resolved by finding the open pull request again. The ``head`` filter is ``owner:branch`` (forks are not supported: the
+rollback branch lives in the same repository). Merge refusals are GitHub's 405 (not mergeable, or branch protection and
+required status checks) and 409 (head moved since it was read; the merge carries the head ``sha`` it saw). List replies
+lack ``merged``, so state is derived from ``merged_at``. GitHub Enterprise base URLs (``https://ghe.example/api/v3``)
+work as given.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ _VENDOR_ERRORS: tuple[tuple[type[BaseException], type[GitRollbackError], str, st
     (requests.exceptions.RequestException, TransportError, "request failed", "check base_url and the network"),
     (github.BadAttributeException, UnexpectedResponseError, "unexpected field type in the reply",
      "base_url must point at the GitHub REST API (GitHub Enterprise: https://<host>/api/v3)"),
-    # PyGithub asserts that URLs in replies point back at base_url's host, port and path prefix (§2a).
+    # PyGithub asserts that URLs in replies point back at base_url's host, port and path prefix (Requester.py).
     (AssertionError, UnexpectedResponseError, "reply points at another host or API prefix",
      "base_url must be the API root the server itself advertises (GitHub Enterprise: https://<host>/api/v3)"),
 )
@@ -103,7 +103,7 @@ class GitHubHost:
     """Pull requests on one GitHub (or GitHub Enterprise) repository.
 
     The constructor does no I/O; PyGithub is built on first use with ``retry=None``, no throttling and
-    ``lazy=True`` (``test-infra.md`` §2a).
+    ``lazy=True`` (see the module docstring).
 
     Args:
         repo: ``owner/name``.

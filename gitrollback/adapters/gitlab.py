@@ -6,7 +6,7 @@ waits for a merge. It is the only module that imports python-gitlab (and ``reque
 python-gitlab lets through), and the only place their exceptions become ``gitrollback.errors``
 (``_boundary``, table-driven, chained with ``from``).
 
-Remote behaviour assumed (``docs/test-infra.md`` §2b and GitLab's merge requests API):
+Remote behaviour assumed (python-gitlab's ``gitlab/client.py`` and GitLab's merge requests API):
 - the client is built lazily, with ``retry_transient_errors=False`` and, per call, ``obey_rate_limit=False``:
   python-gitlab would otherwise sleep (with ``time.sleep``, not our clock) and retry 429s up to ten times.
   Retrying is the runbook engine's job; a 429 becomes ``TemporaryError`` with GitLab's ``Retry-After``;

@@ -1,7 +1,8 @@
 """Runbook §3.2: server-side apply the known-good manifests into the provider's target namespace.
 
-It does what Image Factory's installer does for the same tree (contract §6.1): ensure the namespace, then apply
-each object in resource-list order, namespaced objects without a namespace going to the target namespace. The
+It does what Image Factory's installer does for the same tree (``applyTektonAssetsToProvider`` in
+imagefactoryoss/imagefactory ``backend/internal/domain/infrastructure/service.go``): ensure the namespace, then
+apply each object in resource-list order, namespaced objects without a namespace going to the target namespace. The
 field manager defaults to the installer's own (``image-factory-tekton-installer``) with ``force``, so the rollback
 takes over exactly the fields the failed upgrade wrote and a later installer run does not conflict with it.
 Like the installer, it never prunes: objects the bad revision added are reported as leftovers, not deleted.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from gitrollback.models import PlanStep
 from gitrollback.ports import LeaseStore
-from gitrollback.preflight import needs_for, run_preflight
+from gitrollback.preflight import checked_ports, needs_for, run_preflight
 from gitrollback.runbook.context import RunContext
 
 __all__ = ["PreflightStep"]
@@ -22,17 +22,18 @@ class PreflightStep:
     reads_only = True
     deadline = 0.0
 
-    def _ports(self, ctx: RunContext) -> list[tuple[str, object]]:
+    @staticmethod
+    def _ports(ctx: RunContext) -> list[tuple[str, object]]:
         p = ctx.ports
-        named: list[tuple[str, object]] = [("imagefactory", p.imagefactory)]
-        if p.cluster is not None:
-            named.append(("kubernetes", p.cluster))
-        if ctx.mode == "gitops":
-            named += [(f"git ({ctx.settings.assets.repo})", p.workspace)] if p.workspace is not None else []
-            named += [(p.host.kind, p.host)] if p.host is not None else []
-            named += [("argocd", p.sync)] if p.sync is not None else []
-        named += [(str(getattr(check, "service", type(check).__name__)), check) for check in ctx.options.access_checks]
-        return named
+        return checked_ports(
+            mode=ctx.mode,
+            imagefactory=p.imagefactory,
+            cluster=p.cluster,
+            workspace=p.workspace,
+            host=p.host,
+            sync=p.sync,
+            checks=ctx.options.access_checks,
+        )
 
     def plan(self, ctx: RunContext) -> PlanStep:
         return PlanStep(

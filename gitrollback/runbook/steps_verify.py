@@ -1,9 +1,10 @@
 """Runbook §3.3-3.5 and §4: installer validation, readiness, required objects, a smoke build, no active job.
 
-Each check has explicit success conditions and fails early with what it saw. Two contract details shape them
-(contract §4.2, §5.1, §10.1): a validate job "succeeds" even when its readiness refresh is not_ready, so readiness
-is read separately afterwards; and GET readiness checks pipelines only in pipelineRef mode, so gitrollback also
-checks the required pipelines and tasks itself, in the namespace it applied to.
+Each check has explicit success conditions and fails early with what it saw. Two details of Image Factory shape them
+(imagefactoryoss/imagefactory ``backend/internal/domain/infrastructure/service.go``, ``GetProviderReadiness`` and
+``refreshProviderReadinessAfterInstall``; ``docs/imagefactory.md``): a validate job "succeeds" even when its readiness
+refresh is not_ready, so readiness is read separately afterwards; and GET readiness checks pipelines only in pipelineRef
+mode, so gitrollback also checks the required pipelines and tasks itself, in the namespace it applied to.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 PyGithub builds every follow-up request from URLs in the previous reply (``Repository.url``,
 ``PullRequest.url`` and ``issue_url``, ``Link`` headers) and asserts that they point at the host, port and
-path prefix it was given (``test-infra.md`` §2a, the ``AssertionError: api.github.com`` trap). So nothing
+path prefix it was given (PyGithub ``github/Requester.py``, the ``AssertionError: api.github.com`` trap). So nothing
 here knows a host: every function takes ``Links`` built per request from the ``Host`` header and the API
 prefix the request came in on. Fields the clients navigate by are always present; other fields follow
 GitHub's shape closely enough that a reader of real payloads recognises them.

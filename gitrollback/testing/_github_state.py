@@ -2,8 +2,8 @@
 
 Kept apart from HTTP so the rules read as GitHub's own: what makes ``POST /pulls`` a 422 (missing title,
 unknown head or base, no commits between them, an open pull request for the same head and base already
-exists, with the exact ``A pull request already exists for acme:rollback/abc.`` text of ``test-infra.md``
-§2a), and what makes ``PUT /pulls/{n}/merge`` refuse: 405 ``Pull Request is not mergeable`` on conflicts or
+exists, with the exact ``A pull request already exists for acme:rollback/abc.`` text GitHub answers), and what makes
+``PUT /pulls/{n}/merge`` refuse: 405 ``Pull Request is not mergeable`` on conflicts or
 a closed pull request, 409 ``Head branch was modified. Review and try the merge again.`` when the ``sha``
 guard does not match, and 405 with the branch-protection wording (``Required status check "ci" is
 expected.``, ``At least 1 approving review is required by reviewers with write access.``) when the base
@@ -183,7 +183,7 @@ class GitHubState:
         """Pulls filtered as ``GET /pulls`` does (``head`` is ``owner:branch``, matched on ``head.label``).
 
         A ``head`` without the ``owner:`` part is silently ignored by GitHub, which then lists every pull request
-        (test-infra.md §2a says ``head=`` must be ``owner:branch``; the ignore is GitHub's documented-by-users
+        (GitHub's REST docs say ``head=`` must be ``owner:branch``; the ignore is GitHub's documented-by-users
         behaviour, e.g. PyGithub#1566): the simulator does the same, so a client that forgets the owner finds
         other pull requests here too instead of an empty list that would hide the bug.
         """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -234,4 +235,6 @@ def test_journal_records_each_step(world: SandboxWorld) -> None:
         rb.run(run_id="journal-test")
     journal = Path(settings.state_dir) / "runs" / world.provider_id / "journal-test.jsonl"
     lines = journal.read_text().splitlines()
-    assert len(lines) == 10 and '"name": "assess"' in lines[0] and '"name": "no-active-job"' in lines[-1]
+    assert len(lines) == 11 and '"name": "assess"' in lines[0] and '"name": "no-active-job"' in lines[-2]
+    outcome = json.loads(lines[-1])
+    assert outcome["outcome"] == "rolled_back" and outcome["error_kind"] is None and outcome["finished_at"]

@@ -228,7 +228,7 @@ def test_one_run_per_provider(world: SandboxWorld) -> None:
 
 
 def test_journal_records_each_step(world: SandboxWorld) -> None:
-    """Each finished step is appended to the run's journal file as it happens."""
+    """Each finished step is appended to the run's journal file as it happens, and the run's outcome last."""
     settings = _settings(world)
     assert settings.state_dir is not None
     with _rollback(world) as rb:

@@ -225,7 +225,8 @@ class Rollback:
         return Runner(steps, progress=progress or self.progress, journal=journal or self.journal)
 
     def assess(self) -> Assessment:
-        """Runbook §1: what failed, what is active, what readiness says, and what to do."""
+        """Step 1 of the upstream rollback runbook (``TEKTON_INSTALLER_ROLLBACK_GUIDE.md``): what failed, what is
+        active, what readiness says, and what to do."""
         ctx = self._context(RunOptions(force=True))
         step = AssessStep()
         verdict: Any = "rollback"
@@ -288,11 +289,13 @@ class Rollback:
         to: str | None = None,
         force: bool = False,
         run_id: str | None = None,
+        strict: bool = False,
         access_checks: Sequence[Any] = (),
     ) -> RunReport:
         """Roll back and verify. Never raises for a failed step: the report says what happened.
 
         Args:
+            strict: turn the warning about a token that expires before the run's waits could end into a refusal.
             access_checks: extra ``gitrollback.ports.AccessCheck`` objects for the pre-flight step (the CLI passes
                 one for the ``--notes`` path).
 
@@ -304,7 +307,7 @@ class Rollback:
         run_id = run_id or uuid.uuid4().hex
         journal = self.journal or (FileJournal(self.state_dir / "runs", run_id) if self.state_dir else None)
         lock = ProviderLock(self.state_dir / "locks", self.settings.id) if self.state_dir else None
-        options = RunOptions(to=to, force=force, run_id=run_id, access_checks=tuple(access_checks))
+        options = RunOptions(to=to, force=force, run_id=run_id, strict=strict, access_checks=tuple(access_checks))
         if lock is not None:
             lock.acquire()
         try:

@@ -245,6 +245,9 @@ def _gitops(sec: _Section | None) -> GitOpsSettings | None:
     token = _secret(sec, "token")
     if token is None and scm in _DEFAULT_TOKEN_ENV:
         token = SecretRef(env=_DEFAULT_TOKEN_ENV[scm], key=sec.path("token_env"))
+    when_pipeline_succeeds = sec.flag("merge_when_pipeline_succeeds", False)
+    if when_pipeline_succeeds and scm != "gitlab":
+        raise sec.error("is a GitLab merge option; it needs scm gitlab", sec.path("merge_when_pipeline_succeeds"))
     return GitOpsSettings(
         scm=scm,
         project=project,
@@ -254,6 +257,7 @@ def _gitops(sec: _Section | None) -> GitOpsSettings | None:
         auto_merge=sec.flag("auto_merge", False),
         wait_for_merge=sec.flag("wait_for_merge", True),
         merge_timeout=sec.number("merge_timeout_seconds", 3600.0),
+        merge_when_pipeline_succeeds=when_pipeline_succeeds,
         labels=sec.names("labels") or (),
         reviewers=sec.names("reviewers") or (),
         author_name=sec.text("author_name", default="gitrollback"),
@@ -365,6 +369,7 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
                     "auto_merge",
                     "wait_for_merge",
                     "merge_timeout_seconds",
+                    "merge_when_pipeline_succeeds",
                     "labels",
                     "reviewers",
                     "author_name",

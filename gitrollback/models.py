@@ -472,7 +472,11 @@ class RollbackCommit:
 
 @dataclass(frozen=True)
 class ChangeRequest:
-    """A pull request (GitHub) or merge request (GitLab)."""
+    """A pull request (GitHub) or merge request (GitLab).
+
+    ``reviewers_refused`` lists configured reviewers the host would not add (not a collaborator, no such user):
+    they are reported, and the change request goes on without them.
+    """
 
     host: str
     number: int
@@ -485,6 +489,7 @@ class ChangeRequest:
     merge_commit: str | None = None
     created: bool = True
     body_updated: bool = False
+    reviewers_refused: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,6 @@ __all__ = [
     "RollbackWorkspace",
     "SourceHost",
     "SyncEngine",
-    "TokenExpiry",
 ]
 
 InstallerOperation = Literal["install", "upgrade", "validate"]
@@ -89,12 +88,17 @@ class ImageFactory(Protocol):
         """Poll until the job is terminal; raises ``WaitTimeoutError``."""
         ...
 
-    def create_build(self, payload: Mapping[str, Any]) -> Build:
-        """Create (and auto-queue) a build from a ``POST /builds`` body."""
+    def create_build(self, payload: Mapping[str, Any], *, limit_timeout: float = 0.0) -> Build:
+        """Create (and auto-queue) a build from a ``POST /builds`` body; while the tenant's build limits are full,
+        keep trying for up to ``limit_timeout`` seconds."""
         ...
 
     def wait_for_build(self, build_id: str, *, timeout: float) -> Build:
         """Poll until the build is terminal; raises ``WaitTimeoutError``."""
+        ...
+
+    def token_expiry(self) -> datetime | None:
+        """When the credential the adapter cannot renew expires (a static token), else None; no request."""
         ...
 
 
@@ -314,15 +318,6 @@ class AccessCheck(Protocol):
 
     def check_access(self, needs: AccessNeeds) -> list[AccessProblem]:
         """Every problem found (empty when all is well); raises only when the remote cannot be asked at all."""
-        ...
-
-
-@runtime_checkable
-class TokenExpiry(Protocol):
-    """A client whose token expires (Image Factory's access tokens): when, if it can tell."""
-
-    def token_expires_at(self) -> datetime | None:
-        """The token's expiry, or None when it does not expire or cannot be read."""
         ...
 
 

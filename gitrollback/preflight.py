@@ -7,8 +7,8 @@ whether its credentials allow what the plan will do, collects every problem (not
 
 What is asked, and of whom (each port contributes its own check through ``gitrollback.ports.AccessCheck``):
 
-* Image Factory: an authenticated read of the provider; and, when the client can tell when its token expires
-  (``gitrollback.ports.TokenExpiry``), that the token outlives the run's wait budget (``run_budget``).
+* Image Factory: an authenticated read of the provider. (Whether a static token outlives the run's waits is
+  ``assess``'s check, ``gitrollback.runbook.token_budget``: a warning, or a refusal with ``strict``.)
 * Kubernetes: one ``SelfSubjectAccessReview`` per verb and kind the plan needs (``kube_needs``): ``patch`` and ``get``
   of every kind it applies, ``get`` of the namespace, ``list`` of Tasks and Pipelines, and the run lock's Lease.
 * The git host: push rights on the repository, and the right to open (and with ``auto_merge`` merge) the change
@@ -26,11 +26,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 
 from gitrollback.errors import GitRollbackError, PreflightFailedError
 from gitrollback.models import AccessNeeds, AccessProblem, AccessRequirement, Manifest
-from gitrollback.ports import AccessCheck, Clock, ImageFactory, TokenExpiry
+from gitrollback.ports import AccessCheck
+from gitrollback.runbook.token_budget import wait_budget
 from gitrollback.settings import ProviderSettings
 
 __all__ = [
@@ -50,19 +50,9 @@ _MARGIN = 300.0  # seconds on top of the configured waits: the steps that do not
 
 
 def run_budget(settings: ProviderSettings, mode: str) -> float:
-    """The longest a run may take: the sum of the waits its steps are allowed, plus a margin, in seconds."""
-    budget = _MARGIN
-    if mode == "gitops":
-        g, sync = settings.gitops, settings.sync
-        if g is not None and g.scm != "direct" and (g.wait_for_merge or g.auto_merge):
-            budget += g.merge_timeout
-        if sync is not None and sync.engine != "none":
-            budget += sync.timeout
-    elif settings.verify.installer_validate:
-        budget += settings.verify.job_timeout
-    if settings.smoke_build is not None:
-        budget += settings.smoke_build.timeout
-    return budget
+    """The longest a run may take: the waits its steps are allowed (``token_budget.wait_budget``), plus a margin
+    for the steps that do not wait, in seconds."""
+    return wait_budget(settings, mode) + _MARGIN
 
 
 def lock_needs(namespace: str) -> tuple[AccessRequirement, ...]:
@@ -152,28 +142,7 @@ class PreflightResult:
         return text
 
 
-def _token_expiry(imagefactory: ImageFactory, needs: AccessNeeds, clock: Clock) -> list[AccessProblem]:
-    if not isinstance(imagefactory, TokenExpiry):
-        return []
-    expires = imagefactory.token_expires_at()
-    if expires is None:
-        return []
-    ends = clock.now() + timedelta(seconds=needs.budget_seconds)
-    if expires >= ends:
-        return []
-    return [
-        AccessProblem(
-            "imagefactory",
-            f"the access token expires at {expires:%Y-%m-%d %H:%M:%SZ}, before the run's wait budget "
-            f"({needs.budget_seconds:.0f} s) could end at {ends:%Y-%m-%d %H:%M:%SZ}",
-            "use a fresh token, or imagefactory.email/password_env so the client logs in again when it expires",
-        )
-    ]
-
-
-def run_preflight(
-    ports: Iterable[tuple[str, object]], needs: AccessNeeds, *, imagefactory: ImageFactory, clock: Clock
-) -> PreflightResult:
+def run_preflight(ports: Iterable[tuple[str, object]], needs: AccessNeeds) -> PreflightResult:
     """Ask every ``(name, port)`` that can check; raise ``PreflightFailedError`` naming every problem found.
 
     A port whose check cannot even reach its remote (transport failure, unexpected reply) counts as a problem too:
@@ -191,10 +160,6 @@ def run_preflight(
             problems += port.check_access(needs)
         except GitRollbackError as exc:
             problems.append(AccessProblem(name, f"could not be checked: {exc}", exc.hint or ""))
-    try:
-        problems += _token_expiry(imagefactory, needs, clock)
-    except GitRollbackError as exc:
-        problems.append(AccessProblem("imagefactory", f"token expiry could not be read: {exc}", exc.hint or ""))
     if problems:
         raise PreflightFailedError(problems)
     logger.info("pre-flight: %s", ", ".join(checked))

@@ -78,7 +78,7 @@ def _early_preflight(
         needs = dataclasses.replace(needs, kube=(AccessRequirement("get", "v1", "Namespace", None),))
     problems = [failure]
     try:
-        run_preflight(_named_ports(ports, mode, checks), needs, imagefactory=ports.imagefactory, clock=ports.clock)
+        run_preflight(_named_ports(ports, mode, checks), needs)
     except PreflightFailedError as found:
         problems += [p for p in found.problems if p.service != failure.service]
     return PreflightFailedError(problems)

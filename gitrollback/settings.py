@@ -31,8 +31,8 @@ __all__ = [
     "required_pipelines_for",
 ]
 
-#: The tasks Image Factory's readiness check requires (``requiredTektonTaskNames`` in imagefactoryoss/imagefactory
-#: ``backend/internal/domain/infrastructure/service.go``).
+#: The tasks Image Factory's readiness check requires (imagefactoryoss/imagefactory
+#: ``backend/internal/adapters/primary/rest/infrastructure_provider_handler.go``, requiredTektonTaskNamesForReadiness).
 CODE_REQUIRED_TASKS: tuple[str, ...] = (
     "git-clone",
     "docker-build",
@@ -144,6 +144,7 @@ class GitOpsSettings:
     auto_merge: bool = False
     wait_for_merge: bool = True
     merge_timeout: float = 3600.0
+    merge_when_pipeline_succeeds: bool = False
     labels: tuple[str, ...] = ()
     reviewers: tuple[str, ...] = ()
     author_name: str = "gitrollback"

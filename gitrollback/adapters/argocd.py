@@ -1,17 +1,19 @@
 """Argo CD over httpx: the ``gitrollback.ports.SyncEngine`` and ``DeploymentHistory`` adapter.
 
 ``ArgoCDEngine`` drives Argo CD's REST API (argoproj/argo-cd ``server/application/application.go``, shapes from
-``assets/swagger.json``): a hard refresh, a sync to the exact rollback
-revision, and a wait that returns only when *that* revision is applied, synced and healthy, which
-``argocd app wait`` does not guarantee (``docs/gitops.md``). This module is the only one importing httpx for Argo CD and
-holds the HTTP mechanics: lazy session login, headers, timeouts, GET retries and the boundary where httpx
-exceptions become ``gitrollback.errors``. What the routes mean and the waiting policy live in ``_argocd_ops``;
-payload parsing, the "done" verdict and the error table in ``_argocd_wire``; both are free of third-party imports.
+``assets/swagger.json``): a hard refresh, a sync to the exact rollback revision, and a wait that returns only when
+*that* revision is applied, synced and healthy, which ``argocd app wait`` does not guarantee (it compares no
+revision: ``cmd/argocd/commands/app.go``). This module is the only one importing httpx for Argo CD and holds the
+HTTP mechanics: lazy session login, headers, timeouts, GET retries and the boundary where httpx exceptions
+become ``gitrollback.errors``. What the routes mean and the waiting policy live in ``_argocd_ops``; payload
+parsing, the "done" verdict and the error table in ``_argocd_wire``; both are free of third-party imports.
 
 Remote behaviour assumed: bearer tokens (``ARGOCD_AUTH_TOKEN`` by default, read by the CLI) or a session from
-``POST /api/v1/session``; ``application/json`` on every non-GET including DELETE, else a plain-text 415
-(``server/server.go``); the runtimeError envelope and 403-for-missing-app rule (``getAppEnforceRBAC``). TLS
-verification is on unless turned off; ``verify`` may name a CA bundle.
+``POST /api/v1/session`` (``server/session/session.go``); ``application/json`` on every non-GET including DELETE,
+else a plain-text 415 (``server/server.go``, enforceContentTypes); the runtimeError envelope and the
+403-for-missing-app rule. A 502, 503 or 504 on a GET (a proxy in front of Argo CD) is retried twice; Argo CD's
+own 500 ``application refresh deadline exceeded`` is not an HTTP failure to retry but a refresh that has not
+landed yet (``_argocd_ops``). TLS verification is on unless turned off; ``verify`` may name a CA bundle.
 """
 
 from __future__ import annotations

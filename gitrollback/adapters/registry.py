@@ -95,6 +95,7 @@ def _github_host(settings: GitOpsSettings, *, token: str, clock: Clock | None = 
         base_url=settings.base_url or "https://api.github.com",
         clock=clock,
         poll_interval=settings.poll_interval,
+        merge_timeout=settings.merge_timeout,
     )
 
 
@@ -107,6 +108,8 @@ def _gitlab_host(settings: GitOpsSettings, *, token: str, clock: Clock | None = 
         base_url=settings.base_url or "https://gitlab.com",
         clock=clock,
         poll_interval=settings.poll_interval,
+        merge_timeout=settings.merge_timeout,
+        merge_when_pipeline_succeeds=settings.merge_when_pipeline_succeeds,
     )
 
 

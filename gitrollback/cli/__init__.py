@@ -74,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", parents=[common, target, rollback], help="roll back, verify and write incident notes")
     run.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     run.add_argument("--notes", metavar="FILE", help="also write the incident notes (Markdown) to FILE")
+    run.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse, instead of warning, when the Image Factory token expires before the run's waits could end",
+    )
     sandbox = sub.add_parser("sandbox", parents=[common], help="roll back a throwaway simulated world, for real")
     sandbox.add_argument("action", nargs="?", choices=["run", "serve"], default="run", help="run (default) or serve")
     sandbox.add_argument("--dir", help="where to build the world (default: a temporary directory)")
@@ -235,7 +240,7 @@ def _cmd_run(
         from gitrollback.cli.access import NotesPath
 
         checks = [NotesPath(args.notes)] if args.notes else []
-        report = rb.run(to=args.to, force=args.force, access_checks=checks)
+        report = rb.run(to=args.to, force=args.force, strict=args.strict, access_checks=checks)
     _print_report(output, report, args.json, args.notes)
     return _report_exit(report)
 

@@ -56,6 +56,7 @@ class RunOptions:
         run_id: names the run in idempotency keys, so a rerun of the same run replays instead of duplicating.
         access_checks: extra ``gitrollback.ports.AccessCheck`` objects the pre-flight step asks too (the CLI's
             ``--notes`` path check).
+        strict: refuse (instead of warning) when a credential would expire before the run's waits could end.
     """
 
     to: str | None = None
@@ -63,6 +64,7 @@ class RunOptions:
     live_readiness: bool = True
     run_id: str = ""
     access_checks: tuple[Any, ...] = ()
+    strict: bool = False
 
 
 @dataclass

@@ -164,7 +164,8 @@ class ChangeRequestStep:
         )
         ctx.change_request = cr
         verb = "opened" if cr.created else ("found (description updated)" if cr.body_updated else "found")
-        return f"{verb} {cr.url}"
+        refused = f"; could not request a review from {', '.join(cr.reviewers_refused)}" if cr.reviewers_refused else ""
+        return f"{verb} {cr.url}{refused}"
 
 
 class MergeStep:

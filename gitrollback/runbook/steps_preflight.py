@@ -51,5 +51,5 @@ class PreflightStep:
             cluster=ctx.ports.cluster is not None,
             lease=isinstance(ctx.ports.cluster, LeaseStore),
         )
-        result = run_preflight(self._ports(ctx), needs, imagefactory=ctx.ports.imagefactory, clock=ctx.ports.clock)
+        result = run_preflight(self._ports(ctx), needs)
         return result.describe()

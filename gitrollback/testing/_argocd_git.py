@@ -160,7 +160,17 @@ class GitReader:
         Raises ``RepoError`` with Argo CD's text when the path is missing or manifest generation fails.
         """
         rel = path.strip("/")
-        root_tree = self._git("rev-parse", "--verify", f"{sha}^{{tree}}").decode().strip()
+        try:
+            root_tree = self._git("rev-parse", "--verify", f"{sha}^{{tree}}").decode().strip()
+        except RepoError:
+            # a commit the repository does not have: the repo-server's checkoutRevision fetches it explicitly, the
+            # remote refuses, and the error comes back as Internal (reposerver/repository/repository.go,
+            # checkoutRevision; the git command line as util/git/client.go fetch builds it)
+            raise _generate_error(
+                "Internal",
+                f"Failed to checkout revision {sha}: `git fetch origin {sha} --tags --force --prune` failed exit "
+                f"status 128: fatal: remote error: upload-pack: not our ref {sha}",
+            ) from None
         key = (root_tree, rel, json.dumps(directory, sort_keys=True) if directory is not None else "")
         with self._cache_lock:
             cached = self._renders.get(key)

@@ -8,11 +8,16 @@ provider is in ``gitops`` mode. The GitOps repository is a bare repository serve
 ``backend/tekton`` from it and has applied the broken commit, so the cluster holds the broken state, Image Factory's
 readiness fails with its exact messages, and the application is Degraded.
 
+The hosts behave as the real ones do: mergeability is computed in the background for ``mergeability_delay``
+seconds after the change request is opened (GitHub's ``mergeable: null``; GitLab's ``preparing`` and ``checking``),
+so a merge sent at once is refused, and only collaborators can be asked for a review. The config asks for a review
+from ``oncall-lead``, whom the GitHub repository has as a collaborator and the GitLab instance as a user.
+
 A "reviewer" merges gitrollback's pull/merge request a few ticks after it is opened (unless the run uses
-``auto_merge``), the way a person on call would, through the simulator's own web-UI path rather than the API. It is
-a repeating timer on the world's clock, like every simulator's background work: ``GitOpsSandbox.clock`` is one
-``gitrollback.testing.clock`` clock shared by all of them (a ``WallClock`` the world owns unless ``clock=`` is
-given; tests give a ``FakeClock`` and hand it to the client too).
+``auto_merge``), the way a person on call would: once the host shows it mergeable, through the simulator's own
+web-UI path rather than the API. It is a repeating timer on the world's clock, like every simulator's background
+work: ``GitOpsSandbox.clock`` is one ``gitrollback.testing.clock`` clock shared by all of them (a ``WallClock`` the
+world owns unless ``clock=`` is given; tests give a ``FakeClock`` and hand it to the client too).
 """
 
 from __future__ import annotations
@@ -36,18 +41,30 @@ from gitrollback.testing.sandbox import (
     POLL_INTERVAL,
     TICK,
     TOKEN_ENV,
+    WATCHER_INTERVAL,
     seed_imagefactory,
     upgrade,
     world_clock,
     write_config,
 )
 
-__all__ = ["ARGOCD_TOKEN_ENV", "SCM_TOKEN_ENV", "GitOpsSandbox", "build_gitops_sandbox"]
+__all__ = [
+    "ARGOCD_TOKEN_ENV",
+    "MERGEABILITY_DELAY",
+    "REVIEWER",
+    "SCM_TOKEN_ENV",
+    "GitOpsSandbox",
+    "build_gitops_sandbox",
+]
 
 SCM_TOKEN_ENV = "GITROLLBACK_SANDBOX_SCM_TOKEN"
 ARGOCD_TOKEN_ENV = "GITROLLBACK_SANDBOX_ARGOCD_TOKEN"
 OWNER, NAME = "acme", "imagefactory"
 APP = "tekton-assets"
+#: seconds the hosts take to compute mergeability after a change request is opened (or its branches move)
+MERGEABILITY_DELAY = 4.0
+#: the reviewer the config asks for: a collaborator on GitHub, a user on GitLab
+REVIEWER = "oncall-lead"
 Scm = Literal["github", "gitlab", "direct"]
 
 
@@ -96,15 +113,19 @@ class GitOpsSandbox:
         return []
 
     def _review(self, delay_ticks: int) -> None:
-        """One reviewer tick: count how long each open request has waited; merge those that waited long enough."""
+        """One reviewer tick: count how long each open request has waited; merge those that waited long enough
+        and that the host shows as mergeable (a person waits for the green merge button)."""
         for number in self._open_requests():
             self._seen[number] = self._seen.get(number, 0) + 1
             if self._seen[number] < delay_ticks:
                 continue
             if isinstance(self.host, GitHubSimulator):
-                self.reviewer_merges.append(self.host.merge_pull(OWNER, NAME, number))
+                if self.host.mergeable(OWNER, NAME, number):
+                    self.reviewer_merges.append(self.host.merge_pull(OWNER, NAME, number, login=REVIEWER))
             elif isinstance(self.host, GitLabSimulator):
-                self.reviewer_merges.append(self.host.accept_merge_request(f"{OWNER}/{NAME}", number))
+                project = f"{OWNER}/{NAME}"
+                if self.host.merge_request(project, number)["detailed_merge_status"] == "mergeable":
+                    self.reviewer_merges.append(self.host.accept_merge_request(project, number))
 
     def close(self) -> None:
         """Stop the reviewer and every simulator, then the clock when the world made it."""
@@ -130,17 +151,20 @@ def _git(*args: str) -> None:
 
 
 def _publish(
-    repo: SandboxRepo, scm: Scm, directory: Path, clock: SimClock
+    repo: SandboxRepo, scm: Scm, directory: Path, clock: SimClock, mergeability_delay: float
 ) -> tuple[GitHubSimulator | GitLabSimulator | None, Path]:
-    """Start the host (if any) and put the sandbox history into its bare repository."""
+    """Start the host (if any), put the sandbox history into its bare repository, and make the reviewer known."""
     if scm == "github":
-        github = GitHubSimulator(directory / "github", clock=clock).start()
+        github = GitHubSimulator(
+            directory / "github", clock=clock, mergeability_delay=mergeability_delay, collaborators=(REVIEWER,)
+        ).start()
         bare = directory / "github-repos" / f"{NAME}.git"
         _git("clone", "--quiet", "--bare", str(repo.path), str(bare))
         github.add_repo(OWNER, NAME, bare)
         return github, github.repo_path(OWNER, NAME)
     if scm == "gitlab":
-        gitlab = GitLabSimulator(directory / "gitlab", clock=clock).start()
+        gitlab = GitLabSimulator(directory / "gitlab", clock=clock, mergeability_delay=mergeability_delay).start()
+        gitlab.add_user(REVIEWER, name="On-call lead")
         _, bare = gitlab.create_project(f"{OWNER}/{NAME}")
         _git("-C", str(repo.path), "push", "--quiet", str(bare), "main", "--tags")
         return gitlab, bare
@@ -158,6 +182,7 @@ def build_gitops_sandbox(
     clock: SimClock | None = None,
     tick: float = TICK,
     poll_interval: float = POLL_INTERVAL,
+    mergeability_delay: float = MERGEABILITY_DELAY,
 ) -> GitOpsSandbox:
     """Build and start the gitops world in ``directory``.
 
@@ -170,18 +195,21 @@ def build_gitops_sandbox(
         tick: seconds between the simulators' ticks (Image Factory's dispatchers, Argo CD's controller, the
             reviewer).
         poll_interval: the client's poll interval (Image Factory, merge requests, Argo CD) written into the config.
+        mergeability_delay: seconds GitHub or GitLab takes to compute mergeability (0: at once).
     """
     directory.mkdir(parents=True, exist_ok=True)
     repo = build_sandbox_repo(directory / "imagefactory")
     clock, own_clock = world_clock(clock)
     started: list[Any] = []
     try:
-        host, remote = _publish(repo, scm, directory, clock)
+        host, remote = _publish(repo, scm, directory, clock, mergeability_delay)
         started.append(host)
         cluster = ClusterState(clock=clock)
         kube = KubernetesSimulator(cluster, token=KUBE_TOKEN).start()
         started.append(kube)
-        sim = ImageFactorySimulator(cluster, job_tick=tick, build_tick=tick, clock=clock).start()
+        sim = ImageFactorySimulator(
+            cluster, job_tick=tick, build_tick=tick, readiness_watcher_interval=WATCHER_INTERVAL, clock=clock
+        ).start()
         started.append(sim)
         argocd = ArgoCDSimulator(cluster, tick=tick, clock=clock).start()
         started.append(argocd)
@@ -216,7 +244,9 @@ def build_gitops_sandbox(
             "poll_interval_seconds": poll_interval,
         }
         if host is not None:
-            gitops.update({"project": project_ref, "base_url": base_url, "token_env": SCM_TOKEN_ENV})
+            gitops.update(
+                {"project": project_ref, "base_url": base_url, "token_env": SCM_TOKEN_ENV, "reviewers": [REVIEWER]}
+            )
         config_text, config_path = write_config(
             directory,
             sim,

@@ -119,3 +119,17 @@ def test_secrets_resolve_from_env_and_files() -> None:
 
     with pytest.raises(ConfigError, match="cannot read secret file /x: No such file"):
         resolve_secret(SecretRef(file="/x"), env={}, read_file=missing)
+
+
+def test_merge_when_pipeline_succeeds_is_a_gitlab_option() -> None:
+    """gitops.merge_when_pipeline_succeeds defaults to false, is read for scm gitlab, and refused for github."""
+    gitops = "    gitops: {scm: SCM, project: acme/gitops, auto_merge: true, merge_when_pipeline_succeeds: true}\n"
+    text = GOOD.replace("    name: prod\n", "    name: prod\n    mode: gitops\n" + gitops)
+    gitlab = parse_config(text.replace("SCM", "gitlab")).providers[0].gitops
+    assert gitlab is not None and gitlab.merge_when_pipeline_succeeds and gitlab.auto_merge
+    plain = parse_config(text.replace("SCM", "gitlab").replace(", merge_when_pipeline_succeeds: true", ""))
+    assert plain.providers[0].gitops is not None and not plain.providers[0].gitops.merge_when_pipeline_succeeds
+    with pytest.raises(ConfigError) as info:
+        parse_config(text.replace("SCM", "github"), source="gr.yaml")
+    assert info.value.key == "providers[0].gitops.merge_when_pipeline_succeeds"
+    assert "needs scm gitlab" in str(info.value)

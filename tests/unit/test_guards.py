@@ -78,37 +78,22 @@ class _Port:
         return self.problems
 
 
-class _ExpiringFactory(_Port):
-    def __init__(self, expires: datetime | None) -> None:
-        super().__init__([])
-        self.expires = expires
-
-    def token_expires_at(self) -> datetime | None:
-        return self.expires
-
-
 def test_preflight_collects_every_problem_and_names_unchecked_ports() -> None:
-    """Problems from several ports, an unreachable one and an expiring token all end up in one error."""
-    clock = FakeClock(start=NOW)
-    factory = _ExpiringFactory(NOW + timedelta(minutes=5))
+    """Problems from several ports and an unreachable one all end up in one error; a port without a check is named."""
     ports = [
-        ("imagefactory", factory),
+        ("imagefactory", _Port([])),
         ("kubernetes", _Port([AccessProblem("kubernetes", "may not patch x")])),
         ("argocd", _Port(TransportError("down", adapter="argocd", operation="get", hint="check sync.url"))),
+        ("github", _Port([AccessProblem("github", "may not push", "give it write access")])),
     ]
     with pytest.raises(PreflightFailedError) as failed:
-        run_preflight(ports, AccessNeeds("p", budget_seconds=900), imagefactory=factory, clock=clock)  # type: ignore[arg-type]
+        run_preflight(ports, AccessNeeds("p"))
     problems = failed.value.problems
-    assert [p.service for p in problems] == ["kubernetes", "argocd", "imagefactory"]
+    assert [p.service for p in problems] == ["kubernetes", "argocd", "github"]
     assert "could not be checked: down" in problems[1].problem and problems[1].hint == "check sync.url"
-    assert "expires at 2026-03-01 09:05:00Z" in problems[2].problem
     assert failed.value.kind == "preflight_failed" and "(3 problems)" in failed.value.message
-    result = run_preflight(
-        [("imagefactory", _ExpiringFactory(None)), ("custom", object())],
-        AccessNeeds("p"),
-        imagefactory=_ExpiringFactory(None),  # type: ignore[arg-type]
-        clock=clock,
-    )
+    assert failed.value.hint == "check sync.url; give it write access"
+    result = run_preflight([("imagefactory", _Port([])), ("custom", object())], AccessNeeds("p"))
     assert result.checked == ("imagefactory",) and result.unchecked == ("custom",)
     assert "not checkable (no check_access): custom" in result.describe()
 

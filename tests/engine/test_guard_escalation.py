@@ -16,7 +16,7 @@ from gitrollback.cli.output import Output
 from gitrollback.escalation import load_escalations
 from gitrollback.models import RunReport
 from gitrollback.settings import EscalationSettings, Settings
-from gitrollback.testing.sandbox import SandboxWorld
+from gitrollback.testing.sandbox import ADMIN_EMAIL, TOKEN_ENV, SandboxWorld
 
 
 def read_file(path: str) -> str:
@@ -50,9 +50,11 @@ def _set_global(world: SandboxWorld, value: bool) -> None:
 
 
 def _restore(world: SandboxWorld, *extra: str) -> tuple[int, str, str]:
+    """``access restore`` through the CLI, with a fresh token (Image Factory's tokens live 15 minutes)."""
     out, err = io.StringIO(), io.StringIO()
     argv = ["access", "restore", "--provider", world.provider_id, "--config", str(world.config_path), *extra]
-    code = main(argv, env=world.env, output=Output(out, err), clock=world.clock)
+    env = {**world.env, TOKEN_ENV: world.imagefactory.issue_token(ADMIN_EMAIL)}
+    code = main(argv, env=env, output=Output(out, err), clock=world.clock)
     return code, out.getvalue(), err.getvalue()
 
 

@@ -28,7 +28,7 @@ from gitrollback.ports import AssetSource, Clock, Cluster, ImageFactory, Rollbac
 from gitrollback.secrets import FileReader, resolve_secret
 from gitrollback.settings import ProviderSettings, Settings
 
-__all__ = ["Adapters", "build_adapters", "git_auth_env"]
+__all__ = ["Adapters", "build_adapters", "build_imagefactory", "git_auth_env"]
 
 #: The user name each host expects with a token in HTTP Basic auth for git.
 _GIT_USER = {"github": "x-access-token", "gitlab": "oauth2", "direct": "x-access-token"}
@@ -40,7 +40,7 @@ class Adapters:
 
     provider: ProviderSettings
     imagefactory: ImageFactory
-    cluster: Cluster
+    cluster: Cluster | None
     assets: AssetSource
     state_dir: Path | None
     workspace: RollbackWorkspace | None = None
@@ -65,9 +65,12 @@ def _git_env(env: Mapping[str, str]) -> dict[str, str]:
 def _read_kubeconfig(p: ProviderSettings, source: str, read_file: FileReader | None) -> Mapping[str, Any]:
     key = f"providers[{p.label}].cluster.kubeconfig"
     if not p.cluster.kubeconfig:
-        raise ConfigError(
-            "is required to reach the cluster", path=source, key=key, hint="point it at a kubeconfig file"
+        why = (
+            "is required with scm: direct (the run lock is then a Lease in the provider's cluster)"
+            if p.gitops is not None
+            else "is required to reach the cluster"
         )
+        raise ConfigError(why, path=source, key=key, hint="point it at a kubeconfig file")
     if read_file is None:
         raise ConfigError("cannot be read here (no file reader given)", path=source, key=key)
     try:
@@ -93,6 +96,18 @@ def _read_sync_kubeconfig(p: ProviderSettings, source: str, read_file: FileReade
     except ConfigError as exc:
         key = f"providers[{p.label}].sync.kubeconfig"
         raise ConfigError(exc.problem, path=source, key=key, hint=exc.hint) from exc
+
+
+def build_imagefactory(
+    settings: Settings, *, env: Mapping[str, str], read_file: FileReader | None, clock: Clock | None = None
+) -> ImageFactory:
+    """The Image Factory client alone (``access restore`` needs nothing else)."""
+    ifs = settings.imagefactory
+
+    def secret(ref: Any) -> str | None:
+        return resolve_secret(ref, env=env, read_file=read_file, source=settings.source) if ref else None
+
+    return imagefactory_factory(ifs.adapter)(ifs, token=secret(ifs.token), password=secret(ifs.password), clock=clock)
 
 
 def build_adapters(
@@ -121,10 +136,14 @@ def build_adapters(
         on_wait=on_wait,
         transport=imagefactory_transport,
     )
-    kubeconfig = _read_kubeconfig(p, settings.source, read_file)
-    cluster = cluster_factory(p.cluster.adapter, key=f"{where}.cluster.adapter")(
-        p.cluster, kubeconfig=kubeconfig, token=secret(p.cluster.token)
-    )
+    cluster: Cluster | None = None
+    kubeconfig: Mapping[str, Any] | None = None
+    # a gitops provider that opens change requests may go without cluster access: its rollback branch is the lock
+    if p.cluster.kubeconfig or p.gitops is None or p.gitops.scm == "direct":
+        kubeconfig = _read_kubeconfig(p, settings.source, read_file)
+        cluster = cluster_factory(p.cluster.adapter, key=f"{where}.cluster.adapter")(
+            p.cluster, kubeconfig=kubeconfig, token=secret(p.cluster.token)
+        )
     state = Path(settings.state_dir).expanduser() if settings.state_dir else None
     git_env = _git_env(env)
     token: str | None = None

@@ -23,20 +23,23 @@ from typing import Any, Literal
 
 from lightkube import ALL_NS, Client, KubeConfig
 from lightkube.core.exceptions import ConfigError as LightkubeConfigError
-from lightkube.generic_resource import create_namespaced_resource
+from lightkube.generic_resource import create_global_resource, create_namespaced_resource
 from lightkube.types import PatchType
 
 from gitrollback.adapters import _flux_wire as wire
+from gitrollback.adapters._kube_access import review_body, review_verdict
 from gitrollback.adapters.kube import translate_errors
 from gitrollback.clock import SystemClock
 from gitrollback.errors import (
     AdapterError,
+    AuthenticationError,
     ConfigError,
     PreconditionFailedError,
+    RemoteHTTPError,
     UnsupportedOperationError,
     WaitTimeoutError,
 )
-from gitrollback.models import DeployedObject, DeploymentRecord, SyncStatus
+from gitrollback.models import AccessNeeds, AccessProblem, DeployedObject, DeploymentRecord, SyncStatus
 from gitrollback.ports import Clock
 
 __all__ = ["FluxEngine"]
@@ -45,6 +48,8 @@ logger = logging.getLogger(__name__)
 
 _Kustomization = create_namespaced_resource("kustomize.toolkit.fluxcd.io", "v1", "Kustomization", "kustomizations")
 _GitRepository = create_namespaced_resource("source.toolkit.fluxcd.io", "v1", "GitRepository", "gitrepositories")
+_REVIEW = create_global_resource("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews")
+_TOKEN_HINT = "check sync.token_env (else cluster.token_env) and the kubeconfig Flux is reached with"
 
 
 class FluxEngine:
@@ -69,6 +74,9 @@ class FluxEngine:
         flux.sync("tekton-assets", revision=sha)
         status = flux.wait_for_revision("tekton-assets", sha, timeout=600)
     """
+
+    #: how the pre-flight check names this port
+    kind = "flux"
 
     def __init__(
         self,
@@ -323,6 +331,47 @@ class FluxEngine:
                         found.append((key[0], key[1], same and ref.get("kind") == "GitRepository"))
                         break
         return found
+
+    # -- the pre-flight check ---------------------------------------------------------------------------------
+
+    def check_access(self, needs: AccessNeeds) -> list[AccessProblem]:
+        """Read the Kustomization and its GitRepository, and ask (``SelfSubjectAccessReview``) whether the token may
+        patch both, without changing anything (``docs/safety.md``)."""
+        if not needs.app:
+            return []
+        namespace, name = self._split(needs.app)
+        try:
+            ks = self._get(_Kustomization, name, namespace)
+            source_ns, source_name = self._source_of(ks)
+            self._get(_GitRepository, source_name, source_ns)
+        except AuthenticationError as exc:
+            return [AccessProblem("flux", f"the API server refuses the token (401): {exc.message}", _TOKEN_HINT)]
+        except RemoteHTTPError as exc:
+            hint = "check sync.kustomization and sync.namespace, and that the token may get Flux's objects"
+            return [AccessProblem("flux", f"cannot read Flux's objects ({exc.status}): {exc.message}", hint)]
+        except UnsupportedOperationError as exc:
+            return [AccessProblem("flux", str(exc), "")]
+        asks: list[tuple[str, str, str, str | None]] = [
+            ("patch", "kustomize.toolkit.fluxcd.io", "kustomizations", namespace),
+            ("patch", "source.toolkit.fluxcd.io", "gitrepositories", source_ns),
+        ]
+        if self._dependents:
+            asks.append(("list", "kustomize.toolkit.fluxcd.io", "kustomizations", None))
+        problems: list[AccessProblem] = []
+        for verb, group, plural, where in asks:
+            with translate_errors("review", f"{verb} {plural}"):
+                answer = self._client.create(_REVIEW.from_dict(review_body(verb, group, plural, where)))
+            allowed, why = review_verdict(answer.to_dict() if hasattr(answer, "to_dict") else dict(answer))
+            if not allowed:
+                scope = f' in namespace "{where}"' if where else " at the cluster scope"
+                problems.append(
+                    AccessProblem(
+                        "flux",
+                        f"the token may not {verb} {plural}.{group}{scope}" + (f": {why}" if why else ""),
+                        "grant it in the Role or ClusterRole bound to the token (a reconcile request is a patch)",
+                    )
+                )
+        return problems
 
     # -- what Flux reports --------------------------------------------------------------------------------------
 

@@ -127,6 +127,8 @@ class ObjectsStep:
     def run(self, ctx: RunContext) -> str:
         tasks, pipelines = self._required(ctx)
         cluster = ctx.ports.cluster
+        if cluster is None:
+            return Skipped("no cluster access configured: Image Factory's readiness check covers Tasks and Pipelines")
         known = self._known_good_set(ctx)
         # read through the version the assets are written in (v1beta1 today), which the cluster must serve
         api_version = known[1] if known is not None else _TEKTON

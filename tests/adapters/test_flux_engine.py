@@ -205,3 +205,23 @@ def test_prune_asked_of_a_kustomization_that_does_not_prune_is_a_warning(tmp_pat
         assert status.warnings == (warning,)
         assert engine.wait_for_revision("apps", new, timeout=300).warnings == (warning,)
         assert world.task_names() == ["build", "scan"]  # nothing was pruned, as the warning said
+
+
+def test_preflight_reads_both_objects_and_asks_for_patch_rights(tmp_path: Path) -> None:
+    """check_access: fine as is; a denied patch on GitRepositories and a missing Kustomization are named."""
+    from gitrollback.models import AccessNeeds
+
+    with flux_world(tmp_path) as world:
+        engine = world.engine()
+        assert engine.kind == "flux"
+        assert engine.check_access(AccessNeeds(provider_id="p", app="apps")) == []
+        world.kube.deny("patch", "gitrepositories", group="source.toolkit.fluxcd.io", namespace="flux-system")
+        problems = engine.check_access(AccessNeeds(provider_id="p", app="apps"))
+        assert [p.problem for p in problems] == [
+            'the token may not patch gitrepositories.source.toolkit.fluxcd.io in namespace "flux-system"'
+        ]
+        missing = engine.check_access(AccessNeeds(provider_id="p", app="nope"))
+        assert len(missing) == 1 and "cannot read Flux's objects (404)" in missing[0].problem
+        assert "reconcile.fluxcd.io/requestedAt" not in (
+            world.flux.git_repository("gitops")["metadata"].get("annotations") or {}
+        )

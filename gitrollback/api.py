@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -27,7 +28,8 @@ from types import TracebackType
 from typing import Any
 
 from gitrollback.clock import SystemClock
-from gitrollback.errors import ConfigError, PreconditionFailedError
+from gitrollback.errors import ConfigError, GitRollbackError, PreconditionFailedError
+from gitrollback.escalation import escalate, failed_attempts, load_escalations
 from gitrollback.locking import ProviderLock
 from gitrollback.models import (
     Assessment,
@@ -43,11 +45,14 @@ from gitrollback.ports import (
     Cluster,
     ImageFactory,
     ProgressSink,
+    ProviderAccess,
     RollbackWorkspace,
     SourceHost,
     SyncEngine,
 )
 from gitrollback.report import incident_markdown
+from gitrollback.run_guard import provider_lock
+from gitrollback.run_lock import DEFAULT_LEASE_SECONDS, LeaseClock
 from gitrollback.runbook.context import Ports, RunOptions, RunState, StepContext
 from gitrollback.runbook.engine import Runner, RunOutcome, Step
 from gitrollback.runbook.incident import build_incident
@@ -60,6 +65,7 @@ from gitrollback.runbook.results import (
     Merged,
     Pushed,
     Rendered,
+    Synced,
 )
 from gitrollback.runbook.steps_apply import ApplyStep
 from gitrollback.runbook.steps_assess import AssessStep, KnownGoodStep, RenderStep, judge
@@ -72,12 +78,15 @@ from gitrollback.runbook.steps_gitops import (
     SyncStep,
     rollback_revision,
 )
+from gitrollback.runbook.steps_preflight import PreflightStep
 from gitrollback.runbook.steps_verify import NoActiveJobStep, ObjectsStep, ReadinessStep, SmokeBuildStep, ValidateStep
 from gitrollback.secrets import FileReader
-from gitrollback.settings import ProviderSettings, Settings
+from gitrollback.settings import EscalationSettings, ProviderSettings, Settings
 from gitrollback.wiring import build_adapters
 
 __all__ = ["Rollback", "gitops_steps", "installer_steps"]
+
+logger = logging.getLogger(__name__)
 
 
 def _write_notes(report: RunReport, path: Path) -> str | None:
@@ -108,6 +117,7 @@ def installer_steps() -> list[Step]:
         AssessStep(),
         KnownGoodStep(),
         RenderStep(),
+        PreflightStep(),
         ApplyStep(),
         ValidateStep(),
         ReadinessStep(),
@@ -123,6 +133,7 @@ def gitops_steps() -> list[Step]:
         AssessStep(),
         KnownGoodStep(),
         RenderStep(),
+        PreflightStep(),
         CommitStep(),
         PushStep(),
         ChangeRequestStep(),
@@ -145,10 +156,18 @@ class Rollback:
         workspace, host, sync: the gitops-mode adapters (a git workspace, a GitHub/GitLab host, a sync engine).
         clock: time source (tests pass a fake one).
         progress: told about each step as it starts and ends.
-        state_dir: when set, ``run`` holds a per-provider lock under ``locks/`` there (two runs never act on one
-            provider at once) and journals every step result to ``runs/<provider>/<run id>.jsonl`` as it is
-            produced; a later ``run`` resumes an unfinished run from that journal.
+        state_dir: when set, ``run`` also holds a per-machine lock under ``locks/`` there and journals every step
+            result to ``runs/<provider>/<run id>.jsonl`` as it is produced; a later ``run`` resumes an unfinished
+            run from that journal.
         steps: override the runbook (advanced; defaults to ``installer_steps()`` or ``gitops_steps()``).
+        lease_seconds: how long the cross-machine run lock (a Lease in the provider's cluster) stays valid without
+            a renewal (``docs/safety.md``).
+        escalation: when enabled (and with a ``state_dir``), a failed run that brings the provider's consecutive
+            failures to the threshold revokes its select grants and clears ``is_global`` (``gitrollback.escalation``).
+
+    ``run`` holds the provider's cross-machine lock (``gitrollback.run_guard``): a Lease in the cluster when the
+    cluster adapter serves them, else, in gitops mode, the rollback branch. Build the adapters with
+    ``rollback.clock`` (``from_settings`` does) so that every wait renews the Lease.
     """
 
     def __init__(
@@ -156,7 +175,7 @@ class Rollback:
         settings: ProviderSettings,
         *,
         imagefactory: ImageFactory,
-        cluster: Cluster,
+        cluster: Cluster | None,
         assets: AssetSource,
         workspace: RollbackWorkspace | None = None,
         host: SourceHost | None = None,
@@ -165,13 +184,18 @@ class Rollback:
         progress: ProgressSink | None = None,
         state_dir: Path | None = None,
         steps: Sequence[Step] | None = None,
+        lease_seconds: int = DEFAULT_LEASE_SECONDS,
+        escalation: EscalationSettings | None = None,
     ) -> None:
         self.settings = settings
+        self.escalation = escalation or EscalationSettings()
+        self.clock = clock if isinstance(clock, LeaseClock) else LeaseClock(clock or SystemClock())
+        self.lease_seconds = lease_seconds
         self.ports = Ports(
             imagefactory=imagefactory,
             cluster=cluster,
             assets=assets,
-            clock=clock or SystemClock(),
+            clock=self.clock,
             workspace=workspace,
             host=host,
             sync=sync,
@@ -199,12 +223,13 @@ class Rollback:
         Raises:
             ConfigError: unknown provider, missing token, unreadable kubeconfig.
         """
+        lease_clock = LeaseClock(clock or SystemClock())
         wired = build_adapters(
             settings,
             provider,
             env=env,
             read_file=read_file,
-            clock=clock,
+            clock=lease_clock,
             on_wait=progress.waiting if progress is not None else None,
             imagefactory_transport=imagefactory_transport,
         )
@@ -216,9 +241,11 @@ class Rollback:
             workspace=wired.workspace,
             host=wired.host,
             sync=wired.sync,
-            clock=clock,
+            clock=lease_clock,
             progress=progress,
             state_dir=wired.state_dir,
+            lease_seconds=settings.lock.lease_seconds,
+            escalation=settings.escalation,
         )
         rollback._closers.extend(wired.closers)
         return rollback
@@ -237,13 +264,20 @@ class Rollback:
             return self._steps
         return gitops_steps() if self._mode() == "gitops" else installer_steps()
 
-    def _runner(self, options: RunOptions, journal: FileJournal | None = None) -> Runner:
+    def _runner(
+        self,
+        options: RunOptions,
+        journal: FileJournal | None = None,
+        ports: Ports | None = None,
+        *,
+        renew: bool = False,
+    ) -> Runner:
         return Runner(
             self._steps_for_mode(),
             settings=self.settings,
-            ports=self.ports,
+            ports=ports or self.ports,
             options=options,
-            progress=self.progress,
+            progress=_RenewingProgress(self.progress, self.clock) if renew else self.progress,
             observer=journal,
         )
 
@@ -346,6 +380,8 @@ class Rollback:
         run_id: str | None = None,
         resume: str | None = None,
         notes: Path | None = None,
+        strict: bool = False,
+        access_checks: Sequence[Any] = (),
     ) -> RunReport:
         """Roll back and verify. Never raises for a failed step: the report says what happened.
 
@@ -360,9 +396,14 @@ class Rollback:
         overwrites the notes of the run that did the work. A file that cannot be written does not fail the run:
         the report says so (``notes_error``) and carries the notes itself (``incident``).
 
+        ``strict`` turns the warning about a token that expires before the run's waits could end into a refusal;
+        ``access_checks`` are extra ``gitrollback.ports.AccessCheck`` objects for the pre-flight step (the CLI
+        passes one for the ``--notes`` path).
+
         Raises:
-            PreconditionFailedError: another run holds this provider's lock (``lock_held``), or ``resume`` names
-                a run that already finished (``run_finished``).
+            PreconditionFailedError: another run holds this provider's lock (``lock_held``), here or on another
+                machine, or ``resume`` names a run that already finished (``run_finished``).
+            PreflightFailedError: a credential was refused while taking the lock (every problem found is named).
             ConfigError: ``resume`` names no run of this provider (``unknown_run``), or there is no state_dir.
         """
         lock = ProviderLock(self.state_dir / "locks", self.settings.id) if self.state_dir else None
@@ -370,23 +411,71 @@ class Rollback:
             lock.acquire()
         try:
             view = self._find_run(to, run_id, resume)
+            checks = tuple(access_checks)
             if view is not None:
-                options = RunOptions(to=view.to, force=force or view.force, run_id=view.run_id)
+                options = RunOptions(
+                    to=view.to, force=force or view.force, run_id=view.run_id, strict=strict, access_checks=checks
+                )
             else:
-                options = RunOptions(to=to, force=force, run_id=run_id or uuid.uuid4().hex)
-            journal = FileJournal(self._runs, self.settings.id, options.run_id) if self._runs is not None else None
-            if journal is not None:
-                journal.start(to=options.to, force=options.force, at=self.ports.clock.now())
-            outcome = self._runner(options, journal).run(view.prior if view is not None else None)
-            report = self._report(outcome, options.run_id)
-            if notes is not None and report.status != "refused":  # a refused run changed nothing: no notes
-                report = dataclasses.replace(report, notes_path=str(notes), notes_error=_write_notes(report, notes))
-            if journal is not None:
-                journal.end(report.status, error_kind=report.error_kind)
-            return report
+                run_id = run_id or uuid.uuid4().hex
+                options = RunOptions(to=to, force=force, run_id=run_id, strict=strict, access_checks=checks)
+            with provider_lock(
+                self.settings,
+                self.ports,
+                mode_of=self._mode,
+                run_id=options.run_id,
+                clock=self.clock,
+                lease_seconds=self.lease_seconds,
+                checks=options.access_checks,
+            ) as ports:
+                journal = FileJournal(self._runs, self.settings.id, options.run_id) if self._runs else None
+                if journal is not None:
+                    journal.start(to=options.to, force=options.force, at=self.clock.now())
+                runner = self._runner(options, journal, ports, renew=True)
+                outcome = runner.run(view.prior if view is not None else None)
+                report = self._report(outcome, options.run_id)
+                # a refused run, or one the pre-flight check stopped, changed nothing (and the notes path may be the
+                # problem): no notes, so they never overwrite the notes of the run that did the work
+                if notes is not None and report.status != "refused" and report.error_kind != "preflight_failed":
+                    report = dataclasses.replace(report, notes_path=str(notes), notes_error=_write_notes(report, notes))
+                if journal is not None:
+                    journal.end(report.status, error_kind=report.error_kind, at=self.clock.now())
+                return self._escalate(report, options.run_id)
         finally:
             if lock is not None:
                 lock.release()
+
+    def _escalate(self, report: RunReport, run_id: str) -> RunReport:
+        """When a failed run is due for it, escalate (still under the lock); the journal's end is already written."""
+        access = self.ports.imagefactory
+        if (
+            report.status != "failed"
+            or not self.escalation.enabled
+            or self.state_dir is None
+            or not isinstance(access, ProviderAccess)
+        ):
+            return report
+        failures = failed_attempts(self.state_dir, self.settings.id)
+        if failures < self.escalation.after_failures:
+            return report
+        try:
+            done = escalate(
+                access,
+                state_dir=self.state_dir,
+                provider_id=self.settings.id,
+                run_id=run_id,
+                failures=failures,
+                clock=self.clock,
+            )
+        except GitRollbackError as exc:
+            logger.error(
+                "escalation of provider %s failed part-way (access restore undoes what was done): %s",
+                self.settings.id,
+                exc,
+            )
+            records = load_escalations(self.state_dir, self.settings.id)
+            done = records[-1] if records and records[-1].run_id == run_id else None
+        return dataclasses.replace(report, escalation=done) if done is not None else report
 
     def _find_run(self, to: str | None, run_id: str | None, resume: str | None) -> JournalView | None:
         runs = self._runs
@@ -437,7 +526,7 @@ class Rollback:
         now = self.ports.clock.now()
         incident = build_incident(self.settings, mode, state, outcome.records, message)
         records = (*outcome.records, StepRecord("incident", StepStatus.SUCCEEDED, now, now, "incident notes written"))
-        chosen = state.get(KnownGoodChosen)
+        chosen, synced = state.get(KnownGoodChosen), state.get(Synced)
         merged, opened = state.get(Merged), state.get(ChangeRequestOpened)
         return RunReport(
             status=status,  # type: ignore[arg-type]
@@ -454,6 +543,7 @@ class Rollback:
             error_kind=error.kind if error is not None else None,
             run_id=run_id,
             resumed=outcome.resumed,
+            sync=synced.status if synced is not None else None,
         )
 
     def _landed_revision(self, state: RunState) -> str | None:
@@ -479,3 +569,31 @@ class Rollback:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+class _RenewingProgress:
+    """Forwards progress and renews the run lock at every step boundary and wait report."""
+
+    def __init__(self, inner: ProgressSink | None, clock: LeaseClock) -> None:
+        self.inner = inner
+        self.clock = clock
+
+    def step_started(self, name: str, description: str) -> None:
+        self.clock.renew()
+        if self.inner is not None:
+            self.inner.step_started(name, description)
+
+    def step_finished(self, record: StepRecord) -> None:
+        if self.inner is not None:
+            self.inner.step_finished(record)
+
+    def step_resumed(self, record: StepRecord) -> None:
+        self.clock.renew()
+        resumed = getattr(self.inner, "step_resumed", None)
+        if resumed is not None:
+            resumed(record)
+
+    def waiting(self, what: str, elapsed: float, state: str) -> None:
+        self.clock.renew()
+        if self.inner is not None:
+            self.inner.waiting(what, elapsed, state)

@@ -80,6 +80,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="RUN_ID",
         help="continue this unfinished run (default: the provider's unfinished run, if any)",
     )
+    run.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse, instead of warning, when the Image Factory token expires before the run's waits could end",
+    )
     sandbox = sub.add_parser("sandbox", parents=[common], help="roll back a throwaway simulated world, for real")
     sandbox.add_argument("action", nargs="?", choices=["run", "serve"], default="run", help="run (default) or serve")
     sandbox.add_argument("--dir", help="where to build the world (default: a temporary directory)")
@@ -89,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument(
         "--scm", choices=["github", "gitlab", "direct"], default="github", help="gitops: where the GitOps repo lives"
     )
-    sandbox.add_argument("--sync", choices=["argocd"], default="argocd", help="gitops: the GitOps controller")
+    sandbox.add_argument("--sync", choices=["argocd", "flux"], default="argocd", help="gitops: the GitOps controller")
     sandbox.add_argument(
         "--auto-merge", action="store_true", help="gitops: gitrollback merges its own change request (no reviewer)"
     )
@@ -97,6 +102,10 @@ def _parser() -> argparse.ArgumentParser:
     from gitrollback.cli import known_good
 
     known_good.add_parser(sub, [common])
+    # access restore (issue 10): undo an escalation; gitrollback/cli/access.py imports nothing heavy.
+    from gitrollback.cli import access
+
+    access.add_parser(sub, [common, target])
     return parser
 
 
@@ -194,6 +203,8 @@ def _remove_redaction() -> None:
 
 
 def _report_exit(report: RunReport) -> int:
+    if report.error_kind == "preflight_failed":  # a credential or permission is missing: nothing was changed
+        return EXIT_USAGE
     return {"rolled_back": EXIT_OK, "refused": EXIT_REFUSED}.get(report.status, EXIT_FAILED)
 
 
@@ -291,8 +302,13 @@ def _cmd_run(
             if unfinished is not None and unfinished.to == args.to:
                 where = f"after {unfinished.last_step}" if unfinished.last_step else "in its first step"
                 output.message(f"Resuming run {unfinished.run_id}, which stopped {where}.")
+        from gitrollback.cli.access import NotesPath
+
+        checks = [NotesPath(args.notes)] if args.notes else []
         notes = Path(args.notes) if args.notes else None
-        report = rb.run(to=args.to, force=args.force, resume=args.resume, notes=notes)
+        report = rb.run(
+            to=args.to, force=args.force, resume=args.resume, notes=notes, strict=args.strict, access_checks=checks
+        )
     _print_report(output, report, args.json)
     return _report_exit(report)
 
@@ -302,7 +318,7 @@ def _cmd_sandbox(
 ) -> int:
     from gitrollback.cli.sandbox import SandboxOptions, run_sandbox, serve_sandbox
 
-    options = SandboxOptions(mode=args.mode, scm=args.scm, auto_merge=args.auto_merge)
+    options = SandboxOptions(mode=args.mode, scm=args.scm, auto_merge=args.auto_merge, sync=args.sync)
     if args.action == "serve":
         if args.json:
             raise ConfigError("sandbox serve keeps a world up for a person and has no JSON output", key="--json")
@@ -310,6 +326,16 @@ def _cmd_sandbox(
     report = run_sandbox(args.dir, progress, output, options=options, clock=clock)
     _print_report(output, report, args.json)
     return _report_exit(report)
+
+
+def _cmd_access(
+    args: argparse.Namespace, env: Mapping[str, str], output: Output, progress: StepPrinter, clock: SimClock | None
+) -> int:
+    from gitrollback.cli.access import run as run_access
+
+    settings = _load_settings(args, env)
+    _install_redaction(_secret_values(settings, env))
+    return run_access(args, env, output, settings, clock)
 
 
 def _cmd_known_good(
@@ -326,6 +352,7 @@ _COMMANDS = {
     "run": _cmd_run,
     "sandbox": _cmd_sandbox,
     "known-good": _cmd_known_good,
+    "access": _cmd_access,
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from gitrollback.errors import StepError
 from gitrollback.ports import AssetSource, Clock, Cluster, ImageFactory, RollbackWorkspace, SourceHost, SyncEngine
@@ -26,7 +26,7 @@ class Ports:
     """The adapters a run talks to."""
 
     imagefactory: ImageFactory
-    cluster: Cluster
+    cluster: Cluster | None
     assets: AssetSource
     clock: Clock
     workspace: RollbackWorkspace | None = None
@@ -44,12 +44,17 @@ class RunOptions:
         live_readiness: call the live readiness check during assess (it persists its result and can flip the
             provider online/offline, so ``plan`` turns it off and reads the persisted value instead).
         run_id: names the run in idempotency keys, so a resumed run replays instead of duplicating.
+        access_checks: extra ``gitrollback.ports.AccessCheck`` objects the pre-flight step asks too (the CLI's
+            ``--notes`` path check).
+        strict: refuse (instead of warning) when a credential would expire before the run's waits could end.
     """
 
     to: str | None = None
     force: bool = False
     live_readiness: bool = True
     run_id: str = ""
+    access_checks: tuple[Any, ...] = ()
+    strict: bool = False
 
 
 @dataclass(frozen=True)

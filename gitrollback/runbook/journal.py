@@ -71,9 +71,10 @@ class FileJournal:
         """The run stopped inside ``step`` without a result."""
         self._write({"event": "interrupted", "step": step, "reason": reason})
 
-    def end(self, status: str, *, error_kind: str | None = None) -> None:
-        """The run ended (``rolled_back``, ``failed``, ``refused``, ``superseded``)."""
-        self._write({"event": "end", "status": status, "error_kind": error_kind})
+    def end(self, status: str, *, error_kind: str | None = None, at: datetime | None = None) -> None:
+        """The run ended (``rolled_back``, ``failed``, ``refused``, ``superseded``); escalation counts failed runs
+        from this event (``gitrollback.escalation``)."""
+        self._write({"event": "end", "status": status, "error_kind": error_kind, "at": to_json(at)})
 
     def _write(self, event: Mapping[str, Any]) -> None:
         line = (json.dumps(event, sort_keys=True) + "\n").encode("utf-8")

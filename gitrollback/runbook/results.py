@@ -45,6 +45,7 @@ __all__ = [
     "Merged",
     "NoActiveJob",
     "ObjectsVerified",
+    "PreflightPassed",
     "Pushed",
     "ReadinessChecked",
     "Rendered",
@@ -105,6 +106,13 @@ class Rendered(StepResult):
     """The known-good objects, expanded as the installer would."""
 
     manifests: tuple[Manifest, ...]
+    detail: str
+
+
+@dataclass(frozen=True)
+class PreflightPassed(StepResult):
+    """Every credential and permission the run needs was verified before the first change."""
+
     detail: str
 
 
@@ -239,6 +247,7 @@ _TYPES: dict[str, type[StepResult]] = {
         Assessed,
         KnownGoodChosen,
         Rendered,
+        PreflightPassed,
         Applied,
         JobStarted,
         Validated,

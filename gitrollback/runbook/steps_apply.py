@@ -10,7 +10,7 @@ Like the installer, it never prunes: objects the bad revision added are reported
 
 from __future__ import annotations
 
-from gitrollback.errors import AdapterError, ApplyFailedError
+from gitrollback.errors import AdapterError, ApplyFailedError, PreconditionFailedError
 from gitrollback.models import AppliedObject, PlanStep
 from gitrollback.runbook.context import StepContext
 from gitrollback.runbook.results import Applied, Rendered
@@ -42,6 +42,13 @@ class ApplyStep:
         cluster, c = ctx.ports.cluster, ctx.settings.cluster
         manifests = ctx.state.require(Rendered, self.name).manifests
         namespace = ctx.assessed.namespace
+        if cluster is None:
+            raise PreconditionFailedError(
+                f"provider {ctx.settings.label} is in image_factory_installer mode, which applies to its cluster, "
+                "but the config gives no cluster access",
+                step=self.name,
+                hint="set cluster.kubeconfig (and cluster.context) for the provider",
+            )
         created_ns = cluster.ensure_namespace(namespace, field_manager=c.field_manager)
         applied: list[AppliedObject] = []
         for manifest in manifests:

@@ -1,6 +1,7 @@
 """Read-only steps: assess the failure, choose the known-good revision, render its manifests.
 
-These are the runbook's §1 ("Assess Failure") and §3.1 ("prepare the previous known-good assets"). They change
+These are steps 1 ("Assess Failure") and 3.1 ("prepare the previous known-good assets") of the upstream runbook
+(imagefactoryoss/imagefactory ``docs/kubernetes-integration/TEKTON_INSTALLER_ROLLBACK_GUIDE.md``). They change
 nothing, so ``plan`` runs them for real. What the API can and cannot tell (imagefactoryoss/imagefactory
 backend/internal/adapters/primary/rest/infrastructure_provider_handler.go, ``TektonInstallerJobResponse``;
 ``docs/imagefactory.md``): the job JSON has no ``operation``, events vanish once a job ends (only
@@ -10,6 +11,7 @@ comes from git.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Literal
@@ -33,6 +35,8 @@ from gitrollback.namespaces import installer_namespace
 from gitrollback.ports import DeploymentHistory
 from gitrollback.runbook.context import StepContext
 from gitrollback.runbook.results import Assessed, KnownGoodChosen, Rendered
+from gitrollback.runbook.sync_engines import renders_with
+from gitrollback.runbook.token_budget import check_token_budget
 from gitrollback.settings import ProviderSettings
 
 __all__ = ["AssessStep", "Finding", "KnownGoodStep", "RenderStep", "judge", "latest_failed_job"]
@@ -139,7 +143,7 @@ def judge(
 
 
 class AssessStep:
-    """Runbook §1: installer status, failed job and error, readiness; refuse while a job is active."""
+    """Upstream runbook step 1: installer status, failed job and error, readiness; refuse while a job is active."""
 
     name = "assess"
     reads_only = True
@@ -160,7 +164,8 @@ class AssessStep:
         assessed, finding = judge(ctx.settings, provider, status, readiness, force=ctx.options.force, to=ctx.options.to)
         if finding is not None:
             raise finding.error()
-        return assessed
+        warning = check_token_budget(ctx, self.name, mode=assessed.mode)
+        return dataclasses.replace(assessed, detail=f"{assessed.detail}; {warning}") if warning else assessed
 
 
 class KnownGoodStep:
@@ -243,6 +248,12 @@ class RenderStep:
         chosen, rendered = ctx.state.get(KnownGoodChosen), ctx.state.get(Rendered)
         assessed = ctx.state.get(Assessed)
         rev = chosen.known_good.revision[:12] if chosen else "?"
+        if ctx.mode == "gitops":
+            return PlanStep(
+                self.name,
+                f"read {ctx.settings.assets.path} at {rev}: the rollback commits this tree and "
+                f"{renders_with(ctx.settings.sync)} (objects are checked as the controller reports them)",
+            )
         kinds: dict[str, int] = {}
         for m in rendered.manifests if rendered else ():
             kinds[m.kind] = kinds.get(m.kind, 0) + 1
@@ -258,6 +269,15 @@ class RenderStep:
         kg = ctx.state.require(KnownGoodChosen, self.name).known_good
         profile = ctx.assessed.profile
         files = ctx.ports.assets.read_tree(kg.revision, ctx.settings.assets.path)
+        source = f"{ctx.settings.assets.path}@{kg.revision[:12]}"
+        if ctx.mode == "gitops":  # the controller renders the tree after the merge
+            if not files:
+                raise PreconditionFailedError(
+                    f"the known-good revision has no files under {source}",
+                    step=self.name,
+                    hint="choose another revision, or fix assets.path in the config",
+                )
+            return Rendered((), f"{len(files)} files from {source}; {renders_with(ctx.settings.sync)} after the merge")
         try:
             manifests = asset_tree.expand_assets(files, profile)
         except AssetError as exc:
@@ -266,5 +286,4 @@ class RenderStep:
                 step=self.name,
                 hint="choose another revision, or fix assets.path/profile in the config",
             ) from exc
-        source = f"{ctx.settings.assets.path}@{kg.revision[:12]}"
         return Rendered(tuple(manifests), f"{len(manifests)} objects from {source} (profile {profile})")

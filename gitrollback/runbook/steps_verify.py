@@ -1,9 +1,12 @@
-"""Runbook §3.3-3.5 and §4: installer validation, readiness, required objects, a smoke build, no active job.
+"""Installer validation, readiness, required objects, a smoke build, no active job.
 
-Each check has explicit success conditions and fails early with what it saw. Two details of Image Factory's API shape
-them (``docs/imagefactory.md``): a validate job "succeeds" even when its readiness refresh is not_ready, so readiness
-is read separately afterwards; and GET readiness checks pipelines only in pipelineRef mode, so gitrollback also
-checks the required pipelines and tasks itself, in the namespace it applied to.
+These are the upstream runbook's §3.3-3.5 and §4 (imagefactoryoss/imagefactory
+``docs/kubernetes-integration/TEKTON_INSTALLER_ROLLBACK_GUIDE.md``). Each check has explicit success conditions and
+fails early with what it saw. Details of Image Factory shape them (``docs/imagefactory.md``): a validate job
+"succeeds" even when its readiness refresh is not_ready (``RunNextTektonInstallerJob``), so readiness is read
+separately afterwards; GET readiness checks pipelines only in pipelineRef mode, so gitrollback also checks the
+required pipelines and tasks itself, in the namespace it applied to; and the background readiness watcher can take
+the provider offline between two steps, so the smoke build first checks that the provider is still schedulable.
 """
 
 from __future__ import annotations
@@ -25,7 +28,14 @@ from gitrollback.runbook.results import (
 )
 from gitrollback.settings import required_pipelines_for
 
-__all__ = ["NoActiveJobStep", "ObjectsStep", "ReadinessStep", "SmokeBuildStep", "ValidateStep"]
+__all__ = [
+    "NoActiveJobStep",
+    "ObjectsStep",
+    "ReadinessStep",
+    "SmokeBuildStep",
+    "ValidateStep",
+    "require_still_schedulable",
+]
 
 _TEKTON = "tekton.dev/v1"
 
@@ -36,7 +46,7 @@ def _suffix(ctx: StepContext) -> str:
 
 
 class ValidateStep:
-    """``POST .../tekton/validate`` and wait for the job (runbook §3.3).
+    """``POST .../tekton/validate`` and wait for the job (upstream runbook §3.3).
 
     The job's id is journaled (``JobStarted``) before waiting, so a resumed run follows that job instead of starting
     another; the idempotency key ``gitrollback-<run id>-validate`` covers a stop between the request and the
@@ -74,7 +84,7 @@ class ValidateStep:
 
 
 class ReadinessStep:
-    """Re-run the live readiness check (runbook §3.4, §4.2)."""
+    """Re-run the live readiness check (upstream runbook §3.4, §4.2)."""
 
     name = "readiness"
     reads_only = False  # GET readiness persists its result on the provider
@@ -117,17 +127,42 @@ class ObjectsStep:
             tuple(f"Task/{t}" for t in tasks) + tuple(f"Pipeline/{p}" for p in pipelines),
         )
 
-    def run(self, ctx: StepContext) -> ObjectsVerified:
+    @staticmethod
+    def _known_good_set(ctx: StepContext) -> tuple[set[tuple[str, str]], str] | None:
+        """(kind, name) of the known-good objects and their Tekton API version; None when nobody can say.
+
+        In installer mode that is what ``render`` expanded; in gitops mode the controller renders the path, so it
+        is what the sync engine reports it applied (Argo CD's ``status.resources``, Flux's inventory).
+        """
+        s, engine, namespace = ctx.settings.sync, ctx.ports.sync, ctx.assessed.namespace
+        if ctx.mode != "gitops":
+            manifests = ctx.state.require(Rendered, "verify-objects").manifests
+            objects = [(m.kind, m.name, m.api_version, m.namespace) for m in manifests]
+        elif s is not None and s.engine != "none" and engine is not None:
+            objects = [(o.kind, o.name, o.api_version, o.namespace) for o in engine.deployed(s.app)]
+        else:
+            return None
+        here = [o for o in objects if o[3] in (None, namespace)]
+        api_version = next((o[2] for o in here if o[0] in ("Task", "Pipeline")), _TEKTON)
+        return {(kind, name) for kind, name, _, _ in here}, api_version
+
+    def run(self, ctx: StepContext) -> StepResult:
         tasks, pipelines = self._required(ctx)
         cluster, namespace = ctx.ports.cluster, ctx.assessed.namespace
-        manifests = ctx.state.require(Rendered, self.name).manifests
+        if cluster is None:
+            return Skipped("no cluster access configured: Image Factory's readiness check covers Tasks and Pipelines")
+        known = self._known_good_set(ctx)
         # read through the version the assets are written in (v1beta1 today), which the cluster must serve
-        api_version = next((m.api_version for m in manifests if m.kind in ("Task", "Pipeline")), _TEKTON)
+        api_version = known[1] if known is not None else _TEKTON
         present_tasks = set(cluster.list_names(api_version, "Task", namespace=namespace))
         present_pipelines = set(cluster.list_names(api_version, "Pipeline", namespace=namespace))
         missing = [f"Task/{t}" for t in tasks if t not in present_tasks]
         missing += [f"Pipeline/{p}" for p in pipelines if p not in present_pipelines]
-        wanted = {(m.kind, m.name) for m in manifests}
+        wanted = (
+            known[0]
+            if known is not None
+            else {("Task", t) for t in present_tasks} | {("Pipeline", p) for p in present_pipelines}
+        )
         leftovers = sorted(
             [f"Task/{t}" for t in present_tasks if ("Task", t) not in wanted]
             + [f"Pipeline/{p}" for p in present_pipelines if ("Pipeline", p) not in wanted]
@@ -144,7 +179,7 @@ class ObjectsStep:
 
 
 class SmokeBuildStep:
-    """Run a small build and require it to complete (runbook §3.5, §4.3).
+    """Run a small build and require it to complete (upstream runbook §3.5, §4.3).
 
     The build's id is journaled (``BuildStarted``) as soon as Image Factory returns it, before waiting, so a resumed
     run follows that build instead of starting a second one.
@@ -169,9 +204,10 @@ class SmokeBuildStep:
         if sb is None:
             return Skipped("no smoke_build in the config")
         api = ctx.ports.imagefactory
-        started = ctx.state.get(BuildStarted, self.name)
-        if started is not None and started.attempt == ctx.attempt:
-            build_id = started.build_id  # an earlier attempt of this run created it: follow it
+        started = ctx.ports.clock.monotonic()
+        begun = ctx.state.get(BuildStarted, self.name)
+        if begun is not None and begun.attempt == ctx.attempt:
+            build_id = begun.build_id  # an earlier attempt of this run created it: follow it
         else:
             tenant = sb.tenant_id or ctx.assessed.provider.tenant_id
             suffix = ctx.options.run_id[:8] if ctx.options.run_id else "check"
@@ -181,9 +217,11 @@ class SmokeBuildStep:
                 "infrastructure_type": sb.manifest.get("infrastructure_type", "kubernetes"),
                 "infrastructure_provider_id": ctx.settings.id,
             }
-            build_id = api.create_build({"tenant_id": tenant, "project_id": sb.project_id, "manifest": manifest}).id
+            require_still_schedulable(ctx, self.name)
+            body = {"tenant_id": tenant, "project_id": sb.project_id, "manifest": manifest}
+            build_id = api.create_build(body, limit_timeout=sb.timeout).id  # a full tenant queue is waited out
             ctx.checkpoint(BuildStarted(build_id, ctx.attempt, f"smoke build {build_id} created"))
-        build = api.wait_for_build(build_id, timeout=sb.timeout)
+        build = api.wait_for_build(build_id, timeout=max(sb.timeout - (ctx.ports.clock.monotonic() - started), 0.0))
         if build.status != "completed":
             raise VerificationFailedError(
                 f"smoke build {build.id} ended {build.status}: {build.error_message or 'no error message'}",
@@ -193,8 +231,37 @@ class SmokeBuildStep:
         return SmokeBuilt(build, f"smoke build {build.id} completed")
 
 
+def require_still_schedulable(ctx: StepContext, step: str) -> None:
+    """Fail clearly when the provider went offline or unschedulable since the readiness step.
+
+    Image Factory's background readiness watcher (``provider_readiness_watcher.go``, every 180 s by default) runs
+    the post-operation check, which always requires the pipelines and looks in the installer's namespace, and
+    persists it: it can take a provider offline between our readiness step and the smoke build, and a build on
+    it would then be refused as "not available". ``get_provider`` reads the persisted state without re-running
+    (and so without flipping) anything.
+    """
+    provider = ctx.ports.imagefactory.get_provider(ctx.settings.id)
+    if provider.status == "online" and provider.is_schedulable:
+        return
+    checked = ctx.state.get(ReadinessChecked)
+    before = checked.readiness if checked is not None else None
+    was = f"readiness said {before.status} at {before.checked_at:%H:%M:%SZ}, " if before is not None else ""
+    listed = "; ".join(provider.readiness_missing_prereqs) or "nothing listed"
+    raise VerificationFailedError(
+        f"provider {ctx.settings.label} flipped to {provider.status} before the smoke build: {was}now Image Factory "
+        f"records readiness {provider.readiness_status or 'unknown'} ({listed})",
+        step=step,
+        kind="readiness_flipped",
+        hint=(
+            "Image Factory's background readiness watcher re-checks every provider (every 180 s by default; the "
+            "pipelines are always required) and took this one offline; fix what it lists, then rerun (no smoke "
+            "build was started)"
+        ),
+    )
+
+
 class NoActiveJobStep:
-    """Confirm no installer job is left pending or running (runbook §4.1)."""
+    """Confirm no installer job is left pending or running (upstream runbook §4.1)."""
 
     name = "no-active-job"
     reads_only = False

@@ -48,6 +48,7 @@ __all__ = [
     "POLL_INTERVAL",
     "TICK",
     "TOKEN_ENV",
+    "WATCHER_INTERVAL",
     "SandboxWorld",
     "Seeded",
     "build_sandbox",
@@ -67,6 +68,9 @@ KUBE_TOKEN = "sandbox-kube-token"
 TICK = 1.0
 #: Seconds between the client's polls (installer jobs, builds, Argo CD, merge requests), as a real config has.
 POLL_INTERVAL = 2.0
+#: Seconds between Image Factory's background readiness watcher passes: the shortest interval the real server
+#: accepts (``StartProviderReadinessWatcher`` turns anything below 30 s into its 180 s default).
+WATCHER_INTERVAL = 30.0
 
 
 def world_clock(clock: SimClock | None) -> tuple[SimClock, WallClock | None]:
@@ -160,7 +164,13 @@ class Seeded:
 def seed_imagefactory(
     sim: ImageFactorySimulator, cluster: ClusterState, kube: KubernetesSimulator, *, mode: str
 ) -> Seeded:
-    """The tenant, an admin, the provider's namespace with its docker-config secret, the provider and a project."""
+    """The tenant, an admin, the provider's namespace with its docker-config secret, the provider and a project.
+
+    The provider config is one the real server accepts (``connectors/kubeconfig.go``: ``auth_method``, an API
+    server address and a token), and the smoke project is one a real server builds: it has an active repository
+    auth (its repository is private) and a default registry auth for the kaniko push
+    (docs/imagefactory.md, "What the smoke build needs").
+    """
     tenant = sim.add_tenant("acme", tenant_id=TENANT_ID)
     sim.add_user(ADMIN_EMAIL, "sandbox-password", tenant_id=tenant, role="System Administrator", system_admin=True)
     namespace = build_namespace(tenant)  # the tenant's own namespace, where its builds run
@@ -174,7 +184,7 @@ def seed_imagefactory(
             "data": {".dockerconfigjson": "e30="},
         }
     )
-    auth = {"server": kube.url, "token": KUBE_TOKEN}
+    auth = {"auth_method": "token", "apiServer": kube.url, "token": KUBE_TOKEN}
     provider = sim.add_provider(
         tenant,
         f"sandbox-{'gitops' if mode == 'gitops' else 'k8s'}",
@@ -191,7 +201,10 @@ def seed_imagefactory(
             "bootstrap_auth": dict(auth),
         },
     )
-    project = sim.add_project(tenant, "smoke", git_url="https://git.sandbox.example/acme/smoke.git")
+    project = sim.add_project(
+        tenant, "smoke", git_url="https://git.sandbox.example/acme/smoke.git", repository_auth=True
+    )
+    sim.add_registry_auth(tenant, project_id=project)
     return Seeded(tenant, sim.issue_token(ADMIN_EMAIL), namespace, provider, project)
 
 
@@ -251,6 +264,7 @@ def write_config(
                     "manifest": {
                         "name": "gitrollback-smoke",
                         "type": "kaniko",
+                        "infrastructure_type": "kubernetes",
                         "build_config": {
                             "build_type": "kaniko",
                             "dockerfile": "Dockerfile",
@@ -269,7 +283,12 @@ def write_config(
 
 
 def build_sandbox(
-    directory: Path, *, clock: SimClock | None = None, tick: float = TICK, poll_interval: float = POLL_INTERVAL
+    directory: Path,
+    *,
+    clock: SimClock | None = None,
+    tick: float = TICK,
+    poll_interval: float = POLL_INTERVAL,
+    watcher_interval: float | None = WATCHER_INTERVAL,
 ) -> SandboxWorld:
     """Build and start the world in ``directory`` (which must be empty or absent).
 
@@ -278,6 +297,8 @@ def build_sandbox(
             owns when omitted.
         tick: seconds between Image Factory's installer and build dispatcher ticks.
         poll_interval: the client's poll interval written into the config.
+        watcher_interval: seconds between Image Factory's background readiness watcher passes (on by default,
+            as in the real server); None turns it off.
     """
     directory.mkdir(parents=True, exist_ok=True)
     repo = build_sandbox_repo(directory / "imagefactory")
@@ -286,7 +307,14 @@ def build_sandbox(
     clock, own_clock = world_clock(clock)
     cluster = ClusterState(clock=clock)
     kube = KubernetesSimulator(cluster, token=KUBE_TOKEN).start()
-    sim = ImageFactorySimulator(cluster, job_tick=tick, build_tick=tick, asset_root=server_assets, clock=clock).start()
+    sim = ImageFactorySimulator(
+        cluster,
+        job_tick=tick,
+        build_tick=tick,
+        asset_root=server_assets,
+        readiness_watcher_interval=watcher_interval,
+        clock=clock,
+    ).start()
     try:
         seeded = seed_imagefactory(sim, cluster, kube, mode="image_factory_installer")
         # v0.3.0 was installed (and verified) the day it was tagged: job history is evidence for it.

@@ -115,7 +115,7 @@ def test_login_with_a_wrong_password_is_authentication_error(world: World) -> No
     with pytest.raises(AuthenticationError) as info, world.client(password="wrong") as client:
         client.login()
     assert info.value.status == 401
-    assert info.value.remote_message == "Invalid email or password"
+    assert info.value.remote_message == "invalid credentials"  # from the JSON {code, message} body
     assert "email and password" in (info.value.hint or "")
     assert "wrong" not in str(info.value)
 
@@ -140,10 +140,19 @@ def test_expired_token_is_authentication_error(world: World) -> None:
     assert len(world.sim.requests) == 1
 
 
-def test_expired_token_with_credentials_logs_in_again(world: World) -> None:
-    """With email/password too, a 401 on the expired token triggers one login and the call then succeeds."""
+def test_expired_token_with_credentials_logs_in_before_using_it(world: World) -> None:
+    """With email/password too, a token already past its exp is replaced by a login before any call uses it."""
     token = world.sim.issue_token(ADMIN, ttl=-60)
     with world.client(token=token) as client:
+        assert client.get_provider(world.provider).id == world.provider
+    provider_path = f"GET /api/v1/admin/infrastructure/providers/{world.provider}"
+    assert paths(world.sim) == ["POST /api/v1/auth/login", provider_path]
+    assert [r.status for _, r in world.sim.requests] == [200, 200]
+
+
+def test_refused_token_with_credentials_logs_in_again(world: World) -> None:
+    """A token the server refuses although the client cannot tell it expired gets one login and a repeat."""
+    with world.client(token="not-a-jwt") as client:
         assert client.get_provider(world.provider).id == world.provider
     provider_path = f"GET /api/v1/admin/infrastructure/providers/{world.provider}"
     assert paths(world.sim) == [provider_path, "POST /api/v1/auth/login", provider_path]
@@ -410,14 +419,26 @@ def _build_payload(world: World, project: str) -> dict[str, Any]:
             "type": "container",
             "infrastructure_type": "kubernetes",
             "infrastructure_provider_id": world.provider,
-            "build_config": {"build_type": "docker", "dockerfile": "Dockerfile"},
+            "build_config": {
+                "build_type": "docker",
+                "dockerfile": "Dockerfile",
+                "build_context": ".",
+                "registry_repo": "registry.example.test/acme/app",
+            },
         },
     }
 
 
+def _project(world: World) -> str:
+    """A project a real server builds: an active repository auth and a default registry auth."""
+    project = world.sim.add_project(world.acme, "app", repository_auth=True)
+    world.sim.add_registry_auth(world.acme, project_id=project)
+    return project
+
+
 def test_build_create_start_status_get(frozen: World) -> None:
     """A build is created queued (201), started (202), and status/get report it running with its name."""
-    project = frozen.sim.add_project(frozen.acme, "app")
+    project = _project(frozen)
     with frozen.client() as client:
         build = client.create_build(_build_payload(frozen, project))
         assert (build.status, build.name, build.tenant_id) == ("queued", "smoke", frozen.acme)
@@ -439,7 +460,7 @@ def test_unknown_build_is_json_404(world: World) -> None:
 
 def test_wait_for_build_completes_after_install(world: World) -> None:
     """After the assets are installed a smoke build runs to completed on the dispatcher's ticks, on the clock."""
-    project = world.sim.add_project(world.acme, "app")
+    project = _project(world)
     with world.client() as client:
         job = client.install(world.provider)
         assert client.wait_for_job(world.provider, job.id, timeout=60).status == "succeeded"
@@ -453,7 +474,7 @@ def test_wait_for_build_completes_after_install(world: World) -> None:
 
 def test_wait_for_build_reports_failure_message(world: World) -> None:
     """Without the assets the build fails, and the returned build carries the server's error message."""
-    project = world.sim.add_project(world.acme, "app")
+    project = _project(world)
     with world.client() as client:
         build = client.create_build(_build_payload(world, project))
         done = client.wait_for_build(build.id, timeout=60)
@@ -464,7 +485,7 @@ def test_wait_for_build_reports_failure_message(world: World) -> None:
 
 def test_wait_for_build_times_out(frozen: World) -> None:
     """A build the dispatcher never picks up raises WaitTimeoutError with last_state queued."""
-    project = frozen.sim.add_project(frozen.acme, "app")
+    project = _project(frozen)
     clock = frozen.clock
     with frozen.client(poll_interval=1.0) as client:
         build = client.create_build(_build_payload(frozen, project))

@@ -40,8 +40,11 @@ def _names(world: SandboxWorld, kind: str) -> set[str]:
 
 
 def _versions(world: SandboxWorld) -> dict[tuple[str, str], str]:
+    """Every object's resourceVersion, except the run lock's own Lease (every run writes it)."""
     out = {}
     for rt in world.cluster.types:
+        if rt.kind == "Lease":
+            continue
         for obj in world.cluster.list(rt, None):
             out[(rt.plural, obj["metadata"]["name"])] = obj["metadata"]["resourceVersion"]
     return out
@@ -74,6 +77,7 @@ def test_run_restores_verifies_and_writes_incident_notes(world: SandboxWorld) ->
         "assess",
         "known-good",
         "render",
+        "preflight",
         "apply",
         "validate",
         "readiness",
@@ -137,7 +141,7 @@ def test_active_job_refuses_before_anything_changes(world: SandboxWorld) -> None
         report = rb.run()
     assert report.status == "refused"
     assert report.error is not None and job in report.error and "running" in report.error
-    assert [r.status for r in report.steps[1:-1]] == [StepStatus.SKIPPED] * 8
+    assert [r.status for r in report.steps[1:-1]] == [StepStatus.SKIPPED] * 9
     assert _versions(world) == before
 
 
@@ -165,11 +169,30 @@ def test_wrong_namespace_in_config_is_refused(world: SandboxWorld) -> None:
     assert report.error is not None and "tekton-elsewhere" in report.error and world.namespace in report.error
 
 
+class _RotateTokenAt:
+    """A progress sink that rotates the cluster's token as one step starts (after the pre-flight check passed)."""
+
+    def __init__(self, world: SandboxWorld, step: str) -> None:
+        self.world, self.step = world, step
+
+    def step_started(self, name: str, description: str) -> None:
+        if name == self.step:
+            self.world.kube.token = "rotated-token"
+
+    def step_finished(self, record: object) -> None:
+        return None
+
+    def waiting(self, what: str, elapsed: float, state: str) -> None:
+        return None
+
+
 def test_apply_failure_stops_and_reports_what_went_in(world: SandboxWorld) -> None:
-    """When the cluster refuses the credentials, the run fails at apply with the API server's 401 and skips the rest."""
-    world.kube.token = "rotated-token"
+    """When the cluster refuses the credentials at apply (rotated after the pre-flight), the run fails there with
+    the API server's 401 and skips the rest."""
     before = _versions(world)
-    with _rollback(world) as rb:
+    with Rollback.from_settings(
+        _settings(world), env=world.env, read_file=read_file, clock=world.clock, progress=_RotateTokenAt(world, "apply")
+    ) as rb:
         report = rb.run()
     assert report.status == "failed"
     apply = next(r for r in report.steps if r.name == "apply")

@@ -362,10 +362,78 @@ def test_retry_rules(world: World) -> None:
     world.sim.run_installer_tick()
     job = world.sim.job(new["id"])
     assert job["operation"] == "upgrade" and job["status"] == "succeeded"
-    assert job["events"][0]["event_type"] == "job.retry.requested"
-    assert job["events"][0]["details"] == {"source_job_id": failed, "operation": "upgrade"}
+    # RetryTektonInstallerJob goes through StartTektonInstallerJob: <op>.requested first, then job.retry.requested
+    assert [e["event_type"] for e in job["events"][:3]] == ["upgrade.requested", "job.retry.requested", "job.started"]
+    assert job["events"][0]["details"] == {"operation": "upgrade"}
+    assert job["events"][1]["details"] == {"source_job_id": failed, "operation": "upgrade"}
     assert world.sim.events(failed)[-1]["details"] == {"retry_job_id": new["id"]}
     assert any(e["event_type"] == "upgrade.apply.completed" for e in job["events"])
+
+
+def test_a_replay_before_the_request_event_lands_gets_409_for_its_own_job(world: World) -> None:
+    """The job row and its request event are separate inserts: a replay in between finds no job for its key and
+    runs into the lock its own job holds; once the event lands, the same replay answers 202 with that job."""
+    world.sim.defer_next_request_event(1.0)
+    first = world.post("validate", {"idempotency_key": "k1"})
+    assert first.status_code == 202
+    replay = world.post("validate", {"idempotency_key": "k1"})
+    assert (replay.status_code, replay.text) == (409, IN_PROGRESS)
+    assert world.status().json()["active_job"]["id"] == first.json()["job"]["id"]
+    assert "active_job_events" not in world.status().json()
+    world.clock.sleep(1)
+    again = world.post("validate", {"idempotency_key": "k1"})
+    assert (again.status_code, again.json()["job"]["id"]) == (202, first.json()["job"]["id"])
+    events = world.status().json()["active_job_events"]
+    assert [e["event_type"] for e in events] == ["validate.requested"]
+    assert events[0]["details"]["idempotency_key"] == "k1"
+
+
+def test_a_job_whose_request_event_was_lost_fails_when_it_runs(world: World) -> None:
+    """A lost request event leaves job.started as the first event, so the operation cannot be resolved."""
+    world.sim.defer_next_request_event(None)
+    job_id = world.post("upgrade", {"idempotency_key": "k2"}).json()["job"]["id"]
+    assert world.post("upgrade", {"idempotency_key": "k2"}).status_code == 409
+    world.sim.run_installer_tick()
+    job = world.sim.job(job_id)
+    assert (job["status"], job["error_message"]) == (
+        "failed",
+        'unsupported installer job operation from event type "job.started"',
+    )
+    assert [e["event_type"] for e in job["events"]] == ["job.started", "job.failed"]
+
+
+def test_a_blank_asset_version_is_stored_empty(world: World) -> None:
+    """resolveTektonAssetVersion trims a non-empty request value, so "  " is stored as "" (not the default)."""
+    body = world.post("validate", {"asset_version": "  "}).json()
+    assert body["job"]["asset_version"] == ""
+    assert world.post("validate", {"asset_version": " V2 "}).status_code == 409
+    world.sim.run_installer_tick()
+    assert world.post("validate", {"asset_version": " V2 "}).json()["job"]["asset_version"] == "v2"
+
+
+def test_post_operation_check_that_cannot_run_saves_nothing_and_emits_readiness_failed(world: World) -> None:
+    """A post-operation check that cannot run (a gitops upgrade, cluster unreachable) saves nothing, records
+    job.readiness.failed, and the job still succeeds."""
+    world.post("install", {})
+    world.sim.run_installer_tick()
+    before = world.sim.provider(world.provider)
+    assert before["readiness_status"] == "ready"
+    gitops = ImageFactorySimulator.default_provider_config(tekton_install_mode="gitops")
+    world.sim.state.providers[world.provider].config = gitops
+    world.sim.set_cluster_reachable(world.provider, False)
+    world.clock.sleep(1)
+    job_id = world.post("upgrade", {}).json()["job"]["id"]
+    world.sim.run_installer_tick()
+    job = world.sim.job(job_id)
+    assert job["status"] == "succeeded"  # RunNextTektonInstallerJob never fails a job for its readiness check
+    failed = next(e for e in job["events"] if e["event_type"] == "job.readiness.failed")
+    assert failed["message"] == "Post-operation readiness check failed"
+    assert failed["details"]["error"].startswith("failed to detect tekton api version: no supported Tekton API")
+    after = world.sim.provider(world.provider)
+    assert (after["readiness_status"], after["readiness_last_checked"]) == (
+        "ready",
+        before["readiness_last_checked"],
+    )
 
 
 @pytest.mark.parametrize("limit", ["0", "101", "abc", "-1"])

@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from gitrollback.testing.cluster_state import ClusterState, StoreError
+from gitrollback.testing.imagefactory.connector import rest_config_error
 from gitrollback.testing.imagefactory.readiness import (
     UNREACHABLE_ERROR,
-    auth_config_ok,
+    ReadinessCheckFailed,
     persist,
     post_op_readiness,
 )
@@ -119,7 +120,7 @@ class Installer:
             job.status = "running"
             job.started_at = job.started_at or self._state.now()
             job.updated_at = self._state.now()
-        add_event(self._state, job, "job.started", "Tekton installer job started", {"status": "running"})
+        add_event(self._state, job, "job.started", "Installer job execution started", {"status": "running"})
         return job
 
     def run(self, job: Job) -> None:
@@ -141,7 +142,7 @@ class Installer:
                     self._state,
                     job,
                     f"{op}.delegated",
-                    f"Tekton {op} delegated to the GitOps controller",
+                    "GitOps mode selected; Image Factory does not apply Tekton assets directly",
                     {
                         "install_mode": job.install_mode,
                         "asset_version": job.asset_version,
@@ -174,26 +175,38 @@ class Installer:
             if provider is not None:
                 persist(provider, "not_ready", [f"tekton {op} failed: {error}"], self._state.now())
         self._finish(job, "failed", error)
-        add_event(self._state, job, "job.failed", f"Tekton {op} failed", {"operation": op, "error": error})
+        add_event(self._state, job, "job.failed", "Installer job failed", {"operation": op, "error": error})
 
     def _succeed(self, job: Job, op: str) -> None:
+        """The post-operation refresh, then ``succeeded`` (``RunNextTektonInstallerJob``: a readiness that is not
+        ready, or a check that could not run and saved nothing, never fails the job)."""
         with self._state.cond:
             provider = copy.deepcopy(self._state.providers.get(job.provider_id))
         if provider is not None:
-            status, missing = post_op_readiness(provider, self._cluster, job_tenant=job.tenant_id)
-            with self._state.cond:
-                live = self._state.providers.get(job.provider_id)
-                if live is not None:
-                    persist(live, status, missing, self._state.now())
-            add_event(
-                self._state,
-                job,
-                "job.readiness.summary",
-                f"Provider readiness after {op}: {status}",
-                {"status": status, "missing_prereqs": missing},
-            )
+            try:
+                status, missing = post_op_readiness(provider, self._cluster, job_tenant=job.tenant_id)
+            except ReadinessCheckFailed as exc:
+                add_event(
+                    self._state,
+                    job,
+                    "job.readiness.failed",
+                    "Post-operation readiness check failed",
+                    {"status": "", "missing_prereqs": None, "error": str(exc)},
+                )
+            else:
+                with self._state.cond:
+                    live = self._state.providers.get(job.provider_id)
+                    if live is not None:
+                        persist(live, status, missing, self._state.now())
+                add_event(
+                    self._state,
+                    job,
+                    "job.readiness.summary",
+                    "Post-operation readiness check completed",
+                    {"status": status, "missing_prereqs": missing},
+                )
         self._finish(job, "succeeded")
-        add_event(self._state, job, "job.succeeded", f"Tekton {op} succeeded", {"operation": op})
+        add_event(self._state, job, "job.succeeded", "Installer job completed successfully", {"operation": op})
 
     # -- operations -------------------------------------------------------------------------------------
 
@@ -202,25 +215,32 @@ class Installer:
             raise _JobFailed(
                 f"failed to create provider connector: unsupported provider type: {provider.provider_type}"
             )
-        auth = provider.config.get("runtime_auth")
-        if not auth_config_ok(auth):
-            raise _JobFailed("provider validation failed: invalid runtime auth config")  # our wording
+        # KubernetesConnector.TestConnection (connectors/connector.go) reports these as a failed result.
+        config_error = rest_config_error(provider.config)
+        if config_error is not None:
+            raise _JobFailed(f"provider validation failed: invalid runtime auth config: {config_error}")
         if not provider.cluster_reachable:
             raise _JobFailed(f"provider validation failed: failed to get server version: {UNREACHABLE_ERROR}")
-        auth = dict(auth) if isinstance(auth, dict) else {}
+        auth = provider.config["runtime_auth"]
         nodes = self._cluster.list(self._cluster_type("nodes"))
         namespaces = self._cluster.list(self._cluster_type("namespaces"))
         message = "Successfully connected to Kubernetes cluster"
         details = {
-            "host": str(auth.get("endpoint") or auth.get("server") or "https://kubernetes.default.svc"),
-            "auth_method": str(auth.get("auth_method") or "token"),
+            "host": next((auth[k] for k in ("apiServer", "endpoint", "cluster_endpoint") if auth.get(k)), ""),
+            "auth_method": auth["auth_method"],
             "node_count": len(nodes),
             "nodes": [n["metadata"]["name"] for n in nodes],
             "namespace_count": len(namespaces),
             "server_version": "v1.31.0",
             "platform": "linux/amd64",
         }
-        add_event(self._state, job, "validate.completed", message, {"message": message, "details": details})
+        add_event(
+            self._state,
+            job,
+            "validate.completed",
+            "Provider connectivity validation succeeded",
+            {"message": message, "details": details},
+        )
 
     def _cluster_type(self, plural: str) -> Any:
         return self._cluster.type_for_plural("", "v1", plural)
@@ -281,12 +301,9 @@ class Installer:
         return path
 
     def _apply_assets(self, job: Job, op: str, provider: ProviderRecord) -> None:
-        if "bootstrap_auth" not in provider.config:
-            raise _JobFailed(
-                "invalid provider bootstrap auth config: bootstrap auth config is required (config.bootstrap_auth)"
-            )
-        if not auth_config_ok(provider.config.get("bootstrap_auth")):
-            raise _JobFailed("invalid provider bootstrap auth config: bootstrap auth config could not be built")
+        bootstrap_error = rest_config_error(provider.config, "bootstrap")
+        if bootstrap_error is not None:
+            raise _JobFailed(f"invalid provider bootstrap auth config: {bootstrap_error}")
         self._preflight(job, op, provider)
         ns = tekton_target_namespace(
             target_namespace=provider.target_namespace,

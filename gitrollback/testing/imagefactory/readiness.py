@@ -12,7 +12,11 @@ nothing else). Both namespace resolvers are the simulator's own (``tekton_namesp
 ``UpdateProviderReadiness`` (service.go) on a provider record: it is what flips ``status``,
 ``is_schedulable`` and ``blocked_by``. Cluster reachability is a per-provider flag
 (``ProviderRecord.cluster_reachable``) set by the simulator's fault switch; Tekton "presence" means the store
-serves ``tekton.dev`` tasks.
+serves ``tekton.dev`` tasks. Both checks detect the Tekton API version as ``tektoncompat.DetectAPIVersion``
+(``backend/internal/infrastructure/tektoncompat/client.go``) does: a cluster that serves no ``tekton.dev`` group
+answers the v1 probe with NotFound, which counts as v1, so the checks go on and report every task missing. The
+post-operation check saves nothing when the client config or that detection fails: it raises
+``ReadinessCheckFailed`` and its callers emit ``job.readiness.failed`` (installer) or skip the provider (watcher).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 
 from gitrollback.testing.clock import SimClock
 from gitrollback.testing.cluster_state import ClusterState, ResourceType, StoreError
+from gitrollback.testing.imagefactory.connector import rest_config_error
 from gitrollback.testing.imagefactory.state import ProviderRecord, SimState
 from gitrollback.testing.imagefactory.tekton_namespaces import readiness_namespace, tekton_target_namespace
 
@@ -31,8 +36,9 @@ __all__ = [
     "PIPELINE_METHODS",
     "REQUIRED_TASKS",
     "Check",
+    "ReadinessCheckFailed",
     "ReadinessResult",
-    "auth_config_ok",
+    "detect_tekton_version",
     "handler_profile",
     "live_readiness",
     "persist",
@@ -54,7 +60,6 @@ REQUIRED_TASKS = (
 PIPELINE_METHODS = ("docker", "buildx", "kaniko", "packer")
 # What a refused TCP connection looks like in Go; the real text names the API server address.
 UNREACHABLE_ERROR = "dial tcp 10.0.0.1:6443: connect: connection refused"
-NOT_SERVED_ERROR = "the server could not find the requested resource"
 _CONNECTIVITY = (
     "invalid provider kubeconfig/config",
     "failed to create kubernetes client",
@@ -89,18 +94,25 @@ def required_pipelines(profile: str) -> list[str]:
     return [f"image-factory-build-{profile}-{method}" for method in PIPELINE_METHODS]
 
 
-def auth_config_ok(value: Any) -> bool:
-    """Whether a ``runtime_auth``/``bootstrap_auth`` map would build a client.
+class ReadinessCheckFailed(Exception):
+    """The post-operation check could not run (``refreshProviderReadinessAfterInstall`` returned an error)."""
 
-    Image Factory builds it with ``BuildRESTConfigFromProviderConfig``
-    (``backend/internal/domain/infrastructure/connectors/kubeconfig.go``); the simulator accepts a mapping
-    carrying a non-empty ``kubeconfig``, a non-empty ``token``, or both ``client_cert`` and ``client_key``.
+
+def detect_tekton_version(cluster: ClusterState, reachable: bool) -> tuple[str | None, str | None]:
+    """``tektoncompat.DetectAPIVersion``: ``(version, None)`` or ``(None, error)``.
+
+    Discovery of ``tekton.dev/v1`` then ``v1beta1``; failing both, a GET of Task ``git-clone`` whose NotFound
+    (what a cluster without the group answers) still means v1. Only an unreachable API fails it.
     """
-    if not isinstance(value, Mapping):
-        return False
-    if any(isinstance(value.get(k), str) and value.get(k) for k in ("kubeconfig", "token")):
-        return True
-    return bool(value.get("client_cert")) and bool(value.get("client_key"))
+    if not reachable:
+        return None, (
+            "no supported Tekton API detected (need tekton.dev/v1 or v1beta1). "
+            f"v1 probe error={UNREACHABLE_ERROR}; v1beta1 probe error={UNREACHABLE_ERROR}"
+        )
+    for version in ("v1", "v1beta1"):
+        if cluster.type_for_plural("tekton.dev", version, "tasks") is not None:
+            return version, None
+    return "v1", None
 
 
 @dataclass(frozen=True)
@@ -142,12 +154,9 @@ class ReadinessResult:
         return "not_ready" if self.missing else "ready"
 
 
-def _tekton_type(cluster: ClusterState, plural: str) -> ResourceType | None:
-    for version in ("v1", "v1beta1"):
-        rt = cluster.type_for_plural("tekton.dev", version, plural)
-        if rt is not None:
-            return rt
-    return None
+def _tekton_type(cluster: ClusterState, version: str, plural: str) -> ResourceType | None:
+    """The type ``tektoncompat`` reads through for the detected version; None when it is not served (404)."""
+    return cluster.type_for_plural("tekton.dev", version, plural)
 
 
 def _core(cluster: ClusterState, plural: str) -> ResourceType:
@@ -207,7 +216,7 @@ def live_readiness(
         result.add("provider_config.tekton_enabled", False, "provider config has tekton_enabled=false")
     else:
         result.add("provider_config.tekton_enabled", True)
-    if not auth_config_ok(config.get("runtime_auth")):
+    if rest_config_error(config) is not None:
         result.add("provider_kubeconfig", False, "invalid provider kubeconfig/config")
         return result
     result.add("provider_kubeconfig", True)
@@ -227,14 +236,15 @@ def live_readiness(
     else:
         result.add("kubernetes_api", False, "kubernetes API unreachable")
     result.add("tekton_client", True)
-    task_rt = _tekton_type(cluster, "tasks")
-    if not provider.cluster_reachable or task_rt is None:
-        cause = UNREACHABLE_ERROR if not provider.cluster_reachable else NOT_SERVED_ERROR
-        result.add("tekton_api_version", False, f"failed to detect tekton api version: {cause}")
+    version, detect_error = detect_tekton_version(cluster, provider.cluster_reachable)
+    if version is None:
+        result.add("tekton_api_version", False, f"failed to detect tekton api version: {detect_error}")
         return result
+    task_rt = _tekton_type(cluster, version, "tasks")  # None: every GET answers NotFound
     if ns:
         started = state.clock.monotonic()
-        cluster.get(task_rt, ns, "git-clone")  # NotFound counts as OK
+        if task_rt is not None:
+            cluster.get(task_rt, ns, "git-clone")  # NotFound counts as OK
         result.add("tekton_api", True)
         result.add("tekton_api_latency", True, f"tekton API latency {_elapsed_ms(state.clock, started)}ms")
     nodes = cluster.list(_core(cluster, "nodes"))
@@ -257,7 +267,7 @@ def live_readiness(
         if not ns:
             result.add(f"task.{task}", False, "tenant namespace unavailable to check tasks")
             continue
-        found = cluster.get(task_rt, ns, task) is not None
+        found = task_rt is not None and cluster.get(task_rt, ns, task) is not None
         result.add(f"task.{task}", found, "" if found else f"missing tekton task: {task} in namespace {ns}")
     if not ns:
         result.add("secret.docker-config", False, "tenant namespace unavailable to check docker-config secret")
@@ -269,7 +279,7 @@ def live_readiness(
             "" if found else f"missing required secret docker-config in namespace {ns}",
         )
     if _pipeline_ref_mode(config):
-        pipeline_rt = _tekton_type(cluster, "pipelines")
+        pipeline_rt = _tekton_type(cluster, version, "pipelines")
         for pipeline in required_pipelines(handler_profile(config)):
             if not ns:
                 result.add(f"pipeline.{pipeline}", False, "tenant namespace unavailable to check pipelines")
@@ -324,7 +334,18 @@ def _probe_pvc(cluster: ClusterState, state: SimState, ns: str, config: Mapping[
 def post_op_readiness(
     provider: ProviderRecord, cluster: ClusterState, *, job_tenant: str | None = None
 ) -> tuple[str, list[str]]:
-    """``refreshProviderReadinessAfterInstall``'s check (also the watcher's): ``(status, missing_prereqs)``."""
+    """``refreshProviderReadinessAfterInstall``'s check (also the watcher's): ``(status, missing_prereqs)``.
+
+    Raises:
+        ReadinessCheckFailed: the runtime client config does not build, or the Tekton API version cannot be
+            detected (an unreachable cluster); the real check returns before persisting anything.
+    """
+    config_error = rest_config_error(provider.config)
+    if config_error is not None:
+        raise ReadinessCheckFailed(f"invalid provider kubeconfig/config: {config_error}")
+    version, detect_error = detect_tekton_version(cluster, provider.cluster_reachable)
+    if version is None:
+        raise ReadinessCheckFailed(f"failed to detect tekton api version: {detect_error}")
     ns = tekton_target_namespace(
         target_namespace=provider.target_namespace,
         config=provider.config,
@@ -332,23 +353,16 @@ def post_op_readiness(
         tenant_id=job_tenant,
     )
     missing: list[str] = []
-    error: str | None = None
-    if not provider.cluster_reachable:
-        error = UNREACHABLE_ERROR
-        missing.append(f"namespace probe failed for {ns}: {error}")
-    elif not cluster.namespace_exists(ns):
+    if not cluster.namespace_exists(ns):
         missing.append(f"missing namespace: {ns}")
     targets: Iterable[tuple[str, str, list[str]]] = (
         ("task", "tasks", list(REQUIRED_TASKS)),
         ("pipeline", "pipelines", required_pipelines(service_profile(provider.config))),
     )
     for noun, plural, names in targets:
-        rt = _tekton_type(cluster, plural)
+        rt = _tekton_type(cluster, version, plural)  # not served: each GET is NotFound, so "missing"
         for name in names:
-            problem = error or (NOT_SERVED_ERROR if rt is None else None)
-            if problem:
-                missing.append(f"failed to check tekton {noun} {name} in namespace {ns} ({problem})")
-            elif rt is not None and cluster.get(rt, ns, name) is None:
+            if rt is None or cluster.get(rt, ns, name) is None:
                 missing.append(f"missing tekton {noun}: {name} in namespace {ns}")
     return ("not_ready" if missing else "ready"), missing
 

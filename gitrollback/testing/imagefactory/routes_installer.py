@@ -1,16 +1,23 @@
 """Tekton installer routes: install/upgrade/validate, retry and the status view.
 
 Follows ``startTektonInstallerJob``, ``retryTektonInstallerJob`` and the status handler
-(imagefactoryoss/imagefactory ``rest/infrastructure_provider_handler.go``): plain-text errors; the job's tenant is
-the *provider's* tenant; ``install_mode``/``asset_version`` resolve request → provider config → default; an
-idempotency key is matched per (provider, operation, key) over all jobs and a replay answers 202 with the old job
-*before* the one-active-job lock is checked (409 otherwise). Retry only accepts ``failed`` jobs and copies
-operation, mode and asset version. The status view lists jobs newest first, and shows events only for the active
-job (ascending, at most 200); the job JSON has no ``operation`` field.
+(imagefactoryoss/imagefactory ``rest/infrastructure_provider_handler.go``) and the service behind them
+(``backend/internal/domain/infrastructure/service.go``, ``StartTektonInstallerJob``, ``RetryTektonInstallerJob``):
+plain-text errors; the job's tenant is the *provider's* tenant; ``install_mode``/``asset_version`` resolve request →
+provider config → default; an idempotency key is matched per (provider, operation, key) over all jobs by joining
+the job's ``<op>.requested`` event (``FindInstallerJobByProviderAndIdempotencyKey``), and a replay answers 202 with
+the old job *before* the one-active-job lock is checked (409 otherwise). The job row and its request event are two
+separate inserts, and a failed event insert is only logged: the fault switch ``defer_next_request_event`` delays
+or loses it, so a replay can find no event and get the 409 for its own job, and a job without the event fails
+when it runs. Retry only accepts ``failed`` jobs and goes through ``StartTektonInstallerJob`` (so the new job's
+first event is ``<op>.requested``), then adds ``job.retry.requested`` to it and ``job.retry.spawned`` to the source.
+The status view lists jobs newest first, and shows events only for the active job (ascending by ``created_at``, at
+most 200); the job JSON has no ``operation`` field.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +28,7 @@ from gitrollback.testing.imagefactory.readiness import REQUIRED_TASKS, handler_p
 from gitrollback.testing.imagefactory.routes_providers import scoped_provider
 from gitrollback.testing.imagefactory.state import (
     Ctx,
+    Event,
     Job,
     ProviderRecord,
     SimState,
@@ -31,6 +39,8 @@ from gitrollback.testing.imagefactory.state import (
 from gitrollback.testing.server import Request, Response
 
 __all__ = ["IN_PROGRESS", "create_job", "resolve_mode", "retry_job", "start_job", "tekton_status"]
+
+logger = logging.getLogger(__name__)
 
 IN_PROGRESS = "Another tekton install/upgrade/validate job is already in progress for this provider"
 MODES = ("gitops", "image_factory_installer")
@@ -45,10 +55,10 @@ def resolve_mode(provider: ProviderRecord, requested: str) -> str:
 
 
 def resolve_asset_version(provider: ProviderRecord, requested: str) -> str:
-    """Request value → ``config.tekton_profile_version`` → ``v1``, lowercased and trimmed."""
-    value = requested.strip().lower()
-    if value:
-        return value
+    """``resolveTektonAssetVersion``: a non-empty request value, trimmed and lowercased (so a blank one is stored
+    as ""), else ``config.tekton_profile_version`` → ``v1``."""
+    if requested != "":
+        return requested.strip().lower()
     configured = provider.config.get("tekton_profile_version")
     if isinstance(configured, str) and configured.strip():
         return configured.strip().lower()
@@ -126,18 +136,33 @@ def start_job(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]
             asset_version=asset_version,
             operation=op,
         )
-        details: dict[str, Any] = {"operation": op}
-        if key:
-            details["idempotency_key"] = key
-        add_event(
-            ctx.state,
-            job,
-            f"{op}.requested",
-            f"Tekton {op} requested for provider",
-            details,
-            created_by=caller.user.id,
-        )
+        _request_event(ctx.state, job, op, key, caller.user.id)
         return Response.json(202, {"job": job.to_json(), "operation": op})
+
+
+def _request_event(state: SimState, job: Job, op: str, key: str, user_id: str) -> None:
+    """Insert the ``<op>.requested`` event, or (fault switch) insert it later or never (lock held)."""
+    details: dict[str, Any] = {"operation": op}
+    if key:
+        details["idempotency_key"] = key
+    stamp = job.created_at  # the Go code stamps it with the job's ``now``, whenever the insert lands
+    fault = state.request_event_faults.pop(0) if state.request_event_faults else 0.0
+
+    def insert() -> None:
+        with state.cond:
+            event = Event(new_id(), job.id, f"{op}.requested", f"Tekton {op} requested for provider", details, stamp)
+            event.created_by = user_id
+            # ``ListInstallerJobEvents`` orders by created_at, so a late insert still reads first
+            position = next((i for i, e in enumerate(job.events) if e.created_at > stamp), len(job.events))
+            job.events.insert(position, event)
+            state.changed()
+
+    if fault is None:
+        logger.info("simulated installer: request event of job %s lost (the insert failed)", job.id)
+    elif fault > 0:
+        state.clock.after(fault, insert, name=f"imagefactory-request-event-{job.id}")
+    else:
+        insert()
 
 
 def retry_job(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
@@ -169,11 +194,12 @@ def retry_job(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]
             asset_version=source.asset_version,
             operation=op,
         )
+        _request_event(ctx.state, job, op, "", caller.user.id)  # StartTektonInstallerJob, without a key
         add_event(
             ctx.state,
             job,
             "job.retry.requested",
-            f"Retry of tekton {op} requested",
+            "Installer job created from failed job retry",
             {"source_job_id": source.id, "operation": op},
             created_by=caller.user.id,
         )
@@ -181,7 +207,7 @@ def retry_job(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]
             ctx.state,
             source,
             "job.retry.spawned",
-            "Retry job created",
+            "Retry job created from this failed installer job",
             {"retry_job_id": job.id},
             created_by=caller.user.id,
         )

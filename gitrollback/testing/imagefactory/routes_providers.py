@@ -18,8 +18,9 @@ import re
 from typing import Any
 
 from gitrollback.testing.imagefactory.auth import Caller
+from gitrollback.testing.imagefactory.connector import validate_provider_auth
 from gitrollback.testing.imagefactory.godecode import BodyError, decode_struct
-from gitrollback.testing.imagefactory.readiness import auth_config_ok, live_readiness, persist
+from gitrollback.testing.imagefactory.readiness import live_readiness, persist
 from gitrollback.testing.imagefactory.state import (
     K8S_TYPES,
     NIL_UUID,
@@ -105,10 +106,10 @@ def list_providers(ctx: Ctx, request: Request, caller: Caller, params: dict[str,
     if isinstance(scope, Response):
         return scope
     tenant, all_scope = scope
-    summary = request.query_value("include_prepare_summary")
-    # the handler names only true|false; we read "any other value gets 400" literally (no ParseBool spellings)
-    if summary not in (None, "", "true", "false"):
-        return Response.text(400, "Invalid include_prepare_summary")  # wording is ours
+    # ListProviders: trimmed and lowercased, then true/1/yes or false/0/no; anything else is a 400.
+    summary = (request.query_value("include_prepare_summary") or "").strip().lower()
+    if summary not in ("", "true", "1", "yes", "false", "0", "no"):
+        return Response.text(400, "Invalid include_prepare_summary query parameter")
     page = _positive(request.query_value("page"), 1)
     limit = _positive(request.query_value("limit"), 20)
     kind, status = request.query_value("provider_type"), request.query_value("status")
@@ -159,8 +160,8 @@ def _update(ctx: Ctx, provider: ProviderRecord, changes: dict[str, Any]) -> Resp
         if draft.provider_type in K8S_TYPES:
             draft.config.pop("namespace", None)
             target = draft.target_namespace or ""
-            auth_key = "bootstrap_auth" if draft.bootstrap_mode == "image_factory_managed" else "runtime_auth"
-            if len(target) > 63 or not _DNS_LABEL.match(target) or not auth_config_ok(draft.config.get(auth_key)):
+            auth_error = validate_provider_auth(True, draft.config, draft.bootstrap_mode)
+            if len(target) > 63 or not _DNS_LABEL.match(target) or auth_error is not None:
                 # validateTargetNamespace / auth build errors are not mapped by the handler
                 return Response.text(500, "Internal server error")
         draft.updated_at = ctx.state.now()
@@ -242,17 +243,25 @@ def provider_readiness(ctx: Ctx, request: Request, caller: Caller, params: dict[
 
 
 def permissions_list(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
-    """``GET .../{id}/permissions``."""
+    """``GET .../{id}/permissions``: unexpired grants only (``FindPermissionsByProvider`` in
+    ``postgres/infrastructure_repository.go`` selects ``expires_at IS NULL OR expires_at > NOW()``)."""
     provider = scoped_provider(ctx, request, caller, params["id"])
     if isinstance(provider, Response):
         return provider
     with ctx.state.cond:
-        rows = [g.to_json() for g in ctx.state.grants if g.provider_id == provider.id]
+        at = ctx.state.now()
+        rows = [g.to_json() for g in ctx.state.grants if g.provider_id == provider.id and g.live(at)]
     return Response.json(200, {"permissions": rows})
 
 
 def permissions_change(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
-    """``POST``/``DELETE .../{id}/permissions``: idempotent grant, revoke (500 when the grant is missing)."""
+    """``POST``/``DELETE .../{id}/permissions``: idempotent grant, revoke (500 when the grant is missing).
+
+    ``GrantProviderPermission`` and ``RevokeProviderPermission`` (``rest/infrastructure_provider_handler.go``): the
+    permission defaults to ``infrastructure:select`` and no other is accepted; a grant is saved ``ON CONFLICT DO
+    NOTHING`` with no ``expires_at``; a revoke deletes the row whatever its expiry, and a missing row is the
+    repository's "permission not found", which the handler answers 500 ``Failed to revoke permission``.
+    """
     provider = scoped_provider(ctx, request, caller, params["id"])
     if isinstance(provider, Response):
         return provider
@@ -283,14 +292,8 @@ def permissions_change(ctx: Ctx, request: Request, caller: Caller, params: dict[
 
 
 def available_providers(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
-    """``GET /infrastructure/providers/available``: what the ``X-Tenant-ID`` tenant may select.
-
-    (service.go ``GetAvailableProviders``.)
-    """
+    """``GET /infrastructure/providers/available``: what the ``X-Tenant-ID`` tenant may select, among the 20
+    newest online providers only (service.go ``GetAvailableProviders``; no pagination)."""
     with ctx.state.cond:
-        rows = sorted(
-            (p for p in ctx.state.providers.values() if ctx.state.selectable(p, caller.tenant_id)),
-            key=lambda p: p.created_at,
-            reverse=True,
-        )
+        rows = ctx.state.available_providers(caller.tenant_id)
         return Response.json(200, {"providers": [p.to_json() for p in rows]})

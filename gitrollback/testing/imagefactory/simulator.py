@@ -25,10 +25,17 @@ from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.imagefactory import routes_builds as rb
 from gitrollback.testing.imagefactory import routes_installer as ri
 from gitrollback.testing.imagefactory import routes_providers as rp
-from gitrollback.testing.imagefactory.auth import Caller, TokenSigner, authenticate, login, refresh
+from gitrollback.testing.imagefactory.auth import (
+    ACCESS_TOKEN_TTL,
+    Caller,
+    TokenSigner,
+    authenticate,
+    login,
+    refresh,
+)
 from gitrollback.testing.imagefactory.builds import dispatch_tick
 from gitrollback.testing.imagefactory.installer import Installer
-from gitrollback.testing.imagefactory.readiness import persist, post_op_readiness
+from gitrollback.testing.imagefactory.readiness import ReadinessCheckFailed, persist, post_op_readiness
 from gitrollback.testing.imagefactory.seeding import SimulatorSeeding
 from gitrollback.testing.imagefactory.state import K8S_TYPES, Ctx, SimState
 from gitrollback.testing.server import Request, Response, SimulatorServer
@@ -74,9 +81,13 @@ class ImageFactorySimulator(SimulatorSeeding, SimulatorServer):
         build_tick: build dispatcher interval in seconds (a build runs from one tick to the next).
         asset_root: the "server filesystem" Tekton asset directory (holds ``kustomization.yaml``); None
             models a server where no asset root resolves.
-        readiness_watcher_interval: run the readiness watcher every this many seconds; None disables it.
+        readiness_watcher_interval: run the readiness watcher once at ``start()`` and then every this many
+            seconds; None (the default here) disables it. The real server runs it by default every 180 s
+            (``IF_PROVIDER_READINESS_WATCHER_INTERVAL_SECONDS``, ``backend/cmd/server/main.go``); it is off here
+            because a watcher pass at start-up would take every seeded provider whose cluster has no Tekton assets
+            offline before a test could install them.
         secret: HMAC key for tokens.
-        access_token_ttl: access token lifetime in seconds.
+        access_token_ttl: access token lifetime in seconds (the real ``DefaultAccessTokenTTL``: 15 minutes).
         clock: where time comes from (timestamps, token lifetimes, the dispatcher timers); a ``WallClock`` of
             its own, stopped by ``stop()``, when omitted.
 
@@ -102,7 +113,7 @@ class ImageFactorySimulator(SimulatorSeeding, SimulatorServer):
         asset_root: Path | None = None,
         readiness_watcher_interval: float | None = None,
         secret: str = DEFAULT_SECRET,
-        access_token_ttl: int = 3600,
+        access_token_ttl: int = ACCESS_TOKEN_TTL,
         clock: SimClock | None = None,
     ) -> None:
         super().__init__()
@@ -116,6 +127,7 @@ class ImageFactorySimulator(SimulatorSeeding, SimulatorServer):
         self._installer = Installer(self.state, cluster, lambda: self._asset_root)
         self._timers.add("imagefactory-installer", job_tick, self.run_installer_tick)
         self._timers.add("imagefactory-builds", build_tick, self.run_build_tick)
+        self._watcher = readiness_watcher_interval is not None
         if readiness_watcher_interval is not None:
             self._timers.add(
                 "imagefactory-readiness-watcher", readiness_watcher_interval, self.run_readiness_watch_tick
@@ -124,8 +136,11 @@ class ImageFactorySimulator(SimulatorSeeding, SimulatorServer):
     # -- lifecycle --------------------------------------------------------------------------------------
 
     def start(self) -> Self:
-        """Serve HTTP and register the dispatcher timers on the clock."""
+        """Serve HTTP and register the dispatcher timers on the clock (the watcher also runs once now, as
+        ``StartProviderReadinessWatcher`` does before its first tick)."""
         super().start()
+        if self._watcher:
+            self.run_readiness_watch_tick()
         self._timers.start()
         return self
 
@@ -137,6 +152,17 @@ class ImageFactorySimulator(SimulatorSeeding, SimulatorServer):
     # -- HTTP -------------------------------------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
+        """Route one request; a pending ``fail_next_response`` fault replaces the answer after the work is done."""
+        response = self._route(request)
+        with self.state.cond:
+            for index, (method, pattern, status) in enumerate(self.state.response_faults):
+                if method == request.method and re.search(pattern, request.path):
+                    del self.state.response_faults[index]
+                    # what a proxy in front of the server answers when it gives up waiting: the work happened
+                    return Response.text(status, "upstream request timeout")
+        return response
+
+    def _route(self, request: Request) -> Response:
         """Route one request (chi semantics: 404 text for unknown paths, empty 405 for a wrong method)."""
         if request.path == "/api/v1/auth/login" and request.method == "POST":
             return login(self.state, self._signer, request)
@@ -173,12 +199,18 @@ class ImageFactorySimulator(SimulatorSeeding, SimulatorServer):
         dispatch_tick(self.state, self.cluster)
 
     def run_readiness_watch_tick(self) -> None:
-        """One watcher pass: the post-operation check (``refreshProviderReadinessAfterInstall``) for every
-        k8s-capable provider (offline ones too), persisted."""
+        """One watcher pass (``RunProviderReadinessWatchTick``, service.go): the post-operation check
+        (``refreshProviderReadinessAfterInstall``, pipelines always required) for every k8s-capable provider,
+        offline ones too, persisted; a provider whose check cannot run (client config, Tekton detection) is
+        counted as failed and nothing is saved for it."""
         with self.state.cond:
             providers = [copy.deepcopy(p) for p in self.state.providers.values() if p.provider_type in K8S_TYPES]
         for snapshot in providers:
-            status, missing = post_op_readiness(snapshot, self.cluster)
+            try:
+                status, missing = post_op_readiness(snapshot, self.cluster)
+            except ReadinessCheckFailed as exc:
+                logger.info("simulated readiness watcher: provider %s failed: %s", snapshot.id, exc)
+                continue
             with self.state.cond:
                 live = self.state.providers.get(snapshot.id)
                 if live is not None:

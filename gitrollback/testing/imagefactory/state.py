@@ -21,6 +21,7 @@ from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.imagefactory.godecode import go_uuid
 
 __all__ = [
+    "AVAILABLE_PROVIDERS_PAGE",
     "K8S_TYPES",
     "NIL_UUID",
     "PROVIDER_TYPES",
@@ -31,8 +32,10 @@ __all__ = [
     "Job",
     "Project",
     "ProviderRecord",
+    "RegistryAuth",
     "SimState",
     "Tenant",
+    "TenantBuildConfig",
     "User",
     "new_id",
     "parse_uuid",
@@ -53,6 +56,8 @@ PROVIDER_TYPES = frozenset(
         "build_nodes",
     }
 )
+#: The repository's default page size, all that ``GetAvailableProviders`` ever reads.
+AVAILABLE_PROVIDERS_PAGE = 20
 # Types whose providers go through target-namespace/auth validation and the is_schedulable rule
 # (service.go isProviderSchedulable).
 K8S_TYPES = PROVIDER_TYPES - {"build_nodes"}
@@ -99,6 +104,7 @@ class User:
     password: str
     roles: dict[str, str]
     system_admin: bool = False
+    must_change_password: bool = False
 
     @property
     def primary_tenant(self) -> str:
@@ -271,13 +277,38 @@ class Grant:
 
 @dataclass
 class Project:
-    """A project: builds take ``git_url``/``git_branch`` from it (``build_handler_actions.go``)."""
+    """A project and its default source: builds take ``git_url``/``git_branch`` from it.
+
+    (``router.go``'s project context lookup reads the project's default source; ``repository_auth`` is an active
+    repository auth, ``router_setup_wiring.go``'s ``GetActiveRepositoryAuth``.)
+    """
 
     id: str
     tenant_id: str
     name: str
     git_url: str
     git_branch: str = "main"
+    repository_auth: bool = False
+
+
+@dataclass
+class RegistryAuth:
+    """A registry authentication (``domain/registryauth``): tenant-wide when ``project_id`` is None."""
+
+    id: str
+    tenant_id: str
+    project_id: str | None
+    is_active: bool = True
+    is_default: bool = False
+
+
+@dataclass
+class TenantBuildConfig:
+    """The tenant's build settings as ``systemconfig.Service.GetBuildConfig`` merges them (its defaults)."""
+
+    max_concurrent_jobs: int = 10
+    max_queue_size: int = 100
+    tekton_enabled: bool = True
 
 
 @dataclass
@@ -344,6 +375,12 @@ class SimState:
         self.grants: list[Grant] = []
         self.projects: dict[str, Project] = {}
         self.builds: dict[str, Build] = {}
+        self.registry_auths: dict[str, RegistryAuth] = {}
+        self.build_configs: dict[str, TenantBuildConfig] = {}
+        self.setup_required = False  # the bootstrap service's first-run gate (409 for system admins)
+        # fault switches: the delay (None: lost) of the next jobs' request events, and responses a proxy replaces
+        self.request_event_faults: list[float | None] = []
+        self.response_faults: list[tuple[str, str, int]] = []
         self.probes: list[tuple[str, str, str]] = []
         self.build_tick_count = 0
         self.maintenance_mode = False  # RequirePermission's system-wide read-only switch (non-admin writes get 503)
@@ -377,8 +414,20 @@ class SimState:
         """The provider's pending or running job (the partial unique index allows one)."""
         return next((j for j in self.jobs_of(provider_id) if j.active), None)
 
+    def available_providers(self, tenant_id: str) -> list[ProviderRecord]:
+        """``GetAvailableProviders`` (service.go): the selectable providers among the 20 newest online ones.
+
+        It lists online providers with ``FindProvidersAll`` and no limit, which the repository turns into its
+        default page (``LIMIT 20``, ``ORDER BY created_at DESC``, ``infrastructure_repository.go``), and never asks
+        for a second page: an older provider is missing even when it is selectable.
+        """
+        online = sorted(
+            (p for p in self.providers.values() if p.status == "online"), key=lambda p: p.created_at, reverse=True
+        )
+        return [p for p in online[:AVAILABLE_PROVIDERS_PAGE] if self.selectable(p, tenant_id)]
+
     def selectable(self, provider: ProviderRecord, tenant_id: str) -> bool:
-        """``GetAvailableProviders`` (service.go): online, schedulable (k8s types), and owned, global or granted."""
+        """Online, schedulable (k8s types), and owned, global or granted (the filter of ``GetAvailableProviders``)."""
         if provider.status != "online":
             return False
         if provider.provider_type in K8S_TYPES and not provider.is_schedulable:

@@ -518,9 +518,7 @@ class Rollback:
         status = "rolled_back"
         if error is not None:
             message = f"{error} (next: {error.hint})" if error.hint else str(error)
-            read_only = {step.name for step in self._steps_for_mode() if step.reads_only}
-            refused = isinstance(error, PreconditionFailedError) and outcome.failed_step in read_only
-            status = "refused" if refused else "failed"
+            status = "refused" if isinstance(error, PreconditionFailedError) else "failed"
         assessed = state.get(Assessed)
         mode = assessed.mode if assessed else (self.settings.mode or "image_factory_installer")
         now = self.ports.clock.now()

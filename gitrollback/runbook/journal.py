@@ -121,8 +121,9 @@ class JournalView:
 
     @property
     def resumable(self) -> bool:
-        """Not ended (or ended ``failed``) after changing something: a rerun continues it."""
-        return self.ended in (None, "failed") and self.changed
+        """Not ended (or ended ``failed``, or ``refused`` by a later step) after changing something: a rerun
+        continues it."""
+        return self.ended in (None, "failed", "refused") and self.changed
 
 
 def read_journal(path: Path) -> JournalView:
@@ -174,7 +175,7 @@ def read_journal(path: Path) -> JournalView:
         elif kind == "end":
             ended = event.get("status")
         elif kind == "start":
-            ended = None if ended in (None, "failed") else ended
+            ended = None if ended in (None, "failed", "refused") else ended
     return JournalView(
         path=path,
         run_id=str(first.get("run_id") or path.stem),

@@ -75,7 +75,8 @@ def test_every_exit_code_prints_one_json_document(cap, world: SandboxWorld, monk
 
 
 def test_failed_run_and_lock_refusal_print_one_document(cap, world: SandboxWorld) -> None:
-    """A failed run prints its report (exit 1, typed error kind); a refused lock prints an error document (exit 3)."""
+    """A failed run prints its report (exit 1, typed error kind); a refused lock (exit 3) and a credential refused
+    before the first change (exit 2) print an error document."""
     from gitrollback.locking import ProviderLock
 
     config = ["--config", str(world.config_path), "--json", "--yes"]
@@ -83,21 +84,36 @@ def test_failed_run_and_lock_refusal_print_one_document(cap, world: SandboxWorld
         code, out, _ = _run(cap, ["run", *config], world.env, world.clock)
     assert code == EXIT_REFUSED and "another gitrollback run" in _error(out, "precondition", EXIT_REFUSED)["message"]
     world.kube.token = "rotated"
+    code, out, _ = _run(cap, ["run", *config], world.env, world.clock)  # refused while taking the Lease
+    assert code == EXIT_USAGE and "Unauthorized" in _error(out, "preflight_failed", EXIT_USAGE)["message"]
+    world.kube.token = "sandbox-kube-token"
+    world.imagefactory.set_cluster_reachable(world.provider_id, False)  # the validate job cannot reach the cluster
     code, out, _ = _run(cap, ["run", *config], world.env, world.clock)
     report = _one_document(out)
-    assert code == EXIT_FAILED and report["status"] == "failed" and report["error_kind"] == "authentication"
+    assert code == EXIT_FAILED and report["status"] == "failed" and report["error_kind"] == "verification_failed"
 
 
 def test_unwritable_notes_keep_the_rollback_outcome(cap, world: SandboxWorld, tmp_path: Path) -> None:
-    """A notes path that cannot be written does not turn a finished rollback into an error: exit 0, the report says
-    rolled_back with notes.written false and the reason, and stderr warns."""
+    """The CLI's pre-flight check refuses a notes path it cannot write before anything changes (exit 2); a notes file
+    that becomes unwritable during the run does not turn a finished rollback into an error: the report says
+    rolled_back, with notes_error and the notes themselves."""
+    from gitrollback import Rollback, parse_config
+    from gitrollback.report import report_json
+
     notes = tmp_path / "no-such-dir" / "notes.md"
     argv = ["run", "--yes", "--json", "--notes", str(notes), "--config", str(world.config_path)]
     code, out, err = _run(cap, argv, world.env, world.clock)
-    report = _one_document(out)
-    assert code == EXIT_OK and report["status"] == "rolled_back"
-    assert report["notes"] == {"path": str(notes), "written": False, "error": "No such file or directory"}
-    assert "could not write the incident notes" in err and report["incident"]["restored_version"]
+    assert code == EXIT_USAGE and _one_document(out)["error_kind"] == "preflight_failed"
+    assert world.imagefactory.provider(world.provider_id)["status"] == "offline" and "internal error" not in err
+    settings = parse_config(world.config_text, source=str(world.config_path))
+    with Rollback.from_settings(
+        settings, env=world.env, read_file=lambda p: Path(p).read_text(), clock=world.clock
+    ) as rb:
+        report = rb.run(notes=notes)
+    assert report.status == "rolled_back" and report.notes_error == "No such file or directory"
+    document = report_json(report)
+    assert document["notes"] == {"path": str(notes), "written": False, "error": "No such file or directory"}
+    assert document["incident"]["restored_version"]
 
 
 def test_non_utf8_files_and_a_file_as_state_dir_exit_2_naming_them(cap, world: SandboxWorld, tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from gitrollback.errors import ConfigError
 from gitrollback.settings import (
     CODE_REQUIRED_TASKS,
     RUNBOOK_REQUIRED_TASKS,
+    AssetLimits,
     AssetSettings,
     ClusterSettings,
     GitOpsSettings,
@@ -45,6 +46,8 @@ __all__ = ["parse_config"]
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+#: ``Kind`` (core group) or ``Kind.group``, as in ``Deployment.apps`` or ``Task.tekton.dev``.
+_QUALIFIED_KIND = re.compile(r"^[A-Z][A-Za-z0-9]*(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 T = TypeVar("T")
 
 
@@ -100,6 +103,28 @@ class _Section:
         if value <= 0:
             raise self.error("must be greater than 0", self.path(name))
         return float(value)
+
+    def count(self, name: str, default: int, *, maximum: int | None = None) -> int:
+        value = self._get(name, int, False, "a whole number")
+        if value is None:
+            return default
+        if value <= 0:
+            raise self.error("must be greater than 0", self.path(name))
+        if maximum is not None and value > maximum:
+            raise self.error(f"must be at most {maximum}", self.path(name))
+        return int(value)
+
+    def kinds(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        listed = self.names(name)
+        if listed is None:
+            return default
+        for kind in listed:
+            if not _QUALIFIED_KIND.match(kind):
+                raise self.error(
+                    f"{kind!r} is not Kind (core group) or Kind.group, e.g. ConfigMap or Task.tekton.dev",
+                    self.path(name),
+                )
+        return listed
 
     def uuid(self, name: str, *, required: bool = False) -> Any:
         value = self.text(name, required=required)
@@ -286,6 +311,19 @@ def _sync(sec: _Section | None) -> SyncSettings | None:
     )
 
 
+def _limits(sec: _Section | None) -> AssetLimits:
+    default = AssetLimits()
+    if sec is None:
+        return default
+    return AssetLimits(
+        file_bytes=sec.count("file_bytes", default.file_bytes),
+        total_bytes=sec.count("total_bytes", default.total_bytes),
+        documents=sec.count("documents", default.documents),
+        depth=sec.count("depth", default.depth, maximum=500),  # the builder recurses once per level
+        nodes=sec.count("nodes", default.nodes),
+    )
+
+
 def _provider(data: Any, index: int, source: str) -> ProviderSettings:
     sec = _Section(
         data,
@@ -296,12 +334,26 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
     mode = sec.text("mode")
     if mode is not None and mode not in ("gitops", "image_factory_installer"):
         raise sec.error(f"must be gitops or image_factory_installer, got {mode!r}", sec.path("mode"))
-    assets = sec.section("assets", {"repo", "branch", "path", "profile", "tag_pattern"}, required=True)
+    assets = sec.section("assets", {"repo", "branch", "path", "profile", "tag_pattern", "limits"}, required=True)
     assert assets is not None
     asset_path = assets.text("path", default="backend/tekton").strip("/")
+    limits = _limits(assets.section("limits", {"file_bytes", "total_bytes", "documents", "depth", "nodes"}))
     cluster = sec.section(
         "cluster",
-        {"kubeconfig", "context", "token_env", "token_file", "namespace", "field_manager", "force", "adapter"},
+        {
+            "kubeconfig",
+            "context",
+            "token_env",
+            "token_file",
+            "namespace",
+            "field_manager",
+            "force",
+            "adapter",
+            "kinds",
+            "cluster_scoped_kinds",
+            "prune",
+            "apply_parallelism",
+        },
     )
     cluster_settings = ClusterSettings()
     if cluster is not None:
@@ -319,6 +371,10 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
             field_manager=field_manager,
             force=cluster.flag("force", True),
             adapter=cluster.text("adapter", default="lightkube"),
+            kinds=cluster.kinds("kinds", cluster_settings.kinds),
+            cluster_scoped_kinds=cluster.kinds("cluster_scoped_kinds", ()),
+            prune=cluster.flag("prune", False),
+            apply_parallelism=cluster.count("apply_parallelism", cluster_settings.apply_parallelism, maximum=64),
         )
     verify = _verify(
         sec.section(
@@ -345,6 +401,7 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
             path=asset_path,
             profile=assets.text("profile"),
             tag_pattern=assets.text("tag_pattern"),
+            limits=limits,
         ),
         cluster=cluster_settings,
         verify=verify,

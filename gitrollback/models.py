@@ -329,11 +329,22 @@ class Manifest:
     body: Mapping[str, Any] = field(repr=False)
     source_file: str = ""
     namespace: str | None = None
+    line: int = 0
 
     @property
     def ref(self) -> str:
         """``Kind/name``, the form Image Factory's installer logs."""
         return f"{self.kind}/{self.name}"
+
+    @property
+    def group(self) -> str:
+        """The API group (``""`` for the core group)."""
+        return self.api_version.rpartition("/")[0]
+
+    @property
+    def where(self) -> str:
+        """``file:line``, where the object is written."""
+        return f"{self.source_file}:{self.line}" if self.line else self.source_file
 
 
 @dataclass(frozen=True)

@@ -183,13 +183,14 @@ class RenderStep:
             raise PreconditionFailedError("no known-good revision", step=self.name)
         files = ctx.ports.assets.read_tree(ctx.known_good.revision, ctx.settings.assets.path)
         try:
-            ctx.manifests = asset_tree.expand_assets(files, ctx.profile)
+            ctx.manifests = asset_tree.expand_assets(files, ctx.profile, ctx.settings.assets.limits)
         except AssetError as exc:
             raise PreconditionFailedError(
                 f"the known-good tree {ctx.known_good.revision[:12]}:{ctx.settings.assets.path} "
                 f"cannot be applied: {exc}",
                 step=self.name,
-                hint="choose another revision with --to, or fix assets.path/profile in the config",
+                hint=exc.hint or "choose another revision with --to, or fix assets.path/profile in the config",
+                kind=exc.kind,
             ) from exc
         source = f"{ctx.settings.assets.path}@{ctx.known_good.revision[:12]}"
         return f"{len(ctx.manifests)} objects from {source} (profile {ctx.profile})"

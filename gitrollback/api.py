@@ -44,7 +44,7 @@ from gitrollback.ports import (
 from gitrollback.runbook.context import Ports, RunContext, RunOptions
 from gitrollback.runbook.engine import Runner, Step, StepFailure
 from gitrollback.runbook.incident import build_incident
-from gitrollback.runbook.steps_apply import ApplyStep
+from gitrollback.runbook.steps_apply import ApplyStep, DryRunStep, PruneStep
 from gitrollback.runbook.steps_assess import AssessStep, KnownGoodStep, RenderStep
 from gitrollback.runbook.steps_gitops import ChangeRequestStep, CommitStep, MarkerStep, MergeStep, PushStep, SyncStep
 from gitrollback.runbook.steps_verify import NoActiveJobStep, ObjectsStep, ReadinessStep, SmokeBuildStep, ValidateStep
@@ -61,7 +61,9 @@ def installer_steps() -> list[Step]:
         AssessStep(),
         KnownGoodStep(),
         RenderStep(),
+        DryRunStep(),
         ApplyStep(),
+        PruneStep(),
         ValidateStep(),
         ReadinessStep(),
         ObjectsStep(),
@@ -239,9 +241,13 @@ class Rollback:
             advice=advice,
         )
 
-    def plan(self, *, to: str | None = None, force: bool = False) -> RollbackPlan:
-        """Everything ``run`` would do, without changing anything (readiness is read, not re-run)."""
-        ctx = self._context(RunOptions(to=to, force=force, live_readiness=False))
+    def plan(self, *, to: str | None = None, force: bool = False, prune: bool | None = None) -> RollbackPlan:
+        """Everything ``run`` would do, without changing anything (readiness is read, not re-run).
+
+        In installer mode that includes a server-side dry run of every object (``changes``). ``prune`` overrides
+        ``cluster.prune`` (None: the config decides).
+        """
+        ctx = self._context(RunOptions(to=to, force=force, live_readiness=False, prune=prune))
         steps = self._runner().plan(ctx)
         if ctx.known_good is None:  # pragma: no cover - the known-good step raises first
             raise PreconditionFailedError("no known-good revision found", step="known-good")
@@ -253,10 +259,15 @@ class Rollback:
             known_good=ctx.known_good,
             steps=steps,
             manifests=tuple(ctx.manifests),
+            changes=ctx.changes,
         )
 
-    def run(self, *, to: str | None = None, force: bool = False, run_id: str | None = None) -> RunReport:
+    def run(
+        self, *, to: str | None = None, force: bool = False, run_id: str | None = None, prune: bool | None = None
+    ) -> RunReport:
         """Roll back and verify. Never raises for a failed step: the report says what happened.
+
+        ``prune`` overrides ``cluster.prune`` (None: the config decides); the report lists what was deleted.
 
         Raises:
             PreconditionFailedError: only when another run holds this provider's lock.
@@ -267,7 +278,7 @@ class Rollback:
         if lock is not None:
             lock.acquire()
         try:
-            return self._run(RunOptions(to=to, force=force, run_id=run_id), journal)
+            return self._run(RunOptions(to=to, force=force, run_id=run_id, prune=prune), journal)
         finally:
             if lock is not None:
                 lock.release()
@@ -300,6 +311,8 @@ class Rollback:
             rollback_commit=ctx.rollback_commit.sha if ctx.rollback_commit else None,
             synced_revision=ctx.synced_revision,
             error_kind=error_kind,
+            changes=ctx.changes,
+            pruned=tuple(ctx.pruned),
         )
 
     # -- lifecycle --------------------------------------------------------------------------------------

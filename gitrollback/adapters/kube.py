@@ -1,13 +1,21 @@
-"""The provider's cluster through lightkube: the only module that imports lightkube.
+"""The provider's cluster through lightkube: the only module that imports lightkube (and its httpx2 stack).
 
-lightkube needs no discovery: each call is one request (``docs/testing.md``), and server-side apply is built in.
-Built-in kinds use lightkube's generated models; Tekton kinds (``tekton.dev`` v1 and v1beta1) are registered as
-generic resources, so the objects are sent exactly as they are in git. A kind gitrollback does not know is
-refused with the same words Image Factory's installer uses (``Failed to map manifest resource``) rather than
-guessing its plural.
+lightkube reads the kubeconfig and builds the authenticated, TLS-verified HTTP client (tokens, client
+certificates, exec plugins, ``lightkube.config.client_adapter``). The requests themselves are the plain
+Kubernetes REST calls, sent on that client, because the runbook needs what lightkube's typed calls do not give:
 
-lightkube raises ``ApiError`` (an httpx2 ``HTTPStatusError``) for API errors and raw httpx2 exceptions for
-transport failures; both are translated here into ``gitrollback.errors`` and never escape.
+* **discovery** (``GET /api/v1``, ``GET /apis/<group>/<version>``): the API server says which kinds it serves,
+  their plural and whether they are namespaced. The scope check and every URL come from it, not from a
+  hard-coded list (the installer maps kinds the same way, through a discovery RESTMapper).
+* **one request per object**: a server-side apply ``PATCH`` needs no ``GET`` first; its status code says whether
+  it created the object (201) or changed an existing one (200). ``dryRun=All`` runs admission and validation
+  without persisting.
+* **DELETE with preconditions** (``DeleteOptions.preconditions``: ``uid`` and ``resourceVersion``), so a prune
+  deletes exactly the object it inspected or nothing (409 when it changed since).
+
+Errors come back as ``Status`` bodies and become ``gitrollback.errors`` here; transport failures (connection,
+TLS, timeouts) become ``TransportError``. The client is thread-safe, so the apply step can send requests in
+parallel.
 
 Example::
 
@@ -19,37 +27,33 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.parse import quote
 
-from lightkube import ApiError, Client, KubeConfig
+import httpx2
+from lightkube import KubeConfig
+from lightkube.config.client_adapter import Client as HttpClient
+from lightkube.config.client_adapter import ConnectionParams
 from lightkube.core.exceptions import ConfigError as LightkubeConfigError
-from lightkube.core.exceptions import LoadResourceError
-from lightkube.core.resource_registry import resource_registry
-from lightkube.generic_resource import create_global_resource, create_namespaced_resource
 
 from gitrollback.errors import (
-    AdapterError,
     ConfigError,
     TransportError,
+    UnexpectedResponseError,
     UnsupportedOperationError,
     http_error,
 )
-from gitrollback.models import AppliedObject, Manifest
+from gitrollback.models import AppliedObject, FieldManagerEntry, LiveObject, Manifest
 
 __all__ = ["LightkubeCluster"]
 
 logger = logging.getLogger(__name__)
 
-#: Custom resources gitrollback knows how to address: (group, kind) -> (plural, namespaced).
-_CUSTOM_KINDS: Mapping[tuple[str, str], tuple[str, bool]] = {
-    ("tekton.dev", "Task"): ("tasks", True),
-    ("tekton.dev", "Pipeline"): ("pipelines", True),
-    ("tekton.dev", "PipelineRun"): ("pipelineruns", True),
-    ("tekton.dev", "TaskRun"): ("taskruns", True),
-    ("tekton.dev", "StepAction"): ("stepactions", True),
-}
+_APPLY = "application/apply-patch+yaml"
 
 
 def _split(api_version: str) -> tuple[str, str]:
@@ -57,52 +61,46 @@ def _split(api_version: str) -> tuple[str, str]:
     return group, version
 
 
-def _is_transport_error(exc: BaseException) -> bool:
-    # lightkube surfaces httpx2's transport errors unchanged; match them by module so that this adapter
-    # does not have to import a second HTTP library just to name the classes.
-    return any(
-        cls.__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2") for cls in type(exc).__mro__
-    )
+def _prefix(api_version: str) -> str:
+    group, version = _split(api_version)
+    return f"/apis/{group}/{version}" if group else f"/api/{version}"
+
+
+def _message(response: httpx2.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip() or response.reason_phrase
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return response.reason_phrase
 
 
 @contextlib.contextmanager
-def _translate(operation: str, what: str) -> Iterator[None]:
+def _transport(operation: str, what: str) -> Iterator[None]:
     try:
         yield
-    except ApiError as exc:
-        status = exc.status
-        message = status.message or str(exc)
-        raise http_error(
-            int(status.code or exc.response.status_code),
-            f"kubernetes {operation} {what}: {message}",
+    except httpx2.HTTPError as exc:
+        raise TransportError(
+            f"kubernetes API unreachable during {operation} {what}: {type(exc).__name__}: {exc}",
             adapter="kubernetes",
             operation=operation,
-            remote_message=message,
+            hint="check cluster.kubeconfig/context in the config and that the API server is reachable",
         ) from exc
-    except LoadResourceError as exc:
-        raise UnsupportedOperationError(
-            f"Failed to map manifest resource {what}: {exc}", adapter="kubernetes", operation=operation
-        ) from exc
-    except Exception as exc:
-        if _is_transport_error(exc):
-            raise TransportError(
-                f"kubernetes API unreachable during {operation} {what}: {type(exc).__name__}: {exc}",
-                adapter="kubernetes",
-                operation=operation,
-                hint="check cluster.kubeconfig/context in the config and that the API server is reachable",
-            ) from exc
-        raise
 
 
 class LightkubeCluster:
-    """``gitrollback.ports.Cluster`` on a lightkube ``Client``.
+    """``gitrollback.ports.Cluster`` on the HTTP client lightkube builds from a kubeconfig.
 
     Args:
-        client: a configured ``lightkube.Client`` (no request is made until a method is called).
+        http: an ``httpx2.Client`` whose base URL, authentication and TLS point at the API server (no request is
+            made until a method is called).
     """
 
-    def __init__(self, client: Client) -> None:
-        self._client = client
+    def __init__(self, http: httpx2.Client) -> None:
+        self._http = http
+        self._discovered: dict[str, dict[str, tuple[str, bool]]] = {}
+        self._lock = threading.Lock()
 
     @classmethod
     def from_kubeconfig(
@@ -127,79 +125,219 @@ class LightkubeCluster:
             raise ConfigError("kubeconfig has no current-context and no cluster.context is set", key="cluster.context")
         if token is not None and single.user is not None:
             single.user.token = token
-        import httpx2  # lightkube's own HTTP stack; only its Timeout type is needed here
+        params = ConnectionParams(timeout=httpx2.Timeout(timeout), trust_env=False)
+        try:
+            return cls(HttpClient(single, params))
+        except (LightkubeConfigError, OSError, ValueError) as exc:
+            raise ConfigError(f"kubeconfig is unusable: {exc}", key="cluster.kubeconfig") from exc
 
-        return cls(Client(config=single, timeout=httpx2.Timeout(timeout), trust_env=False))
+    # -- wire -------------------------------------------------------------------------------------------
 
-    # -- resource types ---------------------------------------------------------------------------------
+    def _send(
+        self,
+        method: str,
+        url: str,
+        operation: str,
+        what: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        missing_ok: bool = False,
+    ) -> httpx2.Response | None:
+        headers = {"Accept": "application/json"}
+        content = None
+        if body is not None:
+            content = json.dumps(body, separators=(",", ":")).encode("utf-8")
+            headers["Content-Type"] = content_type
+        with _transport(operation, what):
+            response = self._http.request(method, url, params=dict(params or {}), content=content, headers=headers)
+        if response.status_code == 404 and missing_ok:
+            return None
+        if response.status_code >= 400:
+            message = _message(response)
+            raise http_error(
+                response.status_code,
+                f"kubernetes {operation} {what}: {message}",
+                adapter="kubernetes",
+                operation=operation,
+                remote_message=message,
+            )
+        return response
 
     @staticmethod
-    def _model(api_version: str, kind: str) -> Any:
-        group, version = _split(api_version)
-        custom = _CUSTOM_KINDS.get((group, kind))
-        if custom is not None:
-            plural, namespaced = custom
-            factory = create_namespaced_resource if namespaced else create_global_resource
-            return factory(group, version, kind, plural)
-        with _translate("map", f"{kind} ({api_version})"):
-            return resource_registry.load(api_version, kind)
+    def _json(response: httpx2.Response, operation: str) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise UnexpectedResponseError(
+                f"kubernetes {operation}: the reply is not JSON", adapter="kubernetes", operation=operation
+            ) from exc
+        if not isinstance(body, dict):
+            raise UnexpectedResponseError(
+                f"kubernetes {operation}: the reply is not an object", adapter="kubernetes", operation=operation
+            )
+        return body
 
-    @staticmethod
-    def _namespaced(model: Any) -> bool:
-        return any(base.__name__.startswith("Namespaced") for base in type.mro(model))
+    # -- discovery --------------------------------------------------------------------------------------
+
+    def _resources(self, api_version: str) -> dict[str, tuple[str, bool]]:
+        """Kind -> (plural, namespaced) at one group-version, from discovery, cached for this adapter's life."""
+        with self._lock:
+            known = self._discovered.get(api_version)
+        if known is not None:
+            return known
+        response = self._send("GET", _prefix(api_version), "discover", api_version, missing_ok=True)
+        found: dict[str, tuple[str, bool]] = {}
+        if response is not None:
+            for entry in self._json(response, "discover").get("resources") or []:
+                name, kind = str(entry.get("name", "")), str(entry.get("kind", ""))
+                if name and kind and "/" not in name:  # "tasks/status" is a subresource
+                    found[kind] = (name, bool(entry.get("namespaced")))
+        with self._lock:
+            self._discovered[api_version] = found
+        return found
+
+    def resource_scopes(self, api_version: str) -> Mapping[str, bool]:
+        """Kind -> namespaced, for every kind the API server serves at ``api_version``; empty when none."""
+        return {kind: namespaced for kind, (_, namespaced) in self._resources(api_version).items()}
+
+    def _url(self, api_version: str, kind: str, name: str | None, namespace: str | None) -> tuple[str, str | None]:
+        """The object (or collection) URL and the namespace it is in (None for a cluster-scoped kind)."""
+        mapped = self._resources(api_version).get(kind)
+        if mapped is None:
+            # the installer's wording for a kind its RESTMapper cannot map
+            raise UnsupportedOperationError(
+                f"Failed to map manifest resource {kind} ({api_version}): the API server does not serve it",
+                adapter="kubernetes",
+                operation="map",
+                hint="install the CRD that defines it, or check the manifest's apiVersion",
+            )
+        plural, namespaced = mapped
+        ns = namespace if namespaced else None
+        url = _prefix(api_version) + (f"/namespaces/{quote(ns, safe='')}" if ns else "") + f"/{plural}"
+        return (url + f"/{quote(name, safe='')}" if name else url), ns
 
     # -- Cluster port -----------------------------------------------------------------------------------
 
-    def apply(self, manifest: Manifest, *, namespace: str | None, field_manager: str, force: bool) -> AppliedObject:
-        """Server-side apply one object; namespaced objects without a namespace go to ``namespace``."""
-        model = self._model(manifest.api_version, manifest.kind)
+    def apply(
+        self, manifest: Manifest, *, namespace: str | None, field_manager: str, force: bool, dry_run: bool = False
+    ) -> AppliedObject:
+        """Server-side apply one object in one request; namespaced objects without a namespace go to ``namespace``.
+
+        With ``dry_run`` the API server runs admission and validation and answers with the object it would
+        store, and stores nothing.
+        """
+        url, ns = self._url(manifest.api_version, manifest.kind, manifest.name, manifest.namespace or namespace)
         body = dict(manifest.body)
         meta = dict(body.get("metadata") or {})
-        ns = (manifest.namespace or namespace) if self._namespaced(model) else None
         if ns:
             meta["namespace"] = ns
+        else:
+            meta.pop("namespace", None)
         body["metadata"] = meta
-        created = not self._exists(model, manifest.name, ns)
-        with _translate("apply", f"{manifest.kind}/{manifest.name}"):
-            obj = model.from_dict(body) if hasattr(model, "from_dict") else model(body)
-            # the namespace travels in metadata.namespace, which lightkube uses for the URL
-            result = self._client.apply(obj, field_manager=field_manager, force=force)
-        rv = getattr(getattr(result, "metadata", None), "resourceVersion", "") or ""
-        logger.debug("applied %s/%s in %s (created=%s)", manifest.kind, manifest.name, ns, created)
-        return AppliedObject(kind=manifest.kind, name=manifest.name, namespace=ns, created=created, resource_version=rv)
+        params = {"fieldManager": field_manager}
+        if force:
+            params["force"] = "true"
+        if dry_run:
+            params["dryRun"] = "All"
+        operation = "dry-run apply" if dry_run else "apply"
+        response = self._send("PATCH", url, operation, manifest.ref, params=params, body=body, content_type=_APPLY)
+        assert response is not None
+        result = self._json(response, operation)
+        rv = str((result.get("metadata") or {}).get("resourceVersion") or "")
+        logger.debug("%s %s in %s: %s", operation, manifest.ref, ns, response.status_code)
+        return AppliedObject(
+            kind=manifest.kind,
+            name=manifest.name,
+            namespace=ns,
+            created=response.status_code == 201,
+            resource_version=rv,
+            object=result,
+        )
 
-    def _exists(self, model: Any, name: str, namespace: str | None) -> bool:
-        try:
-            with _translate("get", name):
-                self._client.get(model, name, namespace=namespace)
-        except AdapterError as exc:
-            if getattr(exc, "status", None) == 404:
-                return False
-            raise
-        return True
+    def list_objects(self, api_version: str, kind: str, *, namespace: str | None) -> list[LiveObject]:
+        """Every object of one kind (in ``namespace`` for namespaced kinds), with its field managers."""
+        url, ns = self._url(api_version, kind, None, namespace)
+        items: list[dict[str, Any]] = []
+        params: dict[str, str] = {"limit": "500"}
+        while True:
+            response = self._send("GET", url, "list", kind, params=params)
+            assert response is not None
+            page = self._json(response, "list")
+            items.extend(item for item in page.get("items") or [] if isinstance(item, dict))
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                break
+            params = {"limit": "500", "continue": str(token)}
+        return sorted((_live(api_version, kind, item, ns) for item in items), key=lambda o: o.name)
+
+    def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        *,
+        namespace: str | None,
+        uid: str,
+        resource_version: str,
+        dry_run: bool = False,
+    ) -> None:
+        """Delete exactly this object: the API server refuses (409) when its uid or resourceVersion changed."""
+        url, _ = self._url(api_version, kind, name, namespace)
+        options = {
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "preconditions": {"uid": uid, "resourceVersion": resource_version},
+            "propagationPolicy": "Background",
+        }
+        params = {"dryRun": "All"} if dry_run else {}
+        operation = "dry-run delete" if dry_run else "delete"
+        self._send("DELETE", url, operation, f"{kind}/{name}", params=params, body=options)
 
     def exists(self, api_version: str, kind: str, name: str, *, namespace: str | None) -> bool:
         """True when the object exists."""
-        model = self._model(api_version, kind)
-        return self._exists(model, name, namespace if self._namespaced(model) else None)
+        url, _ = self._url(api_version, kind, name, namespace)
+        return self._send("GET", url, "get", f"{kind}/{name}", missing_ok=True) is not None
 
     def list_names(self, api_version: str, kind: str, *, namespace: str | None) -> list[str]:
         """Names of the objects of one kind (in ``namespace`` for namespaced kinds)."""
-        model = self._model(api_version, kind)
-        with _translate("list", kind):
-            items = list(self._client.list(model, namespace=namespace if self._namespaced(model) else None))
-        return sorted(str(item.metadata.name) for item in items)
+        return [o.name for o in self.list_objects(api_version, kind, namespace=namespace)]
 
     def ensure_namespace(self, name: str, *, field_manager: str) -> bool:
         """Create the namespace when missing, as the installer's ``ensureNamespace`` does."""
+        if self.exists("v1", "Namespace", name, namespace=None):
+            return False
         manifest = Manifest(
             "v1", "Namespace", name, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
         )
-        if self.exists("v1", "Namespace", name, namespace=None):
-            return False
         self.apply(manifest, namespace=None, field_manager=field_manager, force=False)
         return True
 
     def close(self) -> None:
         """Release the HTTP connection pool."""
-        self._client.close()
+        self._http.close()
+
+
+def _live(api_version: str, kind: str, item: Mapping[str, Any], namespace: str | None) -> LiveObject:
+    meta = item.get("metadata") or {}
+    managers = tuple(
+        FieldManagerEntry(
+            manager=str(entry.get("manager", "")),
+            operation=str(entry.get("operation", "")),
+            subresource=str(entry.get("subresource", "")),
+        )
+        for entry in meta.get("managedFields") or []
+        if isinstance(entry, dict)
+    )
+    return LiveObject(
+        api_version=api_version,
+        kind=kind,
+        name=str(meta.get("name", "")),
+        namespace=str(meta.get("namespace") or namespace or "") or None,
+        uid=str(meta.get("uid", "")),
+        resource_version=str(meta.get("resourceVersion", "")),
+        managers=managers,
+        owned=bool(meta.get("ownerReferences")),
+        body=item,
+    )

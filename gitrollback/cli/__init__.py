@@ -62,6 +62,13 @@ def _parser() -> argparse.ArgumentParser:
         "--to", metavar="REV", help="roll back to this commit, tag or branch instead of the resolved one"
     )
     rollback.add_argument("--force", action="store_true", help="roll back even when assess finds nothing wrong")
+    rollback.add_argument(
+        "--prune",
+        action="store_true",
+        default=None,
+        help="installer mode: also delete what the bad revision added (only objects an installer or rollback run "
+        "wrote; default: cluster.prune)",
+    )
 
     parser = _Parser(
         prog="gitrollback", description="Roll Image Factory's Tekton assets back to the last known-good revision."
@@ -188,7 +195,7 @@ def _cmd_plan(args: argparse.Namespace, env: Mapping[str, str], output: Output, 
     from gitrollback.report import plan_json, render_plan
 
     with _rollback(args, env, progress) as rb:
-        plan = rb.plan(to=args.to, force=args.force)
+        plan = rb.plan(to=args.to, force=args.force, prune=args.prune)
     output.json(plan_json(plan)) if args.json else output.result(render_plan(plan))
     return EXIT_OK
 
@@ -204,7 +211,7 @@ def _confirm(args: argparse.Namespace, rb: Rollback, output: Output) -> bool:
         )
     from gitrollback.report import render_plan
 
-    output.message(render_plan(rb.plan(to=args.to, force=args.force)))
+    output.message(render_plan(rb.plan(to=args.to, force=args.force, prune=args.prune)))
     answer = input("Roll back now? [y/N] ")
     return answer.strip().lower() in ("y", "yes")
 
@@ -214,7 +221,7 @@ def _cmd_run(args: argparse.Namespace, env: Mapping[str, str], output: Output, p
         if not _confirm(args, rb, output):
             output.message("Not confirmed: nothing was changed.")
             return EXIT_REFUSED
-        report = rb.run(to=args.to, force=args.force)
+        report = rb.run(to=args.to, force=args.force, prune=args.prune)
     _print_report(output, report, args.json, args.notes)
     return _report_exit(report)
 

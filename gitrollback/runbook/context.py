@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from gitrollback.models import (
     AppliedObject,
     Build,
+    ChangePlan,
     ChangeRequest,
     FailedJob,
     InstallerJob,
     KnownGood,
+    LiveObject,
     Manifest,
     Provider,
     Readiness,
@@ -53,12 +55,14 @@ class RunOptions:
         live_readiness: call the live readiness check during assess (it persists its result and can flip the
             provider online/offline, so ``plan`` turns it off and reads the persisted value instead).
         run_id: names the run in idempotency keys, so a rerun of the same run replays instead of duplicating.
+        prune: delete the bad revision's own additions (installer mode); None: ``cluster.prune`` decides.
     """
 
     to: str | None = None
     force: bool = False
     live_readiness: bool = True
     run_id: str = ""
+    prune: bool | None = None
 
 
 @dataclass
@@ -78,7 +82,10 @@ class RunContext:
     good_info: RevisionInfo | None = None
     bad_info: RevisionInfo | None = None
     manifests: list[Manifest] = field(default_factory=list)
+    changes: ChangePlan | None = None
+    prune_objects: list[LiveObject] = field(default_factory=list)
     applied: list[AppliedObject] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
     validate_job: InstallerJob | None = None
     readiness_after: Readiness | None = None
     smoke_build: Build | None = None

@@ -12,15 +12,15 @@ revision, manifests) and asks every other step for its ``PlanStep``; no mutating
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from gitrollback.errors import GitRollbackError, TemporaryError
 from gitrollback.models import PlanStep, StepRecord, StepStatus
 from gitrollback.ports import Journal, ProgressSink
 from gitrollback.runbook.context import RunContext
 
-__all__ = ["Runner", "Skipped", "Step", "StepFailure"]
+__all__ = ["Detail", "Runner", "Skipped", "Step", "StepFailure"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,17 @@ class Skipped(str):
     """Returned by a step that had nothing to do (disabled in config, or nothing to act on): recorded as skipped."""
 
     __slots__ = ()
+
+
+class Detail(str):
+    """Returned by a step whose record carries data besides its one-line detail (it goes into the journal)."""
+
+    data: Mapping[str, Any]
+
+    def __new__(cls, text: str, data: Mapping[str, Any]) -> Detail:
+        detail = super().__new__(cls, text)
+        detail.data = data
+        return detail
 
 
 class StepFailure(Exception):
@@ -119,7 +130,9 @@ class Runner:
                     records.append(skipped)
                 raise StepFailure(exc, tuple(records)) from exc
             status = StepStatus.SKIPPED if isinstance(detail, Skipped) else StepStatus.SUCCEEDED
-            self._finish(ctx, StepRecord(step.name, status, started, ctx.ports.clock.now(), str(detail)), records)
+            data = detail.data if isinstance(detail, Detail) else {}
+            record = StepRecord(step.name, status, started, ctx.ports.clock.now(), str(detail), data)
+            self._finish(ctx, record, records)
         return tuple(records)
 
     def _finish(self, ctx: RunContext, record: StepRecord, records: list[StepRecord]) -> None:

@@ -1,23 +1,209 @@
-"""Runbook §3.2: server-side apply the known-good manifests into the provider's target namespace.
+"""Runbook §3.2 in installer mode: prove the change with a server-side dry run, apply it, prune our own leftovers.
 
-It does what Image Factory's installer does for the same tree (contract §6.1): ensure the namespace, then apply
-each object in resource-list order, namespaced objects without a namespace going to the target namespace. The
-field manager defaults to the installer's own (``image-factory-tekton-installer``) with ``force``, so the rollback
-takes over exactly the fields the failed upgrade wrote and a later installer run does not conflict with it.
-Like the installer, it never prunes: objects the bad revision added are reported as leftovers, not deleted.
+It does what Image Factory's installer does for the same tree (imagefactoryoss/imagefactory
+backend/internal/domain/infrastructure/service.go, ``applyTektonAssetsToProvider``): ensure the namespace, then
+server-side apply each object, namespaced objects without a namespace going to the target namespace. The field
+manager defaults to the installer's own (``image-factory-tekton-installer``) with ``force``, so the rollback takes
+over exactly the fields the failed upgrade wrote and a later installer run does not conflict with it. Three things
+make it safer than the installer (``docs/installer-mode.md``):
+
+* ``dry-run`` (read-only, so ``plan`` runs it too) checks the whole object set against the namespace and kinds
+  installer mode may touch (``gitrollback.scope``, from the API server's discovery) before anything is written,
+  then asks the API server to apply every object with ``dryRun=All`` and builds the table of creates, updates,
+  unchanged objects and conflicts (``gitrollback.change_plan``), plus the objects the bad revision added and which
+  of them a prune would delete (``gitrollback.prune``). Any object the API server refuses stops the run here.
+* ``apply`` sends one request per object, in dependency waves with bounded parallelism
+  (``gitrollback.apply_waves``), and stops at the first failure saying what went in.
+* ``prune`` (off by default, like the installer) deletes only the bad revision's own additions that an installer
+  or rollback run wrote, each with its uid and resourceVersion as preconditions.
 """
 
 from __future__ import annotations
 
-from gitrollback.errors import AdapterError, ApplyFailedError
-from gitrollback.models import PlanStep
-from gitrollback.runbook.context import RunContext
+import logging
+from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["ApplyStep"]
+from gitrollback import assets as asset_tree
+from gitrollback.apply_waves import apply_in_waves
+from gitrollback.change_plan import added_objects, identity, object_change
+from gitrollback.errors import (
+    AdapterError,
+    ApplyFailedError,
+    AssetError,
+    ConflictError,
+    GitRollbackError,
+    NotFoundError,
+    PreconditionFailedError,
+    RemoteHTTPError,
+    ServerError,
+)
+from gitrollback.models import ChangePlan, LiveObject, Manifest, ObjectChange, PlanStep, to_json
+from gitrollback.prune import select_prune
+from gitrollback.runbook.context import RunContext
+from gitrollback.runbook.engine import Detail, Skipped
+from gitrollback.scope import qualified_kind, resolve_scope
+from gitrollback.settings import INSTALLER_FIELD_MANAGER
+
+__all__ = ["ApplyStep", "DryRunStep", "PruneStep", "prune_enabled"]
+
+logger = logging.getLogger(__name__)
+
+
+def prune_enabled(ctx: RunContext) -> bool:
+    """``--prune`` (RunOptions.prune) when given, else ``cluster.prune``."""
+    return ctx.settings.cluster.prune if ctx.options.prune is None else ctx.options.prune
+
+
+def _summary(plan: ChangePlan) -> str:
+    counts = ", ".join(f"{plan.count(a)} {a}" for a in ("create", "update", "unchanged", "conflict"))
+    added = f"; the bad revision added {len(plan.added)}" if plan.added else ""
+    if plan.added:
+        added += f" ({len(plan.to_prune)} to prune)" if plan.prune else " (prune is off)"
+    return f"{counts}{added}"
+
+
+class DryRunStep:
+    """Scope check, then a server-side dry run of every object: the exact change, proven before anything changes."""
+
+    name = "dry-run"
+    reads_only = True  # dryRun=All persists nothing
+    deadline = 0.0
+
+    def plan(self, ctx: RunContext) -> PlanStep:
+        c = ctx.settings.cluster
+        targets = () if ctx.changes is None else (_summary(ctx.changes),)
+        return PlanStep(
+            self.name,
+            f"check {len(ctx.manifests)} objects against namespace {ctx.namespace} and {len(c.kinds)} allowed kinds, "
+            "then server-side apply them with dryRun=All",
+            targets,
+        )
+
+    def run(self, ctx: RunContext) -> str:
+        cluster, c = ctx.ports.cluster, ctx.settings.cluster
+        placed = resolve_scope(
+            ctx.manifests,
+            namespace=ctx.namespace,
+            kinds=c.kinds,
+            cluster_scoped_kinds=c.cluster_scoped_kinds,
+            scopes=cluster.resource_scopes,
+            step=self.name,
+        )
+        namespace_exists = cluster.exists("v1", "Namespace", ctx.namespace, namespace=None)
+        added, notes = self._added(ctx)
+        live = self._live(ctx, [*ctx.manifests, *added]) if namespace_exists else {}
+        if namespace_exists:
+            rows = self._dry_run(ctx, placed, live)
+        else:
+            notes.append(
+                f"namespace {ctx.namespace} does not exist yet: every object is created, and the API server "
+                "cannot dry-run objects into a namespace that does not exist"
+            )
+            rows = [object_change(m, ns, live=None, proposed=None) for m, ns in zip(ctx.manifests, placed, strict=True)]
+        scopes = {
+            (m.group, m.kind): scope
+            for m in added
+            if (scope := cluster.resource_scopes(m.api_version).get(m.kind)) is not None
+        }
+        prune_rows = select_prune(
+            added,
+            live,
+            namespace=ctx.namespace,
+            namespaced=scopes,
+            kinds=c.kinds,
+            managers={INSTALLER_FIELD_MANAGER, c.field_manager},
+            enabled=prune_enabled(ctx),
+        )
+        ctx.prune_objects = [live[identity(r.api_version, r.kind, r.name)] for r in prune_rows if r.action == "prune"]
+        ctx.changes = ChangePlan(
+            namespace=ctx.namespace,
+            objects=tuple(rows),
+            added=prune_rows,
+            prune=prune_enabled(ctx),
+            validated=namespace_exists,
+            bad_revision=ctx.known_good.bad_revision if ctx.known_good else "",
+            notes=tuple(notes),
+        )
+        if ctx.changes.count("conflict") and not c.force:
+            conflicts = [f"{r.file}:{r.line}: {r.ref}: {r.detail}" for r in rows if r.action == "conflict"]
+            raise PreconditionFailedError(
+                f"{len(conflicts)} objects conflict with another field manager and cluster.force is false; "
+                "nothing was applied:\n  " + "\n  ".join(conflicts),
+                step=self.name,
+                kind="apply_conflict",
+                hint="set cluster.force: true to take those fields over, as Image Factory's installer does",
+            )
+        return Detail(_summary(ctx.changes), {"changes": to_json(ctx.changes)})
+
+    @staticmethod
+    def _added(ctx: RunContext) -> tuple[list[Manifest], list[str]]:
+        """The bad revision's objects that the known-good set lacks; a note instead when they cannot be read."""
+        bad = ctx.known_good.bad_revision if ctx.known_good else ""
+        if not bad:
+            return [], ["no bad revision is known: the objects it added cannot be listed, and nothing is pruned"]
+        a = ctx.settings.assets
+        try:
+            files = ctx.ports.assets.read_tree(bad, a.path)
+            manifests = asset_tree.expand_assets(files, ctx.profile, a.limits)
+        except (AssetError, AdapterError) as exc:
+            return [], [f"the bad revision {bad[:12]}'s objects cannot be read ({exc}): nothing is pruned"]
+        return added_objects(manifests, ctx.manifests), []
+
+    @staticmethod
+    def _live(ctx: RunContext, manifests: list[Manifest]) -> dict[tuple[str, str, str], LiveObject]:
+        """The live objects of every allowed namespaced kind in play, listed once per kind in the namespace."""
+        cluster, c = ctx.ports.cluster, ctx.settings.cluster
+        live: dict[tuple[str, str, str], LiveObject] = {}
+        kinds = dict.fromkeys((m.api_version, m.kind) for m in manifests)
+        for api_version, kind in kinds:
+            group = api_version.rpartition("/")[0]
+            if qualified_kind(kind, group) not in c.kinds or not cluster.resource_scopes(api_version).get(kind):
+                continue
+            for obj in cluster.list_objects(api_version, kind, namespace=ctx.namespace):
+                live[identity(api_version, kind, obj.name)] = obj
+        return live
+
+    def _dry_run(
+        self, ctx: RunContext, placed: list[str | None], live: dict[tuple[str, str, str], LiveObject]
+    ) -> list[ObjectChange]:
+        cluster, c = ctx.ports.cluster, ctx.settings.cluster
+
+        def one(index: int) -> ObjectChange | str:
+            m, ns = ctx.manifests[index], placed[index]
+            current = live.get(identity(m.api_version, m.kind, m.name))
+            try:
+                result = cluster.apply(m, namespace=ns, field_manager=c.field_manager, force=False, dry_run=True)
+                return object_change(m, ns, live=current, proposed=result.object)
+            except ConflictError as exc:
+                conflict = exc.remote_message or str(exc)
+                if c.force:
+                    try:
+                        cluster.apply(m, namespace=ns, field_manager=c.field_manager, force=True, dry_run=True)
+                    except RemoteHTTPError as forced:
+                        return f"{m.where}: {m.ref}: {forced.remote_message or forced}"
+                return object_change(m, ns, live=current, proposed=None, conflict=conflict)
+            except RemoteHTTPError as exc:
+                if isinstance(exc, ServerError):
+                    raise
+                return f"{m.where}: {m.ref}: {exc.remote_message or exc}"
+
+        with ThreadPoolExecutor(max_workers=c.apply_parallelism, thread_name_prefix="dry-run") as pool:
+            outcomes = list(pool.map(one, range(len(ctx.manifests))))
+        refused = [o for o in outcomes if isinstance(o, str)]
+        if refused:
+            raise PreconditionFailedError(
+                f"the API server refuses {len(refused)} of {len(outcomes)} known-good objects in a dry run; "
+                "nothing was applied:\n  " + "\n  ".join(refused),
+                step=self.name,
+                kind="dry_run_refused",
+                hint="the known-good revision does not apply to this cluster as it is: pick another with --to, "
+                "or fix what the API server names",
+            )
+        return [o for o in outcomes if isinstance(o, ObjectChange)]
 
 
 class ApplyStep:
-    """Apply every known-good object; stop at the first failure and say what did go in."""
+    """Apply every known-good object, one request each, in waves; stop at the first failure and say what went in."""
 
     name = "apply"
     reads_only = False
@@ -37,24 +223,80 @@ class ApplyStep:
     def run(self, ctx: RunContext) -> str:
         cluster, c = ctx.ports.cluster, ctx.settings.cluster
         created_ns = cluster.ensure_namespace(ctx.namespace, field_manager=c.field_manager)
-        ctx.applied = []
-        for manifest in ctx.manifests:
-            try:
-                ctx.applied.append(
-                    cluster.apply(manifest, namespace=ctx.namespace, field_manager=c.field_manager, force=c.force)
-                )
-            except AdapterError as exc:
-                done = tuple(f"{a.kind}/{a.name}" for a in ctx.applied)
-                raise ApplyFailedError(
-                    f"failed to apply {manifest.ref} from {manifest.source_file}: {exc} "
-                    f"({len(done)} of {len(ctx.manifests)} objects applied before it)",
-                    step=self.name,
-                    applied=done,
-                    hint=exc.hint or "fix the cause and rerun: applying is idempotent, nothing is applied twice",
-                ) from exc
+        done, failure = apply_in_waves(
+            ctx.manifests,
+            lambda m: cluster.apply(m, namespace=ctx.namespace, field_manager=c.field_manager, force=c.force),
+            parallelism=c.apply_parallelism,
+        )
+        ctx.applied = [result for _, result in done]
+        if failure is not None:
+            index, exc = failure
+            manifest = ctx.manifests[index]
+            names = tuple(f"{a.kind}/{a.name}" for a in ctx.applied)
+            raise ApplyFailedError(
+                f"failed to apply {manifest.ref} from {manifest.where}: {exc} "
+                f"({len(names)} of {len(ctx.manifests)} objects applied before it stopped"
+                + (f": {', '.join(names)})" if names else ")"),
+                step=self.name,
+                applied=names,
+                hint=exc.hint or "fix the cause and rerun: applying is idempotent, nothing is applied twice",
+            ) from exc
         created = sum(1 for a in ctx.applied if a.created)
         ns_note = " (namespace created)" if created_ns else ""
         return (
             f"applied {len(ctx.applied)} objects to {ctx.namespace}{ns_note}: "
             f"{created} created, {len(ctx.applied) - created} updated"
         )
+
+
+class PruneStep:
+    """Delete the bad revision's own additions (opt-in): exactly the objects the dry-run step listed, nothing else."""
+
+    name = "prune"
+    reads_only = False
+    deadline = 0.0
+
+    def plan(self, ctx: RunContext) -> PlanStep:
+        if not prune_enabled(ctx):
+            kept = [r.ref for r in ctx.changes.added if r.action == "keep"] if ctx.changes else []
+            detail = f"; left in place: {', '.join(kept)}" if kept else ""
+            return PlanStep(self.name, f"off (cluster.prune, --prune){detail}")
+        targets = tuple(f"delete {o.ref} in {o.namespace} (uid {o.uid})" for o in ctx.prune_objects)
+        return PlanStep(
+            self.name,
+            f"delete {len(targets)} objects the bad revision added that an installer or rollback run wrote",
+            targets,
+            mutates=bool(targets),
+        )
+
+    def run(self, ctx: RunContext) -> str:
+        if not prune_enabled(ctx):
+            return Skipped("prune is off (cluster.prune, --prune): the bad revision's additions stay")
+        if not ctx.prune_objects:
+            return Skipped("nothing to prune")
+        cluster = ctx.ports.cluster
+        ctx.pruned = []
+        for obj in ctx.prune_objects:
+            try:
+                cluster.delete(
+                    obj.api_version,
+                    obj.kind,
+                    obj.name,
+                    namespace=obj.namespace,
+                    uid=obj.uid,
+                    resource_version=obj.resource_version,
+                )
+            except NotFoundError:
+                logger.info("%s is already gone", obj.ref)
+                continue
+            except GitRollbackError as exc:
+                done = f" (deleted before it: {', '.join(ctx.pruned)})" if ctx.pruned else ""
+                raise ApplyFailedError(
+                    f"failed to delete {obj.ref}: {exc}{done}",
+                    step=self.name,
+                    applied=tuple(ctx.pruned),
+                    hint="it changed after the dry run (or the API server refused); nothing else was deleted. "
+                    "Rerun to plan again",
+                ) from exc
+            ctx.pruned.append(obj.ref)
+        return f"deleted {len(ctx.pruned)} objects the bad revision added: {', '.join(ctx.pruned)}"

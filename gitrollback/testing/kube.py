@@ -21,6 +21,7 @@ Usage::
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -50,12 +51,17 @@ class KubernetesSimulator(SimulatorServer):
         state: the object store, shared with other in-process simulators.
         token: the bearer token every request must carry (``/version`` and health paths excepted when no
             ``Authorization`` is sent at all); ``None`` accepts every request (kubectl over plain http).
+        latency: seconds every reply is held back, in real time, on the server's request thread: the round trip
+            to a remote API server, for benchmarks (``benchmarks/run.py``). Tests leave it at 0.
     """
 
-    def __init__(self, state: ClusterState | None = None, *, token: str | None = "sim-token") -> None:
+    def __init__(
+        self, state: ClusterState | None = None, *, token: str | None = "sim-token", latency: float = 0.0
+    ) -> None:
         super().__init__()
         self.state = state if state is not None else ClusterState()
         self.token = token
+        self.latency = latency
 
     def kubeconfig(self, *, namespace: str | None = None, context: str = "sim") -> dict[str, Any]:
         """A kubeconfig dict for ``lightkube.KubeConfig.from_dict``; JSON-dump it to a file for kubectl."""
@@ -76,6 +82,8 @@ class KubernetesSimulator(SimulatorServer):
 
     def handle(self, request: Request) -> Response:
         """Authenticate, route, and turn store/patch/selector refusals into Status replies."""
+        if self.latency > 0:
+            time.sleep(self.latency)  # a network round trip; each request thread waits on its own
         path = request.path.rstrip("/") or "/"
         if self.token is not None:
             given = request.header("Authorization")
@@ -220,7 +228,14 @@ class KubernetesSimulator(SimulatorServer):
             )
             return Response.json(200, self._at(target, updated))
         if request.method == "DELETE" and not target.subresource:
-            return Response.json(200, self._at(target, self.state.delete(rt, target.namespace, name, dry_run=dry_run)))
+            # DeleteOptions may come as the body (client-go sends it so); its dryRun and preconditions count
+            options = wire.decode_body(request) if request.body.strip() else {}
+            if not isinstance(options, dict):
+                raise StoreError(400, "BadRequest", "the request body must be a DeleteOptions object")
+            dry_run = dry_run or "All" in (options.get("dryRun") or [])
+            preconditions = options.get("preconditions") or {}
+            deleted = self.state.delete(rt, target.namespace, name, dry_run=dry_run, preconditions=preconditions)
+            return Response.json(200, self._at(target, deleted))
         if request.method == "PATCH":
             return self._patch(request, target, dry_run=dry_run)
         return wire.not_allowed()

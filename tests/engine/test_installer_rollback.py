@@ -71,7 +71,9 @@ def test_run_restores_verifies_and_writes_incident_notes(world: SandboxWorld) ->
         "assess",
         "known-good",
         "render",
+        "dry-run",
         "apply",
+        "prune",
         "validate",
         "readiness",
         "verify-objects",
@@ -79,7 +81,10 @@ def test_run_restores_verifies_and_writes_incident_notes(world: SandboxWorld) ->
         "no-active-job",
         "incident",
     ]
-    assert all(r.status is StepStatus.SUCCEEDED for r in report.steps)
+    assert all(r.status is StepStatus.SUCCEEDED for r in report.steps if r.name != "prune")
+    prune = next(r for r in report.steps if r.name == "prune")
+    assert prune.status is StepStatus.SKIPPED and "prune is off" in prune.detail
+    assert report.pruned == () and _names(world, "Task") >= {"kaniko-build"}
     tasks, pipelines = _names(world, "Task"), _names(world, "Pipeline")
     assert {"kaniko-no-push", "packer", "git-clone"} <= tasks
     assert {"image-factory-build-v1-kaniko", "image-factory-quarantine-release-promote-v1"} <= pipelines
@@ -134,7 +139,7 @@ def test_active_job_refuses_before_anything_changes(world: SandboxWorld) -> None
         report = rb.run()
     assert report.status == "refused"
     assert report.error is not None and job in report.error and "running" in report.error
-    assert [r.status for r in report.steps[1:-1]] == [StepStatus.SKIPPED] * 8
+    assert [r.status for r in report.steps[1:-1]] == [StepStatus.SKIPPED] * 10
     assert _versions(world) == before
 
 
@@ -162,16 +167,49 @@ def test_wrong_namespace_in_config_is_refused(world: SandboxWorld) -> None:
     assert report.error is not None and "tekton-elsewhere" in report.error and world.namespace in report.error
 
 
-def test_apply_failure_stops_and_reports_what_went_in(world: SandboxWorld) -> None:
-    """When the cluster refuses the credentials, the run fails at apply with the 401 and skips the rest."""
+def test_refused_credentials_fail_before_anything_is_written(world: SandboxWorld) -> None:
+    """When the cluster refuses the credentials, the run fails at the dry run with the 401 and writes nothing."""
     world.kube.token = "rotated-token"
+    before = _versions(world)
     with _rollback(world) as rb:
         report = rb.run()
     assert report.status == "failed"
-    apply = next(r for r in report.steps if r.name == "apply")
-    assert (apply.status is StepStatus.FAILED and "401" in apply.detail) or "Unauthorized" in apply.detail
-    assert all(r.status is StepStatus.SKIPPED for r in report.steps if r.name in ("validate", "smoke-build"))
+    dry_run = next(r for r in report.steps if r.name == "dry-run")
+    assert dry_run.status is StepStatus.FAILED and "Unauthorized" in dry_run.detail
+    assert all(r.status is StepStatus.SKIPPED for r in report.steps if r.name in ("apply", "validate", "smoke-build"))
     assert report.incident is not None and "NOT applied" in report.incident.restored_version
+    assert _versions(world) == before
+
+
+def test_apply_stops_at_the_first_failure_and_says_what_went_in(world: SandboxWorld) -> None:
+    """Credentials revoked half-way through the apply: the run stops, names the object and lists what went in."""
+    settings = _settings(world)
+    p = settings.providers[0]
+    serial = dataclasses.replace(p, cluster=dataclasses.replace(p.cluster, apply_parallelism=1))
+    with _rollback(world, dataclasses.replace(settings, providers=(serial,))) as rb:
+        cluster = rb.ports.cluster
+        real_apply = cluster.apply
+        written: list[str] = []
+
+        def apply(manifest, **options):  # revoke the token once five objects have really gone in
+            result = real_apply(manifest, **options)
+            if not options.get("dry_run"):
+                written.append(manifest.ref)
+                if len(written) == 5:
+                    world.kube.token = "rotated-token"
+            return result
+
+        cluster.apply = apply  # type: ignore[method-assign]
+        report = rb.run()
+    assert report.status == "failed"
+    step = next(r for r in report.steps if r.name == "apply")
+    assert step.status is StepStatus.FAILED and "Unauthorized" in step.detail
+    assert "5 of 26 objects applied before it stopped" in step.detail
+    assert all(ref in step.detail for ref in written)
+    assert written[:2] == ["ServiceAccount/tekton-history-cleanup", "Role/tekton-history-cleanup"]  # RBAC first
+    sa = world.cluster.type_for("v1", "ServiceAccount")
+    assert sa is not None and world.cluster.get(sa, world.namespace, "tekton-history-cleanup") is not None
+    assert "kaniko-no-push" not in _names(world, "Task") and _names(world, "Pipeline") == set()
 
 
 def test_verification_failure_is_reported(world: SandboxWorld) -> None:
@@ -207,4 +245,4 @@ def test_journal_records_each_step(world: SandboxWorld) -> None:
         rb.run(run_id="journal-test")
     journal = Path(settings.state_dir) / "runs" / world.provider_id / "journal-test.jsonl"
     lines = journal.read_text().splitlines()
-    assert len(lines) == 9 and '"name": "assess"' in lines[0] and '"name": "no-active-job"' in lines[-1]
+    assert len(lines) == 11 and '"name": "assess"' in lines[0] and '"name": "no-active-job"' in lines[-1]

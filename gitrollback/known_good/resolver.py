@@ -141,8 +141,8 @@ def find_known_good(
     if landed:
         scan.notes.insert(0, landed)
     if to is not None:
-        found = _explicit(source, to, paths=paths, bad_sha=bad_sha, bad_trees=bad_trees, scan=scan)
-        return _off_branch_warning(source, found, to, branch, tip)
+        explicit = _explicit(source, to, paths=paths, bad_sha=bad_sha, bad_trees=bad_trees, scan=scan)
+        return _off_branch_warning(source, explicit, to, branch, tip)
     judge = _Judge(source, paths, bad_sha, bad_trees, scan)
     for candidate in _candidates(source, evidence or Evidence(), judge, tip):
         found = judge.accept(candidate)

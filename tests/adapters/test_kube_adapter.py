@@ -12,6 +12,7 @@ from gitrollback.assets import expand_assets
 from gitrollback.errors import (
     AuthenticationError,
     ConfigError,
+    ConflictError,
     NotFoundError,
     TransportError,
     UnsupportedOperationError,
@@ -104,3 +105,57 @@ def test_bad_kubeconfig_is_a_config_error() -> None:
         LightkubeCluster.from_kubeconfig(
             {"apiVersion": "v1", "clusters": [], "contexts": [], "users": []}, context="missing"
         )
+
+
+def _task(name: str, **spec: object) -> Manifest:
+    body = {"apiVersion": "tekton.dev/v1", "kind": "Task", "metadata": {"name": name}, "spec": dict(spec)}
+    return Manifest("tekton.dev/v1", "Task", name, body)
+
+
+def test_discovery_says_which_kinds_are_namespaced(cluster: LightkubeCluster) -> None:
+    """resource_scopes reads the API server's discovery: Tekton and RBAC kinds, cluster scope, unknown groups."""
+    assert cluster.resource_scopes("tekton.dev/v1")["Task"] is True
+    rbac = cluster.resource_scopes("rbac.authorization.k8s.io/v1")
+    assert rbac["RoleBinding"] is True and rbac["ClusterRoleBinding"] is False
+    assert cluster.resource_scopes("v1")["Namespace"] is False
+    assert cluster.resource_scopes("example.com/v1") == {}
+
+
+def test_one_request_per_apply_and_dry_runs_store_nothing(kube: KubernetesSimulator, cluster: LightkubeCluster) -> None:
+    """An apply is one PATCH (201 created, 200 updated); a dry run answers the object and stores nothing."""
+    cluster.ensure_namespace(NS, field_manager=MANAGER)
+    cluster.resource_scopes("tekton.dev/v1")
+    sent = len(kube.requests)
+    dry = cluster.apply(_task("t1", a="x"), namespace=NS, field_manager=MANAGER, force=True, dry_run=True)
+    assert dry.created is True and dry.object["spec"] == {"a": "x"}
+    rt = kube.state.type_for("tekton.dev/v1", "Task")
+    assert rt is not None and kube.state.get(rt, NS, "t1") is None
+    first = cluster.apply(_task("t1", a="x"), namespace=NS, field_manager=MANAGER, force=True)
+    second = cluster.apply(_task("t1", a="y"), namespace=NS, field_manager=MANAGER, force=True)
+    assert (first.created, second.created) == (True, False)
+    methods = [r.method for r, _ in kube.requests[sent:]]
+    assert methods == ["PATCH", "PATCH", "PATCH"]
+    assert kube.requests[sent][0].query_value("dryRun") == "All"
+    live = cluster.list_objects("tekton.dev/v1", "Task", namespace=NS)
+    assert [(o.name, [m.manager for m in o.managers]) for o in live] == [("t1", [MANAGER])]
+
+
+def test_delete_needs_the_uid_and_resource_version_it_was_given(
+    kube: KubernetesSimulator, cluster: LightkubeCluster
+) -> None:
+    """A delete whose preconditions no longer match is a 409 naming them; a dry run keeps the object."""
+    cluster.ensure_namespace(NS, field_manager=MANAGER)
+    cluster.apply(_task("t1", a="x"), namespace=NS, field_manager=MANAGER, force=True)
+    (obj,) = cluster.list_objects("tekton.dev/v1", "Task", namespace=NS)
+    with pytest.raises(ConflictError, match="Precondition failed: UID in precondition: wrong, UID in object meta"):
+        cluster.delete("tekton.dev/v1", "Task", "t1", namespace=NS, uid="wrong", resource_version=obj.resource_version)
+    cluster.apply(_task("t1", a="changed"), namespace=NS, field_manager=MANAGER, force=True)
+    with pytest.raises(ConflictError, match="Precondition failed: ResourceVersion in precondition"):
+        cluster.delete("tekton.dev/v1", "Task", "t1", namespace=NS, uid=obj.uid, resource_version=obj.resource_version)
+    (now,) = cluster.list_objects("tekton.dev/v1", "Task", namespace=NS)
+    cluster.delete(
+        "tekton.dev/v1", "Task", "t1", namespace=NS, uid=now.uid, resource_version=now.resource_version, dry_run=True
+    )
+    assert cluster.exists("tekton.dev/v1", "Task", "t1", namespace=NS)
+    cluster.delete("tekton.dev/v1", "Task", "t1", namespace=NS, uid=now.uid, resource_version=now.resource_version)
+    assert not cluster.exists("tekton.dev/v1", "Task", "t1", namespace=NS)

@@ -16,6 +16,7 @@ them when decoding into ``interface{}``.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 from dataclasses import dataclass
@@ -112,15 +113,43 @@ class LoadedDocument:
     line: int
 
 
+_RESOLVERS = pyyaml.resolver.Resolver.yaml_implicit_resolvers
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_tag(value: str) -> str:
+    """The YAML 1.1 tag of a plain scalar (PyYAML's implicit resolvers: null, bool, int, float, timestamp, merge,
+    value); memoised, because manifests repeat the same keys and words over and over."""
+    for tag, regexp in _RESOLVERS.get(value[:1] if value else "", []) + _RESOLVERS.get(None, []):
+        if regexp.match(value):
+            return str(tag)
+    return _STR
+
+
+class _FastResolver(pyyaml.resolver.BaseResolver):
+    """PyYAML's resolver without path resolvers, with the plain-scalar answer memoised."""
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        return None  # no path resolvers: nothing to track
+
+    def ascend_resolver(self) -> None:
+        return None
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        if kind is pyyaml.nodes.ScalarNode:
+            return _plain_tag(value) if implicit[0] else _STR
+        return _SEQ if kind is pyyaml.nodes.SequenceNode else _MAP
+
+
 if getattr(pyyaml, "__with_libyaml__", False):
     from yaml.cyaml import CParser as _CParser
 
-    class _Composer(_CParser, pyyaml.resolver.Resolver):
-        """libyaml's parser and composer with PyYAML's YAML 1.1 resolver; no constructor."""
+    class _Composer(_CParser, _FastResolver):
+        """libyaml's parser and composer with YAML 1.1 tag resolution; no constructor."""
 
         def __init__(self, stream: str) -> None:
             _CParser.__init__(self, stream)
-            pyyaml.resolver.Resolver.__init__(self)
+            _FastResolver.__init__(self)
 
 else:  # pragma: no cover - PyYAML wheels ship libyaml; a source build without it falls back to pure Python
 
@@ -129,14 +158,14 @@ else:  # pragma: no cover - PyYAML wheels ship libyaml; a source build without i
         pyyaml.scanner.Scanner,
         pyyaml.parser.Parser,
         pyyaml.composer.Composer,
-        pyyaml.resolver.Resolver,
+        _FastResolver,
     ):
         def __init__(self, stream: str) -> None:
             pyyaml.reader.Reader.__init__(self, stream)
             pyyaml.scanner.Scanner.__init__(self)
             pyyaml.parser.Parser.__init__(self)
             pyyaml.composer.Composer.__init__(self)
-            pyyaml.resolver.Resolver.__init__(self)
+            _FastResolver.__init__(self)
 
 
 _SCALARS = pyyaml.constructor.SafeConstructor()
@@ -196,38 +225,72 @@ def _json_key(value: Any, node: Any) -> str:
     raise YamlLimitError("key", "a mapping key must be a string, number or boolean", _line(node))
 
 
-def _value(node: Any) -> Any:
-    tag = node.tag
-    if node.id == "scalar":
-        if tag == _STR or tag in _AS_TEXT:
-            return node.value
-        if tag == _NULL:
-            return None
-        if tag == _BOOL:
-            return _SCALARS.construct_yaml_bool(node)
-        if tag == _INT:
-            return _SCALARS.construct_yaml_int(node)
-        if tag == _FLOAT:
-            number = _SCALARS.construct_yaml_float(node)
-            if math.isnan(number) or math.isinf(number):
-                raise YamlLimitError("number", f"{node.value!r} cannot be represented in JSON", _line(node))
-            return number
-    elif node.id == "sequence" and tag == _SEQ:
-        return [_value(child) for child in node.value]
-    elif node.id == "mapping" and tag == _MAP:
+class _OverBudget(Exception):
+    """More nodes than the file may expand to; the caller measures the document for the message."""
+
+
+class _Builder:
+    """Plain values from a composed document, within a node budget and a depth limit.
+
+    Every node built counts against the budget, an alias as often as it is used, so an alias bomb stops after
+    ``max_nodes`` nodes however far it would expand: work and memory stay bounded by the limit. A node met again
+    while it is being built is an alias to itself.
+    """
+
+    def __init__(self, max_nodes: int, max_depth: int) -> None:
+        self.left = max_nodes
+        self.max_depth = max_depth
+        self.building: set[int] = set()
+
+    def value(self, node: Any, depth: int = 1) -> Any:
+        self.left -= 1
+        if self.left < 0:
+            raise _OverBudget
+        if depth > self.max_depth:
+            raise YamlLimitError("depth", f"nested more than {self.max_depth} levels deep", _line(node))
+        tag = node.tag
+        if node.id == "scalar":
+            if tag == _STR or tag in _AS_TEXT:
+                return node.value
+            if tag == _NULL:
+                return None
+            if tag == _BOOL:
+                return _SCALARS.construct_yaml_bool(node)
+            if tag == _INT:
+                return _SCALARS.construct_yaml_int(node)
+            if tag == _FLOAT:
+                number = _SCALARS.construct_yaml_float(node)
+                if math.isnan(number) or math.isinf(number):
+                    raise YamlLimitError("number", f"{node.value!r} cannot be represented in JSON", _line(node))
+                return number
+        elif (node.id == "sequence" and tag == _SEQ) or (node.id == "mapping" and tag == _MAP):
+            key = id(node)
+            if key in self.building:
+                raise YamlLimitError("recursive_alias", "an alias refers to a node that contains it", _line(node))
+            self.building.add(key)
+            try:
+                if node.id == "sequence":
+                    return [self.value(child, depth + 1) for child in node.value]
+                return self._mapping(node, depth)
+            finally:
+                self.building.discard(key)
+        shown = tag if not tag.startswith(_CORE) else "!!" + tag[len(_CORE) :]
+        raise YamlLimitError(
+            "tag", f"tag {shown} is not allowed (only str, int, float, bool, null, seq, map)", _line(node)
+        )
+
+    def _mapping(self, node: Any, depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE:
                 raise YamlLimitError("merge_key", "merge keys (<<) are not allowed", _line(key_node))
             if key_node.id != "scalar":
                 raise YamlLimitError("key", "a mapping key must be a scalar", _line(key_node))
-            key = _json_key(_value(key_node), key_node)
+            key = _json_key(self.value(key_node, depth + 1), key_node)
             if key in out:
                 raise YamlLimitError("duplicate_key", f"duplicate key {key!r}", _line(key_node))
-            out[key] = _value(value_node)
+            out[key] = self.value(value_node, depth + 1)
         return out
-    shown = tag if not tag.startswith(_CORE) else "!!" + tag[len(_CORE) :]
-    raise YamlLimitError("tag", f"tag {shown} is not allowed (only str, int, float, bool, null, seq, map)", _line(node))
 
 
 def load_manifest_documents(data: bytes, *, max_documents: int, max_nodes: int, max_depth: int) -> list[LoadedDocument]:
@@ -248,7 +311,7 @@ def load_manifest_documents(data: bytes, *, max_documents: int, max_nodes: int, 
         raise YamlLimitError("encoding", problem, line) from exc
     composer = _Composer(text)
     documents: list[LoadedDocument] = []
-    total = 0
+    builder = _Builder(max_nodes, max_depth)
     try:
         while composer.check_node():
             node = composer.get_node()
@@ -256,18 +319,16 @@ def load_manifest_documents(data: bytes, *, max_documents: int, max_nodes: int, 
                 continue  # an empty document
             if len(documents) >= max_documents:
                 raise YamlLimitError("documents", f"more than {max_documents} documents", _line(node))
-            size, depth = _measure(node)
-            total += size
-            if total > max_nodes:
+            try:
+                documents.append(LoadedDocument(builder.value(node), _line(node)))
+            except _OverBudget:
+                size, _ = _measure(node)  # visits each distinct node once, so cheap even for a bomb
                 raise YamlLimitError(
                     "nodes",
-                    f"the document expands to {size:,} nodes ({total:,} in the file so far), over the limit of "
-                    f"{max_nodes:,}: aliases (*name) repeat what their anchor holds",
+                    f"the document expands to {size:,} nodes, over the limit of {max_nodes:,} for the file "
+                    "(aliases, *name, count as often as they are used)",
                     _line(node),
-                )
-            if depth > max_depth:
-                raise YamlLimitError("depth", f"nested {depth} levels deep, over the limit of {max_depth}", _line(node))
-            documents.append(LoadedDocument(_value(node), _line(node)))
+                ) from None
     except pyyaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         problem = str(exc.problem or exc.context or "invalid YAML")

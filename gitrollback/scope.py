@@ -1,7 +1,8 @@
 """What installer mode may touch: the target namespace and the allowed kinds, whatever the repository contains.
 
 Pure: the API server's discovery answers come in as a function (``scopes(api_version) -> {kind: namespaced}``,
-``Cluster.resource_scopes``), so the rules are tested with plain values. Every object of the set is checked before
+``Cluster.resource_scopes``, asked once per group-version, concurrently), so the rules are tested with plain
+values. Every object of the set is checked before
 anything is written, and one refusal lists every offender with its file and line:
 
 * its kind must be allowed: ``cluster.kinds`` (default: the kinds of Image Factory's real asset tree) or, for a
@@ -19,6 +20,7 @@ Kinds are written ``Kind`` for the core group and ``Kind.group`` otherwise (``De
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from gitrollback.errors import PreconditionFailedError
 from gitrollback.models import Manifest
@@ -72,12 +74,12 @@ def resolve_scope(
     Raises:
         PreconditionFailedError: kind ``out_of_scope``, naming every offending object with file and line.
     """
-    served: dict[str, Mapping[str, bool]] = {}
+    versions = list(dict.fromkeys(m.api_version for m in manifests))
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(versions))), thread_name_prefix="discovery") as pool:
+        served = dict(zip(versions, pool.map(scopes, versions), strict=True))  # one request per group-version
     placed: list[str | None] = []
     offenders: list[str] = []
     for manifest in manifests:
-        if manifest.api_version not in served:
-            served[manifest.api_version] = scopes(manifest.api_version)
         namespaced = served[manifest.api_version].get(manifest.kind)
         problem = _problem(
             manifest, namespaced, namespace=namespace, kinds=kinds, cluster_scoped_kinds=cluster_scoped_kinds

@@ -32,12 +32,12 @@ import logging
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx2
 from lightkube import KubeConfig
 from lightkube.config.client_adapter import Client as HttpClient
-from lightkube.config.client_adapter import ConnectionParams
+from lightkube.config.client_adapter import ConnectionParams, user_auth
 from lightkube.core.exceptions import ConfigError as LightkubeConfigError
 
 from gitrollback.errors import (
@@ -99,6 +99,7 @@ class LightkubeCluster:
 
     def __init__(self, http: httpx2.Client) -> None:
         self._http = http
+        self._base = str(http.base_url).rstrip("/")
         self._discovered: dict[str, dict[str, tuple[str, bool]]] = {}
         self._lock = threading.Lock()
 
@@ -125,9 +126,17 @@ class LightkubeCluster:
             raise ConfigError("kubeconfig has no current-context and no cluster.context is set", key="cluster.context")
         if token is not None and single.user is not None:
             single.user.token = token
-        params = ConnectionParams(timeout=httpx2.Timeout(timeout), trust_env=False)
         try:
-            return cls(HttpClient(single, params))
+            if single.cluster.server.startswith("http://"):
+                # plain HTTP: no TLS, so no certificate store to load (lightkube would still build an SSL context)
+                http = httpx2.Client(
+                    base_url=single.cluster.server,
+                    auth=user_auth(single.user),
+                    timeout=httpx2.Timeout(timeout),
+                    trust_env=False,
+                )
+                return cls(http)
+            return cls(HttpClient(single, ConnectionParams(timeout=httpx2.Timeout(timeout), trust_env=False)))
         except (LightkubeConfigError, OSError, ValueError) as exc:
             raise ConfigError(f"kubeconfig is unusable: {exc}", key="cluster.kubeconfig") from exc
 
@@ -150,8 +159,10 @@ class LightkubeCluster:
         if body is not None:
             content = json.dumps(body, separators=(",", ":")).encode("utf-8")
             headers["Content-Type"] = content_type
+        # one absolute URL, parsed once (a relative URL plus params is parsed three times per request)
+        target = httpx2.URL(self._base + url + (f"?{urlencode(params)}" if params else ""))
         with _transport(operation, what):
-            response = self._http.request(method, url, params=dict(params or {}), content=content, headers=headers)
+            response = self._http.request(method, target, content=content, headers=headers)
         if response.status_code == 404 and missing_ok:
             return None
         if response.status_code >= 400:

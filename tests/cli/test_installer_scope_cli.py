@@ -139,3 +139,17 @@ def test_plan_shows_the_dry_run_table_and_warns_off_branch(cap, world: SandboxWo
     rows = {f"{r['kind']}/{r['name']}": r for r in changes["objects"]}
     assert rows["Task/git-clone"]["action"] == "update" and rows["Task/git-clone"]["fields"] == ["spec"]
     assert [(r["kind"], r["name"], r["action"]) for r in changes["added"]] == [("Task", "kaniko-build", "keep")]
+
+
+def test_run_shows_the_table_before_asking_and_no_changes_nothing(
+    cap, world: SandboxWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Interactive run prints the dry-run table and the prune rows before the question; answering no writes nothing."""
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    asked: list[str] = []
+    monkeypatch.setattr("builtins.input", lambda prompt: asked.append(cap.err.getvalue()) or "n")
+    before = _state(world)
+    code, _, err = _run(cap, ["run", "--prune", "--config", str(world.config_path)], world.env)
+    assert code == EXIT_REFUSED and "Not confirmed" in err
+    assert "Changes in namespace" in asked[0] and "prune     Task/kaniko-build" in asked[0]
+    assert _state(world) == before

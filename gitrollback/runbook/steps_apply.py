@@ -151,15 +151,20 @@ class DryRunStep:
 
     @staticmethod
     def _live(ctx: RunContext, manifests: list[Manifest]) -> dict[tuple[str, str, str], LiveObject]:
-        """The live objects of every allowed namespaced kind in play, listed once per kind in the namespace."""
+        """The live objects of every allowed kind in play, listed once per kind (in the namespace, if namespaced)."""
         cluster, c = ctx.ports.cluster, ctx.settings.cluster
         live: dict[tuple[str, str, str], LiveObject] = {}
         kinds = dict.fromkeys((m.api_version, m.kind) for m in manifests)
         for api_version, kind in kinds:
-            group = api_version.rpartition("/")[0]
-            if qualified_kind(kind, group) not in c.kinds or not cluster.resource_scopes(api_version).get(kind):
-                continue
-            for obj in cluster.list_objects(api_version, kind, namespace=ctx.namespace):
+            qualified = qualified_kind(kind, api_version.rpartition("/")[0])
+            namespaced = cluster.resource_scopes(api_version).get(kind)
+            if namespaced and qualified in c.kinds:
+                where: str | None = ctx.namespace
+            elif namespaced is False and qualified in c.cluster_scoped_kinds:
+                where = None
+            else:
+                continue  # a kind installer mode may not touch is neither listed nor pruned
+            for obj in cluster.list_objects(api_version, kind, namespace=where):
                 live[identity(api_version, kind, obj.name)] = obj
         return live
 

@@ -126,3 +126,30 @@ def _versions(world: SandboxWorld) -> list[tuple[str, str, str]]:
         for rt in world.cluster.types
         for o in world.cluster.list(rt, None)
     ]
+
+
+def test_an_allowed_cluster_scoped_kind_is_applied_cluster_wide(world: SandboxWorld) -> None:
+    """cluster_scoped_kinds naming ClusterRole lets a known-good ClusterRole be planned and applied cluster-wide."""
+    from gitrollback.testing.repos import CommitSpec, make_repo
+
+    role = (
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: tekton-reader\n"
+        "rules: [{apiGroups: [tekton.dev], resources: [tasks], verbs: [get]}]\n"
+    )
+    service = "backend/tekton/jobs/v1/internal-registry-service.yaml"
+    text = (world.repo.path / service).read_text()
+    sha = make_repo(
+        world.repo.path,
+        [CommitSpec("cluster role", files={service: text + "---\n" + role})],
+        branch="side",
+        start=world.repo.good,
+    )["c1"]
+    with _rollback(world, cluster_scoped_kinds=("ClusterRole.rbac.authorization.k8s.io",)) as rb:
+        plan = rb.plan(to=sha)
+        assert plan.changes is not None
+        row = next(c for c in plan.changes.objects if c.kind == "ClusterRole")
+        assert (row.action, row.namespace) == ("create", None)
+        report = rb.run(to=sha)
+    assert report.status == "rolled_back", report.error
+    rt = world.cluster.type_for("rbac.authorization.k8s.io/v1", "ClusterRole")
+    assert rt is not None and world.cluster.get(rt, None, "tekton-reader") is not None

@@ -6,12 +6,13 @@ objects. ``YamlSyntaxError`` carries the line and column so callers can name the
 Manifests from an asset repository are hostile input: ``load_manifest_documents`` composes them with libyaml
 (PyYAML's C parser, about 25x faster than a pure-Python parser; the pure one is the fallback where PyYAML was
 built without libyaml) into a node graph, in which an alias is a second reference to the same node, so composing
-costs memory in proportion to the text, never to its expansion. The graph is then measured before a single value
-is built: expanded node count (what an alias bomb inflates), nesting depth, aliases that refer to themselves. Only
-then are plain values built, refusing duplicate keys, merge keys and tags outside the core schema (str, int, float,
-bool, null, seq, map). Plain scalars resolve as YAML 1.1 (``yes``/``on`` are booleans, ``0755`` is octal), as the
-Go decoder Kubernetes and Image Factory's installer use does (go-yaml v2); timestamps stay text, as go-yaml leaves
-them when decoding into ``interface{}``.
+costs memory in proportion to the text, never to its expansion. Plain values are then built against a node budget
+that every node spends, an alias each time it is used, so an alias bomb stops at the limit (its full expansion is
+then measured on the graph, for the message), and against a depth limit; an alias inside its own anchor is
+refused. Duplicate keys, merge keys and tags outside the core schema (str, int, float, bool, null, seq, map) are
+refused too. Plain scalars resolve as YAML 1.1 (``yes``/``on`` are booleans, ``0755`` is octal), as the Go decoder
+Kubernetes and Image Factory's installer use does (go-yaml v2); timestamps stay text, as go-yaml leaves them when
+decoding into ``interface{}``.
 """
 
 from __future__ import annotations
@@ -337,6 +338,8 @@ def load_manifest_documents(data: bytes, *, max_documents: int, max_nodes: int, 
         raise YamlSyntaxError(problem, mark.line + 1, mark.column + 1) from exc
     except pyyaml.YAMLError as exc:
         raise YamlSyntaxError(str(exc) or "invalid YAML") from exc
+    except RecursionError as exc:  # only the pure-Python composer recurses; libyaml stops at 1,000 levels
+        raise YamlLimitError("depth", f"nested more than {max_depth} levels deep") from exc
     finally:
         dispose = getattr(composer, "dispose", None)
         if dispose is not None:

@@ -159,3 +159,63 @@ def test_delete_needs_the_uid_and_resource_version_it_was_given(
     assert cluster.exists("tekton.dev/v1", "Task", "t1", namespace=NS)
     cluster.delete("tekton.dev/v1", "Task", "t1", namespace=NS, uid=now.uid, resource_version=now.resource_version)
     assert not cluster.exists("tekton.dev/v1", "Task", "t1", namespace=NS)
+
+
+def _self_signed() -> tuple[bytes, bytes]:
+    """A certificate (PEM) for 127.0.0.1 that is its own CA, and its key (PEM)."""
+    import ipaddress
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gitrollback test API server")])
+    valid_from = datetime.now(UTC) - timedelta(days=1)  # validity only needs to cover the test
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(valid_from)
+        .not_valid_after(valid_from + timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def test_https_with_the_kubeconfigs_ca_and_refused_without_it(kube: KubernetesSimulator, tmp_path) -> None:
+    """Over TLS the adapter trusts the kubeconfig's CA data, and refuses a server its CA did not sign."""
+    import base64
+    import ssl
+
+    cert, key = _self_signed()
+    (tmp_path / "cert.pem").write_bytes(cert)
+    (tmp_path / "key.pem").write_bytes(key)
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    listener = kube._server
+    assert listener is not None
+    listener.socket = server_tls.wrap_socket(listener.socket, server_side=True)
+    config = kube.kubeconfig(namespace=NS)
+    config["clusters"][0]["cluster"] = {
+        "server": f"https://127.0.0.1:{kube.port}",
+        "certificate-authority-data": base64.b64encode(cert).decode(),
+    }
+    cluster = LightkubeCluster.from_kubeconfig(config)
+    assert cluster.resource_scopes("tekton.dev/v1")["Task"] is True
+    cluster.close()
+    other, _ = _self_signed()
+    config["clusters"][0]["cluster"]["certificate-authority-data"] = base64.b64encode(other).decode()
+    stranger = LightkubeCluster.from_kubeconfig(config)
+    with pytest.raises(TransportError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+        stranger.resource_scopes("v1")
+    stranger.close()

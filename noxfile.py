@@ -1,4 +1,4 @@
-"""nox sessions: tests, lint, types, bench, docs (``nox -l`` lists them)."""
+"""nox sessions: tests, lint, types, bench, stress, docs (``nox -l`` lists them)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,13 @@ def bench(session: nox.Session) -> None:
     """Benchmarks, each reported as a ratio against a baseline measured in the same run."""
     session.install("-e", ".[test]")
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(python="3.11")
+def stress(session: nox.Session) -> None:
+    """The whole suite 5 times in a row beside two CPU-bound processes; fails on the first red run (not default)."""
+    session.install("-e", ".[test]")
+    session.run("python", "tests/stress.py", *session.posargs)
 
 
 @nox.session(python="3.11")

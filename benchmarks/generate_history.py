@@ -46,7 +46,7 @@ from typing import IO
 __all__ = ["ASSET_PATHS", "GeneratedHistory", "generate_history", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
-TEKTON_FIXTURE = ROOT / "fixtures" / "imagefactory-tekton"
+TEKTON_FIXTURE = ROOT / "gitrollback" / "testing" / "assets" / "imagefactory-tekton"
 BRANCH = "main"
 TEKTON, TEKTON_BEFORE_MOVE, ARGO, CHART = "backend/tekton", "tekton", "deploy/argo", "charts/app"
 ASSET_PATHS = (TEKTON, ARGO, CHART)

@@ -126,7 +126,7 @@ def bench_apply(repeat: int, work: Path, *, latencies: list[float], sizes: list[
     from gitrollback.scope import resolve_scope
     from gitrollback.settings import DEFAULT_KINDS, ClusterSettings
 
-    real = ROOT / "fixtures" / "imagefactory-tekton"
+    real = ROOT / "gitrollback" / "testing" / "assets" / "imagefactory-tekton"
     trees = {"26": real}
     if "520" in sizes:
         trees["520"] = _write_tree(real, work / "tree-520", _COPIES)

@@ -200,7 +200,8 @@ class Rollback:
         return Runner(steps, progress=self.progress, journal=journal or self.journal)
 
     def assess(self) -> Assessment:
-        """Runbook §1: what failed, what is active, what readiness says, and what to do."""
+        """Step 1 of the upstream rollback runbook (``TEKTON_INSTALLER_ROLLBACK_GUIDE.md``): what failed, what is
+        active, what readiness says, and what to do."""
         ctx = self._context(RunOptions(force=True))
         step = AssessStep()
         verdict: Any = "rollback"
@@ -263,11 +264,18 @@ class Rollback:
         )
 
     def run(
-        self, *, to: str | None = None, force: bool = False, run_id: str | None = None, prune: bool | None = None
+        self,
+        *,
+        to: str | None = None,
+        force: bool = False,
+        run_id: str | None = None,
+        prune: bool | None = None,
+        strict: bool = False,
     ) -> RunReport:
         """Roll back and verify. Never raises for a failed step: the report says what happened.
 
         ``prune`` overrides ``cluster.prune`` (None: the config decides); the report lists what was deleted.
+        ``strict`` turns the warning about a token that expires before the run's waits could end into a refusal.
 
         Raises:
             PreconditionFailedError: only when another run holds this provider's lock.
@@ -278,7 +286,7 @@ class Rollback:
         if lock is not None:
             lock.acquire()
         try:
-            return self._run(RunOptions(to=to, force=force, run_id=run_id, prune=prune), journal)
+            return self._run(RunOptions(to=to, force=force, run_id=run_id, prune=prune, strict=strict), journal)
         finally:
             if lock is not None:
                 lock.release()

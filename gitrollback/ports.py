@@ -81,12 +81,17 @@ class ImageFactory(Protocol):
         """Poll until the job is terminal; raises ``WaitTimeoutError``."""
         ...
 
-    def create_build(self, payload: Mapping[str, Any]) -> Build:
-        """Create (and auto-queue) a build from a ``POST /builds`` body."""
+    def create_build(self, payload: Mapping[str, Any], *, limit_timeout: float = 0.0) -> Build:
+        """Create (and auto-queue) a build from a ``POST /builds`` body; while the tenant's build limits are full,
+        keep trying for up to ``limit_timeout`` seconds."""
         ...
 
     def wait_for_build(self, build_id: str, *, timeout: float) -> Build:
         """Poll until the build is terminal; raises ``WaitTimeoutError``."""
+        ...
+
+    def token_expiry(self) -> datetime | None:
+        """When the credential the adapter cannot renew expires (a static token), else None; no request."""
         ...
 
 

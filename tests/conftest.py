@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from gitrollback.adapters.git_repo import GitAssetSource
-from gitrollback.testing.repos import SandboxRepo, build_sandbox_repo
+from gitrollback.testing.repos import SandboxRepo, build_sandbox_repo, fixture_root
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +40,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
 @pytest.fixture(name="fixture_tree")
 def _fixture_tree() -> dict[str, bytes]:
     """The real Image Factory asset tree, as a {relative path: bytes} map."""
-    root = Path(__file__).resolve().parent.parent / "fixtures" / "imagefactory-tekton"
+    root = fixture_root()
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 

@@ -5,12 +5,16 @@ They are written against one abstract ``_call(method, path, ...)`` that the http
 holds what each route means (paths, bodies, which calls may be retried, what to parse) and nothing about HTTP
 mechanics, and needs no third-party import. Split out of the client to keep both halves readable.
 
-Remote behaviour assumed (``docs/imagefactory-api.md``): routes and bodies of §2-§3; the installer's replay
-rule (§4.4: a known ``(provider, operation, idempotency_key)`` answers 202 with the same job, checked before
-the one-active-job lock), which makes installer POSTs safe to retry; ``active_job_events`` served only while
-the job is pending or running (§3.3), so they are captured on every status read; ``recent_jobs`` newest
-first, at most 100 (§3.3, §4.6); builds auto-queued on create, terminal once completed/failed/cancelled
-(§3.6).
+Remote behaviour assumed (``docs/imagefactory.md``, read from imagefactoryoss/imagefactory
+``backend/internal/``): the routes of ``adapters/primary/rest/router_route_registration.go``; the installer's
+replay rule (``StartTektonInstallerJob``, ``domain/infrastructure/service.go``: a known ``(provider, operation,
+idempotency_key)`` answers 202 with the same job, checked before the one-active-job lock), which makes installer
+POSTs safe to retry, and its gap: the job and its request event are two inserts, so a replay can meet its own job
+as a 409 (``_own_job_after_conflict``); ``active_job_events`` served only while the job is pending or running
+(``GetTektonInstallerStatus``), so they are captured on every status read; ``recent_jobs`` newest first, at most
+100; builds auto-queued on create (``domain/build/service_create.go``), terminal once completed/failed/cancelled,
+and refused before they exist while the tenant's build limits are full (``service_tenant_limits.go``), which
+``create_build`` waits out.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from urllib.parse import quote
 
 from gitrollback.adapters import _imagefactory_wire as wire
 from gitrollback.errors import (
+    BadRequestError,
     ConfigError,
+    ConflictError,
     GitRollbackError,
     JobInProgressError,
     NotFoundError,
@@ -50,6 +56,8 @@ logger = logging.getLogger(__name__)
 _PROVIDERS = "/api/v1/admin/infrastructure/providers"
 _OPERATIONS = ("install", "upgrade", "validate")
 _INSTALL_MODES = ("gitops", "image_factory_installer")
+#: Status reads after a retried POST's 409, one ``poll_interval`` apart, waiting for the job's request event.
+_OWN_JOB_POLLS = 3
 
 
 def _seg(value: str) -> str:
@@ -77,8 +85,10 @@ class ImageFactoryRoutes:
         body: Any = None,
         retry: bool | None = None,
         authenticated: bool = True,
+        on_retry: Callable[[], None] | None = None,
     ) -> Any:
-        """One API call; returns decoded JSON or None. ``retry=None`` means "retry GETs only"."""
+        """One API call; returns decoded JSON or None. ``retry=None`` means "retry GETs only"; ``on_retry`` is
+        told when the request is sent again."""
         raise NotImplementedError
 
     @staticmethod
@@ -150,7 +160,11 @@ class ImageFactoryRoutes:
             return [wire.parse_provider(p) for p in items], total if isinstance(total, int) else page
 
     def available_providers(self) -> list[Provider]:
-        """Providers the configured ``tenant_id`` may select for builds (§8)."""
+        """Providers the configured ``tenant_id`` may select for builds (``GetAvailableProviders``).
+
+        Capped: the server looks only at the 20 newest online providers and has no paging, so a selectable
+        provider can be missing here. Do not use this list to find a provider; ``get_provider`` reads one by id.
+        """
         path = "/api/v1/infrastructure/providers/available"
         items = self._list_of(
             self._call("GET", path, operation="available_providers"), "providers", "available_providers"
@@ -161,8 +175,8 @@ class ImageFactoryRoutes:
     def set_provider_enabled(self, provider_id: str, enabled: bool) -> Provider:
         """``PATCH .../status {"enabled"}``: online or offline, for all tenants.
 
-        Not durable (§8): the next ready readiness result (GET readiness or the 180 s watcher) sets an offline
-        provider online again.
+        Not durable: the next ready readiness result (GET readiness or the 180 s background watcher,
+        ``UpdateProviderReadiness``) sets an offline provider online again.
         """
         path = f"{_PROVIDERS}/{_seg(provider_id)}/status"
         return self._provider_call("PATCH", path, "set_provider_enabled", {"enabled": enabled})
@@ -170,8 +184,8 @@ class ImageFactoryRoutes:
     def update_provider(self, provider_id: str, fields: Mapping[str, Any]) -> Provider:
         """``PUT .../providers/{id}`` with ``fields`` as the body.
 
-        Caveat (§3.5): a ``config`` field **replaces the whole config map**; there is no merge. To change one
-        key, take ``get_provider(id).config``, edit a copy and send the whole map back. Validation failures
+        Caveat (``UpdateProvider``): a ``config`` field **replaces the whole config map**; there is no merge. To
+        change one key, take ``get_provider(id).config``, edit a copy and send the whole map back. Validation failures
         (``target_namespace``, auth config) come back as ``ServerError`` (500), not 400.
         """
         path = f"{_PROVIDERS}/{_seg(provider_id)}"
@@ -194,7 +208,8 @@ class ImageFactoryRoutes:
         )
 
     def revoke_permission(self, provider_id: str, tenant_id: str) -> None:
-        """Revoke a tenant's grant (204); a grant that does not exist gives ``ServerError`` (500, §3.5)."""
+        """Revoke a tenant's grant (204); a grant that does not exist gives ``ServerError`` (500,
+        ``RevokeProviderPermission``)."""
         self._call(
             "DELETE",
             f"{_PROVIDERS}/{_seg(provider_id)}/permissions",
@@ -220,17 +235,20 @@ class ImageFactoryRoutes:
         return status
 
     def last_job_events(self, job_id: str) -> tuple[JobEvent, ...]:
-        """Every event of ``job_id`` this client has seen, oldest first (the server forgets them, §3.3)."""
+        """Every event of ``job_id`` this client has seen, oldest first (the server serves them only while the job
+        is active, ``GetTektonInstallerStatus``)."""
         with self._lock:
             return tuple(self._events.get(job_id, {}).values())
 
     def job_operation(self, job_id: str) -> str | None:
-        """The operation of a job this client started or retried (job JSON does not carry it, §3.3)."""
+        """The operation of a job this client started or retried (the job JSON does not carry it,
+        ``toTektonInstallerJobResponse``)."""
         with self._lock:
             return self._operations.get(job_id)
 
     def readiness(self, provider_id: str, *, probe_pvc: bool = False, probe_rbac: bool = False) -> Readiness:
-        """Run the live readiness check; the server persists it and may flip the provider's status (§5.4)."""
+        """Run the live readiness check; the server persists it and may flip the provider's status
+        (``GetProviderReadiness``, then ``UpdateProviderReadiness``)."""
         params = {k: "true" for k, on in (("probe_pvc", probe_pvc), ("probe_rbac", probe_rbac)) if on}
         data = self._call("GET", f"{_PROVIDERS}/{_seg(provider_id)}/readiness", operation="readiness", params=params)
         with self._parsing("readiness"):
@@ -248,11 +266,16 @@ class ImageFactoryRoutes:
         """Start install, upgrade or validate (``POST .../tekton/<operation>``, 202).
 
         Every request carries an idempotency key (``gitrollback-<op>-<uuid hex>`` when none is given). A
-        replay of a key returns the job it first created, whatever its state (§4.4), so this call is retried
-        on transport errors and 502/503/504 with the same key. Pass a fresh key per attempt meant as new.
+        replay of a key returns the job it first created, whatever its state (``StartTektonInstallerJob``), so
+        this call is retried on transport errors and 502/503/504 with the same key. Pass a fresh key per attempt
+        meant as new. A retried request that meets a 409 checks whether the active job is its own (the server
+        inserts a job and its request event separately, so the replay may not find it by key yet) and returns it.
 
         Raises:
+            ConfigError: an unknown operation or install mode, or a blank or over-long ``asset_version``.
             JobInProgressError: another job is pending or running (the hint names it when it can be read).
+            ConflictError: (``kind="installer_request_event_lost"``) the server created this request's job without
+                its request event; that job fails when it runs.
         """
         if operation not in _OPERATIONS:
             raise ConfigError(f"unknown installer operation {operation!r}", key="operation")
@@ -262,14 +285,22 @@ class ImageFactoryRoutes:
         if install_mode is not None:
             body["install_mode"] = install_mode
         if asset_version is not None:
-            # stored as strings.ToLower(strings.TrimSpace(v)) in a VARCHAR(128) column (§3.1, §4.1): longer values
-            # come back as an opaque 500, so refuse them here with a clear message
+            # stored as strings.ToLower(strings.TrimSpace(v)) (resolveTektonAssetVersion) in a VARCHAR(128) column:
+            # a blank value is stored as "" (not the provider's profile) and a longer one is an opaque 500, so
+            # refuse both here with a clear message
+            if asset_version != "" and not asset_version.strip():
+                raise ConfigError(
+                    "asset_version is blank; Image Factory would store it as an empty profile",
+                    key="asset_version",
+                    hint="omit asset_version to use the provider's tekton_profile_version",
+                )
             if len(asset_version.strip()) > 128:
                 raise ConfigError(
                     f"asset_version is {len(asset_version.strip())} characters; Image Factory stores at most 128",
                     key="asset_version",
                 )
             body["asset_version"] = asset_version
+        retried: list[bool] = []
         try:
             data = self._call(
                 "POST",
@@ -277,18 +308,80 @@ class ImageFactoryRoutes:
                 operation=f"start_{operation}",
                 body=body,
                 retry=True,
+                on_retry=lambda: retried.append(True),
             )
         except JobInProgressError as exc:
+            if retried:
+                own = self._own_job_after_conflict(provider_id, operation, body["idempotency_key"])
+                if own is not None:
+                    return own
             self._name_active_job(provider_id, exc)
             raise
         return self._accepted_job(data, operation, f"start_{operation}")
+
+    def _own_job_after_conflict(self, provider_id: str, operation: str, key: str) -> InstallerJob | None:
+        """After a retried POST got 409: the active job when it is this request's, else None.
+
+        The first attempt may have created the job before its answer was lost. Image Factory inserts the job and
+        then, separately, its ``<op>.requested`` event carrying the key; the replay lookup joins on that event,
+        so a replay that comes first gets the lock's 409 for its own job. The job is ours when that event, once
+        it is there, carries our key; it is someone else's when it carries another.
+
+        Raises:
+            ConflictError: the active job still has no request event after a few polls (its insert failed); it
+                is most likely ours and fails when it runs.
+        """
+        active: InstallerJob | None = None
+        candidate: InstallerJob | None = None  # an active job seen without any request event
+        for _ in range(_OWN_JOB_POLLS):
+            self._clock.sleep(self._poll_interval)
+            status = self.tekton_status(provider_id, limit=1)
+            active = status.active_job
+            if active is None:
+                ended = next((j for j in status.recent_jobs if candidate and j.id == candidate.id), None)
+                if ended is not None and ended.status == "failed":
+                    raise self._lost_request_event(ended, operation)  # it already failed for want of the event
+                return None  # the lock was someone else's and is free now: rerunning replays by key
+            requests = [e for e in status.active_job_events if e.event_type.endswith(".requested")]
+            if requests:
+                if any(
+                    e.event_type == f"{operation}.requested" and e.details.get("idempotency_key") == key
+                    for e in requests
+                ):
+                    logger.info("Image Factory %s: the 409 came from this request's own job %s", operation, active.id)
+                    with self._lock:
+                        self._operations[active.id] = operation
+                    return active
+                return None
+            candidate = active
+        assert active is not None
+        raise self._lost_request_event(active, operation)
+
+    @staticmethod
+    def _lost_request_event(job: InstallerJob, operation: str) -> ConflictError:
+        """The error for a job created for our request whose ``<op>.requested`` event never landed."""
+        fate = "failed" if job.status == "failed" else "will fail when it runs"
+        return ConflictError(
+            f"Image Factory created installer job {job.id} for this {operation} request without its "
+            f"{operation}.requested event, so a replay cannot find it and the job {fate} (its operation cannot be "
+            "resolved)",
+            adapter=wire.ADAPTER,
+            operation=f"start_{operation}",
+            status=409,
+            remote_message=wire.JOB_IN_PROGRESS_MESSAGE,
+            hint=(
+                f"wait for job {job.id} to fail (gitrollback assess shows it), then rerun; the rerun starts a new job"
+            ),
+            kind="installer_request_event_lost",
+        )
 
     def install(self, provider_id: str, **options: str | None) -> InstallerJob:
         """``start_installer_job(provider_id, "install", **options)``."""
         return self.start_installer_job(provider_id, "install", **options)
 
     def upgrade(self, provider_id: str, **options: str | None) -> InstallerJob:
-        """``start_installer_job(provider_id, "upgrade", **options)``: the API's own rollback path (§4.5)."""
+        """``start_installer_job(provider_id, "upgrade", **options)``: the API's own rollback path (an older
+        ``asset_version``, if the server holds that profile folder)."""
         return self.start_installer_job(provider_id, "upgrade", **options)
 
     def validate(self, provider_id: str, **options: str | None) -> InstallerJob:
@@ -298,8 +391,10 @@ class ImageFactoryRoutes:
     def retry_job(self, provider_id: str, job_id: str) -> InstallerJob:
         """Re-run a failed job as a new pending job (``POST .../tekton/retry``).
 
-        Never retried by the client: the route takes no idempotency key (§3.2), so a repeat could spawn two
-        jobs.
+        Never retried by the client: the route takes no idempotency key (``RetryTektonJob``), so a repeat could
+        spawn two jobs. The answer says only ``"operation": "retry"``; when the source job is not one this client
+        started, the new job's operation is read from its first event, the ``<op>.requested`` that
+        ``RetryTektonInstallerJob`` writes through ``StartTektonInstallerJob`` before ``job.retry.requested``.
         """
         try:
             data = self._call(
@@ -313,12 +408,31 @@ class ImageFactoryRoutes:
             self._name_active_job(provider_id, exc)
             raise
         with self._lock:
-            source_op = self._operations.get(job_id, "retry")
-        return self._accepted_job(data, source_op, "retry_job")
+            source_op = self._operations.get(job_id)
+        job = self._accepted_job(data, source_op or "retry", "retry_job")
+        if source_op is None:
+            learned = self._requested_operation(provider_id, job.id)
+            if learned is not None:
+                with self._lock:
+                    self._operations[job.id] = learned
+        return job
+
+    def _requested_operation(self, provider_id: str, job_id: str) -> str | None:
+        """The operation of an active job from its ``<op>.requested`` event, when the status shows it."""
+        try:
+            status = self.tekton_status(provider_id, limit=1)
+        except GitRollbackError:
+            return None
+        for event in status.active_job_events:
+            op = event.event_type.removesuffix(".requested")
+            if event.job_id == job_id and op != event.event_type and op in _OPERATIONS:
+                return op
+        return None
 
     def _name_active_job(self, provider_id: str, exc: JobInProgressError) -> None:
         # Best effort: the 409 body does not say which job holds the lock. Only one job can be active and no
-        # job can be created while it is (§4.1), so it is the newest one.
+        # job can be created while it is (the partial unique index behind ``CreateInstallerJob``), so it is the
+        # newest one.
         try:
             active = self.tekton_status(provider_id, limit=1).active_job
         except GitRollbackError:
@@ -359,7 +473,8 @@ class ImageFactoryRoutes:
                 job.status,
                 timeout,
                 hint=(
-                    "the job may be stuck (Image Factory has no reaper, §4.1): check its events with "
+                    "the job may be stuck (Image Factory has no reaper: RunNextTektonInstallerJob claims only "
+                    "pending jobs): check its events with "
                     f"gitrollback assess, or wait longer than {timeout:g}s"
                 ),
             )
@@ -392,11 +507,38 @@ class ImageFactoryRoutes:
 
     # ---------------------------------------------------------------------------------------- builds
 
-    def create_build(self, payload: Mapping[str, Any]) -> Build:
-        """``POST /builds`` (201, auto-queued) with ``{"tenant_id","project_id","manifest"}``; not retried."""
-        data = self._call("POST", "/api/v1/builds", operation="create_build", body=dict(payload), retry=False)
-        with self._parsing("create_build"):
-            return wire.parse_build(data)
+    def create_build(self, payload: Mapping[str, Any], *, limit_timeout: float = 0.0) -> Build:
+        """``POST /builds`` (201, auto-queued) with ``{"tenant_id","project_id","manifest"}``.
+
+        Not retried, except for the one refusal that clears by itself: while the tenant's concurrent-build or
+        queue limit is full (a 400 ``... limit reached`` before any build exists), the call is repeated every
+        ``poll_interval`` for up to ``limit_timeout`` seconds on the clock (``on_wait`` sees each wait).
+
+        Raises:
+            ConfigError: the body has no ``tenant_id`` (the server requires it and never takes X-Tenant-ID's).
+            BadRequestError: a refusal of the build preflight; its ``kind`` and hint name the missing setting
+                (``build_registry_auth_missing``, ``build_repository_auth_missing``, ``tenant_tekton_disabled``,
+                ``build_infrastructure_type_missing``, ``build_limit_reached`` once ``limit_timeout`` ran out...).
+        """
+        if not payload.get("tenant_id"):
+            raise ConfigError(
+                "a build needs tenant_id in its body", key="tenant_id", hint="pass the tenant the build belongs to"
+            )
+        start = self._clock.monotonic()
+        while True:
+            try:
+                data = self._call("POST", "/api/v1/builds", operation="create_build", body=dict(payload), retry=False)
+            except BadRequestError as exc:
+                elapsed = self._clock.monotonic() - start
+                if not wire.is_limit_reached(exc) or elapsed >= limit_timeout:
+                    raise
+                if self._on_wait is not None:
+                    self._on_wait("build creation (tenant build limit reached)", elapsed, exc.remote_message)
+                logger.info("Image Factory create_build: %s; retrying", exc.remote_message)
+                self._clock.sleep(min(self._poll_interval or 1.0, limit_timeout - elapsed))
+                continue
+            with self._parsing("create_build"):
+                return wire.parse_build(data)
 
     def start_build(self, build_id: str) -> None:
         """``POST /builds/{id}/start``: queued→running (optional: the dispatcher claims queued builds)."""

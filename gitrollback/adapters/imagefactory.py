@@ -7,11 +7,16 @@ backoff, and the boundary (``_translate_httpx``) where httpx exceptions become `
 each route means lives in ``_imagefactory_routes``; payload parsing and the status→error table in
 ``_imagefactory_wire``. Both are free of third-party imports.
 
-Remote behaviour assumed (``docs/imagefactory-api.md``): bearer JWTs from ``POST /api/v1/auth/login`` and a
-mandatory ``X-Tenant-ID`` on every call, admins included (§1.1-1.2); ``X-Tenant-Scope: all`` lets a system
-admin reach other tenants' providers (§1.7). Only calls that are safe to repeat are retried: GETs, and the
-installer POSTs, which always carry an idempotency key that a replay answers with the same job (§4.4). They
-are retried on transport errors and 502/503/504 only, sleeping on the injected clock.
+Remote behaviour assumed (``docs/imagefactory.md``; imagefactoryoss/imagefactory ``backend/internal/``): bearer
+JWTs from ``POST /api/v1/auth/login`` that live 15 minutes (``domain/user/service.go``, ``DefaultAccessTokenTTL``)
+and a mandatory ``X-Tenant-ID`` on every call, admins included (``infrastructure/middleware/auth.go``,
+``Authenticate``); ``X-Tenant-Scope: all`` lets a system admin reach other tenants' providers
+(``adapters/primary/rest/tenant_scope.go``). With email and password the client logs in again a minute before
+its token expires; with a static token it reads the token's ``exp`` (``token_expiry``) and names the expiry when
+a 401 comes after it. Only calls that are safe to repeat are retried: GETs, and the installer POSTs, which always
+carry an idempotency key that a replay answers with the same job (``StartTektonInstallerJob``,
+``domain/infrastructure/service.go``). They are retried on transport errors and 502/503/504 only, sleeping on the
+injected clock.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
@@ -35,6 +41,7 @@ from gitrollback.errors import (
     AuthenticationError,
     ConfigError,
     GitRollbackError,
+    RemoteHTTPError,
     TransportError,
     UnexpectedResponseError,
 )
@@ -48,6 +55,8 @@ logger = logging.getLogger(__name__)
 _NIL_UUID = "00000000-0000-0000-0000-000000000000"
 _BACKOFF_BASE = 0.5
 _BACKOFF_CAP = 8.0
+#: Log in again this many seconds before the access token's ``exp``, so no call goes out with a dying token.
+_RELOGIN_MARGIN = 60.0
 
 # httpx exception → (gitrollback class, what happened, hint). Checked in order, most specific first; the
 # ``httpx.HTTPError`` row catches every request-time error httpx may add later.
@@ -118,10 +127,11 @@ class ImageFactoryClient(ImageFactoryRoutes):
 
     Args:
         base_url: the server root, e.g. ``https://imagefactory.example.com`` (routes add ``/api/v1``).
-        tenant_id: sent as ``X-Tenant-ID`` on every call (the server requires it, admins included, §1.2).
-        token: a bearer access token. Or give ``email`` and ``password`` to log in lazily; with them, a 401
-            after a login triggers one fresh login and a repeat of the call.
-        all_tenants: send ``X-Tenant-Scope: all`` (system admins reaching other tenants' providers, §1.7).
+        tenant_id: sent as ``X-Tenant-ID`` on every call (the server requires it, admins included).
+        token: a bearer access token (Image Factory's live 15 minutes; ``token_expiry()`` reads when). Or give
+            ``email`` and ``password`` to log in lazily; with them the client logs in again shortly before the
+            token expires, and a 401 triggers one fresh login and a repeat of the call.
+        all_tenants: send ``X-Tenant-Scope: all`` (system admins reaching other tenants' providers).
         timeout: seconds for every request (connect, read, write and pool).
         verify: TLS verification: True, False, or the path of a CA bundle.
         transport: an httpx transport (tests pass ``httpx.MockTransport``).
@@ -176,6 +186,7 @@ class ImageFactoryClient(ImageFactoryRoutes):
         self._base_url = base_url.rstrip("/")
         self._tenant_id = tenant
         self._token = token
+        self._token_expiry = wire.token_expiry(token) if token else None
         self._email = email
         self._password = password
         self._all_tenants = all_tenants
@@ -240,6 +251,46 @@ class ImageFactoryClient(ImageFactoryRoutes):
         logger.warning("Image Factory %s: %s; retry %d of %d in %.1fs", what, reason, attempt + 1, self._retries, delay)
         self._clock.sleep(delay)
 
+    def _can_login(self) -> bool:
+        return bool(self._email and self._password)
+
+    def _token_due(self) -> bool:
+        """True when a renewable token is missing or about to expire (log in before using it)."""
+        if self._token is None:
+            return True
+        if not self._can_login() or self._token_expiry is None:
+            return False
+        return (self._token_expiry - self._clock.now()).total_seconds() <= _RELOGIN_MARGIN
+
+    def token_expiry(self) -> datetime | None:
+        """When the access token this client cannot renew expires: a static token's ``exp`` claim.
+
+        None when the client logs in itself (email and password: it renews the token before it expires) or when
+        the token carries no readable expiry (not a JWT). A credential preflight can compare this with how long
+        a run may wait; no request is made.
+        """
+        with self._lock:
+            return None if self._can_login() else self._token_expiry
+
+    def _expired_token_error(self, error: RemoteHTTPError, what: str) -> RemoteHTTPError:
+        """A 401 after a static token's expiry: say so, and when."""
+        expiry = self._token_expiry
+        if expiry is None or self._can_login() or self._clock.now() < expiry:
+            return error
+        stamp = expiry.strftime("%Y-%m-%d %H:%M:%SZ")
+        return AuthenticationError(
+            f"Image Factory {what} answered 401: the access token expired at {stamp}",
+            adapter=wire.ADAPTER,
+            operation=error.operation,
+            status=401,
+            remote_message=error.remote_message,
+            hint=(
+                "Image Factory access tokens live 15 minutes: issue a fresh token and rerun (the rerun resumes), or "
+                "configure email and password so gitrollback logs in again by itself"
+            ),
+            kind="token_expired",
+        )
+
     def _call(
         self,
         method: str,
@@ -250,8 +301,12 @@ class ImageFactoryClient(ImageFactoryRoutes):
         body: Any = None,
         retry: bool | None = None,
         authenticated: bool = True,
+        on_retry: Callable[[], None] | None = None,
     ) -> Any:
-        """One API call with auth, retries and error translation; the decoded JSON, or None for no body."""
+        """One API call with auth, retries and error translation; the decoded JSON, or None for no body.
+
+        ``on_retry`` is told each time the request is sent again after a transport error or 502/503/504.
+        """
         safe = method == "GET" if retry is None else retry
         what = f"{method} {path}"
         attempt = 0
@@ -259,7 +314,7 @@ class ImageFactoryClient(ImageFactoryRoutes):
         while True:
             headers: dict[str, str] = {}
             if authenticated:
-                if self._token is None:
+                if self._token_due():
                     self.login()
                 headers = self._headers()
             try:
@@ -270,11 +325,13 @@ class ImageFactoryClient(ImageFactoryRoutes):
                 if safe and attempt < self._retries:
                     self._backoff(attempt, what, exc.message)
                     attempt += 1
+                    if on_retry is not None:
+                        on_retry()
                     continue
                 raise
             status = response.status_code
             logger.debug("Image Factory %s -> %d", what, status)
-            if status == 401 and authenticated and not relogged and self._email and self._password:
+            if status == 401 and authenticated and not relogged and self._can_login():
                 logger.info("Image Factory %s: token refused, logging in again", what)
                 relogged = True
                 with self._lock:
@@ -288,11 +345,16 @@ class ImageFactoryClient(ImageFactoryRoutes):
             ):
                 self._backoff(attempt, what, f"HTTP {status}")
                 attempt += 1
+                if on_retry is not None:
+                    on_retry()
                 continue
             if not 200 <= status < 300:
-                raise wire.http_error(
+                error = wire.http_error(
                     status, content, response.headers.get("content-type", ""), operation=operation, what=what
                 )
+                if status == 401 and authenticated:
+                    raise self._expired_token_error(error, what)
+                raise error
             if not content.strip():
                 return None
             try:
@@ -303,7 +365,10 @@ class ImageFactoryClient(ImageFactoryRoutes):
     # ---------------------------------------------------------------------------------------- auth
 
     def login(self) -> None:
-        """Exchange the email and password for an access token (``POST /api/v1/auth/login``, §1.1).
+        """Exchange the email and password for an access token (``POST /api/v1/auth/login``, ``AuthHandler.Login``).
+
+        The token's expiry is read from its ``exp`` claim (else the reply's ``access_token_expiry``), so later calls
+        log in again shortly before it.
 
         Raises:
             ConfigError: the client was built with a token only.
@@ -343,4 +408,13 @@ class ImageFactoryClient(ImageFactoryRoutes):
                     )
                 raise self._bad("login", "login answered without an access_token")
             self._token = token
+            self._token_expiry = wire.token_expiry(token) or _reply_expiry(data)
         logger.info("logged in to Image Factory at %s", self._base_url)
+
+
+def _reply_expiry(data: Any) -> datetime | None:
+    """The login reply's ``access_token_expiry`` (unix seconds), when the token itself says nothing."""
+    value = data.get("access_token_expiry") if isinstance(data, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return datetime.fromtimestamp(value, tz=UTC)

@@ -43,6 +43,7 @@ from lightkube import KubeConfig
 from lightkube.config.client_adapter import user_auth, verify_cluster
 from lightkube.core.exceptions import ConfigError as LightkubeConfigError
 
+from gitrollback.assets import apply_namespace
 from gitrollback.errors import (
     ConfigError,
     TransportError,
@@ -282,8 +283,8 @@ class LightkubeCluster:
         """Kind -> namespaced, for every kind the API server serves at ``api_version``; empty when none."""
         return {kind: namespaced for kind, (_, namespaced) in self._resources(api_version).items()}
 
-    def _url(self, api_version: str, kind: str, name: str | None, namespace: str | None) -> tuple[str, str | None]:
-        """The object (or collection) URL and the namespace it is in (None for a cluster-scoped kind)."""
+    def _mapping(self, api_version: str, kind: str) -> tuple[str, bool]:
+        """(plural, namespaced) of a kind, from discovery; a kind the API server does not serve is refused."""
         mapped = self._resources(api_version).get(kind)
         if mapped is None:
             # the installer's wording for a kind its RESTMapper cannot map
@@ -293,7 +294,11 @@ class LightkubeCluster:
                 operation="map",
                 hint="install the CRD that defines it, or check the manifest's apiVersion",
             )
-        plural, namespaced = mapped
+        return mapped
+
+    def _url(self, api_version: str, kind: str, name: str | None, namespace: str | None) -> tuple[str, str | None]:
+        """The object (or collection) URL and the namespace it is in (None for a cluster-scoped kind)."""
+        plural, namespaced = self._mapping(api_version, kind)
         ns = namespace if namespaced else None
         url = _prefix(api_version) + (f"/namespaces/{quote(ns, safe='')}" if ns else "") + f"/{plural}"
         return (url + f"/{quote(name, safe='')}" if name else url), ns
@@ -308,7 +313,9 @@ class LightkubeCluster:
         With ``dry_run`` the API server runs admission and validation and answers with the object it would
         store, and stores nothing.
         """
-        url, ns = self._url(manifest.api_version, manifest.kind, manifest.name, manifest.namespace or namespace)
+        _, namespaced = self._mapping(manifest.api_version, manifest.kind)
+        target = apply_namespace(manifest, namespaced=namespaced, target=namespace)
+        url, ns = self._url(manifest.api_version, manifest.kind, manifest.name, target)
         body = dict(manifest.body)
         meta = dict(body.get("metadata") or {})
         if ns:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from gitrollback.api import Rollback
     from gitrollback.models import RunReport
     from gitrollback.settings import Settings
+    from gitrollback.testing.clock import SimClock
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_REFUSED", "EXIT_USAGE", "main"]
 
@@ -80,6 +81,11 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", parents=[common, target, rollback], help="roll back, verify and write incident notes")
     run.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     run.add_argument("--notes", metavar="FILE", help="also write the incident notes (Markdown) to FILE")
+    run.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse, instead of warning, when the Image Factory token expires before the run's waits could end",
+    )
     sandbox = sub.add_parser("sandbox", parents=[common], help="roll back a throwaway simulated world, for real")
     sandbox.add_argument("action", nargs="?", choices=["run", "serve"], default="run", help="run (default) or serve")
     sandbox.add_argument("--dir", help="where to build the world (default: a temporary directory)")
@@ -151,12 +157,16 @@ def _secret_values(settings: Settings, env: Mapping[str, str]) -> list[str]:
     return values
 
 
-def _rollback(args: argparse.Namespace, env: Mapping[str, str], progress: StepPrinter) -> Rollback:
+def _rollback(
+    args: argparse.Namespace, env: Mapping[str, str], progress: StepPrinter, clock: SimClock | None
+) -> Rollback:
     from gitrollback.api import Rollback
 
     settings = _load_settings(args, env)
     _install_redaction(_secret_values(settings, env))
-    return Rollback.from_settings(settings, args.provider, env=env, read_file=_read_file, progress=progress)
+    return Rollback.from_settings(
+        settings, args.provider, env=env, read_file=_read_file, progress=progress, clock=clock
+    )
 
 
 def _install_redaction(secrets: Sequence[str]) -> None:
@@ -179,10 +189,12 @@ def _print_report(output: Output, report: RunReport, as_json: bool, notes: str |
         Path(notes).write_text(incident_markdown(report.incident, report) + "\n", encoding="utf-8")
 
 
-def _cmd_assess(args: argparse.Namespace, env: Mapping[str, str], output: Output, progress: StepPrinter) -> int:
+def _cmd_assess(
+    args: argparse.Namespace, env: Mapping[str, str], output: Output, progress: StepPrinter, clock: SimClock | None
+) -> int:
     from gitrollback.report import assessment_json, render_assessment
 
-    with _rollback(args, env, progress) as rb:
+    with _rollback(args, env, progress, clock) as rb:
         assessment = rb.assess()
     if args.json:
         output.json(assessment_json(assessment))
@@ -191,10 +203,12 @@ def _cmd_assess(args: argparse.Namespace, env: Mapping[str, str], output: Output
     return EXIT_REFUSED if assessment.verdict in ("wait", "unsupported") else EXIT_OK
 
 
-def _cmd_plan(args: argparse.Namespace, env: Mapping[str, str], output: Output, progress: StepPrinter) -> int:
+def _cmd_plan(
+    args: argparse.Namespace, env: Mapping[str, str], output: Output, progress: StepPrinter, clock: SimClock | None
+) -> int:
     from gitrollback.report import plan_json, render_plan
 
-    with _rollback(args, env, progress) as rb:
+    with _rollback(args, env, progress, clock) as rb:
         plan = rb.plan(to=args.to, force=args.force, prune=args.prune)
     output.json(plan_json(plan)) if args.json else output.result(render_plan(plan))
     return EXIT_OK
@@ -216,28 +230,34 @@ def _confirm(args: argparse.Namespace, rb: Rollback, output: Output) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def _cmd_run(args: argparse.Namespace, env: Mapping[str, str], output: Output, progress: StepPrinter) -> int:
-    with _rollback(args, env, progress) as rb:
+def _cmd_run(
+    args: argparse.Namespace, env: Mapping[str, str], output: Output, progress: StepPrinter, clock: SimClock | None
+) -> int:
+    with _rollback(args, env, progress, clock) as rb:
         if not _confirm(args, rb, output):
             output.message("Not confirmed: nothing was changed.")
             return EXIT_REFUSED
-        report = rb.run(to=args.to, force=args.force, prune=args.prune)
+        report = rb.run(to=args.to, force=args.force, prune=args.prune, strict=args.strict)
     _print_report(output, report, args.json, args.notes)
     return _report_exit(report)
 
 
-def _cmd_sandbox(args: argparse.Namespace, env: Mapping[str, str], output: Output, progress: StepPrinter) -> int:
+def _cmd_sandbox(
+    args: argparse.Namespace, env: Mapping[str, str], output: Output, progress: StepPrinter, clock: SimClock | None
+) -> int:
     from gitrollback.cli.sandbox import SandboxOptions, run_sandbox, serve_sandbox
 
     options = SandboxOptions(mode=args.mode, scm=args.scm, auto_merge=args.auto_merge)
     if args.action == "serve":
-        return serve_sandbox(args.dir, output, options=options)
-    report = run_sandbox(args.dir, progress, output, options=options)
+        return serve_sandbox(args.dir, output, options=options, clock=clock)
+    report = run_sandbox(args.dir, progress, output, options=options, clock=clock)
     _print_report(output, report, args.json)
     return _report_exit(report)
 
 
-def _cmd_known_good(args: argparse.Namespace, env: Mapping[str, str], output: Output, progress: StepPrinter) -> int:
+def _cmd_known_good(
+    args: argparse.Namespace, env: Mapping[str, str], output: Output, progress: StepPrinter, clock: SimClock | None
+) -> int:
     from gitrollback.cli.known_good import run as run_known_good
 
     return run_known_good(args, env, output)
@@ -261,9 +281,23 @@ def _exit_code(exc: GitRollbackError) -> int:
 
 
 def main(
-    argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = None, output: Output | None = None
+    argv: Sequence[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    output: Output | None = None,
+    clock: SimClock | None = None,
 ) -> int:
-    """Run the CLI; returns the exit code (``__main__`` passes it to ``SystemExit``)."""
+    """Run the CLI; returns the exit code (``__main__`` passes it to ``SystemExit``).
+
+    Args:
+        argv: the arguments (default: ``sys.argv[1:]``).
+        env: the environment secrets and defaults are read from (default: ``os.environ``).
+        output: where results and messages go (default: stdout and stderr).
+        clock: the time every wait and retry uses (default: the system clock). ``sandbox`` also runs its
+            simulated world on it (default: a ``WallClock`` of the world's own). Passing a ``FakeClock``
+            (``gitrollback.testing.clock``) runs the command in simulated time: this is how a caller drives the
+            CLI in-process against a world it built on that clock, or gets a sandbox run without waiting.
+    """
     output = output or Output()
     env = os.environ if env is None else env
     debug = False
@@ -277,7 +311,7 @@ def main(
         debug = args.debug
         root.setLevel(logging.DEBUG if debug else logging.INFO if args.verbose else logging.WARNING)
         progress = StepPrinter(output, ci=_ci_kind(env), quiet=args.json)
-        return _COMMANDS[args.command](args, env, output, progress)
+        return _COMMANDS[args.command](args, env, output, progress, clock)
     except GitRollbackError as exc:
         if debug:
             traceback.print_exc(file=output.err)

@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from gitrollback.cli.output import Output, StepPrinter
+from gitrollback.errors import ConfigError
 
 if TYPE_CHECKING:
     from gitrollback.models import RunReport
+    from gitrollback.testing.clock import SimClock
     from gitrollback.testing.sandbox import SandboxWorld
     from gitrollback.testing.sandbox_gitops import GitOpsSandbox
 
@@ -41,19 +43,36 @@ def _read(path: str) -> str:
     return Path(path).expanduser().read_text(encoding="utf-8")
 
 
+def _require_simulators() -> None:
+    """The sandbox runs the simulators, which need the ``testing`` extra: say so instead of a traceback."""
+    try:
+        from gitrollback.testing import _k8s_yaml, _kube_schemas  # noqa: F401
+        from gitrollback.testing._extras import find_kubectl
+
+        find_kubectl()
+    except ImportError as exc:
+        raise ConfigError(
+            f"the sandbox needs gitrollback's simulators and their real components: {exc}",
+            hint="pip install 'gitrollback[testing]'",
+            kind="missing_extra",
+        ) from exc
+
+
 @contextlib.contextmanager
-def _world(root: Path, options: SandboxOptions) -> Iterator[SandboxWorld | GitOpsSandbox]:
+def _world(root: Path, options: SandboxOptions, clock: SimClock | None) -> Iterator[SandboxWorld | GitOpsSandbox]:
+    """The world on ``clock`` (None: a ``WallClock`` it owns, real time with the sandbox's realistic intervals)."""
+    _require_simulators()
     if options.mode == "gitops":
         from gitrollback.testing.sandbox_gitops import build_gitops_sandbox
 
-        with build_gitops_sandbox(root, scm=options.scm, auto_merge=options.auto_merge) as gitops_world:
+        with build_gitops_sandbox(root, scm=options.scm, auto_merge=options.auto_merge, clock=clock) as gitops_world:
             if not options.auto_merge:
                 gitops_world.start_reviewer()
             yield gitops_world
     else:
         from gitrollback.testing.sandbox import build_sandbox
 
-        with build_sandbox(root) as world:
+        with build_sandbox(root, clock=clock) as world:
             yield world
 
 
@@ -78,9 +97,17 @@ def _story(world: SandboxWorld | GitOpsSandbox, options: SandboxOptions) -> str:
 
 
 def run_sandbox(
-    directory: str | None, progress: StepPrinter, output: Output, *, options: SandboxOptions | None = None
+    directory: str | None,
+    progress: StepPrinter,
+    output: Output,
+    *,
+    options: SandboxOptions | None = None,
+    clock: SimClock | None = None,
 ) -> RunReport:
-    """Build the world, roll it back, return the report."""
+    """Build the world, roll it back on the world's clock, return the report.
+
+    ``clock`` is the one clock the simulators and the rollback share (default: real time).
+    """
     from gitrollback.api import Rollback
     from gitrollback.config import parse_config
 
@@ -89,11 +116,13 @@ def run_sandbox(
         root = Path(directory) if directory else Path(tmp)
         if not progress.quiet:
             output.message(f"Building the sandbox in {root} (git, Kubernetes, Image Factory and friends, simulated)...")
-        with _world(root, options) as world:
+        with _world(root, options, clock) as world:
             if not progress.quiet:
                 output.message(_story(world, options))
             settings = parse_config(world.config_text, source=str(world.config_path))
-            with Rollback.from_settings(settings, env=world.env, read_file=_read, progress=progress) as rb:
+            with Rollback.from_settings(
+                settings, env=world.env, read_file=_read, progress=progress, clock=world.clock
+            ) as rb:
                 return rb.run()
 
 
@@ -103,15 +132,21 @@ def serve_sandbox(
     stop: threading.Event | None = None,
     *,
     options: SandboxOptions | None = None,
+    clock: SimClock | None = None,
 ) -> int:
-    """Build the world and keep it running until interrupted (or until ``stop`` is set)."""
+    """Build the world and keep it running until interrupted (or until ``stop`` is set).
+
+    The world runs on ``clock`` (default: real time, which is what a person driving it by hand needs).
+    """
     with tempfile.TemporaryDirectory(prefix="gitrollback-sandbox-") as tmp:
-        return _serve(Path(directory) if directory else Path(tmp), output, stop, options or SandboxOptions())
+        return _serve(Path(directory) if directory else Path(tmp), output, stop, options or SandboxOptions(), clock)
 
 
-def _serve(root: Path, output: Output, stop: threading.Event | None, options: SandboxOptions) -> int:
+def _serve(
+    root: Path, output: Output, stop: threading.Event | None, options: SandboxOptions, clock: SimClock | None
+) -> int:
     output.message(f"Building the sandbox in {root}...")
-    with _world(root, options) as world:
+    with _world(root, options, clock) as world:
         env_file = root / "sandbox.env"
         env_file.write_text("".join(f"export {k}={v}\n" for k, v in world.env.items() if v), encoding="utf-8")
         env_file.chmod(0o600)

@@ -56,6 +56,7 @@ class RunOptions:
             provider online/offline, so ``plan`` turns it off and reads the persisted value instead).
         run_id: names the run in idempotency keys, so a rerun of the same run replays instead of duplicating.
         prune: delete the bad revision's own additions (installer mode); None: ``cluster.prune`` decides.
+        strict: refuse (instead of warning) when a credential would expire before the run's waits could end.
     """
 
     to: str | None = None
@@ -63,6 +64,7 @@ class RunOptions:
     live_readiness: bool = True
     run_id: str = ""
     prune: bool | None = None
+    strict: bool = False
 
 
 @dataclass

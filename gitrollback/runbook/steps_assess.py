@@ -1,6 +1,7 @@
 """Read-only steps: assess the failure, choose the known-good revision, render its manifests.
 
-These are the runbook's §1 ("Assess Failure") and §3.1 ("prepare the previous known-good assets"). They change
+These are steps 1 ("Assess Failure") and 3.1 ("prepare the previous known-good assets") of the upstream runbook
+(imagefactoryoss/imagefactory ``docs/kubernetes-integration/TEKTON_INSTALLER_ROLLBACK_GUIDE.md``). They change
 nothing, so ``plan`` runs them for real. What the API can and cannot tell (imagefactoryoss/imagefactory
 backend/internal/adapters/primary/rest/infrastructure_provider_handler.go, ``TektonInstallerJobResponse``;
 ``docs/imagefactory.md``): the job JSON has no ``operation``, events vanish once a job ends (only
@@ -19,6 +20,7 @@ from gitrollback.models import DeploymentRecord, FailedJob, InstallerJob, PlanSt
 from gitrollback.namespaces import installer_namespace
 from gitrollback.ports import DeploymentHistory
 from gitrollback.runbook.context import RunContext
+from gitrollback.runbook.token_budget import check_token_budget
 
 __all__ = ["AssessStep", "KnownGoodStep", "RenderStep", "latest_failed_job"]
 
@@ -36,7 +38,7 @@ def latest_failed_job(status: TektonStatus) -> InstallerJob | None:
 
 
 class AssessStep:
-    """Runbook §1: installer status, failed job and error, readiness; refuse while a job is active."""
+    """Upstream runbook step 1: installer status, failed job and error, readiness; refuse while a job is active."""
 
     name = "assess"
     reads_only = True
@@ -108,6 +110,9 @@ class AssessStep:
         if failed is not None:
             parts.append(f"failed job {failed.id}: {ctx.failed_job.error if ctx.failed_job else ''}")
         parts.append("readiness ready" if ready else f"readiness not_ready ({len(missing)} missing)")
+        warning = check_token_budget(ctx, self.name)
+        if warning:
+            parts.append(warning)
         return "; ".join(parts)
 
 

@@ -1,9 +1,12 @@
-"""Runbook §3.3-3.5 and §4: installer validation, readiness, required objects, a smoke build, no active job.
+"""Installer validation, readiness, required objects, a smoke build, no active job.
 
-Each check has explicit success conditions and fails early with what it saw. Two contract details shape them
-(contract §4.2, §5.1, §10.1): a validate job "succeeds" even when its readiness refresh is not_ready, so readiness
-is read separately afterwards; and GET readiness checks pipelines only in pipelineRef mode, so gitrollback also
-checks the required pipelines and tasks itself, in the namespace it applied to.
+These are the upstream runbook's §3.3-3.5 and §4 (imagefactoryoss/imagefactory
+``docs/kubernetes-integration/TEKTON_INSTALLER_ROLLBACK_GUIDE.md``). Each check has explicit success conditions and
+fails early with what it saw. Details of Image Factory shape them (``docs/imagefactory.md``): a validate job
+"succeeds" even when its readiness refresh is not_ready (``RunNextTektonInstallerJob``), so readiness is read
+separately afterwards; GET readiness checks pipelines only in pipelineRef mode, so gitrollback also checks the
+required pipelines and tasks itself, in the namespace it applied to; and the background readiness watcher can take
+the provider offline between two steps, so the smoke build first checks that the provider is still schedulable.
 """
 
 from __future__ import annotations
@@ -14,13 +17,20 @@ from gitrollback.runbook.context import RunContext
 from gitrollback.runbook.engine import Skipped
 from gitrollback.settings import required_pipelines_for
 
-__all__ = ["NoActiveJobStep", "ObjectsStep", "ReadinessStep", "SmokeBuildStep", "ValidateStep"]
+__all__ = [
+    "NoActiveJobStep",
+    "ObjectsStep",
+    "ReadinessStep",
+    "SmokeBuildStep",
+    "ValidateStep",
+    "require_still_schedulable",
+]
 
 _TEKTON = "tekton.dev/v1"
 
 
 class ValidateStep:
-    """``POST .../tekton/validate`` and wait for the job (runbook §3.3)."""
+    """``POST .../tekton/validate`` and wait for the job (upstream runbook §3.3)."""
 
     name = "validate"
     reads_only = False
@@ -50,7 +60,7 @@ class ValidateStep:
 
 
 class ReadinessStep:
-    """Re-run the live readiness check (runbook §3.4, §4.2)."""
+    """Re-run the live readiness check (upstream runbook §3.4, §4.2)."""
 
     name = "readiness"
     reads_only = False  # GET readiness persists its result on the provider
@@ -121,7 +131,7 @@ class ObjectsStep:
 
 
 class SmokeBuildStep:
-    """Run a small build and require it to complete (runbook §3.5, §4.3)."""
+    """Run a small build and require it to complete (upstream runbook §3.5, §4.3)."""
 
     name = "smoke-build"
     reads_only = False
@@ -152,8 +162,12 @@ class SmokeBuildStep:
             "infrastructure_provider_id": ctx.settings.id,
         }
         api = ctx.ports.imagefactory
-        build = api.create_build({"tenant_id": tenant, "project_id": sb.project_id, "manifest": manifest})
-        build = api.wait_for_build(build.id, timeout=sb.timeout)
+        require_still_schedulable(ctx, self.name)
+        started = ctx.ports.clock.monotonic()
+        body = {"tenant_id": tenant, "project_id": sb.project_id, "manifest": manifest}
+        build = api.create_build(body, limit_timeout=sb.timeout)  # a full tenant queue is waited out
+        left = max(sb.timeout - (ctx.ports.clock.monotonic() - started), 0.0)
+        build = api.wait_for_build(build.id, timeout=left)
         ctx.smoke_build = build
         if build.status != "completed":
             raise VerificationFailedError(
@@ -164,8 +178,36 @@ class SmokeBuildStep:
         return f"smoke build {build.id} completed"
 
 
+def require_still_schedulable(ctx: RunContext, step: str) -> None:
+    """Fail clearly when the provider went offline or unschedulable since the readiness step.
+
+    Image Factory's background readiness watcher (``provider_readiness_watcher.go``, every 180 s by default) runs
+    the post-operation check, which always requires the pipelines and looks in the installer's namespace, and
+    persists it: it can take a provider offline between our readiness step and the smoke build, and a build on
+    it would then be refused as "not available". ``get_provider`` reads the persisted state without re-running
+    (and so without flipping) anything.
+    """
+    provider = ctx.ports.imagefactory.get_provider(ctx.settings.id)
+    if provider.status == "online" and provider.is_schedulable:
+        return
+    before = ctx.readiness_after
+    was = f"readiness said {before.status} at {before.checked_at:%H:%M:%SZ}, " if before is not None else ""
+    listed = "; ".join(provider.readiness_missing_prereqs) or "nothing listed"
+    raise VerificationFailedError(
+        f"provider {ctx.settings.label} flipped to {provider.status} before the smoke build: {was}now Image Factory "
+        f"records readiness {provider.readiness_status or 'unknown'} ({listed})",
+        step=step,
+        kind="readiness_flipped",
+        hint=(
+            "Image Factory's background readiness watcher re-checks every provider (every 180 s by default; the "
+            "pipelines are always required) and took this one offline; fix what it lists, then rerun (no smoke "
+            "build was started)"
+        ),
+    )
+
+
 class NoActiveJobStep:
-    """Confirm no installer job is left pending or running (runbook §4.1)."""
+    """Confirm no installer job is left pending or running (upstream runbook §4.1)."""
 
     name = "no-active-job"
     reads_only = False

@@ -1,6 +1,7 @@
 """One simulated Argo CD Application: its stored fields, its JSON form, and its fault switches.
 
-The stored shape follows ``v1alpha1Application`` in Argo CD's swagger and ``gitops-apis.md`` §1.3/§6: top-level
+The stored shape follows ``v1alpha1Application`` in Argo CD's swagger and argoproj/argo-cd
+``pkg/apis/application/v1alpha1/types.go``: top-level
 ``operation`` (present only while an operation is requested or running), ``spec.source``/``destination``/
 ``syncPolicy``, and ``status`` with ``sync``, ``health``, ``operationState``, ``reconciledAt``, ``history``,
 ``resources`` and ``conditions``. Go's ``omitempty`` tags decide what is left out: a cleared ``operation``
@@ -45,6 +46,8 @@ class SimApp:
     prune: bool
     git: GitReader
     created: datetime
+    directory: dict[str, Any] | None = None  # spec.source.directory: makes the app a Directory app
+    source_type: str = "Kustomize"  # status.sourceType, from the last manifest generation
     uid: str = field(default_factory=lambda: str(uuid.uuid4()))
     resource_version: int = 1
     revision_history_limit: int = 10
@@ -77,7 +80,10 @@ class SimApp:
     @property
     def source(self) -> dict[str, Any]:
         """``spec.source``."""
-        return {"repoURL": self.repo_url, "path": self.path, "targetRevision": self.target_revision}
+        source: dict[str, Any] = {"repoURL": self.repo_url, "path": self.path, "targetRevision": self.target_revision}
+        if self.directory is not None:
+            source["directory"] = copy.deepcopy(self.directory)
+        return source
 
     @property
     def destination(self) -> dict[str, Any]:
@@ -120,7 +126,7 @@ class SimApp:
         status = {k: copy.deepcopy(v) for k, v in self.status.items() if v not in (None, [], {})}
         status.setdefault("sync", {"status": "Unknown"})
         status.setdefault("health", {"status": "Unknown"})
-        status["sourceType"] = "Kustomize"
+        status["sourceType"] = self.source_type
         status["controllerNamespace"] = ARGOCD_NAMESPACE
         out["status"] = status
         return out

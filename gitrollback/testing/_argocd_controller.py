@@ -1,6 +1,8 @@
 """The Argo CD simulator's application controller: refresh, sync operations, auto-sync and health, per tick.
 
-Behaviour follows ``gitops-apis.md`` §1.3 and the checklist in §6, one controller tick at a time:
+Behaviour follows argoproj/argo-cd ``controller/appcontroller.go``, ``controller/sync.go``, ``controller/state.go``
+(``persistRevisionHistory``) and ``gitops-engine/pkg/sync``, one controller tick at a time (a repeating timer on the
+simulator's clock):
 
 * **Operations** go Running -> (``operation_ticks`` ticks) -> Succeeded | Failed | Error. Executing renders the
   manifests at the operation's revision from git and applies them into the ``ClusterState`` with field manager
@@ -25,15 +27,14 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-from gitrollback.errors import AssetError
-from gitrollback.models import Manifest
 from gitrollback.testing._argocd_app import REFRESH_ANNOTATION, ObjectKey, SimApp
-from gitrollback.testing._argocd_git import RepoError
+from gitrollback.testing._argocd_git import RenderedObject, RepoError
 from gitrollback.testing._argocd_wire import rfc3339
+from gitrollback.testing.clock import SimClock
 from gitrollback.testing.cluster_state import ClusterState, ResourceType, StoreError
 
 __all__ = ["FIELD_MANAGER", "Controller"]
@@ -73,15 +74,19 @@ def _contains(live: Any, want: Any) -> bool:
 class Controller:
     """Drives every application one tick at a time; all state changes happen under ``cond``."""
 
-    def __init__(self, cluster: ClusterState) -> None:
+    def __init__(self, cluster: ClusterState, clock: SimClock) -> None:
         self.cluster = cluster
+        self.clock = clock
         self.cond = threading.Condition(threading.RLock())
         self.apps: dict[str, SimApp] = {}
         self.operation_ticks = 2
         self.retry_ticks = 1
-        self.resync_ticks = 100
+        self.resync_ticks = 40
         self.ticks = 0
-        self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def now(self) -> datetime:
+        """The current time on the simulator's clock."""
+        return self.clock.now()
 
     # -- the loop -------------------------------------------------------------------------------------------
 
@@ -137,13 +142,14 @@ class Controller:
             # fault switch: while stale, the controller does not see new commits and compares the old one
             stale = app.stale_ticks > 0 and previous
             revision = str(previous) if stale else app.git.resolve(app.target_revision)
-            manifests = app.git.render(revision, app.path)
-        except (RepoError, AssetError) as exc:
+            rendering = app.git.render(revision, app.path, directory=app.directory)
+        except RepoError as exc:
             app.status["sync"] = {"status": "Unknown", "comparedTo": self._compared_to(app)}
             self._set_condition(app, "ComparisonError", f"Failed to load target state: {exc}")
             return
         self._drop_condition(app, "ComparisonError")
-        resources, synced = self._compare(app, manifests)
+        app.source_type = rendering.source_type
+        resources, synced = self._compare(app, list(rendering.objects))
         app.status["sync"] = {
             "status": "Synced" if synced else "OutOfSync",
             "revision": revision,
@@ -155,13 +161,13 @@ class Controller:
     def _compared_to(self, app: SimApp) -> dict[str, Any]:
         return {"source": app.source, "destination": app.destination}
 
-    def _locate(self, app: SimApp, manifest: Manifest) -> tuple[ResourceType | None, str | None]:
+    def _locate(self, app: SimApp, manifest: RenderedObject) -> tuple[ResourceType | None, str | None]:
         rt = self.cluster.type_for(manifest.api_version, manifest.kind)
         if rt is None or not rt.namespaced:
             return rt, None
         return rt, manifest.namespace or app.namespace
 
-    def _compare(self, app: SimApp, manifests: list[Manifest]) -> tuple[list[dict[str, Any]], bool]:
+    def _compare(self, app: SimApp, manifests: list[RenderedObject]) -> tuple[list[dict[str, Any]], bool]:
         resources: list[dict[str, Any]] = []
         wanted: set[ObjectKey] = set()
         all_synced = True
@@ -258,11 +264,11 @@ class Controller:
             phase, message = app.sync_failures.pop(0)
         else:
             try:
-                manifests = app.git.render(revision, app.path)
-            except (RepoError, AssetError) as exc:
-                phase, message = "Error", f"ComparisonError: {exc}"
+                rendering = app.git.render(revision, app.path, directory=app.directory)
+            except RepoError as exc:  # controller/sync.go: the ComparisonError condition, formatted
+                phase, message = "Error", f"ComparisonError: Failed to load target state: {exc}"
             else:
-                phase, message = self._apply(app, manifests, sync, result)
+                phase, message = self._apply(app, list(rendering.objects), sync, result)
         if phase != "Succeeded":
             limit = int((state["operation"].get("retry") or {}).get("limit") or 0)
             count = int(state.get("retryCount") or 0)
@@ -278,7 +284,7 @@ class Controller:
         self._finish(app, state, phase, message, result)
 
     def _apply(
-        self, app: SimApp, manifests: list[Manifest], sync: Mapping[str, Any], result: dict[str, Any]
+        self, app: SimApp, manifests: list[RenderedObject], sync: Mapping[str, Any], result: dict[str, Any]
     ) -> tuple[str, str]:
         selected = sync.get("resources") or []
         dry_run = bool(sync.get("dryRun"))

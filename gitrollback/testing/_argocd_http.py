@@ -1,6 +1,7 @@
 """The Argo CD simulator's API server half: content types, sessions, auth, and the application routes.
 
-Routes (``gitops-apis.md`` §1.1-§1.2, shapes from ``argocd-swagger.json``): ``POST``/``DELETE /api/v1/session``,
+Routes (argoproj/argo-cd ``server/application/application.go``, ``server/session/session.go``, ``server/server.go``;
+shapes from ``assets/swagger.json``): ``POST``/``DELETE /api/v1/session``,
 ``GET /api/v1/applications``, ``GET /api/v1/applications/{name}`` (``?refresh=`` blocks until the controller
 applied the refresh, or 504 ``application refresh deadline exceeded``), ``POST .../sync``, ``POST .../rollback``,
 ``DELETE .../operation``, ``GET .../resource-tree``, ``GET /api/version``. Server-side rules reproduced: the 415
@@ -21,6 +22,7 @@ from gitrollback.testing import _argocd_wire as wire
 from gitrollback.testing._argocd_app import ARGOCD_NAMESPACE, SimApp
 from gitrollback.testing._argocd_controller import Controller
 from gitrollback.testing._argocd_git import RepoError
+from gitrollback.testing.clock import SimClock
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.server import Request, Response
 
@@ -37,6 +39,7 @@ class ArgoCDHTTP:
     """Request handling for ``ArgoCDSimulator``; the simulator provides the state below."""
 
     cluster: ClusterState
+    clock: SimClock
     controller: Controller
     admin_password: str
     refresh_deadline: float
@@ -120,7 +123,7 @@ class ArgoCDHTTP:
     def _find(self, name: str, project: str | None) -> SimApp | Response:
         app = self.controller.apps.get(name)
         if not project:
-            # existence must not leak without a project (GHSA-2q5c-qw9c-fmvq): admin gets 403 too (§1.1)
+            # existence must not leak without a project (GHSA-2q5c-qw9c-fmvq): admin gets 403 too (getAppEnforceRBAC)
             return app if app is not None else wire.error(wire.PERMISSION_DENIED, "permission denied")
         if app is None or app.project != project:
             return wire.error(wire.NOT_FOUND, f'applications.argoproj.io "{name}" not found')
@@ -158,16 +161,23 @@ class ArgoCDHTTP:
             app = self._find(name, project)
             if isinstance(app, Response):
                 return app
-            if refresh is not None:
-                # the server patches the annotation, then blocks until the controller has handled it (§1.2)
-                target = self.controller.request_refresh(app, "hard" if refresh == "hard" else "normal")
-                self.controller.cond.notify_all()
-                if not self.controller.cond.wait_for(
-                    lambda: app.refreshes_done >= target, timeout=self.refresh_deadline
-                ):
-                    # §1.2 gives the message but no code; the simulator's choice is DeadlineExceeded (504), the
-                    # gateway's status for a request whose context ran out.
-                    return wire.error(wire.DEADLINE_EXCEEDED, "application refresh deadline exceeded")
+            if refresh is None:
+                return Response.json(200, app.to_json())
+            # the server patches the annotation, then waits until the controller has handled it
+            target = self.controller.request_refresh(app, "hard" if refresh == "hard" else "normal")
+            self.controller.cond.notify_all()
+
+        def refreshed() -> bool:
+            with self.controller.cond:
+                return app.refreshes_done >= target
+
+        # Wait on the clock with the lock released: on a FakeClock this very thread runs the controller's ticks.
+        if not self.clock.wait_until(refreshed, timeout=self.refresh_deadline, poll=0.02):
+            # argo-cd server/application/application.go (Get with refresh) returns this message; the status
+            # code is the simulator's choice: DeadlineExceeded (504), the gateway's status for a request whose
+            # context ran out.
+            return wire.error(wire.DEADLINE_EXCEEDED, "application refresh deadline exceeded")
+        with self.controller.cond:
             return Response.json(200, app.to_json())
 
     def _sync(self, request: Request, name: str, user: str) -> Response:
@@ -211,7 +221,7 @@ class ArgoCDHTTP:
             return Response.json(200, app.to_json())
 
     def _rollback(self, request: Request, name: str, user: str) -> Response:
-        """``POST .../rollback`` (§1.2): a sync to a ``status.history`` entry, refused while auto-sync is on."""
+        """``POST .../rollback`` (``Server.Rollback``): sync to a ``status.history`` entry; refused under auto-sync."""
         body = wire.json_body(request)
         if isinstance(body, Response):
             return body
@@ -234,7 +244,7 @@ class ArgoCDHTTP:
                 )
             if app.operation is not None:
                 return wire.error(wire.FAILED_PRECONDITION, _IN_PROGRESS)
-            # strategy forced to apply (no hooks), revision and source from the history entry (§1.2 rollback)
+            # strategy forced to apply (no hooks), revision and source from the history entry (Server.Rollback)
             sync: dict[str, Any] = {
                 "revision": entry["revision"],
                 "source": copy.deepcopy(entry.get("source") or app.source),

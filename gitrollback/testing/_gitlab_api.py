@@ -1,14 +1,14 @@
 """The GitLab API v4 routes of the simulator: projects, merge requests, notes, branches and users.
 
-``GitLabApi`` owns the simulator's state and answers an already authenticated request whose path has been
-split into *raw* segments (``grp%2Fapp`` stays one segment and is decoded here; ``docs/test-infra.md``
-§2b). Status codes and bodies follow GitLab's REST API: ``{"message": ...}`` for API errors
-(``"404 Project Not Found"``, ``"404 Not found"`` for a merge request, ``"404 Branch Not Found"``),
-``{"error": ...}`` for Grape's own 400/404/405, 409 with a list body for a duplicate open merge request.
+``GitLabApi`` owns the simulator's state and answers an already authenticated request whose path has been split
+into *raw* segments (``grp%2Fapp`` stays one segment and is decoded here, as python-gitlab URL-encodes project
+paths). Status codes and bodies follow GitLab's REST API: ``{"message": ...}`` for API errors (``"404 Project Not
+Found"``, ``"404 Not found"`` for a merge request, ``"404 Branch Not Found"``), ``{"error": ...}`` for Grape's own
+400/404/405, 409 with a list body for a duplicate open merge request.
 
 List routes paginate as GitLab does (``page``, ``per_page`` default 20, max 100) and always send the full
 header set ``X-Page``/``X-Per-Page``/``X-Total``/``X-Total-Pages``/``X-Next-Page``/``X-Prev-Page``/``Link``
-(§2b: all or none, or python-gitlab mis-warns). The merge route's refusal order mirrors GitLab's
+(all or none, or python-gitlab mis-warns). The merge route's refusal order mirrors GitLab's
 ``accept`` endpoint; see ``merge`` for where the simulator decides and why.
 """
 
@@ -34,6 +34,7 @@ from gitrollback.testing._gitlab_state import (
     render_project,
     render_user,
 )
+from gitrollback.testing.clock import SimClock
 from gitrollback.testing.server import Request, Response
 
 __all__ = ["GitLabApi"]
@@ -87,8 +88,9 @@ def params(request: Request) -> dict[str, Any]:
 class GitLabApi:
     """State plus route handlers; every public method is safe to call from any thread."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, clock: SimClock) -> None:
         self.root = root
+        self.clock = clock
         self.lock = threading.RLock()
         self.projects: dict[int, Project] = {}
         self.users: dict[int, User] = {1: User(1, "gitrollback-bot", "gitrollback bot")}
@@ -242,7 +244,7 @@ class GitLabApi:
         source, target = str(body["source_branch"]), str(body["target_branch"])
         if source == target:
             # GitLab's API helper answers a ``branch_conflict`` validation error with 422 and only the
-            # ``validate_branches`` one (the duplicate, §2b) with 409 (from GitLab's handle_merge_request_errors!;
+            # ``validate_branches`` one (the duplicate) with 409 (from GitLab's handle_merge_request_errors!;
             # not confirmed against a live server).
             return _message(422, ["You can't use same project/branch for source and target"])
         for kind, branch in (("Source", source), ("Target", target)):
@@ -254,7 +256,7 @@ class GitLabApi:
             return _message(
                 409, [f"Another open merge request already exists for this source branch: !{duplicate.iid}"]
             )
-        stamp = now_iso()
+        stamp = now_iso(self.clock.now())
         mr = MergeRequest(
             id=self._next_mr_id,
             iid=project.next_iid,
@@ -288,7 +290,7 @@ class GitLabApi:
             mr.reviewer_ids = [i for i in _ids(body["reviewer_ids"]) if i in self.users]
         event = body.get("state_event")
         if event == "close" and mr.state == "opened":
-            mr.state, mr.closed_at = "closed", now_iso()
+            mr.state, mr.closed_at = "closed", now_iso(self.clock.now())
         elif event == "reopen" and mr.state == "closed":
             duplicate = self._duplicate_of(project, mr.source_branch, mr.target_branch, but=mr.iid)
             if duplicate is not None:
@@ -296,14 +298,14 @@ class GitLabApi:
                     409, [f"Another open merge request already exists for this source branch: !{duplicate.iid}"]
                 )
             mr.state, mr.closed_at = "opened", None
-        mr.updated_at = now_iso()
+        mr.updated_at = now_iso(self.clock.now())
         return Response.json(200, render_mr(project, mr, self.users, base))
 
     def _create_note(self, body: dict[str, Any], mr: MergeRequest, base: str) -> Response:
         text = body.get("body")
         if not text:
             return _error(400, "body is missing")
-        note = Note(self._next_note_id, str(text), self.current_user_id, now_iso())
+        note = Note(self._next_note_id, str(text), self.current_user_id, now_iso(self.clock.now()))
         self._next_note_id += 1
         mr.notes.append(note)
         return Response.json(201, render_note(mr, note, self.users, base))
@@ -344,10 +346,11 @@ class GitLabApi:
                 message=message,
                 user_name=user.name,
                 user_email=f"{user.username}@example.invalid",
+                when=self.clock.now(),
             )
         except git.MergeConflict:
             return _message(406, "Branch cannot be merged")
-        stamp = now_iso()
+        stamp = now_iso(self.clock.now())
         mr.state, mr.merged_at, mr.updated_at = "merged", stamp, stamp
         mr.merge_commit_sha, mr.merged_sha, mr.merged_by_id = commit, current, user.id
         if _truthy(body.get("should_remove_source_branch")):

@@ -2,7 +2,7 @@
 
 A simulated GitLab project is a real bare repository, so a merge request's merge must be a real merge commit
 on the target branch that ``git clone`` or ``git fetch`` then sees. ``merge`` does it without a work tree:
-``git merge-tree --write-tree`` (git >= 2.38; 2.39 on the reference machine, ``docs/test-infra.md`` intro)
+``git merge-tree --write-tree`` (git >= 2.38)
 computes the merged tree or reports conflicts, ``git commit-tree`` writes the two-parent commit and
 ``git update-ref`` moves the branch with the old value as a guard, as GitLab's "merge commit" merge method
 does (it always creates a merge commit, even when a fast-forward would be possible).
@@ -92,7 +92,8 @@ def init_bare(path: Path, default_branch: str) -> None:
     """Create a bare repository whose HEAD names ``default_branch``; pushes over smart HTTP are allowed."""
     path.mkdir(parents=True, exist_ok=True)
     _git(path, "init", "--quiet", "--bare", f"--initial-branch={default_branch}")
-    # git http-backend refuses receive-pack without REMOTE_USER unless this is set (test-infra.md §1a).
+    # git http-backend refuses receive-pack without REMOTE_USER unless this is set (git-http-backend(1),
+    # http.receivepack).
     _git(path, "config", "http.receivepack", "true")
 
 
@@ -148,8 +149,17 @@ def delete_branch(repo: Path, branch: str) -> None:
     _git(repo, "update-ref", "-d", f"refs/heads/{branch}")
 
 
-def merge(repo: Path, *, target_branch: str, source_branch: str, message: str, user_name: str, user_email: str) -> str:
-    """Merge ``source_branch`` into ``target_branch`` with a merge commit; returns its id.
+def merge(
+    repo: Path,
+    *,
+    target_branch: str,
+    source_branch: str,
+    message: str,
+    user_name: str,
+    user_email: str,
+    when: datetime,
+) -> str:
+    """Merge ``source_branch`` into ``target_branch`` with a merge commit dated ``when``; returns its id.
 
     Raises ``MergeConflict`` when the branches conflict and ``GitFailure`` when a branch is missing or the
     target moved while merging (``update-ref`` compares against the old value).
@@ -163,7 +173,7 @@ def merge(repo: Path, *, target_branch: str, source_branch: str, message: str, u
         raise MergeConflict([line for line in out.splitlines()[1:] if line])
     tree = out.splitlines()[0].strip()
     env = _env(user_name, user_email)
-    stamp = datetime.now(UTC).replace(microsecond=0).isoformat()
+    stamp = when.astimezone(UTC).replace(microsecond=0).isoformat()
     env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = stamp
     _, commit = _git(repo, "commit-tree", tree, "-p", target, "-p", source, "-m", message, env=env)
     merged = commit.strip()

@@ -5,7 +5,7 @@ git data (branch tips, mergeability) always comes live from the project's bare r
 smart HTTP or a plain ``git push`` to the path is visible at once, as on GitLab after its push hooks ran.
 
 The JSON renderers fill the fields python-gitlab navigates by (project ``id``, MR ``iid`` and ``project_id``;
-``docs/test-infra.md`` §2b "Required fields") plus the ones callers read (``web_url``, ``state``,
+the attributes python-gitlab's ``RESTObject`` uses as ids) plus the ones callers read (``web_url``, ``state``,
 ``sha``, ``merge_commit_sha``, ``detailed_merge_status``, ``labels``, ``reviewers``, ``head_pipeline``).
 Every URL is built from the base URL of the request being answered (scheme, ``Host`` header and the
 relative URL root), never a fixed host: python-gitlab warns when a response URL differs from its base.
@@ -36,10 +36,10 @@ __all__ = [
 _DRAFT_PREFIXES = ("draft:", "[draft]", "(draft)")
 
 
-def now_iso() -> str:
-    """GitLab's timestamp format: UTC with milliseconds and a ``Z``."""
-    now = datetime.now(UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+def now_iso(at: datetime) -> str:
+    """``at`` in GitLab's timestamp format: UTC with milliseconds and a ``Z``."""
+    at = at.astimezone(UTC)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
 
 
 @dataclass

@@ -3,23 +3,32 @@
 ``ResourceType`` describes one served resource (group, versions, kind, plural, scope, kubectl names), and
 ``CATALOG`` is what the sandbox needs: the core kinds Image Factory's readiness checks and installer touch,
 apps/batch/rbac/coordination kinds, and Tekton's four kinds served at v1 (storage) and v1beta1
-(``gitops-apis.md`` §3). ``StoreError`` carries the fields of a Kubernetes ``Status``; the helpers here
-build the exact messages a real apiserver sends (``gitops-apis.md`` §4.2), so both the HTTP layer and the
-in-process Image Factory simulator see the same wording. ``cluster_state`` re-exports the public names.
+(tektoncd/pipeline ``config/300-crds``). ``StoreError`` carries the fields of a Kubernetes ``Status``; the
+helpers here build the exact messages a real apiserver sends (kubernetes/apimachinery ``pkg/api/errors``), so
+both the HTTP layer and the in-process Image Factory simulator see the same wording. ``cluster_state``
+re-exports the public names. ``validate``, ``decode`` and ``check_apply`` turn what ``_kube_schemas`` finds
+into the refusal of each write path.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+
+from gitrollback.testing import _kube_schemas as schemas
+
+FieldPath = tuple[str | int, ...]
 
 __all__ = [
     "CATALOG",
     "FIELD_MANAGER_MAX_LENGTH",
     "ResourceType",
     "StoreError",
+    "check_apply",
     "check_field_manager",
+    "decode",
     "force_forbidden",
     "invalid_error",
     "modified_error",
@@ -168,7 +177,7 @@ def _options_invalid(options: str, field: str, reason: str, detail: str) -> Stor
 
 
 def check_field_manager(manager: str | None, options: str = "PatchOptions", *, apply: bool = False) -> None:
-    """apimachinery ``ValidatePatchOptions``/``ValidateFieldManager`` (``gitops-apis.md`` §4.2)."""
+    """apimachinery ``ValidatePatchOptions``/``ValidateFieldManager`` (``pkg/apis/meta/v1/validation``)."""
     if apply and not manager:
         raise _options_invalid(
             options, "fieldManager", "FieldValueRequired", "Required value: is required for apply patch"
@@ -195,7 +204,7 @@ def namespace_not_found(namespace: str) -> StoreError:
 
 
 def modified_error(rt: ResourceType, name: str) -> StoreError:
-    """The stale-``resourceVersion`` conflict (``gitops-apis.md`` §4.2)."""
+    """The stale-``resourceVersion`` conflict (apiserver ``registry/generic/registry/store.go``)."""
     return StoreError(
         409,
         "Conflict",
@@ -231,16 +240,212 @@ def required_error(rt: ResourceType, name: str, field: str, detail: str = "Requi
     return invalid_error(rt, name, field, detail)
 
 
-# (kind, group) -> spec fields the real apiserver's validation requires; all the sandbox relies on.
-_REQUIRED_SPEC_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("Deployment", "apps"): ("selector",),
-    ("CronJob", "batch"): ("schedule",),
-}
+def _field_path(path: FieldPath) -> str:
+    """apimachinery ``field.Path`` text: ``spec.template.spec.containers[0].name``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _go_value(value: Any) -> str:
+    """Go's ``%v`` of a decoded JSON value (what structured-merge-diff prints after ``got``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping):
+        return "map[" + " ".join(f"{k}:{_go_value(v)}" for k, v in sorted(value.items())) + "]"
+    if isinstance(value, list):
+        return "[" + " ".join(_go_value(v) for v in value) + "]"
+    return str(value)
+
+
+def _go_syntax(value: Any) -> str:
+    """Go's ``%#v`` of a scalar (``"x"``, ``1``, ``true``); containers fall back to ``%v``."""
+    if isinstance(value, str):
+        return json.dumps(value)
+    return _go_value(value)
+
+
+def _go_kind(value: Any) -> str:
+    """Go's ``%T`` of a decoded JSON value."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int64"
+    if isinstance(value, float):
+        return "float64"
+    if isinstance(value, str):
+        return "string"
+    return "map[string]interface {}" if isinstance(value, Mapping) else "[]interface {}"
+
+
+def _json_kind(value: Any) -> str:
+    """``encoding/json``'s name for a JSON value in an ``UnmarshalTypeError``."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "object" if isinstance(value, Mapping) else "array"
+
+
+def _invalid_status(kind: str, group: str, name: str, errors: list[tuple[str, str, str]]) -> StoreError:
+    """apimachinery ``errors.NewInvalid``: one cause per field error, the aggregate in brackets when several."""
+    qualified = f"{kind}.{group}" if group else kind
+    texts = list(dict.fromkeys(f"{path}: {detail}" for path, _, detail in errors))  # ToAggregate dedups
+    aggregate = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
+    details: dict[str, Any] = {"name": name} if name else {}
+    if group:
+        details["group"] = group
+    details["kind"] = kind
+    details["causes"] = [{"reason": reason, "message": detail, "field": path} for path, reason, detail in errors]
+    return StoreError(422, "Invalid", f'{qualified} "{name}" is invalid: {aggregate}', details)
 
 
 def validate(rt: ResourceType, obj: Mapping[str, Any]) -> None:
-    """Refuse what the real apiserver's built-in validation refuses (only the fields listed above)."""
-    spec = obj.get("spec")
-    for required in _REQUIRED_SPEC_FIELDS.get((rt.kind, rt.group), ()):
-        if not isinstance(spec, Mapping) or spec.get(required) in (None, {}, ""):
-            raise required_error(rt, obj["metadata"]["name"], f"spec.{required}")
+    """The kind's validation, as far as its API schema states it: required fields (422 Invalid).
+
+    ``status`` is left out (the main resource ignores it; status writes are validated by hand-written code the
+    schemas do not carry). Custom resources have no schema here and pass.
+    """
+    body = {k: v for k, v in obj.items() if k != "status"}
+    version = str(obj.get("apiVersion", "")).rsplit("/", 1)[-1] or rt.preferred_version
+    report = schemas.check(rt.group, version, rt.kind, body)
+    if report is None or not report.invalid:
+        return
+    errors = [(_field_path(path), "FieldValueRequired", "Required value") for path in report.invalid]
+    raise _invalid_status(rt.kind, rt.group, str((obj.get("metadata") or {}).get("name") or ""), errors)
+
+
+def _unmarshal_error(bad: schemas.Mistyped) -> str:
+    """``encoding/json``'s ``UnmarshalTypeError`` text (the field path is JSON names only, no list indexes)."""
+    names = ".".join(bad.fields)
+    target = schemas.go_type(bad.schema)
+    where = f"Go struct field {bad.struct}.{names}" if names else "Go value"
+    return f"json: cannot unmarshal {_json_kind(bad.value)} into {where} of type {target}"
+
+
+def _strict_error(unknown: list[FieldPath]) -> str:
+    """apimachinery ``runtime.NewStrictDecodingError`` over sigs.k8s.io/json's unknown-field errors."""
+    return "strict decoding error: " + ", ".join(f'unknown field "{_field_path(p)}"' for p in unknown)
+
+
+def decode(
+    rt: ResourceType,
+    version: str,
+    obj: dict[str, Any],
+    *,
+    field_validation: str = "Warn",
+    warnings: list[str] | None = None,
+    patched: bool = False,
+) -> None:
+    """Decode a create, update or patched body the way the apiserver does, in place.
+
+    A value of the wrong type fails decoding (400 ``Kind in version "v" cannot be handled as a Kind: json:
+    cannot unmarshal ...``, apiserver ``transformDecodeError``); unknown fields fail it with
+    ``fieldValidation=Strict`` (``strict decoding error: unknown field "spec.x"``), are dropped with a warning
+    with ``Warn`` (the default) and silently with ``Ignore``. A non-apply patch reports the same as a 422
+    ``patch: Invalid value`` (apiserver ``jsonPatcher.applyPatchToCurrentObject``).
+    """
+    report = schemas.check(rt.group, version, rt.kind, {k: v for k, v in obj.items() if k != "status"})
+    if report is None:
+        return
+    failure = _unmarshal_error(report.mistyped[0]) if report.mistyped else None
+    if failure is None and report.unknown and field_validation == "Strict":
+        failure = _strict_error(report.unknown)
+    if failure is not None:
+        if patched:
+            shown = json.dumps(obj, separators=(",", ":"))
+            detail = f"Invalid value: {json.dumps(shown)}: {failure}"
+            raise StoreError(
+                422,
+                "Invalid",
+                f'"" is invalid: patch: {detail}',
+                {"causes": [{"reason": "FieldValueInvalid", "message": detail, "field": "patch"}]},
+            )
+        message = f'{rt.kind} in version "{version}" cannot be handled as a {rt.kind}: {failure}'
+        raise StoreError(400, "BadRequest", message)
+    for path in report.unknown:
+        if field_validation == "Warn" and warnings is not None:
+            warnings.append(f'unknown field "{_field_path(path)}"')
+        _drop(obj, path)
+
+
+def _drop(obj: Any, path: FieldPath) -> None:
+    node = obj
+    for part in path[:-1]:
+        node = node[part]
+    del node[path[-1]]
+
+
+def _smd_path(obj: Mapping[str, Any], path: FieldPath, keys: Mapping[FieldPath, tuple[str, ...]]) -> str:
+    """structured-merge-diff's path text: ``.spec.ports[port=80,protocol="TCP"]``, ``.args[0]``."""
+    out, node = "", cast(Any, obj)
+    for depth, part in enumerate(path):
+        if isinstance(part, int):
+            item = node[part]
+            names = keys.get(path[:depth])
+            if names and isinstance(item, Mapping):
+                out += "[" + ",".join(f"{n}={json.dumps(item.get(n))}" for n in names) + "]"
+            else:
+                out += f"[{part}]"
+        else:
+            out += f".{part}"
+        node = node[part]
+    return out
+
+
+def _smd_type_error(bad: schemas.Mistyped) -> str:
+    """structured-merge-diff ``validateScalar`` / ``mapValue`` / ``listValue`` wording."""
+    wanted = schemas.go_type(bad.schema)
+    if wanted.startswith("map[") or "." in wanted:
+        return f"expected map, got &{{{_go_value(bad.value)}}}"
+    if wanted.startswith("[]") and wanted != "[]uint8":
+        return f"expected list, got &{{{_go_value(bad.value)}}}"
+    if wanted in ("bool",):
+        return f"expected boolean, got &{{{_go_value(bad.value)}}}"
+    if wanted in ("string", "[]uint8"):
+        return f"expected string, got &value.valueUnstructured{{Value:{_go_syntax(bad.value)}}}"
+    return f"expected numeric (int or float), got {_go_kind(bad.value)}"
+
+
+def check_apply(rt: ResourceType, obj: Mapping[str, Any], namespace: str) -> None:
+    """Server-side apply's typed conversion of the applied configuration (500, apimachinery ``structuredmerge``).
+
+    Unknown fields and mistyped values fail it whatever ``fieldValidation`` says: the apiserver returns the
+    plain error ``failed to create typed patch object (NS/NAME; GROUP/VERSION, Kind=KIND): PATH: ...``, which
+    becomes a 500 with no reason (kubernetes/kubernetes issues 122480 and 139253). Only the first unknown field
+    of each map is named, as the walk stops there.
+    """
+    api_version = str(obj.get("apiVersion", ""))
+    group, _, version = api_version.rpartition("/")
+    report = schemas.check(group, version, rt.kind, obj)
+    if report is None:
+        return
+    problems: list[tuple[FieldPath, str]] = [(bad.path, _smd_type_error(bad)) for bad in report.mistyped]
+    seen: set[FieldPath] = set()
+    for path in report.unknown:
+        if path[:-1] not in seen:
+            seen.add(path[:-1])
+            problems.append((path, "field not declared in schema"))
+    if not problems:
+        return
+    order = {path: index for index, path in enumerate(_document_order(obj))}
+    problems.sort(key=lambda item: order.get(item[0], len(order)))
+    texts = [f"{_smd_path(obj, path, report.list_keys)}: {text}" for path, text in problems]
+    errors = texts[0] if len(texts) == 1 else "errors:\n" + "\n".join(f"  {t}" for t in texts)
+    name = str((obj.get("metadata") or {}).get("name") or "")
+    message = f"failed to create typed patch object ({namespace}/{name}; {group}/{version}, Kind={rt.kind}): {errors}"
+    raise StoreError(500, "", message)
+
+
+def _document_order(value: Any, path: FieldPath = ()) -> list[FieldPath]:
+    out = [path]
+    if isinstance(value, Mapping):
+        for key, child in value.items():
+            out.extend(_document_order(child, (*path, key)))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            out.extend(_document_order(child, (*path, index)))
+    return out

@@ -1,14 +1,15 @@
 """Discovery and OpenAPI documents the Kubernetes simulator serves, built from the resource catalogue.
 
-Legacy discovery only (``gitops-apis.md`` §4.1): ``/api``, ``/apis``, ``/apis/G`` and the per-version
-``APIResourceList``. kubectl asks for aggregated discovery first but falls back to these when the reply's
-Content-Type is plain ``application/json``, which works for every kubectl from 1.20 to 1.37
-(``test-infra.md`` §3.1). ``kind`` and ``namespaced`` are the fields kubectl cannot do without.
+Legacy discovery only: ``/api``, ``/apis``, ``/apis/G`` and the per-version ``APIResourceList``. kubectl asks
+for aggregated discovery first but falls back to these when the reply's Content-Type is plain
+``application/json`` (client-go ``discovery/aggregated_discovery.go``), which works for every kubectl from 1.20
+to 1.37. ``kind`` and ``namespaced`` are the fields kubectl cannot do without.
 
 The OpenAPI v3 stub is what ``kubectl apply`` (1.29+) needs to decide that the server supports
 ``fieldValidation``: a root listing every group-version and, per group-version, one ``patch`` operation
 per kind carrying ``x-kubernetes-group-version-kind`` and the ``fieldValidation`` query parameter, with no
-schemas at all (``test-infra.md`` §3.1). ``/openapi/v2`` is deliberately absent (404).
+schemas at all (what cli-runtime's ``QueryParamVerifierV3`` looks for). ``/openapi/v2`` is deliberately
+absent (404). ``/version`` reports ``KUBERNETES_VERSION``, the release whose API schemas validate objects.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from gitrollback.testing._kube_catalog import ResourceType
+from gitrollback.testing._kube_schemas import KUBERNETES_VERSION
 
 __all__ = [
     "SERVER_VERSION",
@@ -32,9 +34,9 @@ __all__ = [
 ]
 
 SERVER_VERSION: dict[str, str] = {
-    "major": "1",
-    "minor": "31",
-    "gitVersion": "v1.31.0",
+    "major": KUBERNETES_VERSION.split(".")[0],
+    "minor": KUBERNETES_VERSION.split(".")[1],
+    "gitVersion": f"v{KUBERNETES_VERSION}",
     "gitCommit": "0000000000000000000000000000000000000000",
     "gitTreeState": "clean",
     "buildDate": "2026-01-01T00:00:00Z",

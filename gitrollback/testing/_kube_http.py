@@ -1,8 +1,8 @@
 """Request decoding and Status replies for the Kubernetes simulator's router.
 
-Everything here is about the wire, not the store: the ``Status`` body of ``gitops-apis.md`` §4.2, the
+Everything here is about the wire, not the store: the ``Status`` body (apimachinery ``metav1.Status``), the
 generic 404/405/415 replies with the apiserver's wording, body decoding (an apply body may be YAML or JSON,
-so it goes through ``gitrollback._yaml``), the identity checks a body must pass against its URL, the field
+read as ``sigs.k8s.io/yaml`` reads it, ``_k8s_yaml``), the identity checks a body must pass against its URL, the field
 manager the apiserver derives when a client names none, and opaque ``continue`` tokens for chunked lists.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gitrollback import _yaml
+from gitrollback.testing import _k8s_yaml
 from gitrollback.testing._kube_catalog import ResourceType, StoreError
 from gitrollback.testing.server import Request, Response
 
@@ -32,6 +32,7 @@ __all__ = [
     "decode_continue",
     "encode_continue",
     "field_manager",
+    "field_validation",
     "flag",
     "int_param",
     "no_resource",
@@ -39,6 +40,7 @@ __all__ = [
     "status",
     "status_body",
     "unsupported_media_type",
+    "warning_headers",
 ]
 
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -75,15 +77,16 @@ class Target:
 
 
 def status_body(code: int, reason: str, message: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A failure ``Status`` (``gitops-apis.md`` §4.2); a NotFound always carries ``details``."""
+    """A failure ``Status`` (apiserver ``responsewriters.ErrorToAPIStatus``); a NotFound carries ``details``."""
     body: dict[str, Any] = {
         "kind": "Status",
         "apiVersion": "v1",
         "metadata": {},
         "status": "Failure",
         "message": message,
-        "reason": reason,
     }
+    if reason:  # a plain error turned into a Status has none (apiserver ErrorToAPIStatus: StatusReasonUnknown)
+        body["reason"] = reason
     if details or reason == "NotFound":
         body["details"] = dict(details or {})
     body["code"] = code
@@ -92,7 +95,9 @@ def status_body(code: int, reason: str, message: str, details: Mapping[str, Any]
 
 def status(code: int, message: str, details: Mapping[str, Any] | None = None, reason: str | None = None) -> Response:
     """A Status reply; the reason defaults to the apiserver's for ``code``."""
-    return Response.json(code, status_body(code, reason or _REASONS.get(code, "Unknown"), message, details))
+    if reason is None:
+        reason = _REASONS.get(code, "")
+    return Response.json(code, status_body(code, reason, message, details))
 
 
 def no_resource() -> Response:
@@ -106,7 +111,7 @@ def not_allowed() -> Response:
 
 
 def unsupported_media_type(custom: bool) -> Response:
-    """415; custom resources do not take strategic merge patches (``test-infra.md`` §3.0)."""
+    """415; custom resources do not take strategic merge patches (apiserver ``handlers/patch.go``)."""
     accepted = [JSON_PATCH, MERGE_PATCH] + ([] if custom else [STRATEGIC_PATCH]) + [APPLY_PATCH]
     prefix = "the body of the request was in an unknown format - accepted media types include: "
     return status(415, prefix + ", ".join(accepted))
@@ -123,7 +128,7 @@ _DECODABLE = frozenset(
 
 
 def decode_body(request: Request) -> Any:
-    """JSON, or YAML for YAML content types (apply bodies may be either, ``gitops-apis.md`` §4.2).
+    """JSON, or YAML for YAML content types (an apply body may be either).
 
     Protobuf and CBOR bodies (kubectl sends protobuf for built-in kinds) get the apiserver's 415, after
     which client-go retries in JSON.
@@ -139,10 +144,22 @@ def decode_body(request: Request) -> Any:
             if request.body.lstrip().startswith(b"{"):
                 with contextlib.suppress(ValueError):
                     return json.loads(request.body.decode("utf-8"))
-            return _yaml.load(request.body)
+            return _k8s_yaml.load(request.body)
         return json.loads(request.body.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, _k8s_yaml.YAMLError) as exc:
         raise StoreError(400, "BadRequest", f"error decoding request body: {exc}") from exc
+
+
+def field_validation(request: Request) -> str:
+    """``fieldValidation``: ``Strict``, ``Warn`` (the apiserver's default when absent) or ``Ignore``."""
+    return request.query_value("fieldValidation") or "Warn"
+
+
+def warning_headers(warnings: list[str]) -> dict[str, str]:
+    """RFC 7234 ``Warning`` values as the apiserver sends them (code 299, agent ``-``), comma-joined."""
+    if not warnings:
+        return {}
+    return {"Warning": ", ".join(f"299 - {json.dumps(text)}" for text in warnings)}
 
 
 def flag(request: Request, name: str) -> bool:
@@ -154,7 +171,7 @@ def int_param(request: Request, name: str) -> int:
     """An integer query parameter (0 when absent); 400 BadRequest when it is not a base-10 integer.
 
     The wording follows apimachinery's query-parameter conversion (``strconv.ParseInt`` error text); the
-    contract (``test-infra.md`` §3.0) only says refusals are ``Status`` bodies, so the exact text is ours.
+    refusal is a ``Status`` body; the exact text is ours.
     """
     raw = request.query_value(name)
     if not raw:

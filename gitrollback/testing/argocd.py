@@ -1,28 +1,31 @@
 """A loopback Argo CD API server with a tick-driven application controller, for the httpx Argo CD adapter.
 
-``ArgoCDSimulator`` serves the slice of Argo CD's REST API gitrollback uses (``gitops-apis.md`` §1.1-§1.2, the
-shapes of ``argocd-swagger.json``): ``POST /api/v1/session``, ``GET /api/v1/applications`` (list),
-``GET /api/v1/applications/{name}`` (with a blocking ``?refresh=normal|hard``), ``POST .../{name}/sync``,
+``ArgoCDSimulator`` serves the slice of Argo CD's REST API gitrollback uses (argoproj/argo-cd
+``server/application/application.go`` and ``server/session/session.go``; shapes from ``assets/swagger.json``):
+``POST /api/v1/session``, ``GET /api/v1/applications`` (list), ``GET /api/v1/applications/{name}`` (with a
+blocking ``?refresh=normal|hard``), ``POST .../{name}/sync``,
 ``POST .../{name}/rollback``, ``DELETE .../{name}/operation``, ``GET .../{name}/resource-tree`` and
 ``GET /api/version``. The server-side rules are the real ones: bearer tokens only when JWT-shaped (or the
 ``argocd.token`` cookie), 401 ``no session information``; a plain-text 415 for a non-GET whose Content-Type is
 not exactly ``application/json``; 403 ``permission denied`` for a missing app unless a project is given (then
 404); 400 ``another operation is already in progress``; 400 ``Cannot sync to <rev>: auto-sync currently set to
 <targetRevision>``; the rollback and terminate rules. The controller that moves operations, refreshes,
-auto-syncs and health along lives in ``_argocd_controller`` (§1.3, §6); the routes in ``_argocd_http``; git
-reading and rendering in ``_argocd_git``; the wire helpers in ``_argocd_wire``.
-This module holds the lifecycle, seeding, accessors for assertions and the fault switches.
+auto-syncs and health along lives in ``_argocd_controller`` and ticks as a repeating timer on the simulator's
+clock (``gitrollback.testing.clock``); the routes in ``_argocd_http``; git reading and rendering in
+``_argocd_git``; the wire helpers in ``_argocd_wire``. This module holds the lifecycle, seeding, accessors for
+assertions and the fault switches.
 
 Applications point at real local git repositories; syncs apply the rendered objects into a shared
 ``ClusterState`` (the same store the Kubernetes simulator serves), so tests can check the cluster itself.
 
 Usage::
 
-    with ArgoCDSimulator(cluster, tick=0.01) as argo:
+    clock = FakeClock()
+    with ArgoCDSimulator(ClusterState(clock=clock), clock=clock) as argo:     # the controller ticks every 3 s
         argo.add_app("tekton", repo_path=repo, path="backend/tekton", namespace="image-factory-tekton")
-        engine = ArgoCDEngine(argo.url, token=argo.token)
+        engine = ArgoCDEngine(argo.url, token=argo.token, clock=clock, poll_interval=5)
         engine.sync("tekton", revision=sha)
-        engine.wait_for_revision("tekton", sha, timeout=30)
+        engine.wait_for_revision("tekton", sha, timeout=300)  # its sleeps step the controller
         argo.fail_next_sync("tekton", "hook failed")       # fault switches: see the methods below
 """
 
@@ -30,7 +33,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
@@ -39,8 +41,8 @@ from gitrollback.testing._argocd_app import SimApp
 from gitrollback.testing._argocd_controller import COMPLETED, FIELD_MANAGER, Controller
 from gitrollback.testing._argocd_git import GitReader
 from gitrollback.testing._argocd_http import ArgoCDHTTP
+from gitrollback.testing.clock import SimClock, TimerSet
 from gitrollback.testing.cluster_state import ClusterState
-from gitrollback.testing.imagefactory.worker import TickLoops
 from gitrollback.testing.server import SimulatorServer
 
 __all__ = ["FIELD_MANAGER", "ArgoCDSimulator"]
@@ -52,14 +54,23 @@ class ArgoCDSimulator(ArgoCDHTTP, SimulatorServer):
     Args:
         cluster: where syncs apply objects (shared with the Kubernetes simulator).
         tick: seconds between controller ticks. An operation runs ``operation_ticks`` ticks (default 2); the
-            refresh after it lands one tick later; periodic resync every ``resync_ticks`` ticks (default 100).
+            refresh after it lands one tick later; periodic resync every ``resync_ticks`` ticks (default 40, so
+            120 s at the default tick: Argo CD's default ``timeout.reconciliation``).
         token: an API token to accept (like one from ``argocd account generate-token``); it must look like a
             JWT, as Argo CD ignores other bearer values. One is minted when omitted; read it from ``token``.
         admin_password: the ``admin`` account's password for ``POST /api/v1/session``.
+        clock: where time comes from (timestamps, the controller timer, the ``?refresh`` wait); a ``WallClock``
+            of its own, stopped by ``stop()``, when omitted.
     """
 
     def __init__(
-        self, cluster: ClusterState, *, tick: float = 0.05, token: str | None = None, admin_password: str = "sim"
+        self,
+        cluster: ClusterState,
+        *,
+        tick: float = 3.0,
+        token: str | None = None,
+        admin_password: str = "sim",
+        clock: SimClock | None = None,
     ) -> None:
         super().__init__()
         if token is not None and not wire.looks_like_jwt(token):
@@ -68,35 +79,32 @@ class ArgoCDSimulator(ArgoCDHTTP, SimulatorServer):
         self.token = token or wire.mint_token("gitrollback")
         self.admin_password = admin_password
         self.refresh_deadline = 30.0
-        self.controller = Controller(cluster)
+        self._timers = TimerSet(clock)
+        self.clock: SimClock = self._timers.clock
+        self.controller = Controller(cluster, self.clock)
         self._tokens: dict[str, str] = {self.token: "admin"}
         self._paused = False
-        self._loops = TickLoops()
-        self._loops.add("argocd-controller", tick, self._background_tick)
+        self._timers.add("argocd-controller", tick, self._background_tick)
 
     # -- lifecycle ----------------------------------------------------------------------------------------
 
     def start(self) -> Self:
-        """Serve HTTP and start the controller loop."""
+        """Serve HTTP and register the controller timer on the clock."""
         super().start()
-        self._loops.start()
+        self._timers.start()
         return self
 
     def stop(self) -> None:
-        """Stop the controller loop, then the server."""
-        self._loops.stop()
+        """Cancel the controller timer (stopping the clock if the simulator made it), then the server."""
+        self._timers.stop()
         super().stop()
 
     def _background_tick(self) -> None:
         if not self._paused:
             self.controller.tick()
 
-    def run_tick(self) -> None:
-        """Run one controller tick now (also while paused)."""
-        self.controller.tick()
-
     def pause(self) -> None:
-        """Stop the background controller (requests are still served; ``?refresh`` then blocks)."""
+        """Stop the background controller (requests are still served; ``?refresh`` then waits out its deadline)."""
         self._paused = True
 
     def resume(self) -> None:
@@ -135,8 +143,13 @@ class ArgoCDSimulator(ArgoCDHTTP, SimulatorServer):
         auto_sync: bool = False,
         self_heal: bool = False,
         prune: bool = False,
+        directory_recurse: bool | None = None,
     ) -> dict[str, Any]:
         """Create an Application for ``path`` in the git repository at ``repo_path``; returns its JSON.
+
+        Argo CD renders the path with ``kustomize build`` when it holds a kustomization, else as a plain directory
+        of manifests; ``directory_recurse`` sets ``spec.source.directory.recurse``, which makes it a Directory
+        app either way (``_argocd_git``).
 
         The first comparison runs at once (the app starts OutOfSync/Missing, or Synced when the cluster already
         matches); with ``auto_sync`` the controller syncs it on its next tick.
@@ -152,7 +165,8 @@ class ArgoCDSimulator(ArgoCDHTTP, SimulatorServer):
             self_heal=self_heal,
             prune=prune,
             git=GitReader(Path(repo_path)),
-            created=datetime.now(UTC),
+            created=self.clock.now(),
+            directory=None if directory_recurse is None else {"recurse": directory_recurse},
         )
         with self.controller.cond:
             if name in self.controller.apps:
@@ -189,21 +203,25 @@ class ArgoCDSimulator(ArgoCDHTTP, SimulatorServer):
             return sorted(self.controller.apps[name].managed)
 
     def wait_until(
-        self, name: str, predicate: Callable[[dict[str, Any]], bool], *, timeout: float = 10.0
+        self, name: str, predicate: Callable[[dict[str, Any]], bool], *, timeout: float = 120.0
     ) -> dict[str, Any]:
-        """Block until ``predicate(app_json)`` holds (re-checked after every tick); ``TimeoutError`` otherwise."""
+        """Let the clock's time pass until ``predicate(app_json)`` holds (checked after every controller tick).
+
+        Raises:
+            TimeoutError: not reached within ``timeout`` seconds of the clock's time.
+        """
         found: list[dict[str, Any]] = []
 
         def check() -> bool:
-            found[:] = [self.controller.apps[name].to_json()]
-            return predicate(found[0])
+            with self.controller.cond:
+                found[:] = [self.controller.apps[name].to_json()]
+                return predicate(found[0])
 
-        with self.controller.cond:
-            if not self.controller.cond.wait_for(check, timeout=timeout):
-                raise TimeoutError(f"application {name}: condition not reached in {timeout}s: {found[0]['status']}")
-            return found[0]
+        if not self.clock.wait_until(check, timeout=timeout, poll=0.02):
+            raise TimeoutError(f"application {name}: condition not reached in {timeout}s: {found[0]['status']}")
+        return found[0]
 
-    def sync_now(self, name: str, revision: str | None = None, *, timeout: float = 10.0) -> dict[str, Any]:
+    def sync_now(self, name: str, revision: str | None = None, *, timeout: float = 120.0) -> dict[str, Any]:
         """Sync as ``admin`` without HTTP and wait until the operation and the refresh after it are done."""
         with self.controller.cond:
             app = self.controller.apps[name]
@@ -241,7 +259,7 @@ class ArgoCDSimulator(ArgoCDHTTP, SimulatorServer):
             app.status["operationState"] = {
                 "operation": copy.deepcopy(operation),
                 "phase": "Running",
-                "startedAt": wire.rfc3339(datetime.now(UTC)),
+                "startedAt": wire.rfc3339(self.clock.now()),
             }
             app.hold_operation = ticks is None
             app.op_ticks_left = ticks or 0

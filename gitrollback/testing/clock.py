@@ -14,7 +14,12 @@ Two implementations of one small interface (``SimClock``):
 Simulator code that must block a request until the world moves on (Argo CD's ``?refresh`` waits for the
 controller, for example) calls ``wait_until(predicate, timeout=...)``: the stepped clock advances through due
 timers until the predicate holds, the wall clock polls. Never call it while holding a lock that a timer callback
-takes.
+takes, and never block a timer callback on another thread that steps the same clock (an HTTP request to a
+simulator that waits on it): one thread at a time steps a ``FakeClock``, the others wait for it. Reading the
+time and registering or cancelling timers never waits for a running callback.
+
+Ownership: a simulator built without a clock makes its own ``WallClock`` and stops it in ``stop()``; one given a
+clock only cancels its own timers there, and whoever made the clock stops it (``WallClock.stop()``).
 
 Example::
 
@@ -36,7 +41,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-__all__ = ["FakeClock", "SimClock", "Timer", "WallClock"]
+__all__ = ["FakeClock", "SimClock", "Timer", "TimerSet", "WallClock"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +54,21 @@ class Timer:
         self.interval = interval
         self.callback = callback
         self.repeat = repeat
-        self.cancelled = False
         self.fired = 0
+        self._cancelled = threading.Event()
+
+    @property
+    def cancelled(self) -> bool:
+        """True once ``cancel()`` was called."""
+        return self._cancelled.is_set()
 
     def cancel(self) -> None:
-        """Stop the timer; a callback already running finishes."""
-        self.cancelled = True
+        """Stop the timer; a callback already running finishes (a wall-clock timer's thread wakes at once)."""
+        self._cancelled.set()
+
+    def wait_cancelled(self, seconds: float) -> bool:
+        """Block up to ``seconds`` real seconds; True as soon as the timer is cancelled (for ``WallClock``)."""
+        return self._cancelled.wait(seconds)
 
     def __repr__(self) -> str:
         return f"Timer({self.name!r}, every={self.interval if self.repeat else None}, fired={self.fired})"
@@ -99,7 +113,8 @@ def _run(timer: Timer) -> None:
 class FakeClock:
     """Stepped virtual time starting at ``start`` (default 2026-03-28T00:00:00Z).
 
-    ``sleeps`` records every ``sleep`` request, so a test can check how a client waited.
+    ``sleeps`` records every ``sleep`` request, so a test can check how a client waited. One thread at a time
+    steps the clock (``sleep``/``advance``/``wait_until``); reading it and registering timers never blocks.
     """
 
     def __init__(self, start: datetime | None = None) -> None:
@@ -108,7 +123,8 @@ class FakeClock:
         self.sleeps: list[float] = []
         self._queue: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
-        self._lock = threading.RLock()
+        self._queue_lock = threading.Lock()
+        self._step_lock = threading.RLock()
 
     def now(self) -> datetime:
         """The virtual wall time."""
@@ -125,17 +141,20 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         """Move time forward by ``seconds``, running each due timer at its own due time, earliest first."""
-        with self._lock:
+        with self._step_lock:
             target = self.t + max(0.0, seconds)
-            while self._queue and self._queue[0][0] <= target:
-                due, _, timer = heapq.heappop(self._queue)
-                if timer.cancelled:
-                    continue
-                self.t = max(self.t, due)
-                if timer.repeat:
-                    heapq.heappush(self._queue, (due + timer.interval, next(self._seq), timer))
-                _run(timer)
-            self.t = target
+            while True:
+                with self._queue_lock:
+                    if not self._queue or self._queue[0][0] > target:
+                        break
+                    due, _, timer = heapq.heappop(self._queue)
+                    if timer.cancelled:
+                        continue
+                    self.t = max(self.t, due)
+                    if timer.repeat:
+                        heapq.heappush(self._queue, (due + timer.interval, next(self._seq), timer))
+                _run(timer)  # outside the queue lock: a callback may register or cancel timers
+            self.t = max(self.t, target)
 
     def every(self, interval: float, callback: Callable[[], object], *, name: str = "") -> Timer:
         """Call ``callback`` every ``interval`` virtual seconds, first one interval from now."""
@@ -148,13 +167,13 @@ class FakeClock:
         return self._schedule(Timer(name, max(0.0, delay), callback, repeat=False), max(0.0, delay))
 
     def _schedule(self, timer: Timer, delay: float) -> Timer:
-        with self._lock:
+        with self._queue_lock:
             heapq.heappush(self._queue, (self.t + delay, next(self._seq), timer))
         return timer
 
     def next_due(self) -> float | None:
         """Seconds until the next live timer, or None when none is registered."""
-        with self._lock:
+        with self._queue_lock:
             live = [due for due, _, timer in self._queue if not timer.cancelled]
             return max(0.0, min(live) - self.t) if live else None
 
@@ -162,23 +181,29 @@ class FakeClock:
         """Advance timer by timer until ``predicate()`` holds; False once ``timeout`` virtual seconds passed.
 
         Without a timer due before the deadline nothing can change, so time jumps straight to the deadline.
+        ``poll`` is ignored: stepped time only changes at timers.
         """
         deadline = self.t + timeout
         while not predicate():
-            if self.t >= deadline:
-                return False
-            due = self.next_due()
-            step = deadline - self.t if due is None else min(max(due, 1e-9), deadline - self.t)
-            self.advance(step)
+            with self._step_lock:
+                if self.t >= deadline:
+                    return False
+                due = self.next_due()
+                step = deadline - self.t if due is None else min(max(due, 1e-9), deadline - self.t)
+                self.advance(step)
         return True
+
+    def __repr__(self) -> str:
+        return f"FakeClock(t={self.t:g})"
 
 
 class WallClock:
-    """Real time; timers run on daemon threads until ``stop()``."""
+    """Real time; timers run on daemon threads until cancelled or until ``stop()``."""
 
     def __init__(self) -> None:
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._threads: list[tuple[threading.Thread, Timer]] = []
+        self._lock = threading.Lock()
 
     def now(self) -> datetime:
         """The current time in UTC."""
@@ -205,12 +230,17 @@ class WallClock:
 
     def _start(self, timer: Timer) -> Timer:
         thread = threading.Thread(target=self._loop, args=(timer,), name=timer.name or "sim-timer", daemon=True)
-        self._threads.append(thread)
+        with self._lock:
+            if self._stop.is_set():
+                timer.cancel()
+                return timer
+            self._threads = [(t, tm) for t, tm in self._threads if t.is_alive()]
+            self._threads.append((thread, timer))
         thread.start()
         return timer
 
     def _loop(self, timer: Timer) -> None:
-        while not self._stop.wait(timer.interval) and not timer.cancelled:
+        while not timer.wait_cancelled(timer.interval):
             _run(timer)
             if not timer.repeat:
                 return
@@ -226,11 +256,56 @@ class WallClock:
         return True
 
     def stop(self) -> None:
-        """Stop every timer and wait for running callbacks to finish."""
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=5)
-        self._threads.clear()
+        """Cancel every timer, wake every sleeper, and wait for running callbacks to finish."""
+        with self._lock:
+            self._stop.set()
+            threads, self._threads = self._threads, []
+        for _, timer in threads:
+            timer.cancel()
+        for thread, _ in threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=30)
 
     def __repr__(self) -> str:
         return "WallClock()"
+
+
+class TimerSet:
+    """The repeating timers of one simulator: registered when it starts, cancelled when it stops.
+
+    Built without a clock it makes its own ``WallClock`` and stops it in ``stop()``; given one (shared by a whole
+    world) it only cancels its own timers and leaves the clock to whoever made it.
+
+    Example::
+
+        timers = TimerSet(clock)
+        timers.add("imagefactory-installer", 5.0, sim.run_installer_tick)
+        timers.start()      # every 5 s of the clock's time from now
+        timers.stop()
+    """
+
+    def __init__(self, clock: SimClock | None = None) -> None:
+        self._owned = WallClock() if clock is None else None
+        self.clock: SimClock = clock if clock is not None else self._owned  # type: ignore[assignment]
+        self._specs: list[tuple[str, float, Callable[[], object]]] = []
+        self._running: list[Timer] = []
+
+    def add(self, name: str, interval: float, callback: Callable[[], object]) -> None:
+        """Register a repeating timer to start with ``start()``."""
+        if interval <= 0:
+            raise ValueError(f"timer interval must be positive, got {interval}")
+        self._specs.append((name, interval, callback))
+
+    def start(self) -> None:
+        """Start every registered timer (once; a second call does nothing)."""
+        if self._running:
+            return
+        self._running = [self.clock.every(interval, callback, name=name) for name, interval, callback in self._specs]
+
+    def stop(self) -> None:
+        """Cancel the timers; stop the clock too when this set made it."""
+        for timer in self._running:
+            timer.cancel()
+        self._running = []
+        if self._owned is not None:
+            self._owned.stop()

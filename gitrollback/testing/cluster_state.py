@@ -5,13 +5,14 @@ kubectl) and the Image Factory simulator (whose readiness checks, installer jobs
 objects, as the real server does through its ``runtime_auth``/``bootstrap_auth`` clients).
 
 Objects are stored once per (group, plural, namespace, name) whatever version they were written through, the
-way a CRD with several served versions behaves (``gitops-apis.md`` §3: Tekton converts between v1 and
-v1beta1); reads rewrite ``apiVersion`` to the version asked for. The bookkeeping follows ``gitops-apis.md``
-§4.2: ``resourceVersion`` bumps on every write, ``generation`` only on changes outside metadata/status,
+way a CRD with several served versions behaves (Tekton serves v1 and v1beta1 and converts between them);
+reads rewrite ``apiVersion`` to the version asked for. The bookkeeping follows the apiserver (kubernetes/apiserver
+``pkg/registry/generic/registry/store.go``, apimachinery ``pkg/util/managedfields``): ``resourceVersion`` bumps
+on every write, ``generation`` only on changes outside metadata/status,
 writes to the main resource ignore ``status`` (and ``/status`` writes ignore everything else), stale
 ``resourceVersion`` preconditions give the real 409 text, and server-side apply tracks per-manager field
-ownership (``metadata.managedFields``, see ``_kube_fields``) with real conflict messages. The only built-in
-validation is what the sandbox relies on (Deployment ``spec.selector``, CronJob ``spec.schedule``).
+ownership (``metadata.managedFields``, see ``_kube_fields``) with real conflict messages. Built-in kinds are
+decoded and validated against the Kubernetes API schemas (``_kube_schemas``, messages in ``_kube_catalog``).
 ``put()`` stays unvalidated and unconditional for test set-up. All methods are thread-safe and return deep
 copies; every refusal is a ``StoreError`` carrying the Status fields the HTTP layer sends.
 """
@@ -33,7 +34,9 @@ from gitrollback.testing._kube_catalog import (
     CATALOG,
     ResourceType,
     StoreError,
+    check_apply,
     check_field_manager,
+    decode,
     invalid_error,
     modified_error,
     namespace_not_found,
@@ -49,6 +52,7 @@ from gitrollback.testing._kube_fields import (
     server_side_apply,
     value_at,
 )
+from gitrollback.testing.clock import SimClock, WallClock
 
 __all__ = ["CATALOG", "ApplyResult", "ClusterState", "ResourceType", "StoreError"]
 
@@ -65,8 +69,8 @@ class ApplyResult:
     created: bool
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _stamp(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _split_api_version(api_version: str) -> tuple[str, str]:
@@ -74,6 +78,10 @@ def _split_api_version(api_version: str) -> tuple[str, str]:
         group, version = api_version.split("/", 1)
         return group, version
     return "", api_version
+
+
+def _version_of(obj: Mapping[str, Any], rt: ResourceType) -> str:
+    return str(obj.get("apiVersion", "")).rpartition("/")[2] or rt.preferred_version
 
 
 def _spec_of(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -87,6 +95,8 @@ class ClusterState:
         types: the served resource types (default ``CATALOG``).
         namespaces: namespaces to create up front (``default`` always exists).
         ready_nodes: how many Ready nodes the cluster reports (readiness checks count them).
+        clock: where ``creationTimestamp`` and ``managedFields`` times come from (the world's shared clock;
+            a ``WallClock`` when omitted, which needs no stopping as the store registers no timers).
     """
 
     def __init__(
@@ -95,7 +105,9 @@ class ClusterState:
         *,
         namespaces: Iterable[str] = (),
         ready_nodes: int = 1,
+        clock: SimClock | None = None,
     ) -> None:
+        self.clock: SimClock = clock if clock is not None else WallClock()
         self.types: tuple[ResourceType, ...] = tuple(types)
         self._lock = threading.RLock()
         self._objects: dict[Key, dict[str, Any]] = {}
@@ -196,17 +208,30 @@ class ClusterState:
                 manager=manager,
                 api_version=rt.api_version(),
                 subresource="",
-                now=_now(),
+                now=_stamp(self.clock.now()),
             )
             return self._commit(rt, key, new, existing, entries, dry_run=False)
 
     def create(
-        self, obj: Mapping[str, Any], *, namespace: str | None = None, manager: str, dry_run: bool = False
+        self,
+        obj: Mapping[str, Any],
+        *,
+        namespace: str | None = None,
+        manager: str,
+        dry_run: bool = False,
+        field_validation: str = "Warn",
+        warnings: builtins.list[str] | None = None,
     ) -> dict[str, Any]:
-        """POST: create, 409 AlreadyExists when present; ``generateName`` is honoured; status is dropped."""
+        """POST: create, 409 AlreadyExists when present; ``generateName`` is honoured; status is dropped.
+
+        The body is decoded against its kind's API schema first (``_kube_catalog.decode``: wrong types are a
+        400, unknown fields a 400 with ``field_validation="Strict"``, else dropped, with a message appended to
+        ``warnings`` for ``"Warn"``), and validated before the name is checked for a clash, as the registry does.
+        """
         check_field_manager(manager, "CreateOptions")
         rt = self._require_type(obj, allow_generate_name=True)
         new = copy.deepcopy(dict(obj))
+        decode(rt, _version_of(obj, rt), new, field_validation=field_validation, warnings=warnings)
         meta = new.setdefault("metadata", {})
         if meta.get("resourceVersion"):
             # registry store wording; the status code is a guess (unverified against a live server)
@@ -217,12 +242,12 @@ class ClusterState:
                 meta["name"] = f"{meta['generateName']}{secrets.token_hex(3)[:5]}"
             name = meta["name"]
             key = self._key(rt, ns, name)
+            new.pop("status", None)
+            validate(rt, new)
             if key in self._objects:
                 raise StoreError(409, "AlreadyExists", f'{rt.qualified} "{name}" already exists', rt.details(name))
-            new.pop("status", None)
             if rt.kind == "Namespace":
                 new["status"] = {"phase": "Active"}
-            validate(rt, new)
             entries = claim_update(
                 [],
                 {},
@@ -230,7 +255,7 @@ class ClusterState:
                 manager=manager,
                 api_version=str(obj.get("apiVersion")),
                 subresource="",
-                now=_now(),
+                now=_stamp(self.clock.now()),
             )
             return self._commit(rt, key, new, None, entries, dry_run=dry_run)
 
@@ -242,11 +267,18 @@ class ClusterState:
         manager: str,
         subresource: str = "",
         dry_run: bool = False,
+        field_validation: str = "Warn",
+        warnings: builtins.list[str] | None = None,
     ) -> dict[str, Any]:
-        """PUT: replace an object (or only its status); a ``resourceVersion`` is a precondition."""
+        """PUT: replace an object (or only its status); a ``resourceVersion`` is a precondition.
+
+        The body is decoded as for ``create``.
+        """
         check_field_manager(manager, "UpdateOptions")
         rt = self._require_type(obj)
         new = copy.deepcopy(dict(obj))
+        if subresource != "status":
+            decode(rt, _version_of(obj, rt), new, field_validation=field_validation, warnings=warnings)
         meta = new.setdefault("metadata", {})
         ns = self._namespace_for(rt, namespace, meta, creating=False)
         key = self._key(rt, ns, meta["name"])
@@ -286,17 +318,29 @@ class ClusterState:
         version: str | None = None,
         subresource: str = "",
         dry_run: bool = False,
+        field_validation: str = "Warn",
+        warnings: builtins.list[str] | None = None,
     ) -> dict[str, Any]:
         """A non-apply PATCH: ``transform`` maps the live object (as seen at ``version``) to the new one.
 
         ``transform`` runs under the store lock, so the read-modify-write is atomic; a ``resourceVersion``
         it leaves in the result that differs from the live one is a failed precondition, as on a real server.
+        The patched object is decoded as for ``create``, failures being a 422 on ``patch``.
         """
         check_field_manager(manager)
         key = self._key(rt, namespace, name)
         with self._lock:
             existing = self._require(rt, key)
             new = transform(self._view(rt, existing, version))
+            if subresource != "status":
+                decode(
+                    rt,
+                    version or rt.preferred_version,
+                    new,
+                    field_validation=field_validation,
+                    warnings=warnings,
+                    patched=True,
+                )
             rv = (new.get("metadata") or {}).get("resourceVersion")
             if rv and rv != existing["metadata"]["resourceVersion"]:
                 raise modified_error(rt, name)
@@ -323,7 +367,7 @@ class ClusterState:
         dry_run: bool = False,
         subresource: str = "",
     ) -> ApplyResult:
-        """Server-side apply (``gitops-apis.md`` §4.2): create when missing, else merge with ownership checks.
+        """Server-side apply: create when missing, else merge with ownership checks.
 
         Raises ``StoreError`` 409 ``Conflict`` when a field owned by another manager would change and
         ``force`` is false; with ``force`` this manager takes those fields over. ``subresource="status"``
@@ -336,10 +380,12 @@ class ClusterState:
         meta = applied.setdefault("metadata", {})
         if meta.get("managedFields") is not None:
             raise StoreError(400, "BadRequest", "metadata.managedFields must be nil")
+        sent_namespace = str(meta.get("namespace") or "")
         ns = self._namespace_for(rt, namespace, meta)
         name = meta["name"]
         key = self._key(rt, ns, name)
         if not on_status:
+            check_apply(rt, {**applied, "metadata": {**meta, "namespace": sent_namespace}}, sent_namespace)
             applied.pop("status", None)
         rv = meta.pop("resourceVersion", None)
         with self._lock:
@@ -357,7 +403,7 @@ class ClusterState:
                 manager=manager,
                 api_version=str(obj.get("apiVersion")),
                 force=force,
-                now=_now(),
+                now=_stamp(self.clock.now()),
                 subresource=subresource,
             )
             if on_status:
@@ -510,7 +556,7 @@ class ClusterState:
             manager=manager,
             api_version=api_version,
             subresource=subresource,
-            now=_now(),
+            now=_stamp(self.clock.now()),
         )
         return self._commit(rt, key, new, existing, entries, dry_run=dry_run)
 
@@ -530,7 +576,7 @@ class ClusterState:
         if rt.namespaced:
             meta["namespace"] = key[2]
         meta["uid"] = old_meta.get("uid") or str(uuid.uuid4())
-        meta["creationTimestamp"] = old_meta.get("creationTimestamp") or _now()
+        meta["creationTimestamp"] = old_meta.get("creationTimestamp") or _stamp(self.clock.now())
         generation = int(old_meta.get("generation", 0))
         if existing is None or _spec_of(existing) != _spec_of(obj):
             generation += 1
@@ -543,7 +589,7 @@ class ClusterState:
         if dry_run:
             meta["resourceVersion"] = old_meta.get("resourceVersion", "")
             return self._view(rt, obj, None)
-        # every write bumps resourceVersion, even one that changes nothing (gitops-apis.md §4.2)
+        # every write bumps resourceVersion, even one that changes nothing (the apiserver's storage always writes)
         self._last_rv = next(self._rv)
         meta["resourceVersion"] = str(self._last_rv)
         self._objects[key] = obj

@@ -1,15 +1,15 @@
 """A loopback GitHub (REST API v3 plus git smart HTTP) for the real PyGithub and the real git client.
 
-``GitHubSimulator`` serves the routes PyGithub needs for a rollback pull request (``test-infra.md`` §2a):
-repository, pull requests (list with ``state``/``head``/``base`` filters, create, get, edit, merge, merged
-check), review requests, issue labels and comments, and branches, with ``Link``-header pagination. Every
-repository is a real bare git repository under ``root`` (``root/<owner>/<name>.git``): clones and pushes go
-to the same port through ``GitHttpBackend`` (``test-infra.md`` §1a), and a merge writes a real merge commit
-onto the base branch. The rules (validation, refusals, exact messages) live in ``_github_state``, the JSON
-shapes in ``_github_json``, git plumbing in ``_github_git``.
+``GitHubSimulator`` serves the routes PyGithub needs for a rollback pull request (REST API v3 as documented at
+docs.github.com/rest): repository, pull requests (list with ``state``/``head``/``base`` filters, create, get, edit,
+merge, merged check), review requests, issue labels and comments, and branches, with ``Link``-header pagination.
+Every repository is a real bare git repository under ``root`` (``root/<owner>/<name>.git``): clones and pushes go
+to the same port through ``GitHttpBackend`` (``git http-backend``), and a merge writes a real merge commit onto the
+base branch. The rules (validation, refusals, exact messages) live in ``_github_state``, the JSON shapes in
+``_github_json``, git plumbing in ``_github_git``.
 
 Replies build their URLs from the request's ``Host`` header and the API prefix the request used, so PyGithub
-accepts them (the ``AssertionError`` traps of §2a). Both base URL styles work: ``http://127.0.0.1:P/api/v3``
+accepts them (PyGithub asserts that reply URLs start with its base URL). Both base URL styles work: ``http://127.0.0.1:P/api/v3``
 (GitHub Enterprise style, the default ``api_prefix``) and ``http://127.0.0.1:P`` (api.github.com style).
 Auth is ``Authorization: token <t>`` (or ``Bearer <t>``); anything else gets 401 ``Bad credentials``.
 
@@ -29,12 +29,11 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlencode
 
-from gitrollback.ports import Clock
 from gitrollback.testing._github_git import Plumbing
 from gitrollback.testing._github_json import (
     Links,
@@ -46,6 +45,7 @@ from gitrollback.testing._github_json import (
     user_json,
 )
 from gitrollback.testing._github_state import ApiError, GitHubState, Protection, SimComment, SimPull, SimRepo
+from gitrollback.testing.clock import SimClock, WallClock
 from gitrollback.testing.git_http import GitHttpBackend
 from gitrollback.testing.server import Request, Response, SimulatorServer
 
@@ -64,7 +64,8 @@ class GitHubSimulator(SimulatorServer):
         token: the one valid token (API ``Authorization`` header; git over HTTP as the Basic password).
         api_prefix: where the REST API lives (``/api/v3`` like GitHub Enterprise); unprefixed paths work too.
         login: the user the token belongs to (author of pull requests, comments and merges).
-        clock: supplies timestamps (``created_at``, ``merged_at``, merge commit dates); wall time by default.
+        clock: supplies timestamps (``created_at``, ``merged_at``, merge commit dates): the world's shared clock,
+            or wall time when omitted. The simulator runs no timers.
     """
 
     def __init__(
@@ -74,14 +75,14 @@ class GitHubSimulator(SimulatorServer):
         token: str = "ghp_sim",
         api_prefix: str = "/api/v3",
         login: str = "gitrollback-bot",
-        clock: Clock | None = None,
+        clock: SimClock | None = None,
     ) -> None:
         super().__init__()
         self.root = Path(root)
         self.token = token
         self.api_prefix = "/" + api_prefix.strip("/") if api_prefix.strip("/") else ""
         self.login = login
-        self._clock = clock
+        self.clock: SimClock = clock if clock is not None else WallClock()
         self.state = GitHubState(self._now)
         self._git = GitHttpBackend(self.root, token=token)
         self._routes: list[tuple[str, re.Pattern[str], Callable[[Request, Links, re.Match[str]], Response]]] = [
@@ -104,7 +105,7 @@ class GitHubSimulator(SimulatorServer):
         ]
 
     def _now(self) -> datetime:
-        return self._clock.now() if self._clock is not None else datetime.now(UTC)
+        return self.clock.now()
 
     # -- seeding and fault switches -------------------------------------------------------------------
 

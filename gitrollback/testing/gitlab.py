@@ -7,11 +7,11 @@ and git smart HTTP for the same projects (``/<group>/<name>.git/...``, delegated
 ``root/a``, since that backend serves two-segment paths only). A merge request's merge writes a two-parent merge commit
 onto the bare repository's target branch, so ``git fetch`` sees exactly what GitLab would produce.
 
-Remote behaviour assumed (``docs/test-infra.md`` §2b): python-gitlab sends ``PRIVATE-TOKEN`` and URL-encodes
-the project path (``grp%2Fapp``, ``a%2Fb%2Fc``), so routing happens on the *raw* path; every URL in a reply is
-built from the request's ``Host`` header (plus the optional relative URL root of a self-managed instance);
-list replies carry GitLab's whole pagination header set. Git over HTTP takes the token as the Basic password
-with any user name (GitLab accepts ``oauth2`` and others).
+Remote behaviour assumed (python-gitlab's ``gitlab/client.py``, GitLab's REST API docs): python-gitlab sends
+``PRIVATE-TOKEN`` and URL-encodes the project path (``grp%2Fapp``, ``a%2Fb%2Fc``), so routing happens on the *raw*
+path; every URL in a reply is built from the request's ``Host`` header (plus the optional relative URL root of a
+self-managed instance); list replies carry GitLab's whole pagination header set. Git over HTTP takes the token as
+the Basic password with any user name (GitLab accepts ``oauth2`` and others).
 
 Usage::
 
@@ -36,6 +36,7 @@ from urllib.parse import unquote
 from gitrollback.testing import _gitlab_git as git
 from gitrollback.testing._gitlab_api import GitLabApi
 from gitrollback.testing._gitlab_state import Project, now_iso, render_mr
+from gitrollback.testing.clock import SimClock, WallClock
 from gitrollback.testing.git_http import GitHttpBackend
 from gitrollback.testing.server import Request, Response, SimulatorServer
 
@@ -51,14 +52,19 @@ class GitLabSimulator(SimulatorServer):
             as the Basic-auth password with any user name.
         relative_url_root: a path prefix such as ``/gitlab``, as self-managed instances under a sub-path
             have; every route then lives under it.
+        clock: where timestamps (``created_at``, ``merged_at``, merge commit dates) come from; the world's
+            shared clock, or wall time when omitted. The simulator runs no timers.
     """
 
-    def __init__(self, root: Path, *, token: str = "glpat-sim", relative_url_root: str = "") -> None:
+    def __init__(
+        self, root: Path, *, token: str = "glpat-sim", relative_url_root: str = "", clock: SimClock | None = None
+    ) -> None:
         super().__init__()
         self.root = root
         self.token = token
         self.relative_url_root = "/" + relative_url_root.strip("/") if relative_url_root.strip("/") else ""
-        self._api = GitLabApi(root)
+        self.clock: SimClock = clock if clock is not None else WallClock()
+        self._api = GitLabApi(root, self.clock)
         self._git_backends: dict[str, GitHttpBackend] = {}
         self._git_lock = threading.Lock()
 
@@ -116,10 +122,11 @@ class GitLabSimulator(SimulatorServer):
                     message=message or f"Merge branch '{mr.source_branch}' into '{mr.target_branch}'",
                     user_name="GitLab Reviewer",
                     user_email="reviewer@example.invalid",
+                    when=self.clock.now(),
                 )
             except git.MergeConflict as exc:
                 raise ValueError(f"!{iid} conflicts with {mr.target_branch}: {exc}") from exc
-            stamp = now_iso()
+            stamp = now_iso(self.clock.now())
             mr.state, mr.merged_at, mr.updated_at = "merged", stamp, stamp
             mr.merge_commit_sha, mr.merged_sha = commit, source
             return commit
@@ -128,7 +135,7 @@ class GitLabSimulator(SimulatorServer):
         """Close a merge request without merging it (as a reviewer who rejects it)."""
         with self._api.lock:
             mr = self._project(project).merge_requests[iid]
-            mr.state, mr.closed_at = "closed", now_iso()
+            mr.state, mr.closed_at = "closed", now_iso(self.clock.now())
 
     # -- accessors for assertions -------------------------------------------------------------------------
 

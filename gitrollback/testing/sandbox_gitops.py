@@ -8,27 +8,40 @@ provider is in ``gitops`` mode. The GitOps repository is a bare repository serve
 ``backend/tekton`` from it and has applied the broken commit, so the cluster holds the broken state, Image Factory's
 readiness fails with its exact messages, and the application is Degraded.
 
-A background "reviewer" merges gitrollback's pull/merge request shortly after it is opened (unless the run uses
-``auto_merge``), the way a person on call would, through the simulator's own web-UI path rather than the API.
+A "reviewer" merges gitrollback's pull/merge request a few ticks after it is opened (unless the run uses
+``auto_merge``), the way a person on call would, through the simulator's own web-UI path rather than the API. It is
+a repeating timer on the world's clock, like every simulator's background work: ``GitOpsSandbox.clock`` is one
+``gitrollback.testing.clock`` clock shared by all of them (a ``WallClock`` the world owns unless ``clock=`` is
+given; tests give a ``FakeClock`` and hand it to the client too).
 """
 
 from __future__ import annotations
 
 import subprocess
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
 from gitrollback.testing.argocd import ArgoCDSimulator
+from gitrollback.testing.clock import SimClock, Timer, WallClock
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.github import GitHubSimulator
 from gitrollback.testing.gitlab import GitLabSimulator
 from gitrollback.testing.imagefactory import ImageFactorySimulator
 from gitrollback.testing.kube import KubernetesSimulator
 from gitrollback.testing.repos import SandboxRepo, build_sandbox_repo
-from gitrollback.testing.sandbox import KUBE_TOKEN, TOKEN_ENV, seed_imagefactory, upgrade, write_config
+from gitrollback.testing.sandbox import (
+    KUBE_TOKEN,
+    POLL_INTERVAL,
+    TICK,
+    TOKEN_ENV,
+    WATCHER_INTERVAL,
+    seed_imagefactory,
+    upgrade,
+    world_clock,
+    write_config,
+)
 
 __all__ = ["ARGOCD_TOKEN_ENV", "SCM_TOKEN_ENV", "GitOpsSandbox", "build_gitops_sandbox"]
 
@@ -41,9 +54,11 @@ Scm = Literal["github", "gitlab", "direct"]
 
 @dataclass
 class GitOpsSandbox:
-    """Everything the gitops sandbox started; ``close()`` stops it all."""
+    """Everything the gitops sandbox started; ``close()`` stops it all (and the clock, if the world made it)."""
 
     directory: Path
+    clock: SimClock
+    tick: float
     scm: Scm
     repo: SandboxRepo
     remote: Path
@@ -58,8 +73,9 @@ class GitOpsSandbox:
     config_text: str
     config_path: Path
     reviewer_merges: list[str] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _reviewer: threading.Thread | None = None
+    own_clock: WallClock | None = None
+    _reviewer: Timer | None = None
+    _seen: dict[int, int] = field(default_factory=dict)
 
     @property
     def env(self) -> dict[str, str]:
@@ -68,13 +84,10 @@ class GitOpsSandbox:
         return {TOKEN_ENV: self.token, SCM_TOKEN_ENV: scm_token, ARGOCD_TOKEN_ENV: self.argocd.token}
 
     def start_reviewer(self, delay_ticks: int = 3) -> None:
-        """Merge gitrollback's change request a moment after it appears, as a person would."""
+        """Merge gitrollback's change request once it has been open for ``delay_ticks`` ticks, as a person would."""
         if self.host is None or self._reviewer is not None:
             return
-        self._reviewer = threading.Thread(
-            target=self._review, args=(delay_ticks,), name="sandbox-reviewer", daemon=True
-        )
-        self._reviewer.start()
+        self._reviewer = self.clock.every(self.tick, lambda: self._review(delay_ticks), name="sandbox-reviewer")
 
     def _open_requests(self) -> list[int]:
         if isinstance(self.host, GitHubSimulator):
@@ -84,25 +97,25 @@ class GitOpsSandbox:
         return []
 
     def _review(self, delay_ticks: int) -> None:
-        seen: dict[int, int] = {}
-        while not self._stop.wait(0.05):
-            for number in self._open_requests():
-                seen[number] = seen.get(number, 0) + 1
-                if seen[number] < delay_ticks:
-                    continue
-                if isinstance(self.host, GitHubSimulator):
-                    self.reviewer_merges.append(self.host.merge_pull(OWNER, NAME, number))
-                elif isinstance(self.host, GitLabSimulator):
-                    self.reviewer_merges.append(self.host.accept_merge_request(f"{OWNER}/{NAME}", number))
+        """One reviewer tick: count how long each open request has waited; merge those that waited long enough."""
+        for number in self._open_requests():
+            self._seen[number] = self._seen.get(number, 0) + 1
+            if self._seen[number] < delay_ticks:
+                continue
+            if isinstance(self.host, GitHubSimulator):
+                self.reviewer_merges.append(self.host.merge_pull(OWNER, NAME, number))
+            elif isinstance(self.host, GitLabSimulator):
+                self.reviewer_merges.append(self.host.accept_merge_request(f"{OWNER}/{NAME}", number))
 
     def close(self) -> None:
-        """Stop the reviewer and every simulator."""
-        self._stop.set()
+        """Stop the reviewer and every simulator, then the clock when the world made it."""
         if self._reviewer is not None:
-            self._reviewer.join(timeout=5)
+            self._reviewer.cancel()
         for server in (self.host, self.argocd, self.imagefactory, self.kube):
             if server is not None:
                 server.stop()
+        if self.own_clock is not None:
+            self.own_clock.stop()
 
     def __enter__(self) -> GitOpsSandbox:
         return self
@@ -117,16 +130,18 @@ def _git(*args: str) -> None:
     subprocess.run(["git", *args], check=True, capture_output=True)
 
 
-def _publish(repo: SandboxRepo, scm: Scm, directory: Path) -> tuple[GitHubSimulator | GitLabSimulator | None, Path]:
+def _publish(
+    repo: SandboxRepo, scm: Scm, directory: Path, clock: SimClock
+) -> tuple[GitHubSimulator | GitLabSimulator | None, Path]:
     """Start the host (if any) and put the sandbox history into its bare repository."""
     if scm == "github":
-        github = GitHubSimulator(directory / "github").start()
+        github = GitHubSimulator(directory / "github", clock=clock).start()
         bare = directory / "github-repos" / f"{NAME}.git"
         _git("clone", "--quiet", "--bare", str(repo.path), str(bare))
         github.add_repo(OWNER, NAME, bare)
         return github, github.repo_path(OWNER, NAME)
     if scm == "gitlab":
-        gitlab = GitLabSimulator(directory / "gitlab").start()
+        gitlab = GitLabSimulator(directory / "gitlab", clock=clock).start()
         _, bare = gitlab.create_project(f"{OWNER}/{NAME}")
         _git("-C", str(repo.path), "push", "--quiet", str(bare), "main", "--tags")
         return gitlab, bare
@@ -141,8 +156,9 @@ def build_gitops_sandbox(
     scm: Scm = "github",
     auto_merge: bool = False,
     auto_sync: bool = False,
-    tick: float = 0.02,
-    poll_interval: float = 0.05,
+    clock: SimClock | None = None,
+    tick: float = TICK,
+    poll_interval: float = POLL_INTERVAL,
 ) -> GitOpsSandbox:
     """Build and start the gitops world in ``directory``.
 
@@ -150,26 +166,35 @@ def build_gitops_sandbox(
         scm: where the GitOps repository lives: the GitHub or GitLab simulator, or a bare repository (``direct``).
         auto_merge: write ``gitops.auto_merge: true`` into the config (gitrollback merges its own change request).
         auto_sync: give the Argo CD application an automated sync policy.
+        clock: the one clock every simulator and the reviewer run on (hand it to the client too); a ``WallClock``
+            the world owns when omitted.
+        tick: seconds between the simulators' ticks (Image Factory's dispatchers, Argo CD's controller, the
+            reviewer).
+        poll_interval: the client's poll interval (Image Factory, merge requests, Argo CD) written into the config.
     """
     directory.mkdir(parents=True, exist_ok=True)
     repo = build_sandbox_repo(directory / "imagefactory")
+    clock, own_clock = world_clock(clock)
     started: list[Any] = []
     try:
-        host, remote = _publish(repo, scm, directory)
+        host, remote = _publish(repo, scm, directory, clock)
         started.append(host)
-        cluster = ClusterState()
+        cluster = ClusterState(clock=clock)
         kube = KubernetesSimulator(cluster, token=KUBE_TOKEN).start()
         started.append(kube)
-        sim = ImageFactorySimulator(cluster, job_tick=tick, build_tick=tick).start()
+        sim = ImageFactorySimulator(
+            cluster, job_tick=tick, build_tick=tick, readiness_watcher_interval=WATCHER_INTERVAL, clock=clock
+        ).start()
         started.append(sim)
-        argocd = ArgoCDSimulator(cluster, tick=tick).start()
+        argocd = ArgoCDSimulator(cluster, tick=tick, clock=clock).start()
         started.append(argocd)
 
         seeded = seed_imagefactory(sim, cluster, kube, mode="gitops")
         # Argo CD follows main; the broken v0.4.0 commit is what it last applied (the tip only adds docs).
         argocd.add_app(APP, repo_path=remote, path=repo.asset_path, namespace=seeded.namespace, auto_sync=auto_sync)
-        argocd.sync_now(APP, repo.tip, timeout=30)
-        # Image Factory's gitops "upgrade" only delegates to the controller and records readiness (contract §6.2).
+        argocd.sync_now(APP, repo.tip, timeout=120)
+        # Image Factory's gitops "upgrade" only delegates to the controller and records readiness (see the
+        # gitops branch of the installer in gitrollback.testing.imagefactory.installer).
         upgrade(sim, seeded, mode="gitops")
         if isinstance(host, GitHubSimulator):
             repo_url, project_ref, base_url = (
@@ -190,8 +215,8 @@ def build_gitops_sandbox(
             "strategy": "restore",
             "labels": ["rollback", "tekton"],
             "auto_merge": auto_merge,
-            "merge_timeout_seconds": 60,
-            "poll_interval_seconds": 0.2,
+            "merge_timeout_seconds": 120,
+            "poll_interval_seconds": poll_interval,
         }
         if host is not None:
             gitops.update({"project": project_ref, "base_url": base_url, "token_env": SCM_TOKEN_ENV})
@@ -212,8 +237,8 @@ def build_gitops_sandbox(
                     "token_env": ARGOCD_TOKEN_ENV,
                     # objects the broken release added (Task/kaniko-build) must go, or the app stays OutOfSync
                     "prune": True,
-                    "timeout_seconds": 60,
-                    "poll_interval_seconds": 0.1,
+                    "timeout_seconds": 120,
+                    "poll_interval_seconds": poll_interval,
                 },
             },
         )
@@ -221,9 +246,13 @@ def build_gitops_sandbox(
         for server in started:
             if server is not None:
                 server.stop()
+        if own_clock is not None:
+            own_clock.stop()
         raise
     return GitOpsSandbox(
         directory=directory,
+        clock=clock,
+        tick=tick,
         scm=scm,
         repo=repo,
         remote=remote,
@@ -237,4 +266,5 @@ def build_gitops_sandbox(
         token=seeded.token,
         config_text=config_text,
         config_path=config_path,
+        own_clock=own_clock,
     )

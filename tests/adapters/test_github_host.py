@@ -7,6 +7,7 @@ import shutil
 import socket
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +48,8 @@ BRANCH = "rollback/3f2a9c1"
 class _Sim(GitHubSimulator):
     """The simulator plus one-shot hooks: a reply override and an action run before a matching request."""
 
-    def __init__(self, root: Path) -> None:
-        super().__init__(root, token=TOKEN)
+    def __init__(self, root: Path, clock: FakeClock) -> None:
+        super().__init__(root, token=TOKEN, clock=clock)
         self.override: tuple[str, Response] | None = None
         self.before: tuple[str, str, object] | None = None
 
@@ -61,9 +62,15 @@ class _Sim(GitHubSimulator):
         return super().handle(request)
 
 
+@pytest.fixture(name="clock")
+def _clock() -> FakeClock:
+    """The simulated time the simulator and the host share."""
+    return FakeClock()
+
+
 @pytest.fixture(name="sim")
-def _sim(tmp_path: Path) -> Iterator[_Sim]:
-    with _Sim(tmp_path / "gh") as sim:
+def _sim(tmp_path: Path, clock: FakeClock) -> Iterator[_Sim]:
+    with _Sim(tmp_path / "gh", clock) as sim:
         yield sim
 
 
@@ -89,8 +96,8 @@ def _work(sim: _Sim, template: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture(name="host")
-def _host(sim: _Sim, work: Path) -> Iterator[GitHubHost]:
-    with GitHubHost("acme/gitops", token=TOKEN, base_url=sim.api_url, clock=FakeClock()) as host:
+def _host(sim: _Sim, work: Path, clock: FakeClock) -> Iterator[GitHubHost]:
+    with GitHubHost("acme/gitops", token=TOKEN, base_url=sim.api_url, clock=clock) as host:
         yield host
 
 
@@ -118,7 +125,8 @@ class TestOpen:
 
         monkeypatch.setattr(time, "sleep", recording_sleep)
         cr = _open(host, labels=["rollback", "incident"], reviewers=["alice"])
-        # PyGithub's default throttling sleeps 0.25 s between requests and 1 s between writes (test-infra.md §2a).
+        # PyGithub throttles by default: 0.25 s between requests, 1 s between writes (github/Consts.py,
+        # DEFAULT_SECONDS_BETWEEN_REQUESTS and DEFAULT_SECONDS_BETWEEN_WRITES).
         assert [s for s in slept if s >= 0.25] == []
         assert isinstance(host, SourceHost)
         assert (cr.host, cr.number, cr.state, cr.created, cr.body_updated) == ("github", 1, "open", True, False)
@@ -272,26 +280,10 @@ class TestMerge:
         assert "is closed" in (info.value.hint or "")
 
 
-class _MergingClock(FakeClock):
-    """A FakeClock whose n-th sleep lets a reviewer merge (or close) the PR on the simulator."""
-
-    def __init__(self, sim: GitHubSimulator, at: int, action: str) -> None:
-        super().__init__()
-        self.sim, self.at, self.action = sim, at, action
-
-    def sleep(self, seconds: float) -> None:
-        super().sleep(seconds)
-        if len(self.sleeps) == self.at:
-            if self.action == "merge":
-                self.sim.merge_pull("acme", "gitops", 1)
-            else:
-                self.sim.close_pull("acme", "gitops", 1)
-
-
 class TestWaitMerged:
-    def test_returns_the_merge_commit_once_a_reviewer_merges(self, sim: _Sim, work: Path) -> None:
-        """wait_merged polls on the injected clock and returns the reviewer's merge commit."""
-        clock = _MergingClock(sim, at=3, action="merge")
+    def test_returns_the_merge_commit_once_a_reviewer_merges(self, sim: _Sim, work: Path, clock: FakeClock) -> None:
+        """wait_merged polls on the shared clock and returns the merge commit of a reviewer who merges at 12 s."""
+        clock.after(12, lambda: sim.merge_pull("acme", "gitops", 1), name="reviewer")
         progress: list[tuple[str, float, str]] = []
         with GitHubHost(
             "acme/gitops",
@@ -304,6 +296,7 @@ class TestWaitMerged:
             _open(host)
             cr = host.wait_merged(1, timeout=600)
         assert (cr.state, cr.merge_commit) == ("merged", sim.branch_sha("acme", "gitops", "main"))
+        assert sim.pulls("acme", "gitops")[0].merged_at == clock.start + timedelta(seconds=12)
         assert clock.sleeps == [5, 5, 5]
         assert progress == [("acme/gitops#1 to be merged", t, "open") for t in (0.0, 5.0, 10.0)]
 
@@ -315,14 +308,12 @@ class TestWaitMerged:
         assert (info.value.waited, info.value.last_state) == (12, "open")
         assert info.value.hint
 
-    def test_closed_without_merge_fails_the_step(self, sim: _Sim, work: Path) -> None:
+    def test_closed_without_merge_fails_the_step(self, sim: _Sim, host: GitHubHost, clock: FakeClock) -> None:
         """A PR closed while waiting is a StepError for the merge step, not a timeout."""
-        with GitHubHost(
-            "acme/gitops", token=TOKEN, base_url=sim.api_url, clock=_MergingClock(sim, at=1, action="close")
-        ) as host:
-            _open(host)
-            with pytest.raises(StepError) as info:
-                host.wait_merged(1, timeout=600)
+        clock.after(1, lambda: sim.close_pull("acme", "gitops", 1), name="reviewer")
+        _open(host)
+        with pytest.raises(StepError) as info:
+            host.wait_merged(1, timeout=600)
         assert info.value.step == "merge"
         assert "closed without being merged" in str(info.value)
 

@@ -40,9 +40,15 @@ PROJECT = "grp/app"
 BRANCH = "rollback/abc"
 
 
+@pytest.fixture(name="clock")
+def _clock() -> FakeClock:
+    """The simulated time the simulator and the host share."""
+    return FakeClock()
+
+
 @pytest.fixture(name="sim")
-def _sim(tmp_path: Path) -> Iterator[GitLabSimulator]:
-    with GitLabSimulator(tmp_path / "gitlab", token=TOKEN) as sim:
+def _sim(tmp_path: Path, clock: FakeClock) -> Iterator[GitLabSimulator]:
+    with GitLabSimulator(tmp_path / "gitlab", token=TOKEN, clock=clock) as sim:
         yield sim
 
 
@@ -61,8 +67,8 @@ def _shas(sim: GitLabSimulator, template: tuple[Path, dict[str, str]]) -> dict[s
 
 
 @pytest.fixture(name="host")
-def _host(sim: GitLabSimulator) -> Iterator[GitLabHost]:
-    with GitLabHost(PROJECT, token=TOKEN, base_url=sim.url, clock=FakeClock()) as host:
+def _host(sim: GitLabSimulator, clock: FakeClock) -> Iterator[GitLabHost]:
+    with GitLabHost(PROJECT, token=TOKEN, base_url=sim.url, clock=clock) as host:
         yield host
 
 
@@ -261,17 +267,10 @@ class TestMerge:
 
 
 class TestWaitMerged:
-    def test_returns_once_a_reviewer_merged(self, sim: GitLabSimulator, shas: dict[str, str]) -> None:
-        """wait_merged polls on the injected clock until the MR is merged and returns the merge commit."""
+    def test_returns_once_a_reviewer_merged(self, sim: GitLabSimulator, shas: dict[str, str], clock: FakeClock) -> None:
+        """wait_merged polls on the shared clock until a reviewer merges at 12 s, and returns the merge commit."""
         merged: list[str] = []
-
-        class ReviewerClock(FakeClock):
-            def sleep(self, seconds: float) -> None:
-                super().sleep(seconds)
-                if len(self.sleeps) == 3:
-                    merged.append(sim.accept_merge_request(PROJECT, 1))
-
-        clock = ReviewerClock()
+        clock.after(12, lambda: merged.append(sim.accept_merge_request(PROJECT, 1)), name="reviewer")
         progress: list[tuple[str, float, str]] = []
         with GitLabHost(
             PROJECT, token=TOKEN, base_url=sim.url, clock=clock, poll_interval=5, on_wait=lambda *a: progress.append(a)
@@ -279,12 +278,12 @@ class TestWaitMerged:
             open_default(host)
             cr = host.wait_merged(1, timeout=600)
         assert (cr.state, cr.merge_commit) == ("merged", merged[0])
+        assert sim.merge_requests(PROJECT)[0]["merged_at"] == "2026-03-28T00:00:12.000Z"
         assert clock.sleeps == [5, 5, 5]
         assert progress == [("GitLab merge request !1", t, "open") for t in (0.0, 5.0, 10.0)]
 
-    def test_times_out(self, sim: GitLabSimulator, shas: dict[str, str]) -> None:
+    def test_times_out(self, sim: GitLabSimulator, shas: dict[str, str], clock: FakeClock) -> None:
         """An MR nobody merges ends in WaitTimeoutError exactly at the deadline."""
-        clock = FakeClock()
         with GitLabHost(PROJECT, token=TOKEN, base_url=sim.url, clock=clock, poll_interval=5) as host:
             open_default(host)
             with pytest.raises(WaitTimeoutError) as err:

@@ -1,8 +1,10 @@
 """The Image Factory client against the Image Factory simulator, route by route, over real loopback sockets.
 
-Every test builds a fresh simulator (fast: no fixed sleeps; background ticks are 10 ms, or switched off with a
-huge tick where a test needs a job or build to stay put and drives it with ``run_*_tick``) and asserts on
-the simulator's resulting state and on the exact status codes and bodies of ``docs/imagefactory-api.md``.
+Every test builds a fresh simulator on a ``FakeClock`` that the client shares: the installer and build dispatchers
+tick every 5 s of simulated time, which passes only while the client sleeps between polls (every 2 s), so no test
+waits for real. Where a job or build must stay put the ``frozen`` world ticks hourly and the test drives it with
+``run_*_tick``. Tests assert on the simulator's resulting state and on the exact status codes and bodies of
+Image Factory's handlers.
 """
 
 from __future__ import annotations
@@ -10,13 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gitrollback.adapters.imagefactory import ImageFactoryClient
-from gitrollback.clock import SystemClock
 from gitrollback.errors import (
     AuthenticationError,
     BadRequestError,
@@ -30,8 +30,9 @@ from gitrollback.namespaces import tenant_namespace
 from gitrollback.testing.clock import FakeClock
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.imagefactory.simulator import ImageFactorySimulator
+from gitrollback.testing.repos import fixture_root
 
-ASSETS = Path(__file__).resolve().parents[2] / "fixtures" / "imagefactory-tekton"
+ASSETS = fixture_root()
 ADMIN = "admin@acme.test"
 OWNER = "owner@globex.test"
 PASSWORD = "correct horse"
@@ -42,6 +43,7 @@ IN_PROGRESS = "Another tekton install/upgrade/validate job is already in progres
 class World:
     """A running simulator with two tenants: ``acme`` (system admin) and ``globex`` (a tenant owner)."""
 
+    clock: FakeClock
     sim: ImageFactorySimulator
     acme: str
     globex: str
@@ -52,14 +54,18 @@ class World:
             "tenant_id": self.acme,
             "email": ADMIN,
             "password": PASSWORD,
-            "poll_interval": 0.01,
+            "poll_interval": 2.0,
+            "clock": self.clock,
         }
         options.update(kwargs)
         return ImageFactoryClient(self.sim.url, **options)
 
 
-def _world(job_tick: float = 0.01, build_tick: float = 0.01) -> Iterator[World]:
-    sim = ImageFactorySimulator(ClusterState(), job_tick=job_tick, build_tick=build_tick, asset_root=ASSETS)
+def _world(job_tick: float = 5.0, build_tick: float = 5.0) -> Iterator[World]:
+    clock = FakeClock()
+    sim = ImageFactorySimulator(
+        ClusterState(clock=clock), job_tick=job_tick, build_tick=build_tick, asset_root=ASSETS, clock=clock
+    )
     acme = sim.add_tenant("acme")
     globex = sim.add_tenant("globex")
     sim.add_user(ADMIN, PASSWORD, tenant_id=acme, role="System Administrator")
@@ -67,18 +73,18 @@ def _world(job_tick: float = 0.01, build_tick: float = 0.01) -> Iterator[World]:
     # The provider's target namespace is the tenant namespace builds run in, so an install feeds builds.
     provider = sim.add_provider(acme, "prod", target_namespace=tenant_namespace(acme))
     with sim:
-        yield World(sim, acme, globex, provider)
+        yield World(clock, sim, acme, globex, provider)
 
 
 @pytest.fixture
 def world() -> Iterator[World]:
-    """A simulator whose installer and build dispatchers tick every 10 ms."""
+    """A simulator whose installer and build dispatchers tick every 5 s of the shared simulated time."""
     yield from _world()
 
 
 @pytest.fixture
 def frozen() -> Iterator[World]:
-    """A simulator whose dispatchers never tick on their own (tests call ``run_*_tick``)."""
+    """A simulator whose dispatchers tick hourly, so within a test they never do (tests call ``run_*_tick``)."""
     yield from _world(job_tick=3600, build_tick=3600)
 
 
@@ -109,7 +115,7 @@ def test_login_with_a_wrong_password_is_authentication_error(world: World) -> No
     with pytest.raises(AuthenticationError) as info, world.client(password="wrong") as client:
         client.login()
     assert info.value.status == 401
-    assert info.value.remote_message == "Invalid email or password"
+    assert info.value.remote_message == "invalid credentials"  # from the JSON {code, message} body
     assert "email and password" in (info.value.hint or "")
     assert "wrong" not in str(info.value)
 
@@ -134,10 +140,19 @@ def test_expired_token_is_authentication_error(world: World) -> None:
     assert len(world.sim.requests) == 1
 
 
-def test_expired_token_with_credentials_logs_in_again(world: World) -> None:
-    """With email/password too, a 401 on the expired token triggers one login and the call then succeeds."""
+def test_expired_token_with_credentials_logs_in_before_using_it(world: World) -> None:
+    """With email/password too, a token already past its exp is replaced by a login before any call uses it."""
     token = world.sim.issue_token(ADMIN, ttl=-60)
     with world.client(token=token) as client:
+        assert client.get_provider(world.provider).id == world.provider
+    provider_path = f"GET /api/v1/admin/infrastructure/providers/{world.provider}"
+    assert paths(world.sim) == ["POST /api/v1/auth/login", provider_path]
+    assert [r.status for _, r in world.sim.requests] == [200, 200]
+
+
+def test_refused_token_with_credentials_logs_in_again(world: World) -> None:
+    """A token the server refuses although the client cannot tell it expired gets one login and a repeat."""
+    with world.client(token="not-a-jwt") as client:
         assert client.get_provider(world.provider).id == world.provider
     provider_path = f"GET /api/v1/admin/infrastructure/providers/{world.provider}"
     assert paths(world.sim) == [provider_path, "POST /api/v1/auth/login", provider_path]
@@ -283,7 +298,7 @@ def test_install_upgrade_validate_run_to_success(world: World) -> None:
         for start in (client.install, client.upgrade, client.validate):
             job = start(world.provider)
             assert job.status == "pending"
-            done = client.wait_for_job(world.provider, job.id, timeout=10)
+            done = client.wait_for_job(world.provider, job.id, timeout=60)
             assert done.status == "succeeded"
             assert done.completed_at is not None
     ops = [j["operation"] for j in world.sim.jobs(world.provider)]
@@ -323,9 +338,9 @@ def test_generated_keys_are_fresh_per_call(world: World) -> None:
     """Without a key each call sends a fresh ``gitrollback-<op>-<hex>`` key, so two validates are two jobs."""
     with world.client() as client:
         a = client.validate(world.provider)
-        client.wait_for_job(world.provider, a.id, timeout=10)
+        client.wait_for_job(world.provider, a.id, timeout=60)
         b = client.validate(world.provider)
-        client.wait_for_job(world.provider, b.id, timeout=10)
+        client.wait_for_job(world.provider, b.id, timeout=60)
     assert a.id != b.id
     keys = [e["details"]["idempotency_key"] for j in world.sim.jobs(world.provider) for e in j["events"][:1]]
     assert len(set(keys)) == 2 and all(k.startswith("gitrollback-validate-") for k in keys)
@@ -335,13 +350,13 @@ def test_failed_job_is_retried_as_a_new_job(world: World) -> None:
     """A failed upgrade (missing profile) is retried as a new job with the same asset version."""
     with world.client() as client:
         job = client.upgrade(world.provider, asset_version="v2")
-        failed = client.wait_for_job(world.provider, job.id, timeout=10)
+        failed = client.wait_for_job(world.provider, job.id, timeout=60)
         assert failed.status == "failed"
         assert (failed.error_message or "").startswith("tekton profile version v2 requested but resource does not")
         retry = client.retry_job(world.provider, job.id)
         assert retry.id != job.id and retry.asset_version == "v2" and retry.status == "pending"
         assert client.job_operation(retry.id) == "upgrade"
-        client.wait_for_job(world.provider, retry.id, timeout=10)
+        client.wait_for_job(world.provider, retry.id, timeout=60)
     assert [j["operation"] for j in world.sim.jobs(world.provider)] == ["upgrade", "upgrade"]
 
 
@@ -373,9 +388,9 @@ def test_wait_for_job_keeps_events_that_the_server_forgets(frozen: World) -> Non
 
 def test_wait_for_job_times_out_with_last_state(frozen: World) -> None:
     """A job that never leaves pending raises WaitTimeoutError with last_state, after polling on the clock."""
-    clock = FakeClock()
+    clock = frozen.clock
     progress: list[tuple[str, float, str]] = []
-    with frozen.client(clock=clock, poll_interval=2.0, on_wait=lambda *a: progress.append(a)) as client:
+    with frozen.client(poll_interval=2.0, on_wait=lambda *a: progress.append(a)) as client:
         job = client.upgrade(frozen.provider)
         with pytest.raises(WaitTimeoutError) as info:
             client.wait_for_job(frozen.provider, job.id, timeout=5)
@@ -404,14 +419,26 @@ def _build_payload(world: World, project: str) -> dict[str, Any]:
             "type": "container",
             "infrastructure_type": "kubernetes",
             "infrastructure_provider_id": world.provider,
-            "build_config": {"build_type": "docker", "dockerfile": "Dockerfile"},
+            "build_config": {
+                "build_type": "docker",
+                "dockerfile": "Dockerfile",
+                "build_context": ".",
+                "registry_repo": "registry.example.test/acme/app",
+            },
         },
     }
 
 
+def _project(world: World) -> str:
+    """A project a real server builds: an active repository auth and a default registry auth."""
+    project = world.sim.add_project(world.acme, "app", repository_auth=True)
+    world.sim.add_registry_auth(world.acme, project_id=project)
+    return project
+
+
 def test_build_create_start_status_get(frozen: World) -> None:
     """A build is created queued (201), started (202), and status/get report it running with its name."""
-    project = frozen.sim.add_project(frozen.acme, "app")
+    project = _project(frozen)
     with frozen.client() as client:
         build = client.create_build(_build_payload(frozen, project))
         assert (build.status, build.name, build.tenant_id) == ("queued", "smoke", frozen.acme)
@@ -432,23 +459,25 @@ def test_unknown_build_is_json_404(world: World) -> None:
 
 
 def test_wait_for_build_completes_after_install(world: World) -> None:
-    """After the assets are installed a smoke build runs to completed and wait_for_build returns it."""
-    project = world.sim.add_project(world.acme, "app")
-    with world.client(clock=SystemClock()) as client:
+    """After the assets are installed a smoke build runs to completed on the dispatcher's ticks, on the clock."""
+    project = _project(world)
+    with world.client() as client:
         job = client.install(world.provider)
-        assert client.wait_for_job(world.provider, job.id, timeout=10).status == "succeeded"
+        assert client.wait_for_job(world.provider, job.id, timeout=60).status == "succeeded"
         build = client.create_build(_build_payload(world, project))
-        done = client.wait_for_build(build.id, timeout=10)
+        done = client.wait_for_build(build.id, timeout=60)
     assert done.status == "completed" and done.completed_at is not None
     assert world.sim.build(build.id)["status"] == "completed"
+    # job claimed at the 5 s tick (seen at the 6 s poll); build started at 10 s, finished at 15 s, seen at 16 s
+    assert world.clock.sleeps == [2.0] * 8 and world.clock.monotonic() == 16
 
 
 def test_wait_for_build_reports_failure_message(world: World) -> None:
     """Without the assets the build fails, and the returned build carries the server's error message."""
-    project = world.sim.add_project(world.acme, "app")
+    project = _project(world)
     with world.client() as client:
         build = client.create_build(_build_payload(world, project))
-        done = client.wait_for_build(build.id, timeout=10)
+        done = client.wait_for_build(build.id, timeout=60)
     assert done.status == "failed"
     assert done.error_message == world.sim.build(build.id)["error_message"]
     assert "image-factory-build-v1-docker" in (done.error_message or "")
@@ -456,9 +485,9 @@ def test_wait_for_build_reports_failure_message(world: World) -> None:
 
 def test_wait_for_build_times_out(frozen: World) -> None:
     """A build the dispatcher never picks up raises WaitTimeoutError with last_state queued."""
-    project = frozen.sim.add_project(frozen.acme, "app")
-    clock = FakeClock()
-    with frozen.client(clock=clock, poll_interval=1.0) as client:
+    project = _project(frozen)
+    clock = frozen.clock
+    with frozen.client(poll_interval=1.0) as client:
         build = client.create_build(_build_payload(frozen, project))
         with pytest.raises(WaitTimeoutError) as info:
             client.wait_for_build(build.id, timeout=3)

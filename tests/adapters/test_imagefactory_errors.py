@@ -1,7 +1,8 @@
 """Unit-level tests of the Image Factory client over ``httpx.MockTransport``: errors, retries, auth, secrets.
 
-These encode the contract's exact bodies (``docs/imagefactory-api.md`` §0-§3) without a simulator; the
-route-by-route behaviour against the real simulator is in ``test_imagefactory_client.py``.
+These encode the server's exact bodies (``docs/imagefactory.md``, from imagefactoryoss/imagefactory's handlers)
+without a simulator; the route-by-route behaviour against the real simulator is in ``test_imagefactory_client.py``
+and ``test_imagefactory_strict.py``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""CLI test helpers: a captured Output and a sandbox world per test."""
+"""CLI test helpers: a captured Output and a sandbox world per test, on simulated time.
+
+The CLI runs in-process (``main(argv, env=..., output=..., clock=...)``) with the world's ``FakeClock``, so its waits
+step the simulators instead of sleeping.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from gitrollback.cli.output import Output
+from gitrollback.testing.clock import FakeClock
 from gitrollback.testing.sandbox import SandboxWorld, build_sandbox
 
 
@@ -33,6 +38,6 @@ def _cap() -> Captured:
 
 @pytest.fixture(name="world")
 def _world(tmp_path: Path) -> Iterator[SandboxWorld]:
-    """A sandbox world with its config file written."""
-    with build_sandbox(tmp_path / "world", tick=0.01, poll_interval=0.02) as world:
+    """A sandbox world with its config file written, on a FakeClock (pass ``clock=world.clock`` to ``main``)."""
+    with build_sandbox(tmp_path / "world", clock=FakeClock(), tick=5.0, poll_interval=2.0) as world:
         yield world

@@ -1,4 +1,8 @@
-"""The CLI: commands, exit codes, JSON output, error edge and secrecy."""
+"""The CLI: commands, exit codes, JSON output, error edge and secrecy.
+
+Every call runs in-process on simulated time: ``sandbox`` builds its world on the ``FakeClock`` handed to ``main``,
+and commands against a test's world get that world's clock.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,15 @@ from pathlib import Path
 import pytest
 
 from gitrollback.cli import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, main
+from gitrollback.testing.clock import FakeClock
 from gitrollback.testing.sandbox import TOKEN_ENV, SandboxWorld
 
 
-def _run(cap, argv, env):
+def _run(cap, argv, env, clock: FakeClock | None = None):
     for stream in (cap.out, cap.err):
         stream.seek(0)
         stream.truncate()
-    code = main(argv, env=env, output=cap.output)
+    code = main(argv, env=env, output=cap.output, clock=clock or FakeClock())
     return code, cap.out.getvalue(), cap.err.getvalue()
 
 
@@ -51,17 +56,17 @@ def test_sandbox_prints_steps_and_incident_notes(cap) -> None:
 def test_assess_plan_run_against_a_world(cap, world: SandboxWorld) -> None:
     """assess exits 0 with the verdict, plan changes nothing, run --yes rolls back, a rerun is refused (3)."""
     config = ["--config", str(world.config_path)]
-    code, out, _ = _run(cap, ["assess", *config], world.env)
+    code, out, _ = _run(cap, ["assess", *config], world.env, world.clock)
     assert code == EXIT_OK and "verdict       rollback" in out and world.failed_job_id in out
-    code, out, _ = _run(cap, ["plan", "--json", *config], world.env)
+    code, out, _ = _run(cap, ["plan", "--json", *config], world.env, world.clock)
     plan = json.loads(out)
     assert code == EXIT_OK and plan["known_good"]["revision"] == world.repo.good and len(plan["objects"]) == 26
     assert world.imagefactory.provider(world.provider_id)["status"] == "offline"
     notes = Path(world.directory) / "notes.md"
-    code, out, _ = _run(cap, ["run", "--yes", "--notes", str(notes), *config], world.env)
+    code, out, _ = _run(cap, ["run", "--yes", "--notes", str(notes), *config], world.env, world.clock)
     assert code == EXIT_OK and "Result: rolled_back" in out
     assert notes.read_text().startswith("## Tekton rollback")
-    code, _, _ = _run(cap, ["run", "--yes", *config], world.env)
+    code, _, _ = _run(cap, ["run", "--yes", *config], world.env, world.clock)
     assert code == EXIT_REFUSED
 
 
@@ -70,7 +75,7 @@ def test_run_without_yes_and_without_a_terminal_is_refused(
 ) -> None:
     """Without --yes and with no terminal to ask on, run refuses (3) and changes nothing."""
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
-    code, _, err = _run(cap, ["run", "--config", str(world.config_path)], world.env)
+    code, _, err = _run(cap, ["run", "--config", str(world.config_path)], world.env, world.clock)
     assert code == EXIT_REFUSED and "--yes" in err
     assert world.imagefactory.provider(world.provider_id)["status"] == "offline"
 
@@ -78,7 +83,7 @@ def test_run_without_yes_and_without_a_terminal_is_refused(
 def test_failed_rollback_exits_1(cap, world: SandboxWorld) -> None:
     """A rollback that fails (the cluster refuses our credentials) exits 1 with the cause."""
     world.kube.token = "rotated"
-    code, out, _ = _run(cap, ["run", "--yes", "--json", "--config", str(world.config_path)], world.env)
+    code, out, _ = _run(cap, ["run", "--yes", "--json", "--config", str(world.config_path)], world.env, world.clock)
     assert code == EXIT_FAILED
     assert json.loads(out)["status"] == "failed"
 
@@ -92,7 +97,7 @@ def test_token_never_appears_in_any_output(cap, world: SandboxWorld) -> None:
         ["plan", "--debug", *config],
         ["run", "--yes", "--json", "--debug", *config],
     ):
-        _, out, err = _run(cap, argv, world.env)
+        _, out, err = _run(cap, argv, world.env, world.clock)
         outputs.append(out + err)
     text = "".join(outputs)
     assert world.token not in text
@@ -118,11 +123,13 @@ def test_config_errors_exit_2_naming_the_key(cap, world: SandboxWorld, tmp_path:
     """Malformed config, unknown provider and a missing token env var each exit 2 naming the problem."""
     bad = tmp_path / "bad.yaml"
     bad.write_text(world.config_text.replace("providers:", "providerz:"))
-    code, _, err = _run(cap, ["assess", "--config", str(bad)], world.env)
+    code, _, err = _run(cap, ["assess", "--config", str(bad)], world.env, world.clock)
     assert code == EXIT_USAGE and "unknown key 'providerz'" in err
-    code, _, err = _run(cap, ["assess", "--config", str(world.config_path), "--provider", "nope"], world.env)
+    code, _, err = _run(
+        cap, ["assess", "--config", str(world.config_path), "--provider", "nope"], world.env, world.clock
+    )
     assert code == EXIT_USAGE and "unknown provider 'nope'" in err and "sandbox" in err
-    code, _, err = _run(cap, ["assess", "--config", str(world.config_path)], {})
+    code, _, err = _run(cap, ["assess", "--config", str(world.config_path)], {}, world.clock)
     assert code == EXIT_USAGE and f"environment variable {TOKEN_ENV} is not set" in err
 
 
@@ -136,7 +143,7 @@ def test_github_actions_output_groups_steps(cap, world: SandboxWorld) -> None:
     """Under GitHub Actions each step is a ::group:: and failures become ::error:: annotations."""
     env = {**world.env, "GITHUB_ACTIONS": "true"}
     world.kube.token = "rotated"
-    code, _, err = _run(cap, ["run", "--yes", "--config", str(world.config_path)], env)
+    code, _, err = _run(cap, ["run", "--yes", "--config", str(world.config_path)], env, world.clock)
     assert code == EXIT_FAILED
     assert "::group::assess:" in err and "::endgroup::" in err and "::error title=gitrollback dry-run::" in err
 
@@ -145,3 +152,18 @@ def test_version_and_help_exit_0(cap) -> None:
     """--version and --help exit 0."""
     assert main(["--version"], env={}, output=cap.output) == EXIT_OK
     assert main(["--help"], env={}, output=cap.output) == EXIT_OK
+
+
+def test_sandbox_without_the_testing_extra_names_the_fix(cap, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without kubectl (the testing extra) `sandbox` exits with a usage error naming gitrollback[testing]."""
+    from gitrollback.testing import _extras
+
+    def missing() -> str:
+        raise _extras.MissingExtraError("kubectl was found neither next to python nor on PATH", name="kubectl")
+
+    monkeypatch.setattr(_extras, "find_kubectl", missing)
+    code, out, err = _run(cap, ["sandbox"], {})
+    assert code == EXIT_USAGE
+    assert "the sandbox needs gitrollback's simulators and their real components: kubectl was found neither" in err
+    assert "pip install 'gitrollback[testing]'" in err
+    assert out == ""

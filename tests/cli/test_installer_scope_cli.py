@@ -74,11 +74,12 @@ CASES = {
 }
 
 
-def _run(cap, argv, env):
+def _run(cap, argv: list[str], world: SandboxWorld) -> tuple[int, str, str]:
+    """The CLI in-process on the world's FakeClock: exit code, stdout, stderr."""
     for stream in (cap.out, cap.err):
         stream.seek(0)
         stream.truncate()
-    code = main(argv, env=env, output=cap.output)
+    code = main(argv, env=world.env, output=cap.output, clock=world.clock)
     return code, cap.out.getvalue(), cap.err.getvalue()
 
 
@@ -106,10 +107,10 @@ def test_hostile_revision_is_refused_by_plan_and_run(cap, world: SandboxWorld, c
     sha = _hostile(world, content)
     config = ["--config", str(world.config_path), "--to", sha]
     before, jobs = _state(world), len(world.imagefactory.jobs(world.provider_id))
-    code, _, err = _run(cap, ["plan", *config], world.env)
+    code, _, err = _run(cap, ["plan", *config], world)
     assert code == EXIT_REFUSED, err
     assert all(text in err for text in expected), err
-    code, out, err = _run(cap, ["run", "--yes", *config], world.env)
+    code, out, err = _run(cap, ["run", "--yes", *config], world)
     assert code == EXIT_REFUSED, out + err
     assert "Result: refused" in out and all(text in out for text in expected), out
     assert _state(world) == before
@@ -126,7 +127,7 @@ def test_plan_shows_the_dry_run_table_and_warns_off_branch(cap, world: SandboxWo
         start=world.repo.good,
     )["c1"]
     config = ["--config", str(world.config_path), "--to", sha]
-    code, out, err = _run(cap, ["plan", *config], world.env)
+    code, out, err = _run(cap, ["plan", *config], world)
     assert code == EXIT_OK, err
     assert "is not on main" in out
     assert "Changes in namespace" in out and "(server-side dry run)" in out
@@ -134,7 +135,7 @@ def test_plan_shows_the_dry_run_table_and_warns_off_branch(cap, world: SandboxWo
     assert "create    Deployment/image-factory-registry" in out  # the failed upgrade's version was refused
     assert "update    Task/git-clone" in out
     assert "unchanged Task/buildx" in out
-    code, out, _ = _run(cap, ["plan", "--json", *config], world.env)
+    code, out, _ = _run(cap, ["plan", "--json", *config], world)
     changes = json.loads(out)["changes"]
     rows = {f"{r['kind']}/{r['name']}": r for r in changes["objects"]}
     assert rows["Task/git-clone"]["action"] == "update" and rows["Task/git-clone"]["fields"] == ["spec"]
@@ -149,7 +150,7 @@ def test_run_shows_the_table_before_asking_and_no_changes_nothing(
     asked: list[str] = []
     monkeypatch.setattr("builtins.input", lambda prompt: asked.append(cap.err.getvalue()) or "n")
     before = _state(world)
-    code, _, err = _run(cap, ["run", "--prune", "--config", str(world.config_path)], world.env)
+    code, _, err = _run(cap, ["run", "--prune", "--config", str(world.config_path)], world)
     assert code == EXIT_REFUSED and "Not confirmed" in err
     assert "Changes in namespace" in asked[0] and "prune     Task/kaniko-build" in asked[0]
     assert _state(world) == before

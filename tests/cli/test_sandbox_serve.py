@@ -4,25 +4,39 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 from pathlib import Path
 
 from gitrollback.cli import EXIT_INTERRUPTED, EXIT_OK, main
 from gitrollback.cli.output import Output
 from gitrollback.cli.sandbox import serve_sandbox
+from gitrollback.testing.clock import FakeClock
 from gitrollback.testing.sandbox import TOKEN_ENV
+
+
+class _Announced(io.StringIO):
+    """A captured stream that sets ``ready`` once ``needle`` has been written."""
+
+    def __init__(self, needle: str) -> None:
+        super().__init__()
+        self.needle, self.ready = needle, threading.Event()
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        if self.needle in self.getvalue():
+            self.ready.set()
+        return written
 
 
 def test_serve_writes_config_and_env_file_and_accepts_commands(tmp_path: Path) -> None:
     """serve prints the endpoints, writes config, kubeconfig and an env file, and assess works against it."""
-    out, stop = io.StringIO(), threading.Event()
-    thread = threading.Thread(target=serve_sandbox, args=(str(tmp_path / "w"), Output(out, io.StringIO()), stop))
+    out, stop, clock = _Announced("Press Ctrl-C"), threading.Event(), FakeClock()
+    thread = threading.Thread(
+        target=serve_sandbox, args=(str(tmp_path / "w"), Output(out, io.StringIO()), stop), kwargs={"clock": clock}
+    )
     thread.start()
     try:
-        deadline = time.monotonic() + 30
-        while "Press Ctrl-C" not in out.getvalue():
-            assert time.monotonic() < deadline, out.getvalue()
-            time.sleep(0.02)
+        # an event, not a poll: building the world takes as long as git and the simulators need, however slow
+        assert out.ready.wait(300), out.getvalue()
         text = out.getvalue()
         config = tmp_path / "w" / "gitrollback.yaml"
         env_file = tmp_path / "w" / "sandbox.env"
@@ -30,11 +44,16 @@ def test_serve_writes_config_and_env_file_and_accepts_commands(tmp_path: Path) -
         token = env_file.read_text().strip().split("=", 1)[1]
         assert token not in text
         cli_out = io.StringIO()
-        code = main(["assess", "--config", str(config)], env={TOKEN_ENV: token}, output=Output(cli_out, io.StringIO()))
+        code = main(
+            ["assess", "--config", str(config)],
+            env={TOKEN_ENV: token},
+            output=Output(cli_out, io.StringIO()),
+            clock=clock,
+        )
         assert code == EXIT_OK and "verdict       rollback" in cli_out.getvalue()
     finally:
         stop.set()
-        thread.join(timeout=10)
+        thread.join(timeout=60)
     assert not thread.is_alive()
 
 

@@ -1,4 +1,8 @@
-"""The gitops runbook end to end: PR/MR or direct push, merge, Argo CD sync to the exact revision, verification."""
+"""The gitops runbook end to end: PR/MR or direct push, merge, Argo CD sync to the exact revision, verification.
+
+Each world runs on its own ``FakeClock`` that the rollback shares: the simulators tick every 3 s and the client polls
+every 5 s of simulated time, so the waits (merge, sync, installer jobs, builds) cost nothing real.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import pytest
 from gitrollback import Rollback, parse_config
 from gitrollback.models import RunReport, StepStatus
 from gitrollback.settings import Settings
+from gitrollback.testing.clock import FakeClock
 from gitrollback.testing.github import GitHubSimulator
 from gitrollback.testing.sandbox_gitops import APP, NAME, OWNER, GitOpsSandbox, build_gitops_sandbox
 
@@ -26,7 +31,9 @@ def _make_world(tmp_path: Path) -> Iterator:
     worlds: list[GitOpsSandbox] = []
 
     def make(scm: str = "github", **kwargs: object) -> GitOpsSandbox:
-        world = build_gitops_sandbox(tmp_path / f"w{len(worlds)}", scm=scm, tick=0.01, poll_interval=0.02, **kwargs)
+        world = build_gitops_sandbox(
+            tmp_path / f"w{len(worlds)}", scm=scm, clock=FakeClock(), tick=3.0, poll_interval=5.0, **kwargs
+        )
         worlds.append(world)
         return world
 
@@ -45,7 +52,7 @@ def _settings(world: GitOpsSandbox, **gitops_changes: object) -> Settings:
 
 def _run(world: GitOpsSandbox, settings: Settings | None = None, env: dict[str, str] | None = None) -> RunReport:
     s = settings or parse_config(world.config_text, source=str(world.config_path))
-    with Rollback.from_settings(s, env=env or world.env, read_file=read_file) as rb:
+    with Rollback.from_settings(s, env=env or world.env, read_file=read_file, clock=world.clock) as rb:
         return rb.run()
 
 
@@ -90,7 +97,7 @@ def test_rollback_lands_in_git_and_argo_syncs_exactly_it(make_world, scm: str) -
 def test_a_rerun_reuses_the_branch_commit_and_pull_request(make_world) -> None:
     """When nobody merged in time the run fails; the rerun finds the same commit and PR and finishes."""
     world = make_world("github")
-    first = _run(world, _settings(world, merge_timeout=0.3))
+    first = _run(world, _settings(world, merge_timeout=30))
     assert first.status == "failed"
     assert _step(first, "merge").status is StepStatus.FAILED
     assert first.change_request is not None and first.rollback_commit is not None
@@ -172,7 +179,7 @@ def test_sync_wait_times_out(make_world) -> None:
     s = parse_config(world.config_text, source=str(world.config_path))
     p = s.providers[0]
     assert p.sync is not None
-    s = dataclasses.replace(s, providers=(dataclasses.replace(p, sync=dataclasses.replace(p.sync, timeout=1.0)),))
+    s = dataclasses.replace(s, providers=(dataclasses.replace(p, sync=dataclasses.replace(p.sync, timeout=60)),))
     report = _run(world, s)
     assert report.status == "failed"
     sync = _step(report, "sync")
@@ -186,7 +193,7 @@ def test_without_prune_leftover_objects_are_named_as_the_reason(make_world) -> N
     s = parse_config(world.config_text, source=str(world.config_path))
     p = s.providers[0]
     assert p.sync is not None
-    sync = dataclasses.replace(p.sync, prune=False, timeout=1.5)
+    sync = dataclasses.replace(p.sync, prune=False, timeout=90)
     report = _run(world, dataclasses.replace(s, providers=(dataclasses.replace(p, sync=sync),)))
     assert report.status == "failed"
     step = _step(report, "sync")

@@ -25,7 +25,10 @@ def _settings(world: SandboxWorld, **cluster: Any) -> Settings:
 
 def _rollback(world: SandboxWorld, **cluster: Any) -> Rollback:
     return Rollback.from_settings(
-        _settings(world, **cluster), env=world.env, read_file=lambda p: Path(p).read_text(encoding="utf-8")
+        _settings(world, **cluster),
+        env=world.env,
+        read_file=lambda p: Path(p).read_text(encoding="utf-8"),
+        clock=world.clock,
     )
 
 
@@ -82,7 +85,7 @@ def test_prune_from_the_config_and_the_journal_keeps_the_table(world: SandboxWor
     """cluster.prune: true prunes without --prune; the dry-run record in the journal carries the whole table."""
     settings = _settings(world, prune=True)
     assert settings.state_dir is not None
-    with Rollback.from_settings(settings, env=world.env, read_file=lambda p: Path(p).read_text("utf-8")) as rb:
+    with _rollback(world, prune=True) as rb:
         report = rb.run(run_id="journal-table")
     assert report.pruned == ("Task/kaniko-build",)
     journal = Path(settings.state_dir) / "runs" / world.provider_id / "journal-table.jsonl"

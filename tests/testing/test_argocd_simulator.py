@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ import httpx
 import pytest
 
 from gitrollback.testing.argocd import ArgoCDSimulator
+from gitrollback.testing.clock import FakeClock
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.repos import CommitSpec, SandboxRepo, make_repo
 
@@ -24,6 +24,7 @@ DEFS: dict[str, Any] = SWAGGER["definitions"]
 NS = "image-factory-tekton"
 APP = "tekton"
 PATH = "backend/tekton"
+TICK = 3.0  # seconds of simulated time between controller ticks
 IN_PROGRESS = (
     "error setting app operation: rpc error: code = FailedPrecondition desc = another operation is already in progress"
 )
@@ -64,6 +65,9 @@ def git(repo: Path, *args: str) -> str:
 
 @dataclass
 class World:
+    """A started simulator on a FakeClock: the controller ticks (every 3 s) only as simulated time passes."""
+
+    clock: FakeClock
     sim: ArgoCDSimulator
     cluster: ClusterState
     repo: Path
@@ -71,8 +75,8 @@ class World:
     http: httpx.Client
 
     def tick(self, n: int = 1) -> None:
-        for _ in range(n):
-            self.sim.run_tick()
+        """Let exactly ``n`` controller ticks pass."""
+        self.clock.sleep(TICK * n)
 
     def commit(self, message: str, files: dict[str, str]) -> str:
         return make_repo(self.repo, [CommitSpec(message, files=files, label="x")])["x"]
@@ -87,15 +91,15 @@ class World:
 
 @pytest.fixture
 def world(sandbox: SandboxRepo, tmp_path: Path) -> Iterator[World]:
-    """A started simulator with app ``tekton`` on a fresh clone of the sandbox repo; the controller is paused."""
+    """A started simulator with app ``tekton`` on a fresh clone of the sandbox repo, at simulated time 0."""
     repo = tmp_path / "gitops"
     subprocess.run(["git", "clone", "--quiet", str(sandbox.path), str(repo)], check=True)
-    cluster = ClusterState(namespaces=[NS])
-    sim = ArgoCDSimulator(cluster, tick=0.01)
+    clock = FakeClock()
+    cluster = ClusterState(namespaces=[NS], clock=clock)
+    sim = ArgoCDSimulator(cluster, tick=TICK, clock=clock)
     with sim, httpx.Client(base_url=sim.url, headers={"Authorization": f"Bearer {sim.token}"}) as http:
-        sim.pause()
         sim.add_app(APP, repo_path=repo, path=PATH, namespace=NS)
-        yield World(sim, cluster, repo, sandbox, http)
+        yield World(clock, sim, cluster, repo, sandbox, http)
 
 
 def sync(w: World, **body: Any) -> httpx.Response:
@@ -129,7 +133,6 @@ def test_application_list_and_error_shapes_match_the_swagger(world: World) -> No
     assert started.status_code == 200
     check_shape(started.json(), ref("v1alpha1Application"))
     world.tick(4)
-    world.sim.resume()
     done = world.sim.sync_now(APP, world.sandbox.good)
     assert done["status"]["history"] and done["status"]["operationState"]["syncResult"]["resources"]
     check_shape(world.http.get(f"/api/v1/applications/{APP}").json(), ref("v1alpha1Application"))
@@ -286,7 +289,6 @@ def test_terminate_needs_a_started_operation_and_ends_it_failed(world: World) ->
 
 def test_a_failed_apply_fails_the_operation_with_the_api_message_and_degrades_health(world: World) -> None:
     """Syncing the broken upgrade (Deployment without selector) ends Failed with the apply error; health Degraded."""
-    world.sim.resume()
     app = world.sim.sync_now(APP, world.sandbox.bad)
     state = app["status"]["operationState"]
     message = (
@@ -313,10 +315,8 @@ def test_a_manual_sync_with_retry_stays_running_with_finished_at_between_attempt
 
 def test_partial_and_dry_run_syncs_leave_no_history_and_prune_deletes_what_git_dropped(world: World) -> None:
     """Only full, real syncs are history; ``prune`` removes objects the new revision no longer has."""
-    world.sim.resume()
     world.sim.sync_now(APP, world.sandbox.good)
     dropped = world.commit("drop the kaniko task", _without_kaniko(world))
-    world.sim.pause()
     assert sync(world, revision=dropped, dryRun=True).status_code == 200
     world.tick(4)
     assert (
@@ -353,22 +353,23 @@ def test_get_with_refresh_blocks_until_the_controller_compared_the_new_tip(world
     """``?refresh=normal`` returns only once the refresh applied (new tip compared, annotation gone), slow or not."""
     new = world.commit("docs only", {"docs/NOTE.md": "hello\n"})
     world.sim.slow_refresh(APP, 3)
-    got: list[httpx.Response] = []
-    thread = threading.Thread(
-        target=lambda: got.append(world.http.get(f"/api/v1/applications/{APP}", params={"refresh": "normal"}))
-    )
-    thread.start()
-    for _ in range(200):
-        if "argocd.argoproj.io/refresh" in world.sim.app(APP)["metadata"].get("annotations", {}):
-            break
-        thread.join(0.005)
-    world.tick(3)
-    assert thread.is_alive()  # three slow ticks spent, the refresh applies on the fourth
-    world.tick()
-    thread.join(5)
-    app = got[0].json()
+    app = world.http.get(f"/api/v1/applications/{APP}", params={"refresh": "normal"}).json()
+    # the server waited on the clock: three slow ticks spent, the refresh applied on the fourth
+    assert world.clock.monotonic() == 4 * TICK
     assert app["status"]["sync"]["revision"] == new
+    assert app["status"]["reconciledAt"] == "2026-03-28T00:00:12Z"
     assert "annotations" not in app["metadata"]
+
+
+def test_get_with_refresh_gives_up_at_the_deadline_while_the_controller_is_paused(world: World) -> None:
+    """With the controller paused, ``?refresh`` waits out its 30 s deadline of simulated time, then 504."""
+    world.sim.pause()
+    reply = world.http.get(f"/api/v1/applications/{APP}", params={"refresh": "hard"})
+    text = "application refresh deadline exceeded"
+    assert (reply.status_code, reply.json()) == (504, {"error": text, "code": 4, "message": text})
+    assert world.clock.monotonic() == 30
+    world.sim.resume()
+    assert world.http.get(f"/api/v1/applications/{APP}", params={"refresh": "hard"}).status_code == 200
 
 
 def test_unknown_paths_and_methods_get_envelopes(world: World) -> None:
@@ -406,15 +407,13 @@ def test_auto_sync_picks_up_a_new_commit_and_never_retries_a_failed_revision(wor
             + "\n"
         },
     )
-    world.sim.run_tick()
-    world.sim.resume()
     app = world.sim.wait_until(
         "auto",
         lambda a: (
             a["status"].get("operationState", {}).get("syncResult", {}).get("revision") == fixed
             and a["status"]["operationState"]["phase"] == "Succeeded"
         ),
-        timeout=10,
+        timeout=300,
     )
     assert app["status"]["operationState"]["operation"]["initiatedBy"] == {"automated": True}
 
@@ -430,9 +429,7 @@ def test_auto_sync_refuses_a_manual_sync_to_another_revision(world: World) -> No
 def test_stale_healthy_keeps_the_old_revision_synced_and_healthy_after_a_push(world: World) -> None:
     """Under the stale fault, refreshes keep comparing the old commit: the state ``argocd app wait`` would accept."""
     old = world.restore_good()
-    world.sim.resume()
     world.sim.sync_now(APP, "main")
-    world.sim.pause()
     world.sim.stale_healthy(APP, 5)
     new = world.commit("docs", {"docs/X.md": "x\n"})
     world.sim.controller.request_refresh(world.sim.controller.apps[APP], "normal")
@@ -465,7 +462,6 @@ def test_degrade_fault_reports_degraded_after_the_sync_then_healthy(world: World
 
 def test_resource_tree_lists_the_applied_objects(world: World) -> None:
     """The resource tree names every applied object with its live uid."""
-    world.sim.resume()
     world.sim.sync_now(APP, world.sandbox.good)
     tree = world.http.get(f"/api/v1/applications/{APP}/resource-tree").json()
     names = {(n["kind"], n["name"]) for n in tree["nodes"]}
@@ -478,10 +474,8 @@ def test_resource_tree_lists_the_applied_objects(world: World) -> None:
 
 def test_rollback_syncs_a_history_entry_with_the_apply_strategy(world: World) -> None:
     """POST rollback with a history id starts an apply-strategy sync of that entry's revision and adds history."""
-    world.sim.resume()
     world.sim.sync_now(APP, world.sandbox.good)
     world.sim.sync_now(APP, world.sandbox.bad)
-    world.sim.pause()
     body = {"id": 0, "prune": True, "project": "default", "name": APP}
     check_shape(body, ref("applicationApplicationRollbackRequest"))
     started = world.http.post(f"/api/v1/applications/{APP}/rollback", json=body)
@@ -505,9 +499,7 @@ def test_rollback_syncs_a_history_entry_with_the_apply_strategy(world: World) ->
 
 def test_rollback_is_refused_for_an_unknown_id_and_with_auto_sync(world: World) -> None:
     """An id not in history is 400 InvalidArgument; with auto-sync on, 400 FailedPrecondition; nothing starts."""
-    world.sim.resume()
     world.sim.sync_now(APP, world.sandbox.good)
-    world.sim.pause()
     unknown = world.http.post(f"/api/v1/applications/{APP}/rollback", json={"id": "7"})
     text = f"application argocd/{APP} does not have deployment with id 7"
     assert (unknown.status_code, unknown.json()) == (400, {"error": text, "code": 3, "message": text})

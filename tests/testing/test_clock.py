@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from gitrollback.testing.clock import FakeClock, WallClock
+from gitrollback.testing.clock import FakeClock, TimerSet, WallClock
 
 
 def test_sleep_runs_each_due_timer_at_its_own_time_in_order() -> None:
@@ -76,3 +76,84 @@ def test_wall_clock_runs_timers_on_threads_until_stopped() -> None:
     assert fired.wait(30)
     clock.stop()
     assert clock.wait_until(lambda: True, timeout=0)
+
+
+def test_a_timer_registered_by_a_callback_fires_in_the_same_step() -> None:
+    """A one-shot timer that schedules a follow-up one second later sees it run within the same advance."""
+    clock = FakeClock()
+    seen: list[float] = []
+
+    def first() -> None:
+        seen.append(clock.monotonic())
+        clock.after(1, lambda: seen.append(clock.monotonic()))
+
+    clock.after(1, first)
+    clock.advance(3)
+    assert seen == [1, 2]
+    assert clock.monotonic() == 3
+
+
+def test_other_threads_read_and_schedule_while_a_callback_runs() -> None:
+    """While a timer callback runs, another thread can read the time and register a timer without blocking."""
+    clock = FakeClock()
+    inside, registered = threading.Event(), threading.Event()
+    later: list[float] = []
+
+    def slow() -> None:
+        inside.set()
+        assert registered.wait(30), "registering a timer blocked on the running callback"
+
+    def other() -> None:
+        assert inside.wait(30)
+        assert clock.monotonic() == 1
+        clock.after(2, lambda: later.append(clock.monotonic()))
+        registered.set()
+
+    clock.after(1, slow)
+    helper = threading.Thread(target=other)
+    helper.start()
+    clock.advance(5)
+    helper.join(30)
+    assert later == [3]
+
+
+def test_wall_clock_cancel_ends_a_long_timer_at_once_and_stop_refuses_new_ones() -> None:
+    """Cancelling an hourly wall-clock timer ends its thread immediately; after stop() new timers never fire."""
+    clock = WallClock()
+    timer = clock.every(3600, lambda: None, name="hourly")
+    timer.cancel()
+    assert timer.wait_cancelled(0)
+    clock.stop()
+    fired = threading.Event()
+    late = clock.after(0, fired.set)
+    assert late.cancelled and not fired.is_set()
+    assert threading.active_count() >= 1 and not any(t.name == "hourly" for t in threading.enumerate())
+
+
+def test_a_timer_set_on_a_shared_clock_cancels_only_its_own_timers() -> None:
+    """A simulator's TimerSet starts its timers on the shared clock and cancels just those when it stops."""
+    clock = FakeClock()
+    ticks: list[str] = []
+    other = clock.every(5, lambda: ticks.append("other"))
+    timers = TimerSet(clock)
+    timers.add("sim", 2, lambda: ticks.append("sim"))
+    clock.advance(3)
+    assert ticks == []  # nothing runs before start()
+    timers.start()
+    clock.advance(4)  # t=7: sim at 5 and 7, other at 5
+    timers.stop()
+    clock.advance(10)  # t=17: other at 10 and 15 only
+    assert ticks == ["other", "sim", "sim", "other", "other"]
+    assert not other.cancelled and timers.clock is clock
+
+
+def test_a_timer_set_without_a_clock_owns_a_wall_clock_and_stops_it() -> None:
+    """Without a clock a TimerSet makes a WallClock, and stop() stops it, so no timer thread outlives it."""
+    fired = threading.Event()
+    timers = TimerSet()
+    timers.add("t", 0.001, fired.set)
+    timers.start()
+    assert fired.wait(30)
+    timers.stop()
+    late = timers.clock.after(0, lambda: None)
+    assert isinstance(timers.clock, WallClock) and late.cancelled

@@ -209,22 +209,104 @@ def test_main_writes_ignore_status_and_status_writes_ignore_the_rest(state: Clus
     assert state.get(rt, "ci", "build")["status"] == {"ok": False}  # type: ignore[index]
 
 
-def test_builtin_validation_of_deployment_and_cronjob(state: ClusterState) -> None:
-    """A Deployment without spec.selector and a CronJob without spec.schedule are 422 Invalid; put() is not."""
-    deploy = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 1}}
+_TEMPLATE = {"spec": {"containers": [{"name": "web", "image": "nginx"}]}}
+
+
+def _deployment(**spec: object) -> dict[str, object]:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": spec}
+
+
+def test_builtin_kinds_are_validated_against_the_api_schema(state: ClusterState) -> None:
+    """Missing required fields are one 422 Invalid with a cause each, for apply and create alike; put() is not."""
     with pytest.raises(StoreError) as caught:
-        state.apply(deploy, namespace="ci", manager="m")
+        state.apply(_deployment(replicas=1, template=_TEMPLATE), namespace="ci", manager="m")
     assert (caught.value.code, caught.value.reason) == (422, "Invalid")
     assert caught.value.message == 'Deployment.apps "web" is invalid: spec.selector: Required value'
-    assert caught.value.details["causes"] == [
-        {"reason": "FieldValueRequired", "message": "Required value", "field": "spec.selector"}
-    ]
+    assert caught.value.details == {
+        "name": "web",
+        "group": "apps",
+        "kind": "Deployment",
+        "causes": [{"reason": "FieldValueRequired", "message": "Required value", "field": "spec.selector"}],
+    }
     cron = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "nightly"}, "spec": {}}
     with pytest.raises(StoreError) as cron_error:
         state.create(cron, namespace="ci", manager="m")
-    assert cron_error.value.message == 'CronJob.batch "nightly" is invalid: spec.schedule: Required value'
-    state.put({**deploy, "metadata": {"name": "web", "namespace": "ci"}})
+    assert cron_error.value.message == (
+        'CronJob.batch "nightly" is invalid: [spec.schedule: Required value, spec.jobTemplate: Required value]'
+    )
+    assert [c["field"] for c in cron_error.value.details["causes"]] == ["spec.schedule", "spec.jobTemplate"]
+    state.put({**_deployment(replicas=1), "metadata": {"name": "web", "namespace": "ci"}})
     assert state.get(_rt(state, "apps/v1", "Deployment"), "ci", "web") is not None
+
+
+def test_a_mistyped_value_fails_decoding_on_create(state: ClusterState) -> None:
+    """create() with a string where an int32 belongs is the decoder's 400, naming the Go field and type."""
+    body = _deployment(replicas="two", selector={"matchLabels": {"a": "b"}}, template=_TEMPLATE)
+    with pytest.raises(StoreError) as caught:
+        state.create(body, namespace="ci", manager="m")
+    assert (caught.value.code, caught.value.reason) == (400, "BadRequest")
+    assert caught.value.message == (
+        'Deployment in version "v1" cannot be handled as a Deployment: json: cannot unmarshal string into '
+        "Go struct field DeploymentSpec.spec.replicas of type int32"
+    )
+
+
+def test_unknown_fields_follow_field_validation(state: ClusterState) -> None:
+    """Strict refuses unknown fields with 400, Warn drops them with a warning, Ignore drops them silently."""
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "labelz": {}}, "data": {}, "extra": 1}
+    with pytest.raises(StoreError) as caught:
+        state.create(cm, namespace="ci", manager="m", field_validation="Strict")
+    assert (caught.value.code, caught.value.message) == (
+        400,
+        'ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: '
+        'unknown field "metadata.labelz", unknown field "extra"',
+    )
+    warnings: list[str] = []
+    stored = state.create(cm, namespace="ci", manager="m", warnings=warnings)
+    assert warnings == ['unknown field "metadata.labelz"', 'unknown field "extra"']
+    assert "extra" not in stored and "labelz" not in stored["metadata"]
+    quiet: list[str] = []
+    state.update({**cm, "data": {"a": "1"}}, namespace="ci", manager="m", field_validation="Ignore", warnings=quiet)
+    assert quiet == []
+
+
+def test_apply_refuses_unknown_and_mistyped_fields_as_the_typed_conversion_does(state: ClusterState) -> None:
+    """Server-side apply fails unknown and mistyped fields with the 500 'failed to create typed patch object'."""
+    body = _deployment(
+        selector={"matchLabels": {"a": "b"}},
+        template={"spec": {"containers": [{"name": "web", "image": "nginx", "imagePullPolicyy": "Always"}]}},
+        paused="yes",
+    )
+    body["metadata"] = {"name": "web", "namespace": "ci"}
+    with pytest.raises(StoreError) as caught:
+        state.apply(body, namespace="ci", manager="m")
+    assert (caught.value.code, caught.value.reason, caught.value.details) == (500, "", {})
+    assert caught.value.message == (
+        "failed to create typed patch object (ci/web; apps/v1, Kind=Deployment): errors:\n"
+        '  .spec.template.spec.containers[name="web"].imagePullPolicyy: field not declared in schema\n'
+        "  .spec.paused: expected boolean, got &{yes}"
+    )
+    assert state.get(_rt(state, "apps/v1", "Deployment"), "ci", "web") is None
+
+
+def test_a_patch_that_breaks_the_schema_is_refused_as_invalid_patch(state: ClusterState) -> None:
+    """A non-apply patch whose result does not decode is the 422 on field 'patch' of the JSON patcher."""
+    rt = _rt(state, "v1", "ConfigMap")
+    state.apply(_cm(a="1"), namespace="ci", manager="m")
+    with pytest.raises(StoreError) as caught:
+        state.patch(rt, "ci", "cfg", lambda live: {**live, "data": {"a": 1}}, manager="m")
+    assert (caught.value.code, caught.value.reason) == (422, "Invalid")
+    assert caught.value.message.startswith('"" is invalid: patch: Invalid value: "{')
+    assert caught.value.message.endswith(
+        "json: cannot unmarshal number into Go struct field ConfigMap.data of type string"
+    )
+
+
+def test_custom_resources_are_not_schema_checked(state: ClusterState) -> None:
+    """A Tekton Task is a custom resource: no built-in schema applies to it here."""
+    task = {"apiVersion": "tekton.dev/v1", "kind": "Task", "metadata": {"name": "t"}, "spec": {"anything": [1]}}
+    stored = state.apply(task, namespace="ci", manager="m").object
+    assert stored["spec"] == {"anything": [1]}
 
 
 def test_dry_run_returns_without_storing(state: ClusterState) -> None:

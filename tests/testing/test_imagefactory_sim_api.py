@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 
 from gitrollback.assets import expand_assets
+from gitrollback.testing._kube_catalog import CATALOG
+from gitrollback.testing.clock import FakeClock
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.imagefactory import ImageFactorySimulator
+from gitrollback.testing.repos import fixture_root
 
 NIL = "00000000-0000-0000-0000-000000000000"
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "imagefactory-tekton"
+FIXTURES = fixture_root()
 TEXT = "text/plain; charset=utf-8"
 REQUIRED_TASKS = [
     "git-clone",
@@ -31,6 +32,9 @@ REQUIRED_TASKS = [
 
 @dataclass
 class World:
+    """A started simulator on a FakeClock (nothing ticks unless a test lets time pass)."""
+
+    clock: FakeClock
     sim: ImageFactorySimulator
     cluster: ClusterState
     client: httpx.Client
@@ -53,8 +57,9 @@ class World:
 
 @pytest.fixture
 def world() -> Iterator[World]:
-    cluster = ClusterState()
-    sim = ImageFactorySimulator(cluster, job_tick=0.01, build_tick=0.01, asset_root=FIXTURES)
+    clock = FakeClock()
+    cluster = ClusterState(clock=clock)
+    sim = ImageFactorySimulator(cluster, job_tick=5.0, build_tick=5.0, asset_root=FIXTURES, clock=clock)
     tenant = sim.add_tenant("acme")
     other = sim.add_tenant("globex")
     sim.add_user("owner@acme.test", "pw", tenant_id=tenant)
@@ -64,6 +69,7 @@ def world() -> Iterator[World]:
     provider = sim.add_provider(tenant, "k8s", target_namespace="if-tekton")
     with sim, httpx.Client(base_url=sim.url, timeout=5) as client:
         yield World(
+            clock,
             sim,
             cluster,
             client,
@@ -102,10 +108,41 @@ def test_login_returns_a_token_that_authenticates(world: World) -> None:
     assert world.client.get(world.p(), headers=world.h(body["access_token"])).status_code == 200
 
 
-def test_login_with_a_wrong_password_is_401_plain_text(world: World) -> None:
-    """A wrong password gets a plain-text 401."""
-    reply = world.client.post("/api/v1/auth/login", json={"email": "owner@acme.test", "password": "nope"})
-    assert_text(reply, 401, "Invalid email or password")
+@pytest.mark.parametrize(
+    ("body", "status", "code", "message"),
+    [
+        ({"email": "owner@acme.test", "password": "nope"}, 401, "UNAUTHORIZED", "invalid credentials"),
+        ({"email": "nobody@acme.test", "password": "pw"}, 401, "UNAUTHORIZED", "invalid credentials"),
+        ({"password": "pw"}, 400, "BAD_REQUEST", "Email is required"),
+        ({"email": "owner@acme.test"}, 400, "BAD_REQUEST", "Password is required"),
+        ({"email": "owner", "password": "pw"}, 400, "BAD_REQUEST", "Invalid email format"),
+    ],
+)
+def test_login_errors_are_json_code_and_message(
+    world: World, body: dict[str, str], status: int, code: str, message: str
+) -> None:
+    """Login refusals are ``WriteError`` JSON ``{code, message}`` (auth_handler.go), not plain text."""
+    reply = world.client.post("/api/v1/auth/login", json=body)
+    assert (reply.status_code, reply.json()) == (status, {"code": code, "message": message})
+    assert reply.headers["content-type"] == "application/json"
+
+
+def test_login_body_that_does_not_decode_is_plain_text(world: World) -> None:
+    """A login body that is not JSON is Go ``http.Error`` plain text, before any field check."""
+    assert_text(world.client.post("/api/v1/auth/login", content=b"{"), 400, "Invalid request body")
+
+
+def test_access_tokens_carry_the_go_claims_and_a_15_minute_lifetime(world: World) -> None:
+    """Login hands out an HS256 JWT with user_id, email, iat, exp 900 s later and type access, as generateTokens."""
+    import base64
+    import json
+
+    body = world.client.post("/api/v1/auth/login", json={"email": "owner@acme.test", "password": "pw"}).json()
+    payload = body["access_token"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert (claims["type"], claims["email"], claims["exp"] - claims["iat"]) == ("access", "owner@acme.test", 900)
+    assert (body["access_token_ttl"], body["access_token_expiry"]) == (900, claims["exp"])
+    assert claims["user_id"] == body["user"]["id"]
 
 
 def test_refresh_issues_a_new_pair_and_refuses_access_tokens(world: World) -> None:
@@ -128,6 +165,15 @@ def test_missing_or_bad_credentials_are_401_unauthorized(world: World, authoriza
     if authorization:
         headers["Authorization"] = authorization
     assert_text(world.client.get(world.p(), headers=headers), 401, "Unauthorized")
+
+
+def test_a_token_expires_when_its_lifetime_of_simulated_time_has_passed(world: World) -> None:
+    """An access token (15 min lifetime) works until 899 s of the clock's time have passed and is refused at 900 s."""
+    token = world.sim.issue_token("owner@acme.test")
+    world.clock.sleep(899)
+    assert world.client.get(world.p(), headers=world.h(token)).status_code == 200
+    world.clock.sleep(1)
+    assert_text(world.client.get(world.p(), headers=world.h(token)), 401, "Unauthorized")
 
 
 def test_expired_and_tampered_tokens_are_401(world: World) -> None:
@@ -166,6 +212,40 @@ def test_viewer_may_read_but_not_update(world: World) -> None:
     assert world.client.get(world.p(), headers=world.h(world.viewer)).status_code == 200
     assert_text(world.client.put(world.p(), headers=world.h(world.viewer), json={}), 403, "Forbidden")
     assert_text(world.client.post(world.p("/tekton/install"), headers=world.h(world.viewer)), 403, "Forbidden")
+
+
+def test_password_change_gate_is_428_before_the_tenant_header(world: World) -> None:
+    """A user who must change the password gets 428 on every route the rollback uses, even without X-Tenant-ID."""
+    world.sim.add_user("new@acme.test", "pw", tenant_id=world.tenant, must_change_password=True)
+    login = world.client.post("/api/v1/auth/login", json={"email": "new@acme.test", "password": "pw"}).json()
+    assert login["requires_password_change"] is True
+    token = login["access_token"]
+    expected = "Password change required before accessing this endpoint"
+    assert_text(world.client.get(world.p(), headers={"Authorization": f"Bearer {token}"}), 428, expected)
+    assert_text(world.client.get(world.p("/tekton/status"), headers=world.h(token)), 428, expected)
+
+
+def test_first_setup_gate_is_409_for_system_administrators_only(world: World) -> None:
+    """While initial setup is required, a system admin gets 409 after the tenant checks; an Owner is let through."""
+    world.sim.set_setup_required(True)
+    expected = "Initial system setup is required before accessing this endpoint"
+    assert_text(world.client.get(world.p(), headers=world.h(world.admin, world.tenant)), 409, expected)
+    assert world.client.get(world.p(), headers=world.h(world.owner)).status_code == 200
+    login = world.client.post("/api/v1/auth/login", json={"email": "root@if.test", "password": "pw"}).json()
+    assert login["setup_required"] is True
+
+
+def test_maintenance_is_checked_before_the_permission(world: World) -> None:
+    """In maintenance mode a Viewer's write is a 503 although the Viewer may not write at all (403 otherwise)."""
+    assert_text(world.client.put(world.p(), headers=world.h(world.viewer), json={}), 403, "Forbidden")
+    world.sim.set_maintenance_mode(True)
+    reply = world.client.put(world.p(), headers=world.h(world.viewer), json={})
+    assert_text(reply, 503, "Service temporarily read-only for maintenance")
+    assert world.client.get(world.p(), headers=world.h(world.viewer)).status_code == 200  # reads stay open
+    admin = world.client.put(
+        world.p(), headers=world.h(world.admin, world.tenant, **{"X-Tenant-Scope": "all"}), json={}
+    )
+    assert admin.status_code == 200  # system administrators are not blocked
 
 
 def test_unknown_route_is_chi_404_and_wrong_method_is_405(world: World) -> None:
@@ -215,6 +295,7 @@ def test_non_admin_cannot_use_all_scope_or_foreign_tenant_id(world: World) -> No
 
 def test_list_is_tenant_scoped_and_paginated(world: World) -> None:
     """The list shows the scope tenant's providers newest first, paginated; all-scope shows all."""
+    world.clock.sleep(1)  # created_at DESC: a later provider must be created at a later time
     second = world.sim.add_provider(world.tenant, "k8s-2")
     world.sim.add_provider(world.other, "globex-k8s")
     reply = world.client.get(
@@ -407,9 +488,11 @@ def test_unreachable_cluster_returns_early_and_marks_unhealthy(world: World) -> 
     """An unreachable API stops the checks after tekton API version detection; health becomes unhealthy."""
     world.sim.set_cluster_reachable(world.provider, False)
     body = world.client.get(world.p("/readiness"), headers=world.h(world.owner)).json()
+    refused = "dial tcp 10.0.0.1:6443: connect: connection refused"
     assert body["missing_prereqs"] == [
         "kubernetes API unreachable",
-        "failed to detect tekton api version: dial tcp 10.0.0.1:6443: connect: connection refused",
+        "failed to detect tekton api version: no supported Tekton API detected (need tekton.dev/v1 or v1beta1). "
+        f"v1 probe error={refused}; v1beta1 probe error={refused}",
     ]
     assert body["checks"][-1]["name"] == "tekton_api_version"
     assert world.sim.provider(world.provider)["health_status"] == "unhealthy"
@@ -433,6 +516,72 @@ def test_tekton_enabled_must_be_json_true(world: World, value: object, message: 
     pid = world.sim.add_provider(world.tenant, "p2", config=config)
     body = world.client.get(world.p("/readiness", pid), headers=world.h(world.owner)).json()
     assert body["missing_prereqs"][0] == message
+
+
+def test_a_cluster_without_tekton_reads_as_v1_with_every_task_missing() -> None:
+    """A NotFound from the Tekton probe counts as v1 (DetectAPIVersion), so readiness lists the tasks as missing."""
+    clock = FakeClock()
+    cluster = ClusterState([t for t in CATALOG if t.group != "tekton.dev"], clock=clock)
+    sim = ImageFactorySimulator(cluster, clock=clock)
+    tenant = sim.add_tenant("acme")
+    sim.add_user("owner@acme.test", "pw", tenant_id=tenant)
+    provider = sim.add_provider(tenant, "bare", target_namespace="if-tekton")
+    with sim, httpx.Client(base_url=sim.url, timeout=5) as client:
+        headers = {"Authorization": f"Bearer {sim.issue_token('owner@acme.test')}", "X-Tenant-ID": tenant}
+        body = client.get(f"/api/v1/admin/infrastructure/providers/{provider}/readiness", headers=headers).json()
+    checks = {c["name"]: c["ok"] for c in body["checks"]}
+    assert "tekton_api_version" not in checks and checks["tekton_api"] is True
+    assert [m for m in body["missing_prereqs"] if m.startswith("missing tekton task")] == [
+        f"missing tekton task: {t} in namespace if-tekton" for t in REQUIRED_TASKS
+    ]
+    sim.run_readiness_watch_tick()  # the post-operation check reads the same way and saves its result
+    assert (
+        sim.provider(provider)["readiness_missing_prereqs"][1]
+        == "missing tekton task: git-clone in namespace if-tekton"
+    )
+
+
+@pytest.mark.parametrize(
+    ("runtime_auth", "ok"),
+    [
+        ({"auth_method": "token", "endpoint": "https://k8s:6443", "token": "t"}, True),
+        ({"auth_method": "token", "apiServer": "https://k8s:6443", "service_account_token": "t"}, True),
+        ({"auth_method": "oauth", "cluster_endpoint": "https://k8s:6443", "oauth_token": "t"}, True),
+        ({"auth_method": "client-cert", "endpoint": "https://k8s:6443", "client_cert": "c", "client_key": "k"}, True),
+        ({"endpoint": "https://k8s:6443", "token": "t"}, False),  # no auth_method
+        ({"auth_method": "token", "server": "https://k8s:6443", "token": "t"}, False),  # "server" is not read
+        ({"auth_method": "token", "endpoint": "https://k8s:6443"}, False),  # no credentials
+        ({"auth_method": "token", "endpoint": 6443, "token": "t"}, False),  # only strings count
+        ({"auth_method": "client-cert", "endpoint": "https://k8s:6443", "client_cert": "c"}, False),
+        ({"auth_method": "kubeconfig"}, False),
+        ({"auth_method": "kubeconfig", "kubeconfig": "current-context: x\n"}, False),
+        ({"auth_method": "iam"}, False),  # no in-cluster config here
+        ({"auth_method": "password", "endpoint": "https://k8s:6443", "token": "t"}, False),
+        ("token", False),
+    ],
+)
+def test_runtime_auth_must_be_what_the_connector_builds(world: World, runtime_auth: object, ok: bool) -> None:
+    """Readiness accepts a runtime_auth only as BuildRESTConfigFromProviderConfig does (kubeconfig.go)."""
+    config = {"tekton_enabled": True, "runtime_auth": runtime_auth}
+    pid = world.sim.add_provider(world.tenant, "p2", config=config)
+    body = world.client.get(world.p("/readiness", pid), headers=world.h(world.owner)).json()
+    assert {c["name"]: c["ok"] for c in body["checks"]}["provider_kubeconfig"] is ok
+
+
+def test_kubeconfig_content_is_read_like_client_go(world: World) -> None:
+    """A kubeconfig whose current context names a cluster with a server builds a client; config errors are 500."""
+    kubeconfig = (
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "contexts: [{name: c, context: {cluster: k, user: u}}]\n"
+        "clusters: [{name: k, cluster: {server: 'https://k8s:6443'}}]\nusers: [{name: u, user: {token: t}}]\n"
+    )
+    config = {"tekton_enabled": True, "runtime_auth": {"auth_method": "kubeconfig", "kubeconfig": kubeconfig}}
+    pid = world.sim.add_provider(world.tenant, "p2", config=config, target_namespace="if-tekton")
+    body = world.client.get(world.p("/readiness", pid), headers=world.h(world.owner)).json()
+    assert {c["name"]: c["ok"] for c in body["checks"]}["provider_kubeconfig"] is True
+    broken = {"tekton_enabled": True, "runtime_auth": {"auth_method": "token", "endpoint": "https://k8s:6443"}}
+    reply = world.client.put(world.p(provider=pid), headers=world.h(world.owner), json={"config": broken})
+    assert_text(reply, 500, "Internal server error")
 
 
 def test_invalid_runtime_auth_responds_immediately(world: World) -> None:
@@ -498,7 +647,8 @@ def test_no_ready_nodes_is_a_capacity_failure(world: World) -> None:
 
 
 def test_watcher_tick_overwrites_status_with_the_post_op_check(world: World) -> None:
-    """The watcher's §5.5 check ignores docker-config, so it flips an offline provider back online."""
+    """The watcher's post-operation check ignores docker-config, so it flips an offline provider back online;
+    when the cluster cannot be reached it saves nothing (the check returns an error before persisting)."""
     world.client.patch(world.p("/status"), headers=world.h(world.owner), json={"enabled": False})
     install_objects(world.cluster, "if-tekton")
     world.sim.run_readiness_watch_tick()
@@ -509,23 +659,69 @@ def test_watcher_tick_overwrites_status_with_the_post_op_check(world: World) -> 
         True,
     )
     world.sim.set_cluster_reachable(world.provider, False)
+    world.clock.sleep(60)
     world.sim.run_readiness_watch_tick()
-    missing = world.sim.provider(world.provider)["readiness_missing_prereqs"]
-    assert missing[0] == "namespace probe failed for if-tekton: dial tcp 10.0.0.1:6443: connect: connection refused"
-    assert missing[1] == (
-        "failed to check tekton task git-clone in namespace if-tekton "
-        "(dial tcp 10.0.0.1:6443: connect: connection refused)"
+    assert world.sim.provider(world.provider) == provider
+
+
+def test_watcher_requires_the_pipelines_and_takes_the_provider_offline(world: World) -> None:
+    """Unlike GET readiness outside pipelineRef mode, the watcher's check requires the four pipelines."""
+    install_objects(world.cluster, "if-tekton")
+    world.cluster.put(
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "docker-config", "namespace": "if-tekton"}}
     )
+    pipeline = world.cluster.type_for("tekton.dev/v1", "Pipeline")
+    assert pipeline is not None
+    world.cluster.delete(pipeline, "if-tekton", "image-factory-build-v1-kaniko")
+    assert world.client.get(world.p("/readiness"), headers=world.h(world.owner)).json()["status"] == "ready"
+    world.sim.run_readiness_watch_tick()
+    provider = world.sim.provider(world.provider)
+    assert (provider["status"], provider["is_schedulable"]) == ("offline", False)
+    assert provider["readiness_missing_prereqs"] == [
+        "missing tekton pipeline: image-factory-build-v1-kaniko in namespace if-tekton"
+    ]
 
 
-def test_watcher_loop_runs_in_the_background() -> None:
-    """With readiness_watcher_interval set, the persisted readiness changes without any request."""
-    cluster = ClusterState()
-    sim = ImageFactorySimulator(cluster, readiness_watcher_interval=0.01)
+def test_watcher_loop_runs_at_start_and_then_in_the_background() -> None:
+    """With readiness_watcher_interval set, the watcher runs once at start and then on the clock, unasked."""
+    clock = FakeClock()
+    sim = ImageFactorySimulator(ClusterState(clock=clock), readiness_watcher_interval=30, clock=clock)
     tenant = sim.add_tenant("acme")
     provider = sim.add_provider(tenant, "k8s", target_namespace="if-tekton")
     with sim:
-        deadline = time.monotonic() + 5
-        while sim.provider(provider).get("readiness_status") is None:
-            assert time.monotonic() < deadline, "watcher never ran"
-        assert sim.provider(provider)["readiness_missing_prereqs"][0] == "missing namespace: if-tekton"
+        first = sim.provider(provider)
+        assert first["readiness_missing_prereqs"][0] == "missing namespace: if-tekton"
+        assert first["readiness_last_checked"] == "2026-03-28T00:00:00Z"
+        clock.sleep(29)
+        assert sim.provider(provider)["readiness_last_checked"] == "2026-03-28T00:00:00Z"
+        clock.sleep(1)
+        assert sim.provider(provider)["readiness_last_checked"] == "2026-03-28T00:00:30Z"
+
+
+@pytest.mark.parametrize(("value", "status"), [("1", 200), ("YES", 200), (" no ", 200), ("0", 200), ("maybe", 400)])
+def test_include_prepare_summary_spellings(world: World, value: str, status: int) -> None:
+    """The list route takes true/1/yes and false/0/no in any case, trimmed; anything else is a 400."""
+    reply = world.client.get(
+        "/api/v1/admin/infrastructure/providers",
+        headers=world.h(world.owner),
+        params={"include_prepare_summary": value},
+    )
+    assert reply.status_code == status
+    if status == 400:
+        assert_text(reply, 400, "Invalid include_prepare_summary query parameter")
+
+
+def test_available_providers_are_capped_at_the_20_newest_online_ones(world: World) -> None:
+    """GetAvailableProviders reads one default page of 20 online providers, so an older selectable one is missing."""
+    from datetime import timedelta
+
+    start = world.clock.now()
+    oldest = world.sim.add_provider(world.tenant, "oldest", created_at=start - timedelta(days=30))
+    newer = [
+        world.sim.add_provider(world.other, f"n{i}", is_global=True, created_at=start + timedelta(seconds=i + 1))
+        for i in range(20)
+    ]
+    listed = world.client.get("/api/v1/infrastructure/providers/available", headers=world.h(world.owner)).json()
+    ids = [p["id"] for p in listed["providers"]]
+    assert oldest not in ids and world.provider not in ids
+    assert sorted(ids) == sorted(newer)

@@ -1,8 +1,13 @@
-"""The Image Factory simulator's build routes and dispatcher, judged against the shared cluster contents."""
+"""The Image Factory simulator's build routes and dispatcher, judged against the shared cluster contents.
+
+The world's project has an active repository auth and its tenant a default registry auth, which is what a build
+needs on a real server (``build_handler.go``'s preflight, ``service_create_preflight.go``); the refusal tests take
+one of them away at a time.
+"""
 
 from __future__ import annotations
 
-import time
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,16 +18,20 @@ import pytest
 
 from gitrollback.assets import expand_assets
 from gitrollback.namespaces import tenant_namespace
+from gitrollback.testing.clock import FakeClock
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.imagefactory import ImageFactorySimulator
+from gitrollback.testing.repos import fixture_root
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "imagefactory-tekton"
-MANUAL = 3600.0
+FIXTURES = fixture_root()
 NOT_AVAILABLE = {"error": "selected infrastructure provider is not available for this tenant"}
 
 
 @dataclass
 class World:
+    """A started simulator on a FakeClock: the dispatchers tick only when a test lets time pass."""
+
+    clock: FakeClock
     sim: ImageFactorySimulator
     cluster: ClusterState
     client: httpx.Client
@@ -35,10 +44,10 @@ class World:
     def ns(self) -> str:
         return tenant_namespace(self.tenant)
 
-    def create(self, method: str = "kaniko", **manifest: Any) -> httpx.Response:
-        body = {
+    def create_manifest(self, method: str = "kaniko", **manifest: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {
             "name": "smoke",
-            "type": "container",
+            "type": "kaniko" if method == "kaniko" else "container",
             "infrastructure_type": "kubernetes",
             "infrastructure_provider_id": self.provider,
             "build_config": {
@@ -49,6 +58,10 @@ class World:
             },
             **manifest,
         }
+        return {k: v for k, v in body.items() if v is not None}
+
+    def create(self, method: str = "kaniko", **manifest: Any) -> httpx.Response:
+        body = self.create_manifest(method, **manifest)
         return self.client.post(
             "/api/v1/builds",
             headers=self.headers,
@@ -62,16 +75,18 @@ class World:
             self.cluster.apply(dict(manifest.body), namespace=self.ns, manager="test", force=True)
 
 
-def make_world(build_tick: float = MANUAL) -> Iterator[World]:
-    cluster = ClusterState()
-    sim = ImageFactorySimulator(cluster, job_tick=MANUAL, build_tick=build_tick)
+def make_world() -> Iterator[World]:
+    clock = FakeClock()
+    cluster = ClusterState(clock=clock)
+    sim = ImageFactorySimulator(cluster, job_tick=5.0, build_tick=5.0, clock=clock)
     tenant = sim.add_tenant("acme")
     sim.add_user("dev@acme.test", "pw", tenant_id=tenant, role="Developer")
     provider = sim.add_provider(tenant, "k8s", target_namespace="if-tekton")
-    project = sim.add_project(tenant, "app")
+    project = sim.add_project(tenant, "app", repository_auth=True)
+    sim.add_registry_auth(tenant)
     headers = {"Authorization": f"Bearer {sim.issue_token('dev@acme.test')}", "X-Tenant-ID": tenant}
     with sim, httpx.Client(base_url=sim.url, timeout=5) as client:
-        yield World(sim, cluster, client, tenant, provider, project, headers)
+        yield World(clock, sim, cluster, client, tenant, provider, project, headers)
 
 
 @pytest.fixture
@@ -93,7 +108,7 @@ def test_create_is_201_queued_and_completes_when_the_pipeline_and_tasks_exist(wo
     build = world.client.get(f"/api/v1/builds/{created['id']}", headers=world.headers).json()
     assert build["status"] == "completed"
     assert build["result"]["pipeline"] == "image-factory-build-v1-kaniko"
-    assert build["manifest"]["git_url"] == "https://git.example.test/acme/app.git"
+    assert build["manifest"]["metadata"] == {"git_url": "https://git.example.test/acme/app.git", "git_branch": "main"}
     run_type = world.cluster.type_for("tekton.dev/v1", "PipelineRun")
     assert run_type is not None
     assert [r["metadata"]["name"] for r in world.cluster.list(run_type, world.ns)] == [build["result"]["pipeline_run"]]
@@ -167,12 +182,25 @@ def test_status_route_shape(world: World) -> None:
 
 
 def test_bad_and_unknown_build_ids(world: World) -> None:
-    """A malformed build id is 400 JSON and an unknown one is 404 JSON."""
+    """A malformed build id is 400 JSON; an unknown one is 500 on GET /builds/{id} (unmapped) and 404 on /status."""
     bad = world.client.get("/api/v1/builds/nope", headers=world.headers)
     assert (bad.status_code, bad.text) == (400, '{"error":"Invalid build ID format"}\n')
     assert bad.headers["content-type"] == "application/json"
-    unknown = world.client.get("/api/v1/builds/11111111-1111-1111-1111-111111111111/status", headers=world.headers)
-    assert (unknown.status_code, unknown.json()) == (404, {"error": "Build not found"})
+    unknown = "11111111-1111-1111-1111-111111111111"
+    got = world.client.get(f"/api/v1/builds/{unknown}", headers=world.headers)
+    assert (got.status_code, got.json()) == (500, {"error": "Failed to get build"})
+    status = world.client.get(f"/api/v1/builds/{unknown}/status", headers=world.headers)
+    assert (status.status_code, status.json()) == (404, {"error": "Build not found"})
+
+
+def test_build_reads_are_not_tenant_scoped(world: World) -> None:
+    """A user of another tenant reads a build by id (GetBuild has no tenant check)."""
+    build_id = world.create().json()["id"]
+    other = world.sim.add_tenant("globex")
+    world.sim.add_user("viewer@globex.test", "pw", tenant_id=other, role="Viewer")
+    headers = {"Authorization": f"Bearer {world.sim.issue_token('viewer@globex.test')}", "X-Tenant-ID": other}
+    reply = world.client.get(f"/api/v1/builds/{build_id}", headers=headers)
+    assert (reply.status_code, reply.json()["tenant_id"]) == (200, world.tenant)
 
 
 def test_auth_errors_on_build_routes_are_plain_text(world: World) -> None:
@@ -195,8 +223,13 @@ def test_provider_preflight(world: World) -> None:
     reply = world.create(infrastructure_provider_id=lax)
     assert (reply.status_code, reply.json()) == (
         400,
-        {"error": "tekton is not enabled for the selected infrastructure provider"},
+        {"error": "selected infrastructure provider must have tekton_enabled=true"},
     )
+    legacy = world.sim.add_provider(
+        world.tenant, "legacy", config={"tekton_enabled": True, "runtime_auth": {"server": "https://k8s", "token": "t"}}
+    )
+    reply = world.create(infrastructure_provider_id=legacy)
+    assert reply.json() == {"error": "selected infrastructure provider has invalid kubernetes configuration"}
     patch = world.client.patch(
         f"/api/v1/admin/infrastructure/providers/{world.provider}/status",
         headers=world.headers,
@@ -209,15 +242,118 @@ def test_provider_preflight(world: World) -> None:
     assert (reply.status_code, reply.json()) == (403, NOT_AVAILABLE)
 
 
-def test_kaniko_validation_and_unknown_project(world: World) -> None:
-    """Kaniko needs dockerfile, build_context and registry_repo; an unknown project is 404."""
-    reply = world.create(build_config={"build_type": "kaniko"})
+@pytest.mark.parametrize(
+    ("change", "status", "error"),
+    [
+        ({"infrastructure_type": None}, 400, "infrastructure selection is required"),
+        ({"infrastructure_type": "auto"}, 400, "infrastructure selection is required"),
+        ({"infrastructure_provider_id": "not-a-uuid"}, 400, "Invalid request body"),
+        ({"build_config": {"build_type": "kaniko"}}, 400, "dockerfile is required for kaniko builds"),
+        ({"name": ""}, 400, "build name is required"),
+    ],
+)
+def test_manifest_refusals(world: World, change: dict[str, Any], status: int, error: str) -> None:
+    """The provider selection needs infrastructure_type (not auto); validateManifest's texts come back as 400."""
+    reply = world.create(**change)
+    assert (reply.status_code, reply.json()) == (status, {"error": error})
+
+
+def test_body_needs_tenant_and_project_and_an_unknown_project_is_500(world: World) -> None:
+    """tenant_id and project_id are required in the body; an unknown project fails the project lookup with a 500."""
+    for missing, error in (("tenant_id", "tenant_id is required"), ("project_id", "project_id is required")):
+        body = {"tenant_id": world.tenant, "project_id": world.project, "manifest": {"name": "x", "type": "kaniko"}}
+        del body[missing]
+        reply = world.client.post("/api/v1/builds", headers=world.headers, json=body)
+        assert (reply.status_code, reply.json()) == (400, {"error": error})
+    world.project = "11111111-1111-1111-1111-111111111111"
+    reply = world.create()
+    assert (reply.status_code, reply.json()) == (500, {"error": "failed to resolve project configuration"})
+
+
+def test_body_tenant_is_not_compared_with_the_tenant_header(world: World) -> None:
+    """The build goes to the body's tenant_id, whatever X-Tenant-ID says (the handler never compares them)."""
+    other = world.sim.add_tenant("globex")
+    world.sim.add_membership(next(iter(world.sim.state.users)), other, role="Developer")
+    headers = {**world.headers, "X-Tenant-ID": other}
+    body = {"tenant_id": world.tenant, "project_id": world.project, "manifest": world.create_manifest()}
+    reply = world.client.post("/api/v1/builds", headers=headers, json=body)
+    assert (reply.status_code, reply.json()["tenant_id"]) == (201, world.tenant)
+
+
+def test_repository_auth_or_a_public_repository_is_required(world: World, tmp_path: Path) -> None:
+    """Without repository auth the project's URL must answer an anonymous git ls-remote, which a real local
+    repository does and an unreachable one does not."""
+    private = world.sim.add_project(world.tenant, "private", "https://git.example.test/acme/private.git")
+    world.project = private
+    reply = world.create()
     assert (reply.status_code, reply.json()) == (
         400,
-        {"error": "kaniko builds require dockerfile, build_context and registry_repo"},
+        {"error": "project repository authentication is required for private or inaccessible repositories"},
     )
-    world.project = "11111111-1111-1111-1111-111111111111"
-    assert world.create().json() == {"error": "Project not found"}
+    repo = tmp_path / "public.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(repo)], check=True)
+    world.project = world.sim.add_project(world.tenant, "public", repo.as_uri())
+    assert world.create().status_code == 201
+    world.project = world.sim.add_project(world.tenant, "no-url", "")
+    reply = world.create()
+    assert reply.json() == {"error": "project git repository URL is required for Tekton builds"}
+
+
+def test_pushing_builds_need_a_registry_auth(world: World) -> None:
+    """Kaniko needs a registry auth: the selected one, else the project's default, else the tenant's."""
+    world.sim.state.registry_auths.clear()
+    reply = world.create()
+    assert (reply.status_code, reply.json()) == (
+        400,
+        {"error": "registry authentication is required: no registry authentication found"},
+    )
+    own = world.sim.add_registry_auth(world.tenant, project_id=world.project, default=False)
+    assert (
+        world.create(build_config={**world.create_manifest()["build_config"], "registry_auth_id": own}).status_code
+        == 201
+    )
+    world.sim.add_registry_auth(world.tenant, project_id=world.project)
+    created = world.create().json()
+    stored = world.sim.build(created["id"])["manifest"]["build_config"]
+    assert stored["registry_auth_id"] != own
+
+
+def test_tekton_disabled_for_the_tenant(world: World) -> None:
+    """A kubernetes build of a tenant whose build config turns Tekton off is refused with 400."""
+    world.sim.set_build_config(world.tenant, tekton_enabled=False)
+    reply = world.create()
+    assert (reply.status_code, reply.json()) == (400, {"error": "tekton is disabled for this tenant"})
+
+
+def test_tenant_limits_are_reached_and_clear(world: World) -> None:
+    """The concurrent-build and queue limits refuse new builds until a build leaves the counted state."""
+    world.install()
+    world.sim.set_build_config(world.tenant, max_concurrent_jobs=1, max_queue_size=1)
+    first = world.create().json()["id"]
+    reply = world.create()
+    assert (reply.status_code, reply.json()) == (
+        400,
+        {"error": "build limit validation failed: build queue limit reached (1/1)"},
+    )
+    world.sim.run_build_tick()  # first is running now
+    reply = world.create()
+    assert reply.json() == {"error": "build limit validation failed: maximum concurrent builds limit reached (1/1)"}
+    world.sim.run_build_tick()
+    assert world.sim.build(first)["status"] == "completed"
+    assert world.create().status_code == 201
+
+
+def test_kaniko_validation_and_project_of_another_tenant(world: World) -> None:
+    """Kaniko needs dockerfile, build_context and registry_repo; a project of another tenant is 403."""
+    reply = world.create(build_config={"build_type": "kaniko", "dockerfile": "Dockerfile"})
+    assert (reply.status_code, reply.json()) == (400, {"error": "build context is required for kaniko builds"})
+    other = world.sim.add_tenant("globex")
+    world.project = world.sim.add_project(other, "theirs")
+    reply = world.create()
+    assert (reply.status_code, reply.json()) == (
+        403,
+        {"error": "Permission denied: project belongs to a different tenant"},
+    )
 
 
 def test_managed_provider_needs_a_prepared_tenant_namespace(world: World) -> None:
@@ -227,28 +363,47 @@ def test_managed_provider_needs_a_prepared_tenant_namespace(world: World) -> Non
     assert reply.status_code == 409
     assert reply.json()["code"] == "tenant_namespace_not_prepared"
     assert reply.json()["details"]["namespace"] == world.ns
+    assert reply.json()["error"].startswith("selected infrastructure provider is not prepared for this tenant")
     world.cluster.ensure_namespace(world.ns)
     assert world.create(infrastructure_provider_id=managed).status_code == 201
 
 
-def test_background_dispatcher_completes_builds() -> None:
-    """With the dispatcher loop running a build reaches completed without manual ticks."""
-    for world in make_world(build_tick=0.01):
-        world.install()
-        build_id = world.create().json()["id"]
-        deadline = time.monotonic() + 10
-        status = "queued"
-        while status not in ("completed", "failed"):
-            assert time.monotonic() < deadline, "build did not finish"
-            status = world.client.get(f"/api/v1/builds/{build_id}/status", headers=world.headers).json()["status"]
-        assert status == "completed"
-        world.sim.wait_idle(1)
+def test_a_kubernetes_build_without_provider_takes_the_oldest_global_one(world: World) -> None:
+    """With no provider id, the oldest global Tekton-ready available provider is chosen; none is a 400."""
+    reply = world.create(infrastructure_provider_id=None)
+    assert reply.json() == {
+        "error": "infrastructure_provider_id is required for kubernetes builds "
+        "(no global tekton-ready provider available)"
+    }
+    shared = world.sim.add_provider(world.sim.add_tenant("platform"), "shared", is_global=True)
+    created = world.create(infrastructure_provider_id=None).json()
+    assert world.sim.build(created["id"])["manifest"]["infrastructure_provider_id"] == shared
+
+
+def test_background_dispatcher_completes_builds(world: World) -> None:
+    """The dispatcher timer starts a queued build on one 5 s tick and completes it on the next."""
+    world.install()
+    build_id = world.create().json()["id"]
+
+    def status() -> str:
+        return str(world.client.get(f"/api/v1/builds/{build_id}/status", headers=world.headers).json()["status"])
+
+    world.clock.sleep(4.9)
+    assert status() == "queued"
+    world.clock.sleep(0.1)
+    assert status() == "running"
+    world.clock.sleep(5)
+    assert status() == "completed"
+    build = world.sim.build(build_id)
+    assert (build["started_at"], build["completed_at"]) == ("2026-03-28T00:00:05Z", "2026-03-28T00:00:10Z")
 
 
 def test_cancel_stops_a_queued_build(world: World) -> None:
-    """Cancelling a queued build makes it cancelled and the dispatcher leaves it alone."""
+    """Cancelling a queued build makes it cancelled and the dispatcher leaves it alone; twice is a 409."""
     build_id = world.create().json()["id"]
     reply = world.client.post(f"/api/v1/builds/{build_id}/cancel", headers=world.headers)
-    assert reply.status_code == 200
+    assert (reply.status_code, reply.json()) == (200, {"status": "build_cancelled"})
+    again = world.client.post(f"/api/v1/builds/{build_id}/cancel", headers=world.headers)
+    assert (again.status_code, again.json()) == (409, {"error": "Cannot cancel build in current state"})
     world.sim.run_build_tick()
     assert world.sim.build(build_id)["status"] == "cancelled"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,19 +11,22 @@ from typing import Any
 import httpx
 import pytest
 
+from gitrollback.testing.clock import FakeClock
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.imagefactory import ImageFactorySimulator
+from gitrollback.testing.repos import fixture_root
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "imagefactory-tekton"
+FIXTURES = fixture_root()
 NS = "if-tekton"
 IN_PROGRESS = "Another tekton install/upgrade/validate job is already in progress for this provider\n"
 MANAGER = "image-factory-tekton-installer"
-# Never fires during a test: jobs are driven with run_installer_tick() unless a test opts into the loop.
-MANUAL = 3600.0
 
 
 @dataclass
 class World:
+    """A started simulator on a FakeClock: timers fire only when a test lets time pass (``clock.sleep``)."""
+
+    clock: FakeClock
     sim: ImageFactorySimulator
     cluster: ClusterState
     client: httpx.Client
@@ -49,15 +51,16 @@ class World:
         return found
 
 
-def make_world(job_tick: float = MANUAL, asset_root: Path | None = FIXTURES) -> Iterator[World]:
-    cluster = ClusterState()
-    sim = ImageFactorySimulator(cluster, job_tick=job_tick, build_tick=MANUAL, asset_root=asset_root)
+def make_world(asset_root: Path | None = FIXTURES) -> Iterator[World]:
+    clock = FakeClock()
+    cluster = ClusterState(clock=clock)
+    sim = ImageFactorySimulator(cluster, job_tick=5.0, build_tick=5.0, asset_root=asset_root, clock=clock)
     tenant = sim.add_tenant("acme")
     sim.add_user("owner@acme.test", "pw", tenant_id=tenant)
     provider = sim.add_provider(tenant, "k8s", target_namespace=NS)
     headers = {"Authorization": f"Bearer {sim.issue_token('owner@acme.test')}", "X-Tenant-ID": tenant}
     with sim, httpx.Client(base_url=sim.url, timeout=5) as client:
-        yield World(sim, cluster, client, tenant, provider, headers)
+        yield World(clock, sim, cluster, client, tenant, provider, headers)
 
 
 @pytest.fixture
@@ -176,7 +179,8 @@ def test_missing_profile_fails_the_job_and_takes_the_provider_offline(world: Wor
     job_id = world.post("upgrade", {"asset_version": "v2"}).json()["job"]["id"]
     world.sim.run_installer_tick()
     job = world.sim.job(job_id)
-    error = "tekton profile version v2 requested but resource does not exist: tasks/v2/git-clone-task.yaml"
+    missing = (FIXTURES / "tasks/v2/git-clone-task.yaml").as_posix()
+    error = f"tekton profile version v2 requested but resource does not exist: {missing}"
     assert (job["status"], job["error_message"]) == ("failed", error)
     assert job["events"][-1] == {
         **job["events"][-1],
@@ -229,6 +233,33 @@ def test_unmapped_kind_fails_with_the_map_message(world: World, tmp_path: Path) 
     )
 
 
+def test_objects_go_in_as_go_decodes_and_places_them(world: World, tmp_path: Path) -> None:
+    """YAML 1.1 values land as Go decodes them, and an object with its own namespace is applied there."""
+    root = copy_tree(tmp_path)
+    (root / "jobs/v1/extra.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\n  namespace: platform\ndata:\n  a: b\n"
+        "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: probe\nspec:\n  containers:\n"
+        "    - name: c\n      image: busybox\n      tty: yes\n  volumes:\n    - name: s\n"
+        "      secret:\n        secretName: s\n        defaultMode: 0755\n"
+    )
+    kustomization = root / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + "  - jobs/v1/extra.yaml\n")
+    world.cluster.ensure_namespace("platform")
+    world.sim.asset_root = root
+    job_id = world.post("install").json()["job"]["id"]
+    world.sim.run_installer_tick()
+    job = world.sim.job(job_id)
+    assert job["status"] == "succeeded", job["error_message"]
+    placed = {
+        e["details"]["name"]: e["details"]["namespace"] for e in job["events"] if e["event_type"].endswith(".object")
+    }
+    assert (placed["shared"], placed["probe"]) == ("platform", NS)
+    pod = world.cluster.get(world.cluster.type_for("v1", "Pod"), NS, "probe")
+    assert pod is not None
+    assert pod["spec"]["containers"][0]["tty"] is True
+    assert pod["spec"]["volumes"][0]["secret"]["defaultMode"] == 0o755
+
+
 def test_upgrade_never_prunes(world: World, tmp_path: Path) -> None:
     """Objects dropped from the asset set stay in the cluster after an upgrade (no pruning)."""
     world.post("install")
@@ -251,9 +282,8 @@ def test_no_asset_root_fails_the_job(tmp_path: Path) -> None:
         job_id = world.post("install").json()["job"]["id"]
         world.sim.run_installer_tick()
         job = world.sim.job(job_id)
-        assert (
-            job["error_message"]
-            == "failed to resolve tekton assets directory: no candidate contains kustomization.yaml"
+        assert job["error_message"] == (
+            "failed to resolve tekton asset root directory (checked backend/tekton, tekton, /app/tekton)"
         )
         assert world.kinds() == []
         world.sim.asset_root = tmp_path  # a directory without kustomization.yaml
@@ -261,7 +291,7 @@ def test_no_asset_root_fails_the_job(tmp_path: Path) -> None:
         world.sim.run_installer_tick()
         assert (
             world.sim.job(job_id)["error_message"]
-            == f"tekton assets dir {tmp_path.resolve().as_posix()} does not contain kustomization.yaml"
+            == f"IF_TEKTON_ASSETS_DIR is set but kustomization.yaml not found in {tmp_path.as_posix()}"
         )
 
 
@@ -332,10 +362,78 @@ def test_retry_rules(world: World) -> None:
     world.sim.run_installer_tick()
     job = world.sim.job(new["id"])
     assert job["operation"] == "upgrade" and job["status"] == "succeeded"
-    assert job["events"][0]["event_type"] == "job.retry.requested"
-    assert job["events"][0]["details"] == {"source_job_id": failed, "operation": "upgrade"}
+    # RetryTektonInstallerJob goes through StartTektonInstallerJob: <op>.requested first, then job.retry.requested
+    assert [e["event_type"] for e in job["events"][:3]] == ["upgrade.requested", "job.retry.requested", "job.started"]
+    assert job["events"][0]["details"] == {"operation": "upgrade"}
+    assert job["events"][1]["details"] == {"source_job_id": failed, "operation": "upgrade"}
     assert world.sim.events(failed)[-1]["details"] == {"retry_job_id": new["id"]}
     assert any(e["event_type"] == "upgrade.apply.completed" for e in job["events"])
+
+
+def test_a_replay_before_the_request_event_lands_gets_409_for_its_own_job(world: World) -> None:
+    """The job row and its request event are separate inserts: a replay in between finds no job for its key and
+    runs into the lock its own job holds; once the event lands, the same replay answers 202 with that job."""
+    world.sim.defer_next_request_event(1.0)
+    first = world.post("validate", {"idempotency_key": "k1"})
+    assert first.status_code == 202
+    replay = world.post("validate", {"idempotency_key": "k1"})
+    assert (replay.status_code, replay.text) == (409, IN_PROGRESS)
+    assert world.status().json()["active_job"]["id"] == first.json()["job"]["id"]
+    assert "active_job_events" not in world.status().json()
+    world.clock.sleep(1)
+    again = world.post("validate", {"idempotency_key": "k1"})
+    assert (again.status_code, again.json()["job"]["id"]) == (202, first.json()["job"]["id"])
+    events = world.status().json()["active_job_events"]
+    assert [e["event_type"] for e in events] == ["validate.requested"]
+    assert events[0]["details"]["idempotency_key"] == "k1"
+
+
+def test_a_job_whose_request_event_was_lost_fails_when_it_runs(world: World) -> None:
+    """A lost request event leaves job.started as the first event, so the operation cannot be resolved."""
+    world.sim.defer_next_request_event(None)
+    job_id = world.post("upgrade", {"idempotency_key": "k2"}).json()["job"]["id"]
+    assert world.post("upgrade", {"idempotency_key": "k2"}).status_code == 409
+    world.sim.run_installer_tick()
+    job = world.sim.job(job_id)
+    assert (job["status"], job["error_message"]) == (
+        "failed",
+        'unsupported installer job operation from event type "job.started"',
+    )
+    assert [e["event_type"] for e in job["events"]] == ["job.started", "job.failed"]
+
+
+def test_a_blank_asset_version_is_stored_empty(world: World) -> None:
+    """resolveTektonAssetVersion trims a non-empty request value, so "  " is stored as "" (not the default)."""
+    body = world.post("validate", {"asset_version": "  "}).json()
+    assert body["job"]["asset_version"] == ""
+    assert world.post("validate", {"asset_version": " V2 "}).status_code == 409
+    world.sim.run_installer_tick()
+    assert world.post("validate", {"asset_version": " V2 "}).json()["job"]["asset_version"] == "v2"
+
+
+def test_post_operation_check_that_cannot_run_saves_nothing_and_emits_readiness_failed(world: World) -> None:
+    """A post-operation check that cannot run (a gitops upgrade, cluster unreachable) saves nothing, records
+    job.readiness.failed, and the job still succeeds."""
+    world.post("install", {})
+    world.sim.run_installer_tick()
+    before = world.sim.provider(world.provider)
+    assert before["readiness_status"] == "ready"
+    gitops = ImageFactorySimulator.default_provider_config(tekton_install_mode="gitops")
+    world.sim.state.providers[world.provider].config = gitops
+    world.sim.set_cluster_reachable(world.provider, False)
+    world.clock.sleep(1)
+    job_id = world.post("upgrade", {}).json()["job"]["id"]
+    world.sim.run_installer_tick()
+    job = world.sim.job(job_id)
+    assert job["status"] == "succeeded"  # RunNextTektonInstallerJob never fails a job for its readiness check
+    failed = next(e for e in job["events"] if e["event_type"] == "job.readiness.failed")
+    assert failed["message"] == "Post-operation readiness check failed"
+    assert failed["details"]["error"].startswith("failed to detect tekton api version: no supported Tekton API")
+    after = world.sim.provider(world.provider)
+    assert (after["readiness_status"], after["readiness_last_checked"]) == (
+        "ready",
+        before["readiness_last_checked"],
+    )
 
 
 @pytest.mark.parametrize("limit", ["0", "101", "abc", "-1"])
@@ -363,16 +461,16 @@ def test_status_lists_newest_first_with_limit_and_raw_profile(world: World) -> N
     assert other["recent_jobs"] == []
 
 
-def test_background_worker_runs_jobs_fifo() -> None:
-    """With the worker loop running, jobs of two providers finish in FIFO order without manual ticks."""
-    for world in make_world(job_tick=0.01):
-        second = world.sim.add_provider(world.tenant, "p2", target_namespace="if-two")
-        a = world.post("install").json()["job"]["id"]
-        b = world.post("install", provider=second).json()["job"]["id"]
-        deadline = time.monotonic() + 10
-        while world.client.get(world.p("/tekton/status", second), headers=world.headers).json().get("active_job"):
-            assert time.monotonic() < deadline, "jobs did not finish"
-        world.sim.wait_idle(5)
-        first, last = world.sim.job(a), world.sim.job(b)
-        assert first["status"] == last["status"] == "succeeded"
-        assert first["completed_at"] <= last["started_at"]
+def test_background_worker_runs_jobs_fifo(world: World) -> None:
+    """The dispatcher timer claims one job per 5 s tick, oldest first, as simulated time passes."""
+    second = world.sim.add_provider(world.tenant, "p2", target_namespace="if-two")
+    a = world.post("install").json()["job"]["id"]
+    world.clock.sleep(1)
+    b = world.post("install", provider=second).json()["job"]["id"]
+    world.clock.sleep(4)  # first tick (t=5): the older job only
+    assert (world.sim.job(a)["status"], world.sim.job(b)["status"]) == ("succeeded", "pending")
+    world.sim.wait_idle(60)  # the next tick (t=10) runs the other one
+    first, last = world.sim.job(a), world.sim.job(b)
+    assert first["status"] == last["status"] == "succeeded"
+    assert (first["started_at"], last["started_at"]) == ("2026-03-28T00:00:05Z", "2026-03-28T00:00:10Z")
+    assert world.clock.monotonic() == 10

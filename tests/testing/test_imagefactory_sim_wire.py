@@ -1,18 +1,19 @@
-"""The Image Factory simulator decodes bodies, ids and query values as the Go server does (contract §0-§4)."""
+"""The Image Factory simulator decodes bodies, ids and query values as the Go server does (encoding/json, uuid)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 
+from gitrollback.testing.clock import FakeClock
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.imagefactory import ImageFactorySimulator
+from gitrollback.testing.repos import fixture_root
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "imagefactory-tekton"
+FIXTURES = fixture_root()
 PROVIDERS = "/api/v1/admin/infrastructure/providers"
 IN_PROGRESS = "Another tekton install/upgrade/validate job is already in progress for this provider"
 
@@ -35,7 +36,8 @@ class World:
 
 @pytest.fixture
 def world() -> Iterator[World]:
-    sim = ImageFactorySimulator(ClusterState(), job_tick=3600, build_tick=3600, asset_root=FIXTURES)
+    clock = FakeClock()  # never stepped: the dispatchers stay put and every timestamp is the same
+    sim = ImageFactorySimulator(ClusterState(clock=clock), asset_root=FIXTURES, clock=clock)
     tenant = sim.add_tenant("acme")
     other = sim.add_tenant("globex")
     sim.add_user("owner@acme.test", "pw", tenant_id=tenant)
@@ -145,7 +147,7 @@ def test_ids_accept_exactly_the_forms_go_uuid_parse_accepts(world: World) -> Non
 
 
 def test_bearer_scheme_is_case_sensitive(world: World) -> None:
-    """`bearer <token>` is a wrong scheme: 401 Unauthorized (§1.1)."""
+    """`bearer <token>` is a wrong scheme: 401 Unauthorized (middleware Authenticate)."""
     reply = world.client.get(world.p(), headers={"Authorization": f"bearer {world.owner}", "X-Tenant-ID": world.tenant})
     assert_text(reply, 401, "Unauthorized")
 

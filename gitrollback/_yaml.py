@@ -387,7 +387,9 @@ class _Builder:
                 raise YamlLimitError("merge_key", "merge keys (<<) are not allowed", self.line(key_node))
             if key_node.id != "scalar":
                 raise YamlLimitError("key", "a mapping key must be a scalar", self.line(key_node))
-            key = _json_key(self.value(key_node, depth + 1), self.line(key_node))
+            key = self.value(key_node, depth + 1)
+            if type(key) is not str:
+                key = _json_key(key, self.line(key_node))
             if key in out:
                 # go-yaml v2 keeps the last value; gitrollback refuses (docs/installer-mode.md).
                 raise YamlLimitError("duplicate_key", f"duplicate key {key!r}", self.line(key_node))

@@ -32,8 +32,10 @@ from gitrollback.settings import (
     AssetLimits,
     AssetSettings,
     ClusterSettings,
+    EscalationSettings,
     GitOpsSettings,
     ImageFactorySettings,
+    LockSettings,
     ProviderSettings,
     SecretRef,
     Settings,
@@ -48,6 +50,7 @@ _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 #: ``Kind`` (core group) or ``Kind.group``, as in ``Deployment.apps`` or ``Task.tekton.dev``.
 _QUALIFIED_KIND = re.compile(r"^[A-Z][A-Za-z0-9]*(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_ADAPTER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 T = TypeVar("T")
 
 
@@ -175,6 +178,7 @@ def _imagefactory(root: _Section) -> ImageFactorySettings:
             "poll_interval_seconds",
             "ca_file",
             "insecure_skip_tls_verify",
+            "adapter",
         },
         required=True,
     )
@@ -205,7 +209,22 @@ def _imagefactory(root: _Section) -> ImageFactorySettings:
         poll_interval=sec.number("poll_interval_seconds", 2.0),
         verify_tls=not sec.flag("insecure_skip_tls_verify", False),
         ca_file=sec.text("ca_file"),
+        adapter=_name(sec, "adapter", "httpx"),
     )
+
+
+def _name(sec: _Section, key: str, default: str) -> str:
+    """An adapter's name: a built-in or a plugin's (checked against the registry when adapters are built)."""
+    value = sec.text(key, default=default)
+    if not _ADAPTER_NAME.match(value):
+        raise sec.error(f"must be an adapter name (lowercase letters, digits, . _ -), got {value!r}", sec.path(key))
+    return str(value)
+
+
+def _options(sec: _Section) -> dict[str, Any]:
+    """A plugin's own settings, passed to it as they are."""
+    value = sec._get("options", Mapping, False, "a mapping (the adapter's own settings)")
+    return dict(value) if value is not None else {}
 
 
 def _verify(sec: _Section | None) -> VerifySettings:
@@ -261,13 +280,16 @@ def _choice(sec: _Section, name: str, choices: tuple[str, ...], default: str | N
 def _gitops(sec: _Section | None) -> GitOpsSettings | None:
     if sec is None:
         return None
-    scm = _choice(sec, "scm", ("github", "gitlab", "direct"))
+    scm = _name(sec, "scm", "") if sec.data.get("scm") else sec.text("scm", required=True)
     project = sec.text("project")
-    if scm != "direct" and not project:
+    if scm in ("github", "gitlab") and not project:
         raise sec.error(f"is required for scm {scm} (owner/name or group/project)", sec.path("project"))
     token = _secret(sec, "token")
     if token is None and scm in _DEFAULT_TOKEN_ENV:
         token = SecretRef(env=_DEFAULT_TOKEN_ENV[scm], key=sec.path("token_env"))
+    when_pipeline_succeeds = sec.flag("merge_when_pipeline_succeeds", False)
+    if when_pipeline_succeeds and scm != "gitlab":
+        raise sec.error("is a GitLab merge option; it needs scm gitlab", sec.path("merge_when_pipeline_succeeds"))
     return GitOpsSettings(
         scm=scm,
         project=project,
@@ -277,21 +299,65 @@ def _gitops(sec: _Section | None) -> GitOpsSettings | None:
         auto_merge=sec.flag("auto_merge", False),
         wait_for_merge=sec.flag("wait_for_merge", True),
         merge_timeout=sec.number("merge_timeout_seconds", 3600.0),
+        merge_when_pipeline_succeeds=when_pipeline_succeeds,
         labels=sec.names("labels") or (),
         reviewers=sec.names("reviewers") or (),
         author_name=sec.text("author_name", default="gitrollback"),
         author_email=sec.text("author_email", default="gitrollback@localhost"),
         markers=sec.flag("markers", True),
         poll_interval=sec.number("poll_interval_seconds", 5.0),
+        workspace=_name(sec, "workspace", "git"),
+        options=_options(sec),
     )
+
+
+#: keys only one built-in sync engine reads (a plugin gets every key but these)
+_ARGOCD_ONLY = {"url", "project", "on_operation_in_progress", "insecure_skip_tls_verify", "ca_file"}
+_FLUX_ONLY = {"kustomization", "namespace", "kubeconfig", "context", "on_suspended", "wait_for_dependents"}
 
 
 def _sync(sec: _Section | None) -> SyncSettings | None:
     if sec is None:
         return None
-    engine = _choice(sec, "engine", ("argocd", "none"))
+    engine = _name(sec, "engine", "") if sec.data.get("engine") else sec.text("engine", required=True)
     if engine == "none":
         return SyncSettings(engine="none")
+    foreign = {"argocd": _FLUX_ONLY | {"options"}, "flux": _ARGOCD_ONLY | {"app", "options"}}.get(engine, _FLUX_ONLY)
+    for key in sorted(foreign & set(sec.data)):
+        raise sec.error(f"is not a setting of sync engine {engine!r}", sec.path(key))
+    common: dict[str, Any] = {
+        "prune": sec.flag("prune", False),
+        "timeout": sec.number("timeout_seconds", 600.0),
+        "poll_interval": sec.number("poll_interval_seconds", 2.0),
+    }
+    if engine == "flux":
+        namespace = sec.text("namespace", default="flux-system")
+        if not _DNS_LABEL.match(namespace):
+            raise sec.error(f"must be a DNS label, got {namespace!r}", sec.path("namespace"))
+        return SyncSettings(
+            engine="flux",
+            app=sec.text("kustomization", required=True),
+            namespace=namespace,
+            token=_secret(sec, "token"),
+            kubeconfig=sec.text("kubeconfig"),
+            context=sec.text("context"),
+            on_suspended=_choice(sec, "on_suspended", ("refuse", "warn"), "refuse"),
+            wait_for_dependents=sec.flag("wait_for_dependents", False),
+            **common,
+        )
+    if engine != "argocd":
+        url = sec.text("url")
+        return SyncSettings(
+            engine=engine,
+            app=sec.text("app", default=""),
+            url=url.rstrip("/") if url else None,
+            project=sec.text("project"),
+            token=_secret(sec, "token"),
+            verify_tls=not sec.flag("insecure_skip_tls_verify", False),
+            ca_file=sec.text("ca_file"),
+            options=_options(sec),
+            **common,
+        )
     token = _secret(sec, "token") or SecretRef(env="ARGOCD_AUTH_TOKEN", key=sec.path("token_env"))
     url = sec.text("url", required=True)
     if not re.match(r"^https?://[^/\s]+", url):
@@ -302,12 +368,10 @@ def _sync(sec: _Section | None) -> SyncSettings | None:
         url=url.rstrip("/"),
         project=sec.text("project"),
         token=token,
-        prune=sec.flag("prune", False),
         on_operation_in_progress=_choice(sec, "on_operation_in_progress", ("wait", "terminate"), "wait"),
-        timeout=sec.number("timeout_seconds", 600.0),
         verify_tls=not sec.flag("insecure_skip_tls_verify", False),
         ca_file=sec.text("ca_file"),
-        poll_interval=sec.number("poll_interval_seconds", 2.0),
+        **common,
     )
 
 
@@ -334,7 +398,9 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
     mode = sec.text("mode")
     if mode is not None and mode not in ("gitops", "image_factory_installer"):
         raise sec.error(f"must be gitops or image_factory_installer, got {mode!r}", sec.path("mode"))
-    assets = sec.section("assets", {"repo", "branch", "path", "profile", "tag_pattern", "limits"}, required=True)
+    assets = sec.section(
+        "assets", {"repo", "branch", "path", "profile", "tag_pattern", "limits", "adapter"}, required=True
+    )
     assert assets is not None
     asset_path = assets.text("path", default="backend/tekton").strip("/")
     limits = _limits(assets.section("limits", {"file_bytes", "total_bytes", "documents", "depth", "nodes"}))
@@ -370,7 +436,7 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
             namespace=namespace,
             field_manager=field_manager,
             force=cluster.flag("force", True),
-            adapter=cluster.text("adapter", default="lightkube"),
+            adapter=_name(cluster, "adapter", "lightkube"),
             kinds=cluster.kinds("kinds", cluster_settings.kinds),
             cluster_scoped_kinds=cluster.kinds("cluster_scoped_kinds", ()),
             prune=cluster.flag("prune", False),
@@ -402,6 +468,7 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
             profile=assets.text("profile"),
             tag_pattern=assets.text("tag_pattern"),
             limits=limits,
+            adapter=_name(assets, "adapter", "git"),
         ),
         cluster=cluster_settings,
         verify=verify,
@@ -420,12 +487,15 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
                     "auto_merge",
                     "wait_for_merge",
                     "merge_timeout_seconds",
+                    "merge_when_pipeline_succeeds",
                     "labels",
                     "reviewers",
                     "author_name",
                     "author_email",
                     "markers",
                     "poll_interval_seconds",
+                    "workspace",
+                    "options",
                 },
             )
         ),
@@ -446,6 +516,13 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
                     "insecure_skip_tls_verify",
                     "ca_file",
                     "poll_interval_seconds",
+                    "kustomization",
+                    "namespace",
+                    "kubeconfig",
+                    "context",
+                    "on_suspended",
+                    "wait_for_dependents",
+                    "options",
                 },
             )
         ),
@@ -464,7 +541,7 @@ def parse_config(text: str, *, source: str = "<config>") -> Settings:
         raise ConfigError(f"not valid YAML: {exc}", path=source, hint="fix the YAML syntax at that line") from exc
     if data is None:
         raise ConfigError("the file is empty", path=source, hint="see docs/configuration.md for an example")
-    root = _Section(data, "", source, {"imagefactory", "providers", "state_dir"})
+    root = _Section(data, "", source, {"imagefactory", "providers", "state_dir", "lock", "escalation"})
     imagefactory = _imagefactory(root)
     raw_providers = root.data.get("providers")
     if not isinstance(raw_providers, list) or not raw_providers:
@@ -476,4 +553,34 @@ def parse_config(text: str, *, source: str = "<config>") -> Settings:
             if label in seen:
                 raise root.error(f"duplicates providers[{seen[label]}] ({label})", f"providers[{i}]")
             seen[str(label)] = i
-    return Settings(imagefactory=imagefactory, providers=providers, state_dir=root.text("state_dir"), source=source)
+    return Settings(
+        imagefactory=imagefactory,
+        providers=providers,
+        state_dir=root.text("state_dir"),
+        source=source,
+        lock=_lock(root.section("lock", {"lease_seconds"})),
+        escalation=_escalation(root.section("escalation", {"enabled", "after_failures"})),
+    )
+
+
+def _whole(sec: _Section, name: str, default: int, *, least: int) -> int:
+    value = sec.number(name, float(default))
+    if value != int(value) or value < least:
+        raise sec.error(f"must be a whole number of at least {least}, got {value:g}", sec.path(name))
+    return int(value)
+
+
+def _lock(sec: _Section | None) -> LockSettings:
+    if sec is None:
+        return LockSettings()
+    # a Lease shorter than one blocking call (a 30 s request timeout) could lapse while the run waits on it
+    return LockSettings(lease_seconds=_whole(sec, "lease_seconds", LockSettings.lease_seconds, least=45))
+
+
+def _escalation(sec: _Section | None) -> EscalationSettings:
+    if sec is None:
+        return EscalationSettings()
+    return EscalationSettings(
+        enabled=sec.flag("enabled", False),
+        after_failures=_whole(sec, "after_failures", EscalationSettings.after_failures, least=1),
+    )

@@ -18,12 +18,17 @@ __all__ = [
     "ACTIVE_JOB_STATUSES",
     "TERMINAL_BUILD_STATUSES",
     "TERMINAL_JOB_STATUSES",
+    "AccessNeeds",
+    "AccessProblem",
+    "AccessRequirement",
     "AppliedObject",
     "Assessment",
     "Build",
     "ChangePlan",
     "ChangeRequest",
+    "DeployedObject",
     "DeploymentRecord",
+    "Escalation",
     "FailedJob",
     "FieldManagerEntry",
     "Incident",
@@ -31,6 +36,7 @@ __all__ = [
     "InstallerJob",
     "JobEvent",
     "KnownGood",
+    "LeaseRecord",
     "LiveObject",
     "Manifest",
     "ObjectChange",
@@ -42,6 +48,7 @@ __all__ = [
     "ReadinessCheck",
     "RejectedCandidate",
     "RevisionInfo",
+    "RevokedGrant",
     "RollbackCommit",
     "RollbackPlan",
     "RunReport",
@@ -527,6 +534,8 @@ class RunReport:
     error_kind: str | None = None
     changes: ChangePlan | None = None
     pruned: tuple[str, ...] = ()
+    sync: SyncStatus | None = None
+    escalation: Escalation | None = None
 
 
 @dataclass(frozen=True)
@@ -572,7 +581,11 @@ class RollbackCommit:
 
 @dataclass(frozen=True)
 class ChangeRequest:
-    """A pull request (GitHub) or merge request (GitLab)."""
+    """A pull request (GitHub) or merge request (GitLab).
+
+    ``reviewers_refused`` lists configured reviewers the host would not add (not a collaborator, no such user):
+    they are reported, and the change request goes on without them.
+    """
 
     host: str
     number: int
@@ -585,6 +598,7 @@ class ChangeRequest:
     merge_commit: str | None = None
     created: bool = True
     body_updated: bool = False
+    reviewers_refused: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -601,6 +615,18 @@ class SyncStatus:
     operation_finished_at: datetime | None = None
     reconciled_at: datetime | None = None
     auto_sync: bool = False
+    engine: str = ""
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeployedObject:
+    """One object a GitOps controller reports it applied (Argo CD ``status.resources``, Flux's inventory)."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None = None
 
 
 @dataclass(frozen=True)
@@ -611,3 +637,89 @@ class DeploymentRecord:
     revision: str
     deployed_at: datetime
     source: str = ""
+    controller: str = "Argo CD"
+
+
+@dataclass(frozen=True)
+class LeaseRecord:
+    """A ``coordination.k8s.io/v1`` Lease as the run lock reads and writes it.
+
+    ``holder`` is ``spec.holderIdentity`` (empty once released); ``annotations`` carry the holder's host, pid and
+    run id; ``resource_version`` is the optimistic-concurrency token a replace must quote.
+    """
+
+    namespace: str
+    name: str
+    holder: str
+    duration_seconds: int
+    acquire_time: datetime | None = None
+    renew_time: datetime | None = None
+    transitions: int = 0
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    resource_version: str = ""
+
+
+@dataclass(frozen=True)
+class AccessRequirement:
+    """One Kubernetes permission a run needs (``verb`` on ``kind`` at ``api_version``, in ``namespace``)."""
+
+    verb: str
+    api_version: str
+    kind: str
+    namespace: str | None = None
+
+
+@dataclass(frozen=True)
+class AccessNeeds:
+    """Everything a run will do on its remotes, for the pre-flight check before the first change.
+
+    ``kube``: the Kubernetes permissions; ``push``: the git token must push (the rollback branch, or the tracked
+    branch for ``scm: direct``); ``change_request``: it must open a pull/merge request; ``merge``: and merge it;
+    ``app``: the Argo CD application to read; ``budget_seconds``: the longest the run may take, which a token
+    with an expiry must outlive.
+    """
+
+    provider_id: str
+    kube: tuple[AccessRequirement, ...] = ()
+    push: bool = False
+    change_request: bool = False
+    merge: bool = False
+    app: str | None = None
+    budget_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class AccessProblem:
+    """A credential or permission the run will need and does not have, found before the first change."""
+
+    service: str
+    problem: str
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class RevokedGrant:
+    """An ``infrastructure:select`` grant escalation revoked, as it was before."""
+
+    tenant_id: str
+    granted_by: str = ""
+    granted_at: datetime | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """What escalation changed on a provider after repeated failed rollbacks, and whether it was restored.
+
+    ``was_global`` is the provider's ``is_global`` before; ``cleared_global`` is True when escalation set it to
+    false. ``restored_at`` is set once ``access restore`` put everything back.
+    """
+
+    provider_id: str
+    run_id: str
+    escalated_at: datetime
+    failed_attempts: int
+    revoked: tuple[RevokedGrant, ...] = ()
+    was_global: bool = False
+    cleared_global: bool = False
+    restored_at: datetime | None = None

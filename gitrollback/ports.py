@@ -5,9 +5,9 @@ third-party library each, and ``gitrollback.testing`` ships simulators that the 
 loopback sockets. Methods take keyword-only options and return ``gitrollback.models`` values, never vendor
 objects; they raise only ``gitrollback.errors`` classes.
 
-To plug in another implementation (say, a different cluster client), write a class that satisfies the
-Protocol and pass it to ``gitrollback.Rollback`` directly, or register a factory under the
-``gitrollback.adapters`` entry-point group so the CLI can select it by name.
+Each Protocol carries exactly what the runbook and the known-good resolver call, so an implementation has
+nothing to leave unimplemented. To plug one in, pass it to ``gitrollback.Rollback`` directly, or register a factory
+under the ``gitrollback.adapters`` entry-point group so a config file selects it by name (``docs/plugins.md``).
 """
 
 from __future__ import annotations
@@ -17,14 +17,19 @@ from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from gitrollback.models import (
+    AccessNeeds,
+    AccessProblem,
     AppliedObject,
     Build,
     ChangeRequest,
+    DeployedObject,
     DeploymentRecord,
     InstallerJob,
+    LeaseRecord,
     LiveObject,
     Manifest,
     Provider,
+    ProviderPermission,
     Readiness,
     RevisionInfo,
     RollbackCommit,
@@ -34,13 +39,17 @@ from gitrollback.models import (
 )
 
 __all__ = [
+    "AccessCheck",
     "AssetSource",
+    "BranchHolder",
     "Clock",
     "Cluster",
     "DeploymentHistory",
     "ImageFactory",
     "Journal",
+    "LeaseStore",
     "ProgressSink",
+    "ProviderAccess",
     "RollbackWorkspace",
     "SourceHost",
     "SyncEngine",
@@ -124,13 +133,12 @@ class Cluster(Protocol):
         namespace: str | None,
         uid: str,
         resource_version: str,
-        dry_run: bool = False,
     ) -> None:
         """Delete exactly this object (uid and resourceVersion as preconditions: ``ConflictError`` if it changed)."""
         ...
 
     def exists(self, api_version: str, kind: str, name: str, *, namespace: str | None) -> bool:
-        """True when the object exists."""
+        """True when the object exists (the dry-run step asks it of the target namespace)."""
         ...
 
     def list_names(self, api_version: str, kind: str, *, namespace: str | None) -> list[str]:
@@ -205,12 +213,6 @@ class SourceHost(Protocol):
     for the same source and target branch instead of opening a second one (updating its body when it differs).
     """
 
-    kind: str
-
-    def find_change_request(self, *, source_branch: str, target_branch: str) -> ChangeRequest | None:
-        """The open change request from ``source_branch`` into ``target_branch``, if any."""
-        ...
-
     def open_change_request(
         self,
         *,
@@ -224,14 +226,6 @@ class SourceHost(Protocol):
         """Open one, or return (and refresh the body of) the existing open one."""
         ...
 
-    def get_change_request(self, number: int) -> ChangeRequest:
-        """Current state of one change request."""
-        ...
-
-    def comment(self, number: int, body: str) -> None:
-        """Add a comment."""
-        ...
-
     def merge(self, number: int, *, message: str | None = None) -> ChangeRequest:
         """Merge it; raises ``ConflictError``/``PermissionDeniedError`` with the host's reason when refused."""
         ...
@@ -243,22 +237,27 @@ class SourceHost(Protocol):
 
 @runtime_checkable
 class SyncEngine(Protocol):
-    """A GitOps controller that applies a git revision to the cluster (Argo CD, Flux)."""
+    """A GitOps controller that applies a git revision to the cluster (Argo CD, Flux).
+
+    ``app`` is what ``sync.app`` names: an Argo CD application, a Flux Kustomization. ``SyncStatus.revision`` is
+    the commit the controller last applied; ``sync_status == "Synced"`` and ``health == "Healthy"`` mean it is
+    applied and ready, so the runbook can tell "already there" from "needs a sync".
+    """
 
     def status(self, app: str) -> SyncStatus:
-        """The application's current sync, health and operation state."""
+        """The application's current state, without asking the controller to do anything."""
         ...
 
-    def refresh(self, app: str, *, hard: bool = True) -> SyncStatus:
-        """Make the controller re-read git; returns the refreshed state."""
-        ...
-
-    def sync(self, app: str, *, revision: str, prune: bool = False, resources: Sequence[str] = ()) -> SyncStatus:
-        """Start a sync to ``revision`` (waits for or terminates a running operation as configured)."""
+    def sync(self, app: str, *, revision: str, prune: bool = False) -> SyncStatus:
+        """Ask the controller to apply ``revision`` (``prune``: also delete what the revision no longer has)."""
         ...
 
     def wait_for_revision(self, app: str, revision: str, *, timeout: float) -> SyncStatus:
-        """Wait until exactly ``revision`` is applied, synced and healthy; fail fast on Degraded or a failed op."""
+        """Wait until exactly ``revision`` is applied and healthy; fail fast when the controller gave up."""
+        ...
+
+    def deployed(self, app: str) -> list[DeployedObject]:
+        """The objects the controller reports it applied (what ``verify-objects`` checks in gitops mode)."""
         ...
 
 
@@ -308,4 +307,68 @@ class Journal(Protocol):
 
     def append(self, provider_id: str, record: StepRecord) -> None:
         """Record one finished step."""
+        ...
+
+
+# -- the run's guards: lock, pre-flight, escalation (docs/safety.md) ------------------------------------------
+
+
+@runtime_checkable
+class LeaseStore(Protocol):
+    """``coordination.k8s.io/v1`` Leases in the provider's cluster: what the cross-machine run lock uses."""
+
+    def get_lease(self, namespace: str, name: str) -> LeaseRecord | None:
+        """The Lease, or None when there is none."""
+        ...
+
+    def create_lease(self, lease: LeaseRecord) -> LeaseRecord:
+        """Create it; ``ConflictError`` (409 AlreadyExists) when another run created it first."""
+        ...
+
+    def replace_lease(self, lease: LeaseRecord) -> LeaseRecord:
+        """Replace it, quoting ``lease.resource_version``; ``ConflictError`` (409) when it changed meanwhile."""
+        ...
+
+
+@runtime_checkable
+class AccessCheck(Protocol):
+    """A port that can verify, without changing anything, that its credentials allow what the run needs."""
+
+    def check_access(self, needs: AccessNeeds) -> list[AccessProblem]:
+        """Every problem found (empty when all is well); raises only when the remote cannot be asked at all."""
+        ...
+
+
+@runtime_checkable
+class BranchHolder(Protocol):
+    """The GitOps remote as the run lock of a provider without cluster access: who holds a rollback branch."""
+
+    def branch_trailers(self, prefix: str) -> Mapping[str, Mapping[str, str]]:
+        """Remote branches named ``prefix...`` (fetched now) whose tip is not merged into the tracked branch,
+        each with its tip commit's trailers."""
+        ...
+
+
+@runtime_checkable
+class ProviderAccess(Protocol):
+    """Who may select a provider (Image Factory's grants and ``is_global``): the levers escalation uses."""
+
+    def get_provider(self, provider_id: str) -> Provider:
+        """Fetch one provider."""
+        ...
+
+    def list_permissions(self, provider_id: str) -> list[ProviderPermission]:
+        """The provider's unexpired explicit grants."""
+        ...
+
+    def grant_permission(self, provider_id: str, tenant_id: str) -> None:
+        """Grant ``infrastructure:select`` to a tenant (idempotent)."""
+        ...
+
+    def revoke_permission(self, provider_id: str, tenant_id: str) -> None:
+        """Revoke a tenant's ``infrastructure:select`` grant."""
+        ...
+
+    def update_provider(self, provider_id: str, fields: Mapping[str, Any]) -> Provider:
+        """``PUT`` the given provider fields (``{"is_global": false}``)."""
         ...

@@ -7,10 +7,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitrollback.models import Assessment, ChangePlan, Incident, RollbackPlan, RunReport, StepStatus, to_json
+from gitrollback.models import (
+    Assessment,
+    ChangePlan,
+    Escalation,
+    Incident,
+    RollbackPlan,
+    RunReport,
+    StepStatus,
+    to_json,
+)
 
 __all__ = [
     "assessment_json",
+    "escalation_lines",
     "incident_markdown",
     "plan_json",
     "render_assessment",
@@ -62,7 +72,31 @@ def report_json(report: RunReport) -> dict[str, Any]:
         "synced_revision": report.synced_revision,
         "changes": to_json(report.changes),
         "pruned": list(report.pruned),
+        "sync": None
+        if report.sync is None
+        else {
+            "engine": report.sync.engine,
+            "app": report.sync.app,
+            "revision": report.sync.revision,
+            "sync_status": report.sync.sync_status,
+            "health": report.sync.health,
+            "message": report.sync.operation_message,
+            "warnings": list(report.sync.warnings),
+        },
+        "escalation": to_json(report.escalation),
     }
+
+
+def escalation_lines(e: Escalation) -> list[str]:
+    """What escalation changed, for the text report and the incident notes."""
+    tenants = ", ".join(g.tenant_id for g in e.revoked) or "none"
+    return [
+        f"Escalation: after {e.failed_attempts} failed rollbacks, provider {e.provider_id} was taken out of tenants' "
+        f"selection at {to_json(e.escalated_at)}",
+        f"  revoked infrastructure:select grants: {tenants}",
+        f"  is_global: {'cleared (was true)' if e.cleared_global else 'unchanged (was false)'}",
+        "  its owner tenant can still select it; undo with: gitrollback access restore --provider " + e.provider_id,
+    ]
 
 
 def plan_json(plan: RollbackPlan) -> dict[str, Any]:
@@ -189,6 +223,8 @@ def render_report(report: RunReport) -> str:
         lines.append(f"Pruned: {', '.join(report.pruned)}")
     if report.changes is not None:
         lines += render_changes(report.changes)
+    if report.escalation is not None:
+        lines += escalation_lines(report.escalation)
     if report.incident is not None:
         lines += ["", incident_markdown(report.incident, report)]
     return "\n".join(lines)

@@ -20,8 +20,10 @@ __all__ = [
     "AssetLimits",
     "AssetSettings",
     "ClusterSettings",
+    "EscalationSettings",
     "GitOpsSettings",
     "ImageFactorySettings",
+    "LockSettings",
     "ProviderSettings",
     "SecretRef",
     "Settings",
@@ -31,7 +33,8 @@ __all__ = [
     "required_pipelines_for",
 ]
 
-#: The tasks Image Factory's readiness check requires (``requiredTektonTaskNames``; contract §5.2).
+#: The tasks Image Factory's readiness check requires (imagefactoryoss/imagefactory
+#: ``backend/internal/adapters/primary/rest/infrastructure_provider_handler.go``, requiredTektonTaskNamesForReadiness).
 CODE_REQUIRED_TASKS: tuple[str, ...] = (
     "git-clone",
     "docker-build",
@@ -97,6 +100,7 @@ class ImageFactorySettings:
     poll_interval: float = 2.0
     verify_tls: bool = True
     ca_file: str | None = None
+    adapter: str = "httpx"
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,7 @@ class AssetSettings:
     profile: str | None = None
     tag_pattern: str | None = None
     limits: AssetLimits = field(default_factory=AssetLimits)
+    adapter: str = "git"
 
 
 @dataclass(frozen=True)
@@ -170,7 +175,7 @@ class SmokeBuildSettings:
 class GitOpsSettings:
     """How a gitops-mode rollback changes the GitOps repository."""
 
-    scm: Literal["github", "gitlab", "direct"]
+    scm: str  # github, gitlab, direct, or a plugin's name
     project: str | None = None
     base_url: str | None = None
     token: SecretRef | None = None
@@ -178,19 +183,26 @@ class GitOpsSettings:
     auto_merge: bool = False
     wait_for_merge: bool = True
     merge_timeout: float = 3600.0
+    merge_when_pipeline_succeeds: bool = False
     labels: tuple[str, ...] = ()
     reviewers: tuple[str, ...] = ()
     author_name: str = "gitrollback"
     author_email: str = "gitrollback@localhost"
     markers: bool = True
     poll_interval: float = 5.0
+    workspace: str = "git"
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class SyncSettings:
-    """Which GitOps controller applies the repository, and how to wait for it."""
+    """Which GitOps controller applies the repository, and how to wait for it.
 
-    engine: Literal["argocd", "none"]
+    ``app`` names the Argo CD application or the Flux Kustomization (in ``namespace``); ``kubeconfig`` and
+    ``context`` reach the cluster Flux runs in when it is not the provider's own.
+    """
+
+    engine: str  # argocd, flux, none, or a plugin's name
     app: str = ""
     url: str | None = None
     project: str | None = None
@@ -201,6 +213,12 @@ class SyncSettings:
     verify_tls: bool = True
     ca_file: str | None = None
     poll_interval: float = 2.0
+    namespace: str = "flux-system"
+    kubeconfig: str | None = None
+    context: str | None = None
+    on_suspended: Literal["refuse", "warn"] = "refuse"
+    wait_for_dependents: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -224,6 +242,21 @@ class ProviderSettings:
 
 
 @dataclass(frozen=True)
+class LockSettings:
+    """The cross-machine run lock (``docs/safety.md``)."""
+
+    lease_seconds: int = 120
+
+
+@dataclass(frozen=True)
+class EscalationSettings:
+    """Taking a provider out of tenants' selection after repeated failed rollbacks (off unless enabled)."""
+
+    enabled: bool = False
+    after_failures: int = 3
+
+
+@dataclass(frozen=True)
 class Settings:
     """A whole gitrollback configuration."""
 
@@ -231,6 +264,8 @@ class Settings:
     providers: tuple[ProviderSettings, ...]
     state_dir: str | None = None
     source: str = "<config>"
+    lock: LockSettings = field(default_factory=LockSettings)
+    escalation: EscalationSettings = field(default_factory=EscalationSettings)
 
     def provider(self, key: str | None) -> ProviderSettings:
         """The provider named or identified by ``key`` (the only one when ``key`` is None)."""

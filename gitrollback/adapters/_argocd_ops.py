@@ -4,12 +4,17 @@ Written against one abstract ``_call(method, path, ...)`` that the httpx half (`
 implements with auth, content types and error translation, so this module holds what each Argo CD route means
 and the waiting policy, and needs no third-party import (the split mirrors ``_imagefactory_routes``).
 
-Remote behaviour assumed (``gitops-apis.md``): the project goes in the query for GET/DELETE and in the body
-for POST (grpc-gateway ``body: "*"``, §1.2); ``GET ?refresh=`` blocks until the refresh is applied (§1.2); a sync
-while an operation runs is a 400 (§1.2, §5 edge 4), answered by waiting or terminating (``DELETE .../operation``
-is asynchronous and is refused while an operation is only requested); with auto-sync on, a sync to anything
-but ``targetRevision`` is refused, so the revision is left out once a hard refresh shows the tip is ours (§1.2);
-``argocd app wait`` can pass on the previous revision (§1.4, §5), hence the verdict in ``_argocd_wire.assess``.
+Remote behaviour assumed (argoproj/argo-cd ``server/application/application.go`` and the swagger's
+``ApplicationService``): the project goes in the query for GET/DELETE and in the body for POST (grpc-gateway
+``body: "*"``); ``GET ?refresh=`` blocks until the controller applied the refresh, and answers 500 ``application
+refresh deadline exceeded`` when the request's context ends first, which only means "not yet": the app is read
+without a refresh instead and the wait goes on; a sync while an operation runs is a 400 (SetAppOperation),
+answered by waiting or terminating (``DELETE .../operation`` is asynchronous and is refused while an operation is
+only requested); with auto-sync on, a sync to anything but ``targetRevision`` is refused, so the revision is left
+out once a hard refresh shows the tip is ours; a sync to a commit SHA is accepted without a lookup
+(``resolveRevision``), so a commit Argo CD's repository lacks fails as the operation, and is reported as such
+(kind ``unknown_revision``); ``argocd app wait`` can pass on the previous revision (``cmd/argocd/commands/app.go``
+checks no revision), hence the verdict in ``_argocd_wire.assess``.
 """
 
 from __future__ import annotations
@@ -20,8 +25,15 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from gitrollback.adapters import _argocd_wire as wire
-from gitrollback.errors import AdapterError, BadRequestError, ConfigError, UnexpectedResponseError, WaitTimeoutError
-from gitrollback.models import DeploymentRecord, SyncStatus
+from gitrollback.errors import (
+    AdapterError,
+    BadRequestError,
+    ConfigError,
+    ServerError,
+    UnexpectedResponseError,
+    WaitTimeoutError,
+)
+from gitrollback.models import DeployedObject, DeploymentRecord, SyncStatus
 from gitrollback.ports import Clock
 
 __all__ = ["ArgoCDOperations"]
@@ -29,6 +41,13 @@ __all__ = ["ArgoCDOperations"]
 logger = logging.getLogger(__name__)
 
 _SYNC_ATTEMPTS = 3
+_FAILURE_HINTS = {
+    "operation": "look at the failing resources (argocd app get APP); fix the cause, then roll back again",
+    "unknown_revision": wire.UNKNOWN_REVISION_HINT,
+    "degraded": "the rollback commit is live but unhealthy: check the Degraded resources (argocd app get APP) "
+    "before deciding to roll back further",
+}
+_FAILURE_KINDS = {"operation": "sync_failed", "unknown_revision": "unknown_revision", "degraded": "degraded"}
 
 
 class ArgoCDOperations:
@@ -72,6 +91,17 @@ class ArgoCDOperations:
             )
         return data
 
+    def _get_refreshed(self, app: str, refresh: str) -> dict[str, Any]:
+        """``GET ?refresh=``; when Argo CD gives up waiting for its controller (500 refresh deadline), the app as
+        it is: the refresh stays requested and lands later, and the caller polls on."""
+        try:
+            return self._get_app(app, refresh=refresh, operation="refresh")
+        except ServerError as exc:
+            if wire.REFRESH_DEADLINE not in exc.remote_message.lower():
+                raise
+            logger.warning("Argo CD %s: the %s refresh did not land in time; reading the app as it is", app, refresh)
+            return self._get_app(app)
+
     # ------------------------------------------------------------------------------------------- SyncEngine
 
     def status(self, app: str) -> SyncStatus:
@@ -85,6 +115,10 @@ class ArgoCDOperations:
     def history(self, app: str) -> list[DeploymentRecord]:
         """``status.history``: successful full syncs, oldest first (Argo CD keeps ``revisionHistoryLimit``)."""
         return wire.history(self._get_app(app, operation="read history"))
+
+    def deployed(self, app: str) -> list[DeployedObject]:
+        """``status.resources``: the objects of the revision Argo CD compared (those only awaiting pruning left out)."""
+        return wire.deployed_objects(self._get_app(app, operation="read resources"))
 
     def sync(self, app: str, *, revision: str, prune: bool = False, resources: Sequence[str] = ()) -> SyncStatus:
         """Hard refresh, then sync ``app`` to ``revision``; returns the state with the operation requested.
@@ -106,19 +140,20 @@ class ArgoCDOperations:
             refs = [wire.parse_resource(r) for r in resources]
         except ValueError as exc:
             raise ConfigError(str(exc), key="sync.resources") from exc
-        data = self._get_app(app, refresh="hard", operation="refresh")
+        data = self._get_refreshed(app, "hard")
         for attempt in range(1, _SYNC_ATTEMPTS + 1):
             if wire.operation_running(data) and wire.requested_revision(data) == revision:
                 logger.info("Argo CD %s: an operation for %s is already running", app, wire.short(revision))
                 return wire.sync_status(app, data)
             verdict = wire.assess(data, revision)
-            if wire.auto_sync_enabled(data) and verdict.operation_seen and verdict.failure_kind != "operation":
+            applied = verdict.operation_seen and verdict.failure_kind not in ("operation", "unknown_revision")
+            if wire.auto_sync_enabled(data) and applied:
                 # auto-sync already applied it; another sync would only add a history entry
                 logger.info("Argo CD %s: auto-sync already applied %s", app, wire.short(revision))
                 return wire.sync_status(app, data)
             body: dict[str, Any] = {"prune": prune}
-            # with auto-sync Argo CD refuses any revision but targetRevision (§1.2): when the refreshed tip is
-            # ours, sync the tip; otherwise send it and let Argo CD's refusal (with our hint) explain
+            # with auto-sync Argo CD refuses any revision but targetRevision: when the refreshed tip is ours, sync
+            # the tip; otherwise send it and let Argo CD's refusal (with our hint) explain
             tip = (data.get("status", {}).get("sync") or {}).get("revision")
             if not (wire.auto_sync_enabled(data) and tip == revision):
                 body["revision"] = revision
@@ -200,7 +235,7 @@ class ArgoCDOperations:
         quiet_since: float | None = None
         triggered = False
         while True:
-            data = self._get_app(app, refresh=refresh, operation="refresh" if refresh else "get application")
+            data = self._get_refreshed(app, refresh) if refresh else self._get_app(app)
             verdict = wire.assess(data, revision)
             state = wire.describe(data)
             now = self._clock.monotonic()
@@ -211,10 +246,8 @@ class ArgoCDOperations:
                     f"Argo CD application {app!r}: {verdict.failure}",
                     adapter=wire.ADAPTER,
                     operation="wait_for_revision",
-                    hint="look at the failing resources (argocd app get APP); fix the cause, then roll back again"
-                    if verdict.failure_kind == "operation"
-                    else "the rollback commit is live but unhealthy: check the Degraded resources (argocd app get "
-                    "APP) before deciding to roll back further",
+                    hint=_FAILURE_HINTS[verdict.failure_kind],
+                    kind=_FAILURE_KINDS[verdict.failure_kind],
                 )
             if verdict.done:
                 logger.info("Argo CD %s: %s is synced and healthy", app, wire.short(revision))

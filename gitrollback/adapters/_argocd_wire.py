@@ -3,12 +3,16 @@
 This is the pure half of the Argo CD adapter (``gitrollback.adapters.argocd`` owns httpx and the HTTP
 plumbing), so the rules that decide "done" and the error table can be read and tested with plain values.
 
-Remote behaviour assumed (``gitops-apis.md``): errors are grpc-gateway's ``runtimeError`` envelope
-``{"error", "code", "message"}`` or, for 415, a plain-text body (§1.1); a missing app is 403 ``permission
-denied`` without a project and 404 with one (§1.1); ``operation`` is absent once an operation completed and
-``status.operationState`` keeps the last one, ``syncResult.revision`` being what it applied (§1.3);
-``status.sync.revision`` is only what the last comparison ran against and ``reconciledAt`` lags the end of an
-operation (§1.3, §1.4, §5 "rough edges" 1 and 6). Times are RFC 3339 at second precision.
+Remote behaviour assumed (argoproj/argo-cd; shapes from ``assets/swagger.json``): errors are grpc-gateway's
+``runtimeError`` envelope ``{"error", "code", "message"}`` or, for 415, a plain-text body (``server/server.go``,
+enforceContentTypes); a missing app is 403 ``permission denied`` without a project and 404 with one
+(``server/application/application.go``, getAppEnforceRBAC); ``operation`` is absent once an operation completed
+and ``status.operationState`` keeps the last one, ``syncResult.revision`` being what it applied
+(``controller/sync.go``, SyncAppState); ``status.sync.revision`` is only what the last comparison ran against
+and ``reconciledAt`` lags the end of an operation (``controller/appcontroller.go``: the refresh after an
+operation is requested, not done). A sync to a 40-character commit SHA is accepted without a lookup
+(``resolveRevision``), so a commit the repository lacks shows up only as the operation's failure, a
+``ComparisonError`` from the repo-server's checkout. Times are RFC 3339 at second precision.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ from datetime import datetime
 from typing import Any
 
 from gitrollback.errors import RemoteHTTPError, http_error_class
-from gitrollback.models import DeploymentRecord, SyncStatus
+from gitrollback.models import DeployedObject, DeploymentRecord, SyncStatus
 
 __all__ = [
     "ADAPTER",
     "IN_PROGRESS",
     "NO_OPERATION",
+    "REFRESH_DEADLINE",
+    "UNKNOWN_REVISION_HINT",
     "Verdict",
     "assess",
     "describe",
@@ -36,10 +42,14 @@ __all__ = [
 ]
 
 ADAPTER = "argocd"
-#: substring of the 400 a sync gets while another operation runs (the server wraps it, §1.2)
+#: substring of the 400 a sync gets while another operation runs (the server wraps it: SetAppOperation)
 IN_PROGRESS = "another operation is already in progress"
 #: substring of the 400 for terminating when nothing runs (also while an operation is requested, not started)
 NO_OPERATION = "no operation is in progress"
+#: the 500 of ``GET ?refresh=`` when the request's context ends before the controller refreshed the app
+REFRESH_DEADLINE = "application refresh deadline exceeded"
+#: how the repo-server words a revision the repository does not have (checkoutRevision, LsRemote)
+_UNKNOWN_REVISION = ("failed to checkout revision", "not our ref", "unable to resolve")
 COMPLETED = frozenset({"Succeeded", "Failed", "Error"})
 
 _TOKEN_HINT = (
@@ -72,7 +82,7 @@ def short(revision: str | None) -> str:
 
 
 def auto_sync_enabled(app: Mapping[str, Any]) -> bool:
-    """``spec.syncPolicy.automated`` set and not ``enabled: false`` (§1.2 rollback rule)."""
+    """``spec.syncPolicy.automated`` set and not ``enabled: false`` (``IsAutomatedSyncEnabled``)."""
     automated = _get(app, "spec", "syncPolicy", "automated")
     return isinstance(automated, Mapping) and automated.get("enabled", True) is not False
 
@@ -114,7 +124,26 @@ def sync_status(name: str, app: Mapping[str, Any]) -> SyncStatus:
         operation_finished_at=parse_time(_get(state, "finishedAt")),
         reconciled_at=parse_time(_get(app, "status", "reconciledAt")),
         auto_sync=auto_sync_enabled(app),
+        engine="argocd",
     )
+
+
+def deployed_objects(app: Mapping[str, Any]) -> list[DeployedObject]:
+    """``status.resources``: the objects of the compared revision (those only awaiting pruning left out)."""
+    out: list[DeployedObject] = []
+    for item in _get(app, "status", "resources") or ():
+        if not isinstance(item, Mapping) or item.get("requiresPruning"):
+            continue
+        group, version = str(item.get("group") or ""), str(item.get("version") or "")
+        out.append(
+            DeployedObject(
+                f"{group}/{version}" if group else version,
+                str(item.get("kind") or ""),
+                str(item.get("name") or ""),
+                str(item["namespace"]) if item.get("namespace") else None,
+            )
+        )
+    return out
 
 
 def history(app: Mapping[str, Any]) -> list[DeploymentRecord]:
@@ -180,10 +209,11 @@ def assess(app: Mapping[str, Any], revision: str) -> Verdict:
     if running:
         return Verdict(operation_seen=ours, controller_sees=controller_sees)
     if ours and phase in ("Failed", "Error"):
-        message = _get(state, "message") or "no message"
+        message = str(_get(state, "message") or "no message")
+        unknown = any(needle in message.lower() for needle in _UNKNOWN_REVISION)
         return Verdict(
             failure=f"the sync to {short(revision)} ended {phase}: {message}",
-            failure_kind="operation",
+            failure_kind="unknown_revision" if unknown else "operation",
             operation_seen=True,
             controller_sees=controller_sees,
         )
@@ -222,24 +252,37 @@ def parse_resource(spec: str) -> dict[str, str]:
     return out
 
 
-# (status, lower-case substring of the remote message or None for any, hint); first match wins.
-_HINTS: tuple[tuple[int, str | None, str], ...] = (
-    (401, None, _TOKEN_HINT),
-    (400, IN_PROGRESS, "another sync is running: wait for it, or set on_operation_in_progress to 'terminate'"),
+#: the next action when Argo CD's repository lacks the revision (a 400 on sync, or a failed operation)
+UNKNOWN_REVISION_HINT = (
+    "Argo CD's repository does not have this revision: check that the application's source repoURL is the "
+    "repository gitrollback changed (assets.repo) and that the push or merge reached it, then rerun"
+)
+
+# (status, lower-case substring of the remote message or None for any, hint, kind or ""); first match wins.
+_HINTS: tuple[tuple[int, str | None, str, str], ...] = (
+    (401, None, _TOKEN_HINT, ""),
+    (
+        400,
+        IN_PROGRESS,
+        "another sync is running: wait for it, or set on_operation_in_progress to 'terminate'",
+        "operation_in_progress",
+    ),
     (
         400,
         "auto-sync currently set to",
         "auto-sync is on, so Argo CD only syncs its targetRevision: get the rollback commit onto that branch "
         "(merge the change request), then wait; auto-sync applies it",
+        "auto_sync_revision",
     ),
-    (400, NO_OPERATION, "the operation already finished (or has not started yet); read the app's state again"),
-    (400, "unable to resolve", "the revision is not in the repository Argo CD reads: push it, or check repoURL"),
-    (415, None, "something between gitrollback and Argo CD rewrote the Content-Type; gitrollback sends JSON"),
+    (400, NO_OPERATION, "the operation already finished (or has not started yet); read the app's state again", ""),
+    (400, "unable to resolve", UNKNOWN_REVISION_HINT, "unknown_revision"),
+    (415, None, "something between gitrollback and Argo CD rewrote the Content-Type; gitrollback sends JSON", ""),
     (
-        504,
-        "refresh deadline",
-        "the controller did not finish the refresh in time: check the application "
-        "controller and repo-server, then retry",
+        500,
+        REFRESH_DEADLINE,
+        "the controller did not finish the refresh before the request ended: check the application controller "
+        "and repo-server (and any proxy timeout), then retry",
+        "refresh_deadline",
     ),
 )
 _SERVER_HINT = "Argo CD failed: check the argocd-server logs and retry"
@@ -265,6 +308,7 @@ def http_error(
     message = remote_message(body, content_type)
     subject = f"Argo CD application {app!r}" if app else "Argo CD"
     hint: str | None = None
+    kind: str | None = None
     if status == 403 and app:
         hint = (
             f"the account lacks the Argo CD RBAC permission for this in project {project!r}: check its role"
@@ -276,9 +320,9 @@ def http_error(
         hint = f"no application {app!r} in project {project!r}: check the application name and the project"
     else:
         lowered = message.lower()
-        for row_status, needle, row_hint in _HINTS:
+        for row_status, needle, row_hint, row_kind in _HINTS:
             if row_status == status and (needle is None or needle in lowered):
-                hint = row_hint
+                hint, kind = row_hint, row_kind or None
                 break
         if hint is None and status >= 500:
             hint = _SERVER_HINT
@@ -290,4 +334,5 @@ def http_error(
         status=status,
         remote_message=message,
         hint=hint,
+        kind=kind,
     )

@@ -1,16 +1,19 @@
 """Argo CD over httpx: the ``gitrollback.ports.SyncEngine`` and ``DeploymentHistory`` adapter.
 
-``ArgoCDEngine`` drives Argo CD's REST API (``gitops-apis.md`` §1): a hard refresh, a sync to the exact rollback
-revision, and a wait that returns only when *that* revision is applied, synced and healthy, which
-``argocd app wait`` does not guarantee (§1.4, §5). This module is the only one importing httpx for Argo CD and
-holds the HTTP mechanics: lazy session login, headers, timeouts, GET retries and the boundary where httpx
-exceptions become ``gitrollback.errors``. What the routes mean and the waiting policy live in ``_argocd_ops``;
-payload parsing, the "done" verdict and the error table in ``_argocd_wire``; both are free of third-party imports.
+``ArgoCDEngine`` drives Argo CD's REST API (argoproj/argo-cd ``server/application/application.go``, shapes from
+``assets/swagger.json``): a hard refresh, a sync to the exact rollback revision, and a wait that returns only when
+*that* revision is applied, synced and healthy, which ``argocd app wait`` does not guarantee (it compares no
+revision: ``cmd/argocd/commands/app.go``). This module is the only one importing httpx for Argo CD and holds the
+HTTP mechanics: lazy session login, headers, timeouts, GET retries and the boundary where httpx exceptions
+become ``gitrollback.errors``. What the routes mean and the waiting policy live in ``_argocd_ops``; payload
+parsing, the "done" verdict and the error table in ``_argocd_wire``; both are free of third-party imports.
 
 Remote behaviour assumed: bearer tokens (``ARGOCD_AUTH_TOKEN`` by default, read by the CLI) or a session from
-``POST /api/v1/session``; ``application/json`` on every non-GET including DELETE, else a plain-text 415 (§1.1);
-the runtimeError envelope and 403-for-missing-app rule (§1.1). TLS verification is on unless turned off;
-``verify`` may name a CA bundle.
+``POST /api/v1/session`` (``server/session/session.go``); ``application/json`` on every non-GET including DELETE,
+else a plain-text 415 (``server/server.go``, enforceContentTypes); the runtimeError envelope and the
+403-for-missing-app rule. A 502, 503 or 504 on a GET (a proxy in front of Argo CD) is retried twice; Argo CD's
+own 500 ``application refresh deadline exceeded`` is not an HTTP failure to retry but a refresh that has not
+landed yet (``_argocd_ops``). TLS verification is on unless turned off; ``verify`` may name a CA bundle.
 """
 
 from __future__ import annotations
@@ -33,9 +36,12 @@ from gitrollback.errors import (
     AuthenticationError,
     ConfigError,
     GitRollbackError,
+    NotFoundError,
+    PermissionDeniedError,
     TransportError,
     UnexpectedResponseError,
 )
+from gitrollback.models import AccessNeeds, AccessProblem
 from gitrollback.ports import Clock
 
 __all__ = ["ArgoCDEngine"]
@@ -286,3 +292,29 @@ class ArgoCDEngine(ArgoCDOperations):
                 )
             self._token = token
         logger.info("logged in to Argo CD at %s", _safe_url(self._base_url))
+
+    # ------------------------------------------------------------------------------------------- pre-flight
+
+    def check_access(self, needs: AccessNeeds) -> list[AccessProblem]:
+        """Can the token read the application (``GET /api/v1/applications/{name}``)? Docs/safety.md."""
+        if not needs.app:
+            return []
+        try:
+            self.status(needs.app)
+        except AuthenticationError as exc:
+            return [
+                AccessProblem(
+                    "argocd",
+                    f"Argo CD refuses the token (401): {exc.remote_message or exc.message}",
+                    "set ARGOCD_AUTH_TOKEN (or sync.token_env) to a valid, unexpired API token",
+                )
+            ]
+        except (PermissionDeniedError, NotFoundError) as exc:
+            return [
+                AccessProblem(
+                    "argocd",
+                    f"application {needs.app!r} is not visible to the token ({exc.status}): {exc.remote_message}",
+                    "check sync.app and sync.project, and that the token's role may get (and sync) the application",
+                )
+            ]
+        return []

@@ -15,9 +15,14 @@ calls do not give:
 * **DELETE with preconditions** (``DeleteOptions.preconditions``: ``uid`` and ``resourceVersion``), so a prune
   deletes exactly the object it inspected or nothing (409 when it changed since).
 
-Errors come back as ``Status`` bodies and become ``gitrollback.errors`` here; transport failures (connection,
-TLS, timeouts) become ``TransportError``. The client is thread-safe, so the apply step can send requests in
-parallel.
+The run lock's Lease (``LeaseStore``: get, create, replace quoting its resourceVersion) and the pre-flight's
+``SelfSubjectAccessReview`` (``check_access``) are plain REST calls too; their bodies are plain dicts
+(``_kube_lease``, ``_kube_access``), so a Lease's timestamps keep the MicroTime form the API server requires.
+
+``translate_errors`` is the one error boundary for both transports: the plain requests here and the typed lightkube
+calls of the Flux adapter (``flux.py``, the other lightkube module). API errors (a ``Status`` body here, lightkube's
+``ApiError`` there) become ``gitrollback.errors`` by status code; transport failures (connection, TLS, timeouts)
+become ``TransportError``. The client is thread-safe, so the apply step can send requests in parallel.
 
 Example::
 
@@ -39,25 +44,42 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx2
-from lightkube import KubeConfig
+from lightkube import ApiError, KubeConfig
 from lightkube.config.client_adapter import user_auth, verify_cluster
 from lightkube.core.exceptions import ConfigError as LightkubeConfigError
+from lightkube.core.exceptions import LoadResourceError
 
+from gitrollback.adapters._kube_access import review_body, review_verdict
+from gitrollback.adapters._kube_lease import lease_body, parse_lease
 from gitrollback.assets import apply_namespace
 from gitrollback.errors import (
+    AuthenticationError,
     ConfigError,
+    PermissionDeniedError,
+    RemoteHTTPError,
     TransportError,
     UnexpectedResponseError,
     UnsupportedOperationError,
     http_error,
 )
-from gitrollback.models import AppliedObject, FieldManagerEntry, LiveObject, Manifest
+from gitrollback.models import (
+    AccessNeeds,
+    AccessProblem,
+    AppliedObject,
+    FieldManagerEntry,
+    LeaseRecord,
+    LiveObject,
+    Manifest,
+)
 
-__all__ = ["LightkubeCluster"]
+__all__ = ["LightkubeCluster", "translate_errors"]
 
 logger = logging.getLogger(__name__)
 
 _APPLY = "application/apply-patch+yaml"
+_LEASES = "/apis/coordination.k8s.io/v1"
+_REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+_TOKEN_HINT = "check cluster.token_env/token_file or the kubeconfig's user credentials"
 
 
 def _split(api_version: str) -> tuple[str, str]:
@@ -80,17 +102,50 @@ def _message(response: httpx2.Response) -> str:
     return response.reason_phrase
 
 
+def _status_error(status: int, operation: str, what: str, message: str) -> RemoteHTTPError:
+    """The API server's refusal (a ``Status``) as a ``gitrollback.errors`` class chosen by status code."""
+    return http_error(
+        status,
+        f"kubernetes {operation} {what}: {message}",
+        adapter="kubernetes",
+        operation=operation,
+        remote_message=message,
+    )
+
+
+def _is_transport_error(exc: BaseException) -> bool:
+    # httpx2 maps its transport's failures to its own classes; match the HTTP stack by module name as well, so
+    # that whatever lightkube's client lets through (httpcore's classes) is still a transport failure
+    return any(
+        cls.__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2") for cls in type(exc).__mro__
+    )
+
+
 @contextlib.contextmanager
-def _transport(operation: str, what: str) -> Iterator[None]:
+def translate_errors(operation: str, what: str) -> Iterator[None]:
+    """The Kubernetes error boundary (this module's requests and ``flux.py``'s lightkube calls): lightkube's
+    ``ApiError`` by status code, a kind lightkube cannot map as ``UnsupportedOperationError``, and any transport
+    failure as ``TransportError``; nothing else is touched."""
     try:
         yield
-    except httpx2.HTTPError as exc:
-        raise TransportError(
-            f"kubernetes API unreachable during {operation} {what}: {type(exc).__name__}: {exc}",
-            adapter="kubernetes",
-            operation=operation,
-            hint="check cluster.kubeconfig/context in the config and that the API server is reachable",
+    except ApiError as exc:
+        status = exc.status
+        raise _status_error(
+            int(status.code or exc.response.status_code), operation, what, status.message or str(exc)
         ) from exc
+    except LoadResourceError as exc:
+        raise UnsupportedOperationError(
+            f"Failed to map manifest resource {what}: {exc}", adapter="kubernetes", operation=operation
+        ) from exc
+    except Exception as exc:
+        if _is_transport_error(exc):
+            raise TransportError(
+                f"kubernetes API unreachable during {operation} {what}: {type(exc).__name__}: {exc}",
+                adapter="kubernetes",
+                operation=operation,
+                hint="check cluster.kubeconfig/context in the config and that the API server is reachable",
+            ) from exc
+        raise
 
 
 class _StdlibTransport(httpx2.BaseTransport):
@@ -231,19 +286,12 @@ class LightkubeCluster:
             headers["Content-Type"] = content_type
         # one absolute URL, parsed once (a relative URL plus params is parsed three times per request)
         target = httpx2.URL(self._base + url + (f"?{urlencode(params)}" if params else ""))
-        with _transport(operation, what):
+        with translate_errors(operation, what):
             response = self._http.request(method, target, content=content, headers=headers)
         if response.status_code == 404 and missing_ok:
             return None
         if response.status_code >= 400:
-            message = _message(response)
-            raise http_error(
-                response.status_code,
-                f"kubernetes {operation} {what}: {message}",
-                adapter="kubernetes",
-                operation=operation,
-                remote_message=message,
-            )
+            raise _status_error(response.status_code, operation, what, _message(response))
         return response
 
     @staticmethod
@@ -368,7 +416,6 @@ class LightkubeCluster:
         namespace: str | None,
         uid: str,
         resource_version: str,
-        dry_run: bool = False,
     ) -> None:
         """Delete exactly this object: the API server refuses (409) when its uid or resourceVersion changed."""
         url, _ = self._url(api_version, kind, name, namespace)
@@ -378,9 +425,7 @@ class LightkubeCluster:
             "preconditions": {"uid": uid, "resourceVersion": resource_version},
             "propagationPolicy": "Background",
         }
-        params = {"dryRun": "All"} if dry_run else {}
-        operation = "dry-run delete" if dry_run else "delete"
-        self._send("DELETE", url, operation, f"{kind}/{name}", params=params, body=options)
+        self._send("DELETE", url, "delete", f"{kind}/{name}", body=options)
 
     def exists(self, api_version: str, kind: str, name: str, *, namespace: str | None) -> bool:
         """True when the object exists."""
@@ -400,6 +445,85 @@ class LightkubeCluster:
         )
         self.apply(manifest, namespace=None, field_manager=field_manager, force=False)
         return True
+
+    # -- the run lock: LeaseStore port (docs/safety.md) -------------------------------------------------
+
+    @staticmethod
+    def _lease_url(namespace: str, name: str | None = None) -> str:
+        url = f"{_LEASES}/namespaces/{quote(namespace, safe='')}/leases"
+        return url + f"/{quote(name, safe='')}" if name else url
+
+    def get_lease(self, namespace: str, name: str) -> LeaseRecord | None:
+        """The Lease, or None when there is none."""
+        response = self._send("GET", self._lease_url(namespace, name), "get", f"Lease/{name}", missing_ok=True)
+        return None if response is None else parse_lease(self._json(response, "get"))
+
+    def create_lease(self, lease: LeaseRecord) -> LeaseRecord:
+        """Create the Lease; ``ConflictError`` (409 AlreadyExists) when it exists."""
+        url = self._lease_url(lease.namespace)
+        response = self._send("POST", url, "create", f"Lease/{lease.name}", body=lease_body(lease))
+        assert response is not None
+        return parse_lease(self._json(response, "create"))
+
+    def replace_lease(self, lease: LeaseRecord) -> LeaseRecord:
+        """Replace the Lease quoting its resourceVersion; ``ConflictError`` (409) when it changed meanwhile."""
+        url = self._lease_url(lease.namespace, lease.name)
+        response = self._send("PUT", url, "update", f"Lease/{lease.name}", body=lease_body(lease))
+        assert response is not None
+        return parse_lease(self._json(response, "update"))
+
+    # -- the pre-flight check: AccessCheck port ---------------------------------------------------------
+
+    def check_access(self, needs: AccessNeeds) -> list[AccessProblem]:
+        """Ask the API server (one ``SelfSubjectAccessReview`` each) whether the token may do what the run needs.
+
+        Kinds are mapped to their resource and scope by discovery, as the run maps them; a kind the API server
+        does not serve is a problem. A token the server refuses (401) is one problem and ends the check; so is a
+        token that may not even ask.
+        """
+        problems: list[AccessProblem] = []
+        asked: set[tuple[str, str, str, str]] = set()
+        try:
+            for need in needs.kube:
+                try:
+                    plural, namespaced = self._mapping(need.api_version, need.kind)
+                except UnsupportedOperationError as exc:
+                    problems.append(AccessProblem("kubernetes", str(exc), exc.hint or ""))
+                    continue
+                group, _ = _split(need.api_version)
+                namespace = need.namespace if namespaced else None
+                key = (need.verb, group, plural, namespace or "")
+                if key in asked:
+                    continue
+                asked.add(key)
+                body = review_body(need.verb, group, plural, namespace)
+                try:
+                    response = self._send("POST", _REVIEWS, "review", f"{need.verb} {plural}", body=body)
+                except PermissionDeniedError as exc:
+                    return [
+                        AccessProblem(
+                            "kubernetes",
+                            f"the token may not ask what it is allowed to do (selfsubjectaccessreviews): {exc.message}",
+                            "allow create on selfsubjectaccessreviews.authorization.k8s.io (every authenticated user "
+                            "has it through the system:basic-user ClusterRole)",
+                        )
+                    ]
+                assert response is not None
+                allowed, why = review_verdict(self._json(response, "review"))
+                if not allowed:
+                    where = f' in namespace "{namespace}"' if namespace else " at the cluster scope"
+                    resource = f"{plural}.{group}" if group else plural
+                    problems.append(
+                        AccessProblem(
+                            "kubernetes",
+                            f"may not {need.verb} {resource}{where}" + (f" ({why})" if why else ""),
+                            "grant the missing verbs to the identity in cluster.kubeconfig (a Role in the target "
+                            "namespace, docs/safety.md lists them)",
+                        )
+                    )
+        except AuthenticationError as exc:  # from discovery or the first review
+            return [AccessProblem("kubernetes", f"the API server refuses the token (401): {exc.message}", _TOKEN_HINT)]
+        return problems
 
     def close(self) -> None:
         """Release the HTTP connection pool."""

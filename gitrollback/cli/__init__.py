@@ -95,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument(
         "--scm", choices=["github", "gitlab", "direct"], default="github", help="gitops: where the GitOps repo lives"
     )
-    sandbox.add_argument("--sync", choices=["argocd"], default="argocd", help="gitops: the GitOps controller")
+    sandbox.add_argument("--sync", choices=["argocd", "flux"], default="argocd", help="gitops: the GitOps controller")
     sandbox.add_argument(
         "--auto-merge", action="store_true", help="gitops: gitrollback merges its own change request (no reviewer)"
     )
@@ -103,6 +103,10 @@ def _parser() -> argparse.ArgumentParser:
     from gitrollback.cli import known_good
 
     known_good.add_parser(sub, [common])
+    # access restore (issue 10): undo an escalation; gitrollback/cli/access.py imports nothing heavy.
+    from gitrollback.cli import access
+
+    access.add_parser(sub, [common, target])
     return parser
 
 
@@ -175,6 +179,8 @@ def _install_redaction(secrets: Sequence[str]) -> None:
 
 
 def _report_exit(report: RunReport) -> int:
+    if report.error_kind == "preflight_failed":  # a credential or permission is missing: nothing was changed
+        return EXIT_USAGE
     return {"rolled_back": EXIT_OK, "refused": EXIT_REFUSED}.get(report.status, EXIT_FAILED)
 
 
@@ -185,7 +191,8 @@ def _print_report(output: Output, report: RunReport, as_json: bool, notes: str |
         output.json(report_json(report))
     else:
         output.result(render_report(report))
-    if notes and report.incident is not None:
+    # a run the pre-flight check stopped changed nothing (and its notes path may be the problem): no notes
+    if notes and report.incident is not None and report.error_kind != "preflight_failed":
         Path(notes).write_text(incident_markdown(report.incident, report) + "\n", encoding="utf-8")
 
 
@@ -237,7 +244,10 @@ def _cmd_run(
         if not _confirm(args, rb, output):
             output.message("Not confirmed: nothing was changed.")
             return EXIT_REFUSED
-        report = rb.run(to=args.to, force=args.force, prune=args.prune, strict=args.strict)
+        from gitrollback.cli.access import NotesPath
+
+        checks = [NotesPath(args.notes)] if args.notes else []
+        report = rb.run(to=args.to, force=args.force, prune=args.prune, strict=args.strict, access_checks=checks)
     _print_report(output, report, args.json, args.notes)
     return _report_exit(report)
 
@@ -247,12 +257,22 @@ def _cmd_sandbox(
 ) -> int:
     from gitrollback.cli.sandbox import SandboxOptions, run_sandbox, serve_sandbox
 
-    options = SandboxOptions(mode=args.mode, scm=args.scm, auto_merge=args.auto_merge)
+    options = SandboxOptions(mode=args.mode, scm=args.scm, auto_merge=args.auto_merge, sync=args.sync)
     if args.action == "serve":
         return serve_sandbox(args.dir, output, options=options, clock=clock)
     report = run_sandbox(args.dir, progress, output, options=options, clock=clock)
     _print_report(output, report, args.json)
     return _report_exit(report)
+
+
+def _cmd_access(
+    args: argparse.Namespace, env: Mapping[str, str], output: Output, progress: StepPrinter, clock: SimClock | None
+) -> int:
+    from gitrollback.cli.access import run as run_access
+
+    settings = _load_settings(args, env)
+    _install_redaction(_secret_values(settings, env))
+    return run_access(args, env, output, settings, clock)
 
 
 def _cmd_known_good(
@@ -269,6 +289,7 @@ _COMMANDS = {
     "run": _cmd_run,
     "sandbox": _cmd_sandbox,
     "known-good": _cmd_known_good,
+    "access": _cmd_access,
 }
 
 

@@ -8,6 +8,7 @@ from it at the end (``RunReport``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from gitrollback.models import (
     AppliedObject,
@@ -37,7 +38,7 @@ class Ports:
     """The adapters a run talks to."""
 
     imagefactory: ImageFactory
-    cluster: Cluster
+    cluster: Cluster | None
     assets: AssetSource
     clock: Clock
     workspace: RollbackWorkspace | None = None
@@ -56,6 +57,8 @@ class RunOptions:
             provider online/offline, so ``plan`` turns it off and reads the persisted value instead).
         run_id: names the run in idempotency keys, so a rerun of the same run replays instead of duplicating.
         prune: delete the bad revision's own additions (installer mode); None: ``cluster.prune`` decides.
+        access_checks: extra ``gitrollback.ports.AccessCheck`` objects the pre-flight step asks too (the CLI's
+            ``--notes`` path check).
         strict: refuse (instead of warning) when a credential would expire before the run's waits could end.
     """
 
@@ -64,6 +67,7 @@ class RunOptions:
     live_readiness: bool = True
     run_id: str = ""
     prune: bool | None = None
+    access_checks: tuple[Any, ...] = ()
     strict: bool = False
 
 
@@ -84,6 +88,8 @@ class RunContext:
     good_info: RevisionInfo | None = None
     bad_info: RevisionInfo | None = None
     manifests: list[Manifest] = field(default_factory=list)
+    added: list[Manifest] = field(default_factory=list)
+    added_notes: list[str] = field(default_factory=list)
     changes: ChangePlan | None = None
     prune_objects: list[LiveObject] = field(default_factory=list)
     applied: list[AppliedObject] = field(default_factory=list)

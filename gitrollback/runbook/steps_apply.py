@@ -1,11 +1,12 @@
 """Runbook §3.2 in installer mode: prove the change with a server-side dry run, apply it, prune our own leftovers.
 
-It does what Image Factory's installer does for the same tree (imagefactoryoss/imagefactory
-backend/internal/domain/infrastructure/service.go, ``applyTektonAssetsToProvider``): ensure the namespace, then
+It does what Image Factory's installer does for the same tree (``applyTektonAssetsToProvider`` in
+imagefactoryoss/imagefactory ``backend/internal/domain/infrastructure/service.go``): ensure the namespace, then
 server-side apply each object, namespaced objects without a namespace going to the target namespace. The field
 manager defaults to the installer's own (``image-factory-tekton-installer``) with ``force``, so the rollback takes
 over exactly the fields the failed upgrade wrote and a later installer run does not conflict with it. Three things
-make it safer than the installer (``docs/installer-mode.md``):
+make it safer than the installer (``docs/installer-mode.md``); they run after ``render`` (which reads both
+revisions' object sets) and ``preflight`` (which asked the API server for every verb below):
 
 * ``dry-run`` (read-only, so ``plan`` runs it too) checks the whole object set against the namespace and kinds
   installer mode may touch (``gitrollback.scope``, from the API server's discovery) before anything is written,
@@ -23,13 +24,10 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from gitrollback import assets as asset_tree
 from gitrollback.apply_waves import apply_in_waves
-from gitrollback.change_plan import added_objects, identity, object_change
+from gitrollback.change_plan import identity, object_change
 from gitrollback.errors import (
-    AdapterError,
     ApplyFailedError,
-    AssetError,
     ConflictError,
     GitRollbackError,
     NotFoundError,
@@ -38,6 +36,7 @@ from gitrollback.errors import (
     ServerError,
 )
 from gitrollback.models import ChangePlan, LiveObject, Manifest, ObjectChange, PlanStep, to_json
+from gitrollback.ports import Cluster
 from gitrollback.prune import select_prune
 from gitrollback.runbook.context import RunContext
 from gitrollback.runbook.engine import Detail, Skipped
@@ -52,6 +51,18 @@ logger = logging.getLogger(__name__)
 def prune_enabled(ctx: RunContext) -> bool:
     """``--prune`` (RunOptions.prune) when given, else ``cluster.prune``."""
     return ctx.settings.cluster.prune if ctx.options.prune is None else ctx.options.prune
+
+
+def _cluster(ctx: RunContext, step: str) -> Cluster:
+    """The provider's cluster; installer mode cannot run without one."""
+    if ctx.ports.cluster is None:
+        raise PreconditionFailedError(
+            f"provider {ctx.settings.label} is in image_factory_installer mode, which applies to its cluster, "
+            "but the config gives no cluster access",
+            step=step,
+            hint="set cluster.kubeconfig (and cluster.context) for the provider",
+        )
+    return ctx.ports.cluster
 
 
 def _summary(plan: ChangePlan) -> str:
@@ -80,7 +91,7 @@ class DryRunStep:
         )
 
     def run(self, ctx: RunContext) -> str:
-        cluster, c = ctx.ports.cluster, ctx.settings.cluster
+        cluster, c = _cluster(ctx, self.name), ctx.settings.cluster
         placed = resolve_scope(
             ctx.manifests,
             namespace=ctx.namespace,
@@ -90,10 +101,10 @@ class DryRunStep:
             step=self.name,
         )
         namespace_exists = cluster.exists("v1", "Namespace", ctx.namespace, namespace=None)
-        added, notes = self._added(ctx)
-        live = self._live(ctx, [*ctx.manifests, *added]) if namespace_exists else {}
+        added, notes = ctx.added, list(ctx.added_notes)
+        live = self._live(cluster, ctx, [*ctx.manifests, *added]) if namespace_exists else {}
         if namespace_exists:
-            rows = self._dry_run(ctx, placed, live)
+            rows = self._dry_run(cluster, ctx, placed, live)
         else:
             notes.append(
                 f"namespace {ctx.namespace} does not exist yet: every object is created, and the API server "
@@ -136,23 +147,9 @@ class DryRunStep:
         return Detail(_summary(ctx.changes), {"changes": to_json(ctx.changes)})
 
     @staticmethod
-    def _added(ctx: RunContext) -> tuple[list[Manifest], list[str]]:
-        """The bad revision's objects that the known-good set lacks; a note instead when they cannot be read."""
-        bad = ctx.known_good.bad_revision if ctx.known_good else ""
-        if not bad:
-            return [], ["no bad revision is known: the objects it added cannot be listed, and nothing is pruned"]
-        a = ctx.settings.assets
-        try:
-            files = ctx.ports.assets.read_tree(bad, a.path)
-            manifests = asset_tree.expand_assets(files, ctx.profile, a.limits)
-        except (AssetError, AdapterError) as exc:
-            return [], [f"the bad revision {bad[:12]}'s objects cannot be read ({exc}): nothing is pruned"]
-        return added_objects(manifests, ctx.manifests), []
-
-    @staticmethod
-    def _live(ctx: RunContext, manifests: list[Manifest]) -> dict[tuple[str, str, str], LiveObject]:
+    def _live(cluster: Cluster, ctx: RunContext, manifests: list[Manifest]) -> dict[tuple[str, str, str], LiveObject]:
         """The live objects of every allowed kind in play, listed once per kind (in the namespace, if namespaced)."""
-        cluster, c = ctx.ports.cluster, ctx.settings.cluster
+        c = ctx.settings.cluster
         live: dict[tuple[str, str, str], LiveObject] = {}
         kinds = dict.fromkeys((m.api_version, m.kind) for m in manifests)
         for api_version, kind in kinds:
@@ -169,9 +166,13 @@ class DryRunStep:
         return live
 
     def _dry_run(
-        self, ctx: RunContext, placed: list[str | None], live: dict[tuple[str, str, str], LiveObject]
+        self,
+        cluster: Cluster,
+        ctx: RunContext,
+        placed: list[str | None],
+        live: dict[tuple[str, str, str], LiveObject],
     ) -> list[ObjectChange]:
-        cluster, c = ctx.ports.cluster, ctx.settings.cluster
+        c = ctx.settings.cluster
 
         def one(index: int) -> ObjectChange | str:
             m, ns = ctx.manifests[index], placed[index]
@@ -226,7 +227,7 @@ class ApplyStep:
         )
 
     def run(self, ctx: RunContext) -> str:
-        cluster, c = ctx.ports.cluster, ctx.settings.cluster
+        cluster, c = _cluster(ctx, self.name), ctx.settings.cluster
         created_ns = cluster.ensure_namespace(ctx.namespace, field_manager=c.field_manager)
         done, failure = apply_in_waves(
             ctx.manifests,
@@ -279,7 +280,7 @@ class PruneStep:
             return Skipped("prune is off (cluster.prune, --prune): the bad revision's additions stay")
         if not ctx.prune_objects:
             return Skipped("nothing to prune")
-        cluster = ctx.ports.cluster
+        cluster = _cluster(ctx, self.name)
         ctx.pruned = []
         for obj in ctx.prune_objects:
             try:

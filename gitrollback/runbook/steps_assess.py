@@ -1,4 +1,5 @@
-"""Read-only steps: assess the failure, choose the known-good revision, render its manifests.
+"""Read-only steps: assess the failure, choose the known-good revision, render its manifests (and, in installer
+mode, the objects the bad revision added, which the pre-flight, dry-run and prune steps need).
 
 These are steps 1 ("Assess Failure") and 3.1 ("prepare the previous known-good assets") of the upstream runbook
 (imagefactoryoss/imagefactory ``docs/kubernetes-integration/TEKTON_INSTALLER_ROLLBACK_GUIDE.md``). They change
@@ -14,12 +15,14 @@ from __future__ import annotations
 import logging
 
 from gitrollback import assets as asset_tree
+from gitrollback.change_plan import added_objects
 from gitrollback.errors import AdapterError, AssetError, PreconditionFailedError
 from gitrollback.known_good import Evidence, find_known_good
-from gitrollback.models import DeploymentRecord, FailedJob, InstallerJob, PlanStep, TektonStatus
+from gitrollback.models import DeploymentRecord, FailedJob, InstallerJob, Manifest, PlanStep, TektonStatus
 from gitrollback.namespaces import installer_namespace
 from gitrollback.ports import DeploymentHistory
 from gitrollback.runbook.context import RunContext
+from gitrollback.runbook.sync_engines import renders_with
 from gitrollback.runbook.token_budget import check_token_budget
 
 __all__ = ["AssessStep", "KnownGoodStep", "RenderStep", "latest_failed_job"]
@@ -164,8 +167,24 @@ class KnownGoodStep:
         return kg.reason + "".join(f"; WARNING: {warning}" for warning in kg.warnings)
 
 
+def bad_revision_additions(ctx: RunContext) -> tuple[list[Manifest], list[str]]:
+    """The bad revision's objects that the known-good set lacks (through the same loader and limits); a note
+    instead when there is no bad revision or its tree cannot be read (then nothing is pruned)."""
+    bad = ctx.known_good.bad_revision if ctx.known_good else ""
+    if not bad:
+        return [], ["no bad revision is known: the objects it added cannot be listed, and nothing is pruned"]
+    a = ctx.settings.assets
+    try:
+        files = ctx.ports.assets.read_tree(bad, a.path)
+        manifests = asset_tree.expand_assets(files, ctx.profile, a.limits)
+    except (AssetError, AdapterError) as exc:
+        return [], [f"the bad revision {bad[:12]}'s objects cannot be read ({exc}): nothing is pruned"]
+    return added_objects(manifests, ctx.manifests), []
+
+
 class RenderStep:
-    """Read the known-good asset tree from git objects and expand it as the installer would."""
+    """Read the known-good asset tree from git objects and expand it as the installer would; in installer mode
+    also list what the bad revision added (for the pre-flight check, the dry-run table and prune)."""
 
     name = "render"
     reads_only = True
@@ -173,13 +192,20 @@ class RenderStep:
 
     def plan(self, ctx: RunContext) -> PlanStep:
         rev = ctx.known_good.revision[:12] if ctx.known_good else "?"
+        if ctx.mode == "gitops":
+            return PlanStep(
+                self.name,
+                f"read {ctx.settings.assets.path} at {rev}: the rollback commits this tree and "
+                f"{renders_with(ctx.settings.sync)} (objects are checked as the controller reports them)",
+            )
         kinds: dict[str, int] = {}
         for m in ctx.manifests:
             kinds[m.kind] = kinds.get(m.kind, 0) + 1
         summary = ", ".join(f"{n} {k}" for k, n in kinds.items())
         return PlanStep(
             self.name,
-            f"read {ctx.settings.assets.path} at {rev} and expand kustomization resources (profile {ctx.profile})",
+            f"read {ctx.settings.assets.path} at {rev} and expand kustomization resources (profile {ctx.profile}); "
+            "read the bad revision's tree for the objects it added",
             (summary,) if summary else (),
         )
 
@@ -187,6 +213,15 @@ class RenderStep:
         if ctx.known_good is None:  # pragma: no cover - the engine stops before
             raise PreconditionFailedError("no known-good revision", step=self.name)
         files = ctx.ports.assets.read_tree(ctx.known_good.revision, ctx.settings.assets.path)
+        source = f"{ctx.settings.assets.path}@{ctx.known_good.revision[:12]}"
+        if ctx.mode == "gitops":
+            if not files:
+                raise PreconditionFailedError(
+                    f"the known-good revision has no files under {source}",
+                    step=self.name,
+                    hint="choose another revision with --to, or fix assets.path in the config",
+                )
+            return f"{len(files)} files from {source}; {renders_with(ctx.settings.sync)} after the merge"
         try:
             ctx.manifests = asset_tree.expand_assets(files, ctx.profile, ctx.settings.assets.limits)
         except AssetError as exc:
@@ -197,5 +232,6 @@ class RenderStep:
                 hint=exc.hint or "choose another revision with --to, or fix assets.path/profile in the config",
                 kind=exc.kind,
             ) from exc
-        source = f"{ctx.settings.assets.path}@{ctx.known_good.revision[:12]}"
-        return f"{len(ctx.manifests)} objects from {source} (profile {ctx.profile})"
+        ctx.added, ctx.added_notes = bad_revision_additions(ctx)
+        added = f"; the bad revision added {len(ctx.added)}" if ctx.added else ""
+        return f"{len(ctx.manifests)} objects from {source} (profile {ctx.profile}){added}"

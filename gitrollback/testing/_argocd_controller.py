@@ -11,14 +11,22 @@ simulator's clock):
   and clears ``operation`` in the same write; history grows only for successful, non-dry-run, full syncs; then a
   refresh is requested, which lands on the *next* tick, so ``reconciledAt`` lags the operation as in the real
   controller. A failed attempt with retries left stays ``Running`` with ``finishedAt`` set and a
-  ``Retrying attempt #N`` message. ``Terminating`` becomes ``Failed`` / ``Operation terminated``.
+  ``<message>. Retrying attempt #N at 3:04PM.`` message; when the retry starts, ``finishedAt`` and ``syncResult``
+  are cleared and the message is ``Retrying operation. Attempt #N``; a final failure after retries gets
+  `` (retried N times).`` appended (``processRequestedAppOperation`` in ``controller/appcontroller.go``).
+  ``Terminating`` becomes ``Failed`` / ``Operation terminated``. A sync to a commit the repository does not
+  have ends ``Error`` with the repo-server's checkout failure as a ``ComparisonError``.
 * **Refresh** resolves ``targetRevision`` to the branch tip, renders it, compares it object by object with the
   live state (desired fields must be present and equal) and sets ``sync``, ``resources``, ``health`` and
   ``reconciledAt``, removing the refresh annotation. A periodic resync every ``resync_ticks`` ticks stands in
   for Argo CD's 120 s reconciliation timeout.
-* **Auto-sync** fires only when OutOfSync with no operation, syncs ``status.sync.revision`` with
-  ``initiatedBy.automated`` and the default ``retry.limit`` 5, and never retries a revision whose last attempt
-  failed (condition ``SyncError`` ``Failed last sync attempt to [rev]: ...``).
+* **Auto-sync** (``autoSync`` and ``alreadyAttemptedSync`` in ``controller/appcontroller.go``) fires only when
+  OutOfSync with no operation; it is skipped when the only differences are resources to prune and automated
+  prune is off, and refused (condition ``SyncError``) when automated prune would delete every resource. It syncs
+  ``status.sync.revision`` with ``initiatedBy.automated`` and the default ``retry.limit`` 5. "Already attempted"
+  compares ``status.operationState.syncResult.revision`` and ``.source`` with the target (an operation that ended
+  without a result counts as attempted): such a revision is never retried after a failure (condition
+  ``SyncError`` ``Failed last sync attempt to [rev]: ...``), and after a success only with self-heal.
 * **Health** comes from what was applied: Progressing right after an apply, Healthy once every managed object
   is live, Missing before anything was applied, Degraded when an apply failed or a fault says so.
 """
@@ -28,7 +36,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from gitrollback.testing._argocd_app import REFRESH_ANNOTATION, ObjectKey, SimApp
@@ -43,6 +51,12 @@ FIELD_MANAGER = "argocd-controller"
 SUCCESS_MESSAGE = "successfully synced (all tasks run)"
 COMPLETED = frozenset({"Succeeded", "Failed", "Error"})
 AUTO_SYNC_RETRY_LIMIT = 5
+
+
+def _kitchen(when: datetime) -> str:
+    """Go's ``time.Kitchen`` layout ("3:04PM"), in UTC."""
+    when = when.astimezone(UTC)
+    return f"{when.hour % 12 or 12}:{when.minute:02d}{'AM' if when.hour < 12 else 'PM'}"
 
 
 def _group(api_version: str) -> str:
@@ -250,10 +264,17 @@ class Controller:
             app.retry_ticks_left -= 1
             if app.retry_ticks_left > 0:
                 return
-        else:
-            app.op_ticks_left -= 1
-            if app.op_ticks_left > 0:
-                return
+            # the retry starts: "Get rid of sync results and null out previous operation completion time"; the
+            # attempt then runs as long as a first one
+            state.pop("finishedAt", None)
+            state.pop("syncResult", None)
+            state["message"] = f"Retrying operation. Attempt #{state.get('retryCount') or 1}"
+            app.op_ticks_left = self.operation_ticks
+            app.bump()
+            return
+        app.op_ticks_left -= 1
+        if app.op_ticks_left > 0:
+            return
         self._execute(app, state)
 
     def _execute(self, app: SimApp, state: dict[str, Any]) -> None:
@@ -276,11 +297,13 @@ class Controller:
                 now = self.now()
                 state["retryCount"] = count + 1
                 state["finishedAt"] = rfc3339(now)
-                state["message"] = f"{message}. Retrying attempt #{count + 1} at {now:%H:%M}."
+                state["message"] = f"{message}. Retrying attempt #{count + 1} at {_kitchen(now)}."
                 state["syncResult"] = result
                 app.retry_ticks_left = self.retry_ticks
                 app.bump()
                 return
+            if count > 0:
+                message = f"{message} (retried {count} times)."
         self._finish(app, state, phase, message, result)
 
     def _apply(
@@ -404,24 +427,44 @@ class Controller:
         revision = sync.get("revision")
         if sync.get("status") != "OutOfSync" or not revision:
             return
+        resources = app.status.get("resources") or []
+        if not app.prune and all(r.get("status") == "Synced" or r.get("requiresPruning") for r in resources):
+            return  # "need to prune extra resources only but automated prune is disabled"
         last = app.status.get("operationState") or {}
-        attempted = (last.get("operation") or {}).get("sync") or {}
-        if attempted.get("revision") == revision and not attempted.get("resources"):
-            if last.get("phase") in ("Failed", "Error"):
+        attempted, attempted_revision = self._already_attempted(app, last, str(revision))
+        if attempted:
+            if last.get("phase") != "Succeeded":
                 self._set_condition(
-                    app, "SyncError", f"Failed last sync attempt to [{revision}]: {last.get('message', '')}"
+                    app, "SyncError", f"Failed last sync attempt to [{attempted_revision}]: {last.get('message', '')}"
                 )
                 return
-            if last.get("phase") == "Succeeded" and not app.self_heal:
+            if not app.self_heal:
                 return
-            if last.get("phase") not in COMPLETED:
-                return
+        if app.prune and resources and all(r.get("requiresPruning") for r in resources):
+            self._set_condition(
+                app, "SyncError", f"Skipping sync attempt to [{revision}]: auto-sync will wipe out all resources"
+            )
+            return
         operation: dict[str, Any] = {
             "sync": {"revision": revision, **({"prune": True} if app.prune else {})},
             "initiatedBy": {"automated": True},
             "retry": {"limit": AUTO_SYNC_RETRY_LIMIT},
         }
         self.start_operation(app, operation)
+
+    @staticmethod
+    def _already_attempted(app: SimApp, last: Mapping[str, Any], revision: str) -> tuple[bool, str]:
+        """``alreadyAttemptedSync``: the last operation's ``syncResult`` names this revision and the current
+        source; a completed operation without a result counts as attempted too. Returns (attempted, its revision).
+        """
+        if not last:
+            return False, ""
+        result = last.get("syncResult")
+        if not isinstance(result, Mapping):
+            return last.get("phase") in COMPLETED, ""
+        if result.get("revision") != revision:
+            return False, str(result.get("revision") or "")
+        return result.get("source") == app.source, revision
 
     # -- conditions ------------------------------------------------------------------------------------------
 

@@ -3,12 +3,14 @@
 Routes (argoproj/argo-cd ``server/application/application.go``, ``server/session/session.go``, ``server/server.go``;
 shapes from ``assets/swagger.json``): ``POST``/``DELETE /api/v1/session``,
 ``GET /api/v1/applications``, ``GET /api/v1/applications/{name}`` (``?refresh=`` blocks until the controller
-applied the refresh, or 504 ``application refresh deadline exceeded``), ``POST .../sync``, ``POST .../rollback``,
-``DELETE .../operation``, ``GET .../resource-tree``, ``GET /api/version``. Server-side rules reproduced: the 415
-middleware runs before auth; bearer values count only when JWT-shaped, else the ``argocd.token`` cookie,
-else 401 ``no session information``; a missing app is 403 ``permission denied`` without a project and 404 with
-one; the sync checks run in the server's order (auto-sync revision rule, revision resolution, then the
-one-operation rule); rollback is refused with auto-sync on and for an unknown history id; terminate needs a
+applied the refresh, or until the request's context ends: 500 ``application refresh deadline exceeded``),
+``POST .../sync``, ``POST .../rollback``, ``DELETE .../operation``, ``GET .../resource-tree``,
+``GET /api/version``. Server-side rules reproduced: the 415 middleware runs before auth; bearer values count only
+when JWT-shaped, else the ``argocd.token`` cookie, else 401 ``no session information``; a missing app is 403
+``permission denied`` without a project and 404 with one; the sync checks run in the server's order (auto-sync
+revision rule, revision resolution, then the one-operation rule), and revision resolution (``resolveRevision``)
+does not look up a 40-character commit SHA at all: a sync to a commit the repository lacks is accepted and fails
+later, in the controller; rollback is refused with auto-sync on and for an unknown history id; terminate needs a
 started operation. The controller rules live in ``_argocd_controller``.
 """
 
@@ -173,10 +175,10 @@ class ArgoCDHTTP:
 
         # Wait on the clock with the lock released: on a FakeClock this very thread runs the controller's ticks.
         if not self.clock.wait_until(refreshed, timeout=self.refresh_deadline, poll=0.02):
-            # argo-cd server/application/application.go (Get with refresh) returns this message; the status
-            # code is the simulator's choice: DeadlineExceeded (504), the gateway's status for a request whose
-            # context ran out.
-            return wire.error(wire.DEADLINE_EXCEEDED, "application refresh deadline exceeded")
+            # server/application/application.go (Get, the ``<-ctx.Done()`` case of the refresh wait) returns
+            # errors.New("application refresh deadline exceeded"): a plain error, so gRPC code Unknown, HTTP 500.
+            # ``refresh_deadline`` stands for the request's context (a client or proxy timeout).
+            return wire.error(wire.UNKNOWN, "application refresh deadline exceeded")
         with self.controller.cond:
             return Response.json(200, app.to_json())
 
@@ -197,10 +199,15 @@ class ArgoCDHTTP:
                     wire.FAILED_PRECONDITION,
                     f"Cannot sync to {revision}: auto-sync currently set to {app.target_revision}",
                 )
-            try:
-                sha = app.git.resolve(revision or target)
-            except RepoError as exc:
-                return wire.error(wire.FAILED_PRECONDITION, f"rpc error: code = Unknown desc = {exc}")
+            if wire.is_commit_sha(revision):
+                sha = revision  # resolveRevision: "If it's already a commit SHA, then no need to look it up"
+            else:
+                try:
+                    sha = app.git.resolve(revision or target)
+                except RepoError as exc:
+                    # resolveRevision wraps the repo-server's error; the server answers FailedPrecondition
+                    message = f"error resolving repo revision: rpc error: code = Unknown desc = {exc}"
+                    return wire.error(wire.FAILED_PRECONDITION, message)
             if app.operation is not None:
                 return wire.error(wire.FAILED_PRECONDITION, _IN_PROGRESS)
             sync: dict[str, Any] = {"revision": sha}

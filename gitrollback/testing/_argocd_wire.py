@@ -1,13 +1,16 @@
 """Wire details of the Argo CD API server the simulator reproduces: error envelope, tokens, times, 415.
 
-Argo CD's REST API is grpc-gateway v1 over gRPC services, marshalled with Go's ``encoding/json``
-(``gitops-apis.md`` §1.1): errors are the ``runtimeError`` envelope ``{"error", "code", "message"}`` with the
-gRPC code as a number and the HTTP status from the gateway's code table; times are RFC 3339 at second
-precision; bearer tokens are used only when they look like a JWT (three dot-separated parts). Non-GET requests
-without an allowed content type get a plain-text 415 from an HTTP middleware, before any auth.
+Argo CD's REST API is grpc-gateway v1.16 over gRPC services (argoproj/argo-cd ``go.mod``, ``server/server.go``
+newHTTPServer), marshalled with Go's ``encoding/json``: errors are the ``runtimeError`` envelope ``{"error",
+"code", "message"}`` with the gRPC code as a number and the HTTP status from the gateway's code table
+(grpc-gateway v1 ``runtime/errors.go``, HTTPStatusFromCode); a plain Go error that carries no gRPC status is
+code 2 (Unknown), answered as 500. Times are RFC 3339 at second precision; bearer tokens are used only when they
+look like a JWT (three dot-separated parts, ``util/jwt/jwt.go`` IsValid). Non-GET requests without an allowed
+content type get a plain-text 415 from an HTTP middleware, before any auth (``server/server.go``
+enforceContentTypes).
 
-Decision (contract §1.1 shows ``"details": [...]``): the envelope is a generated protobuf struct whose
-``details`` field is tagged ``omitempty``, so an empty ``details`` is omitted here rather than sent as ``[]``.
+Decision: the envelope is a generated protobuf struct whose ``details`` field is tagged ``omitempty``, so an
+empty ``details`` is omitted here rather than sent as ``[]``.
 """
 
 from __future__ import annotations
@@ -27,13 +30,16 @@ __all__ = [
     "NOT_FOUND",
     "PERMISSION_DENIED",
     "UNAUTHENTICATED",
+    "UNKNOWN",
     "content_type_refused",
     "error",
+    "is_commit_sha",
     "looks_like_jwt",
     "mint_token",
     "rfc3339",
 ]
 
+UNKNOWN = 2
 INVALID_ARGUMENT = 3
 DEADLINE_EXCEEDED = 4
 NOT_FOUND = 5
@@ -44,8 +50,9 @@ UNIMPLEMENTED = 12
 INTERNAL = 13
 UNAUTHENTICATED = 16
 
-# grpc-gateway v1 HTTPStatusFromCode, the rows Argo CD produces (gitops-apis.md §1.1).
+# grpc-gateway v1 HTTPStatusFromCode, the rows Argo CD produces.
 _HTTP_STATUS = {
+    UNKNOWN: 500,
     INVALID_ARGUMENT: 400,
     FAILED_PRECONDITION: 400,
     DEADLINE_EXCEEDED: 504,
@@ -67,14 +74,19 @@ def error(code: int, message: str) -> Response:
 
 def content_type_refused(request: Request) -> Response | None:
     """The plain-text 415 for a non-GET request without ``application/json`` (``enforceContentTypes``)."""
-    # Only GET is exempt (§1.1: "every non-GET request"), and the header is looked up as a whole, lower-cased, in
-    # the allowed list: ``application/json; charset=utf-8`` is *not* ``application/json`` and gets the 415 too
-    # (§1.1 "Anything else gets 415"; server.go enforceContentTypes compares the raw header value).
+    # Only GET is exempt, and the header is looked up as a whole, lower-cased, in the allowed list:
+    # ``application/json; charset=utf-8`` is *not* ``application/json`` and gets the 415 too (server.go
+    # enforceContentTypes compares the raw header value).
     if request.method == "GET":
         return None
     if request.header("Content-Type").strip().lower() in ALLOWED_CONTENT_TYPES:
         return None
     return Response.text(415, "Invalid content type")
+
+
+def is_commit_sha(revision: str) -> bool:
+    """``git.IsCommitSHA`` (util/git/git.go): exactly 40 hex digits."""
+    return len(revision) == 40 and all(c in "0123456789abcdefABCDEF" for c in revision)
 
 
 def _b64(data: bytes) -> str:

@@ -1,13 +1,25 @@
 """The GitHub simulator's state and rules: repositories, pull requests, labels, reviewers, comments, merges.
 
-Kept apart from HTTP so the rules read as GitHub's own: what makes ``POST /pulls`` a 422 (missing title,
-unknown head or base, no commits between them, an open pull request for the same head and base already
-exists, with the exact ``A pull request already exists for acme:rollback/abc.`` text of ``test-infra.md``
-§2a), and what makes ``PUT /pulls/{n}/merge`` refuse: 405 ``Pull Request is not mergeable`` on conflicts or
-a closed pull request, 409 ``Head branch was modified. Review and try the merge again.`` when the ``sha``
-guard does not match, and 405 with the branch-protection wording (``Required status check "ci" is
-expected.``, ``At least 1 approving review is required by reviewers with write access.``) when the base
-branch is protected. Merges are real: ``_github_git.Plumbing`` writes the merge commit into the bare repo.
+Kept apart from HTTP so the rules read as GitHub's own (REST API docs, docs.github.com/rest/pulls): what makes
+``POST /pulls`` a 422 (missing title, unknown head or base, no commits between them, an open pull request for
+the same head and base already exists, with GitHub's exact ``A pull request already exists for
+acme:rollback/abc.``), and what makes ``PUT /pulls/{n}/merge`` refuse: 405 ``Pull Request is not mergeable`` on
+conflicts, on a closed pull request, and while mergeability is still being computed; 409 ``Head branch was
+modified. Review and try the merge again.`` when the ``sha`` guard does not match; and 405 with the
+branch-protection wording (``Required status check "ci" is expected.``, ``At least 1 approving review is
+required by reviewers with write access.``) when the base branch is protected. Merges are real:
+``_github_git.Plumbing`` writes the merge commit into the bare repo.
+
+**Mergeability is computed in the background**, as on GitHub ("Get a pull request": ``mergeable`` is null
+while a background job computes it; a merge sent meanwhile is refused with the 405 above although nothing
+conflicts, as reported in octokit/octokit.net#688). Here the job takes ``mergeability_delay`` seconds of the
+simulator's clock, and starts again whenever the pull request's head or base moves (a push to either branch,
+or another merge into the base). The job starts when the simulator first sees the move, which for a push is
+the next request that reads the pull request.
+
+**Review requests go to collaborators only**: anyone else (including a login that does not exist) gets GitHub's
+422 ``Reviews may only be requested from collaborators. ...``; the owner and the token's user always are
+collaborators, and the author cannot be asked (``Review cannot be requested from pull request author.``).
 
 Simplifications (decided here, not in the contract): commit statuses are per repository and context, not per
 commit; the failing-check wording ``Required status check "ci" is failing.`` is **(unverified)**; forks are
@@ -20,7 +32,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +92,9 @@ class SimPull:
     labels: list[str] = field(default_factory=list)
     requested_reviewers: list[str] = field(default_factory=list)
     approvals: set[str] = field(default_factory=set)
+    #: when the background mergeability job for ``mergeability_of`` (head, base) finishes
+    mergeable_at: datetime | None = None
+    mergeability_of: tuple[str, str] = ("", "")
 
 
 @dataclass
@@ -115,8 +130,10 @@ class SimRepo:
     labels: dict[str, int] = field(default_factory=dict)
     protections: dict[str, Protection] = field(default_factory=dict)
     check_states: dict[str, str] = field(default_factory=dict)
-    collaborators: set[str] | None = None
+    collaborators: set[str] = field(default_factory=set)
     next_number: int = 1
+    #: the token's user's role on the repository (docs.github.com "Repository roles for an organization")
+    role: str = "admin"
 
     @property
     def full_name(self) -> str:
@@ -132,10 +149,11 @@ class SimRepo:
 class GitHubState:
     """All repositories of one simulator; every public method holds one lock."""
 
-    def __init__(self, now: Callable[[], datetime]) -> None:
+    def __init__(self, now: Callable[[], datetime], *, mergeability_delay: float = 0.0) -> None:
         self.now = now
         self.lock = threading.RLock()
         self.repos: dict[tuple[str, str], SimRepo] = {}
+        self.mergeability_delay = mergeability_delay
         self._ids = 1000
 
     def next_id(self) -> int:
@@ -167,11 +185,25 @@ class GitHubState:
         return pull
 
     def refresh(self, repo: SimRepo, pull: SimPull) -> None:
-        """Open pull requests follow their branches; closed ones keep the tips they had."""
+        """Open pull requests follow their branches; closed ones keep the tips they had.
+
+        A head or base that moved starts the background mergeability job again.
+        """
         if pull.state != "open":
             return
         pull.head_sha = repo.git.branch_sha(pull.head_ref) or pull.head_sha
         pull.base_sha = repo.git.branch_sha(pull.base_ref) or pull.base_sha
+        if pull.mergeability_of != (pull.head_sha, pull.base_sha):
+            pull.mergeability_of = (pull.head_sha, pull.base_sha)
+            pull.mergeable_at = self.now() + timedelta(seconds=self.mergeability_delay)
+
+    def mergeable(self, repo: SimRepo, pull: SimPull) -> bool | None:
+        """GitHub's ``mergeable`` of an open pull request: None while the background job runs, else whether
+        the head merges into the base without conflicts."""
+        self.refresh(repo, pull)
+        if pull.mergeable_at is not None and self.now() < pull.mergeable_at:
+            return None
+        return repo.git.merge_tree(pull.base_sha, pull.head_sha) is not None
 
     # -- pull requests ----------------------------------------------------------------------------------
 
@@ -181,9 +213,9 @@ class GitHubState:
         """Pulls filtered as ``GET /pulls`` does (``head`` is ``owner:branch``, matched on ``head.label``).
 
         A ``head`` without the ``owner:`` part is silently ignored by GitHub, which then lists every pull request
-        (test-infra.md §2a says ``head=`` must be ``owner:branch``; the ignore is GitHub's documented-by-users
-        behaviour, e.g. PyGithub#1566): the simulator does the same, so a client that forgets the owner finds
-        other pull requests here too instead of an empty list that would hide the bug.
+        (the REST docs ask for ``head=user:ref-name``; the ignore is GitHub's documented-by-users behaviour, e.g.
+        PyGithub#1566): the simulator does the same, so a client that forgets the owner finds other pull
+        requests here too instead of an empty list that would hide the bug.
         """
         if state not in ("open", "closed", "all"):
             raise _validation({"resource": "PullRequest", "field": "state", "code": "invalid"})
@@ -241,6 +273,7 @@ class GitHubState:
             )
             repo.next_number += 1
             repo.pulls[pull.number] = pull
+            self.refresh(repo, pull)  # starts the background mergeability job
             return pull
 
     def edit_pull(self, repo: SimRepo, number: int, payload: Mapping[str, Any]) -> SimPull:
@@ -283,6 +316,9 @@ class GitHubState:
         with self.lock:
             pull = self.pull(repo, number)
             if pull.state != "open" or repo.git.branch_sha(pull.head_ref) is None:
+                raise ApiError(405, "Pull Request is not mergeable", documentation_url=f"{DOCS}/pulls/pulls")
+            if self.mergeable(repo, pull) is None:
+                # the background job has not finished: GitHub refuses as if it did not merge (octokit.net#688)
                 raise ApiError(405, "Pull Request is not mergeable", documentation_url=f"{DOCS}/pulls/pulls")
             expected = payload.get("sha")
             if expected is not None and expected != pull.head_sha:
@@ -351,14 +387,15 @@ class GitHubState:
             return list(pull.labels)
 
     def request_reviewers(self, repo: SimRepo, number: int, reviewers: Sequence[Any]) -> SimPull:
-        """``POST /pulls/{n}/requested_reviewers``: users only; never the author; collaborators when set."""
+        """``POST /pulls/{n}/requested_reviewers``: users only; never the author; collaborators only."""
         with self.lock:
             pull = self.pull(repo, number)
             if any(not isinstance(login, str) for login in reviewers):
                 raise _validation({"resource": "PullRequest", "field": "reviewers", "code": "invalid"})
             if any(login.lower() == pull.user.lower() for login in reviewers):
                 raise ApiError(422, "Review cannot be requested from pull request author.")
-            if repo.collaborators is not None and any(login not in repo.collaborators for login in reviewers):
+            allowed = {login.lower() for login in repo.collaborators | {repo.owner}}
+            if any(login.lower() not in allowed for login in reviewers):
                 raise ApiError(
                     422,
                     "Reviews may only be requested from collaborators. One or more of the users or teams you "

@@ -8,8 +8,9 @@ Found"``, ``"404 Not found"`` for a merge request, ``"404 Branch Not Found"``), 
 
 List routes paginate as GitLab does (``page``, ``per_page`` default 20, max 100) and always send the full
 header set ``X-Page``/``X-Per-Page``/``X-Total``/``X-Total-Pages``/``X-Next-Page``/``X-Prev-Page``/``Link``
-(all or none, or python-gitlab mis-warns). The merge route's refusal order mirrors GitLab's
-``accept`` endpoint; see ``merge`` for where the simulator decides and why.
+(all or none, or python-gitlab mis-warns). The merge route follows GitLab's ``PUT
+:id/merge_requests/:merge_request_iid/merge`` (gitlab-org/gitlab ``lib/api/merge_requests.rb``), including
+auto-merge ("merge when pipeline succeeds"); see ``_merge`` for the order of its refusals.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode
 
 from gitrollback.testing import _gitlab_git as git
 from gitrollback.testing._gitlab_state import (
+    PIPELINE_RUNNING,
     MergeRequest,
     Note,
     Project,
@@ -85,12 +88,20 @@ def params(request: Request) -> dict[str, Any]:
     return out
 
 
+#: ``Gitlab::Access::DEVELOPER``: the least role that pushes branches and opens merge requests.
+DEVELOPER = 30
+
+
 class GitLabApi:
     """State plus route handlers; every public method is safe to call from any thread."""
 
-    def __init__(self, root: Path, clock: SimClock) -> None:
+    def __init__(
+        self, root: Path, clock: SimClock, *, mergeability_delay: float = 0.0, legacy_merge_api: bool = False
+    ) -> None:
         self.root = root
         self.clock = clock
+        self.mergeability_delay = mergeability_delay
+        self.legacy_merge_api = legacy_merge_api
         self.lock = threading.RLock()
         self.projects: dict[int, Project] = {}
         self.users: dict[int, User] = {1: User(1, "gitrollback-bot", "gitrollback bot")}
@@ -124,6 +135,31 @@ class GitLabApi:
             self.users[user.id] = user
             self._next_user_id += 1
             return user.id
+
+    def render(self, project: Project, mr: MergeRequest, base: str, *, recheck: bool = False) -> dict[str, Any]:
+        """A merge request's JSON now; ``recheck`` starts a due mergeability check, as the single-MR read does
+        (``Entities::MergeRequest`` calls ``check_mergeability(async: true)``; lists skip it unless asked)."""
+        status = project.mergeability(mr, self.clock.now(), self.mergeability_delay, recheck=recheck)
+        return render_mr(project, mr, self.users, base, status)
+
+    def pipeline_finished(self, project: Project) -> None:
+        """Act on auto-merges after the head pipeline changed: merge on success, abort on failure."""
+        with self.lock:
+            for mr in list(project.merge_requests.values()):
+                if mr.state != "opened" or mr.auto_merge_by is None:
+                    continue
+                if project.pipeline_status == "success":
+                    ready = project.state_failure(mr, skip_ci=False) is None and project.git_failure(mr) is None
+                    if ready:
+                        self._perform_merge(project, mr, mr.auto_merge_by, None, remove_source=False)
+                elif project.pipeline_status not in PIPELINE_RUNNING:
+                    # AutoMerge::BaseService#abort: the auto-merge is dropped with a system note
+                    mr.auto_merge_by = None
+                    self._system_note(mr, "aborted the automatic merge because the pipeline failed")
+
+    def _system_note(self, mr: MergeRequest, body: str) -> None:
+        mr.notes.append(Note(self._next_note_id, body, self.current_user_id, now_iso(self.clock.now())))
+        self._next_note_id += 1
 
     def find_project(self, ref: str) -> Project | None:
         """A project by numeric id or by ``path_with_namespace`` (already URL-decoded)."""
@@ -176,7 +212,7 @@ class GitLabApi:
             return _message(404, "404 Not found")
         tail = rest[1] if len(rest) == 2 else ""
         if tail == "" and method == "GET":
-            return Response.json(200, render_mr(project, mr, self.users, base))
+            return Response.json(200, self.render(project, mr, base, recheck=True))
         if tail == "" and method == "PUT":
             return self._update_mr(params(request), project, mr, base)
         if tail == "merge":
@@ -218,7 +254,8 @@ class GitLabApi:
             and query.get("target_branch") in (None, mr.target_branch)
             and wanted_labels <= set(mr.labels)
         ]
-        return paginate(request, base, [render_mr(project, mr, self.users, base) for mr in mrs])
+        recheck = _truthy(query.get("with_merge_status_recheck"))
+        return paginate(request, base, [self.render(project, mr, base, recheck=recheck) for mr in mrs])
 
     def _duplicate_of(
         self, project: Project, source_branch: str, target_branch: str, but: int = 0
@@ -238,6 +275,8 @@ class GitLabApi:
         )
 
     def _create_mr(self, body: dict[str, Any], project: Project, base: str) -> Response:
+        if project.access_level < DEVELOPER:  # creating a merge request needs Developer (docs: permissions)
+            return _message(403, "403 Forbidden")
         missing = [key for key in ("source_branch", "target_branch", "title") if not body.get(key)]
         if missing:
             return _error(400, ", ".join(f"{key} is missing" for key in missing))
@@ -256,7 +295,8 @@ class GitLabApi:
             return _message(
                 409, [f"Another open merge request already exists for this source branch: !{duplicate.iid}"]
             )
-        stamp = now_iso(self.clock.now())
+        now = self.clock.now()
+        stamp = now_iso(now)
         mr = MergeRequest(
             id=self._next_mr_id,
             iid=project.next_iid,
@@ -270,11 +310,12 @@ class GitLabApi:
             updated_at=stamp,
             labels=_labels(body.get("labels")),
             reviewer_ids=[i for i in _ids(body.get("reviewer_ids")) if i in self.users],
+            prepared_at=now + timedelta(seconds=self.mergeability_delay / 2),
         )
         self._next_mr_id += 1
         project.next_iid += 1
         project.merge_requests[mr.iid] = mr
-        return Response.json(201, render_mr(project, mr, self.users, base))
+        return Response.json(201, self.render(project, mr, base))
 
     def _update_mr(self, body: dict[str, Any], project: Project, mr: MergeRequest, base: str) -> Response:
         for key in ("title", "description", "target_branch"):
@@ -299,7 +340,7 @@ class GitLabApi:
                 )
             mr.state, mr.closed_at = "opened", None
         mr.updated_at = now_iso(self.clock.now())
-        return Response.json(200, render_mr(project, mr, self.users, base))
+        return Response.json(200, self.render(project, mr, base, recheck=True))
 
     def _create_note(self, body: dict[str, Any], mr: MergeRequest, base: str) -> Response:
         text = body.get("body")
@@ -311,51 +352,107 @@ class GitLabApi:
         return Response.json(201, render_note(mr, note, self.users, base))
 
     def _merge(self, body: dict[str, Any], project: Project, mr: MergeRequest, base: str) -> Response:
-        # Refusal order of GitLab's ``PUT .../merge`` (lib/api/merge_requests.rb): permission first, then
-        # mergeability, then the optional ``sha`` guard, then the merge itself.
+        """``PUT .../merge`` in the order of GitLab's endpoint (lib/api/merge_requests.rb):
+
+        1. 401 ``unauthorized!`` when the user may not merge into the (protected) target branch; python-gitlab
+           turns it into ``GitlabAuthenticationError`` although the token is valid.
+        2. With ``merge_when_pipeline_succeeds`` (or ``auto_merge``): *automatically mergeable* when every check
+           but the pipeline passes and the head pipeline is still running; *immediately mergeable* when that
+           pipeline succeeded. Without it, immediately mergeable when ``mergeable_state?`` passes (approvals,
+           open, not draft, branches present, discussions, pipeline). Neither: 405 ``not_allowed!`` with no
+           detail; callers re-read ``detailed_merge_status`` to learn why. A merge request whose diff is still
+           being prepared has no commits yet and fails here too.
+        3. Unless automatically mergeable, ``mergeable?`` must also pass the git checks, on a settled status:
+           a conflict, a needed rebase, or a background check still running answer 422 ``Branch cannot be
+           merged``. A merge request nobody checked yet is checked on the spot (``check_mergeability`` runs
+           synchronously when no background check holds the lease).
+        4. 409 when ``sha`` is given and is not the source branch's head.
+        5. Merge now, or set the auto-merge (the merge request stays open; GitLab merges it when the pipeline
+           succeeds, see ``pipeline_finished``).
+
+        ``legacy_merge_api`` answers as older releases did: ``mergeable_state?`` counted a conflict as a
+        ``broken?`` merge request (405, gitlab-org/gitlab#364102), and "Branch cannot be merged" was a 406.
+        """
         if not project.may_merge(mr.target_branch):
-            # GitLab answers ``unauthorized!`` (401) when the user may not merge into a protected branch; the
-            # brief allowed 401 or 403 and the real code path is 401, which python-gitlab turns into
-            # GitlabAuthenticationError even though the token itself is valid.
             return _message(401, "401 Unauthorized")
-        _, detailed, has_conflicts = project.mergeability(mr)
-        if detailed not in ("mergeable", "conflict"):
-            # closed/merged, draft, missing branch, and "pipelines must succeed" with a pipeline that did not
-            # succeed all end in GitLab's ``not_allowed!``: 405 with no more detail; callers re-read the MR's
-            # ``detailed_merge_status`` to learn why.
+        auto = _truthy(body.get("merge_when_pipeline_succeeds")) or _truthy(body.get("auto_merge"))
+        now = self.clock.now()
+        phase = project.lifecycle(mr, now, self.mergeability_delay, recheck=False)
+        if phase == "unchecked":
+            phase = self._check_now(project, mr)
+        git_failure = project.git_failure(mr) if phase == "checked" else None
+        state_failure = project.state_failure(mr, skip_ci=False) or ("commits_status" if phase == "preparing" else None)
+        if self.legacy_merge_api and git_failure == "conflict":
+            state_failure = state_failure or "broken_status"
+        besides_ci = project.state_failure(mr, skip_ci=True) is None and phase != "preparing"
+        automatically = auto and besides_ci and project.pipeline_status in PIPELINE_RUNNING and git_failure is None
+        immediately = project.pipeline_status == "success" if auto else state_failure is None
+        if not immediately and not automatically:
             return _message(405, "405 Method Not Allowed")
+        if not automatically and (phase != "checked" or git_failure is not None or state_failure is not None):
+            return _message(406 if self.legacy_merge_api else 422, "Branch cannot be merged")
         sha = body.get("sha")
         current = git.rev(project.repo, f"refs/heads/{mr.source_branch}")
         if sha and sha != current:
             return _message(409, "SHA does not match HEAD of source branch: " + str(current))
-        if has_conflicts:
-            # GitLab usually knows about a conflict from its cached merge status and answers 405 above; when the
-            # merge itself fails it answers "Branch cannot be merged" (406 in the documented table of older
-            # releases, 422 in newer ones). The simulator uses 406 for every conflict, as the brief asks.
-            return _message(406, "Branch cannot be merged")
-        message = str(body.get("merge_commit_message") or "") or (
-            f"Merge branch '{mr.source_branch}' into '{mr.target_branch}'\n\n{mr.title}\n\n"
-            f"See merge request {project.path_with_namespace}!{mr.iid}"
-        )
-        user = self.users[self.current_user_id]
+        if automatically:
+            mr.auto_merge_by = self.current_user_id
+            mr.updated_at = now_iso(now)
+            return Response.json(200, self.render(project, mr, base))
+        if not self._perform_merge(
+            project,
+            mr,
+            self.current_user_id,
+            str(body.get("merge_commit_message") or "") or None,
+            remove_source=_truthy(body.get("should_remove_source_branch")),
+        ):
+            return _message(406 if self.legacy_merge_api else 422, "Branch cannot be merged")
+        return Response.json(200, self.render(project, mr, base))
+
+    def _check_now(self, project: Project, mr: MergeRequest) -> str:
+        """Settle an unchecked merge request at once (the synchronous ``check_mergeability`` of a merge)."""
+        source = git.rev(project.repo, f"refs/heads/{mr.source_branch}")
+        target = git.rev(project.repo, f"refs/heads/{mr.target_branch}")
+        if source is not None and target is not None:
+            mr.checked_of = (source, target)
+        return "checked"
+
+    def _perform_merge(
+        self, project: Project, mr: MergeRequest, user_id: int, message: str | None, *, remove_source: bool
+    ) -> bool:
+        """Merge ``mr`` with the project's merge method as ``user_id``; False when git refuses (conflict, moved)."""
+        user = self.users[user_id]
+        source = git.rev(project.repo, f"refs/heads/{mr.source_branch}")
+        target = git.rev(project.repo, f"refs/heads/{mr.target_branch}")
+        if source is None or target is None:
+            return False
         try:
-            commit = git.merge(
-                project.repo,
-                target_branch=mr.target_branch,
-                source_branch=mr.source_branch,
-                message=message,
-                user_name=user.name,
-                user_email=f"{user.username}@example.invalid",
-                when=self.clock.now(),
-            )
-        except git.MergeConflict:
-            return _message(406, "Branch cannot be merged")
+            if project.merge_method == "ff":
+                git.fast_forward(project.repo, target_branch=mr.target_branch, source=source, expected=target)
+                commit: str | None = None
+            else:
+                commit = git.merge(
+                    project.repo,
+                    target_branch=mr.target_branch,
+                    source_branch=mr.source_branch,
+                    message=message
+                    or (
+                        f"Merge branch '{mr.source_branch}' into '{mr.target_branch}'\n\n{mr.title}\n\n"
+                        f"See merge request {project.path_with_namespace}!{mr.iid}"
+                    ),
+                    user_name=user.name,
+                    user_email=f"{user.username}@example.invalid",
+                    when=self.clock.now(),
+                )
+        except (git.MergeConflict, git.GitFailure):
+            return False
         stamp = now_iso(self.clock.now())
         mr.state, mr.merged_at, mr.updated_at = "merged", stamp, stamp
-        mr.merge_commit_sha, mr.merged_sha, mr.merged_by_id = commit, current, user.id
-        if _truthy(body.get("should_remove_source_branch")):
+        mr.merge_commit_sha, mr.merged_sha, mr.merged_by_id = commit, source, user_id
+        mr.auto_merge_by = None
+        if remove_source:
             git.delete_branch(project.repo, mr.source_branch)
-        return Response.json(200, render_mr(project, mr, self.users, base))
+        return True
 
 
 def paginate(request: Request, base: str, items: list[dict[str, Any]]) -> Response:

@@ -27,6 +27,7 @@ __all__ = [
     "branch_head",
     "conflicts",
     "delete_branch",
+    "fast_forward",
     "init_bare",
     "is_ancestor",
     "list_branches",
@@ -179,3 +180,11 @@ def merge(
     merged = commit.strip()
     _git(repo, "update-ref", f"refs/heads/{target_branch}", merged, target or _ZERO)
     return merged
+
+
+def fast_forward(repo: Path, *, target_branch: str, source: str, expected: str) -> None:
+    """Move ``target_branch`` from ``expected`` to ``source`` (GitLab's fast-forward merge method).
+
+    Raises ``GitFailure`` when the target moved meanwhile (``update-ref`` compares against ``expected``).
+    """
+    _git(repo, "update-ref", f"refs/heads/{target_branch}", source, expected)

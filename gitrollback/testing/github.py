@@ -5,8 +5,15 @@ docs.github.com/rest): repository, pull requests (list with ``state``/``head``/`
 merge, merged check), review requests, issue labels and comments, and branches, with ``Link``-header pagination.
 Every repository is a real bare git repository under ``root`` (``root/<owner>/<name>.git``): clones and pushes go
 to the same port through ``GitHttpBackend`` (``git http-backend``), and a merge writes a real merge commit onto the
-base branch. The rules (validation, refusals, exact messages) live in ``_github_state``, the JSON shapes in
-``_github_json``, git plumbing in ``_github_git``.
+base branch. The rules (validation, refusals, exact messages, the background mergeability job, collaborators)
+live in ``_github_state``, the JSON shapes in ``_github_json``, git plumbing in ``_github_git``.
+
+Rate limits follow GitHub's "Rate limits for the REST API" docs: every API reply carries ``X-RateLimit-Limit``,
+``-Remaining``, ``-Used``, ``-Reset`` (epoch seconds) and ``-Resource``; a spent primary limit answers 403 (or
+429) ``API rate limit exceeded for user ID N.`` with ``X-RateLimit-Remaining: 0`` until the reset; a secondary
+limit answers 403 (or 429) ``You have exceeded a secondary rate limit. ...`` with ``Retry-After``. PyGithub
+raises ``RateLimitExceededException`` for the 403s (its ``Requester.isRateLimitError``) and a plain
+``GithubException`` for a 429. Tests switch them on with ``exhaust_rate_limit`` and ``secondary_rate_limit``.
 
 Replies build their URLs from the request's ``Host`` header and the API prefix the request used, so PyGithub
 accepts them (PyGithub asserts that reply URLs start with its base URL). Both base URL styles work: ``http://127.0.0.1:P/api/v3``
@@ -21,6 +28,7 @@ Usage::
                         seconds_between_requests=None, seconds_between_writes=None)
         gh.protect_branch("acme", "app", "main", required_checks=("ci",))
         gh.set_checks_failing("acme", "app")             # merges into main now get a 405
+        gh.secondary_rate_limit(60)                      # the next minute of API calls: 403 with Retry-After
         assert gh.pulls("acme", "app")[0].merged
 """
 
@@ -36,15 +44,18 @@ from urllib.parse import unquote, urlencode
 
 from gitrollback.testing._github_git import Plumbing
 from gitrollback.testing._github_json import (
+    ROLES,
     Links,
     branch_json,
     comment_json,
     label_json,
     pull_json,
     repo_json,
+    role_permissions,
     user_json,
 )
 from gitrollback.testing._github_state import ApiError, GitHubState, Protection, SimComment, SimPull, SimRepo
+from gitrollback.testing._rate_limits import Refusal, Window
 from gitrollback.testing.clock import SimClock, WallClock
 from gitrollback.testing.git_http import GitHttpBackend
 from gitrollback.testing.server import Request, Response, SimulatorServer
@@ -54,6 +65,9 @@ __all__ = ["GitHubSimulator", "Protection", "SimComment", "SimPull"]
 _REPO = r"/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
 _DEFAULT_PER_PAGE = 30
 _MAX_PER_PAGE = 100
+#: a personal access token's primary limit: 5000 requests an hour (REST docs, "Primary rate limit")
+_PRIMARY_LIMIT, _PRIMARY_PERIOD = 5000, 3600.0
+_RATE_DOCS = "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api"
 
 
 class GitHubSimulator(SimulatorServer):
@@ -64,8 +78,13 @@ class GitHubSimulator(SimulatorServer):
         token: the one valid token (API ``Authorization`` header; git over HTTP as the Basic password).
         api_prefix: where the REST API lives (``/api/v3`` like GitHub Enterprise); unprefixed paths work too.
         login: the user the token belongs to (author of pull requests, comments and merges).
-        clock: supplies timestamps (``created_at``, ``merged_at``, merge commit dates): the world's shared clock,
-            or wall time when omitted. The simulator runs no timers.
+        clock: supplies timestamps (``created_at``, ``merged_at``, merge commit dates) and the simulated time of
+            mergeability jobs and rate limits: the world's shared clock, or wall time when omitted. The simulator
+            runs no timers.
+        mergeability_delay: seconds ``mergeable`` stays null (and merges get the transient 405) after a pull
+            request is opened or its head or base moves; 0 computes it at once.
+        collaborators: logins every repository has as collaborators (review requests go to them only), besides
+            its owner and ``login``; ``set_collaborators`` changes one repository's list.
     """
 
     def __init__(
@@ -76,14 +95,21 @@ class GitHubSimulator(SimulatorServer):
         api_prefix: str = "/api/v3",
         login: str = "gitrollback-bot",
         clock: SimClock | None = None,
+        mergeability_delay: float = 0.0,
+        collaborators: Sequence[str] = ("reviewer",),
     ) -> None:
         super().__init__()
         self.root = Path(root)
         self.token = token
         self.api_prefix = "/" + api_prefix.strip("/") if api_prefix.strip("/") else ""
         self.login = login
+        #: a classic token's scopes, sent as ``X-OAuth-Scopes`` on every API reply; None sends no header (a
+        #: fine-grained or app token)
+        self.oauth_scopes: tuple[str, ...] | None = None
         self.clock: SimClock = clock if clock is not None else WallClock()
-        self.state = GitHubState(self._now)
+        self.state = GitHubState(self._now, mergeability_delay=mergeability_delay)
+        self.default_collaborators = tuple(collaborators)
+        self.rate_limit = Window(self._now, limit=_PRIMARY_LIMIT, period=_PRIMARY_PERIOD)
         self._git = GitHttpBackend(self.root, token=token)
         self._routes: list[tuple[str, re.Pattern[str], Callable[[Request, Links, re.Match[str]], Response]]] = [
             ("GET", re.compile(r"/user"), self._get_user),
@@ -112,7 +138,8 @@ class GitHubSimulator(SimulatorServer):
     def create_repo(self, owner: str, name: str, *, default_branch: str = "main") -> Path:
         """Create an empty bare repository ``root/<owner>/<name>.git`` and serve it; returns its path."""
         path = self.root / owner / f"{name}.git"
-        self.state.add(owner, name, Plumbing.init_bare(path, default_branch), default_branch)
+        repo = self.state.add(owner, name, Plumbing.init_bare(path, default_branch), default_branch)
+        repo.collaborators = {self.login, *self.default_collaborators}
         return path
 
     def add_repo(self, owner: str, name: str, bare_path: Path, *, default_branch: str = "main") -> Path:
@@ -122,7 +149,8 @@ class GitHubSimulator(SimulatorServer):
         if link.resolve() != bare:
             link.parent.mkdir(parents=True, exist_ok=True)
             link.symlink_to(bare, target_is_directory=True)
-        self.state.add(owner, name, Plumbing(bare), default_branch)
+        repo = self.state.add(owner, name, Plumbing(bare), default_branch)
+        repo.collaborators = {self.login, *self.default_collaborators}
         return link
 
     def protect_branch(
@@ -155,10 +183,36 @@ class GitHubSimulator(SimulatorServer):
         for context in contexts:
             self.set_check(owner, name, context, "failure" if failing else "success")
 
-    def set_collaborators(self, owner: str, name: str, logins: Sequence[str] | None) -> None:
-        """Restrict review requests to ``logins`` (``None``: anyone may be requested)."""
+    def set_role(self, owner: str, name: str, role: str) -> None:
+        """The token's user's role on the repository (``read``, ``triage``, ``write``, ``maintain``, ``admin``): the
+        repository's ``permissions`` say so, and without ``push`` git pushes are refused (403)."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
         with self.state.lock:
-            self.state.repo(owner, name).collaborators = set(logins) if logins is not None else None
+            self.state.repo(owner, name).role = role
+
+    def set_collaborators(self, owner: str, name: str, logins: Sequence[str]) -> None:
+        """Make ``logins`` (plus the owner and the token's user) the repository's collaborators."""
+        with self.state.lock:
+            self.state.repo(owner, name).collaborators = {self.login, *logins}
+
+    @property
+    def mergeability_delay(self) -> float:
+        """Seconds a new or moved pull request's ``mergeable`` stays null."""
+        return self.state.mergeability_delay
+
+    @mergeability_delay.setter
+    def mergeability_delay(self, seconds: float) -> None:
+        self.state.mergeability_delay = seconds
+
+    def exhaust_rate_limit(self, seconds: float, *, status: int = 403) -> None:
+        """Spend the primary rate limit: API calls get ``status`` with ``X-RateLimit-Remaining: 0`` for ``seconds``,
+        then a new window starts (``X-RateLimit-Reset`` says when)."""
+        self.rate_limit.exhaust(seconds, status=status)
+
+    def secondary_rate_limit(self, seconds: float, *, status: int = 403) -> None:
+        """Trip a secondary rate limit: API calls get ``status`` with ``Retry-After`` for ``seconds``."""
+        self.rate_limit.refuse(seconds, status=status)
 
     def approve(self, owner: str, name: str, number: int, login: str = "reviewer") -> None:
         """Record an approving review by ``login``."""
@@ -212,6 +266,12 @@ class GitHubSimulator(SimulatorServer):
                 )
             return out
 
+    def mergeable(self, owner: str, name: str, number: int) -> bool | None:
+        """What ``GET /pulls/{n}`` reports as ``mergeable`` now (None while the background job runs)."""
+        with self.state.lock:
+            repo = self.state.repo(owner, name)
+            return self.state.mergeable(repo, self.state.pull(repo, number))
+
     def pull(self, owner: str, name: str, number: int) -> SimPull:
         """A copy of one pull request."""
         for pull in self.pulls(owner, name):
@@ -227,7 +287,30 @@ class GitHubSimulator(SimulatorServer):
 
     def handle(self, request: Request) -> Response:
         """Git smart HTTP first, then the REST API."""
-        return self._git.handle(request) or self._api(request)
+        refused = self._push_refused(request)
+        if refused is not None:
+            return refused
+        answer = self._git.handle(request) or self._api(request)
+        if self.oauth_scopes is not None and not request.path.endswith((".git/info/refs", "-pack")):
+            answer.headers["X-OAuth-Scopes"] = ", ".join(self.oauth_scopes)
+        return answer
+
+    def _push_refused(self, request: Request) -> Response | None:
+        """GitHub's answer to a push by a user whose role lacks ``push``: 403 over smart HTTP."""
+        match = re.match(r"^/(?P<owner>[^/]+)/(?P<name>[^/]+)\.git/(?P<service>.+)$", request.path)
+        pushing = match is not None and (
+            match["service"] == "git-receive-pack" or request.query_value("service") == "git-receive-pack"
+        )
+        if match is None or not pushing or not self._git.handle_authorized(request):
+            return None
+        with self.state.lock:
+            try:
+                repo = self.state.repo(match["owner"], match["name"])
+            except ApiError:
+                return None
+            if role_permissions(repo.role)["push"]:
+                return None
+        return Response.text(403, f"Permission to {repo.full_name}.git denied to {self.login}.")
 
     def _api(self, request: Request) -> Response:
         path, prefix = request.path, ""
@@ -237,15 +320,50 @@ class GitHubSimulator(SimulatorServer):
         if not self._authenticated(request):
             message = "Bad credentials" if request.header("Authorization") else "Requires authentication"
             return Response.json(401, ApiError(401, message).payload)
+        refused = self.rate_limit.count()
+        if refused is not None:
+            return self._rate_limited(refused)
         path = path.rstrip("/") or "/"
         try:
             for method, pattern, handler in self._routes:
                 match = pattern.fullmatch(path)
                 if match and method == request.method:
-                    return handler(request, links, match)
-            raise ApiError(404, "Not Found")
+                    response = handler(request, links, match)
+                    break
+            else:
+                raise ApiError(404, "Not Found")
         except ApiError as exc:
-            return Response.json(exc.status, exc.payload)
+            response = Response.json(exc.status, exc.payload)
+        response.headers.update(self._rate_headers())
+        return response
+
+    def _rate_headers(self) -> dict[str, str]:
+        window = self.rate_limit
+        return {
+            "X-RateLimit-Limit": str(window.limit),
+            "X-RateLimit-Remaining": str(window.remaining),
+            "X-RateLimit-Used": str(window.limit - window.remaining),
+            "X-RateLimit-Reset": str(window.reset),
+            "X-RateLimit-Resource": "core",
+        }
+
+    def _rate_limited(self, refused: Refusal) -> Response:
+        """GitHub's refusal for a spent primary limit or a tripped secondary one."""
+        headers = self._rate_headers()
+        if refused.primary:
+            message = f"API rate limit exceeded for user ID {sum(ord(c) for c in self.login) + 100}."
+            docs = f"{_RATE_DOCS}#about-primary-rate-limits"
+        else:
+            headers["Retry-After"] = str(refused.retry_after(self.clock.now().timestamp()))
+            message = (
+                "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you "
+                "reach out to GitHub Support for help, please include the request ID "
+                "0000:0000:0000000:0000000:00000000."
+            )
+            docs = f"{_RATE_DOCS}#about-secondary-rate-limits"
+        return Response.json(
+            refused.status, {"message": message, "documentation_url": docs, "status": str(refused.status)}, headers
+        )
 
     def _authenticated(self, request: Request) -> bool:
         scheme, _, value = request.header("Authorization").partition(" ")
@@ -319,7 +437,8 @@ class GitHubSimulator(SimulatorServer):
         mergeable: bool | None = None
         state = "unknown"
         if pull.state == "open":
-            mergeable = repo.git.merge_tree(pull.base_sha, pull.head_sha) is not None
+            mergeable = self.state.mergeable(repo, pull)
+        if mergeable is not None:
             state = "clean" if mergeable else "dirty"
             if mergeable and pull.base_ref in repo.protections:
                 try:

@@ -13,12 +13,21 @@ path; every URL in a reply is built from the request's ``Host`` header (plus the
 self-managed instance); list replies carry GitLab's whole pagination header set. Git over HTTP takes the token as
 the Basic password with any user name (GitLab accepts ``oauth2`` and others).
 
+Mergeability is asynchronous and the merge endpoint refuses early merges as GitLab does (``_gitlab_state``,
+``_gitlab_api``). Rate limits follow GitLab's "User and IP rate limits" (Rack::Attack throttles in
+gitlab-org/gitlab ``lib/gitlab/rack_attack``): every API reply carries ``RateLimit-Name``, ``-Limit``,
+``-Observed``, ``-Remaining`` and ``-Reset`` (epoch seconds); a throttled request gets 429 with the plain-text
+body ``Retry later`` plus ``RateLimit-ResetTime`` (an HTTP date) and ``Retry-After`` (seconds). python-gitlab
+reads ``Retry-After`` and ``RateLimit-Reset`` (``gitlab/utils.py``, ``Retry``) when it is allowed to sleep.
+
 Usage::
 
     with GitLabSimulator(tmp_path / "gitlab", token="glpat-sim") as sim:
         pid, bare = sim.create_project("grp/app")          # push content to ``bare`` or ``sim.git_url(...)``
         sim.protect_branch("grp/app", "main")              # fault switch: merging into main -> 401
         sim.fail_pipelines("grp/app")                      # fault switch: pipelines must succeed -> 405
+        sim.configure("grp/app", approvals_before_merge=1) # ... and more project settings
+        sim.throttle(60)                                   # the next minute of API calls: 429 Retry later
         gl = gitlab.Gitlab(sim.url, private_token="glpat-sim")
         mrs = sim.merge_requests("grp/app")                # API JSON, for assertions
 """
@@ -29,18 +38,30 @@ import base64
 import binascii
 import threading
 from dataclasses import replace
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 from gitrollback.testing import _gitlab_git as git
-from gitrollback.testing._gitlab_api import GitLabApi
-from gitrollback.testing._gitlab_state import Project, now_iso, render_mr
-from gitrollback.testing.clock import SimClock, WallClock
+from gitrollback.testing._gitlab_api import DEVELOPER, GitLabApi
+from gitrollback.testing._gitlab_state import Project, now_iso
+from gitrollback.testing._rate_limits import Window
+from gitrollback.testing.clock import SimClock, Timer, WallClock
 from gitrollback.testing.git_http import GitHttpBackend
 from gitrollback.testing.server import Request, Response, SimulatorServer
 
 __all__ = ["GitLabSimulator"]
+
+#: GitLab's default throttle for authenticated API traffic: 7200 requests per hour (application settings
+#: ``throttle_authenticated_api_requests_per_period`` and ``..._period_in_seconds``)
+_API_LIMIT, _API_PERIOD = 7200, 3600.0
+_PROJECT_SETTINGS = (
+    "approvals_before_merge",
+    "merge_method",
+    "only_allow_merge_if_all_discussions_are_resolved",
+    "only_allow_merge_if_pipeline_succeeds",
+)
 
 
 class GitLabSimulator(SimulatorServer):
@@ -52,21 +73,52 @@ class GitLabSimulator(SimulatorServer):
             as the Basic-auth password with any user name.
         relative_url_root: a path prefix such as ``/gitlab``, as self-managed instances under a sub-path
             have; every route then lives under it.
-        clock: where timestamps (``created_at``, ``merged_at``, merge commit dates) come from; the world's
-            shared clock, or wall time when omitted. The simulator runs no timers.
+        clock: where timestamps (``created_at``, ``merged_at``, merge commit dates), the mergeability phases
+            and rate limits take their time from; the world's shared clock, or wall time when omitted. The only
+            timers it registers are the pipelines finished later (``set_pipeline(..., after=)``).
+        mergeability_delay: seconds a new merge request spends ``preparing``, and a read one ``checking``, half
+            each (0 settles at once).
+        legacy_merge_api: answer the merge endpoint as older GitLab releases did (a conflict is 405, "Branch
+            cannot be merged" is 406) instead of current ones (422 for both).
     """
 
     def __init__(
-        self, root: Path, *, token: str = "glpat-sim", relative_url_root: str = "", clock: SimClock | None = None
+        self,
+        root: Path,
+        *,
+        token: str = "glpat-sim",
+        relative_url_root: str = "",
+        clock: SimClock | None = None,
+        mergeability_delay: float = 0.0,
+        legacy_merge_api: bool = False,
     ) -> None:
         super().__init__()
         self.root = root
         self.token = token
         self.relative_url_root = "/" + relative_url_root.strip("/") if relative_url_root.strip("/") else ""
         self.clock: SimClock = clock if clock is not None else WallClock()
-        self._api = GitLabApi(root, self.clock)
+        self._api = GitLabApi(
+            root, self.clock, mergeability_delay=mergeability_delay, legacy_merge_api=legacy_merge_api
+        )
+        self.rate_limit = Window(self.clock.now, limit=_API_LIMIT, period=_API_PERIOD)
+        self._timers: list[Timer] = []
         self._git_backends: dict[str, GitHttpBackend] = {}
         self._git_lock = threading.Lock()
+
+    def stop(self) -> None:
+        """Cancel pending pipeline timers, then stop serving."""
+        for timer in self._timers:
+            timer.cancel()
+        super().stop()
+
+    @property
+    def mergeability_delay(self) -> float:
+        """Seconds of ``preparing`` plus ``checking`` for a new merge request."""
+        return self._api.mergeability_delay
+
+    @mergeability_delay.setter
+    def mergeability_delay(self, seconds: float) -> None:
+        self._api.mergeability_delay = seconds
 
     # -- seeding and fault switches ------------------------------------------------------------------------
 
@@ -89,15 +141,76 @@ class GitLabSimulator(SimulatorServer):
         with self._api.lock:
             self._project(project).protected.pop(branch, None)
 
-    def set_pipeline(self, project: str | int, status: str | None, *, must_succeed: bool = True) -> None:
+    def set_access_level(self, project: str | int, level: int) -> None:
+        """The token's user's access level on the project (10 Guest, 20 Reporter, 30 Developer, 40 Maintainer):
+        below Developer, pushes and new merge requests are refused (403)."""
+        with self._api.lock:
+            self._project(project).access_level = level
+
+    def set_pipeline(
+        self, project: str | int, status: str | None, *, must_succeed: bool = True, after: float | None = None
+    ) -> None:
         """Give every merge request's head pipeline ``status`` (``success``, ``failed``, ``running``, None).
 
         ``must_succeed`` is the project setting "Pipelines must succeed": with it, a merge request whose
-        pipeline did not succeed reports ``detailed_merge_status: ci_must_pass`` and its merge is refused.
+        pipeline did not succeed reports ``ci_still_running`` (while it runs) or ``ci_must_pass`` and its
+        merge is refused. A pipeline that ends merges the merge requests set to auto-merge (success) or aborts
+        their auto-merge (failure). With ``after``, the status changes that many seconds from now on the clock.
         """
+        if after is not None:
+            timer = self.clock.after(
+                after, lambda: self.set_pipeline(project, status, must_succeed=must_succeed), name="gitlab-pipeline"
+            )
+            self._timers.append(timer)
+            return
         with self._api.lock:
             p = self._project(project)
             p.pipeline_status, p.only_allow_merge_if_pipeline_succeeds = status, must_succeed
+            self._api.pipeline_finished(p)
+
+    def configure(self, project: str | int, **settings: Any) -> None:
+        """Change project settings by their API names: ``approvals_before_merge`` (approvals required),
+        ``merge_method`` (``merge``, ``rebase_merge``, ``ff``), ``only_allow_merge_if_all_discussions_are_resolved``,
+        ``only_allow_merge_if_pipeline_succeeds``."""
+        unknown = sorted(set(settings) - set(_PROJECT_SETTINGS))
+        if unknown:
+            raise ValueError(f"unknown project settings: {', '.join(unknown)}")
+        with self._api.lock:
+            p = self._project(project)
+            if "approvals_before_merge" in settings:
+                p.approvals_required = int(settings["approvals_before_merge"])
+            if "merge_method" in settings:
+                if settings["merge_method"] not in ("merge", "rebase_merge", "ff"):
+                    raise ValueError(f"merge_method must be merge, rebase_merge or ff: {settings['merge_method']!r}")
+                p.merge_method = settings["merge_method"]
+            for flag in ("only_allow_merge_if_all_discussions_are_resolved", "only_allow_merge_if_pipeline_succeeds"):
+                if flag in settings:
+                    setattr(p, flag, bool(settings[flag]))
+
+    def approve(self, project: str | int, iid: int, username: str) -> None:
+        """Record an approval of ``!iid`` by ``username`` (a user added with ``add_user``)."""
+        with self._api.lock:
+            user = next(u for u in self._api.users.values() if u.username == username)
+            self._project(project).merge_requests[iid].approved_by.add(user.id)
+
+    def open_discussion(self, project: str | int, iid: int) -> None:
+        """Start one unresolved thread on ``!iid``."""
+        with self._api.lock:
+            self._project(project).merge_requests[iid].unresolved_discussions += 1
+
+    def resolve_discussions(self, project: str | int, iid: int) -> None:
+        """Resolve every thread on ``!iid``."""
+        with self._api.lock:
+            self._project(project).merge_requests[iid].unresolved_discussions = 0
+
+    def cancel_auto_merge(self, project: str | int, iid: int) -> None:
+        """A person turns off the auto-merge of ``!iid`` ("Cancel auto-merge" in the web UI)."""
+        with self._api.lock:
+            self._project(project).merge_requests[iid].auto_merge_by = None
+
+    def throttle(self, seconds: float) -> None:
+        """Throttle the API: every call gets 429 ``Retry later`` with ``Retry-After`` for ``seconds``."""
+        self.rate_limit.refuse(seconds, status=429)
 
     def fail_pipelines(self, project: str | int, failing: bool = True) -> None:
         """Fault switch: pipelines fail and must succeed (``failing=False`` turns them green again)."""
@@ -158,16 +271,16 @@ class GitLabSimulator(SimulatorServer):
         return git.rev(self.repo_path(project), f"refs/heads/{branch}")
 
     def merge_requests(self, project: str | int) -> list[dict[str, Any]]:
-        """Every merge request of a project as API JSON, oldest first."""
+        """Every merge request of a project as API JSON, oldest first (as a list route shows them: no recheck)."""
         with self._api.lock:
             p = self._project(project)
-            return [render_mr(p, mr, self._api.users, self._base_url()) for _, mr in sorted(p.merge_requests.items())]
+            return [self._api.render(p, mr, self._base_url()) for _, mr in sorted(p.merge_requests.items())]
 
     def merge_request(self, project: str | int, iid: int) -> dict[str, Any]:
-        """One merge request as API JSON."""
+        """One merge request as API JSON, as a person viewing it sees it (a due mergeability check starts)."""
         with self._api.lock:
             p = self._project(project)
-            return render_mr(p, p.merge_requests[iid], self._api.users, self._base_url())
+            return self._api.render(p, p.merge_requests[iid], self._base_url(), recheck=True)
 
     def notes(self, project: str | int, iid: int) -> list[str]:
         """The bodies of a merge request's notes, oldest first."""
@@ -195,9 +308,34 @@ class GitLabSimulator(SimulatorServer):
         if path == "/api/v4" or path.startswith("/api/v4/"):
             if not self._api_authorized(request):
                 return Response.json(401, {"message": "401 Unauthorized"})
+            refused = self.rate_limit.count()
+            if refused is not None:
+                retry_after = refused.retry_after(self.clock.now().timestamp())
+                response = Response(429, b"Retry later\n", {"Content-Type": "text/plain", **self._rate_headers()})
+                response.headers.update(
+                    {
+                        "RateLimit-Remaining": "0",
+                        "RateLimit-Reset": str(int(refused.until)),
+                        "RateLimit-ResetTime": formatdate(refused.until, usegmt=True),
+                        "Retry-After": str(retry_after),
+                    }
+                )
+                return response
             segments = [s for s in path[len("/api/v4/") :].split("/") if s]
-            return self._api.handle(request, segments, self._base_url(request.host))
+            response = self._api.handle(request, segments, self._base_url(request.host))
+            response.headers.update(self._rate_headers())
+            return response
         return self._git(replace(request, raw_path=path, path=path))
+
+    def _rate_headers(self) -> dict[str, str]:
+        window = self.rate_limit
+        return {
+            "RateLimit-Name": "throttle_authenticated_api",
+            "RateLimit-Limit": str(window.limit),
+            "RateLimit-Observed": str(window.used),
+            "RateLimit-Remaining": str(window.remaining),
+            "RateLimit-Reset": str(window.reset),
+        }
 
     def _api_authorized(self, request: Request) -> bool:
         token = request.header("PRIVATE-TOKEN")
@@ -225,6 +363,10 @@ class GitLabSimulator(SimulatorServer):
         project = self._api.find_project(unquote(repo_part).strip("/"))
         if project is None:
             return Response.text(404, "404 page not found")
+        pushing = service == "git-receive-pack" or request.query_value("service") == "git-receive-pack"
+        if pushing and project.access_level < DEVELOPER:
+            # gitlab-shell's refusal for a role without push rights (Gitlab::GitAccess, :push_code)
+            return Response.text(403, "You are not allowed to push code to this project.")
         # GitHttpBackend serves ``/<owner>/<name>.git`` under its root; a nested group's project ``a/b/c`` is
         # served by a backend rooted at ``root/a`` as ``/b/c.git``.
         namespace, _, name = project.path_with_namespace.rpartition("/")

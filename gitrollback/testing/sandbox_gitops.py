@@ -1,18 +1,26 @@
-"""The gitops-mode sandbox: a broken upgrade that Argo CD applied from a GitOps repository on GitHub, GitLab or
-a plain git remote.
+"""The gitops-mode sandbox: a broken upgrade that Argo CD or Flux applied from a GitOps repository on GitHub,
+GitLab or a plain git remote.
 
 The pieces are the same real ones as the installer sandbox (``gitrollback.testing.sandbox``): the real asset tree in a
 real git history ending in the broken v0.4.0 upgrade, a Kubernetes simulator, and an Image Factory simulator whose
 provider is in ``gitops`` mode. The GitOps repository is a bare repository served by the GitHub or GitLab simulator
-(smart HTTP with token auth) or, for ``direct``, a bare repository on disk. The Argo CD simulator syncs
-``backend/tekton`` from it and has applied the broken commit, so the cluster holds the broken state, Image Factory's
-readiness fails with its exact messages, and the application is Degraded.
+(smart HTTP with token auth) or, for ``direct``, a bare repository on disk. With ``sync="argocd"`` the Argo CD
+simulator syncs ``backend/tekton`` from it and has applied the broken commit, so the cluster holds the broken state,
+Image Factory's readiness fails with its exact messages, and the application is Degraded. With ``sync="flux"`` the
+Flux simulator's GitRepository follows ``main`` and a Kustomization builds ``./backend/tekton`` into the provider's
+namespace: the broken commit fails Flux's server-side dry run (its registry Deployment has no selector), so nothing of
+it was applied, the provider's Tasks and Pipelines are missing, and the Kustomization is Ready=False and retrying.
+
+The hosts behave as the real ones do: mergeability is computed in the background for ``mergeability_delay``
+seconds after the change request is opened (GitHub's ``mergeable: null``; GitLab's ``preparing`` and ``checking``),
+so a merge sent at once is refused, and only collaborators can be asked for a review. The config asks for a review
+from ``oncall-lead``, whom the GitHub repository has as a collaborator and the GitLab instance as a user.
 
 A "reviewer" merges gitrollback's pull/merge request a few ticks after it is opened (unless the run uses
-``auto_merge``), the way a person on call would, through the simulator's own web-UI path rather than the API. It is
-a repeating timer on the world's clock, like every simulator's background work: ``GitOpsSandbox.clock`` is one
-``gitrollback.testing.clock`` clock shared by all of them (a ``WallClock`` the world owns unless ``clock=`` is
-given; tests give a ``FakeClock`` and hand it to the client too).
+``auto_merge``), the way a person on call would: once the host shows it mergeable, through the simulator's own
+web-UI path rather than the API. It is a repeating timer on the world's clock, like every simulator's background
+work: ``GitOpsSandbox.clock`` is one ``gitrollback.testing.clock`` clock shared by all of them (a ``WallClock`` the
+world owns unless ``clock=`` is given; tests give a ``FakeClock`` and hand it to the client too).
 """
 
 from __future__ import annotations
@@ -25,7 +33,8 @@ from typing import Any, Literal
 
 from gitrollback.testing.argocd import ArgoCDSimulator
 from gitrollback.testing.clock import SimClock, Timer, WallClock
-from gitrollback.testing.cluster_state import ClusterState
+from gitrollback.testing.cluster_state import CATALOG, ClusterState
+from gitrollback.testing.flux import FLUX_TYPES, FluxSimulator
 from gitrollback.testing.github import GitHubSimulator
 from gitrollback.testing.gitlab import GitLabSimulator
 from gitrollback.testing.imagefactory import ImageFactorySimulator
@@ -43,13 +52,29 @@ from gitrollback.testing.sandbox import (
     write_config,
 )
 
-__all__ = ["ARGOCD_TOKEN_ENV", "SCM_TOKEN_ENV", "GitOpsSandbox", "build_gitops_sandbox"]
+__all__ = [
+    "APP",
+    "ARGOCD_TOKEN_ENV",
+    "FLUX_NAMESPACE",
+    "MERGEABILITY_DELAY",
+    "REVIEWER",
+    "SCM_TOKEN_ENV",
+    "GitOpsSandbox",
+    "build_gitops_sandbox",
+]
 
 SCM_TOKEN_ENV = "GITROLLBACK_SANDBOX_SCM_TOKEN"
 ARGOCD_TOKEN_ENV = "GITROLLBACK_SANDBOX_ARGOCD_TOKEN"
 OWNER, NAME = "acme", "imagefactory"
 APP = "tekton-assets"
+#: seconds the hosts take to compute mergeability after a change request is opened (or its branches move)
+MERGEABILITY_DELAY = 4.0
+#: the reviewer the config asks for: a collaborator on GitHub, a user on GitLab
+REVIEWER = "oncall-lead"
 Scm = Literal["github", "gitlab", "direct"]
+Sync = Literal["argocd", "flux"]
+#: where the Flux objects live, as ``flux install`` puts them
+FLUX_NAMESPACE = "flux-system"
 
 
 @dataclass
@@ -65,13 +90,15 @@ class GitOpsSandbox:
     cluster: ClusterState
     kube: KubernetesSimulator
     imagefactory: ImageFactorySimulator
-    argocd: ArgoCDSimulator
+    argocd: ArgoCDSimulator | None
     host: GitHubSimulator | GitLabSimulator | None
     namespace: str
     provider_id: str
     token: str
     config_text: str
     config_path: Path
+    flux: FluxSimulator | None = None
+    sync: Sync = "argocd"
     reviewer_merges: list[str] = field(default_factory=list)
     own_clock: WallClock | None = None
     _reviewer: Timer | None = None
@@ -81,7 +108,8 @@ class GitOpsSandbox:
     def env(self) -> dict[str, str]:
         """The tokens a run needs."""
         scm_token = self.host.token if self.host is not None else ""
-        return {TOKEN_ENV: self.token, SCM_TOKEN_ENV: scm_token, ARGOCD_TOKEN_ENV: self.argocd.token}
+        argocd_token = self.argocd.token if self.argocd is not None else ""
+        return {TOKEN_ENV: self.token, SCM_TOKEN_ENV: scm_token, ARGOCD_TOKEN_ENV: argocd_token}
 
     def start_reviewer(self, delay_ticks: int = 3) -> None:
         """Merge gitrollback's change request once it has been open for ``delay_ticks`` ticks, as a person would."""
@@ -97,20 +125,26 @@ class GitOpsSandbox:
         return []
 
     def _review(self, delay_ticks: int) -> None:
-        """One reviewer tick: count how long each open request has waited; merge those that waited long enough."""
+        """One reviewer tick: count how long each open request has waited; merge those that waited long enough
+        and that the host shows as mergeable (a person waits for the green merge button)."""
         for number in self._open_requests():
             self._seen[number] = self._seen.get(number, 0) + 1
             if self._seen[number] < delay_ticks:
                 continue
             if isinstance(self.host, GitHubSimulator):
-                self.reviewer_merges.append(self.host.merge_pull(OWNER, NAME, number))
+                if self.host.mergeable(OWNER, NAME, number):
+                    self.reviewer_merges.append(self.host.merge_pull(OWNER, NAME, number, login=REVIEWER))
             elif isinstance(self.host, GitLabSimulator):
-                self.reviewer_merges.append(self.host.accept_merge_request(f"{OWNER}/{NAME}", number))
+                project = f"{OWNER}/{NAME}"
+                if self.host.merge_request(project, number)["detailed_merge_status"] == "mergeable":
+                    self.reviewer_merges.append(self.host.accept_merge_request(project, number))
 
     def close(self) -> None:
         """Stop the reviewer and every simulator, then the clock when the world made it."""
         if self._reviewer is not None:
             self._reviewer.cancel()
+        if self.flux is not None:
+            self.flux.stop()
         for server in (self.host, self.argocd, self.imagefactory, self.kube):
             if server is not None:
                 server.stop()
@@ -131,17 +165,20 @@ def _git(*args: str) -> None:
 
 
 def _publish(
-    repo: SandboxRepo, scm: Scm, directory: Path, clock: SimClock
+    repo: SandboxRepo, scm: Scm, directory: Path, clock: SimClock, mergeability_delay: float
 ) -> tuple[GitHubSimulator | GitLabSimulator | None, Path]:
-    """Start the host (if any) and put the sandbox history into its bare repository."""
+    """Start the host (if any), put the sandbox history into its bare repository, and make the reviewer known."""
     if scm == "github":
-        github = GitHubSimulator(directory / "github", clock=clock).start()
+        github = GitHubSimulator(
+            directory / "github", clock=clock, mergeability_delay=mergeability_delay, collaborators=(REVIEWER,)
+        ).start()
         bare = directory / "github-repos" / f"{NAME}.git"
         _git("clone", "--quiet", "--bare", str(repo.path), str(bare))
         github.add_repo(OWNER, NAME, bare)
         return github, github.repo_path(OWNER, NAME)
     if scm == "gitlab":
-        gitlab = GitLabSimulator(directory / "gitlab", clock=clock).start()
+        gitlab = GitLabSimulator(directory / "gitlab", clock=clock, mergeability_delay=mergeability_delay).start()
+        gitlab.add_user(REVIEWER, name="On-call lead")
         _, bare = gitlab.create_project(f"{OWNER}/{NAME}")
         _git("-C", str(repo.path), "push", "--quiet", str(bare), "main", "--tags")
         return gitlab, bare
@@ -156,9 +193,11 @@ def build_gitops_sandbox(
     scm: Scm = "github",
     auto_merge: bool = False,
     auto_sync: bool = False,
+    sync: Sync = "argocd",
     clock: SimClock | None = None,
     tick: float = TICK,
     poll_interval: float = POLL_INTERVAL,
+    mergeability_delay: float = MERGEABILITY_DELAY,
 ) -> GitOpsSandbox:
     """Build and start the gitops world in ``directory``.
 
@@ -166,36 +205,38 @@ def build_gitops_sandbox(
         scm: where the GitOps repository lives: the GitHub or GitLab simulator, or a bare repository (``direct``).
         auto_merge: write ``gitops.auto_merge: true`` into the config (gitrollback merges its own change request).
         auto_sync: give the Argo CD application an automated sync policy.
+        sync: the GitOps controller: the Argo CD simulator, or Flux's controllers in the Kubernetes simulator.
         clock: the one clock every simulator and the reviewer run on (hand it to the client too); a ``WallClock``
             the world owns when omitted.
         tick: seconds between the simulators' ticks (Image Factory's dispatchers, Argo CD's controller, the
             reviewer).
         poll_interval: the client's poll interval (Image Factory, merge requests, Argo CD) written into the config.
+        mergeability_delay: seconds GitHub or GitLab takes to compute mergeability (0: at once).
     """
     directory.mkdir(parents=True, exist_ok=True)
     repo = build_sandbox_repo(directory / "imagefactory")
     clock, own_clock = world_clock(clock)
     started: list[Any] = []
     try:
-        host, remote = _publish(repo, scm, directory, clock)
+        host, remote = _publish(repo, scm, directory, clock, mergeability_delay)
         started.append(host)
-        cluster = ClusterState(clock=clock)
+        cluster = ClusterState(CATALOG + FLUX_TYPES if sync == "flux" else CATALOG, clock=clock)
         kube = KubernetesSimulator(cluster, token=KUBE_TOKEN).start()
         started.append(kube)
         sim = ImageFactorySimulator(
             cluster, job_tick=tick, build_tick=tick, readiness_watcher_interval=WATCHER_INTERVAL, clock=clock
         ).start()
         started.append(sim)
-        argocd = ArgoCDSimulator(cluster, tick=tick, clock=clock).start()
-        started.append(argocd)
+        argocd: ArgoCDSimulator | None = None
+        flux: FluxSimulator | None = None
+        if sync == "flux":
+            flux = FluxSimulator(cluster, tick=tick, clock=clock, namespace=FLUX_NAMESPACE).start()
+            started.append(flux)
+        else:
+            argocd = ArgoCDSimulator(cluster, tick=tick, clock=clock).start()
+            started.append(argocd)
 
         seeded = seed_imagefactory(sim, cluster, kube, mode="gitops")
-        # Argo CD follows main; the broken v0.4.0 commit is what it last applied (the tip only adds docs).
-        argocd.add_app(APP, repo_path=remote, path=repo.asset_path, namespace=seeded.namespace, auto_sync=auto_sync)
-        argocd.sync_now(APP, repo.tip, timeout=120)
-        # Image Factory's gitops "upgrade" only delegates to the controller and records readiness (see the
-        # gitops branch of the installer in gitrollback.testing.imagefactory.installer).
-        upgrade(sim, seeded, mode="gitops")
         if isinstance(host, GitHubSimulator):
             repo_url, project_ref, base_url = (
                 host.clone_url(OWNER, NAME, with_token=False),
@@ -210,6 +251,51 @@ def build_gitops_sandbox(
             )
         else:
             repo_url, project_ref, base_url = str(remote), None, None
+        if flux is not None:
+            # Flux follows main; the broken v0.4.0 commit is the last one it tried (the tip only adds docs)
+            # a GitRepository URL must be http(s) or ssh (its CRD's pattern); for a remote on disk, Flux's URL is
+            # a name the simulator maps to that same bare repository
+            flux_url = repo_url if host is not None else f"ssh://git@git.sandbox.example/{OWNER}/{NAME}.git"
+            flux.add_git_repository(APP, url=flux_url, repo_path=remote, branch=repo.branch)
+            flux.add_kustomization(
+                APP,
+                source=APP,
+                path=f"./{repo.asset_path}",
+                target_namespace=seeded.namespace,
+                prune=True,
+                retry_interval="1m",
+            )
+            flux.reconcile_all()
+        else:
+            assert argocd is not None
+            # Argo CD follows main; the broken v0.4.0 commit is what it last applied (the tip only adds docs).
+            argocd.add_app(APP, repo_path=remote, path=repo.asset_path, namespace=seeded.namespace, auto_sync=auto_sync)
+            argocd.sync_now(APP, repo.tip, timeout=120)
+        # Image Factory's gitops "upgrade" only delegates to the controller and records readiness (see the
+        # gitops branch of the installer in gitrollback.testing.imagefactory.installer).
+        upgrade(sim, seeded, mode="gitops")
+        sync_config: dict[str, Any]
+        if flux is not None:
+            sync_config = {
+                "engine": "flux",
+                "kustomization": APP,
+                "namespace": FLUX_NAMESPACE,
+                "prune": True,
+                "timeout_seconds": 120,
+                "poll_interval_seconds": poll_interval,
+            }
+        else:
+            assert argocd is not None
+            sync_config = {
+                "engine": "argocd",
+                "url": argocd.url,
+                "app": APP,
+                "token_env": ARGOCD_TOKEN_ENV,
+                # objects the broken release added (Task/kaniko-build) must go, or the app stays OutOfSync
+                "prune": True,
+                "timeout_seconds": 120,
+                "poll_interval_seconds": poll_interval,
+            }
         gitops: dict[str, Any] = {
             "scm": scm,
             "strategy": "restore",
@@ -219,7 +305,9 @@ def build_gitops_sandbox(
             "poll_interval_seconds": poll_interval,
         }
         if host is not None:
-            gitops.update({"project": project_ref, "base_url": base_url, "token_env": SCM_TOKEN_ENV})
+            gitops.update(
+                {"project": project_ref, "base_url": base_url, "token_env": SCM_TOKEN_ENV, "reviewers": [REVIEWER]}
+            )
         config_text, config_path = write_config(
             directory,
             sim,
@@ -230,16 +318,7 @@ def build_gitops_sandbox(
                 "mode": "gitops",
                 "assets": {"repo": repo_url, "branch": repo.branch, "path": repo.asset_path},
                 "gitops": gitops,
-                "sync": {
-                    "engine": "argocd",
-                    "url": argocd.url,
-                    "app": APP,
-                    "token_env": ARGOCD_TOKEN_ENV,
-                    # objects the broken release added (Task/kaniko-build) must go, or the app stays OutOfSync
-                    "prune": True,
-                    "timeout_seconds": 120,
-                    "poll_interval_seconds": poll_interval,
-                },
+                "sync": sync_config,
             },
         )
     except BaseException:
@@ -266,5 +345,7 @@ def build_gitops_sandbox(
         token=seeded.token,
         config_text=config_text,
         config_path=config_path,
+        flux=flux,
+        sync=sync,
         own_clock=own_clock,
     )

@@ -356,3 +356,42 @@ def test_bad_configuration_and_unreachable_servers_are_reported_without_io_surpr
         port = probe.getsockname()[1]
     with ArgoCDEngine(f"http://127.0.0.1:{port}", token=world.sim.token) as engine, pytest.raises(TransportError):
         engine.status("tekton")
+
+
+def test_a_sync_to_a_commit_argo_cd_does_not_have_fails_as_an_operation_with_a_clear_error(world: World) -> None:
+    """Argo CD accepts a sync to any 40-hex SHA; the controller's checkout then fails, and the wait reports it as
+    kind unknown_revision with the next action, instead of timing out."""
+    ghost = "0123456789abcdef0123456789abcdef01234567"
+    with world.engine() as engine:
+        engine.sync("tekton", revision=ghost)
+        with pytest.raises(AdapterError) as caught:
+            engine.wait_for_revision("tekton", ghost, timeout=300)
+    assert caught.value.kind == "unknown_revision"
+    assert f"the sync to {ghost[:12]} ended Error: ComparisonError" in caught.value.message
+    assert "not our ref" in caught.value.message
+    assert caught.value.hint is not None and "repoURL" in caught.value.hint
+    assert world.clock.monotonic() < 60
+
+
+def test_a_sync_to_a_name_argo_cd_cannot_resolve_is_a_400_with_the_same_advice(world: World) -> None:
+    """A branch or tag Argo CD's repository lacks is refused at once (400), kind unknown_revision."""
+    with world.engine() as engine, pytest.raises(BadRequestError) as caught:
+        engine.sync("tekton", revision="release-9")
+    assert caught.value.kind == "unknown_revision"
+    assert "unable to resolve 'release-9' to a commit SHA" in caught.value.remote_message
+    assert caught.value.hint is not None and "repoURL" in caught.value.hint
+
+
+def test_a_refresh_that_outlives_the_request_is_not_an_error(world: World) -> None:
+    """While the controller is stalled, ``?refresh`` answers 500 "application refresh deadline exceeded"; the
+    engine reads the app as it is and keeps waiting, and succeeds once the controller is back."""
+    tip = world.restore_good()
+    world.sim.pause()
+    world.clock.after(40, world.sim.resume, name="controller back")
+    with world.engine() as engine:
+        engine.sync("tekton", revision=tip)
+        status = engine.wait_for_revision("tekton", tip, timeout=600)
+    assert (status.revision, status.sync_status, status.health) == (tip, "Synced", "Healthy")
+    refreshes = [reply.status for r, reply in world.sim.requests if r.query.get("refresh")]
+    assert refreshes[0] == 500
+    assert world.clock.monotonic() >= 40

@@ -48,8 +48,8 @@ BRANCH = "rollback/3f2a9c1"
 class _Sim(GitHubSimulator):
     """The simulator plus one-shot hooks: a reply override and an action run before a matching request."""
 
-    def __init__(self, root: Path, clock: FakeClock) -> None:
-        super().__init__(root, token=TOKEN, clock=clock)
+    def __init__(self, root: Path, clock: FakeClock, **options: Any) -> None:
+        super().__init__(root, token=TOKEN, clock=clock, collaborators=("alice", "bob"), **options)
         self.override: tuple[str, Response] | None = None
         self.before: tuple[str, str, object] | None = None
 
@@ -197,13 +197,29 @@ class TestOpen:
         assert f"No commits between main and {BRANCH}" in str(info.value)
         assert isinstance(info.value.__cause__, github.GithubException)
 
-    def test_reviewer_refusal_keeps_githubs_message(self, sim: _Sim, host: GitHubHost) -> None:
-        """Requesting a review from a non-collaborator is an UnprocessableError quoting GitHub, with a hint."""
-        sim.set_collaborators("acme", "gitops", ["alice"])
-        with pytest.raises(UnprocessableError) as info:
-            _open(host, reviewers=["mallory"])
-        assert "Reviews may only be requested from collaborators" in info.value.remote_message
-        assert info.value.hint
+    def test_a_reviewer_who_is_not_a_collaborator_is_named_and_skipped(
+        self, sim: _Sim, host: GitHubHost, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """GitHub's 422 for a non-collaborator does not fail the open: the others are requested, the refused one is
+        named in a warning and in reviewers_refused, and a rerun tries it again (and names it again)."""
+        caplog.set_level(logging.WARNING)
+        cr = _open(host, reviewers=["alice", "mallory", "bob"])
+        assert (cr.number, cr.created, cr.reviewers_refused) == (1, True, ("mallory",))
+        assert sim.pull("acme", "gitops", 1).requested_reviewers == ["alice", "bob"]
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1
+        assert "'mallory'" in warnings[0] and "Reviews may only be requested from collaborators" in warnings[0]
+        again = _open(host, reviewers=["alice", "mallory", "bob"])
+        assert (again.created, again.reviewers_refused) == (False, ("mallory",))
+        sim.set_collaborators("acme", "gitops", ["alice", "bob", "mallory"])
+        assert _open(host, reviewers=["mallory"]).reviewers_refused == ()
+        assert sim.pull("acme", "gitops", 1).requested_reviewers == ["alice", "bob", "mallory"]
+
+    def test_a_single_refused_reviewer_costs_one_request(self, sim: _Sim, host: GitHubHost) -> None:
+        """With one reviewer configured, GitHub's 422 already names it: no second request is made."""
+        _open(host, reviewers=["mallory"])
+        assert _posts(sim).count("POST /api/v3/repos/acme/gitops/pulls/1/requested_reviewers") == 1
+        assert sim.pull("acme", "gitops", 1).requested_reviewers == []
 
 
 class TestReadAndComment:
@@ -262,22 +278,151 @@ class TestMerge:
         assert sim.pull("acme", "gitops", 1).merged is False
 
     def test_conflict_is_conflict_error(self, sim: _Sim, work: Path, host: GitHubHost) -> None:
-        """A PR that conflicts with main is ConflictError("Pull Request is not mergeable") with a rerun hint."""
+        """A PR GitHub computes as mergeable=false is ConflictError (kind conflict) without a merge attempt."""
         cr = _open(host)
         make_repo(work, [CommitSpec("hotfix", files={"tekton/task.yaml": "image: v3\n"})], branch="main")
         run_git(work, "push", "--quiet", str(sim.repo_path("acme", "gitops")), "main")
         with pytest.raises(ConflictError) as info:
             host.merge(cr.number)
-        assert (info.value.status, info.value.remote_message) == (405, "Pull Request is not mergeable")
+        assert (info.value.kind, info.value.remote_message) == ("conflict", "mergeable: false (mergeable_state: dirty)")
         assert "rerun gitrollback" in (info.value.hint or "")
+        assert not any(path.endswith("/merge") for path in _posts(sim))
 
     def test_closed_pull_request_cannot_be_merged(self, sim: _Sim, host: GitHubHost) -> None:
-        """Merging a PR someone closed is a ConflictError whose hint says it is closed."""
+        """Merging a PR someone closed is a ConflictError (kind closed) whose hint says it is closed."""
         cr = _open(host)
         sim.close_pull("acme", "gitops", cr.number)
         with pytest.raises(ConflictError) as info:
             host.merge(cr.number)
+        assert info.value.kind == "closed"
         assert "is closed" in (info.value.hint or "")
+
+
+class TestBackgroundMergeability:
+    """GitHub computes ``mergeable`` in the background; ``merge`` waits for it on the shared clock."""
+
+    def test_auto_merge_waits_until_github_has_computed_mergeability(
+        self, sim: _Sim, work: Path, clock: FakeClock
+    ) -> None:
+        """With a 12 s mergeability job, merge() reads every 5 s while mergeable is null, then merges once."""
+        sim.mergeability_delay = 12
+        progress: list[tuple[str, float, str]] = []
+        with GitHubHost(
+            "acme/gitops", token=TOKEN, base_url=sim.api_url, clock=clock, on_wait=lambda *a: progress.append(a)
+        ) as host:
+            cr = _open(host)
+            merged = host.merge(cr.number)
+        assert (merged.state, merged.merge_commit) == ("merged", sim.branch_sha("acme", "gitops", "main"))
+        assert clock.sleeps == [5, 5, 5]
+        assert [p[1:] for p in progress] == [(t, "mergeable: null (GitHub is computing it)") for t in (0, 5, 10)]
+        assert _posts(sim).count("PUT /api/v3/repos/acme/gitops/pulls/1/merge") == 1
+        assert sim.pull("acme", "gitops", 1).merged_at == clock.start + timedelta(seconds=15)
+
+    def test_an_early_405_after_the_base_moved_is_looked_at_again(
+        self, sim: _Sim, work: Path, host: GitHubHost, clock: FakeClock
+    ) -> None:
+        """A push to main just before the merge restarts GitHub's job: the 405 "not mergeable" is transient, the
+        merge goes through once mergeable is known again, on the new base."""
+        cr = _open(host)
+        sim.mergeability_delay = 7
+        clock.advance(7)
+
+        def hotfix() -> None:
+            make_repo(work, [CommitSpec("unrelated", files={"README": "r2\n"})], branch="main")
+            run_git(work, "push", "--quiet", str(sim.repo_path("acme", "gitops")), "main")
+
+        sim.before = ("PUT", "/merge", hotfix)
+        base = sim.branch_sha("acme", "gitops", "main")
+        merged = host.merge(cr.number)
+        bare = sim.repo_path("acme", "gitops")
+        assert merged.state == "merged"
+        assert run_git(bare, "rev-parse", "main^1") == run_git(work, "rev-parse", "main") != base
+        assert [(r.method, reply.status) for r, reply in sim.requests if r.path.endswith("/merge")] == [
+            ("PUT", 405),
+            ("PUT", 200),
+        ]
+        assert clock.sleeps == [5, 5]
+
+    def test_a_real_conflict_is_still_a_conflict_after_the_delay(
+        self, sim: _Sim, work: Path, host: GitHubHost, clock: FakeClock
+    ) -> None:
+        """A conflicting PR is reported as ConflictError only once GitHub has computed mergeable=false."""
+        sim.mergeability_delay = 8
+        cr = _open(host)
+        make_repo(work, [CommitSpec("hotfix", files={"tekton/task.yaml": "image: v3\n"})], branch="main")
+        run_git(work, "push", "--quiet", str(sim.repo_path("acme", "gitops")), "main")
+        with pytest.raises(ConflictError) as info:
+            host.merge(cr.number)
+        assert (info.value.kind, info.value.status) == ("conflict", 409)
+        assert clock.sleeps == [5, 5]
+        assert not any(path.endswith("/merge") for path in _posts(sim))
+
+    def test_a_405_that_never_stops_is_final_after_five_attempts(self, sim: _Sim, work: Path, clock: FakeClock) -> None:
+        """If GitHub keeps refusing "not mergeable" although it reports mergeable, the fifth refusal is final:
+        ConflictError (kind not_mergeable) with GitHub's message, not a wait until merge_timeout."""
+        with GitHubHost("acme/gitops", token=TOKEN, base_url=sim.api_url, clock=clock) as host:
+            cr = _open(host)
+            sim.override = ("/merge", Response.json(405, {"message": "Pull Request is not mergeable"}))
+            with pytest.raises(ConflictError) as info:
+                host.merge(cr.number)
+        assert (info.value.kind, info.value.status) == ("not_mergeable", 405)
+        assert _posts(sim).count("PUT /api/v3/repos/acme/gitops/pulls/1/merge") == 5
+        assert clock.sleeps == [5, 5, 5, 5]
+
+    def test_mergeability_that_never_arrives_ends_at_the_merge_deadline(
+        self, sim: _Sim, work: Path, clock: FakeClock
+    ) -> None:
+        """merge_timeout bounds the wait: WaitTimeoutError (kind mergeability_unknown) after exactly 12 s."""
+        sim.mergeability_delay = 3600
+        with GitHubHost("acme/gitops", token=TOKEN, base_url=sim.api_url, clock=clock, merge_timeout=12) as host:
+            cr = _open(host)
+            with pytest.raises(WaitTimeoutError) as info:
+                host.merge(cr.number)
+        assert (info.value.kind, info.value.waited, info.value.last_state) == (
+            "mergeability_unknown",
+            12,
+            "mergeable: null",
+        )
+        assert clock.sleeps == [5, 5, 2]
+        assert sim.pull("acme", "gitops", 1).merged is False
+
+
+class TestRateLimits:
+    def test_a_secondary_limit_is_waited_out_on_the_clock(
+        self, sim: _Sim, work: Path, host: GitHubHost, clock: FakeClock
+    ) -> None:
+        """A 403 secondary limit with Retry-After 30 is waited out on the injected clock, then the call succeeds."""
+        _open(host)
+        sim.secondary_rate_limit(30)
+        cr = host.get_change_request(1)
+        assert cr.number == 1
+        assert clock.sleeps == [30]
+        assert [reply.status for _, reply in sim.requests[-2:]] == [403, 200]
+
+    def test_a_429_and_a_spent_primary_limit_are_waited_out_during_a_merge(
+        self, sim: _Sim, work: Path, host: GitHubHost, clock: FakeClock
+    ) -> None:
+        """A 429 before the merge and a spent primary limit (403 until X-RateLimit-Reset) are both waited out
+        within the merge deadline, and the merge happens once."""
+        cr = _open(host)
+        sim.secondary_rate_limit(20, status=429)
+        sim.before = ("PUT", "/merge", lambda: sim.exhaust_rate_limit(90))
+        merged = host.merge(cr.number)
+        assert merged.state == "merged"
+        assert clock.sleeps == [20, 90]
+        assert [reply.status for r, reply in sim.requests if r.method == "PUT"] == [403, 200]
+
+    def test_a_limit_longer_than_the_budget_is_a_temporary_error_at_once(
+        self, sim: _Sim, work: Path, clock: FakeClock
+    ) -> None:
+        """A reset 10 minutes away exceeds rate_limit_wait (120 s): TemporaryError with GitHub's delay, no sleep."""
+        with GitHubHost("acme/gitops", token=TOKEN, base_url=sim.api_url, clock=clock) as host:
+            sim.exhaust_rate_limit(600)
+            with pytest.raises(TemporaryError) as info:
+                host.get_change_request(1)
+        assert (info.value.kind, info.value.delay) == ("rate_limited", 600)
+        assert "retry in 600s" in str(info.value)
+        assert clock.sleeps == []
 
 
 class TestWaitMerged:
@@ -407,6 +552,7 @@ class TestErrorsAndTransport:
             github.RateLimitExceededException(403, {"message": "API rate limit exceeded"}, {"Retry-After": "30"}),
             TemporaryError,
         ),
+        (github.GithubException(429, {"message": "Too many requests"}, {"Retry-After": "30"}), TemporaryError),
         (github.BadUserAgentException(403, {"message": "Missing or invalid User Agent string"}), PermissionDeniedError),
         (github.UnknownObjectException(404, {"message": "Not Found"}), NotFoundError),
         (github.GithubException(403, {"message": "Resource not accessible by integration"}), PermissionDeniedError),

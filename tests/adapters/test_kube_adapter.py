@@ -7,13 +7,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from gitrollback.adapters.kube import LightkubeCluster
+from gitrollback.adapters.kube import LightkubeCluster, translate_errors
 from gitrollback.assets import expand_assets
 from gitrollback.errors import (
     AuthenticationError,
     ConfigError,
     ConflictError,
     NotFoundError,
+    PermissionDeniedError,
     TransportError,
     UnsupportedOperationError,
 )
@@ -143,7 +144,8 @@ def test_one_request_per_apply_and_dry_runs_store_nothing(kube: KubernetesSimula
 def test_delete_needs_the_uid_and_resource_version_it_was_given(
     kube: KubernetesSimulator, cluster: LightkubeCluster
 ) -> None:
-    """A delete whose preconditions no longer match is a 409 naming them; a dry run keeps the object."""
+    """A delete whose preconditions no longer match is a 409 naming them and keeps the object; one that matches
+    deletes it."""
     cluster.ensure_namespace(NS, field_manager=MANAGER)
     cluster.apply(_task("t1", a="x"), namespace=NS, field_manager=MANAGER, force=True)
     (obj,) = cluster.list_objects("tekton.dev/v1", "Task", namespace=NS)
@@ -152,11 +154,8 @@ def test_delete_needs_the_uid_and_resource_version_it_was_given(
     cluster.apply(_task("t1", a="changed"), namespace=NS, field_manager=MANAGER, force=True)
     with pytest.raises(ConflictError, match="Precondition failed: ResourceVersion in precondition"):
         cluster.delete("tekton.dev/v1", "Task", "t1", namespace=NS, uid=obj.uid, resource_version=obj.resource_version)
-    (now,) = cluster.list_objects("tekton.dev/v1", "Task", namespace=NS)
-    cluster.delete(
-        "tekton.dev/v1", "Task", "t1", namespace=NS, uid=now.uid, resource_version=now.resource_version, dry_run=True
-    )
     assert cluster.exists("tekton.dev/v1", "Task", "t1", namespace=NS)
+    (now,) = cluster.list_objects("tekton.dev/v1", "Task", namespace=NS)
     cluster.delete("tekton.dev/v1", "Task", "t1", namespace=NS, uid=now.uid, resource_version=now.resource_version)
     assert not cluster.exists("tekton.dev/v1", "Task", "t1", namespace=NS)
 
@@ -219,3 +218,33 @@ def test_https_with_the_kubeconfigs_ca_and_refused_without_it(kube: KubernetesSi
     with pytest.raises(TransportError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
         stranger.resource_scopes("v1")
     stranger.close()
+
+
+def test_one_error_boundary_for_plain_requests_and_lightkube_calls(
+    kube: KubernetesSimulator, cluster: LightkubeCluster
+) -> None:
+    """A 403 met by the adapter's plain REST and by lightkube's typed client (as flux.py calls it) inside
+    ``translate_errors`` is the same ``PermissionDeniedError`` with the same words; a dead server is a
+    ``TransportError`` both ways."""
+    from lightkube import Client, KubeConfig
+    from lightkube.resources.core_v1 import ConfigMap
+
+    kube.deny("list", "configmaps", namespace=NS)
+    with pytest.raises(PermissionDeniedError) as plain:
+        cluster.list_objects("v1", "ConfigMap", namespace=NS)
+    client = Client(KubeConfig.from_dict(kube.kubeconfig(namespace=NS)), trust_env=False)
+    with pytest.raises(PermissionDeniedError) as typed, translate_errors("list", "ConfigMap"):
+        list(client.list(ConfigMap, namespace=NS))
+    assert str(plain.value) == str(typed.value) and plain.value.status == typed.value.status == 403
+    assert 'cannot list resource "configmaps"' in typed.value.remote_message
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    config = kube.kubeconfig(namespace=NS)
+    config["clusters"][0]["cluster"]["server"] = f"http://127.0.0.1:{port}"
+    dead = Client(KubeConfig.from_dict(config), trust_env=False)
+    unreachable = pytest.raises(TransportError, match="kubernetes API unreachable during list ConfigMap")
+    with unreachable, translate_errors("list", "ConfigMap"):
+        list(dead.list(ConfigMap, namespace=NS))
+    dead.close()
+    client.close()

@@ -84,10 +84,11 @@ def _run(cap, argv: list[str], world: SandboxWorld) -> tuple[int, str, str]:
 
 
 def _state(world: SandboxWorld) -> dict[tuple[str, str, str], str]:
-    """Every object in the cluster with its resourceVersion."""
+    """Every object in the cluster with its resourceVersion, except the run lock's own Lease (every run writes it)."""
     return {
         (rt.plural, o["metadata"].get("namespace", ""), o["metadata"]["name"]): o["metadata"]["resourceVersion"]
         for rt in world.cluster.types
+        if rt.kind != "Lease"
         for o in world.cluster.list(rt, None)
     }
 
@@ -154,3 +155,14 @@ def test_run_shows_the_table_before_asking_and_no_changes_nothing(
     assert code == EXIT_REFUSED and "Not confirmed" in err
     assert "Changes in namespace" in asked[0] and "prune     Task/kaniko-build" in asked[0]
     assert _state(world) == before
+
+
+def test_objects_outside_the_scope_are_refused_by_scope_not_by_the_preflight(cap, world: SandboxWorld) -> None:
+    """A token with no rights in namespace default still meets the scope refusal (exit 3, file and line) for a
+    revision that names default: the pre-flight asks only about what the run may touch."""
+    world.kube.deny("*", "*", namespace="default")
+    sha = _hostile(world, _FOREIGN)
+    code, _, err = _run(cap, ["plan", "--config", str(world.config_path), "--to", sha], world)
+    assert code == EXIT_REFUSED, err
+    assert "jobs/v1/internal-registry-service.yaml:1: Service/image-factory-registry: sets namespace 'default'" in err
+    assert "pre-flight" not in err

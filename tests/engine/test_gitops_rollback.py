@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,16 @@ from gitrollback.models import RunReport, StepStatus
 from gitrollback.settings import Settings
 from gitrollback.testing.clock import FakeClock
 from gitrollback.testing.github import GitHubSimulator
-from gitrollback.testing.sandbox_gitops import APP, NAME, OWNER, GitOpsSandbox, build_gitops_sandbox
+from gitrollback.testing.gitlab import GitLabSimulator
+from gitrollback.testing.sandbox_gitops import (
+    APP,
+    MERGEABILITY_DELAY,
+    NAME,
+    OWNER,
+    REVIEWER,
+    GitOpsSandbox,
+    build_gitops_sandbox,
+)
 
 
 def read_file(path: str) -> str:
@@ -210,3 +220,72 @@ def test_incident_notes_describe_the_gitops_rollback(make_world) -> None:
     assert report.synced_revision is not None and report.synced_revision[:12] in report.incident.restored_version
     assert any(report.change_request.url in item for item in report.incident.follow_up)
     assert not any("server file system" in item for item in report.incident.follow_up)
+
+
+def test_flux_applies_exactly_the_merge_commit_and_verify_reads_its_inventory(make_world) -> None:
+    """Flux world: the Kustomization applied the merge commit; verify-objects checked what its inventory lists."""
+    world = make_world("gitlab", sync="flux")
+    world.start_reviewer()
+    settings = parse_config(world.config_text, source=str(world.config_path))
+    with Rollback.from_settings(settings, env=world.env, read_file=read_file, clock=world.clock) as rb:
+        plan = rb.plan()
+        assert plan.manifests == ()  # the controller renders the path, not gitrollback
+        render = next(s for s in plan.steps if s.name == "render")
+        assert "the Flux Kustomization flux-system/tekton-assets renders it with kustomize" in render.description
+        sync = next(s for s in plan.steps if s.name == "sync")
+        assert "reconcile.fluxcd.io/requestedAt" in sync.description
+        report = rb.run()
+    assert report.status == "rolled_back", report.error
+    tip = _git(world.remote, "rev-parse", "main")
+    assert report.synced_revision == tip and world.reviewer_merges == [tip]
+    assert world.flux is not None
+    ks = world.flux.kustomization(APP)
+    assert ks["status"]["lastAppliedRevision"] == f"main@sha1:{tip}"
+    ids = {e["id"] for e in ks["status"]["inventory"]["entries"]}
+    assert f"{world.namespace}_kaniko-no-push_tekton.dev_Task" in ids
+    assert f"{world.namespace}_kaniko-build_tekton.dev_Task" not in ids
+    assert "8 Tasks and 4 Pipelines present" in _step(report, "verify-objects").detail
+    assert report.sync is not None and report.sync.engine == "flux" and report.sync.revision == tip
+
+
+def test_flux_suspended_kustomization_refuses_the_sync(make_world) -> None:
+    """A suspended Kustomization stops the run at sync as refused, with the resume hint; git already has the fix."""
+    world = make_world("direct", sync="flux")
+    assert world.flux is not None
+    world.flux.set_suspend("Kustomization", APP, True)
+    report = _run(world)
+    assert report.status == "refused" and report.error_kind == "flux_suspended"
+    assert report.error is not None and "flux resume kustomization tekton-assets" in report.error
+    assert _step(report, "push").status is StepStatus.SUCCEEDED
+    assert _step(report, "readiness").status is StepStatus.SKIPPED
+
+
+@pytest.mark.parametrize("scm", ["github", "gitlab"])
+def test_auto_merge_waits_for_the_hosts_background_mergeability(make_world, scm: str) -> None:
+    """The sandbox's hosts take MERGEABILITY_DELAY to compute mergeability; auto_merge waits it out and merges
+    once, and the configured reviewer was asked."""
+    world = make_world(scm, auto_merge=True)
+    report = _run(world)
+    assert report.status == "rolled_back", report.error
+    assert report.change_request is not None and report.synced_revision is not None
+    if isinstance(world.host, GitHubSimulator):
+        pull = world.host.pull(OWNER, NAME, report.change_request.number)
+        assert pull.merged_at is not None and pull.merged_at - pull.created_at >= timedelta(seconds=MERGEABILITY_DELAY)
+        assert pull.requested_reviewers == [REVIEWER]
+        merges = [reply.status for r, reply in world.host.requests if r.method == "PUT" and r.path.endswith("/merge")]
+    else:
+        assert isinstance(world.host, GitLabSimulator)
+        mr = world.host.merge_request(f"{OWNER}/{NAME}", report.change_request.number)
+        assert [u["username"] for u in mr["reviewers"]] == [REVIEWER]
+        merges = [reply.status for r, reply in world.host.requests if r.method == "PUT" and "/merge" in r.path]
+    assert merges == [200]
+
+
+def test_a_reviewer_who_is_not_a_collaborator_does_not_fail_the_rollback(make_world) -> None:
+    """GitHub refuses to request a review from a non-collaborator; the run rolls back and names the reviewer."""
+    world = make_world("github", auto_merge=True)
+    report = _run(world, _settings(world, reviewers=(REVIEWER, "mallory")))
+    assert report.status == "rolled_back", report.error
+    assert _step(report, "change-request").detail.endswith("; could not request a review from mallory")
+    assert isinstance(world.host, GitHubSimulator)
+    assert world.host.pull(OWNER, NAME, 1).requested_reviewers == [REVIEWER]

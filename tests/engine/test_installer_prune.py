@@ -124,9 +124,11 @@ def test_without_force_a_conflict_refuses_before_anything_is_written(world: Sand
 
 
 def _versions(world: SandboxWorld) -> list[tuple[str, str, str]]:
+    """Every object with its resourceVersion, except the run lock's own Lease (every run writes it)."""
     return [
         (rt.kind, o["metadata"]["name"], o["metadata"]["resourceVersion"])
         for rt in world.cluster.types
+        if rt.kind != "Lease"
         for o in world.cluster.list(rt, None)
     ]
 
@@ -156,3 +158,20 @@ def test_an_allowed_cluster_scoped_kind_is_applied_cluster_wide(world: SandboxWo
     assert report.status == "rolled_back", report.error
     rt = world.cluster.type_for("rbac.authorization.k8s.io/v1", "ClusterRole")
     assert rt is not None and world.cluster.get(rt, None, "tekton-reader") is not None
+
+
+def test_the_preflight_asks_for_delete_rights_only_when_prune_is_on(world: SandboxWorld) -> None:
+    """A token that may not delete Tasks plans and runs without prune; with prune the pre-flight names the missing
+    delete right before the dry run, and nothing is applied or deleted."""
+    world.kube.deny("delete", "tasks", group="tekton.dev", namespace=world.namespace)
+    with _rollback(world) as rb:
+        plan = rb.plan()
+    assert plan.changes is not None and [c.action for c in plan.changes.added] == ["keep"]
+    before = {(k, n): v for k, n, v in _versions(world)}
+    with _rollback(world) as rb:
+        report = rb.run(prune=True)
+    assert report.error_kind == "preflight_failed", report.error
+    preflight = next(r for r in report.steps if r.name == "preflight")
+    assert f'kubernetes: may not delete tasks.tekton.dev in namespace "{world.namespace}"' in preflight.detail
+    assert all(r.status is StepStatus.SKIPPED for r in report.steps if r.name in ("dry-run", "apply", "prune"))
+    assert {(k, n): v for k, n, v in _versions(world)} == before

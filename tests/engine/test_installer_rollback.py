@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from gitrollback import Rollback, parse_config
 from gitrollback.errors import PreconditionFailedError
 from gitrollback.locking import ProviderLock
-from gitrollback.models import StepStatus
+from gitrollback.models import RunReport, StepStatus
 from gitrollback.settings import Settings
 from gitrollback.testing.sandbox import SandboxWorld
 
@@ -37,8 +38,11 @@ def _names(world: SandboxWorld, kind: str) -> set[str]:
 
 
 def _versions(world: SandboxWorld) -> dict[tuple[str, str], str]:
+    """Every object's resourceVersion, except the run lock's own Lease (every run writes it)."""
     out = {}
     for rt in world.cluster.types:
+        if rt.kind == "Lease":
+            continue
         for obj in world.cluster.list(rt, None):
             out[(rt.plural, obj["metadata"]["name"])] = obj["metadata"]["resourceVersion"]
     return out
@@ -71,6 +75,7 @@ def test_run_restores_verifies_and_writes_incident_notes(world: SandboxWorld) ->
         "assess",
         "known-good",
         "render",
+        "preflight",
         "dry-run",
         "apply",
         "prune",
@@ -139,7 +144,7 @@ def test_active_job_refuses_before_anything_changes(world: SandboxWorld) -> None
         report = rb.run()
     assert report.status == "refused"
     assert report.error is not None and job in report.error and "running" in report.error
-    assert [r.status for r in report.steps[1:-1]] == [StepStatus.SKIPPED] * 10
+    assert [r.status for r in report.steps[1:-1]] == [StepStatus.SKIPPED] * 11
     assert _versions(world) == before
 
 
@@ -167,18 +172,57 @@ def test_wrong_namespace_in_config_is_refused(world: SandboxWorld) -> None:
     assert report.error is not None and "tekton-elsewhere" in report.error and world.namespace in report.error
 
 
-def test_refused_credentials_fail_before_anything_is_written(world: SandboxWorld) -> None:
-    """When the cluster refuses the credentials, the run fails at the dry run with the 401 and writes nothing."""
-    world.kube.token = "rotated-token"
+class _RotateTokenAt:
+    """A progress sink that rotates the cluster's token as one step starts (after the pre-flight check passed)."""
+
+    def __init__(self, world: SandboxWorld, step: str) -> None:
+        self.world, self.step = world, step
+
+    def step_started(self, name: str, description: str) -> None:
+        if name == self.step:
+            self.world.kube.token = "rotated-token"
+
+    def step_finished(self, record: object) -> None:
+        return None
+
+    def waiting(self, what: str, elapsed: float, state: str) -> None:
+        return None
+
+
+def _rotating_run(world: SandboxWorld, step: str) -> RunReport:
+    """A run whose cluster token is rotated as ``step`` starts."""
+    with Rollback.from_settings(
+        _settings(world), env=world.env, read_file=read_file, clock=world.clock, progress=_RotateTokenAt(world, step)
+    ) as rb:
+        return rb.run()
+
+
+def test_refused_credentials_fail_the_dry_run_before_anything_is_written(world: SandboxWorld) -> None:
+    """When the cluster refuses the credentials at the dry run (rotated after the pre-flight), the run fails there
+    with the 401 and writes nothing."""
     before = _versions(world)
-    with _rollback(world) as rb:
-        report = rb.run()
+    report = _rotating_run(world, "dry-run")
     assert report.status == "failed"
     dry_run = next(r for r in report.steps if r.name == "dry-run")
     # the 401's Status reason is what the detail carries (the code itself is not in it)
     assert dry_run.status is StepStatus.FAILED
-    assert dry_run.detail == "kubernetes discover tekton.dev/v1beta1: Unauthorized"
+    assert dry_run.detail == f"kubernetes get Namespace/{world.namespace}: Unauthorized"
     assert all(r.status is StepStatus.SKIPPED for r in report.steps if r.name in ("apply", "validate", "smoke-build"))
+    assert report.incident is not None and "NOT applied" in report.incident.restored_version
+    assert _versions(world) == before
+
+
+def test_apply_failure_stops_and_reports_what_went_in(world: SandboxWorld) -> None:
+    """When the cluster refuses the credentials at apply (rotated after the pre-flight and the dry run), the run
+    fails there with the API server's 401 and skips the rest."""
+    before = _versions(world)
+    report = _rotating_run(world, "apply")
+    assert report.status == "failed"
+    apply = next(r for r in report.steps if r.name == "apply")
+    assert apply.status is StepStatus.FAILED
+    assert apply.detail == f"kubernetes get Namespace/{world.namespace}: Unauthorized"
+    assert next(r for r in report.steps if r.name == "dry-run").status is StepStatus.SUCCEEDED
+    assert all(r.status is StepStatus.SKIPPED for r in report.steps if r.name in ("prune", "validate", "smoke-build"))
     assert report.incident is not None and "NOT applied" in report.incident.restored_version
     assert _versions(world) == before
 
@@ -240,11 +284,13 @@ def test_one_run_per_provider(world: SandboxWorld) -> None:
 
 
 def test_journal_records_each_step(world: SandboxWorld) -> None:
-    """Each finished step is appended to the run's journal file as it happens."""
+    """Each finished step is appended to the run's journal file as it happens, and the run's outcome last."""
     settings = _settings(world)
     assert settings.state_dir is not None
     with _rollback(world) as rb:
         rb.run(run_id="journal-test")
     journal = Path(settings.state_dir) / "runs" / world.provider_id / "journal-test.jsonl"
     lines = journal.read_text().splitlines()
-    assert len(lines) == 11 and '"name": "assess"' in lines[0] and '"name": "no-active-job"' in lines[-1]
+    assert len(lines) == 13 and '"name": "assess"' in lines[0] and '"name": "no-active-job"' in lines[-2]
+    outcome = json.loads(lines[-1])
+    assert outcome["outcome"] == "rolled_back" and outcome["error_kind"] is None and outcome["finished_at"]

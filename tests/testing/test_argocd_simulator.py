@@ -301,16 +301,49 @@ def test_a_failed_apply_fails_the_operation_with_the_api_message_and_degrades_he
 
 
 def test_a_manual_sync_with_retry_stays_running_with_finished_at_between_attempts(world: World) -> None:
-    """A failed attempt with retries left is phase Running with finishedAt and a Retrying message."""
-    world.sim.fail_next_sync(APP, "hook failed")
+    """A failed attempt with retries left is phase Running with finishedAt and a Retrying message; the retry
+    clears finishedAt and syncResult when it starts, and a final failure says how often it was retried."""
+    world.sim.fail_next_sync(APP, "hook failed", count=3)
     assert sync(world, revision=world.sandbox.good, retryStrategy={"limit": 2}).status_code == 200
     world.tick(3)
     state = world.sim.operation_state(APP)
     assert state["phase"] == "Running"
-    assert state["retryCount"] == 1 and state["finishedAt"]
-    assert state["message"].startswith("hook failed. Retrying attempt #1 at ")
-    world.tick(2)
-    assert world.sim.operation_state(APP)["phase"] == "Succeeded"
+    assert state["retryCount"] == 1 and state["finishedAt"] and state["syncResult"]["revision"] == world.sandbox.good
+    assert state["message"] == "hook failed. Retrying attempt #1 at 12:00AM."
+    world.tick(1)
+    state = world.sim.operation_state(APP)
+    assert (state["phase"], state["message"], "finishedAt" in state, "syncResult" in state) == (
+        "Running",
+        "Retrying operation. Attempt #1",
+        False,
+        False,
+    )
+    world.tick(5)  # the retry runs (2 ticks), fails, waits a tick, retries again and fails for good
+    state = world.sim.operation_state(APP)
+    assert (state["phase"], state["retryCount"]) == ("Failed", 2)
+    assert state["message"] == "hook failed (retried 2 times)."
+
+
+def test_a_sync_to_a_commit_the_repository_lacks_is_accepted_then_errors(world: World) -> None:
+    """resolveRevision does not look up a 40-hex SHA: the sync is accepted, and the operation ends Error with the
+    repo-server's checkout failure; an unknown branch name is refused at once with 400."""
+    ghost = "0123456789abcdef0123456789abcdef01234567"
+    accepted = sync(world, revision=ghost)
+    assert (accepted.status_code, accepted.json()["operation"]["sync"]["revision"]) == (200, ghost)
+    world.tick(4)
+    state = world.sim.operation_state(APP)
+    assert (state["phase"], state["syncResult"]["revision"]) == ("Error", ghost)
+    assert state["message"] == (
+        "ComparisonError: Failed to load target state: failed to generate manifest for source 1 of 1: rpc error: "
+        f"code = Internal desc = Failed to checkout revision {ghost}: `git fetch origin {ghost} --tags --force "
+        f"--prune` failed exit status 128: fatal: remote error: upload-pack: not our ref {ghost}"
+    )
+    refused = sync(world, revision="no-such-branch")
+    text = (
+        "error resolving repo revision: rpc error: code = Unknown desc = unable to resolve 'no-such-branch' to a "
+        "commit SHA"
+    )
+    assert (refused.status_code, refused.json()) == (400, {"error": text, "code": 9, "message": text})
 
 
 def test_partial_and_dry_run_syncs_leave_no_history_and_prune_deletes_what_git_dropped(world: World) -> None:
@@ -362,11 +395,12 @@ def test_get_with_refresh_blocks_until_the_controller_compared_the_new_tip(world
 
 
 def test_get_with_refresh_gives_up_at_the_deadline_while_the_controller_is_paused(world: World) -> None:
-    """With the controller paused, ``?refresh`` waits out its 30 s deadline of simulated time, then 504."""
+    """With the controller paused, ``?refresh`` waits out its 30 s deadline of simulated time, then answers 500
+    (a plain error from the server: gRPC Unknown), not 504."""
     world.sim.pause()
     reply = world.http.get(f"/api/v1/applications/{APP}", params={"refresh": "hard"})
     text = "application refresh deadline exceeded"
-    assert (reply.status_code, reply.json()) == (504, {"error": text, "code": 4, "message": text})
+    assert (reply.status_code, reply.json()) == (500, {"error": text, "code": 2, "message": text})
     assert world.clock.monotonic() == 30
     world.sim.resume()
     assert world.http.get(f"/api/v1/applications/{APP}", params={"refresh": "hard"}).status_code == 200
@@ -392,10 +426,12 @@ def test_auto_sync_picks_up_a_new_commit_and_never_retries_a_failed_revision(wor
     app = world.sim.app("auto")
     state = app["status"]["operationState"]
     assert state["operation"]["initiatedBy"] == {"automated": True}
-    assert (state["phase"], state["message"], state["retryCount"]) == ("Failed", "sync failed: webhook denied", 5)
+    message = "sync failed: webhook denied (retried 5 times)."
+    assert (state["phase"], state["message"], state["retryCount"]) == ("Failed", message, 5)
+    assert state["syncResult"]["revision"] == world.sandbox.tip
     condition = app["status"]["conditions"][0]
     assert condition["type"] == "SyncError"
-    assert condition["message"] == f"Failed last sync attempt to [{world.sandbox.tip}]: sync failed: webhook denied"
+    assert condition["message"] == f"Failed last sync attempt to [{world.sandbox.tip}]: {message}"
     world.tick(10)
     assert world.sim.operation_state("auto")["startedAt"] == state["startedAt"]
     fixed = world.commit(
@@ -416,6 +452,29 @@ def test_auto_sync_picks_up_a_new_commit_and_never_retries_a_failed_revision(wor
         timeout=300,
     )
     assert app["status"]["operationState"]["operation"]["initiatedBy"] == {"automated": True}
+
+
+def test_auto_sync_is_skipped_when_only_pruning_is_needed_and_automated_prune_is_off(world: World) -> None:
+    """A commit that only drops a Task leaves the app OutOfSync with one resource to prune: auto-sync without
+    automated prune starts nothing; with automated prune it syncs and prunes."""
+    git(world.repo, "reset", "-q", "--hard", world.sandbox.good)
+    world.cluster.ensure_namespace("other")
+    for name, prune, namespace in (("keep", False, NS), ("prune", True, "other")):
+        world.sim.add_app(name, repo_path=world.repo, path=PATH, namespace=namespace, auto_sync=True, prune=prune)
+        world.sim.wait_until(name, lambda a: a["status"].get("operationState", {}).get("phase") == "Succeeded")
+    dropped = world.commit("drop the kaniko task", _without_kaniko(world))
+    for name in ("keep", "prune"):
+        world.http.get(f"/api/v1/applications/{name}", params={"refresh": "normal"})
+    world.tick(6)
+    keep, pruned = world.sim.app("keep"), world.sim.app("prune")
+    assert (keep["status"]["sync"]["status"], keep["status"]["sync"]["revision"]) == ("OutOfSync", dropped)
+    assert [r["name"] for r in keep["status"]["resources"] if r.get("requiresPruning")] == ["kaniko-no-push"]
+    assert keep["status"]["operationState"]["syncResult"]["revision"] == world.sandbox.good
+    assert pruned["status"]["operationState"]["syncResult"]["revision"] == dropped
+    assert pruned["status"]["sync"]["status"] == "Synced"
+    rt = world.cluster.type_for("tekton.dev/v1", "Task")
+    assert rt is not None and world.cluster.get(rt, "other", "kaniko-no-push") is None
+    assert "kaniko-no-push" in task_names(world.cluster)
 
 
 def test_auto_sync_refuses_a_manual_sync_to_another_revision(world: World) -> None:

@@ -1,4 +1,4 @@
-"""GitHubSimulator fidelity, driven by the real PyGithub 2.x and real git over smart HTTP (test-infra.md §1a, §2a)."""
+"""GitHubSimulator fidelity, driven by the real PyGithub 2.x and real git over smart HTTP."""
 
 from __future__ import annotations
 
@@ -10,8 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from github import Auth, BadCredentialsException, Github, GithubException, UnknownObjectException
+from github import (
+    Auth,
+    BadCredentialsException,
+    Github,
+    GithubException,
+    RateLimitExceededException,
+    UnknownObjectException,
+)
 
+from gitrollback.testing.clock import FakeClock
 from gitrollback.testing.github import GitHubSimulator
 from gitrollback.testing.repos import CommitSpec, make_repo, run_git
 
@@ -29,7 +37,7 @@ def _client(base_url: str, token: str = "ghp_sim", **options: Any) -> Github:
 
 @pytest.fixture(name="sim")
 def _sim(tmp_path: Path) -> Iterator[GitHubSimulator]:
-    with GitHubSimulator(tmp_path / "gh") as sim:
+    with GitHubSimulator(tmp_path / "gh", collaborators=("alice", "bob")) as sim:
         yield sim
 
 
@@ -223,7 +231,7 @@ class TestPullRequests:
         assert "merged" not in json.loads(reply.body)[0]
 
     def test_head_without_owner_is_ignored_like_github_does(self, sim: GitHubSimulator, gh: Github, work: Path) -> None:
-        """A bare-branch ``head`` filter is silently ignored, so every open pull request comes back (§2a trap)."""
+        """A bare-branch ``head`` filter is silently ignored, so every open pull request comes back (PyGithub#1566)."""
         bare = sim.repo_path("acme", "app")
         _branch(work, bare, "rollback/abc", {"app.yaml": "replicas: 2\n"})
         _branch(work, bare, "other", {"other.txt": "o\n"})
@@ -430,3 +438,86 @@ class TestMerge:
         squashed = pr_b.merge(merge_method="squash")
         assert run_git(bare, "log", "-1", "--format=%P%n%s", squashed.sha).splitlines()[1] == "B (#2)"
         assert len(run_git(bare, "log", "-1", "--format=%P", squashed.sha).split()) == 1
+
+
+class TestBackgroundMergeability:
+    def test_mergeable_is_null_while_computed_and_a_merge_meanwhile_is_405(self, tmp_path: Path) -> None:
+        """For mergeability_delay after opening, and again after the base moves, mergeable is null and a merge is
+        refused with 405 although nothing conflicts; once computed, the same merge goes through."""
+        clock = FakeClock()
+        with GitHubSimulator(tmp_path / "gh", clock=clock, mergeability_delay=5) as sim:
+            bare = sim.create_repo("acme", "app")
+            work = tmp_path / "work"
+            make_repo(work, [CommitSpec("init", files={"app.yaml": "replicas: 1\n"})])
+            run_git(work, "push", "--quiet", str(bare), "main")
+            _branch(work, bare, "rollback/abc", {"app.yaml": "replicas: 2\n"})
+            gh = _client(sim.api_url)
+            repo = gh.get_repo("acme/app")
+            pr = repo.create_pull(title="t", body="", head="rollback/abc", base="main")
+            seen = [(repo.get_pull(1).mergeable, repo.get_pull(1).mergeable_state)]
+            with pytest.raises(GithubException) as info:
+                pr.merge()
+            assert (info.value.status, info.value.data["message"]) == (405, "Pull Request is not mergeable")
+            clock.advance(5)
+            seen.append((repo.get_pull(1).mergeable, repo.get_pull(1).mergeable_state))
+            make_repo(work, [CommitSpec("unrelated", files={"other.txt": "o\n"})], branch="main")
+            run_git(work, "push", "--quiet", str(bare), "main")
+            seen.append((repo.get_pull(1).mergeable, repo.get_pull(1).mergeable_state))
+            assert sim.mergeable("acme", "app", 1) is None
+            clock.advance(5)
+            seen.append((repo.get_pull(1).mergeable, repo.get_pull(1).mergeable_state))
+            assert seen == [(None, "unknown"), (True, "clean"), (None, "unknown"), (True, "clean")]
+            assert pr.merge().merged is True
+            gh.close()
+
+
+class TestRateLimits:
+    def test_every_reply_carries_the_rate_limit_headers(self, sim: GitHubSimulator, gh: Github, work: Path) -> None:
+        """X-RateLimit-Limit/-Remaining/-Used/-Reset/-Resource come with every API reply and count down."""
+        gh.get_repo("acme/app").get_branch("main")
+        first, second = (reply.headers for _, reply in sim.requests[-2:])
+        assert (first["X-RateLimit-Limit"], first["X-RateLimit-Resource"]) == ("5000", "core")
+        assert (int(first["X-RateLimit-Remaining"]), int(second["X-RateLimit-Remaining"])) == (4999, 4998)
+        assert second["X-RateLimit-Used"] == "2"
+        assert 0 <= int(second["X-RateLimit-Reset"]) - (sim.clock.now().timestamp() + 3600) <= 2  # wall clock here
+
+    def test_a_spent_primary_limit_is_403_until_the_reset(self, tmp_path: Path) -> None:
+        """PyGithub gets RateLimitExceededException with Remaining 0 and the reset time, and succeeds after it."""
+        clock = FakeClock()
+        with GitHubSimulator(tmp_path / "gh", clock=clock) as sim:
+            sim.create_repo("acme", "app")
+            gh = _client(sim.api_url)
+            sim.exhaust_rate_limit(120)
+            with pytest.raises(RateLimitExceededException) as info:
+                gh.get_repo("acme/app")
+            headers = {k.lower(): v for k, v in (info.value.headers or {}).items()}
+            assert info.value.status == 403
+            assert info.value.data["message"].startswith("API rate limit exceeded for user ID ")
+            assert (headers["x-ratelimit-remaining"], headers["x-ratelimit-reset"]) == (
+                "0",
+                str(int(clock.now().timestamp()) + 120),
+            )
+            clock.advance(120)
+            assert gh.get_repo("acme/app").full_name == "acme/app"
+            gh.close()
+
+    @pytest.mark.parametrize(("status", "exception"), [(403, RateLimitExceededException), (429, GithubException)])
+    def test_a_secondary_limit_sends_retry_after(
+        self, tmp_path: Path, status: int, exception: type[GithubException]
+    ) -> None:
+        """A secondary limit refuses with 403 or 429 and Retry-After counting down, then lifts."""
+        clock = FakeClock()
+        with GitHubSimulator(tmp_path / "gh", clock=clock) as sim:
+            sim.create_repo("acme", "app")
+            gh = _client(sim.api_url)
+            sim.secondary_rate_limit(30, status=status)
+            clock.advance(10)
+            with pytest.raises(exception) as info:
+                gh.get_repo("acme/app")
+            assert type(info.value) is exception
+            headers = {k.lower(): v for k, v in (info.value.headers or {}).items()}
+            assert (info.value.status, headers["retry-after"]) == (status, "20")
+            assert info.value.data["message"].startswith("You have exceeded a secondary rate limit.")
+            clock.advance(20)
+            assert gh.get_repo("acme/app").name == "app"
+            gh.close()

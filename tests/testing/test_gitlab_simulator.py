@@ -10,6 +10,7 @@ import gitlab
 import httpx
 import pytest
 
+from gitrollback.testing.clock import FakeClock
 from gitrollback.testing.gitlab import GitLabSimulator
 from gitrollback.testing.repos import CommitSpec, make_repo, run_git
 
@@ -276,22 +277,32 @@ class TestMerge:
         sim.fail_pipelines(PROJECT, failing=False)
         assert http.put("/api/v4/projects/grp%2Fapp/merge_requests/1/merge").json()["state"] == "merged"
 
-    def test_conflict_refuses_with_406(
-        self, sim: GitLabSimulator, http: httpx.Client, template: tuple[Path, dict[str, str]], tmp_path: Path
+    @pytest.mark.parametrize(("legacy", "status"), [(False, 422), (True, 405)])
+    def test_a_conflict_is_422_on_current_gitlab_and_405_on_older(
+        self, template: tuple[Path, dict[str, str]], tmp_path: Path, legacy: bool, status: int
     ) -> None:
-        """A source branch that conflicts with main is 406 "Branch cannot be merged" and has_conflicts."""
-        shas = seed(sim, template)
-        work = tmp_path / "w"
-        run_git(tmp_path, "clone", "--quiet", str(template[0]), str(work))
-        make_repo(work, [CommitSpec("clash", {"b.txt": "clash\n"}, label="x")], branch="clash", start=shas["c1"])
-        run_git(work, "push", "--quiet", str(sim.repo_path(PROJECT)), "clash")
-        http.post(
-            "/api/v4/projects/grp%2Fapp/merge_requests",
-            json={"source_branch": "clash", "target_branch": "main", "title": "t"},
-        )
-        assert http.get("/api/v4/projects/grp%2Fapp/merge_requests/1").json()["has_conflicts"] is True
-        reply = http.put("/api/v4/projects/grp%2Fapp/merge_requests/1/merge")
-        assert (reply.status_code, reply.json()) == (406, {"message": "Branch cannot be merged"})
+        """A source branch that conflicts with main has has_conflicts and detailed status conflict; merging is
+        422 "Branch cannot be merged" (current GitLab) or 405 (older releases: a conflict is a broken state)."""
+        with GitLabSimulator(tmp_path / "gitlab", token=TOKEN, legacy_merge_api=legacy) as sim:
+            shas = seed(sim, template)
+            work = tmp_path / "w"
+            run_git(tmp_path, "clone", "--quiet", str(template[0]), str(work))
+            make_repo(work, [CommitSpec("clash", {"b.txt": "clash\n"}, label="x")], branch="clash", start=shas["c1"])
+            run_git(work, "push", "--quiet", str(sim.repo_path(PROJECT)), "clash")
+            with httpx.Client(base_url=sim.url, headers={"PRIVATE-TOKEN": TOKEN}) as http:
+                http.post(
+                    "/api/v4/projects/grp%2Fapp/merge_requests",
+                    json={"source_branch": "clash", "target_branch": "main", "title": "t"},
+                )
+                mr = http.get("/api/v4/projects/grp%2Fapp/merge_requests/1").json()
+                assert (mr["has_conflicts"], mr["merge_status"], mr["detailed_merge_status"]) == (
+                    True,
+                    "cannot_be_merged",
+                    "conflict",
+                )
+                reply = http.put("/api/v4/projects/grp%2Fapp/merge_requests/1/merge")
+        message = "Branch cannot be merged" if status == 422 else "405 Method Not Allowed"
+        assert (reply.status_code, reply.json()) == (status, {"message": message})
 
     def test_reviewer_accepts_outside_the_api(
         self, sim: GitLabSimulator, gl: gitlab.Gitlab, template: tuple[Path, dict[str, str]]
@@ -329,3 +340,225 @@ def test_git_smart_http_nested_group_and_prefix(template: tuple[Path, dict[str, 
         assert url == f"http://oauth2:{TOKEN}@127.0.0.1:{sim.port}/gitlab/a/b/c.git"
         assert run_git(tmp_path, "ls-remote", url, "refs/heads/rollback/abc").split()[0] == shas["roll"]
         assert next(r.raw_path for r, resp in sim.requests if resp.status == 200) == "/gitlab/a/b/c.git/info/refs"
+
+
+MR_API = "/api/v4/projects/grp%2Fapp/merge_requests"
+
+
+@pytest.fixture(name="slow")
+def _slow(tmp_path: Path, template: tuple[Path, dict[str, str]]) -> Iterator[tuple[GitLabSimulator, FakeClock]]:
+    """A simulator on a FakeClock whose merge requests take 10 s to settle, seeded with the template."""
+    clock = FakeClock()
+    with GitLabSimulator(tmp_path / "gitlab", token=TOKEN, clock=clock, mergeability_delay=10) as sim:
+        seed(sim, template)
+        yield sim, clock
+
+
+def _statuses(http: httpx.Client, iid: int = 1) -> tuple[str, str]:
+    mr = http.get(f"{MR_API}/{iid}").json()
+    return mr["merge_status"], mr["detailed_merge_status"]
+
+
+class TestAsynchronousMergeability:
+    def test_a_new_mr_is_preparing_then_unchecked_then_checking_then_settled(
+        self, slow: tuple[GitLabSimulator, FakeClock]
+    ) -> None:
+        """Preparing for 5 s, unchecked until read, checking for 5 s after the read; a push resets it."""
+        sim, clock = slow
+        with httpx.Client(base_url=sim.url, headers={"PRIVATE-TOKEN": TOKEN}) as http:
+            created = http.post(MR_API, json={"source_branch": "rollback/abc", "target_branch": "main", "title": "t"})
+            seen = [(created.json()["merge_status"], created.json()["detailed_merge_status"]), _statuses(http)]
+            clock.advance(5)
+            seen.append((sim.merge_requests(PROJECT)[0]["detailed_merge_status"],) * 2)  # a list does not recheck
+            seen += [_statuses(http)]
+            clock.advance(5)
+            seen += [_statuses(http)]
+            run_git(sim.repo_path(PROJECT), "branch", "-f", "main", "main~1")  # the target moved
+            seen += [(sim.merge_requests(PROJECT)[0]["detailed_merge_status"],) * 2, _statuses(http)]
+            clock.advance(5)
+            seen += [_statuses(http)]
+        assert seen == [
+            ("preparing", "preparing"),
+            ("preparing", "preparing"),
+            ("unchecked", "unchecked"),
+            ("checking", "checking"),
+            ("can_be_merged", "mergeable"),
+            ("unchecked", "unchecked"),
+            ("checking", "checking"),
+            ("can_be_merged", "mergeable"),
+        ]
+
+    @pytest.mark.parametrize(("legacy", "status"), [(False, 422), (True, 406)])
+    def test_early_merges_get_405_while_preparing_and_branch_cannot_be_merged_while_checking(
+        self, template: tuple[Path, dict[str, str]], tmp_path: Path, legacy: bool, status: int
+    ) -> None:
+        """No conflict anywhere: 405 while the diff is prepared, 422 (older: 406) while a check runs, then 200."""
+        clock = FakeClock()
+        with GitLabSimulator(
+            tmp_path / "gitlab", token=TOKEN, clock=clock, mergeability_delay=10, legacy_merge_api=legacy
+        ) as sim:
+            seed(sim, template)
+            with httpx.Client(base_url=sim.url, headers={"PRIVATE-TOKEN": TOKEN}) as http:
+                http.post(MR_API, json={"source_branch": "rollback/abc", "target_branch": "main", "title": "t"})
+                replies = [http.put(f"{MR_API}/1/merge")]
+                clock.advance(5)
+                _statuses(http)  # the read starts the background check
+                replies.append(http.put(f"{MR_API}/1/merge"))
+                clock.advance(5)
+                replies.append(http.put(f"{MR_API}/1/merge"))
+        assert [(r.status_code, r.json().get("message")) for r in replies] == [
+            (405, "405 Method Not Allowed"),
+            (status, "Branch cannot be merged"),
+            (200, None),
+        ]
+        assert replies[-1].json()["state"] == "merged"
+
+    def test_an_unchecked_mr_is_checked_on_the_spot_by_a_merge(self, slow: tuple[GitLabSimulator, FakeClock]) -> None:
+        """When no background check runs, the merge endpoint checks synchronously and merges."""
+        sim, clock = slow
+        with httpx.Client(base_url=sim.url, headers={"PRIVATE-TOKEN": TOKEN}) as http:
+            http.post(MR_API, json={"source_branch": "rollback/abc", "target_branch": "main", "title": "t"})
+            clock.advance(5)
+            assert http.put(f"{MR_API}/1/merge").json()["state"] == "merged"
+
+
+class TestMergeBlockers:
+    def test_each_blocker_has_its_detailed_status_and_refusal(
+        self, sim: GitLabSimulator, http: httpx.Client, template: tuple[Path, dict[str, str]]
+    ) -> None:
+        """not_approved, draft_status, discussions_not_resolved, ci_still_running and ci_must_pass refuse with
+        405; need_rebase (a git check) with 422; each clears in turn until the merge goes through."""
+        seed(sim, template)
+        sim.add_user("lead")
+        http.post(MR_API, json={"source_branch": "rollback/abc", "target_branch": "main", "title": "Draft: t"})
+        sim.configure(
+            PROJECT,
+            approvals_before_merge=1,
+            only_allow_merge_if_all_discussions_are_resolved=True,
+            merge_method="ff",
+        )
+        sim.open_discussion(PROJECT, 1)
+        seen: list[tuple[str, int]] = []
+
+        def look() -> None:
+            detailed = _statuses(http)[1]
+            seen.append((detailed, http.put(f"{MR_API}/1/merge").status_code))
+
+        look()
+        sim.approve(PROJECT, 1, "lead")
+        look()
+        http.put(f"{MR_API}/1", json={"title": "t"})
+        look()
+        sim.resolve_discussions(PROJECT, 1)
+        sim.set_pipeline(PROJECT, "running")
+        look()
+        sim.set_pipeline(PROJECT, "failed")
+        look()
+        sim.set_pipeline(PROJECT, "success")
+        bare = sim.repo_path(PROJECT)
+        moved = run_git(bare, "commit-tree", "-m", "elsewhere", "main^{tree}", "-p", "main")
+        run_git(bare, "update-ref", "refs/heads/main", moved)
+        look()
+        assert seen == [
+            ("not_approved", 405),
+            ("draft_status", 405),
+            ("discussions_not_resolved", 405),
+            ("ci_still_running", 405),
+            ("ci_must_pass", 405),
+            ("need_rebase", 422),
+        ]
+        sim.configure(PROJECT, merge_method="merge")
+        merged = http.put(f"{MR_API}/1/merge").json()
+        assert (merged["state"], merged["merge_commit_sha"]) == ("merged", sim.branch_sha(PROJECT, "main"))
+
+    def test_fast_forward_merge_moves_the_target_to_the_source(
+        self, sim: GitLabSimulator, http: httpx.Client, template: tuple[Path, dict[str, str]]
+    ) -> None:
+        """With merge_method ff and the source on top of main, the merge is a fast-forward: no merge commit."""
+        shas = seed(sim, template)
+        sim.configure(PROJECT, merge_method="ff")
+        http.post(MR_API, json={"source_branch": "rollback/abc", "target_branch": "main", "title": "t"})
+        merged = http.put(f"{MR_API}/1/merge").json()
+        assert (merged["state"], merged["merge_commit_sha"], merged["sha"]) == ("merged", None, shas["roll"])
+        assert sim.branch_sha(PROJECT, "main") == shas["roll"]
+
+
+class TestAutoMerge:
+    def test_merge_when_pipeline_succeeds_merges_once_the_pipeline_passes(
+        self, template: tuple[Path, dict[str, str]], tmp_path: Path
+    ) -> None:
+        """With a running required pipeline, merge_when_pipeline_succeeds answers 200 with the MR still open;
+        GitLab merges it as that user when the pipeline succeeds 30 s later."""
+        clock = FakeClock()
+        with GitLabSimulator(tmp_path / "gitlab", token=TOKEN, clock=clock) as sim:
+            shas = seed(sim, template)
+            sim.set_pipeline(PROJECT, "running")
+            with gitlab.Gitlab(sim.url, private_token=TOKEN) as gl:
+                mr = open_mr(gl)
+                mr.merge(merge_when_pipeline_succeeds=True)
+                assert (mr.state, mr.merge_when_pipeline_succeeds, mr.merge_user["username"]) == (
+                    "opened",
+                    True,
+                    "gitrollback-bot",
+                )
+                sim.set_pipeline(PROJECT, "success", after=30)
+                clock.advance(29)
+                assert sim.merge_request(PROJECT, 1)["state"] == "opened"
+                clock.advance(1)
+                merged = gl.projects.get(PROJECT, lazy=True).mergerequests.get(1)
+        assert (merged.state, merged.merged_at, merged.merge_when_pipeline_succeeds) == (
+            "merged",
+            "2026-03-28T00:00:30.000Z",
+            False,
+        )
+        assert sim.branch_sha(PROJECT, "main") == merged.merge_commit_sha != shas["c2"]
+
+    def test_auto_merge_without_a_running_pipeline_is_405_and_a_failed_pipeline_aborts_it(
+        self, sim: GitLabSimulator, http: httpx.Client, template: tuple[Path, dict[str, str]]
+    ) -> None:
+        """merge_when_pipeline_succeeds with no pipeline is refused (405); a pipeline that fails drops the
+        auto-merge with a system note, and the MR stays open."""
+        seed(sim, template)
+        http.post(MR_API, json={"source_branch": "rollback/abc", "target_branch": "main", "title": "t"})
+        assert http.put(f"{MR_API}/1/merge", json={"merge_when_pipeline_succeeds": True}).status_code == 405
+        sim.set_pipeline(PROJECT, "running")
+        assert http.put(f"{MR_API}/1/merge", json={"auto_merge": True}).json()["merge_when_pipeline_succeeds"]
+        sim.set_pipeline(PROJECT, "failed")
+        mr = http.get(f"{MR_API}/1").json()
+        assert (mr["state"], mr["merge_when_pipeline_succeeds"], mr["detailed_merge_status"]) == (
+            "opened",
+            False,
+            "ci_must_pass",
+        )
+        assert sim.notes(PROJECT, 1) == ["aborted the automatic merge because the pipeline failed"]
+
+
+class TestRateLimits:
+    def test_replies_carry_ratelimit_headers_and_a_throttle_answers_429_retry_later(
+        self, template: tuple[Path, dict[str, str]], tmp_path: Path
+    ) -> None:
+        """Every API reply has RateLimit-*; a throttle answers 429 "Retry later" with Retry-After and the reset,
+        which python-gitlab (not allowed to sleep) raises as a 429, until it lifts."""
+        clock = FakeClock()
+        with GitLabSimulator(tmp_path / "gitlab", token=TOKEN, clock=clock) as sim:
+            seed(sim, template)
+            with httpx.Client(base_url=sim.url, headers={"PRIVATE-TOKEN": TOKEN}) as http:
+                ok = http.get("/api/v4/projects/grp%2Fapp")
+                assert (ok.headers["RateLimit-Name"], ok.headers["RateLimit-Limit"]) == (
+                    "throttle_authenticated_api",
+                    "7200",
+                )
+                assert (ok.headers["RateLimit-Observed"], ok.headers["RateLimit-Remaining"]) == ("1", "7199")
+                sim.throttle(60)
+                clock.advance(15)
+                refused = http.get("/api/v4/projects/grp%2Fapp")
+            assert (refused.status_code, refused.text) == (429, "Retry later\n")
+            assert refused.headers["Retry-After"] == "45"
+            assert int(refused.headers["RateLimit-Reset"]) == int(clock.now().timestamp()) + 45
+            assert refused.headers["RateLimit-ResetTime"].endswith(" GMT")
+            with gitlab.Gitlab(sim.url, private_token=TOKEN) as gl:
+                with pytest.raises(gitlab.GitlabGetError) as info:
+                    gl.projects.get(PROJECT, obey_rate_limit=False)
+                assert info.value.response_code == 429
+                clock.advance(45)
+                assert gl.projects.get(PROJECT).path_with_namespace == PROJECT

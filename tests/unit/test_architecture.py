@@ -24,13 +24,15 @@ ALLOWED = {
     # PyYAML: gitrollback's manifest loader (libyaml, within limits) and, separately, the simulators' reader
     "yaml": {"gitrollback/_yaml.py", "gitrollback/testing/_k8s_yaml.py"},
     "httpx": {"gitrollback/adapters/imagefactory.py", "gitrollback/adapters/argocd.py"},
-    "lightkube": {"gitrollback/adapters/kube.py"},
+    # the cluster adapter, and Flux, whose objects are Kubernetes custom resources (docs/architecture.md)
+    "lightkube": {"gitrollback/adapters/kube.py", "gitrollback/adapters/flux.py"},
     "httpx2": {"gitrollback/adapters/kube.py"},
     "git": {"gitrollback/adapters/git_repo.py", "gitrollback/adapters/git_workspace.py"},
     "github": {"gitrollback/adapters/github.py"},
     "gitlab": {"gitrollback/adapters/gitlab.py"},
     # the simulators' real components (the ``testing`` extra), each behind one module too
     "kubernetes_validate": {"gitrollback/testing/_kube_schemas.py"},
+    "celpy": {"gitrollback/testing/_crd_schemas.py"},
 }
 
 #: product logic the simulators must not share: they are a second opinion, not a mirror

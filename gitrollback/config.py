@@ -262,6 +262,7 @@ def _gitops(sec: _Section | None) -> GitOpsSettings | None:
         author_email=sec.text("author_email", default="gitrollback@localhost"),
         markers=sec.flag("markers", True),
         poll_interval=sec.number("poll_interval_seconds", 5.0),
+        request_timeout=sec.number("request_timeout_seconds", 30.0),
     )
 
 
@@ -287,6 +288,7 @@ def _sync(sec: _Section | None) -> SyncSettings | None:
         verify_tls=not sec.flag("insecure_skip_tls_verify", False),
         ca_file=sec.text("ca_file"),
         poll_interval=sec.number("poll_interval_seconds", 2.0),
+        request_timeout=sec.number("request_timeout_seconds", 30.0),
     )
 
 
@@ -300,12 +302,24 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
     mode = sec.text("mode")
     if mode is not None and mode not in ("gitops", "image_factory_installer"):
         raise sec.error(f"must be gitops or image_factory_installer, got {mode!r}", sec.path("mode"))
-    assets = sec.section("assets", {"repo", "branch", "path", "profile", "tag_pattern"}, required=True)
+    assets = sec.section(
+        "assets", {"repo", "branch", "path", "profile", "tag_pattern", "stall_timeout_seconds"}, required=True
+    )
     assert assets is not None
     asset_path = assets.text("path", default="backend/tekton").strip("/")
     cluster = sec.section(
         "cluster",
-        {"kubeconfig", "context", "token_env", "token_file", "namespace", "field_manager", "force", "adapter"},
+        {
+            "kubeconfig",
+            "context",
+            "token_env",
+            "token_file",
+            "namespace",
+            "field_manager",
+            "force",
+            "adapter",
+            "timeout_seconds",
+        },
     )
     cluster_settings = ClusterSettings()
     if cluster is not None:
@@ -323,6 +337,7 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
             field_manager=field_manager,
             force=cluster.flag("force", True),
             adapter=cluster.text("adapter", default="lightkube"),
+            timeout=cluster.number("timeout_seconds", 30.0),
         )
     verify = _verify(
         sec.section(
@@ -349,6 +364,7 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
             path=asset_path,
             profile=assets.text("profile"),
             tag_pattern=assets.text("tag_pattern"),
+            stall_timeout=assets.number("stall_timeout_seconds", 60.0),
         ),
         cluster=cluster_settings,
         verify=verify,
@@ -374,6 +390,7 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
                     "author_email",
                     "markers",
                     "poll_interval_seconds",
+                    "request_timeout_seconds",
                 },
             )
         ),
@@ -394,6 +411,7 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
                     "insecure_skip_tls_verify",
                     "ca_file",
                     "poll_interval_seconds",
+                    "request_timeout_seconds",
                 },
             )
         ),

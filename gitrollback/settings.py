@@ -92,6 +92,7 @@ class AssetSettings:
     path: str = "backend/tekton"
     profile: str | None = None
     tag_pattern: str | None = None
+    stall_timeout: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class ClusterSettings:
     field_manager: str = INSTALLER_FIELD_MANAGER
     force: bool = True
     adapter: str = "lightkube"
+    timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,7 @@ class GitOpsSettings:
     author_email: str = "gitrollback@localhost"
     markers: bool = True
     poll_interval: float = 5.0
+    request_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,7 @@ class SyncSettings:
     verify_tls: bool = True
     ca_file: str | None = None
     poll_interval: float = 2.0
+    request_timeout: float = 30.0
 
 
 @dataclass(frozen=True)

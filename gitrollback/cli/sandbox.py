@@ -37,6 +37,7 @@ class SandboxOptions:
     mode: Literal["image_factory_installer", "gitops"] = "image_factory_installer"
     scm: Literal["github", "gitlab", "direct"] = "github"
     auto_merge: bool = False
+    faults: tuple[str, ...] = ()
 
 
 def _read(path: str) -> str:
@@ -56,6 +57,43 @@ def _require_simulators() -> None:
             hint="pip install 'gitrollback[testing]'",
             kind="missing_extra",
         ) from exc
+
+
+def _inject_faults(world: SandboxWorld | GitOpsSandbox, specs: tuple[str, ...]) -> list[str]:
+    """Add each ``--fault`` rule to its simulator; one line per rule for the banner.
+
+    Raises:
+        ConfigError: a spec that does not parse, or names a simulator this world does not have.
+    """
+    from gitrollback.testing.faults import parse_fault
+    from gitrollback.testing.github import GitHubSimulator
+    from gitrollback.testing.gitlab import GitLabSimulator
+
+    lines = []
+    for spec in specs:
+        try:
+            parsed = parse_fault(spec)
+        except ValueError as exc:
+            raise ConfigError(str(exc), key="--fault", hint="SERVER:KIND[,key=value...], see docs/cli.md") from exc
+        host = getattr(world, "host", None)
+        servers = {
+            "imagefactory": world.imagefactory,
+            "kubernetes": world.kube,
+            "argocd": getattr(world, "argocd", None),
+            "github": host if isinstance(host, GitHubSimulator) else None,
+            "gitlab": host if isinstance(host, GitLabSimulator) else None,
+            "git": host,
+        }
+        server = servers[parsed.server]
+        if server is None:
+            raise ConfigError(
+                f"this sandbox has no {parsed.server} simulator (in {spec!r})",
+                key="--fault",
+                hint="argocd needs --mode gitops; github, gitlab and git need --mode gitops with that --scm",
+            )
+        server.add_fault(parsed.fault)
+        lines.append(f"Fault on {parsed.server}: {parsed.fault.describe()}")
+    return lines
 
 
 @contextlib.contextmanager
@@ -117,8 +155,11 @@ def run_sandbox(
         if not progress.quiet:
             output.message(f"Building the sandbox in {root} (git, Kubernetes, Image Factory and friends, simulated)...")
         with _world(root, options, clock) as world:
+            injected = _inject_faults(world, options.faults)
             if not progress.quiet:
                 output.message(_story(world, options))
+                for line in injected:
+                    output.message(line)
             settings = parse_config(world.config_text, source=str(world.config_path))
             with Rollback.from_settings(
                 settings, env=world.env, read_file=_read, progress=progress, clock=world.clock
@@ -147,6 +188,7 @@ def _serve(
 ) -> int:
     output.message(f"Building the sandbox in {root}...")
     with _world(root, options, clock) as world:
+        injected = _inject_faults(world, options.faults)
         env_file = root / "sandbox.env"
         env_file.write_text("".join(f"export {k}={v}\n" for k, v in world.env.items() if v), encoding="utf-8")
         env_file.chmod(0o600)
@@ -161,6 +203,7 @@ def _serve(
         if host is not None:
             label = {"github": "GitHub", "gitlab": "GitLab"}.get(options.scm, options.scm) + " simulator:"
             lines.append(f"{label:<25}{host.url}")
+        lines += injected
         lines += [
             f"Git repository:          {world.repo.path}",
             f"Config:                  {world.config_path}",

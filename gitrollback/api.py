@@ -19,6 +19,8 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -26,7 +28,8 @@ from types import TracebackType
 from typing import Any
 
 from gitrollback.clock import SystemClock
-from gitrollback.errors import PreconditionFailedError
+from gitrollback.errors import GitRollbackError, PreconditionFailedError
+from gitrollback.escalation import escalate, failed_attempts, load_escalations
 from gitrollback.journal import FileJournal
 from gitrollback.locking import ProviderLock
 from gitrollback.models import Assessment, RollbackPlan, RunReport, StepRecord, StepStatus
@@ -37,22 +40,28 @@ from gitrollback.ports import (
     ImageFactory,
     Journal,
     ProgressSink,
+    ProviderAccess,
     RollbackWorkspace,
     SourceHost,
     SyncEngine,
 )
+from gitrollback.run_guard import provider_lock
+from gitrollback.run_lock import DEFAULT_LEASE_SECONDS, LeaseClock
 from gitrollback.runbook.context import Ports, RunContext, RunOptions
 from gitrollback.runbook.engine import Runner, Step, StepFailure
 from gitrollback.runbook.incident import build_incident
 from gitrollback.runbook.steps_apply import ApplyStep
 from gitrollback.runbook.steps_assess import AssessStep, KnownGoodStep, RenderStep
 from gitrollback.runbook.steps_gitops import ChangeRequestStep, CommitStep, MarkerStep, MergeStep, PushStep, SyncStep
+from gitrollback.runbook.steps_preflight import PreflightStep
 from gitrollback.runbook.steps_verify import NoActiveJobStep, ObjectsStep, ReadinessStep, SmokeBuildStep, ValidateStep
 from gitrollback.secrets import FileReader
-from gitrollback.settings import ProviderSettings, Settings
+from gitrollback.settings import EscalationSettings, ProviderSettings, Settings
 from gitrollback.wiring import build_adapters
 
 __all__ = ["Rollback", "gitops_steps", "installer_steps"]
+
+logger = logging.getLogger(__name__)
 
 
 def installer_steps() -> list[Step]:
@@ -61,6 +70,7 @@ def installer_steps() -> list[Step]:
         AssessStep(),
         KnownGoodStep(),
         RenderStep(),
+        PreflightStep(),
         ApplyStep(),
         ValidateStep(),
         ReadinessStep(),
@@ -76,6 +86,7 @@ def gitops_steps() -> list[Step]:
         AssessStep(),
         KnownGoodStep(),
         RenderStep(),
+        PreflightStep(),
         CommitStep(),
         PushStep(),
         ChangeRequestStep(),
@@ -99,9 +110,17 @@ class Rollback:
         clock: time source (tests pass a fake one).
         progress: told about each step as it starts and ends.
         journal: receives each step record as it is written.
-        state_dir: when set, ``run`` holds a per-provider lock under ``locks/`` there (two runs never act on one
-            provider at once) and writes each step record to ``runs/<provider>/<run id>.jsonl`` as it happens.
+        state_dir: when set, ``run`` also holds a per-machine lock under ``locks/`` there and writes each step
+            record to ``runs/<provider>/<run id>.jsonl`` as it happens.
         steps: override the runbook (advanced; defaults to ``installer_steps()``).
+        lease_seconds: how long the cross-machine run lock (a Lease in the provider's cluster) stays valid without
+            a renewal (``docs/safety.md``).
+        escalation: when enabled (and with a ``state_dir``), a failed run that brings the provider's consecutive
+            failures to the threshold revokes its select grants and clears ``is_global`` (``gitrollback.escalation``).
+
+    ``run`` holds the provider's cross-machine lock (``gitrollback.run_guard``): a Lease in the cluster when the
+    cluster adapter serves them, else, in gitops mode, the rollback branch. Build the adapters with
+    ``rollback.clock`` (``from_settings`` does) so that every wait renews the Lease.
     """
 
     def __init__(
@@ -109,7 +128,7 @@ class Rollback:
         settings: ProviderSettings,
         *,
         imagefactory: ImageFactory,
-        cluster: Cluster,
+        cluster: Cluster | None,
         assets: AssetSource,
         workspace: RollbackWorkspace | None = None,
         host: SourceHost | None = None,
@@ -119,13 +138,18 @@ class Rollback:
         journal: Journal | None = None,
         state_dir: Path | None = None,
         steps: Sequence[Step] | None = None,
+        lease_seconds: int = DEFAULT_LEASE_SECONDS,
+        escalation: EscalationSettings | None = None,
     ) -> None:
         self.settings = settings
+        self.escalation = escalation or EscalationSettings()
+        self.clock = clock if isinstance(clock, LeaseClock) else LeaseClock(clock or SystemClock())
+        self.lease_seconds = lease_seconds
         self.ports = Ports(
             imagefactory=imagefactory,
             cluster=cluster,
             assets=assets,
-            clock=clock or SystemClock(),
+            clock=self.clock,
             workspace=workspace,
             host=host,
             sync=sync,
@@ -154,12 +178,13 @@ class Rollback:
         Raises:
             ConfigError: unknown provider, missing token, unreadable kubeconfig.
         """
+        lease_clock = LeaseClock(clock or SystemClock())
         wired = build_adapters(
             settings,
             provider,
             env=env,
             read_file=read_file,
-            clock=clock,
+            clock=lease_clock,
             on_wait=progress.waiting if progress is not None else None,
             imagefactory_transport=imagefactory_transport,
         )
@@ -171,9 +196,11 @@ class Rollback:
             workspace=wired.workspace,
             host=wired.host,
             sync=wired.sync,
-            clock=clock,
+            clock=lease_clock,
             progress=progress,
             state_dir=wired.state_dir,
+            lease_seconds=settings.lock.lease_seconds,
+            escalation=settings.escalation,
         )
         rollback._closers.extend(wired.closers)
         return rollback
@@ -190,12 +217,12 @@ class Rollback:
             )
         return self._resolved_mode
 
-    def _runner(self, journal: Journal | None = None) -> Runner:
+    def _runner(self, journal: Journal | None = None, progress: ProgressSink | None = None) -> Runner:
         if self._steps is not None:
             steps = self._steps
         else:
             steps = gitops_steps() if self._mode() == "gitops" else installer_steps()
-        return Runner(steps, progress=self.progress, journal=journal or self.journal)
+        return Runner(steps, progress=progress or self.progress, journal=journal or self.journal)
 
     def assess(self) -> Assessment:
         """Step 1 of the upstream rollback runbook (``TEKTON_INSTALLER_ROLLBACK_GUIDE.md``): what failed, what is
@@ -257,33 +284,89 @@ class Rollback:
         )
 
     def run(
-        self, *, to: str | None = None, force: bool = False, run_id: str | None = None, strict: bool = False
+        self,
+        *,
+        to: str | None = None,
+        force: bool = False,
+        run_id: str | None = None,
+        strict: bool = False,
+        access_checks: Sequence[Any] = (),
     ) -> RunReport:
         """Roll back and verify. Never raises for a failed step: the report says what happened.
 
-        ``strict`` turns the warning about a token that expires before the run's waits could end into a refusal.
+        Args:
+            strict: turn the warning about a token that expires before the run's waits could end into a refusal.
+            access_checks: extra ``gitrollback.ports.AccessCheck`` objects for the pre-flight step (the CLI passes
+                one for the ``--notes`` path).
 
         Raises:
-            PreconditionFailedError: only when another run holds this provider's lock.
+            PreconditionFailedError: another run holds this provider's lock (``lock_held``), here or on another
+                machine, or the Lease's namespace is missing.
+            PreflightFailedError: a credential was refused while taking the lock (every problem found is named).
         """
         run_id = run_id or uuid.uuid4().hex
         journal = self.journal or (FileJournal(self.state_dir / "runs", run_id) if self.state_dir else None)
         lock = ProviderLock(self.state_dir / "locks", self.settings.id) if self.state_dir else None
+        options = RunOptions(to=to, force=force, run_id=run_id, strict=strict, access_checks=tuple(access_checks))
         if lock is not None:
             lock.acquire()
         try:
-            return self._run(RunOptions(to=to, force=force, run_id=run_id, strict=strict), journal)
+            with provider_lock(
+                self.settings,
+                self.ports,
+                mode_of=self._mode,
+                run_id=run_id,
+                clock=self.clock,
+                lease_seconds=self.lease_seconds,
+                checks=options.access_checks,
+            ) as ports:
+                report = self._run(options, journal, ports)
+                return self._finish(report, journal, run_id)
         finally:
             if lock is not None:
                 lock.release()
 
-    def _run(self, options: RunOptions, journal: Journal | None) -> RunReport:
-        ctx = self._context(options)
+    def _finish(self, report: RunReport, journal: Journal | None, run_id: str) -> RunReport:
+        """Record the run's outcome in its journal and, when it is due, escalate (still under the lock)."""
+        if isinstance(journal, FileJournal):
+            journal.finish(self.settings.id, outcome=report.status, error_kind=report.error_kind, at=self.clock.now())
+        access = self.ports.imagefactory
+        if (
+            report.status != "failed"
+            or not self.escalation.enabled
+            or self.state_dir is None
+            or not isinstance(access, ProviderAccess)
+        ):
+            return report
+        failures = failed_attempts(self.state_dir, self.settings.id)
+        if failures < self.escalation.after_failures:
+            return report
+        try:
+            done = escalate(
+                access,
+                state_dir=self.state_dir,
+                provider_id=self.settings.id,
+                run_id=run_id,
+                failures=failures,
+                clock=self.clock,
+            )
+        except GitRollbackError as exc:
+            logger.error(
+                "escalation of provider %s failed part-way (access restore undoes what was done): %s",
+                self.settings.id,
+                exc,
+            )
+            records = load_escalations(self.state_dir, self.settings.id)
+            done = records[-1] if records and records[-1].run_id == run_id else None
+        return dataclasses.replace(report, escalation=done) if done is not None else report
+
+    def _run(self, options: RunOptions, journal: Journal | None, ports: Ports | None = None) -> RunReport:
+        ctx = dataclasses.replace(self._context(options), ports=ports or self.ports)
         error: str | None = None
         error_kind: str | None = None
         status = "rolled_back"
         try:
-            records = self._runner(journal).run(ctx)
+            records = self._runner(journal, _RenewingProgress(self.progress, self.clock)).run(ctx)
         except StepFailure as failure:
             records, error, error_kind = failure.records, str(failure.error), failure.error.kind
             if failure.error.hint:
@@ -322,3 +405,25 @@ class Rollback:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+class _RenewingProgress:
+    """Forwards progress and renews the run lock at every step boundary and wait report."""
+
+    def __init__(self, inner: ProgressSink | None, clock: LeaseClock) -> None:
+        self.inner = inner
+        self.clock = clock
+
+    def step_started(self, name: str, description: str) -> None:
+        self.clock.renew()
+        if self.inner is not None:
+            self.inner.step_started(name, description)
+
+    def step_finished(self, record: StepRecord) -> None:
+        if self.inner is not None:
+            self.inner.step_finished(record)
+
+    def waiting(self, what: str, elapsed: float, state: str) -> None:
+        self.clock.renew()
+        if self.inner is not None:
+            self.inner.waiting(what, elapsed, state)

@@ -31,8 +31,10 @@ from gitrollback.settings import (
     RUNBOOK_REQUIRED_TASKS,
     AssetSettings,
     ClusterSettings,
+    EscalationSettings,
     GitOpsSettings,
     ImageFactorySettings,
+    LockSettings,
     ProviderSettings,
     SecretRef,
     Settings,
@@ -430,7 +432,7 @@ def parse_config(text: str, *, source: str = "<config>") -> Settings:
         raise ConfigError(f"not valid YAML: {exc}", path=source, hint="fix the YAML syntax at that line") from exc
     if data is None:
         raise ConfigError("the file is empty", path=source, hint="see docs/configuration.md for an example")
-    root = _Section(data, "", source, {"imagefactory", "providers", "state_dir"})
+    root = _Section(data, "", source, {"imagefactory", "providers", "state_dir", "lock", "escalation"})
     imagefactory = _imagefactory(root)
     raw_providers = root.data.get("providers")
     if not isinstance(raw_providers, list) or not raw_providers:
@@ -442,4 +444,34 @@ def parse_config(text: str, *, source: str = "<config>") -> Settings:
             if label in seen:
                 raise root.error(f"duplicates providers[{seen[label]}] ({label})", f"providers[{i}]")
             seen[str(label)] = i
-    return Settings(imagefactory=imagefactory, providers=providers, state_dir=root.text("state_dir"), source=source)
+    return Settings(
+        imagefactory=imagefactory,
+        providers=providers,
+        state_dir=root.text("state_dir"),
+        source=source,
+        lock=_lock(root.section("lock", {"lease_seconds"})),
+        escalation=_escalation(root.section("escalation", {"enabled", "after_failures"})),
+    )
+
+
+def _whole(sec: _Section, name: str, default: int, *, least: int) -> int:
+    value = sec.number(name, float(default))
+    if value != int(value) or value < least:
+        raise sec.error(f"must be a whole number of at least {least}, got {value:g}", sec.path(name))
+    return int(value)
+
+
+def _lock(sec: _Section | None) -> LockSettings:
+    if sec is None:
+        return LockSettings()
+    # a Lease shorter than one blocking call (a 30 s request timeout) could lapse while the run waits on it
+    return LockSettings(lease_seconds=_whole(sec, "lease_seconds", LockSettings.lease_seconds, least=45))
+
+
+def _escalation(sec: _Section | None) -> EscalationSettings:
+    if sec is None:
+        return EscalationSettings()
+    return EscalationSettings(
+        enabled=sec.flag("enabled", False),
+        after_failures=_whole(sec, "after_failures", EscalationSettings.after_failures, least=1),
+    )

@@ -6,6 +6,7 @@ one place (``gitrollback.cli``)::
 
     GitRollbackError                      root of everything gitrollback raises           exit 1
     ├── ConfigError                       bad config file, key, value or missing secret    exit 2
+    │   └── PreflightFailedError          a credential or permission the run needs is missing; .problems
     ├── AssetError                        the asset tree at a revision is unusable         exit 1
     ├── AdapterError                      a remote or local tool failed; .adapter, .operation
     │   ├── TransportError                connection refused, timeout, TLS: nothing answered
@@ -35,6 +36,12 @@ CLI prints it under the one-line cause, and ``kind`` is a stable name a program 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gitrollback.models import AccessProblem
+
 __all__ = [
     "AdapterError",
     "ApplyFailedError",
@@ -49,6 +56,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "PreconditionFailedError",
+    "PreflightFailedError",
     "RemoteHTTPError",
     "ServerError",
     "StepError",
@@ -112,6 +120,25 @@ class ConfigError(GitRollbackError):
         self.path = path
         self.key = key
         self.problem = message
+
+
+class PreflightFailedError(ConfigError):
+    """The pre-flight check found credentials or permissions the run needs and lacks, before any change.
+
+    ``problems`` lists every one found (not just the first), each with the service it concerns; the message
+    names them all.
+    """
+
+    default_kind = "preflight_failed"
+
+    def __init__(self, problems: Sequence[AccessProblem], *, hint: str | None = None) -> None:
+        lines = [f"{p.service}: {p.problem}" for p in problems]
+        count = f"{len(lines)} problem{'s' if len(lines) != 1 else ''}"
+        super().__init__(
+            f"pre-flight check failed before any change ({count}): " + "; ".join(lines),
+            hint=hint or "; ".join(dict.fromkeys(p.hint for p in problems if p.hint)) or None,
+        )
+        self.problems = tuple(problems)
 
 
 class AssetError(GitRollbackError):

@@ -18,17 +18,22 @@ __all__ = [
     "ACTIVE_JOB_STATUSES",
     "TERMINAL_BUILD_STATUSES",
     "TERMINAL_JOB_STATUSES",
+    "AccessNeeds",
+    "AccessProblem",
+    "AccessRequirement",
     "AppliedObject",
     "Assessment",
     "Build",
     "ChangeRequest",
     "DeploymentRecord",
+    "Escalation",
     "FailedJob",
     "Incident",
     "InstallMode",
     "InstallerJob",
     "JobEvent",
     "KnownGood",
+    "LeaseRecord",
     "Manifest",
     "PathCommit",
     "PlanStep",
@@ -38,6 +43,7 @@ __all__ = [
     "ReadinessCheck",
     "RejectedCandidate",
     "RevisionInfo",
+    "RevokedGrant",
     "RollbackCommit",
     "RollbackPlan",
     "RunReport",
@@ -420,6 +426,7 @@ class RunReport:
     rollback_commit: str | None = None
     synced_revision: str | None = None
     error_kind: str | None = None
+    escalation: Escalation | None = None
 
 
 @dataclass(frozen=True)
@@ -509,3 +516,88 @@ class DeploymentRecord:
     revision: str
     deployed_at: datetime
     source: str = ""
+
+
+@dataclass(frozen=True)
+class LeaseRecord:
+    """A ``coordination.k8s.io/v1`` Lease as the run lock reads and writes it.
+
+    ``holder`` is ``spec.holderIdentity`` (empty once released); ``annotations`` carry the holder's host, pid and
+    run id; ``resource_version`` is the optimistic-concurrency token a replace must quote.
+    """
+
+    namespace: str
+    name: str
+    holder: str
+    duration_seconds: int
+    acquire_time: datetime | None = None
+    renew_time: datetime | None = None
+    transitions: int = 0
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    resource_version: str = ""
+
+
+@dataclass(frozen=True)
+class AccessRequirement:
+    """One Kubernetes permission a run needs (``verb`` on ``kind`` at ``api_version``, in ``namespace``)."""
+
+    verb: str
+    api_version: str
+    kind: str
+    namespace: str | None = None
+
+
+@dataclass(frozen=True)
+class AccessNeeds:
+    """Everything a run will do on its remotes, for the pre-flight check before the first change.
+
+    ``kube``: the Kubernetes permissions; ``push``: the git token must push (the rollback branch, or the tracked
+    branch for ``scm: direct``); ``change_request``: it must open a pull/merge request; ``merge``: and merge it;
+    ``app``: the Argo CD application to read; ``budget_seconds``: the longest the run may take, which a token
+    with an expiry must outlive.
+    """
+
+    provider_id: str
+    kube: tuple[AccessRequirement, ...] = ()
+    push: bool = False
+    change_request: bool = False
+    merge: bool = False
+    app: str | None = None
+    budget_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class AccessProblem:
+    """A credential or permission the run will need and does not have, found before the first change."""
+
+    service: str
+    problem: str
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class RevokedGrant:
+    """An ``infrastructure:select`` grant escalation revoked, as it was before."""
+
+    tenant_id: str
+    granted_by: str = ""
+    granted_at: datetime | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """What escalation changed on a provider after repeated failed rollbacks, and whether it was restored.
+
+    ``was_global`` is the provider's ``is_global`` before; ``cleared_global`` is True when escalation set it to
+    false. ``restored_at`` is set once ``access restore`` put everything back.
+    """
+
+    provider_id: str
+    run_id: str
+    escalated_at: datetime
+    failed_attempts: int
+    revoked: tuple[RevokedGrant, ...] = ()
+    was_global: bool = False
+    cleared_global: bool = False
+    restored_at: datetime | None = None

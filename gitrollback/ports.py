@@ -17,13 +17,17 @@ from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from gitrollback.models import (
+    AccessNeeds,
+    AccessProblem,
     AppliedObject,
     Build,
     ChangeRequest,
     DeploymentRecord,
     InstallerJob,
+    LeaseRecord,
     Manifest,
     Provider,
+    ProviderPermission,
     Readiness,
     RevisionInfo,
     RollbackCommit,
@@ -33,13 +37,17 @@ from gitrollback.models import (
 )
 
 __all__ = [
+    "AccessCheck",
     "AssetSource",
+    "BranchHolder",
     "Clock",
     "Cluster",
     "DeploymentHistory",
     "ImageFactory",
     "Journal",
+    "LeaseStore",
     "ProgressSink",
+    "ProviderAccess",
     "RollbackWorkspace",
     "SourceHost",
     "SyncEngine",
@@ -281,4 +289,68 @@ class Journal(Protocol):
 
     def append(self, provider_id: str, record: StepRecord) -> None:
         """Record one finished step."""
+        ...
+
+
+# -- the run's guards: lock, pre-flight, escalation (docs/safety.md) ------------------------------------------
+
+
+@runtime_checkable
+class LeaseStore(Protocol):
+    """``coordination.k8s.io/v1`` Leases in the provider's cluster: what the cross-machine run lock uses."""
+
+    def get_lease(self, namespace: str, name: str) -> LeaseRecord | None:
+        """The Lease, or None when there is none."""
+        ...
+
+    def create_lease(self, lease: LeaseRecord) -> LeaseRecord:
+        """Create it; ``ConflictError`` (409 AlreadyExists) when another run created it first."""
+        ...
+
+    def replace_lease(self, lease: LeaseRecord) -> LeaseRecord:
+        """Replace it, quoting ``lease.resource_version``; ``ConflictError`` (409) when it changed meanwhile."""
+        ...
+
+
+@runtime_checkable
+class AccessCheck(Protocol):
+    """A port that can verify, without changing anything, that its credentials allow what the run needs."""
+
+    def check_access(self, needs: AccessNeeds) -> list[AccessProblem]:
+        """Every problem found (empty when all is well); raises only when the remote cannot be asked at all."""
+        ...
+
+
+@runtime_checkable
+class BranchHolder(Protocol):
+    """The GitOps remote as the run lock of a provider without cluster access: who holds a rollback branch."""
+
+    def branch_trailers(self, prefix: str) -> Mapping[str, Mapping[str, str]]:
+        """Remote branches named ``prefix...`` (fetched now) whose tip is not merged into the tracked branch,
+        each with its tip commit's trailers."""
+        ...
+
+
+@runtime_checkable
+class ProviderAccess(Protocol):
+    """Who may select a provider (Image Factory's grants and ``is_global``): the levers escalation uses."""
+
+    def get_provider(self, provider_id: str) -> Provider:
+        """Fetch one provider."""
+        ...
+
+    def list_permissions(self, provider_id: str) -> list[ProviderPermission]:
+        """The provider's unexpired explicit grants."""
+        ...
+
+    def grant_permission(self, provider_id: str, tenant_id: str) -> None:
+        """Grant ``infrastructure:select`` to a tenant (idempotent)."""
+        ...
+
+    def revoke_permission(self, provider_id: str, tenant_id: str) -> None:
+        """Revoke a tenant's ``infrastructure:select`` grant."""
+        ...
+
+    def update_provider(self, provider_id: str, fields: Mapping[str, Any]) -> Provider:
+        """``PUT`` the given provider fields (``{"is_global": false}``)."""
         ...

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitrollback.models import Assessment, Incident, RollbackPlan, RunReport, StepStatus, to_json
+from gitrollback.models import Assessment, Escalation, Incident, RollbackPlan, RunReport, StepStatus, to_json
 
 __all__ = [
     "assessment_json",
+    "escalation_lines",
     "incident_markdown",
     "plan_json",
     "render_assessment",
@@ -59,7 +60,20 @@ def report_json(report: RunReport) -> dict[str, Any]:
         },
         "rollback_commit": report.rollback_commit,
         "synced_revision": report.synced_revision,
+        "escalation": to_json(report.escalation),
     }
+
+
+def escalation_lines(e: Escalation) -> list[str]:
+    """What escalation changed, for the text report and the incident notes."""
+    tenants = ", ".join(g.tenant_id for g in e.revoked) or "none"
+    return [
+        f"Escalation: after {e.failed_attempts} failed rollbacks, provider {e.provider_id} was taken out of tenants' "
+        f"selection at {to_json(e.escalated_at)}",
+        f"  revoked infrastructure:select grants: {tenants}",
+        f"  is_global: {'cleared (was true)' if e.cleared_global else 'unchanged (was false)'}",
+        "  its owner tenant can still select it; undo with: gitrollback access restore --provider " + e.provider_id,
+    ]
 
 
 def plan_json(plan: RollbackPlan) -> dict[str, Any]:
@@ -158,6 +172,8 @@ def render_report(report: RunReport) -> str:
         lines.append(f"Rollback commit: {report.rollback_commit}")
     if report.synced_revision is not None:
         lines.append(f"Synced revision: {report.synced_revision}")
+    if report.escalation is not None:
+        lines += escalation_lines(report.escalation)
     if report.incident is not None:
         lines += ["", incident_markdown(report.incident, report)]
     return "\n".join(lines)

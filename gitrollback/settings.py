@@ -18,8 +18,10 @@ __all__ = [
     "RUNBOOK_REQUIRED_TASKS",
     "AssetSettings",
     "ClusterSettings",
+    "EscalationSettings",
     "GitOpsSettings",
     "ImageFactorySettings",
+    "LockSettings",
     "ProviderSettings",
     "SecretRef",
     "Settings",
@@ -193,6 +195,21 @@ class ProviderSettings:
 
 
 @dataclass(frozen=True)
+class LockSettings:
+    """The cross-machine run lock (``docs/safety.md``)."""
+
+    lease_seconds: int = 120
+
+
+@dataclass(frozen=True)
+class EscalationSettings:
+    """Taking a provider out of tenants' selection after repeated failed rollbacks (off unless enabled)."""
+
+    enabled: bool = False
+    after_failures: int = 3
+
+
+@dataclass(frozen=True)
 class Settings:
     """A whole gitrollback configuration."""
 
@@ -200,6 +217,8 @@ class Settings:
     providers: tuple[ProviderSettings, ...]
     state_dir: str | None = None
     source: str = "<config>"
+    lock: LockSettings = field(default_factory=LockSettings)
+    escalation: EscalationSettings = field(default_factory=EscalationSettings)
 
     def provider(self, key: str | None) -> ProviderSettings:
         """The provider named or identified by ``key`` (the only one when ``key`` is None)."""

@@ -28,7 +28,7 @@ from gitrollback.ports import AssetSource, Clock, Cluster, ImageFactory, Rollbac
 from gitrollback.secrets import FileReader, resolve_secret
 from gitrollback.settings import ProviderSettings, Settings
 
-__all__ = ["Adapters", "build_adapters", "git_auth_env"]
+__all__ = ["Adapters", "build_adapters", "build_imagefactory", "git_auth_env"]
 
 #: The user name each host expects with a token in HTTP Basic auth for git.
 _GIT_USER = {"github": "x-access-token", "gitlab": "oauth2", "direct": "x-access-token"}
@@ -40,7 +40,7 @@ class Adapters:
 
     provider: ProviderSettings
     imagefactory: ImageFactory
-    cluster: Cluster
+    cluster: Cluster | None
     assets: AssetSource
     state_dir: Path | None
     workspace: RollbackWorkspace | None = None
@@ -75,9 +75,12 @@ def _git_env(env: Mapping[str, str], *, stall_timeout: float = 60.0) -> dict[str
 def _read_kubeconfig(p: ProviderSettings, source: str, read_file: FileReader | None) -> Mapping[str, Any]:
     key = f"providers[{p.label}].cluster.kubeconfig"
     if not p.cluster.kubeconfig:
-        raise ConfigError(
-            "is required to reach the cluster", path=source, key=key, hint="point it at a kubeconfig file"
+        why = (
+            "is required with scm: direct (the run lock is then a Lease in the provider's cluster)"
+            if p.gitops is not None
+            else "is required to reach the cluster"
         )
+        raise ConfigError(why, path=source, key=key, hint="point it at a kubeconfig file")
     if read_file is None:
         raise ConfigError("cannot be read here (no file reader given)", path=source, key=key)
     try:
@@ -91,6 +94,18 @@ def _read_kubeconfig(p: ProviderSettings, source: str, read_file: FileReader | N
     if not isinstance(data, dict):
         raise ConfigError(f"{p.cluster.kubeconfig} is not a kubeconfig mapping", path=source, key=key)
     return data
+
+
+def build_imagefactory(
+    settings: Settings, *, env: Mapping[str, str], read_file: FileReader | None, clock: Clock | None = None
+) -> ImageFactory:
+    """The Image Factory client alone (``access restore`` needs nothing else)."""
+    ifs = settings.imagefactory
+
+    def secret(ref: Any) -> str | None:
+        return resolve_secret(ref, env=env, read_file=read_file, source=settings.source) if ref else None
+
+    return imagefactory_factory()(ifs, token=secret(ifs.token), password=secret(ifs.password), clock=clock)
 
 
 def build_adapters(
@@ -118,12 +133,15 @@ def build_adapters(
         on_wait=on_wait,
         transport=imagefactory_transport,
     )
-    cluster = cluster_factory(p.cluster.adapter)(
-        p.cluster,
-        kubeconfig=_read_kubeconfig(p, settings.source, read_file),
-        token=secret(p.cluster.token),
-        timeout=p.cluster.timeout,
-    )
+    cluster: Cluster | None = None
+    # a gitops provider that opens change requests may go without cluster access: its rollback branch is the lock
+    if p.cluster.kubeconfig or p.gitops is None or p.gitops.scm == "direct":
+        cluster = cluster_factory(p.cluster.adapter)(
+            p.cluster,
+            kubeconfig=_read_kubeconfig(p, settings.source, read_file),
+            token=secret(p.cluster.token),
+            timeout=p.cluster.timeout,
+        )
     state = Path(settings.state_dir).expanduser() if settings.state_dir else None
     git_env = _git_env(env, stall_timeout=p.assets.stall_timeout)
     token: str | None = None

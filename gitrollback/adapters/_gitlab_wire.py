@@ -33,11 +33,14 @@ from gitrollback.errors import (
 from gitrollback.models import ChangeRequest
 
 __all__ = [
+    "ACCESS_LEVELS",
     "ADAPTER",
+    "DEVELOPER",
     "MERGE_STATUS_HINTS",
     "PIPELINE_RUNNING",
     "STATUS_HINTS",
     "UNSETTLED",
+    "access_level_name",
     "auto_merge_cancelled",
     "change_request",
     "closed_unmerged",
@@ -128,6 +131,25 @@ MERGE_STATUS_HINTS: dict[str, tuple[str, str]] = {
 _DEFAULT_BLOCKER = ("GitLab does not allow the merge now", "open the merge request in GitLab to see why")
 #: without ``Retry-After`` or ``RateLimit-Reset``, wait a minute (GitLab's throttles count per minute or hour)
 _DEFAULT_RATE_LIMIT_DELAY = 60.0
+
+
+#: GitLab's access levels (``Gitlab::Access``, docs "Roles and permissions"): Developer pushes and opens merge requests.
+ACCESS_LEVELS: dict[int, str] = {
+    0: "No access",
+    5: "Minimal access",
+    10: "Guest",
+    15: "Planner",
+    20: "Reporter",
+    30: "Developer",
+    40: "Maintainer",
+    50: "Owner",
+}
+DEVELOPER = 30
+
+
+def access_level_name(level: int) -> str:
+    """The role name of an access level."""
+    return ACCESS_LEVELS.get(level, "unknown")
 
 
 def rate_limit_delay(headers: Mapping[str, Any], now: float) -> float:

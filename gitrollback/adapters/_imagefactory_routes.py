@@ -29,16 +29,20 @@ from urllib.parse import quote
 
 from gitrollback.adapters import _imagefactory_wire as wire
 from gitrollback.errors import (
+    AuthenticationError,
     BadRequestError,
     ConfigError,
     ConflictError,
     GitRollbackError,
     JobInProgressError,
     NotFoundError,
+    PermissionDeniedError,
     UnexpectedResponseError,
     WaitTimeoutError,
 )
 from gitrollback.models import (
+    AccessNeeds,
+    AccessProblem,
     Build,
     InstallerJob,
     JobEvent,
@@ -125,6 +129,30 @@ class ImageFactoryRoutes:
         """One provider (``GET .../providers/{id}``); its ``config`` is unredacted, so never log it."""
         return self._provider_call("GET", f"{_PROVIDERS}/{_seg(provider_id)}", "get_provider")
 
+    def check_access(self, needs: AccessNeeds) -> list[AccessProblem]:
+        """The pre-flight check (docs/safety.md): an authenticated read of the provider.
+
+        The token's expiry against the run's wait budget is checked by ``gitrollback.preflight`` through
+        ``token_expires_at`` when the client provides it (``gitrollback.ports.TokenExpiry``).
+        """
+        try:
+            self.get_provider(needs.provider_id)
+        except AuthenticationError as exc:
+            return [
+                AccessProblem(
+                    "imagefactory", f"Image Factory refuses the token (401): {exc.remote_message}", exc.hint or ""
+                )
+            ]
+        except (PermissionDeniedError, NotFoundError) as exc:
+            return [
+                AccessProblem(
+                    "imagefactory",
+                    f"provider {needs.provider_id} is not readable with the token ({exc.status}): {exc.remote_message}",
+                    exc.hint or "",
+                )
+            ]
+        return []
+
     def list_providers(
         self, *, provider_type: str | None = None, status: str | None = None, page: int = 1, limit: int = 20
     ) -> list[Provider]:
@@ -182,7 +210,7 @@ class ImageFactoryRoutes:
         return self._provider_call("PATCH", path, "set_provider_enabled", {"enabled": enabled})
 
     def update_provider(self, provider_id: str, fields: Mapping[str, Any]) -> Provider:
-        """``PUT .../providers/{id}`` with ``fields`` as the body.
+        """``PUT .../providers/{id}`` with ``fields`` as the body (``UpdateProvider``: absent fields stay as they are).
 
         Caveat (``UpdateProvider``): a ``config`` field **replaces the whole config map**; there is no merge. To
         change one key, take ``get_provider(id).config``, edit a copy and send the whole map back. Validation failures
@@ -192,14 +220,16 @@ class ImageFactoryRoutes:
         return self._provider_call("PUT", path, "update_provider", dict(fields))
 
     def list_permissions(self, provider_id: str) -> list[ProviderPermission]:
-        """Explicit tenant grants of the provider (``GET .../permissions``)."""
+        """Explicit, unexpired tenant grants of the provider (``GET .../permissions``; ``ListProviderPermissions`` in
+        imagefactoryoss/imagefactory ``backend/internal/adapters/primary/rest/infrastructure_provider_handler.go``)."""
         path = f"{_PROVIDERS}/{_seg(provider_id)}/permissions"
         items = self._list_of(self._call("GET", path, operation="list_permissions"), "permissions", "list_permissions")
         with self._parsing("list_permissions"):
             return [wire.parse_permission(p) for p in items]
 
     def grant_permission(self, provider_id: str, tenant_id: str) -> None:
-        """Grant ``infrastructure:select`` to a tenant (204; idempotent on the server)."""
+        """Grant ``infrastructure:select`` to a tenant (204; idempotent on the server: ``GrantProviderPermission``,
+        saved ``ON CONFLICT DO NOTHING`` with no ``expires_at``)."""
         self._call(
             "POST",
             f"{_PROVIDERS}/{_seg(provider_id)}/permissions",
@@ -208,8 +238,8 @@ class ImageFactoryRoutes:
         )
 
     def revoke_permission(self, provider_id: str, tenant_id: str) -> None:
-        """Revoke a tenant's grant (204); a grant that does not exist gives ``ServerError`` (500,
-        ``RevokeProviderPermission``)."""
+        """Revoke a tenant's grant (204, ``RevokeProviderPermission``); a grant that does not exist gives
+        ``ServerError`` (500 ``Failed to revoke permission``: the repository's "permission not found")."""
         self._call(
             "DELETE",
             f"{_PROVIDERS}/{_seg(provider_id)}/permissions",

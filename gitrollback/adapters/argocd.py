@@ -40,9 +40,12 @@ from gitrollback.errors import (
     AuthenticationError,
     ConfigError,
     GitRollbackError,
+    NotFoundError,
+    PermissionDeniedError,
     TransportError,
     UnexpectedResponseError,
 )
+from gitrollback.models import AccessNeeds, AccessProblem
 from gitrollback.ports import Clock
 
 __all__ = ["ArgoCDEngine"]
@@ -314,3 +317,29 @@ class ArgoCDEngine(ArgoCDOperations):
                 )
             self._token = token
         logger.info("logged in to Argo CD at %s", _safe_url(self._base_url))
+
+    # ------------------------------------------------------------------------------------------- pre-flight
+
+    def check_access(self, needs: AccessNeeds) -> list[AccessProblem]:
+        """Can the token read the application (``GET /api/v1/applications/{name}``)? Docs/safety.md."""
+        if not needs.app:
+            return []
+        try:
+            self.status(needs.app)
+        except AuthenticationError as exc:
+            return [
+                AccessProblem(
+                    "argocd",
+                    f"Argo CD refuses the token (401): {exc.remote_message or exc.message}",
+                    "set ARGOCD_AUTH_TOKEN (or sync.token_env) to a valid, unexpired API token",
+                )
+            ]
+        except (PermissionDeniedError, NotFoundError) as exc:
+            return [
+                AccessProblem(
+                    "argocd",
+                    f"application {needs.app!r} is not visible to the token ({exc.status}): {exc.remote_message}",
+                    "check sync.app and sync.project, and that the token's role may get (and sync) the application",
+                )
+            ]
+        return []

@@ -61,7 +61,7 @@ from gitrollback.errors import (
     PreconditionFailedError,
 )
 from gitrollback.markers import format_marker, marker_tag
-from gitrollback.models import RollbackCommit
+from gitrollback.models import AccessNeeds, AccessProblem, RollbackCommit
 
 __all__ = ["GitWorkspace"]
 
@@ -600,6 +600,46 @@ class GitWorkspace:
             if status != 0:
                 raise GitCommandError(["git", "push", "origin", refspec], status, str(err))
         return True
+
+    # -- the run's guards: the branch lock and the pre-flight check (docs/safety.md) ----------------------------
+
+    def branch_trailers(self, prefix: str) -> dict[str, dict[str, str]]:
+        """Remote branches named ``prefix...`` (fetched now) not merged into the tracked branch, each with the
+        trailers of its tip commit (``gitrollback.ports.BranchHolder``)."""
+        self._fetch()
+        tip = self._remote_tip()
+        listing = self._git().for_each_ref("--format=%(objectname) %(refname)", f"refs/remotes/origin/{prefix}*")
+        found: dict[str, dict[str, str]] = {}
+        for line in str(listing).splitlines():
+            sha, _, ref = line.partition(" ")
+            branch = ref.removeprefix("refs/remotes/origin/")
+            if not branch.startswith(prefix) or self._is_ancestor(sha, tip):
+                continue
+            text = str(self._git().log("-1", "--format=%(trailers:only,unfold)", sha))
+            found[branch] = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+        return found
+
+    def check_access(self, needs: AccessNeeds) -> list[AccessProblem]:
+        """Can the token fetch, and push (a ``--dry-run`` push of the tracked branch's own tip, which the remote
+        authorizes like any push and which changes nothing)?"""
+        try:
+            tip = self.tip()
+        except (AuthenticationError, PermissionDeniedError, GitError) as exc:
+            return [AccessProblem("git", f"cannot fetch {self._mask(self.remote)}: {exc}", exc.hint or "")]
+        if not needs.push:
+            return []
+        args = ["--dry-run", "--porcelain", "origin", f"{tip}:refs/heads/{self.branch}"]
+        status, out, err = self._git().push(*args, with_extended_output=True, with_exceptions=False)
+        if status == 0 and "\t[rejected]" not in str(out) and not str(out).startswith("!"):
+            return []
+        detail = self._mask((str(err).strip() or str(out).strip()).splitlines()[-1] if (err or out) else "refused")
+        return [
+            AccessProblem(
+                "git",
+                f"the token may not push to {self._mask(self.remote)}: {detail}",
+                "give the token write access to the GitOps repository",
+            )
+        ]
 
     # -- markers and branches ----------------------------------------------------------------------------------
 

@@ -68,7 +68,7 @@ from gitrollback.errors import (
     WaitTimeoutError,
     http_error_class,
 )
-from gitrollback.models import ChangeRequest
+from gitrollback.models import AccessNeeds, AccessProblem, ChangeRequest
 from gitrollback.ports import Clock
 
 __all__ = ["GitHubHost"]
@@ -300,6 +300,54 @@ class GitHubHost:
             operation=operation,
             hint="this may be a gitrollback bug; please report it",
         )
+
+    # -- the pre-flight check (docs/safety.md) ----------------------------------------------------------
+
+    def check_access(self, needs: AccessNeeds) -> list[AccessProblem]:
+        """May the token push the rollback branch and open (and merge) the pull request?
+
+        Reads the repository (``GET /repos/{owner}/{repo}``): its ``permissions`` are the token's user's role
+        (``push`` is needed to push a branch, and a pull request from a branch of the same repository needs the
+        branch); a classic token's ``X-OAuth-Scopes`` reply header must also grant ``repo`` (``public_repo`` for a
+        public repository). Branch protection's own merge rules are met at merge time.
+        """
+        if not (needs.push or needs.change_request):
+            return []
+        try:
+            with self._translate("check access to", self.repo):
+                repo = self._repo()
+                permissions, private = repo.permissions, repo.private
+                scopes = self._github.oauth_scopes
+        except AuthenticationError as exc:
+            return [AccessProblem("github", f"GitHub refuses the token (401): {exc.remote_message}", wire.TOKEN_HINT)]
+        except (NotFoundError, PermissionDeniedError) as exc:
+            return [
+                AccessProblem(
+                    "github",
+                    f"repository {self.repo} is not visible to the token ({exc.status})",
+                    "check gitops.project and that the token can read the repository",
+                )
+            ]
+        problems: list[AccessProblem] = []
+        if permissions is None or not permissions.push:
+            problems.append(
+                AccessProblem(
+                    "github",
+                    f"the token's user may not push to {self.repo} (permissions.push is false): it cannot push the "
+                    "rollback branch or open the pull request",
+                    "give it write access to the repository (the Write, Maintain or Admin role)",
+                )
+            )
+        if scopes is not None and not ("repo" in scopes or (not private and "public_repo" in scopes)):
+            problems.append(
+                AccessProblem(
+                    "github",
+                    f"the classic token lacks the repo scope (it has: {', '.join(scopes) or 'none'})",
+                    "create a token with the repo scope, or a fine-grained token with contents and pull requests "
+                    "write access",
+                )
+            )
+        return problems
 
     def _call(self, operation: str, subject: str, action: Callable[[], _T], *, deadline: float | None = None) -> _T:
         """Run ``action`` at the error boundary; wait out rate limits that lift before ``deadline`` (monotonic).

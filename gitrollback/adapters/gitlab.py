@@ -58,6 +58,8 @@ from gitrollback.errors import (
     ConfigError,
     ConflictError,
     GitRollbackError,
+    NotFoundError,
+    PermissionDeniedError,
     RemoteHTTPError,
     ServerError,
     TemporaryError,
@@ -65,7 +67,7 @@ from gitrollback.errors import (
     UnexpectedResponseError,
     WaitTimeoutError,
 )
-from gitrollback.models import ChangeRequest
+from gitrollback.models import AccessNeeds, AccessProblem, ChangeRequest
 from gitrollback.ports import Clock
 
 __all__ = ["GitLabHost"]
@@ -221,6 +223,48 @@ class GitLabHost:
             # lazy: no GET of the project; every call goes to /projects/<url-encoded path>/...
             self._project_obj = self._client.projects.get(self._project_ref, lazy=True)
         return self._project_obj
+
+    # -- the pre-flight check (docs/safety.md) ------------------------------------------------------------
+
+    def check_access(self, needs: AccessNeeds) -> list[AccessProblem]:
+        """May the token push the rollback branch and open (and merge) the merge request?
+
+        Reads the project (``GET /projects/:id``): its ``permissions`` carry the token's user's access level on the
+        project and through its group; pushing a branch and opening a merge request need Developer (30). Who may
+        merge into a protected target branch is that branch's protection's say, met at merge time.
+        """
+        if not (needs.push or needs.change_request):
+            return []
+        try:
+            with self._boundary("check access to project"):
+                attributes = dict(self._client.projects.get(self._project_ref).attributes)
+        except AuthenticationError as exc:
+            return [
+                AccessProblem("gitlab", f"GitLab refuses the token (401): {exc.remote_message}", wire.STATUS_HINTS[401])
+            ]
+        except (NotFoundError, PermissionDeniedError) as exc:
+            return [
+                AccessProblem(
+                    "gitlab",
+                    f"project {self._project_ref} is not visible to the token ({exc.status})",
+                    wire.STATUS_HINTS[404],
+                )
+            ]
+        permissions = attributes.get("permissions") or {}
+        levels = [
+            int((permissions.get(scope) or {}).get("access_level") or 0) for scope in ("project_access", "group_access")
+        ]
+        level = max(levels, default=0)
+        if level >= wire.DEVELOPER:
+            return []
+        return [
+            AccessProblem(
+                "gitlab",
+                f"the token's user has access level {level} ({wire.access_level_name(level)}) on {self._project_ref}; "
+                f"pushing the rollback branch and opening the merge request need Developer ({wire.DEVELOPER})",
+                "give the token's user (or the project/group access token) the Developer or Maintainer role",
+            )
+        ]
 
     def _retrying(self, operation: str, action: Callable[[], _T], *, deadline: float | None = None) -> _T:
         """Run ``action``; wait out 429s that lift before ``deadline`` (monotonic; default ``rate_limit_wait``)."""

@@ -29,15 +29,20 @@ from lightkube.core.exceptions import LoadResourceError
 from lightkube.core.resource_registry import resource_registry
 from lightkube.generic_resource import create_global_resource, create_namespaced_resource
 
+from gitrollback.adapters._kube_access import review_body, review_verdict
+from gitrollback.adapters._kube_lease import lease_body, parse_lease
 from gitrollback.assets import apply_namespace
 from gitrollback.errors import (
     AdapterError,
+    AuthenticationError,
     ConfigError,
+    NotFoundError,
+    PermissionDeniedError,
     TransportError,
     UnsupportedOperationError,
     http_error,
 )
-from gitrollback.models import AppliedObject, Manifest
+from gitrollback.models import AccessNeeds, AccessProblem, AppliedObject, LeaseRecord, Manifest
 
 __all__ = ["LightkubeCluster"]
 
@@ -51,6 +56,19 @@ _CUSTOM_KINDS: Mapping[tuple[str, str], tuple[str, bool]] = {
     ("tekton.dev", "TaskRun"): ("taskruns", True),
     ("tekton.dev", "StepAction"): ("stepactions", True),
 }
+
+
+# The run lock's Lease and the pre-flight's access review travel as plain dicts (generic resources), so their
+# timestamps keep the MicroTime form the API server requires (``_kube_lease``).
+_LEASE = create_namespaced_resource("coordination.k8s.io", "v1", "Lease", "leases")
+_REVIEW = create_global_resource("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews")
+_TOKEN_HINT = "check cluster.token_env/token_file or the kubeconfig's user credentials"
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    """A generic resource's plain-dict form."""
+    out = obj.to_dict()
+    return out if isinstance(out, dict) else {}
 
 
 def _split(api_version: str) -> tuple[str, str]:
@@ -200,6 +218,88 @@ class LightkubeCluster:
             return False
         self.apply(manifest, namespace=None, field_manager=field_manager, force=False)
         return True
+
+    # -- the run lock: LeaseStore port (docs/safety.md) -------------------------------------------------------
+
+    def get_lease(self, namespace: str, name: str) -> LeaseRecord | None:
+        """The Lease, or None when there is none."""
+        try:
+            with _translate("get", f"Lease/{name}"):
+                obj = self._client.get(_LEASE, name, namespace=namespace)
+        except NotFoundError:
+            return None
+        return parse_lease(_as_dict(obj))
+
+    def create_lease(self, lease: LeaseRecord) -> LeaseRecord:
+        """Create the Lease; ``ConflictError`` (409 AlreadyExists) when it exists."""
+        with _translate("create", f"Lease/{lease.name}"):
+            obj = self._client.create(_LEASE.from_dict(lease_body(lease)), namespace=lease.namespace)
+        return parse_lease(_as_dict(obj))
+
+    def replace_lease(self, lease: LeaseRecord) -> LeaseRecord:
+        """Replace the Lease quoting its resourceVersion; ``ConflictError`` (409) when it changed meanwhile."""
+        with _translate("update", f"Lease/{lease.name}"):
+            obj = self._client.replace(_LEASE.from_dict(lease_body(lease)))  # the namespace is in metadata
+        return parse_lease(_as_dict(obj))
+
+    # -- the pre-flight check: AccessCheck port ----------------------------------------------------------------
+
+    def _resource_of(self, api_version: str, kind: str) -> tuple[str, str, bool]:
+        """``(group, plural, namespaced)`` of a kind."""
+        group, _ = _split(api_version)
+        custom = _CUSTOM_KINDS.get((group, kind))
+        if custom is not None:
+            return group, custom[0], custom[1]
+        model = self._model(api_version, kind)
+        return group, str(model._api_info.plural), self._namespaced(model)
+
+    def check_access(self, needs: AccessNeeds) -> list[AccessProblem]:
+        """Ask the API server (one ``SelfSubjectAccessReview`` each) whether the token may do what the run needs.
+
+        A token the server refuses (401) is one problem and ends the check; so is a token that may not even ask.
+        """
+        problems: list[AccessProblem] = []
+        asked: set[tuple[str, str, str, str]] = set()
+        for need in needs.kube:
+            try:
+                group, plural, namespaced = self._resource_of(need.api_version, need.kind)
+            except UnsupportedOperationError as exc:
+                problems.append(AccessProblem("kubernetes", str(exc), exc.hint or ""))
+                continue
+            namespace = need.namespace if namespaced else None
+            key = (need.verb, group, plural, namespace or "")
+            if key in asked:
+                continue
+            asked.add(key)
+            try:
+                with _translate("review", f"{need.verb} {plural}"):
+                    answer = self._client.create(_REVIEW.from_dict(review_body(need.verb, group, plural, namespace)))
+            except AuthenticationError as exc:
+                return [
+                    AccessProblem("kubernetes", f"the API server refuses the token (401): {exc.message}", _TOKEN_HINT)
+                ]
+            except PermissionDeniedError as exc:
+                return [
+                    AccessProblem(
+                        "kubernetes",
+                        f"the token may not ask what it is allowed to do (selfsubjectaccessreviews): {exc.message}",
+                        "allow create on selfsubjectaccessreviews.authorization.k8s.io (every authenticated user "
+                        "has it through the system:basic-user ClusterRole)",
+                    )
+                ]
+            allowed, why = review_verdict(_as_dict(answer))
+            if not allowed:
+                where = f' in namespace "{namespace}"' if namespace else " at the cluster scope"
+                resource = f"{plural}.{group}" if group else plural
+                problems.append(
+                    AccessProblem(
+                        "kubernetes",
+                        f"may not {need.verb} {resource}{where}" + (f" ({why})" if why else ""),
+                        "grant the missing verbs to the identity in cluster.kubeconfig (a Role in the target "
+                        "namespace, docs/safety.md lists them)",
+                    )
+                )
+        return problems
 
     def close(self) -> None:
         """Release the HTTP connection pool."""

@@ -103,6 +103,10 @@ def _parser() -> argparse.ArgumentParser:
     from gitrollback.cli import known_good
 
     known_good.add_parser(sub, [common])
+    # access restore (issue 10): undo an escalation; gitrollback/cli/access.py imports nothing heavy.
+    from gitrollback.cli import access
+
+    access.add_parser(sub, [common, target])
     return parser
 
 
@@ -175,6 +179,8 @@ def _install_redaction(secrets: Sequence[str]) -> None:
 
 
 def _report_exit(report: RunReport) -> int:
+    if report.error_kind == "preflight_failed":  # a credential or permission is missing: nothing was changed
+        return EXIT_USAGE
     return {"rolled_back": EXIT_OK, "refused": EXIT_REFUSED}.get(report.status, EXIT_FAILED)
 
 
@@ -185,7 +191,8 @@ def _print_report(output: Output, report: RunReport, as_json: bool, notes: str |
         output.json(report_json(report))
     else:
         output.result(render_report(report))
-    if notes and report.incident is not None:
+    # a run the pre-flight check stopped changed nothing (and its notes path may be the problem): no notes
+    if notes and report.incident is not None and report.error_kind != "preflight_failed":
         Path(notes).write_text(incident_markdown(report.incident, report) + "\n", encoding="utf-8")
 
 
@@ -237,7 +244,10 @@ def _cmd_run(
         if not _confirm(args, rb, output):
             output.message("Not confirmed: nothing was changed.")
             return EXIT_REFUSED
-        report = rb.run(to=args.to, force=args.force, strict=args.strict)
+        from gitrollback.cli.access import NotesPath
+
+        checks = [NotesPath(args.notes)] if args.notes else []
+        report = rb.run(to=args.to, force=args.force, strict=args.strict, access_checks=checks)
     _print_report(output, report, args.json, args.notes)
     return _report_exit(report)
 
@@ -255,6 +265,16 @@ def _cmd_sandbox(
     return _report_exit(report)
 
 
+def _cmd_access(
+    args: argparse.Namespace, env: Mapping[str, str], output: Output, progress: StepPrinter, clock: SimClock | None
+) -> int:
+    from gitrollback.cli.access import run as run_access
+
+    settings = _load_settings(args, env)
+    _install_redaction(_secret_values(settings, env))
+    return run_access(args, env, output, settings, clock)
+
+
 def _cmd_known_good(
     args: argparse.Namespace, env: Mapping[str, str], output: Output, progress: StepPrinter, clock: SimClock | None
 ) -> int:
@@ -269,6 +289,7 @@ _COMMANDS = {
     "run": _cmd_run,
     "sandbox": _cmd_sandbox,
     "known-good": _cmd_known_good,
+    "access": _cmd_access,
 }
 
 

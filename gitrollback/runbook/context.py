@@ -8,6 +8,7 @@ from it at the end (``RunReport``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from gitrollback.models import (
     AppliedObject,
@@ -35,7 +36,7 @@ class Ports:
     """The adapters a run talks to."""
 
     imagefactory: ImageFactory
-    cluster: Cluster
+    cluster: Cluster | None
     assets: AssetSource
     clock: Clock
     workspace: RollbackWorkspace | None = None
@@ -53,6 +54,8 @@ class RunOptions:
         live_readiness: call the live readiness check during assess (it persists its result and can flip the
             provider online/offline, so ``plan`` turns it off and reads the persisted value instead).
         run_id: names the run in idempotency keys, so a rerun of the same run replays instead of duplicating.
+        access_checks: extra ``gitrollback.ports.AccessCheck`` objects the pre-flight step asks too (the CLI's
+            ``--notes`` path check).
         strict: refuse (instead of warning) when a credential would expire before the run's waits could end.
     """
 
@@ -60,6 +63,7 @@ class RunOptions:
     force: bool = False
     live_readiness: bool = True
     run_id: str = ""
+    access_checks: tuple[Any, ...] = ()
     strict: bool = False
 
 

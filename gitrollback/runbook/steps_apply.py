@@ -1,7 +1,8 @@
 """Runbook §3.2: server-side apply the known-good manifests into the provider's target namespace.
 
-It does what Image Factory's installer does for the same tree (contract §6.1): ensure the namespace, then apply
-each object in resource-list order, namespaced objects without a namespace going to the target namespace. The
+It does what Image Factory's installer does for the same tree (``applyTektonAssetsToProvider`` in
+imagefactoryoss/imagefactory ``backend/internal/domain/infrastructure/service.go``): ensure the namespace, then
+apply each object in resource-list order, namespaced objects without a namespace going to the target namespace. The
 field manager defaults to the installer's own (``image-factory-tekton-installer``) with ``force``, so the rollback
 takes over exactly the fields the failed upgrade wrote and a later installer run does not conflict with it.
 Like the installer, it never prunes: objects the bad revision added are reported as leftovers, not deleted.
@@ -9,7 +10,7 @@ Like the installer, it never prunes: objects the bad revision added are reported
 
 from __future__ import annotations
 
-from gitrollback.errors import AdapterError, ApplyFailedError
+from gitrollback.errors import AdapterError, ApplyFailedError, PreconditionFailedError
 from gitrollback.models import PlanStep
 from gitrollback.runbook.context import RunContext
 
@@ -36,6 +37,13 @@ class ApplyStep:
 
     def run(self, ctx: RunContext) -> str:
         cluster, c = ctx.ports.cluster, ctx.settings.cluster
+        if cluster is None:
+            raise PreconditionFailedError(
+                f"provider {ctx.settings.label} is in image_factory_installer mode, which applies to its cluster, "
+                "but the config gives no cluster access",
+                step=self.name,
+                hint="set cluster.kubeconfig (and cluster.context) for the provider",
+            )
         created_ns = cluster.ensure_namespace(ctx.namespace, field_manager=c.field_manager)
         ctx.applied = []
         for manifest in ctx.manifests:

@@ -2,7 +2,7 @@
 
 PyGithub builds every follow-up request from URLs in the previous reply (``Repository.url``,
 ``PullRequest.url`` and ``issue_url``, ``Link`` headers) and asserts that they point at the host, port and
-path prefix it was given (``test-infra.md`` §2a, the ``AssertionError: api.github.com`` trap). So nothing
+path prefix it was given (PyGithub ``github/Requester.py``, the ``AssertionError: api.github.com`` trap). So nothing
 here knows a host: every function takes ``Links`` built per request from the ``Host`` header and the API
 prefix the request came in on. Fields the clients navigate by are always present; other fields follow
 GitHub's shape closely enough that a reader of real payloads recognises them.
@@ -16,7 +16,17 @@ from typing import Any
 
 from gitrollback.testing._github_state import SimComment, SimPull, SimRepo
 
-__all__ = ["Links", "branch_json", "comment_json", "label_json", "pull_json", "repo_json", "user_json"]
+__all__ = [
+    "ROLES",
+    "Links",
+    "branch_json",
+    "comment_json",
+    "label_json",
+    "pull_json",
+    "repo_json",
+    "role_permissions",
+    "user_json",
+]
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,18 @@ def user_json(links: Links, login: str) -> dict[str, Any]:
     }
 
 
+#: what each repository role may do, as the ``permissions`` object of a repository reports it for the caller
+#: (docs.github.com, "Repository roles for an organization": each role includes the ones before it)
+ROLES = ("read", "triage", "write", "maintain", "admin")
+_ROLE_FLAGS = {"read": "pull", "triage": "triage", "write": "push", "maintain": "maintain", "admin": "admin"}
+
+
+def role_permissions(role: str) -> dict[str, bool]:
+    """``{"admin", "maintain", "push", "triage", "pull"}`` flags of a role."""
+    rank = ROLES.index(role)
+    return {flag: ROLES.index(r) <= rank for r, flag in reversed(_ROLE_FLAGS.items())}
+
+
 def repo_json(links: Links, repo: SimRepo) -> dict[str, Any]:
     """``GET /repos/{o}/{r}``: ``url`` is what every sub-request is built from."""
     url = links.repo(repo)
@@ -71,7 +93,7 @@ def repo_json(links: Links, repo: SimRepo) -> dict[str, Any]:
         "allow_merge_commit": True,
         "allow_squash_merge": True,
         "allow_rebase_merge": False,
-        "permissions": {"admin": True, "maintain": True, "push": True, "triage": True, "pull": True},
+        "permissions": role_permissions(repo.role),
     }
 
 

@@ -132,6 +132,8 @@ class SimRepo:
     check_states: dict[str, str] = field(default_factory=dict)
     collaborators: set[str] = field(default_factory=set)
     next_number: int = 1
+    #: the token's user's role on the repository (docs.github.com "Repository roles for an organization")
+    role: str = "admin"
 
     @property
     def full_name(self) -> str:

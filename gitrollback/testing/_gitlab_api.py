@@ -88,6 +88,10 @@ def params(request: Request) -> dict[str, Any]:
     return out
 
 
+#: ``Gitlab::Access::DEVELOPER``: the least role that pushes branches and opens merge requests.
+DEVELOPER = 30
+
+
 class GitLabApi:
     """State plus route handlers; every public method is safe to call from any thread."""
 
@@ -271,6 +275,8 @@ class GitLabApi:
         )
 
     def _create_mr(self, body: dict[str, Any], project: Project, base: str) -> Response:
+        if project.access_level < DEVELOPER:  # creating a merge request needs Developer (docs: permissions)
+            return _message(403, "403 Forbidden")
         missing = [key for key in ("source_branch", "target_branch", "title") if not body.get(key)]
         if missing:
             return _error(400, ", ".join(f"{key} is missing" for key in missing))

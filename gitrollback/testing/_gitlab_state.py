@@ -136,6 +136,8 @@ class Project:
     merge_method: str = "merge"
     next_iid: int = 1
     merge_requests: dict[int, MergeRequest] = field(default_factory=dict)
+    #: the token's user's access level on the project (``Gitlab::Access``: 30 Developer, 40 Maintainer)
+    access_level: int = 40
 
     def may_merge(self, branch: str) -> bool:
         """False when ``branch`` is protected and the token's user is not among those allowed to merge."""
@@ -250,6 +252,13 @@ def render_project(project: Project, base: str) -> dict[str, Any]:
         "ssh_url_to_repo": f"git@{host}:{project.path_with_namespace}.git",
         "merge_method": "merge",
         "only_allow_merge_if_pipeline_succeeds": project.only_allow_merge_if_pipeline_succeeds,
+        # the caller's own rights (GitLab's API docs, "Get a single project": permissions for the current user)
+        "permissions": {
+            "project_access": {"access_level": project.access_level, "notification_level": 3}
+            if project.access_level
+            else None,
+            "group_access": None,
+        },
         "archived": False,
         "_links": {
             "self": f"{base}/api/v4/projects/{project.id}",

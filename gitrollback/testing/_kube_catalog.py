@@ -13,6 +13,7 @@ into the refusal of each write path.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -46,7 +47,10 @@ class ResourceType:
     """One served resource: where it lives in the API and how kubectl names it.
 
     ``custom`` marks a custom resource (no strategic merge patch, resourceVersion required on PUT);
-    ``status_subresource`` whether ``<plural>/status`` is served.
+    ``status_subresource`` whether ``<plural>/status`` is served. ``conditional_update`` marks a built-in kind whose
+    registry strategy refuses a PUT without ``resourceVersion`` (``AllowUnconditionalUpdate() == false``, e.g.
+    kubernetes ``pkg/registry/coordination/lease/strategy.go``). ``verbs`` overrides the verbs discovery lists (a
+    create-only review type lists ``create`` alone); empty means the usual set.
     """
 
     group: str
@@ -59,6 +63,8 @@ class ResourceType:
     categories: tuple[str, ...] = ()
     custom: bool = False
     status_subresource: bool = True
+    conditional_update: bool = False
+    verbs: tuple[str, ...] = ()
 
     @property
     def preferred_version(self) -> str:
@@ -124,7 +130,27 @@ CATALOG: tuple[ResourceType, ...] = (
     ResourceType("batch", ("v1",), "Job", "jobs", True, "job"),
     ResourceType(_RBAC, ("v1",), "Role", "roles", True, "role", status_subresource=False),
     ResourceType(_RBAC, ("v1",), "RoleBinding", "rolebindings", True, "rolebinding", status_subresource=False),
-    ResourceType("coordination.k8s.io", ("v1",), "Lease", "leases", True, "lease", status_subresource=False),
+    ResourceType(
+        "coordination.k8s.io",
+        ("v1",),
+        "Lease",
+        "leases",
+        True,
+        "lease",
+        status_subresource=False,
+        conditional_update=True,
+    ),
+    # create-only and never stored (kubernetes pkg/registry/authorization/selfsubjectaccessreview/rest.go)
+    ResourceType(
+        "authorization.k8s.io",
+        ("v1",),
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
+        False,
+        "selfsubjectaccessreview",
+        status_subresource=False,
+        verbs=("create",),
+    ),
     ResourceType("tekton.dev", _TEKTON_VERSIONS, "Task", "tasks", True, "task", (), _TEKTON, True),
     ResourceType("tekton.dev", _TEKTON_VERSIONS, "Pipeline", "pipelines", True, "pipeline", (), _TEKTON, True),
     ResourceType(
@@ -321,6 +347,28 @@ def _strict_error(unknown: list[FieldPath]) -> str:
     return "strict decoding error: " + ", ".join(f'unknown field "{_field_path(p)}"' for p in unknown)
 
 
+# metav1.MicroTime fields: the decoder parses them with the layout "2006-01-02T15:04:05.000000Z07:00"
+# (k8s.io/apimachinery pkg/apis/meta/v1/micro_time.go), so the six fractional digits are required.
+_MICRO_TIME_FIELDS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
+    ("coordination.k8s.io", "Lease"): (("spec", "acquireTime"), ("spec", "renewTime")),
+}
+_MICRO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}(Z|[+-]\d{2}:\d{2})$")
+_MICRO_LAYOUT = "2006-01-02T15:04:05.000000Z07:00"
+
+
+def _micro_time_error(rt: ResourceType, obj: Mapping[str, Any]) -> str | None:
+    """Go's ``time.Parse`` complaint about the first MicroTime field that lacks the required form."""
+    for path in _MICRO_TIME_FIELDS.get((rt.group, rt.kind), ()):
+        node: Any = obj
+        for part in path:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if isinstance(node, str) and not _MICRO_TIME.match(node):
+            after = re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(.*)$", node)
+            rest = after.group(1) if after else node
+            return f'parsing time "{node}" as "{_MICRO_LAYOUT}": cannot parse "{rest}" as ".000000"'
+    return None
+
+
 def decode(
     rt: ResourceType,
     version: str,
@@ -341,7 +389,7 @@ def decode(
     report = schemas.check(rt.group, version, rt.kind, {k: v for k, v in obj.items() if k != "status"})
     if report is None:
         return
-    failure = _unmarshal_error(report.mistyped[0]) if report.mistyped else None
+    failure = _unmarshal_error(report.mistyped[0]) if report.mistyped else _micro_time_error(rt, obj)
     if failure is None and report.unknown and field_validation == "Strict":
         failure = _strict_error(report.unknown)
     if failure is not None:

@@ -98,14 +98,14 @@ def api_resource_list(types: Iterable[ResourceType], group: str, version: str) -
             "singularName": rt.singular or rt.kind.lower(),
             "namespaced": rt.namespaced,
             "kind": rt.kind,
-            "verbs": list(_VERBS),
+            "verbs": list(rt.verbs or _VERBS),
         }
         if rt.short_names:
             entry["shortNames"] = list(rt.short_names)
         if rt.categories:
             entry["categories"] = list(rt.categories)
         resources.append(entry)
-        if rt.status_subresource:
+        if rt.status_subresource and not rt.verbs:
             resources.append(
                 {
                     "name": f"{rt.plural}/status",
@@ -134,7 +134,7 @@ def openapi_group_version(types: Iterable[ResourceType], group: str, version: st
     """``GET /openapi/v3/<api/v1 | apis/G/V>``: one schemaless ``patch`` operation per kind."""
     paths: dict[str, Any] = {}
     for rt in types:
-        if rt.group != group or version not in rt.versions:
+        if rt.group != group or version not in rt.versions or (rt.verbs and "patch" not in rt.verbs):
             continue
         scope = "namespaces/{namespace}/" if rt.namespaced else ""
         paths[f"/{_gv_path(group, version)}/{scope}{rt.plural}/{{name}}"] = {

@@ -285,7 +285,7 @@ class ClusterState:
         with self._lock:
             existing = self._require(rt, key)
             rv = meta.get("resourceVersion")
-            if rt.custom and not rv:  # custom resources do not allow unconditional updates
+            if (rt.custom or rt.conditional_update) and not rv:  # AllowUnconditionalUpdate() == false
                 raise invalid_error(
                     rt,
                     meta["name"],

@@ -2,7 +2,7 @@
 
 Tests that exercise what gitrollback does with a *hosted* remote (credentials in the environment, 401 handling,
 rejected pushes over HTTP) need real git on the other end, not a fake. ``GitHttpBackend`` turns one request
-into one CGI call of ``git http-backend`` (``docs/test-infra.md`` §1a): ``GIT_PROJECT_ROOT`` plus the CGI
+into one CGI call of ``git http-backend`` (``git help http-backend``): ``GIT_PROJECT_ROOT`` plus the CGI
 variables, ``GIT_PROTOCOL`` from the ``Git-Protocol`` header (protocol v2), ``HTTP_CONTENT_ENCODING`` from
 ``Content-Encoding`` (git gzips large upload-pack requests), and receive-pack switched on through per-process
 config, so pushes work without ``REMOTE_USER``. Large pushes arrive ``Transfer-Encoding: chunked`` after a 4-byte
@@ -79,6 +79,11 @@ class GitHttpBackend:
             return Response(401, b"Authentication required\n", {"WWW-Authenticate": 'Basic realm="git"'})
         return self._cgi(request, match)
 
+    def handle_authorized(self, request: Request) -> bool:
+        """True when ``request`` carries the credentials this backend accepts (so a host may refuse it for
+        another reason, such as a role without push rights)."""
+        return self._authorized(request)
+
     def _authorized(self, request: Request) -> bool:
         if self.token is None:
             return True
@@ -102,7 +107,7 @@ class GitHttpBackend:
             # The developer's own git config must not change what the server does.
             "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_CONFIG_GLOBAL": os.devnull,
-            # receive-pack is off for anonymous CGI requests unless http.receivepack is set (test-infra §1a);
+            # receive-pack is off for anonymous CGI requests unless http.receivepack is set (git help http-backend);
             # allowFilter lets clients make blob:none partial clones, as GitHub and GitLab allow.
             "GIT_CONFIG_COUNT": "3",
             "GIT_CONFIG_KEY_0": "http.receivepack",

@@ -44,12 +44,14 @@ from urllib.parse import unquote, urlencode
 
 from gitrollback.testing._github_git import Plumbing
 from gitrollback.testing._github_json import (
+    ROLES,
     Links,
     branch_json,
     comment_json,
     label_json,
     pull_json,
     repo_json,
+    role_permissions,
     user_json,
 )
 from gitrollback.testing._github_state import ApiError, GitHubState, Protection, SimComment, SimPull, SimRepo
@@ -101,6 +103,9 @@ class GitHubSimulator(SimulatorServer):
         self.token = token
         self.api_prefix = "/" + api_prefix.strip("/") if api_prefix.strip("/") else ""
         self.login = login
+        #: a classic token's scopes, sent as ``X-OAuth-Scopes`` on every API reply; None sends no header (a
+        #: fine-grained or app token)
+        self.oauth_scopes: tuple[str, ...] | None = None
         self.clock: SimClock = clock if clock is not None else WallClock()
         self.state = GitHubState(self._now, mergeability_delay=mergeability_delay)
         self.default_collaborators = tuple(collaborators)
@@ -177,6 +182,14 @@ class GitHubSimulator(SimulatorServer):
         """Report ``contexts`` as failing (or, with ``failing=False``, as passing)."""
         for context in contexts:
             self.set_check(owner, name, context, "failure" if failing else "success")
+
+    def set_role(self, owner: str, name: str, role: str) -> None:
+        """The token's user's role on the repository (``read``, ``triage``, ``write``, ``maintain``, ``admin``): the
+        repository's ``permissions`` say so, and without ``push`` git pushes are refused (403)."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+        with self.state.lock:
+            self.state.repo(owner, name).role = role
 
     def set_collaborators(self, owner: str, name: str, logins: Sequence[str]) -> None:
         """Make ``logins`` (plus the owner and the token's user) the repository's collaborators."""
@@ -274,7 +287,30 @@ class GitHubSimulator(SimulatorServer):
 
     def handle(self, request: Request) -> Response:
         """Git smart HTTP first, then the REST API."""
-        return self._git.handle(request) or self._api(request)
+        refused = self._push_refused(request)
+        if refused is not None:
+            return refused
+        answer = self._git.handle(request) or self._api(request)
+        if self.oauth_scopes is not None and not request.path.endswith((".git/info/refs", "-pack")):
+            answer.headers["X-OAuth-Scopes"] = ", ".join(self.oauth_scopes)
+        return answer
+
+    def _push_refused(self, request: Request) -> Response | None:
+        """GitHub's answer to a push by a user whose role lacks ``push``: 403 over smart HTTP."""
+        match = re.match(r"^/(?P<owner>[^/]+)/(?P<name>[^/]+)\.git/(?P<service>.+)$", request.path)
+        pushing = match is not None and (
+            match["service"] == "git-receive-pack" or request.query_value("service") == "git-receive-pack"
+        )
+        if match is None or not pushing or not self._git.handle_authorized(request):
+            return None
+        with self.state.lock:
+            try:
+                repo = self.state.repo(match["owner"], match["name"])
+            except ApiError:
+                return None
+            if role_permissions(repo.role)["push"]:
+                return None
+        return Response.text(403, f"Permission to {repo.full_name}.git denied to {self.login}.")
 
     def _api(self, request: Request) -> Response:
         path, prefix = request.path, ""

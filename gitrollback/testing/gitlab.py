@@ -44,7 +44,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from gitrollback.testing import _gitlab_git as git
-from gitrollback.testing._gitlab_api import GitLabApi
+from gitrollback.testing._gitlab_api import DEVELOPER, GitLabApi
 from gitrollback.testing._gitlab_state import Project, now_iso
 from gitrollback.testing._rate_limits import Window
 from gitrollback.testing.clock import SimClock, Timer, WallClock
@@ -140,6 +140,12 @@ class GitLabSimulator(SimulatorServer):
         """Lift the protection of ``branch``."""
         with self._api.lock:
             self._project(project).protected.pop(branch, None)
+
+    def set_access_level(self, project: str | int, level: int) -> None:
+        """The token's user's access level on the project (10 Guest, 20 Reporter, 30 Developer, 40 Maintainer):
+        below Developer, pushes and new merge requests are refused (403)."""
+        with self._api.lock:
+            self._project(project).access_level = level
 
     def set_pipeline(
         self, project: str | int, status: str | None, *, must_succeed: bool = True, after: float | None = None
@@ -357,6 +363,10 @@ class GitLabSimulator(SimulatorServer):
         project = self._api.find_project(unquote(repo_part).strip("/"))
         if project is None:
             return Response.text(404, "404 page not found")
+        pushing = service == "git-receive-pack" or request.query_value("service") == "git-receive-pack"
+        if pushing and project.access_level < DEVELOPER:
+            # gitlab-shell's refusal for a role without push rights (Gitlab::GitAccess, :push_code)
+            return Response.text(403, "You are not allowed to push code to this project.")
         # GitHttpBackend serves ``/<owner>/<name>.git`` under its root; a nested group's project ``a/b/c`` is
         # served by a backend rooted at ``root/a`` as ``/b/c.git``.
         namespace, _, name = project.path_with_namespace.rpartition("/")

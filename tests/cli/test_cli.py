@@ -79,8 +79,8 @@ def test_run_without_yes_and_without_a_terminal_is_refused(
 
 
 def test_failed_rollback_exits_1(cap, world: SandboxWorld) -> None:
-    """A rollback that fails (the cluster refuses our credentials) exits 1 with the cause."""
-    world.kube.token = "rotated"
+    """A rollback that fails (Image Factory cannot reach the cluster, so its validate job fails) exits 1."""
+    world.imagefactory.set_cluster_reachable(world.provider_id, False)
     code, out, _ = _run(cap, ["run", "--yes", "--json", "--config", str(world.config_path)], world.env, world.clock)
     assert code == EXIT_FAILED
     assert json.loads(out)["status"] == "failed"
@@ -140,10 +140,10 @@ def test_debug_shows_the_traceback(cap) -> None:
 def test_github_actions_output_groups_steps(cap, world: SandboxWorld) -> None:
     """Under GitHub Actions each step is a ::group:: and failures become ::error:: annotations."""
     env = {**world.env, "GITHUB_ACTIONS": "true"}
-    world.kube.token = "rotated"
+    world.imagefactory.set_cluster_reachable(world.provider_id, False)
     code, _, err = _run(cap, ["run", "--yes", "--config", str(world.config_path)], env, world.clock)
     assert code == EXIT_FAILED
-    assert "::group::assess:" in err and "::endgroup::" in err and "::error title=gitrollback apply::" in err
+    assert "::group::assess:" in err and "::endgroup::" in err and "::error title=gitrollback validate::" in err
 
 
 def test_version_and_help_exit_0(cap) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -37,8 +38,11 @@ def _names(world: SandboxWorld, kind: str) -> set[str]:
 
 
 def _versions(world: SandboxWorld) -> dict[tuple[str, str], str]:
+    """Every object's resourceVersion, except the run lock's own Lease (every run writes it)."""
     out = {}
     for rt in world.cluster.types:
+        if rt.kind == "Lease":
+            continue
         for obj in world.cluster.list(rt, None):
             out[(rt.plural, obj["metadata"]["name"])] = obj["metadata"]["resourceVersion"]
     return out
@@ -71,6 +75,7 @@ def test_run_restores_verifies_and_writes_incident_notes(world: SandboxWorld) ->
         "assess",
         "known-good",
         "render",
+        "preflight",
         "apply",
         "validate",
         "readiness",
@@ -134,7 +139,7 @@ def test_active_job_refuses_before_anything_changes(world: SandboxWorld) -> None
         report = rb.run()
     assert report.status == "refused"
     assert report.error is not None and job in report.error and "running" in report.error
-    assert [r.status for r in report.steps[1:-1]] == [StepStatus.SKIPPED] * 8
+    assert [r.status for r in report.steps[1:-1]] == [StepStatus.SKIPPED] * 9
     assert _versions(world) == before
 
 
@@ -162,11 +167,30 @@ def test_wrong_namespace_in_config_is_refused(world: SandboxWorld) -> None:
     assert report.error is not None and "tekton-elsewhere" in report.error and world.namespace in report.error
 
 
+class _RotateTokenAt:
+    """A progress sink that rotates the cluster's token as one step starts (after the pre-flight check passed)."""
+
+    def __init__(self, world: SandboxWorld, step: str) -> None:
+        self.world, self.step = world, step
+
+    def step_started(self, name: str, description: str) -> None:
+        if name == self.step:
+            self.world.kube.token = "rotated-token"
+
+    def step_finished(self, record: object) -> None:
+        return None
+
+    def waiting(self, what: str, elapsed: float, state: str) -> None:
+        return None
+
+
 def test_apply_failure_stops_and_reports_what_went_in(world: SandboxWorld) -> None:
-    """When the cluster refuses the credentials, the run fails at apply with the API server's 401 and skips the rest."""
-    world.kube.token = "rotated-token"
+    """When the cluster refuses the credentials at apply (rotated after the pre-flight), the run fails there with
+    the API server's 401 and skips the rest."""
     before = _versions(world)
-    with _rollback(world) as rb:
+    with Rollback.from_settings(
+        _settings(world), env=world.env, read_file=read_file, clock=world.clock, progress=_RotateTokenAt(world, "apply")
+    ) as rb:
         report = rb.run()
     assert report.status == "failed"
     apply = next(r for r in report.steps if r.name == "apply")
@@ -204,11 +228,13 @@ def test_one_run_per_provider(world: SandboxWorld) -> None:
 
 
 def test_journal_records_each_step(world: SandboxWorld) -> None:
-    """Each finished step is appended to the run's journal file as it happens."""
+    """Each finished step is appended to the run's journal file as it happens, and the run's outcome last."""
     settings = _settings(world)
     assert settings.state_dir is not None
     with _rollback(world) as rb:
         rb.run(run_id="journal-test")
     journal = Path(settings.state_dir) / "runs" / world.provider_id / "journal-test.jsonl"
     lines = journal.read_text().splitlines()
-    assert len(lines) == 9 and '"name": "assess"' in lines[0] and '"name": "no-active-job"' in lines[-1]
+    assert len(lines) == 11 and '"name": "assess"' in lines[0] and '"name": "no-active-job"' in lines[-2]
+    outcome = json.loads(lines[-1])
+    assert outcome["outcome"] == "rolled_back" and outcome["error_kind"] is None and outcome["finished_at"]

@@ -243,17 +243,25 @@ def provider_readiness(ctx: Ctx, request: Request, caller: Caller, params: dict[
 
 
 def permissions_list(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
-    """``GET .../{id}/permissions``."""
+    """``GET .../{id}/permissions``: unexpired grants only (``FindPermissionsByProvider`` in
+    ``postgres/infrastructure_repository.go`` selects ``expires_at IS NULL OR expires_at > NOW()``)."""
     provider = scoped_provider(ctx, request, caller, params["id"])
     if isinstance(provider, Response):
         return provider
     with ctx.state.cond:
-        rows = [g.to_json() for g in ctx.state.grants if g.provider_id == provider.id]
+        at = ctx.state.now()
+        rows = [g.to_json() for g in ctx.state.grants if g.provider_id == provider.id and g.live(at)]
     return Response.json(200, {"permissions": rows})
 
 
 def permissions_change(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
-    """``POST``/``DELETE .../{id}/permissions``: idempotent grant, revoke (500 when the grant is missing)."""
+    """``POST``/``DELETE .../{id}/permissions``: idempotent grant, revoke (500 when the grant is missing).
+
+    ``GrantProviderPermission`` and ``RevokeProviderPermission`` (``rest/infrastructure_provider_handler.go``): the
+    permission defaults to ``infrastructure:select`` and no other is accepted; a grant is saved ``ON CONFLICT DO
+    NOTHING`` with no ``expires_at``; a revoke deletes the row whatever its expiry, and a missing row is the
+    repository's "permission not found", which the handler answers 500 ``Failed to revoke permission``.
+    """
     provider = scoped_provider(ctx, request, caller, params["id"])
     if isinstance(provider, Response):
         return provider

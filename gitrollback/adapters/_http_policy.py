@@ -187,5 +187,5 @@ class CallBudget:
         return True
 
     def _backoff(self) -> float:
-        full = min(self.policy.backoff * 2 ** (self.attempts - 1), self.policy.backoff_cap)
+        full: float = min(self.policy.backoff * 2.0 ** (self.attempts - 1), self.policy.backoff_cap)
         return full * (1 - self.policy.jitter) + full * self.policy.jitter * self._rng.random()

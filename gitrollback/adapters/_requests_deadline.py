@@ -36,7 +36,7 @@ class _WatchedHTTPConnection(HTTPConnection):
         if deadline is not None:
             deadline.check_connected(self.sock)
 
-    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def request(self, *args: Any, **kwargs: Any) -> None:
         deadline = current()
         if deadline is not None:
             deadline.watch(lambda: self.sock)
@@ -52,7 +52,7 @@ class _WatchedHTTPSConnection(HTTPSConnection):
         if deadline is not None:
             deadline.check_connected(self.sock)
 
-    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def request(self, *args: Any, **kwargs: Any) -> None:
         deadline = current()
         if deadline is not None:
             deadline.watch(lambda: self.sock)
@@ -90,7 +90,7 @@ class DeadlineAdapter(HTTPAdapter):
             manager.pool_classes_by_scheme = dict(_POOLS)
         return manager
 
-    def send(
+    def send(  # noqa: PLR0917 - requests' HTTPAdapter.send signature
         self,
         request: requests.PreparedRequest,
         stream: bool = False,
@@ -110,6 +110,11 @@ class DeadlineAdapter(HTTPAdapter):
                 if deadline.expired:
                     raise requests.Timeout(f"no complete answer within {self.deadline:g}s", request=request) from exc
                 raise
+            if deadline.expired:
+                # http.client takes a status line cut short by the shutdown for a whole answer ("HTTP/1.1 404 Not
+                # Fou" and no headers): whatever arrived once the deadline passed is not an answer
+                response.close()
+                raise requests.Timeout(f"no complete answer within {self.deadline:g}s", request=request)
         return response
 
 

@@ -6,8 +6,9 @@
 revision: ``cmd/argocd/commands/app.go``). This module is the only one importing httpx for Argo CD and holds the
 HTTP mechanics: lazy session login, headers, the shared HTTP policy (``_http_policy``: a total deadline per call that
 a slow-drip server cannot stretch, retries of GETs with backoff, jitter and ``Retry-After``, on the injected clock)
-and the boundary where httpx exceptions become ``gitrollback.errors``. What the routes mean and the waiting policy live in ``_argocd_ops``; payload
-parsing, the "done" verdict and the error table in ``_argocd_wire``; both are free of third-party imports.
+and the boundary where httpx exceptions become ``gitrollback.errors``. What the routes mean and the waiting policy
+live in ``_argocd_ops``; payload parsing, the "done" verdict and the error table in ``_argocd_wire``; both are free
+of third-party imports.
 
 Remote behaviour assumed: bearer tokens (``ARGOCD_AUTH_TOKEN`` by default, read by the CLI) or a session from
 ``POST /api/v1/session`` (``server/session/session.go``); ``application/json`` on every non-GET including DELETE,

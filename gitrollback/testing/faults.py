@@ -65,7 +65,7 @@ class Fault:
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; one of {', '.join(FAULT_KINDS)}")
-        if self.times is not None and self.times < 0 or self.skip < 0 or self.seconds < 0:
+        if (self.times is not None and self.times < 0) or self.skip < 0 or self.seconds < 0:
             raise ValueError("times, skip and seconds must not be negative")
         if self.kind == "fail" and not 100 <= self.status <= 599:
             raise ValueError(f"not an HTTP status: {self.status}")
@@ -151,7 +151,7 @@ def parse_fault(spec: str) -> FaultSpec:
     path = options.get("path", GIT_PATH if server == "git" else "")
     try:
         fault = Fault(
-            kind,  # type: ignore[arg-type]  # checked against FAULT_KINDS above
+            kind,  # checked against FAULT_KINDS above
             path=path,
             method=options.get("method"),
             times=ints.get("times"),

@@ -253,7 +253,13 @@ class SimulatorServer:
         return self.add_fault(Fault(kind, path=path, method=method, times=times, skip=skip, **kw))
 
     def delay(
-        self, path: str = "", seconds: float = 1.0, *, method: str | None = None, times: int | None = None, skip: int = 0
+        self,
+        path: str = "",
+        seconds: float = 1.0,
+        *,
+        method: str | None = None,
+        times: int | None = None,
+        skip: int = 0,
     ) -> Fault:
         """Handle matching requests ``seconds`` later on the simulator's clock."""
         return self._rule("delay", path, method, times, skip, seconds=seconds)
@@ -281,7 +287,13 @@ class SimulatorServer:
         return self._rule("hang", path, method, times, skip)
 
     def slow_drip(
-        self, path: str = "", seconds: float = 1.0, *, method: str | None = None, times: int | None = None, skip: int = 0
+        self,
+        path: str = "",
+        seconds: float = 1.0,
+        *,
+        method: str | None = None,
+        times: int | None = None,
+        skip: int = 0,
     ) -> Fault:
         """Send the answers to matching requests one byte every ``seconds`` of real time."""
         return self._rule("drip", path, method, times, skip, seconds=seconds)

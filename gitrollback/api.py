@@ -388,6 +388,7 @@ class Rollback:
             rollback_commit=ctx.rollback_commit.sha if ctx.rollback_commit else None,
             synced_revision=ctx.synced_revision,
             error_kind=error_kind,
+            sync=ctx.sync_status,
         )
 
     # -- lifecycle --------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ __all__ = ["parse_config"]
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_ADAPTER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 T = TypeVar("T")
 
 
@@ -152,6 +153,7 @@ def _imagefactory(root: _Section) -> ImageFactorySettings:
             "poll_interval_seconds",
             "ca_file",
             "insecure_skip_tls_verify",
+            "adapter",
         },
         required=True,
     )
@@ -182,7 +184,22 @@ def _imagefactory(root: _Section) -> ImageFactorySettings:
         poll_interval=sec.number("poll_interval_seconds", 2.0),
         verify_tls=not sec.flag("insecure_skip_tls_verify", False),
         ca_file=sec.text("ca_file"),
+        adapter=_name(sec, "adapter", "httpx"),
     )
+
+
+def _name(sec: _Section, key: str, default: str) -> str:
+    """An adapter's name: a built-in or a plugin's (checked against the registry when adapters are built)."""
+    value = sec.text(key, default=default)
+    if not _ADAPTER_NAME.match(value):
+        raise sec.error(f"must be an adapter name (lowercase letters, digits, . _ -), got {value!r}", sec.path(key))
+    return str(value)
+
+
+def _options(sec: _Section) -> dict[str, Any]:
+    """A plugin's own settings, passed to it as they are."""
+    value = sec._get("options", Mapping, False, "a mapping (the adapter's own settings)")
+    return dict(value) if value is not None else {}
 
 
 def _verify(sec: _Section | None) -> VerifySettings:
@@ -238,9 +255,9 @@ def _choice(sec: _Section, name: str, choices: tuple[str, ...], default: str | N
 def _gitops(sec: _Section | None) -> GitOpsSettings | None:
     if sec is None:
         return None
-    scm = _choice(sec, "scm", ("github", "gitlab", "direct"))
+    scm = _name(sec, "scm", "") if sec.data.get("scm") else sec.text("scm", required=True)
     project = sec.text("project")
-    if scm != "direct" and not project:
+    if scm in ("github", "gitlab") and not project:
         raise sec.error(f"is required for scm {scm} (owner/name or group/project)", sec.path("project"))
     token = _secret(sec, "token")
     if token is None and scm in _DEFAULT_TOKEN_ENV:
@@ -265,15 +282,65 @@ def _gitops(sec: _Section | None) -> GitOpsSettings | None:
         markers=sec.flag("markers", True),
         poll_interval=sec.number("poll_interval_seconds", 5.0),
         request_timeout=sec.number("request_timeout_seconds", 30.0),
+        workspace=_name(sec, "workspace", "git"),
+        options=_options(sec),
     )
+
+
+#: keys only one built-in sync engine reads (a plugin gets every key but these)
+_ARGOCD_ONLY = {
+    "url",
+    "project",
+    "on_operation_in_progress",
+    "insecure_skip_tls_verify",
+    "ca_file",
+    "request_timeout_seconds",
+}
+_FLUX_ONLY = {"kustomization", "namespace", "kubeconfig", "context", "on_suspended", "wait_for_dependents"}
 
 
 def _sync(sec: _Section | None) -> SyncSettings | None:
     if sec is None:
         return None
-    engine = _choice(sec, "engine", ("argocd", "none"))
+    engine = _name(sec, "engine", "") if sec.data.get("engine") else sec.text("engine", required=True)
     if engine == "none":
         return SyncSettings(engine="none")
+    foreign = {"argocd": _FLUX_ONLY | {"options"}, "flux": _ARGOCD_ONLY | {"app", "options"}}.get(engine, _FLUX_ONLY)
+    for key in sorted(foreign & set(sec.data)):
+        raise sec.error(f"is not a setting of sync engine {engine!r}", sec.path(key))
+    common: dict[str, Any] = {
+        "prune": sec.flag("prune", False),
+        "timeout": sec.number("timeout_seconds", 600.0),
+        "poll_interval": sec.number("poll_interval_seconds", 2.0),
+    }
+    if engine == "flux":
+        namespace = sec.text("namespace", default="flux-system")
+        if not _DNS_LABEL.match(namespace):
+            raise sec.error(f"must be a DNS label, got {namespace!r}", sec.path("namespace"))
+        return SyncSettings(
+            engine="flux",
+            app=sec.text("kustomization", required=True),
+            namespace=namespace,
+            token=_secret(sec, "token"),
+            kubeconfig=sec.text("kubeconfig"),
+            context=sec.text("context"),
+            on_suspended=_choice(sec, "on_suspended", ("refuse", "warn"), "refuse"),
+            wait_for_dependents=sec.flag("wait_for_dependents", False),
+            **common,
+        )
+    if engine != "argocd":
+        url = sec.text("url")
+        return SyncSettings(
+            engine=engine,
+            app=sec.text("app", default=""),
+            url=url.rstrip("/") if url else None,
+            project=sec.text("project"),
+            token=_secret(sec, "token"),
+            verify_tls=not sec.flag("insecure_skip_tls_verify", False),
+            ca_file=sec.text("ca_file"),
+            options=_options(sec),
+            **common,
+        )
     token = _secret(sec, "token") or SecretRef(env="ARGOCD_AUTH_TOKEN", key=sec.path("token_env"))
     url = sec.text("url", required=True)
     if not re.match(r"^https?://[^/\s]+", url):
@@ -284,13 +351,11 @@ def _sync(sec: _Section | None) -> SyncSettings | None:
         url=url.rstrip("/"),
         project=sec.text("project"),
         token=token,
-        prune=sec.flag("prune", False),
         on_operation_in_progress=_choice(sec, "on_operation_in_progress", ("wait", "terminate"), "wait"),
-        timeout=sec.number("timeout_seconds", 600.0),
         verify_tls=not sec.flag("insecure_skip_tls_verify", False),
         ca_file=sec.text("ca_file"),
-        poll_interval=sec.number("poll_interval_seconds", 2.0),
         request_timeout=sec.number("request_timeout_seconds", 30.0),
+        **common,
     )
 
 
@@ -305,7 +370,9 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
     if mode is not None and mode not in ("gitops", "image_factory_installer"):
         raise sec.error(f"must be gitops or image_factory_installer, got {mode!r}", sec.path("mode"))
     assets = sec.section(
-        "assets", {"repo", "branch", "path", "profile", "tag_pattern", "stall_timeout_seconds"}, required=True
+        "assets",
+        {"repo", "branch", "path", "profile", "tag_pattern", "adapter", "stall_timeout_seconds"},
+        required=True,
     )
     assert assets is not None
     asset_path = assets.text("path", default="backend/tekton").strip("/")
@@ -338,7 +405,7 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
             namespace=namespace,
             field_manager=field_manager,
             force=cluster.flag("force", True),
-            adapter=cluster.text("adapter", default="lightkube"),
+            adapter=_name(cluster, "adapter", "lightkube"),
             timeout=cluster.number("timeout_seconds", 30.0),
         )
     verify = _verify(
@@ -367,6 +434,7 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
             profile=assets.text("profile"),
             tag_pattern=assets.text("tag_pattern"),
             stall_timeout=assets.number("stall_timeout_seconds", 60.0),
+            adapter=_name(assets, "adapter", "git"),
         ),
         cluster=cluster_settings,
         verify=verify,
@@ -393,6 +461,8 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
                     "markers",
                     "poll_interval_seconds",
                     "request_timeout_seconds",
+                    "workspace",
+                    "options",
                 },
             )
         ),
@@ -414,6 +484,13 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
                     "ca_file",
                     "poll_interval_seconds",
                     "request_timeout_seconds",
+                    "kustomization",
+                    "namespace",
+                    "kubeconfig",
+                    "context",
+                    "on_suspended",
+                    "wait_for_dependents",
+                    "options",
                 },
             )
         ),

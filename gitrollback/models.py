@@ -25,6 +25,7 @@ __all__ = [
     "Assessment",
     "Build",
     "ChangeRequest",
+    "DeployedObject",
     "DeploymentRecord",
     "Escalation",
     "FailedJob",
@@ -426,6 +427,7 @@ class RunReport:
     rollback_commit: str | None = None
     synced_revision: str | None = None
     error_kind: str | None = None
+    sync: SyncStatus | None = None
     escalation: Escalation | None = None
 
 
@@ -506,6 +508,18 @@ class SyncStatus:
     operation_finished_at: datetime | None = None
     reconciled_at: datetime | None = None
     auto_sync: bool = False
+    engine: str = ""
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeployedObject:
+    """One object a GitOps controller reports it applied (Argo CD ``status.resources``, Flux's inventory)."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None = None
 
 
 @dataclass(frozen=True)
@@ -516,6 +530,7 @@ class DeploymentRecord:
     revision: str
     deployed_at: datetime
     source: str = ""
+    controller: str = "Argo CD"
 
 
 @dataclass(frozen=True)

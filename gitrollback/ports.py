@@ -5,9 +5,9 @@ third-party library each, and ``gitrollback.testing`` ships simulators that the 
 loopback sockets. Methods take keyword-only options and return ``gitrollback.models`` values, never vendor
 objects; they raise only ``gitrollback.errors`` classes.
 
-To plug in another implementation (say, a different cluster client), write a class that satisfies the
-Protocol and pass it to ``gitrollback.Rollback`` directly, or register a factory under the
-``gitrollback.adapters`` entry-point group so the CLI can select it by name.
+Each Protocol carries exactly what the runbook and the known-good resolver call, so an implementation has
+nothing to leave unimplemented. To plug one in, pass it to ``gitrollback.Rollback`` directly, or register a factory
+under the ``gitrollback.adapters`` entry-point group so a config file selects it by name (``docs/plugins.md``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from gitrollback.models import (
     AppliedObject,
     Build,
     ChangeRequest,
+    DeployedObject,
     DeploymentRecord,
     InstallerJob,
     LeaseRecord,
@@ -110,10 +111,6 @@ class Cluster(Protocol):
         """Server-side apply one object; namespaced objects go to ``namespace``."""
         ...
 
-    def exists(self, api_version: str, kind: str, name: str, *, namespace: str | None) -> bool:
-        """True when the object exists."""
-        ...
-
     def list_names(self, api_version: str, kind: str, *, namespace: str | None) -> list[str]:
         """Names of the objects of one kind (in one namespace, for namespaced kinds)."""
         ...
@@ -186,12 +183,6 @@ class SourceHost(Protocol):
     for the same source and target branch instead of opening a second one (updating its body when it differs).
     """
 
-    kind: str
-
-    def find_change_request(self, *, source_branch: str, target_branch: str) -> ChangeRequest | None:
-        """The open change request from ``source_branch`` into ``target_branch``, if any."""
-        ...
-
     def open_change_request(
         self,
         *,
@@ -205,14 +196,6 @@ class SourceHost(Protocol):
         """Open one, or return (and refresh the body of) the existing open one."""
         ...
 
-    def get_change_request(self, number: int) -> ChangeRequest:
-        """Current state of one change request."""
-        ...
-
-    def comment(self, number: int, body: str) -> None:
-        """Add a comment."""
-        ...
-
     def merge(self, number: int, *, message: str | None = None) -> ChangeRequest:
         """Merge it; raises ``ConflictError``/``PermissionDeniedError`` with the host's reason when refused."""
         ...
@@ -224,22 +207,27 @@ class SourceHost(Protocol):
 
 @runtime_checkable
 class SyncEngine(Protocol):
-    """A GitOps controller that applies a git revision to the cluster (Argo CD, Flux)."""
+    """A GitOps controller that applies a git revision to the cluster (Argo CD, Flux).
+
+    ``app`` is what ``sync.app`` names: an Argo CD application, a Flux Kustomization. ``SyncStatus.revision`` is
+    the commit the controller last applied; ``sync_status == "Synced"`` and ``health == "Healthy"`` mean it is
+    applied and ready, so the runbook can tell "already there" from "needs a sync".
+    """
 
     def status(self, app: str) -> SyncStatus:
-        """The application's current sync, health and operation state."""
+        """The application's current state, without asking the controller to do anything."""
         ...
 
-    def refresh(self, app: str, *, hard: bool = True) -> SyncStatus:
-        """Make the controller re-read git; returns the refreshed state."""
-        ...
-
-    def sync(self, app: str, *, revision: str, prune: bool = False, resources: Sequence[str] = ()) -> SyncStatus:
-        """Start a sync to ``revision`` (waits for or terminates a running operation as configured)."""
+    def sync(self, app: str, *, revision: str, prune: bool = False) -> SyncStatus:
+        """Ask the controller to apply ``revision`` (``prune``: also delete what the revision no longer has)."""
         ...
 
     def wait_for_revision(self, app: str, revision: str, *, timeout: float) -> SyncStatus:
-        """Wait until exactly ``revision`` is applied, synced and healthy; fail fast on Degraded or a failed op."""
+        """Wait until exactly ``revision`` is applied and healthy; fail fast when the controller gave up."""
+        ...
+
+    def deployed(self, app: str) -> list[DeployedObject]:
+        """The objects the controller reports it applied (what ``verify-objects`` checks in gitops mode)."""
         ...
 
 

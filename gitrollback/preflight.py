@@ -14,7 +14,8 @@ What is asked, and of whom (each port contributes its own check through ``gitrol
 * The git host: push rights on the repository, and the right to open (and with ``auto_merge`` merge) the change
   request (GitHub's ``permissions`` of the repository, GitLab's access level on the project); the git remote itself
   answers a dry-run push.
-* Argo CD: ``GET`` the application.
+* Argo CD: ``GET`` the application. Flux: ``GET`` the Kustomization and its GitRepository, and a
+  ``SelfSubjectAccessReview`` for ``patch`` on each (the reconcile request is an annotation).
 * Anything the caller adds (the CLI adds the ``--notes`` path being writable).
 
 A port that cannot check (a library user's own adapter without ``check_access``) is skipped and named in the
@@ -100,7 +101,7 @@ def needs_for(
         push=gitops,
         change_request=gitops and g is not None and g.scm != "direct",
         merge=gitops and g is not None and g.scm != "direct" and g.auto_merge,
-        app=sync.app if gitops and sync is not None and sync.engine == "argocd" else None,
+        app=sync.app if gitops and sync is not None and sync.engine != "none" else None,
         budget_seconds=run_budget(settings, mode),
     )
 

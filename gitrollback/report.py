@@ -60,6 +60,17 @@ def report_json(report: RunReport) -> dict[str, Any]:
         },
         "rollback_commit": report.rollback_commit,
         "synced_revision": report.synced_revision,
+        "sync": None
+        if report.sync is None
+        else {
+            "engine": report.sync.engine,
+            "app": report.sync.app,
+            "revision": report.sync.revision,
+            "sync_status": report.sync.sync_status,
+            "health": report.sync.health,
+            "message": report.sync.operation_message,
+            "warnings": list(report.sync.warnings),
+        },
         "escalation": to_json(report.escalation),
     }
 

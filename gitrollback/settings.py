@@ -83,6 +83,7 @@ class ImageFactorySettings:
     poll_interval: float = 2.0
     verify_tls: bool = True
     ca_file: str | None = None
+    adapter: str = "httpx"
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class AssetSettings:
     profile: str | None = None
     tag_pattern: str | None = None
     stall_timeout: float = 60.0
+    adapter: str = "git"
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ class SmokeBuildSettings:
 class GitOpsSettings:
     """How a gitops-mode rollback changes the GitOps repository."""
 
-    scm: Literal["github", "gitlab", "direct"]
+    scm: str  # github, gitlab, direct, or a plugin's name
     project: str | None = None
     base_url: str | None = None
     token: SecretRef | None = None
@@ -154,13 +156,19 @@ class GitOpsSettings:
     markers: bool = True
     poll_interval: float = 5.0
     request_timeout: float = 30.0
+    workspace: str = "git"
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class SyncSettings:
-    """Which GitOps controller applies the repository, and how to wait for it."""
+    """Which GitOps controller applies the repository, and how to wait for it.
 
-    engine: Literal["argocd", "none"]
+    ``app`` names the Argo CD application or the Flux Kustomization (in ``namespace``); ``kubeconfig`` and
+    ``context`` reach the cluster Flux runs in when it is not the provider's own.
+    """
+
+    engine: str  # argocd, flux, none, or a plugin's name
     app: str = ""
     url: str | None = None
     project: str | None = None
@@ -172,6 +180,12 @@ class SyncSettings:
     ca_file: str | None = None
     poll_interval: float = 2.0
     request_timeout: float = 30.0
+    namespace: str = "flux-system"
+    kubeconfig: str | None = None
+    context: str | None = None
+    on_suspended: Literal["refuse", "warn"] = "refuse"
+    wait_for_dependents: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,18 @@ def _read_kubeconfig(p: ProviderSettings, source: str, read_file: FileReader | N
     return data
 
 
+def _read_sync_kubeconfig(p: ProviderSettings, source: str, read_file: FileReader | None) -> Mapping[str, Any]:
+    assert p.sync is not None and p.sync.kubeconfig is not None
+    from dataclasses import replace
+
+    moved = replace(p, cluster=replace(p.cluster, kubeconfig=p.sync.kubeconfig))
+    try:
+        return _read_kubeconfig(moved, source, read_file)
+    except ConfigError as exc:
+        key = f"providers[{p.label}].sync.kubeconfig"
+        raise ConfigError(exc.problem, path=source, key=key, hint=exc.hint) from exc
+
+
 def build_imagefactory(
     settings: Settings, *, env: Mapping[str, str], read_file: FileReader | None, clock: Clock | None = None
 ) -> ImageFactory:
@@ -105,7 +117,7 @@ def build_imagefactory(
     def secret(ref: Any) -> str | None:
         return resolve_secret(ref, env=env, read_file=read_file, source=settings.source) if ref else None
 
-    return imagefactory_factory()(ifs, token=secret(ifs.token), password=secret(ifs.password), clock=clock)
+    return imagefactory_factory(ifs.adapter)(ifs, token=secret(ifs.token), password=secret(ifs.password), clock=clock)
 
 
 def build_adapters(
@@ -125,7 +137,8 @@ def build_adapters(
         return resolve_secret(ref, env=env, read_file=read_file, source=settings.source) if ref else None
 
     ifs = settings.imagefactory
-    imagefactory = imagefactory_factory()(
+    where = f"providers[{p.label}]"
+    imagefactory = imagefactory_factory(ifs.adapter)(
         ifs,
         token=secret(ifs.token),
         password=secret(ifs.password),
@@ -134,13 +147,12 @@ def build_adapters(
         transport=imagefactory_transport,
     )
     cluster: Cluster | None = None
+    kubeconfig: Mapping[str, Any] | None = None
     # a gitops provider that opens change requests may go without cluster access: its rollback branch is the lock
     if p.cluster.kubeconfig or p.gitops is None or p.gitops.scm == "direct":
-        cluster = cluster_factory(p.cluster.adapter)(
-            p.cluster,
-            kubeconfig=_read_kubeconfig(p, settings.source, read_file),
-            token=secret(p.cluster.token),
-            timeout=p.cluster.timeout,
+        kubeconfig = _read_kubeconfig(p, settings.source, read_file)
+        cluster = cluster_factory(p.cluster.adapter, key=f"{where}.cluster.adapter")(
+            p.cluster, kubeconfig=kubeconfig, token=secret(p.cluster.token), timeout=p.cluster.timeout
         )
     state = Path(settings.state_dir).expanduser() if settings.state_dir else None
     git_env = _git_env(env, stall_timeout=p.assets.stall_timeout)
@@ -148,21 +160,32 @@ def build_adapters(
     if p.gitops is not None and p.gitops.token is not None:
         # the host token also reads and pushes the GitOps repository over HTTPS
         token = secret(p.gitops.token)
-        git_env = git_auth_env(token or "", user=_GIT_USER[p.gitops.scm], base=git_env)
-    assets = asset_source_factory()(p.assets, cache_dir=state / "repos" if state else None, env=git_env)
+        git_env = git_auth_env(token or "", user=_GIT_USER.get(p.gitops.scm, "x-access-token"), base=git_env)
+    assets = asset_source_factory(p.assets.adapter, key=f"{where}.assets.adapter")(
+        p.assets, cache_dir=state / "repos" if state else None, env=git_env
+    )
     out = Adapters(provider=p, imagefactory=imagefactory, cluster=cluster, assets=assets, state_dir=state)
     if p.gitops is not None:
         g = p.gitops
-        out.workspace = workspace_factory()(
+        out.workspace = workspace_factory(g.workspace, key=f"{where}.gitops.workspace")(
             p.assets,
             cache_dir=state or Path(".gitrollback"),
             env=git_env,
             author=(g.author_name, g.author_email),
         )
         if g.scm != "direct":
-            out.host = host_factory(g.scm)(g, token=token or "", clock=clock)
+            out.host = host_factory(g.scm, key=f"{where}.gitops.scm")(g, token=token or "", clock=clock)
     if p.sync is not None and p.sync.engine != "none":
-        out.sync = sync_factory(p.sync.engine)(p.sync, token=secret(p.sync.token), clock=clock, on_wait=on_wait)
+        s = p.sync
+        # Flux (and a plugin that talks to Kubernetes) reaches the cluster Flux runs in: sync.kubeconfig, else the
+        # provider's own cluster with its token
+        sync_kubeconfig = kubeconfig if s.kubeconfig is None else _read_sync_kubeconfig(p, settings.source, read_file)
+        sync_token = (
+            secret(s.token) if s.token is not None else (secret(p.cluster.token) if s.engine == "flux" else None)
+        )
+        out.sync = sync_factory(s.engine, key=f"{where}.sync.engine")(
+            s, token=sync_token, clock=clock, on_wait=on_wait, kubeconfig=sync_kubeconfig
+        )
     for adapter in (imagefactory, cluster, assets, out.workspace, out.host, out.sync):
         close = getattr(adapter, "close", None)
         if callable(close):

@@ -33,7 +33,7 @@ from gitrollback.errors import (
     UnexpectedResponseError,
     WaitTimeoutError,
 )
-from gitrollback.models import DeploymentRecord, SyncStatus
+from gitrollback.models import DeployedObject, DeploymentRecord, SyncStatus
 from gitrollback.ports import Clock
 
 __all__ = ["ArgoCDOperations"]
@@ -115,6 +115,10 @@ class ArgoCDOperations:
     def history(self, app: str) -> list[DeploymentRecord]:
         """``status.history``: successful full syncs, oldest first (Argo CD keeps ``revisionHistoryLimit``)."""
         return wire.history(self._get_app(app, operation="read history"))
+
+    def deployed(self, app: str) -> list[DeployedObject]:
+        """``status.resources``: the objects of the revision Argo CD compared (those only awaiting pruning left out)."""
+        return wire.deployed_objects(self._get_app(app, operation="read resources"))
 
     def sync(self, app: str, *, revision: str, prune: bool = False, resources: Sequence[str] = ()) -> SyncStatus:
         """Hard refresh, then sync ``app`` to ``revision``; returns the state with the operation requested.

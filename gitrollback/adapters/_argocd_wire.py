@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from gitrollback.errors import RemoteHTTPError, http_error_class
-from gitrollback.models import DeploymentRecord, SyncStatus
+from gitrollback.models import DeployedObject, DeploymentRecord, SyncStatus
 
 __all__ = [
     "ADAPTER",
@@ -124,7 +124,26 @@ def sync_status(name: str, app: Mapping[str, Any]) -> SyncStatus:
         operation_finished_at=parse_time(_get(state, "finishedAt")),
         reconciled_at=parse_time(_get(app, "status", "reconciledAt")),
         auto_sync=auto_sync_enabled(app),
+        engine="argocd",
     )
+
+
+def deployed_objects(app: Mapping[str, Any]) -> list[DeployedObject]:
+    """``status.resources``: the objects of the compared revision (those only awaiting pruning left out)."""
+    out: list[DeployedObject] = []
+    for item in _get(app, "status", "resources") or ():
+        if not isinstance(item, Mapping) or item.get("requiresPruning"):
+            continue
+        group, version = str(item.get("group") or ""), str(item.get("version") or "")
+        out.append(
+            DeployedObject(
+                f"{group}/{version}" if group else version,
+                str(item.get("kind") or ""),
+                str(item.get("name") or ""),
+                str(item["namespace"]) if item.get("namespace") else None,
+            )
+        )
+    return out
 
 
 def history(app: Mapping[str, Any]) -> list[DeploymentRecord]:

@@ -44,7 +44,7 @@ from gitrollback.errors import (
 )
 from gitrollback.models import AccessNeeds, AccessProblem, AppliedObject, LeaseRecord, Manifest
 
-__all__ = ["LightkubeCluster"]
+__all__ = ["LightkubeCluster", "translate_errors"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +111,10 @@ def _translate(operation: str, what: str) -> Iterator[None]:
                 hint="check cluster.kubeconfig/context in the config and that the API server is reachable",
             ) from exc
         raise
+
+
+#: the error boundary, shared with the Flux adapter (``flux.py``), the other lightkube module
+translate_errors = _translate
 
 
 class LightkubeCluster:

@@ -1,9 +1,22 @@
-"""Adapter factories by name, so a config file can choose an implementation.
+"""Adapter factories by name, so a config file can choose the implementation of every port.
+
+Each port has built-in factories (below) and takes more from installed plugins: the ``gitrollback.adapters`` entry
+point group, named ``<port>:<name>`` (``sync:mycontroller``, ``host:gitea``), loading to a factory with the same
+keyword arguments as the built-in one for that port (``docs/plugins.md``). The config key that picks each one:
+
+============  ==============================  ==============================================
+port          config key                      built-in names
+============  ==============================  ==============================================
+imagefactory  ``imagefactory.adapter``        httpx
+cluster       ``cluster.adapter``             lightkube
+assets        ``assets.adapter``              git
+workspace     ``gitops.workspace``            git
+host          ``gitops.scm``                  github, gitlab (``direct`` needs no host)
+sync          ``sync.engine``                 argocd, flux (``none`` needs no engine)
+============  ==============================  ==============================================
 
 The built-in factories import their adapter module only when called (a CLI that only prints ``--help`` never
-imports lightkube or gitpython). Third-party packages add factories through the ``gitrollback.adapters`` entry
-point group, named ``<port>:<name>`` (for example ``cluster:kubectl`` or ``assets:bitbucket``); the entry point
-must load to a callable with the same signature as the built-in factory for that port.
+imports lightkube or gitpython). An unknown name is a ``ConfigError`` listing the names that are known.
 """
 
 from __future__ import annotations
@@ -18,11 +31,13 @@ from gitrollback.ports import AssetSource, Clock, Cluster, ImageFactory, Rollbac
 from gitrollback.settings import AssetSettings, ClusterSettings, GitOpsSettings, ImageFactorySettings, SyncSettings
 
 __all__ = [
+    "CONFIG_KEYS",
     "ENTRY_POINT_GROUP",
     "asset_source_factory",
     "cluster_factory",
     "host_factory",
     "imagefactory_factory",
+    "known_names",
     "sync_factory",
     "workspace_factory",
 ]
@@ -42,6 +57,7 @@ def _httpx_imagefactory(
     clock: Clock | None = None,
     on_wait: Callable[[str, float, str], None] | None = None,
     transport: Any = None,
+    **_: Any,
 ) -> ImageFactory:
     from gitrollback.adapters.imagefactory import ImageFactoryClient
 
@@ -63,7 +79,7 @@ def _httpx_imagefactory(
 
 
 def _lightkube_cluster(
-    settings: ClusterSettings, *, kubeconfig: Mapping[str, Any], token: str | None, timeout: float = 30.0
+    settings: ClusterSettings, *, kubeconfig: Mapping[str, Any], token: str | None, timeout: float = 30.0, **_: Any
 ) -> Cluster:
     from gitrollback.adapters.kube import LightkubeCluster
 
@@ -71,7 +87,7 @@ def _lightkube_cluster(
 
 
 def _git_assets(
-    settings: AssetSettings, *, cache_dir: Path | None, env: Mapping[str, str] | None = None
+    settings: AssetSettings, *, cache_dir: Path | None, env: Mapping[str, str] | None = None, **_: Any
 ) -> AssetSource:
     from gitrollback.adapters.git_repo import GitAssetSource
 
@@ -79,14 +95,14 @@ def _git_assets(
 
 
 def _git_workspace(
-    settings: AssetSettings, *, cache_dir: Path, env: Mapping[str, str], author: tuple[str, str]
+    settings: AssetSettings, *, cache_dir: Path, env: Mapping[str, str], author: tuple[str, str], **_: Any
 ) -> RollbackWorkspace:
     from gitrollback.adapters.git_workspace import GitWorkspace
 
     return GitWorkspace(settings.repo, cache_dir=cache_dir, branch=settings.branch, env=env, author=author)
 
 
-def _github_host(settings: GitOpsSettings, *, token: str, clock: Clock | None = None) -> SourceHost:
+def _github_host(settings: GitOpsSettings, *, token: str, clock: Clock | None = None, **_: Any) -> SourceHost:
     from gitrollback.adapters.github import GitHubHost
 
     return GitHubHost(
@@ -100,7 +116,7 @@ def _github_host(settings: GitOpsSettings, *, token: str, clock: Clock | None = 
     )
 
 
-def _gitlab_host(settings: GitOpsSettings, *, token: str, clock: Clock | None = None) -> SourceHost:
+def _gitlab_host(settings: GitOpsSettings, *, token: str, clock: Clock | None = None, **_: Any) -> SourceHost:
     from gitrollback.adapters.gitlab import GitLabHost
 
     return GitLabHost(
@@ -121,6 +137,7 @@ def _argocd_sync(
     token: str | None,
     clock: Clock | None = None,
     on_wait: Callable[[str, float, str], None] | None = None,
+    **_: Any,
 ) -> SyncEngine:
     from gitrollback.adapters.argocd import ArgoCDEngine
 
@@ -141,61 +158,117 @@ def _argocd_sync(
     return engine
 
 
+def _flux_sync(
+    settings: SyncSettings,
+    *,
+    token: str | None,
+    clock: Clock | None = None,
+    on_wait: Callable[[str, float, str], None] | None = None,
+    kubeconfig: Mapping[str, Any] | None = None,
+    **_: Any,
+) -> SyncEngine:
+    from gitrollback.adapters.flux import FluxEngine
+
+    if kubeconfig is None:
+        raise ConfigError(
+            "Flux is reached through the Kubernetes API and no kubeconfig is configured",
+            key="sync.kubeconfig",
+            hint="set sync.kubeconfig (or the provider's cluster.kubeconfig)",
+        )
+    return FluxEngine.from_kubeconfig(
+        kubeconfig,
+        context=settings.context,
+        token=token,
+        namespace=settings.namespace,
+        clock=clock,
+        poll_interval=settings.poll_interval,
+        on_suspended=settings.on_suspended,
+        wait_for_dependents=settings.wait_for_dependents,
+        on_wait=on_wait,
+    )
+
+
 _BUILTIN: dict[str, dict[str, Callable[..., Any]]] = {
     "imagefactory": {"httpx": _httpx_imagefactory},
     "cluster": {"lightkube": _lightkube_cluster},
     "assets": {"git": _git_assets},
     "workspace": {"git": _git_workspace},
     "host": {"github": _github_host, "gitlab": _gitlab_host},
-    "sync": {"argocd": _argocd_sync},
+    "sync": {"argocd": _argocd_sync, "flux": _flux_sync},
 }
+#: where each port's name comes from in the config, for the error message
+CONFIG_KEYS = {
+    "imagefactory": "imagefactory.adapter",
+    "cluster": "cluster.adapter",
+    "assets": "assets.adapter",
+    "workspace": "gitops.workspace",
+    "host": "gitops.scm",
+    "sync": "sync.engine",
+}
+#: names a config may use that need no adapter at all
+_NO_ADAPTER = {"host": ("direct",), "sync": ("none",)}
 
 
-def _lookup(port: str, name: str) -> Callable[..., Any]:
+def _plugins(port: str) -> dict[str, Any]:
+    return {
+        ep.name.split(":", 1)[1]: ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name.startswith(f"{port}:")
+    }
+
+
+def known_names(port: str) -> list[str]:
+    """Every name a config may use for ``port``: the built-ins, the no-adapter names, then the plugins'."""
+    return sorted(_BUILTIN[port]) + list(_NO_ADAPTER.get(port, ())) + sorted(set(_plugins(port)) - set(_BUILTIN[port]))
+
+
+def _lookup(port: str, name: str, key: str | None = None) -> Callable[..., Any]:
     builtin = _BUILTIN[port].get(name)
     if builtin is not None:
         return builtin
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name == f"{port}:{name}":
-            factory: Callable[..., Any] = ep.load()
-            return factory
-    known = sorted(_BUILTIN[port]) + sorted(
-        ep.name.split(":", 1)[1] for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name.startswith(f"{port}:")
-    )
+    plugin = _plugins(port).get(name)
+    if plugin is not None:
+        try:
+            factory: Callable[..., Any] = plugin.load()
+        except Exception as exc:  # a broken plugin is a configuration problem, named as such
+            raise ConfigError(
+                f"the {port} plugin {name!r} ({plugin.value}) cannot be loaded: {type(exc).__name__}: {exc}",
+                key=key or CONFIG_KEYS[port],
+                hint="reinstall the plugin's package, or choose another name",
+            ) from exc
+        return factory
     raise ConfigError(
         f"no {port} adapter named {name!r}",
-        key=f"{port}.adapter",
-        hint="available: "
-        + ", ".join(known)
+        key=key or CONFIG_KEYS[port],
+        hint="known names: "
+        + ", ".join(known_names(port))
         + f" (plugins register '{port}:<name>' in the {ENTRY_POINT_GROUP} entry points)",
     )
 
 
-def imagefactory_factory(name: str = "httpx") -> ImageFactoryFactory:
-    """The factory that builds the Image Factory client."""
-    return _lookup("imagefactory", name)
+def imagefactory_factory(name: str = "httpx", *, key: str | None = None) -> ImageFactoryFactory:
+    """The factory for ``imagefactory.adapter`` (the Image Factory client)."""
+    return _lookup("imagefactory", name, key)
 
 
-def cluster_factory(name: str = "lightkube") -> ClusterFactory:
-    """The factory that builds the cluster adapter named in ``cluster.adapter``."""
-    return _lookup("cluster", name)
+def cluster_factory(name: str = "lightkube", *, key: str | None = None) -> ClusterFactory:
+    """The factory for ``cluster.adapter``."""
+    return _lookup("cluster", name, key)
 
 
-def asset_source_factory(name: str = "git") -> AssetSourceFactory:
-    """The factory that builds the asset history reader."""
-    return _lookup("assets", name)
+def asset_source_factory(name: str = "git", *, key: str | None = None) -> AssetSourceFactory:
+    """The factory for ``assets.adapter`` (the asset history reader)."""
+    return _lookup("assets", name, key)
 
 
-def workspace_factory(name: str = "git") -> Callable[..., RollbackWorkspace]:
-    """The factory that builds the git workspace the rollback commit is made in."""
-    return _lookup("workspace", name)
+def workspace_factory(name: str = "git", *, key: str | None = None) -> Callable[..., RollbackWorkspace]:
+    """The factory for ``gitops.workspace`` (where the rollback commit is made)."""
+    return _lookup("workspace", name, key)
 
 
-def host_factory(name: str) -> Callable[..., SourceHost]:
+def host_factory(name: str, *, key: str | None = None) -> Callable[..., SourceHost]:
     """The factory for ``gitops.scm`` (github, gitlab, or a plugin's name)."""
-    return _lookup("host", name)
+    return _lookup("host", name, key)
 
 
-def sync_factory(name: str) -> Callable[..., SyncEngine]:
-    """The factory for ``sync.engine`` (argocd, or a plugin's name)."""
-    return _lookup("sync", name)
+def sync_factory(name: str, *, key: str | None = None) -> Callable[..., SyncEngine]:
+    """The factory for ``sync.engine`` (argocd, flux, or a plugin's name)."""
+    return _lookup("sync", name, key)

@@ -88,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument(
         "--scm", choices=["github", "gitlab", "direct"], default="github", help="gitops: where the GitOps repo lives"
     )
-    sandbox.add_argument("--sync", choices=["argocd"], default="argocd", help="gitops: the GitOps controller")
+    sandbox.add_argument("--sync", choices=["argocd", "flux"], default="argocd", help="gitops: the GitOps controller")
     sandbox.add_argument(
         "--auto-merge", action="store_true", help="gitops: gitrollback merges its own change request (no reviewer)"
     )
@@ -257,7 +257,9 @@ def _cmd_sandbox(
 ) -> int:
     from gitrollback.cli.sandbox import SandboxOptions, run_sandbox, serve_sandbox
 
-    options = SandboxOptions(mode=args.mode, scm=args.scm, auto_merge=args.auto_merge, faults=tuple(args.fault))
+    options = SandboxOptions(
+        mode=args.mode, scm=args.scm, auto_merge=args.auto_merge, sync=args.sync, faults=tuple(args.fault)
+    )
     if args.action == "serve":
         return serve_sandbox(args.dir, output, options=options, clock=clock)
     report = run_sandbox(args.dir, progress, output, options=options, clock=clock)

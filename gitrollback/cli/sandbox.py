@@ -2,7 +2,8 @@
 
 ``sandbox`` (or ``sandbox run``) builds the world in a temporary directory (or ``--dir``), runs the rollback through
 ``Rollback.from_settings`` exactly as ``gitrollback run`` would, and tears the world down. ``--mode gitops`` builds
-the GitOps world instead (``--scm github|gitlab|direct``, Argo CD syncing it); a simulated reviewer merges the pull or
+the GitOps world instead (``--scm github|gitlab|direct``, Argo CD or Flux syncing it: ``--sync argocd|flux``); a
+simulated reviewer merges the pull or
 merge request unless ``--auto-merge`` lets gitrollback merge it itself. ``sandbox serve`` builds the world, writes the
 config, the kubeconfig and an env file with the tokens, prints how to drive it by hand, and keeps the simulators up
 until interrupted.
@@ -37,6 +38,7 @@ class SandboxOptions:
     mode: Literal["image_factory_installer", "gitops"] = "image_factory_installer"
     scm: Literal["github", "gitlab", "direct"] = "github"
     auto_merge: bool = False
+    sync: Literal["argocd", "flux"] = "argocd"
     faults: tuple[str, ...] = ()
 
 
@@ -47,7 +49,7 @@ def _read(path: str) -> str:
 def _require_simulators() -> None:
     """The sandbox runs the simulators, which need the ``testing`` extra: say so instead of a traceback."""
     try:
-        from gitrollback.testing import _k8s_yaml, _kube_schemas  # noqa: F401
+        from gitrollback.testing import _crd_schemas, _k8s_yaml, _kube_schemas  # noqa: F401
         from gitrollback.testing._extras import find_kubectl
 
         find_kubectl()
@@ -103,7 +105,9 @@ def _world(root: Path, options: SandboxOptions, clock: SimClock | None) -> Itera
     if options.mode == "gitops":
         from gitrollback.testing.sandbox_gitops import build_gitops_sandbox
 
-        with build_gitops_sandbox(root, scm=options.scm, auto_merge=options.auto_merge, clock=clock) as gitops_world:
+        with build_gitops_sandbox(
+            root, scm=options.scm, auto_merge=options.auto_merge, sync=options.sync, clock=clock
+        ) as gitops_world:
             if not options.auto_merge:
                 gitops_world.start_reviewer()
             yield gitops_world
@@ -121,9 +125,15 @@ def _story(world: SandboxWorld | GitOpsSandbox, options: SandboxOptions) -> str:
             "gitrollback merges it itself (--auto-merge)" if options.auto_merge else "a simulated reviewer merges it"
         )
         where = {"github": "a GitHub pull request", "gitlab": "a GitLab merge request", "direct": "a direct push"}
+        applied = (
+            f"Flux could not apply {bad} (tag v0.4.0) to provider {world.provider_id} ('sandbox', gitops mode): its "
+            "dry run failed, the Kustomization is retrying and the provider has no Tasks"
+            if options.sync == "flux"
+            else f"Argo CD applied {bad} (tag v0.4.0) to provider {world.provider_id} ('sandbox', gitops mode) and "
+            "the application is Degraded"
+        )
         return (
-            f"Argo CD applied {bad} (tag v0.4.0) to provider {world.provider_id} ('sandbox', gitops mode) and the "
-            f"application is Degraded. Rolling back through {where[options.scm]}"
+            f"{applied}. Rolling back through {where[options.scm]}"
             + ("" if options.scm == "direct" else f"; {merge}")
             + ":\n"
         )
@@ -200,6 +210,8 @@ def _serve(
         host = getattr(world, "host", None)
         if argocd is not None:
             lines.append(f"Argo CD simulator:       {argocd.url}")
+        if getattr(world, "flux", None) is not None:
+            lines.append("Flux simulator:          GitRepository and Kustomization in flux-system (kubectl get ks -A)")
         if host is not None:
             label = {"github": "GitHub", "gitlab": "GitLab"}.get(options.scm, options.scm) + " simulator:"
             lines.append(f"{label:<25}{host.url}")

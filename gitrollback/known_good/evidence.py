@@ -166,7 +166,8 @@ def deployment_candidates(
             unconfirmed.append(
                 (
                     record.revision,
-                    f"Argo CD deployed it (history id {record.id}, {record.deployed_at:%Y-%m-%d %H:%M}Z) but nothing "
+                    f"{record.controller} deployed it (history id {record.id}, {record.deployed_at:%Y-%m-%d %H:%M}Z) "
+                    "but nothing "
                     "shows it was healthy: no verified marker, no healthy revision, no succeeded installer job "
                     "while it was deployed",
                 )
@@ -177,7 +178,8 @@ def deployment_candidates(
                     source="deployment-history",
                     revision=record.revision,
                     evidence=(
-                        f"Argo CD deployed it (history id {record.id}, {record.deployed_at:%Y-%m-%d %H:%M}Z) and {why}"
+                        f"{record.controller} deployed it (history id {record.id}, "
+                        f"{record.deployed_at:%Y-%m-%d %H:%M}Z) and {why}"
                     ),
                     at=record.deployed_at,
                 )

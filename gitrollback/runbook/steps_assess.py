@@ -20,6 +20,7 @@ from gitrollback.models import DeploymentRecord, FailedJob, InstallerJob, PlanSt
 from gitrollback.namespaces import installer_namespace
 from gitrollback.ports import DeploymentHistory
 from gitrollback.runbook.context import RunContext
+from gitrollback.runbook.sync_engines import renders_with
 from gitrollback.runbook.token_budget import check_token_budget
 
 __all__ = ["AssessStep", "KnownGoodStep", "RenderStep", "latest_failed_job"]
@@ -173,6 +174,12 @@ class RenderStep:
 
     def plan(self, ctx: RunContext) -> PlanStep:
         rev = ctx.known_good.revision[:12] if ctx.known_good else "?"
+        if ctx.mode == "gitops":
+            return PlanStep(
+                self.name,
+                f"read {ctx.settings.assets.path} at {rev}: the rollback commits this tree and "
+                f"{renders_with(ctx.settings.sync)} (objects are checked as the controller reports them)",
+            )
         kinds: dict[str, int] = {}
         for m in ctx.manifests:
             kinds[m.kind] = kinds.get(m.kind, 0) + 1
@@ -187,6 +194,15 @@ class RenderStep:
         if ctx.known_good is None:  # pragma: no cover - the engine stops before
             raise PreconditionFailedError("no known-good revision", step=self.name)
         files = ctx.ports.assets.read_tree(ctx.known_good.revision, ctx.settings.assets.path)
+        source = f"{ctx.settings.assets.path}@{ctx.known_good.revision[:12]}"
+        if ctx.mode == "gitops":
+            if not files:
+                raise PreconditionFailedError(
+                    f"the known-good revision has no files under {source}",
+                    step=self.name,
+                    hint="choose another revision with --to, or fix assets.path in the config",
+                )
+            return f"{len(files)} files from {source}; {renders_with(ctx.settings.sync)} after the merge"
         try:
             ctx.manifests = asset_tree.expand_assets(files, ctx.profile)
         except AssetError as exc:
@@ -196,5 +212,4 @@ class RenderStep:
                 step=self.name,
                 hint="choose another revision with --to, or fix assets.path/profile in the config",
             ) from exc
-        source = f"{ctx.settings.assets.path}@{ctx.known_good.revision[:12]}"
         return f"{len(ctx.manifests)} objects from {source} (profile {ctx.profile})"

@@ -14,6 +14,7 @@ from gitrollback.errors import PreconditionFailedError, StepError, WaitTimeoutEr
 from gitrollback.models import PlanStep
 from gitrollback.runbook.context import RunContext
 from gitrollback.runbook.engine import Skipped
+from gitrollback.runbook.sync_engines import controller_label
 
 __all__ = ["ChangeRequestStep", "CommitStep", "MarkerStep", "MergeStep", "PushStep", "SyncStep", "rollback_branch"]
 
@@ -113,9 +114,9 @@ def _body(ctx: RunContext) -> str:
         "",
         "After merge: "
         + (
-            f"Argo CD application `{sync.app}` is synced to the merge commit and gitrollback waits until exactly that "
+            f"the {controller_label(sync)} is reconciled to the merge commit and gitrollback waits until exactly that "
             "revision is applied and healthy, then re-checks readiness and runs a smoke build."
-            if sync is not None and sync.engine == "argocd"
+            if sync is not None and sync.engine != "none"
             else "your GitOps controller applies the merge commit; gitrollback then re-checks readiness and runs a "
             "smoke build."
         ),
@@ -220,11 +221,30 @@ class SyncStep:
         s = ctx.settings.sync
         if s is None or s.engine == "none":
             return PlanStep(self.name, "no sync engine configured: rely on the controller's own polling")
+        if s.engine == "argocd":
+            return PlanStep(
+                self.name,
+                f"sync Argo CD application {s.app} to the rollback revision and wait until it is Synced and Healthy "
+                f"at exactly that revision (timeout {s.timeout:.0f}s)",
+                (f"prune={str(s.prune).lower()}", f"operation in progress: {s.on_operation_in_progress}"),
+                mutates=True,
+            )
+        if s.engine == "flux":
+            targets: tuple[str, ...] = (f"suspended GitRepository or Kustomization: {s.on_suspended}",)
+            if s.wait_for_dependents:
+                targets += ("then the Kustomizations that depend on it",)
+            return PlanStep(
+                self.name,
+                f"reconcile the {controller_label(s)} with its GitRepository (reconcile.fluxcd.io/requestedAt) and "
+                f"wait until it applied exactly the rollback revision and is Ready (timeout {s.timeout:.0f}s)",
+                targets,
+                mutates=True,
+            )
         return PlanStep(
             self.name,
-            f"sync Argo CD application {s.app} to the rollback revision and wait until it is Synced and Healthy "
-            f"at exactly that revision (timeout {s.timeout:.0f}s)",
-            (f"prune={str(s.prune).lower()}", f"operation in progress: {s.on_operation_in_progress}"),
+            f"sync {controller_label(s)} to the rollback revision and wait until it is applied and healthy "
+            f"(timeout {s.timeout:.0f}s)",
+            (f"prune={str(s.prune).lower()}",),
             mutates=True,
         )
 
@@ -241,7 +261,7 @@ class SyncStep:
             status = engine.wait_for_revision(s.app, revision, timeout=s.timeout)
         except WaitTimeoutError as exc:
             last = engine.status(s.app)
-            if not s.prune and last.revision == revision and last.sync_status == "OutOfSync":
+            if s.engine == "argocd" and not s.prune and last.revision == revision and last.sync_status == "OutOfSync":
                 # the revision is applied but objects the bad release added are still live: only pruning fixes that
                 raise StepError(
                     f"{s.app} applied {revision[:12]} but stays OutOfSync: the cluster still has objects that "
@@ -251,7 +271,9 @@ class SyncStep:
                 ) from exc
             raise
         ctx.sync_status = status
-        return f"{s.app} is Synced and Healthy at {status.revision[:12]}"
+        state = "Synced and Healthy" if s.engine == "argocd" else "applied and ready"
+        warnings = "".join(f"; WARNING: {w}" for w in status.warnings)
+        return f"{controller_label(s)} is {state} at {status.revision[:12]}{warnings}"
 
 
 class MarkerStep:

@@ -106,18 +106,41 @@ class ObjectsStep:
             tuple(f"Task/{t}" for t in tasks) + tuple(f"Pipeline/{p}" for p in pipelines),
         )
 
+    @staticmethod
+    def _known_good_set(ctx: RunContext) -> tuple[set[tuple[str, str]], str] | None:
+        """(kind, name) of the known-good objects and their Tekton API version; None when nobody can say.
+
+        In installer mode that is what ``render`` expanded; in gitops mode the controller renders the path, so it
+        is what the sync engine reports it applied (Argo CD's ``status.resources``, Flux's inventory).
+        """
+        s, engine = ctx.settings.sync, ctx.ports.sync
+        if ctx.mode != "gitops":
+            objects = [(m.kind, m.name, m.api_version, m.namespace) for m in ctx.manifests]
+        elif s is not None and s.engine != "none" and engine is not None:
+            objects = [(o.kind, o.name, o.api_version, o.namespace) for o in engine.deployed(s.app)]
+        else:
+            return None
+        here = [o for o in objects if o[3] in (None, ctx.namespace)]
+        api_version = next((o[2] for o in here if o[0] in ("Task", "Pipeline")), _TEKTON)
+        return {(kind, name) for kind, name, _, _ in here}, api_version
+
     def run(self, ctx: RunContext) -> str:
         tasks, pipelines = self._required(ctx)
         cluster = ctx.ports.cluster
         if cluster is None:
             return Skipped("no cluster access configured: Image Factory's readiness check covers Tasks and Pipelines")
+        known = self._known_good_set(ctx)
         # read through the version the assets are written in (v1beta1 today), which the cluster must serve
-        api_version = next((m.api_version for m in ctx.manifests if m.kind in ("Task", "Pipeline")), _TEKTON)
+        api_version = known[1] if known is not None else _TEKTON
         present_tasks = set(cluster.list_names(api_version, "Task", namespace=ctx.namespace))
         present_pipelines = set(cluster.list_names(api_version, "Pipeline", namespace=ctx.namespace))
         missing = [f"Task/{t}" for t in tasks if t not in present_tasks]
         missing += [f"Pipeline/{p}" for p in pipelines if p not in present_pipelines]
-        wanted = {(m.kind, m.name) for m in ctx.manifests}
+        wanted = (
+            known[0]
+            if known is not None
+            else {("Task", t) for t in present_tasks} | {("Pipeline", p) for p in present_pipelines}
+        )
         ctx.leftovers = sorted(
             [f"Task/{t}" for t in present_tasks if ("Task", t) not in wanted]
             + [f"Pipeline/{p}" for p in present_pipelines if ("Pipeline", p) not in wanted]

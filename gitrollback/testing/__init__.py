@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from gitrollback.testing.argocd import ArgoCDSimulator
     from gitrollback.testing.clock import FakeClock, SimClock, WallClock
     from gitrollback.testing.cluster_state import ApplyResult, ClusterState, ResourceType, StoreError
+    from gitrollback.testing.flux import FluxSimulator
     from gitrollback.testing.git_http import GitHttpBackend, GitHttpServer
     from gitrollback.testing.github import GitHubSimulator
     from gitrollback.testing.gitlab import GitLabSimulator
@@ -38,6 +39,7 @@ _EXPORTS = {
     "ClusterState": "cluster_state",
     "CommitSpec": "repos",
     "FakeClock": "clock",
+    "FluxSimulator": "flux",
     "GitHttpBackend": "git_http",
     "GitHttpServer": "git_http",
     "GitHubSimulator": "github",
@@ -68,6 +70,7 @@ __all__ = [
     "ClusterState",
     "CommitSpec",
     "FakeClock",
+    "FluxSimulator",
     "GitHttpBackend",
     "GitHttpServer",
     "GitHubSimulator",

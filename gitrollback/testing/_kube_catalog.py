@@ -323,15 +323,49 @@ def validate(rt: ResourceType, obj: Mapping[str, Any]) -> None:
     """The kind's validation, as far as its API schema states it: required fields (422 Invalid).
 
     ``status`` is left out (the main resource ignores it; status writes are validated by hand-written code the
-    schemas do not carry). Custom resources have no schema here and pass.
+    schemas do not carry). Custom resources with a CRD in ``_crd_schemas`` get its defaults filled in (in place)
+    and its type and value rules checked too; other custom resources pass.
     """
-    body = {k: v for k, v in obj.items() if k != "status"}
     version = str(obj.get("apiVersion", "")).rsplit("/", 1)[-1] or rt.preferred_version
+    if rt.custom and isinstance(obj, dict):
+        from gitrollback.testing import _crd_schemas  # it imports this module
+
+        _crd_schemas.defaults(rt.group, version, rt.kind, obj)
+    body = {k: v for k, v in obj.items() if k != "status"}
     report = schemas.check(rt.group, version, rt.kind, body)
-    if report is None or not report.invalid:
+    if report is None:
         return
     errors = [(_field_path(path), "FieldValueRequired", "Required value") for path in report.invalid]
-    raise _invalid_status(rt.kind, rt.group, str((obj.get("metadata") or {}).get("name") or ""), errors)
+    if rt.custom:
+        # a custom resource is decoded unstructured, so the CRD's schema validation reports wrong types, as
+        # apiextensions-apiserver does: ``spec.prune: Invalid value: "string": spec.prune in body must be of
+        # type boolean: "string"``; then the value rules
+        for bad in report.mistyped:
+            where, wanted = _field_path(bad.path), _crd_type(bad.schema)
+            shown = json.dumps(_openapi_kind(bad.value))
+            detail = f"Invalid value: {shown}: {where} in body must be of type {wanted}: {shown}"
+            errors.append((where, "FieldValueTypeInvalid", detail))
+        errors += [(_field_path(path), reason, detail) for path, reason, detail in report.invalid_values]
+    if errors:
+        raise _invalid_status(rt.kind, rt.group, str((obj.get("metadata") or {}).get("name") or ""), errors)
+
+
+def _openapi_kind(value: Any) -> str:
+    """The JSON type name kube-openapi prints for a value."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "object" if isinstance(value, Mapping) else "array"
+
+
+def _crd_type(schema: Mapping[str, Any]) -> str:
+    raw = schema.get("type")
+    return str(raw) if isinstance(raw, str) else "object"
 
 
 def _unmarshal_error(bad: schemas.Mistyped) -> str:
@@ -389,7 +423,9 @@ def decode(
     report = schemas.check(rt.group, version, rt.kind, {k: v for k, v in obj.items() if k != "status"})
     if report is None:
         return
-    failure = _unmarshal_error(report.mistyped[0]) if report.mistyped else _micro_time_error(rt, obj)
+    # custom resources decode into unstructured JSON: wrong types are left to validation (422)
+    mistyped = report.mistyped and not rt.custom
+    failure = _unmarshal_error(report.mistyped[0]) if mistyped else _micro_time_error(rt, obj)
     if failure is None and report.unknown and field_validation == "Strict":
         failure = _strict_error(report.unknown)
     if failure is not None:

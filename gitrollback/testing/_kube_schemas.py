@@ -23,6 +23,7 @@ demands (a container ``image`` in a Deployment).
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -58,6 +59,8 @@ class SchemaReport:
     unknown: list[FieldPath] = field(default_factory=list)
     mistyped: list[Mistyped] = field(default_factory=list)
     invalid: list[FieldPath] = field(default_factory=list)  # missing required fields
+    #: values a custom resource's schema refuses (enum, pattern, lengths, bounds): (path, reason, detail)
+    invalid_values: list[tuple[FieldPath, str, str]] = field(default_factory=list)
     #: keys of associative lists along the way, for structured-merge-diff's ``[name="x"]`` path elements
     list_keys: dict[FieldPath, tuple[str, ...]] = field(default_factory=dict)
 
@@ -176,10 +179,21 @@ def go_type(schema: Mapping[str, Any]) -> str:
 
 
 def check(group: str, version: str, kind: str, obj: Mapping[str, Any]) -> SchemaReport | None:
-    """Walk ``obj`` over its kind's schema; None for a kind without one (a custom resource)."""
+    """Walk ``obj`` over its kind's schema; None for a kind without one.
+
+    Custom resources with a CRD in ``_crd_schemas`` are walked over its structural schema, whose value rules
+    (``enum``, ``pattern``, lengths, bounds) are checked too.
+    """
     top = _SCHEMAS.top(group, version, kind)
     if top is None:
-        return None
+        from gitrollback.testing import _crd_schemas  # it imports the catalogue, which imports this module
+
+        crd = _crd_schemas.schema_for(group, version, kind)
+        if crd is None:
+            return None
+        report = SchemaReport()
+        _walk(obj, crd, _At((), kind, (), values=True), report)
+        return report
     report = SchemaReport()
     _walk(obj, {"$ref": f"#/$defs/{top}"}, _At((), top.rsplit(".", 1)[-1], ()), report)
     return report
@@ -192,17 +206,21 @@ class _At:
     path: FieldPath
     struct: str
     fields: tuple[str, ...]
+    values: bool = False  # check value rules (a CRD's structural schema)
 
 
 def _walk(value: Any, schema: Mapping[str, Any], at: _At, report: SchemaReport) -> None:
     schema, name = _resolve(schema)
     if name is not None and "properties" in schema:
-        at = _At(at.path, name.rsplit(".", 1)[-1], at.fields)
+        at = _At(at.path, name.rsplit(".", 1)[-1], at.fields, at.values)
     if value is None:
         return
     if not _fits(value, _types(schema)):
         report.mistyped.append(Mistyped(at.path, value, schema, at.struct, at.fields))
-    elif isinstance(value, Mapping):
+        return
+    if at.values:
+        _check_value(value, schema, at.path, report)
+    if isinstance(value, Mapping):
         _walk_map(value, schema, at, report)
     elif isinstance(value, list):
         item = schema.get("items") or {}
@@ -210,7 +228,7 @@ def _walk(value: Any, schema: Mapping[str, Any], at: _At, report: SchemaReport) 
         if schema.get("x-kubernetes-list-type") == "map" and keys:
             report.list_keys[at.path] = tuple(keys)
         for index, child in enumerate(value):
-            _walk(child, item, _At((*at.path, index), at.struct, at.fields), report)
+            _walk(child, item, _At((*at.path, index), at.struct, at.fields, at.values), report)
 
 
 def _walk_map(value: Mapping[str, Any], schema: Mapping[str, Any], at: _At, report: SchemaReport) -> None:
@@ -218,9 +236,9 @@ def _walk_map(value: Mapping[str, Any], schema: Mapping[str, Any], at: _At, repo
     extra = schema.get("additionalProperties", not properties)
     for key, child in value.items():
         if key in properties:
-            _walk(child, properties[key], _At((*at.path, key), at.struct, (*at.fields, key)), report)
+            _walk(child, properties[key], _At((*at.path, key), at.struct, (*at.fields, key), at.values), report)
         elif isinstance(extra, Mapping):
-            _walk(child, extra, _At((*at.path, key), at.struct, at.fields), report)
+            _walk(child, extra, _At((*at.path, key), at.struct, at.fields, at.values), report)
         elif extra is False:
             report.unknown.append((*at.path, key))
     for required in schema.get("required") or ():
@@ -238,3 +256,71 @@ def _missing(schema: Mapping[str, Any], path: FieldPath, report: SchemaReport) -
             _missing((target.get("properties") or {}).get(required) or {}, (*path, required), report)
     else:
         report.invalid.append(path)
+
+
+def _dotted(path: FieldPath) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _quoted(value: Any) -> str:
+    return json.dumps(value)
+
+
+def _check_value(value: Any, schema: Mapping[str, Any], path: FieldPath, report: SchemaReport) -> None:
+    """A CRD schema's value rules, worded as kube-openapi's ``pkg/validation/errors`` and apiextensions word them."""
+    where = _dotted(path)
+    if "x-kubernetes-validations" in schema:
+        from gitrollback.testing import _crd_schemas
+
+        shown = _quoted(value) if not isinstance(value, Mapping | list) else '"object"'
+        for message in _crd_schemas.rule_failures(schema, value):
+            report.invalid_values.append((path, "FieldValueInvalid", f"Invalid value: {shown}: {message}"))
+    enum = schema.get("enum")
+    if enum is not None and value not in enum:
+        supported = ", ".join(_quoted(v) for v in enum)
+        report.invalid_values.append(
+            (path, "FieldValueNotSupported", f"Unsupported value: {_quoted(value)}: supported values: {supported}")
+        )
+    if isinstance(value, str):
+        pattern = schema.get("pattern")
+        if pattern is not None and re.search(pattern, value) is None:
+            report.invalid_values.append(
+                (
+                    path,
+                    "FieldValueInvalid",
+                    f"Invalid value: {_quoted(value)}: {where} in body should match '{pattern}'",
+                )
+            )
+        if "maxLength" in schema and len(value) > int(schema["maxLength"]):
+            report.invalid_values.append(
+                (path, "FieldValueTooLong", f"Too long: may not be more than {int(schema['maxLength'])} bytes")
+            )
+        if "minLength" in schema and len(value) < int(schema["minLength"]):
+            report.invalid_values.append(
+                (
+                    path,
+                    "FieldValueInvalid",
+                    f"Invalid value: {_quoted(value)}: {where} in body should be at least {int(schema['minLength'])} "
+                    "chars long",
+                )
+            )
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if "minimum" in schema and value < schema["minimum"]:
+            report.invalid_values.append(
+                (
+                    path,
+                    "FieldValueInvalid",
+                    f"Invalid value: {value}: {where} in body should be greater than or equal to {schema['minimum']}",
+                )
+            )
+        if "maximum" in schema and value > schema["maximum"]:
+            report.invalid_values.append(
+                (
+                    path,
+                    "FieldValueInvalid",
+                    f"Invalid value: {value}: {where} in body should be less than or equal to {schema['maximum']}",
+                )
+            )

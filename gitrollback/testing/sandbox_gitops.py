@@ -1,12 +1,15 @@
-"""The gitops-mode sandbox: a broken upgrade that Argo CD applied from a GitOps repository on GitHub, GitLab or
-a plain git remote.
+"""The gitops-mode sandbox: a broken upgrade that Argo CD or Flux applied from a GitOps repository on GitHub,
+GitLab or a plain git remote.
 
 The pieces are the same real ones as the installer sandbox (``gitrollback.testing.sandbox``): the real asset tree in a
 real git history ending in the broken v0.4.0 upgrade, a Kubernetes simulator, and an Image Factory simulator whose
 provider is in ``gitops`` mode. The GitOps repository is a bare repository served by the GitHub or GitLab simulator
-(smart HTTP with token auth) or, for ``direct``, a bare repository on disk. The Argo CD simulator syncs
-``backend/tekton`` from it and has applied the broken commit, so the cluster holds the broken state, Image Factory's
-readiness fails with its exact messages, and the application is Degraded.
+(smart HTTP with token auth) or, for ``direct``, a bare repository on disk. With ``sync="argocd"`` the Argo CD
+simulator syncs ``backend/tekton`` from it and has applied the broken commit, so the cluster holds the broken state,
+Image Factory's readiness fails with its exact messages, and the application is Degraded. With ``sync="flux"`` the
+Flux simulator's GitRepository follows ``main`` and a Kustomization builds ``./backend/tekton`` into the provider's
+namespace: the broken commit fails Flux's server-side dry run (its registry Deployment has no selector), so nothing of
+it was applied, the provider's Tasks and Pipelines are missing, and the Kustomization is Ready=False and retrying.
 
 The hosts behave as the real ones do: mergeability is computed in the background for ``mergeability_delay``
 seconds after the change request is opened (GitHub's ``mergeable: null``; GitLab's ``preparing`` and ``checking``),
@@ -30,7 +33,8 @@ from typing import Any, Literal
 
 from gitrollback.testing.argocd import ArgoCDSimulator
 from gitrollback.testing.clock import SimClock, Timer, WallClock
-from gitrollback.testing.cluster_state import ClusterState
+from gitrollback.testing.cluster_state import CATALOG, ClusterState
+from gitrollback.testing.flux import FLUX_TYPES, FluxSimulator
 from gitrollback.testing.github import GitHubSimulator
 from gitrollback.testing.gitlab import GitLabSimulator
 from gitrollback.testing.imagefactory import ImageFactorySimulator
@@ -49,7 +53,9 @@ from gitrollback.testing.sandbox import (
 )
 
 __all__ = [
+    "APP",
     "ARGOCD_TOKEN_ENV",
+    "FLUX_NAMESPACE",
     "MERGEABILITY_DELAY",
     "REVIEWER",
     "SCM_TOKEN_ENV",
@@ -66,6 +72,9 @@ MERGEABILITY_DELAY = 4.0
 #: the reviewer the config asks for: a collaborator on GitHub, a user on GitLab
 REVIEWER = "oncall-lead"
 Scm = Literal["github", "gitlab", "direct"]
+Sync = Literal["argocd", "flux"]
+#: where the Flux objects live, as ``flux install`` puts them
+FLUX_NAMESPACE = "flux-system"
 
 
 @dataclass
@@ -81,13 +90,15 @@ class GitOpsSandbox:
     cluster: ClusterState
     kube: KubernetesSimulator
     imagefactory: ImageFactorySimulator
-    argocd: ArgoCDSimulator
+    argocd: ArgoCDSimulator | None
     host: GitHubSimulator | GitLabSimulator | None
     namespace: str
     provider_id: str
     token: str
     config_text: str
     config_path: Path
+    flux: FluxSimulator | None = None
+    sync: Sync = "argocd"
     reviewer_merges: list[str] = field(default_factory=list)
     own_clock: WallClock | None = None
     _reviewer: Timer | None = None
@@ -97,7 +108,8 @@ class GitOpsSandbox:
     def env(self) -> dict[str, str]:
         """The tokens a run needs."""
         scm_token = self.host.token if self.host is not None else ""
-        return {TOKEN_ENV: self.token, SCM_TOKEN_ENV: scm_token, ARGOCD_TOKEN_ENV: self.argocd.token}
+        argocd_token = self.argocd.token if self.argocd is not None else ""
+        return {TOKEN_ENV: self.token, SCM_TOKEN_ENV: scm_token, ARGOCD_TOKEN_ENV: argocd_token}
 
     def start_reviewer(self, delay_ticks: int = 3) -> None:
         """Merge gitrollback's change request once it has been open for ``delay_ticks`` ticks, as a person would."""
@@ -131,6 +143,8 @@ class GitOpsSandbox:
         """Stop the reviewer and every simulator, then the clock when the world made it."""
         if self._reviewer is not None:
             self._reviewer.cancel()
+        if self.flux is not None:
+            self.flux.stop()
         for server in (self.host, self.argocd, self.imagefactory, self.kube):
             if server is not None:
                 server.stop()
@@ -179,6 +193,7 @@ def build_gitops_sandbox(
     scm: Scm = "github",
     auto_merge: bool = False,
     auto_sync: bool = False,
+    sync: Sync = "argocd",
     clock: SimClock | None = None,
     tick: float = TICK,
     poll_interval: float = POLL_INTERVAL,
@@ -190,6 +205,7 @@ def build_gitops_sandbox(
         scm: where the GitOps repository lives: the GitHub or GitLab simulator, or a bare repository (``direct``).
         auto_merge: write ``gitops.auto_merge: true`` into the config (gitrollback merges its own change request).
         auto_sync: give the Argo CD application an automated sync policy.
+        sync: the GitOps controller: the Argo CD simulator, or Flux's controllers in the Kubernetes simulator.
         clock: the one clock every simulator and the reviewer run on (hand it to the client too); a ``WallClock``
             the world owns when omitted.
         tick: seconds between the simulators' ticks (Image Factory's dispatchers, Argo CD's controller, the
@@ -204,23 +220,23 @@ def build_gitops_sandbox(
     try:
         host, remote = _publish(repo, scm, directory, clock, mergeability_delay)
         started.append(host)
-        cluster = ClusterState(clock=clock)
+        cluster = ClusterState(CATALOG + FLUX_TYPES if sync == "flux" else CATALOG, clock=clock)
         kube = KubernetesSimulator(cluster, token=KUBE_TOKEN).start()
         started.append(kube)
         sim = ImageFactorySimulator(
             cluster, job_tick=tick, build_tick=tick, readiness_watcher_interval=WATCHER_INTERVAL, clock=clock
         ).start()
         started.append(sim)
-        argocd = ArgoCDSimulator(cluster, tick=tick, clock=clock).start()
-        started.append(argocd)
+        argocd: ArgoCDSimulator | None = None
+        flux: FluxSimulator | None = None
+        if sync == "flux":
+            flux = FluxSimulator(cluster, tick=tick, clock=clock, namespace=FLUX_NAMESPACE).start()
+            started.append(flux)
+        else:
+            argocd = ArgoCDSimulator(cluster, tick=tick, clock=clock).start()
+            started.append(argocd)
 
         seeded = seed_imagefactory(sim, cluster, kube, mode="gitops")
-        # Argo CD follows main; the broken v0.4.0 commit is what it last applied (the tip only adds docs).
-        argocd.add_app(APP, repo_path=remote, path=repo.asset_path, namespace=seeded.namespace, auto_sync=auto_sync)
-        argocd.sync_now(APP, repo.tip, timeout=120)
-        # Image Factory's gitops "upgrade" only delegates to the controller and records readiness (see the
-        # gitops branch of the installer in gitrollback.testing.imagefactory.installer).
-        upgrade(sim, seeded, mode="gitops")
         if isinstance(host, GitHubSimulator):
             repo_url, project_ref, base_url = (
                 host.clone_url(OWNER, NAME, with_token=False),
@@ -235,6 +251,51 @@ def build_gitops_sandbox(
             )
         else:
             repo_url, project_ref, base_url = str(remote), None, None
+        if flux is not None:
+            # Flux follows main; the broken v0.4.0 commit is the last one it tried (the tip only adds docs)
+            # a GitRepository URL must be http(s) or ssh (its CRD's pattern); for a remote on disk, Flux's URL is
+            # a name the simulator maps to that same bare repository
+            flux_url = repo_url if host is not None else f"ssh://git@git.sandbox.example/{OWNER}/{NAME}.git"
+            flux.add_git_repository(APP, url=flux_url, repo_path=remote, branch=repo.branch)
+            flux.add_kustomization(
+                APP,
+                source=APP,
+                path=f"./{repo.asset_path}",
+                target_namespace=seeded.namespace,
+                prune=True,
+                retry_interval="1m",
+            )
+            flux.reconcile_all()
+        else:
+            assert argocd is not None
+            # Argo CD follows main; the broken v0.4.0 commit is what it last applied (the tip only adds docs).
+            argocd.add_app(APP, repo_path=remote, path=repo.asset_path, namespace=seeded.namespace, auto_sync=auto_sync)
+            argocd.sync_now(APP, repo.tip, timeout=120)
+        # Image Factory's gitops "upgrade" only delegates to the controller and records readiness (see the
+        # gitops branch of the installer in gitrollback.testing.imagefactory.installer).
+        upgrade(sim, seeded, mode="gitops")
+        sync_config: dict[str, Any]
+        if flux is not None:
+            sync_config = {
+                "engine": "flux",
+                "kustomization": APP,
+                "namespace": FLUX_NAMESPACE,
+                "prune": True,
+                "timeout_seconds": 120,
+                "poll_interval_seconds": poll_interval,
+            }
+        else:
+            assert argocd is not None
+            sync_config = {
+                "engine": "argocd",
+                "url": argocd.url,
+                "app": APP,
+                "token_env": ARGOCD_TOKEN_ENV,
+                # objects the broken release added (Task/kaniko-build) must go, or the app stays OutOfSync
+                "prune": True,
+                "timeout_seconds": 120,
+                "poll_interval_seconds": poll_interval,
+            }
         gitops: dict[str, Any] = {
             "scm": scm,
             "strategy": "restore",
@@ -257,16 +318,7 @@ def build_gitops_sandbox(
                 "mode": "gitops",
                 "assets": {"repo": repo_url, "branch": repo.branch, "path": repo.asset_path},
                 "gitops": gitops,
-                "sync": {
-                    "engine": "argocd",
-                    "url": argocd.url,
-                    "app": APP,
-                    "token_env": ARGOCD_TOKEN_ENV,
-                    # objects the broken release added (Task/kaniko-build) must go, or the app stays OutOfSync
-                    "prune": True,
-                    "timeout_seconds": 120,
-                    "poll_interval_seconds": poll_interval,
-                },
+                "sync": sync_config,
             },
         )
     except BaseException:
@@ -293,5 +345,7 @@ def build_gitops_sandbox(
         token=seeded.token,
         config_text=config_text,
         config_path=config_path,
+        flux=flux,
+        sync=sync,
         own_clock=own_clock,
     )

@@ -62,3 +62,25 @@ def test_host_refusal_and_bad_token_exit_1_and_rerun_after_success_exits_3(tmp_p
         assert code == EXIT_OK and "Change request:" in out and "Synced revision:" in out
         code, _, err = _main(["run", *config], world.env, world.clock)
         assert code == EXIT_REFUSED and "nothing to roll back" in err + out
+
+
+@pytest.mark.parametrize("scm", ["github", "gitlab", "direct"])
+def test_flux_sandbox_rolls_back_and_reports_the_commit_flux_applied(scm: str) -> None:
+    """`sandbox --mode gitops --scm X --sync flux --json`: rolled back; sync is Flux's own account of that commit."""
+    clock = FakeClock()
+    code, out, err = _main(["sandbox", "--mode", "gitops", "--scm", scm, "--sync", "flux", "--json"], {}, clock)
+    assert code == EXIT_OK, err
+    report = json.loads(out)
+    assert report["status"] == "rolled_back", report["error"]
+    synced = report["synced_revision"]
+    assert len(synced) == 40
+    assert report["sync"]["engine"] == "flux" and report["sync"]["app"] == "tekton-assets"
+    assert report["sync"]["revision"] == synced
+    assert report["sync"]["message"] == f"Applied revision: main@sha1:{synced}"  # the Kustomization's Ready message
+    assert (report["sync"]["sync_status"], report["sync"]["health"]) == ("Synced", "Healthy")
+    steps = {s["name"]: s for s in report["steps"]}
+    assert steps["render"]["detail"].endswith(
+        "the Flux Kustomization flux-system/tekton-assets renders it with kustomize after the merge"
+    )
+    assert steps["verify-objects"]["status"] == "succeeded"
+    assert 0 < clock.monotonic() < 600

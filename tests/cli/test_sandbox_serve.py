@@ -67,3 +67,35 @@ def test_interrupt_exits_130(monkeypatch) -> None:
     err = io.StringIO()
     assert main(["sandbox"], env={}, output=Output(io.StringIO(), err)) == EXIT_INTERRUPTED
     assert "safe to rerun" in err.getvalue()
+
+
+def test_serve_a_flux_world_and_plan_against_it(tmp_path: Path) -> None:
+    """serve --mode gitops --sync flux names the Flux simulator; plan says the Kustomization renders the path."""
+    from gitrollback.cli.sandbox import SandboxOptions
+    from gitrollback.testing.sandbox_gitops import SCM_TOKEN_ENV
+
+    out, stop, clock = _Announced("Press Ctrl-C"), threading.Event(), FakeClock()
+    options = SandboxOptions(mode="gitops", scm="direct", sync="flux")
+    thread = threading.Thread(
+        target=serve_sandbox,
+        args=(str(tmp_path / "w"), Output(out, io.StringIO()), stop),
+        kwargs={"clock": clock, "options": options},
+    )
+    thread.start()
+    try:
+        assert out.ready.wait(300), out.getvalue()
+        assert "Flux simulator:" in out.getvalue() and "Argo CD simulator" not in out.getvalue()
+        env = dict(
+            line.removeprefix("export ").split("=", 1)
+            for line in (tmp_path / "w" / "sandbox.env").read_text().splitlines()
+        )
+        cli_out = io.StringIO()
+        config = str(tmp_path / "w" / "gitrollback.yaml")
+        code = main(["plan", "--config", config], env=env, output=Output(cli_out, io.StringIO()), clock=clock)
+        assert code == EXIT_OK, cli_out.getvalue()
+        assert "the Flux Kustomization flux-system/tekton-assets renders it with kustomize" in cli_out.getvalue()
+        assert SCM_TOKEN_ENV not in env  # direct: no host token to hand out
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert not thread.is_alive()

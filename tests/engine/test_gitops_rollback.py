@@ -222,6 +222,44 @@ def test_incident_notes_describe_the_gitops_rollback(make_world) -> None:
     assert not any("server file system" in item for item in report.incident.follow_up)
 
 
+def test_flux_applies_exactly_the_merge_commit_and_verify_reads_its_inventory(make_world) -> None:
+    """Flux world: the Kustomization applied the merge commit; verify-objects checked what its inventory lists."""
+    world = make_world("gitlab", sync="flux")
+    world.start_reviewer()
+    settings = parse_config(world.config_text, source=str(world.config_path))
+    with Rollback.from_settings(settings, env=world.env, read_file=read_file, clock=world.clock) as rb:
+        plan = rb.plan()
+        assert plan.manifests == ()  # the controller renders the path, not gitrollback
+        render = next(s for s in plan.steps if s.name == "render")
+        assert "the Flux Kustomization flux-system/tekton-assets renders it with kustomize" in render.description
+        sync = next(s for s in plan.steps if s.name == "sync")
+        assert "reconcile.fluxcd.io/requestedAt" in sync.description
+        report = rb.run()
+    assert report.status == "rolled_back", report.error
+    tip = _git(world.remote, "rev-parse", "main")
+    assert report.synced_revision == tip and world.reviewer_merges == [tip]
+    assert world.flux is not None
+    ks = world.flux.kustomization(APP)
+    assert ks["status"]["lastAppliedRevision"] == f"main@sha1:{tip}"
+    ids = {e["id"] for e in ks["status"]["inventory"]["entries"]}
+    assert f"{world.namespace}_kaniko-no-push_tekton.dev_Task" in ids
+    assert f"{world.namespace}_kaniko-build_tekton.dev_Task" not in ids
+    assert "8 Tasks and 4 Pipelines present" in _step(report, "verify-objects").detail
+    assert report.sync is not None and report.sync.engine == "flux" and report.sync.revision == tip
+
+
+def test_flux_suspended_kustomization_refuses_the_sync(make_world) -> None:
+    """A suspended Kustomization stops the run at sync as refused, with the resume hint; git already has the fix."""
+    world = make_world("direct", sync="flux")
+    assert world.flux is not None
+    world.flux.set_suspend("Kustomization", APP, True)
+    report = _run(world)
+    assert report.status == "refused" and report.error_kind == "flux_suspended"
+    assert report.error is not None and "flux resume kustomization tekton-assets" in report.error
+    assert _step(report, "push").status is StepStatus.SUCCEEDED
+    assert _step(report, "readiness").status is StepStatus.SKIPPED
+
+
 @pytest.mark.parametrize("scm", ["github", "gitlab"])
 def test_auto_merge_waits_for_the_hosts_background_mergeability(make_world, scm: str) -> None:
     """The sandbox's hosts take MERGEABILITY_DELAY to compute mergeability; auto_merge waits it out and merges

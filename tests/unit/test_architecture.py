@@ -29,7 +29,8 @@ ALLOWED = {
     # the deadline-aware network layer under both httpx clients, and under requests for the Git hosts
     "httpcore": {"gitrollback/adapters/_httpx_transport.py"},
     "urllib3": {"gitrollback/adapters/_requests_deadline.py"},
-    "lightkube": {"gitrollback/adapters/kube.py"},
+    # the cluster adapter, and Flux, whose objects are Kubernetes custom resources (docs/architecture.md)
+    "lightkube": {"gitrollback/adapters/kube.py", "gitrollback/adapters/flux.py"},
     "httpx2": {"gitrollback/adapters/kube.py"},
     "git": {"gitrollback/adapters/git_repo.py", "gitrollback/adapters/git_workspace.py"},
     "github": {"gitrollback/adapters/github.py"},
@@ -37,6 +38,7 @@ ALLOWED = {
     # the simulators' real components (the ``testing`` extra), each behind one module too
     "yaml": {"gitrollback/testing/_k8s_yaml.py"},
     "kubernetes_validate": {"gitrollback/testing/_kube_schemas.py"},
+    "celpy": {"gitrollback/testing/_crd_schemas.py"},
 }
 
 #: product logic the simulators must not share: they are a second opinion, not a mirror

@@ -121,6 +121,56 @@ def test_secrets_resolve_from_env_and_files() -> None:
         resolve_secret(SecretRef(file="/x"), env={}, read_file=missing)
 
 
+def _gitops(sync: str, scm: str = "scm: direct") -> str:
+    return GOOD + f"    mode: gitops\n    gitops: {{{scm}}}\n    sync: {{{sync}}}\n"
+
+
+def test_flux_sync_section_parses_with_its_defaults() -> None:
+    """engine: flux names a Kustomization; namespace, suspension policy and dependents have defaults."""
+    p = parse_config(_gitops("engine: flux, kustomization: tekton"), source="gr.yaml").provider(None)
+    assert p.sync is not None
+    assert (p.sync.engine, p.sync.app, p.sync.namespace) == ("flux", "tekton", "flux-system")
+    assert (p.sync.on_suspended, p.sync.wait_for_dependents, p.sync.token) == ("refuse", False, None)
+    warned = parse_config(
+        _gitops("engine: flux, kustomization: t, namespace: gitops, on_suspended: warn, wait_for_dependents: true"),
+        source="gr.yaml",
+    ).provider(None)
+    assert warned.sync is not None and (warned.sync.namespace, warned.sync.on_suspended) == ("gitops", "warn")
+    assert warned.sync.wait_for_dependents
+
+
+@pytest.mark.parametrize(
+    ("sync", "key", "problem"),
+    [
+        ("engine: flux", "providers[0].sync.kustomization", "is required"),
+        ("engine: flux, kustomization: t, url: https://argo.example", "providers[0].sync.url", "not a setting"),
+        (
+            "engine: argocd, url: https://a.example, app: x, kustomization: t",
+            "providers[0].sync.kustomization",
+            "not a",
+        ),
+        ("engine: flux, kustomization: t, on_suspended: ignore", "providers[0].sync.on_suspended", "must be one of"),
+        ("engine: Flux!", "providers[0].sync.engine", "must be an adapter name"),
+    ],
+)
+def test_sync_settings_each_engine_refuses_what_it_does_not_read(sync: str, key: str, problem: str) -> None:
+    """Keys of another engine, a missing Kustomization and a malformed engine name name the key."""
+    with pytest.raises(ConfigError) as info:
+        parse_config(_gitops(sync), source="gr.yaml")
+    assert info.value.key == key and problem in info.value.problem
+
+
+def test_plugin_names_and_options_pass_through_to_the_plugin() -> None:
+    """A plugin's scm and engine names are accepted as written, with their own options mapping."""
+    p = parse_config(
+        _gitops("engine: mycontroller, app: tekton, options: {region: eu}", scm="scm: gitea, options: {org: acme}"),
+        source="gr.yaml",
+    ).provider(None)
+    assert p.gitops is not None and p.sync is not None
+    assert (p.gitops.scm, dict(p.gitops.options), p.gitops.token) == ("gitea", {"org": "acme"}, None)
+    assert (p.sync.engine, p.sync.app, dict(p.sync.options)) == ("mycontroller", "tekton", {"region": "eu"})
+
+
 def test_merge_when_pipeline_succeeds_is_a_gitlab_option() -> None:
     """gitops.merge_when_pipeline_succeeds defaults to false, is read for scm gitlab, and refused for github."""
     gitops = "    gitops: {scm: SCM, project: acme/gitops, auto_merge: true, merge_when_pipeline_succeeds: true}\n"

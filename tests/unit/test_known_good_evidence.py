@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -238,6 +239,13 @@ class TestDeployments:
         assert (known.revision, known.source) == (world.shas["c4"], "deployment-history")
         assert "installer job j succeeded while it was deployed" in known.reason
         assert known.rejected[0].revision == world.shas["c5"]  # the job's tip, rejected first
+
+    def test_flux_history_is_evidence_named_as_flux(self, world: World) -> None:
+        """A Flux Kustomization's history works like Argo CD's, and the reason names Flux."""
+        flux = [dataclasses.replace(r, controller="Flux") for r in self._history(world)]
+        known = _find(world, evidence=Evidence(deployments=flux, healthy_revisions=[world.shas["c3"]]))
+        assert (known.revision, known.source) == (world.shas["c3"], "deployment-history")
+        assert known.reason.count("Flux deployed it (history id 1") == 1
 
 
 class TestReleaseTags:

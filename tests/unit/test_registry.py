@@ -40,3 +40,13 @@ def test_entry_points_are_consulted(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(registry, "entry_points", fake_entry_points)
     assert registry.cluster_factory("fake") is sentinel
+
+
+def test_every_port_has_a_config_key_and_flux_is_a_built_in_sync_engine() -> None:
+    """Flux resolves by name; every port names the config key that selects it, for error messages."""
+    assert callable(registry.sync_factory("flux"))
+    assert registry.known_names("sync")[:3] == ["argocd", "flux", "none"]
+    assert set(registry.CONFIG_KEYS) == {"imagefactory", "cluster", "assets", "workspace", "host", "sync"}
+    with pytest.raises(ConfigError, match="no host adapter named 'gitea'") as info:
+        registry.host_factory("gitea", key="providers[prod].gitops.scm")
+    assert info.value.key == "providers[prod].gitops.scm"

@@ -255,8 +255,9 @@ def _cmd_run(
 def _cmd_sandbox(
     args: argparse.Namespace, env: Mapping[str, str], output: Output, progress: StepPrinter, clock: SimClock | None
 ) -> int:
-    from gitrollback.cli.sandbox import SandboxOptions, run_sandbox, serve_sandbox
+    from gitrollback.cli.sandbox import SandboxOptions, check_faults, run_sandbox, serve_sandbox
 
+    check_faults(args.fault)  # a bad --fault is refused before the world is built
     options = SandboxOptions(
         mode=args.mode, scm=args.scm, auto_merge=args.auto_merge, sync=args.sync, faults=tuple(args.fault)
     )

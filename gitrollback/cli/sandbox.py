@@ -14,10 +14,10 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from gitrollback.cli.output import Output, StepPrinter
 from gitrollback.errors import ConfigError
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from gitrollback.testing.sandbox import SandboxWorld
     from gitrollback.testing.sandbox_gitops import GitOpsSandbox
 
-__all__ = ["SandboxOptions", "run_sandbox", "serve_sandbox"]
+__all__ = ["SandboxOptions", "check_faults", "run_sandbox", "serve_sandbox"]
 
 
 @dataclass(frozen=True)
@@ -61,22 +61,33 @@ def _require_simulators() -> None:
         ) from exc
 
 
+def _parse_fault(spec: str) -> Any:
+    from gitrollback.testing.faults import parse_fault
+
+    try:
+        return parse_fault(spec)
+    except ValueError as exc:
+        raise ConfigError(str(exc), key="--fault", hint="SERVER:KIND[,key=value...], see docs/cli.md") from exc
+
+
+def check_faults(specs: Sequence[str]) -> None:
+    """Parse every ``--fault`` (``ConfigError`` naming the first bad one), without building anything."""
+    for spec in specs:
+        _parse_fault(spec)
+
+
 def _inject_faults(world: SandboxWorld | GitOpsSandbox, specs: tuple[str, ...]) -> list[str]:
     """Add each ``--fault`` rule to its simulator; one line per rule for the banner.
 
     Raises:
         ConfigError: a spec that does not parse, or names a simulator this world does not have.
     """
-    from gitrollback.testing.faults import parse_fault
     from gitrollback.testing.github import GitHubSimulator
     from gitrollback.testing.gitlab import GitLabSimulator
 
     lines = []
     for spec in specs:
-        try:
-            parsed = parse_fault(spec)
-        except ValueError as exc:
-            raise ConfigError(str(exc), key="--fault", hint="SERVER:KIND[,key=value...], see docs/cli.md") from exc
+        parsed = _parse_fault(spec)
         host = getattr(world, "host", None)
         servers = {
             "imagefactory": world.imagefactory,

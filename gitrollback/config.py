@@ -306,13 +306,21 @@ def _gitops(sec: _Section | None) -> GitOpsSettings | None:
         author_email=sec.text("author_email", default="gitrollback@localhost"),
         markers=sec.flag("markers", True),
         poll_interval=sec.number("poll_interval_seconds", 5.0),
+        request_timeout=sec.number("request_timeout_seconds", 30.0),
         workspace=_name(sec, "workspace", "git"),
         options=_options(sec),
     )
 
 
 #: keys only one built-in sync engine reads (a plugin gets every key but these)
-_ARGOCD_ONLY = {"url", "project", "on_operation_in_progress", "insecure_skip_tls_verify", "ca_file"}
+_ARGOCD_ONLY = {
+    "url",
+    "project",
+    "on_operation_in_progress",
+    "insecure_skip_tls_verify",
+    "ca_file",
+    "request_timeout_seconds",
+}
 _FLUX_ONLY = {"kustomization", "namespace", "kubeconfig", "context", "on_suspended", "wait_for_dependents"}
 
 
@@ -371,6 +379,7 @@ def _sync(sec: _Section | None) -> SyncSettings | None:
         on_operation_in_progress=_choice(sec, "on_operation_in_progress", ("wait", "terminate"), "wait"),
         verify_tls=not sec.flag("insecure_skip_tls_verify", False),
         ca_file=sec.text("ca_file"),
+        request_timeout=sec.number("request_timeout_seconds", 30.0),
         **common,
     )
 
@@ -399,7 +408,9 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
     if mode is not None and mode not in ("gitops", "image_factory_installer"):
         raise sec.error(f"must be gitops or image_factory_installer, got {mode!r}", sec.path("mode"))
     assets = sec.section(
-        "assets", {"repo", "branch", "path", "profile", "tag_pattern", "limits", "adapter"}, required=True
+        "assets",
+        {"repo", "branch", "path", "profile", "tag_pattern", "limits", "adapter", "stall_timeout_seconds"},
+        required=True,
     )
     assert assets is not None
     asset_path = assets.text("path", default="backend/tekton").strip("/")
@@ -419,6 +430,7 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
             "cluster_scoped_kinds",
             "prune",
             "apply_parallelism",
+            "timeout_seconds",
         },
     )
     cluster_settings = ClusterSettings()
@@ -441,6 +453,7 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
             cluster_scoped_kinds=cluster.kinds("cluster_scoped_kinds", ()),
             prune=cluster.flag("prune", False),
             apply_parallelism=cluster.count("apply_parallelism", cluster_settings.apply_parallelism, maximum=64),
+            timeout=cluster.number("timeout_seconds", 30.0),
         )
     verify = _verify(
         sec.section(
@@ -468,6 +481,7 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
             profile=assets.text("profile"),
             tag_pattern=assets.text("tag_pattern"),
             limits=limits,
+            stall_timeout=assets.number("stall_timeout_seconds", 60.0),
             adapter=_name(assets, "adapter", "git"),
         ),
         cluster=cluster_settings,
@@ -494,6 +508,7 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
                     "author_email",
                     "markers",
                     "poll_interval_seconds",
+                    "request_timeout_seconds",
                     "workspace",
                     "options",
                 },
@@ -516,6 +531,7 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
                     "insecure_skip_tls_verify",
                     "ca_file",
                     "poll_interval_seconds",
+                    "request_timeout_seconds",
                     "kustomization",
                     "namespace",
                     "kubeconfig",

@@ -128,6 +128,7 @@ class AssetSettings:
     profile: str | None = None
     tag_pattern: str | None = None
     limits: AssetLimits = field(default_factory=AssetLimits)
+    stall_timeout: float = 60.0
     adapter: str = "git"
 
 
@@ -146,6 +147,7 @@ class ClusterSettings:
     cluster_scoped_kinds: tuple[str, ...] = ()
     prune: bool = False
     apply_parallelism: int = 8
+    timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,7 @@ class GitOpsSettings:
     author_email: str = "gitrollback@localhost"
     markers: bool = True
     poll_interval: float = 5.0
+    request_timeout: float = 30.0
     workspace: str = "git"
     options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -213,6 +216,7 @@ class SyncSettings:
     verify_tls: bool = True
     ca_file: str | None = None
     poll_interval: float = 2.0
+    request_timeout: float = 30.0
     namespace: str = "flux-system"
     kubeconfig: str | None = None
     context: str | None = None

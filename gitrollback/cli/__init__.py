@@ -99,6 +99,13 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument(
         "--auto-merge", action="store_true", help="gitops: gitrollback merges its own change request (no reviewer)"
     )
+    sandbox.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SERVER:KIND[,key=value...]",
+        help="inject a network fault into one simulator (repeatable; docs/cli.md lists the kinds and keys)",
+    )
     # known-good (issue 3): the resolver on its own; gitrollback/cli/known_good.py imports nothing heavy.
     from gitrollback.cli import known_good
 
@@ -255,9 +262,12 @@ def _cmd_run(
 def _cmd_sandbox(
     args: argparse.Namespace, env: Mapping[str, str], output: Output, progress: StepPrinter, clock: SimClock | None
 ) -> int:
-    from gitrollback.cli.sandbox import SandboxOptions, run_sandbox, serve_sandbox
+    from gitrollback.cli.sandbox import SandboxOptions, check_faults, run_sandbox, serve_sandbox
 
-    options = SandboxOptions(mode=args.mode, scm=args.scm, auto_merge=args.auto_merge, sync=args.sync)
+    check_faults(args.fault)  # a bad --fault is refused before the world is built
+    options = SandboxOptions(
+        mode=args.mode, scm=args.scm, auto_merge=args.auto_merge, sync=args.sync, faults=tuple(args.fault)
+    )
     if args.action == "serve":
         return serve_sandbox(args.dir, output, options=options, clock=clock)
     report = run_sandbox(args.dir, progress, output, options=options, clock=clock)

@@ -16,14 +16,22 @@ from gitrollback import errors
 PACKAGE = Path(gitrollback.__file__).resolve().parent
 
 #: third-party top-level module -> the only package modules allowed to import it.
-#: httpx serves two HTTP APIs (Image Factory, Argo CD) and gitpython two jobs (reading history, writing the
-#: rollback commit); each still stays inside named adapter modules.
+#: httpx serves two HTTP APIs (Image Factory, Argo CD) through one transport module, and gitpython two jobs (reading
+#: history, writing the rollback commit); each still stays inside named adapter modules.
 ALLOWED = {
     # The simulators decode YAML themselves, as the Go code they stand in for does (not through gitrollback).
     "ruamel": {"gitrollback/_yaml.py", "gitrollback/testing/imagefactory/goyaml.py", "gitrollback/testing/sandbox.py"},
     # PyYAML: gitrollback's manifest loader (libyaml, within limits) and, separately, the simulators' reader
     "yaml": {"gitrollback/_yaml.py", "gitrollback/testing/_k8s_yaml.py"},
     "httpx": {"gitrollback/adapters/imagefactory.py", "gitrollback/adapters/argocd.py"},
+    "httpx": {
+        "gitrollback/adapters/imagefactory.py",
+        "gitrollback/adapters/argocd.py",
+        "gitrollback/adapters/_httpx_transport.py",
+    },
+    # the deadline-aware network layer under both httpx clients, and under requests for the Git hosts
+    "httpcore": {"gitrollback/adapters/_httpx_transport.py"},
+    "urllib3": {"gitrollback/adapters/_requests_deadline.py"},
     # the cluster adapter, and Flux, whose objects are Kubernetes custom resources (docs/architecture.md)
     "lightkube": {"gitrollback/adapters/kube.py", "gitrollback/adapters/flux.py"},
     "httpx2": {"gitrollback/adapters/kube.py"},

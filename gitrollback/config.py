@@ -29,6 +29,7 @@ from gitrollback.errors import ConfigError
 from gitrollback.settings import (
     CODE_REQUIRED_TASKS,
     RUNBOOK_REQUIRED_TASKS,
+    AssetLimits,
     AssetSettings,
     ClusterSettings,
     EscalationSettings,
@@ -47,6 +48,8 @@ __all__ = ["parse_config"]
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+#: ``Kind`` (core group) or ``Kind.group``, as in ``Deployment.apps`` or ``Task.tekton.dev``.
+_QUALIFIED_KIND = re.compile(r"^[A-Z][A-Za-z0-9]*(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _ADAPTER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 T = TypeVar("T")
 
@@ -103,6 +106,28 @@ class _Section:
         if value <= 0:
             raise self.error("must be greater than 0", self.path(name))
         return float(value)
+
+    def count(self, name: str, default: int, *, maximum: int | None = None) -> int:
+        value = self._get(name, int, False, "a whole number")
+        if value is None:
+            return default
+        if value <= 0:
+            raise self.error("must be greater than 0", self.path(name))
+        if maximum is not None and value > maximum:
+            raise self.error(f"must be at most {maximum}", self.path(name))
+        return int(value)
+
+    def kinds(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        listed = self.names(name)
+        if listed is None:
+            return default
+        for kind in listed:
+            if not _QUALIFIED_KIND.match(kind):
+                raise self.error(
+                    f"{kind!r} is not Kind (core group) or Kind.group, e.g. ConfigMap or Task.tekton.dev",
+                    self.path(name),
+                )
+        return listed
 
     def uuid(self, name: str, *, required: bool = False) -> Any:
         value = self.text(name, required=required)
@@ -281,13 +306,21 @@ def _gitops(sec: _Section | None) -> GitOpsSettings | None:
         author_email=sec.text("author_email", default="gitrollback@localhost"),
         markers=sec.flag("markers", True),
         poll_interval=sec.number("poll_interval_seconds", 5.0),
+        request_timeout=sec.number("request_timeout_seconds", 30.0),
         workspace=_name(sec, "workspace", "git"),
         options=_options(sec),
     )
 
 
 #: keys only one built-in sync engine reads (a plugin gets every key but these)
-_ARGOCD_ONLY = {"url", "project", "on_operation_in_progress", "insecure_skip_tls_verify", "ca_file"}
+_ARGOCD_ONLY = {
+    "url",
+    "project",
+    "on_operation_in_progress",
+    "insecure_skip_tls_verify",
+    "ca_file",
+    "request_timeout_seconds",
+}
 _FLUX_ONLY = {"kustomization", "namespace", "kubeconfig", "context", "on_suspended", "wait_for_dependents"}
 
 
@@ -346,7 +379,21 @@ def _sync(sec: _Section | None) -> SyncSettings | None:
         on_operation_in_progress=_choice(sec, "on_operation_in_progress", ("wait", "terminate"), "wait"),
         verify_tls=not sec.flag("insecure_skip_tls_verify", False),
         ca_file=sec.text("ca_file"),
+        request_timeout=sec.number("request_timeout_seconds", 30.0),
         **common,
+    )
+
+
+def _limits(sec: _Section | None) -> AssetLimits:
+    default = AssetLimits()
+    if sec is None:
+        return default
+    return AssetLimits(
+        file_bytes=sec.count("file_bytes", default.file_bytes),
+        total_bytes=sec.count("total_bytes", default.total_bytes),
+        documents=sec.count("documents", default.documents),
+        depth=sec.count("depth", default.depth, maximum=500),  # the builder recurses once per level
+        nodes=sec.count("nodes", default.nodes),
     )
 
 
@@ -360,12 +407,31 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
     mode = sec.text("mode")
     if mode is not None and mode not in ("gitops", "image_factory_installer"):
         raise sec.error(f"must be gitops or image_factory_installer, got {mode!r}", sec.path("mode"))
-    assets = sec.section("assets", {"repo", "branch", "path", "profile", "tag_pattern", "adapter"}, required=True)
+    assets = sec.section(
+        "assets",
+        {"repo", "branch", "path", "profile", "tag_pattern", "limits", "adapter", "stall_timeout_seconds"},
+        required=True,
+    )
     assert assets is not None
     asset_path = assets.text("path", default="backend/tekton").strip("/")
+    limits = _limits(assets.section("limits", {"file_bytes", "total_bytes", "documents", "depth", "nodes"}))
     cluster = sec.section(
         "cluster",
-        {"kubeconfig", "context", "token_env", "token_file", "namespace", "field_manager", "force", "adapter"},
+        {
+            "kubeconfig",
+            "context",
+            "token_env",
+            "token_file",
+            "namespace",
+            "field_manager",
+            "force",
+            "adapter",
+            "kinds",
+            "cluster_scoped_kinds",
+            "prune",
+            "apply_parallelism",
+            "timeout_seconds",
+        },
     )
     cluster_settings = ClusterSettings()
     if cluster is not None:
@@ -383,6 +449,11 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
             field_manager=field_manager,
             force=cluster.flag("force", True),
             adapter=_name(cluster, "adapter", "lightkube"),
+            kinds=cluster.kinds("kinds", cluster_settings.kinds),
+            cluster_scoped_kinds=cluster.kinds("cluster_scoped_kinds", ()),
+            prune=cluster.flag("prune", False),
+            apply_parallelism=cluster.count("apply_parallelism", cluster_settings.apply_parallelism, maximum=64),
+            timeout=cluster.number("timeout_seconds", 30.0),
         )
     verify = _verify(
         sec.section(
@@ -409,6 +480,8 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
             path=asset_path,
             profile=assets.text("profile"),
             tag_pattern=assets.text("tag_pattern"),
+            limits=limits,
+            stall_timeout=assets.number("stall_timeout_seconds", 60.0),
             adapter=_name(assets, "adapter", "git"),
         ),
         cluster=cluster_settings,
@@ -435,6 +508,7 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
                     "author_email",
                     "markers",
                     "poll_interval_seconds",
+                    "request_timeout_seconds",
                     "workspace",
                     "options",
                 },
@@ -457,6 +531,7 @@ def _provider(data: Any, index: int, source: str) -> ProviderSettings:
                     "insecure_skip_tls_verify",
                     "ca_file",
                     "poll_interval_seconds",
+                    "request_timeout_seconds",
                     "kustomization",
                     "namespace",
                     "kubeconfig",

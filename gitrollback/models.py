@@ -24,18 +24,22 @@ __all__ = [
     "AppliedObject",
     "Assessment",
     "Build",
+    "ChangePlan",
     "ChangeRequest",
     "DeployedObject",
     "DeploymentRecord",
     "Escalation",
     "FailedJob",
+    "FieldManagerEntry",
     "Incident",
     "InstallMode",
     "InstallerJob",
     "JobEvent",
     "KnownGood",
     "LeaseRecord",
+    "LiveObject",
     "Manifest",
+    "ObjectChange",
     "PathCommit",
     "PlanStep",
     "Provider",
@@ -336,22 +340,122 @@ class Manifest:
     body: Mapping[str, Any] = field(repr=False)
     source_file: str = ""
     namespace: str | None = None
+    line: int = 0
 
     @property
     def ref(self) -> str:
         """``Kind/name``, the form Image Factory's installer logs."""
         return f"{self.kind}/{self.name}"
 
+    @property
+    def group(self) -> str:
+        """The API group (``""`` for the core group)."""
+        return self.api_version.rpartition("/")[0]
+
+    @property
+    def where(self) -> str:
+        """``file:line``, where the object is written."""
+        return f"{self.source_file}:{self.line}" if self.line else self.source_file
+
 
 @dataclass(frozen=True)
 class AppliedObject:
-    """The result of one server-side apply."""
+    """The result of one server-side apply (or dry-run apply): ``object`` is what the API server answered."""
 
     kind: str
     name: str
     namespace: str | None
     created: bool
     resource_version: str = ""
+    object: Mapping[str, Any] = field(default_factory=dict, repr=False, metadata={"json": False})
+
+
+@dataclass(frozen=True)
+class FieldManagerEntry:
+    """One ``metadata.managedFields`` entry: who wrote fields of an object, and how (``Apply`` or ``Update``)."""
+
+    manager: str
+    operation: str
+    subresource: str = ""
+
+
+@dataclass(frozen=True)
+class LiveObject:
+    """An object as it is in the cluster now: identity, the preconditions to delete exactly it, its managers.
+
+    ``owned`` is True when it has ``ownerReferences`` (a controller made it and will clean it up).
+    """
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None
+    uid: str
+    resource_version: str
+    managers: tuple[FieldManagerEntry, ...] = ()
+    owned: bool = False
+    body: Mapping[str, Any] = field(default_factory=dict, repr=False, metadata={"json": False})
+
+    @property
+    def ref(self) -> str:
+        """``Kind/name``."""
+        return f"{self.kind}/{self.name}"
+
+
+ChangeAction = Literal["create", "update", "unchanged", "conflict", "prune", "keep", "absent"]
+
+
+@dataclass(frozen=True)
+class ObjectChange:
+    """What a run does to one object, as the API server's dry run answered it.
+
+    For a known-good object ``action`` is ``create``, ``update`` (``fields``: the top-level fields that change,
+    ``metadata.labels`` style inside metadata), ``unchanged`` or ``conflict`` (``fields``: the fields another
+    field manager owns; ``detail``: the API server's message). For an object the bad revision added it is
+    ``prune`` (will be deleted), ``keep`` (stays, ``detail`` says why) or ``absent`` (not in the cluster).
+    """
+
+    kind: str
+    name: str
+    namespace: str | None
+    action: ChangeAction
+    fields: tuple[str, ...] = ()
+    detail: str = ""
+    file: str = ""
+    line: int = 0
+    api_version: str = ""
+
+    @property
+    def ref(self) -> str:
+        """``Kind/name``."""
+        return f"{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True)
+class ChangePlan:
+    """The change a run makes in the target namespace, from a server-side dry run (``dryRun=All``).
+
+    ``objects``: one entry per known-good object, in apply order. ``added``: objects the bad revision has and
+    the known-good one lacks. ``validated`` is False when the API server could not dry-run (the namespace does
+    not exist yet, so every object is a create nobody has validated).
+    """
+
+    namespace: str
+    objects: tuple[ObjectChange, ...]
+    added: tuple[ObjectChange, ...] = ()
+    prune: bool = False
+    validated: bool = True
+    bad_revision: str = ""
+    notes: tuple[str, ...] = ()
+
+    def count(self, action: str) -> int:
+        """How many known-good objects get ``action`` (or added objects, for prune/keep/absent)."""
+        return sum(1 for c in (*self.objects, *self.added) if c.action == action)
+
+    @property
+    def to_prune(self) -> tuple[ObjectChange, ...]:
+        """The objects the prune step deletes."""
+        return tuple(c for c in self.added if c.action == "prune")
 
 
 @dataclass(frozen=True)
@@ -386,6 +490,7 @@ class RollbackPlan:
     known_good: KnownGood
     steps: tuple[PlanStep, ...]
     manifests: tuple[Manifest, ...] = field(default=(), metadata={"json": False})
+    changes: ChangePlan | None = None
     resumes: str | None = None
 
 
@@ -398,7 +503,6 @@ class StepRecord:
     started_at: datetime
     finished_at: datetime
     detail: str = ""
-    data: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -428,6 +532,8 @@ class RunReport:
     rollback_commit: str | None = None
     synced_revision: str | None = None
     error_kind: str | None = None
+    changes: ChangePlan | None = None
+    pruned: tuple[str, ...] = ()
     sync: SyncStatus | None = None
     escalation: Escalation | None = None
     run_id: str = ""

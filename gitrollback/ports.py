@@ -26,6 +26,7 @@ from gitrollback.models import (
     DeploymentRecord,
     InstallerJob,
     LeaseRecord,
+    LiveObject,
     Manifest,
     Provider,
     ProviderPermission,
@@ -107,8 +108,37 @@ class ImageFactory(Protocol):
 class Cluster(Protocol):
     """The provider's Kubernetes cluster."""
 
-    def apply(self, manifest: Manifest, *, namespace: str | None, field_manager: str, force: bool) -> AppliedObject:
-        """Server-side apply one object; namespaced objects go to ``namespace``."""
+    def resource_scopes(self, api_version: str) -> Mapping[str, bool]:
+        """Kind -> namespaced for every kind the API server serves at ``api_version`` (its discovery); empty when
+        it serves none there."""
+        ...
+
+    def apply(
+        self, manifest: Manifest, *, namespace: str | None, field_manager: str, force: bool, dry_run: bool = False
+    ) -> AppliedObject:
+        """Server-side apply one object (one request); namespaced objects go to ``namespace``. ``dry_run``: the
+        API server admits and validates it and stores nothing."""
+        ...
+
+    def list_objects(self, api_version: str, kind: str, *, namespace: str | None) -> list[LiveObject]:
+        """The live objects of one kind (in one namespace, for namespaced kinds), with their field managers."""
+        ...
+
+    def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        *,
+        namespace: str | None,
+        uid: str,
+        resource_version: str,
+    ) -> None:
+        """Delete exactly this object (uid and resourceVersion as preconditions: ``ConflictError`` if it changed)."""
+        ...
+
+    def exists(self, api_version: str, kind: str, name: str, *, namespace: str | None) -> bool:
+        """True when the object exists (the dry-run step asks it of the target namespace)."""
         ...
 
     def list_names(self, api_version: str, kind: str, *, namespace: str | None) -> list[str]:

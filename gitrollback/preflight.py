@@ -9,8 +9,12 @@ What is asked, and of whom (each port contributes its own check through ``gitrol
 
 * Image Factory: an authenticated read of the provider. (Whether a static token outlives the run's waits is
   ``assess``'s check, ``gitrollback.runbook.token_budget``: a warning, or a refusal with ``strict``.)
-* Kubernetes: one ``SelfSubjectAccessReview`` per verb and kind the plan needs (``kube_needs``): ``patch`` and ``get``
-  of every kind it applies, ``get`` of the namespace, ``list`` of Tasks and Pipelines, and the run lock's Lease.
+* Kubernetes: one ``SelfSubjectAccessReview`` per verb and kind the plan needs (``kube_needs``), in the target
+  namespace: ``get`` of the namespace (the dry run and the apply ask whether it exists), ``patch`` of every kind it
+  applies (the dry run and the apply are server-side apply patches), ``list`` of every kind the dry run lists
+  (the known-good kinds and those the bad revision added), ``delete`` of the added kinds when prune is on,
+  ``list`` of Tasks and Pipelines (verification), and the run lock's Lease. Only what the run may touch is asked:
+  the target namespace and the allowed kinds (the dry run's scope check refuses the rest, naming file and line).
 * The git host: push rights on the repository, and the right to open (and with ``auto_merge`` merge) the change
   request (GitHub's ``permissions`` of the repository, GitLab's access level on the project); the git remote itself
   answers a dry-run push.
@@ -25,13 +29,14 @@ result, never counted as passed in silence.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from gitrollback.errors import GitRollbackError, PreflightFailedError
 from gitrollback.models import AccessNeeds, AccessProblem, AccessRequirement, Manifest
 from gitrollback.ports import AccessCheck
 from gitrollback.runbook.token_budget import wait_budget
+from gitrollback.scope import qualified_kind
 from gitrollback.settings import ProviderSettings
 
 __all__ = [
@@ -63,24 +68,39 @@ def lock_needs(namespace: str) -> tuple[AccessRequirement, ...]:
 
 
 def kube_needs(
-    mode: str, namespace: str, manifests: Sequence[Manifest], *, lease: bool = True
+    mode: str,
+    namespace: str,
+    manifests: Sequence[Manifest],
+    *,
+    lease: bool = True,
+    added: Sequence[Manifest] = (),
+    prune: bool = False,
+    kinds: Collection[str] | None = None,
 ) -> tuple[AccessRequirement, ...]:
-    """The Kubernetes permissions a run of ``mode`` needs for these manifests in ``namespace``."""
+    """The Kubernetes permissions a run of ``mode`` needs for these manifests in ``namespace``.
+
+    Installer mode: ``patch`` and ``list`` of each known-good kind, ``list`` of each kind in ``added`` (the bad
+    revision's additions) and, with ``prune``, ``delete`` of them. Objects the scope check will refuse are not asked
+    about: another namespace, or a kind outside ``kinds`` (qualified, ``Kind.group``; None allows every kind). A
+    cluster-scoped kind is asked at the cluster scope (the adapter maps scope by discovery).
+    """
     needs: list[AccessRequirement] = list(lock_needs(namespace)) if lease else []
     if mode != "gitops":
         needs.append(AccessRequirement("get", "v1", "Namespace", None))
-        seen: set[tuple[str, str, str | None]] = set()
-        for m in manifests:
-            key = (m.api_version, m.kind, m.namespace or namespace)
-            if key in seen:
-                continue
-            seen.add(key)
-            needs += [
-                AccessRequirement(verb, m.api_version, m.kind, m.namespace or namespace) for verb in ("get", "patch")
+
+        def asks(objects: Sequence[Manifest], verbs: tuple[str, ...]) -> list[AccessRequirement]:
+            return [
+                AccessRequirement(verb, m.api_version, m.kind, namespace)
+                for m in objects
+                if m.namespace in (None, "", namespace) and (kinds is None or qualified_kind(m.kind, m.group) in kinds)
+                for verb in verbs
             ]
+
+        needs += asks(manifests, ("patch", "list"))
+        needs += asks(added, ("list", "delete") if prune else ("list",))
     api_version = next((m.api_version for m in manifests if m.kind in ("Task", "Pipeline")), _TEKTON)
     needs += [AccessRequirement("list", api_version, kind, namespace) for kind in ("Task", "Pipeline")]
-    return tuple(needs)
+    return tuple(dict.fromkeys(needs))
 
 
 def needs_for(
@@ -91,13 +111,25 @@ def needs_for(
     manifests: Sequence[Manifest],
     cluster: bool = True,
     lease: bool = True,
+    added: Sequence[Manifest] = (),
+    prune: bool = False,
 ) -> AccessNeeds:
-    """Everything a run of ``settings`` in ``mode`` will need, for ``run_preflight``."""
-    g, sync = settings.gitops, settings.sync
+    """Everything a run of ``settings`` in ``mode`` will need, for ``run_preflight``; ``added`` and ``prune`` are
+    installer mode's (the bad revision's additions, and whether the run prunes them)."""
+    g, sync, c = settings.gitops, settings.sync, settings.cluster
     gitops = mode == "gitops" and g is not None
+    kube = kube_needs(
+        mode,
+        namespace,
+        manifests,
+        lease=lease,
+        added=added,
+        prune=prune,
+        kinds={*c.kinds, *c.cluster_scoped_kinds},
+    )
     return AccessNeeds(
         provider_id=settings.id,
-        kube=kube_needs(mode, namespace, manifests, lease=lease) if cluster else (),
+        kube=kube if cluster else (),
         push=gitops,
         change_request=gitops and g is not None and g.scm != "direct",
         merge=gitops and g is not None and g.scm != "direct" and g.auto_merge,

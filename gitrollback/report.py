@@ -7,7 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitrollback.models import Assessment, Escalation, Incident, RollbackPlan, RunReport, StepStatus, to_json
+from gitrollback.models import (
+    Assessment,
+    ChangePlan,
+    Escalation,
+    Incident,
+    RollbackPlan,
+    RunReport,
+    StepStatus,
+    to_json,
+)
 
 __all__ = [
     "assessment_json",
@@ -15,6 +24,7 @@ __all__ = [
     "incident_markdown",
     "plan_json",
     "render_assessment",
+    "render_changes",
     "render_plan",
     "render_report",
     "report_json",
@@ -60,6 +70,8 @@ def report_json(report: RunReport) -> dict[str, Any]:
         },
         "rollback_commit": report.rollback_commit,
         "synced_revision": report.synced_revision,
+        "changes": to_json(report.changes),
+        "pruned": list(report.pruned),
         "sync": None
         if report.sync is None
         else {
@@ -107,6 +119,7 @@ def plan_json(plan: RollbackPlan) -> dict[str, Any]:
             {"kind": m.kind, "name": m.name, "namespace": m.namespace or plan.target_namespace, "file": m.source_file}
             for m in plan.manifests
         ],
+        "changes": to_json(plan.changes),
     }
 
 
@@ -138,6 +151,27 @@ def render_assessment(a: Assessment) -> str:
     return "\n".join(lines)
 
 
+def render_changes(changes: ChangePlan) -> list[str]:
+    """The dry-run table: one line per object with its action, changed fields, file and line."""
+    how = "server-side dry run" if changes.validated else "NOT validated by the API server"
+    lines = [f"Changes in namespace {changes.namespace} ({how}):"]
+    width = max((len(c.ref) for c in (*changes.objects, *changes.added)), default=10)
+    for c in changes.objects:
+        extra = f"  {', '.join(c.fields)}" if c.fields else ""
+        lines.append(f"  {c.action:<9} {c.ref:<{width}}  {c.file}:{c.line}{extra}")
+        if c.action == "conflict":
+            lines.append(f"            {c.detail}".rstrip())
+    counts = ", ".join(f"{changes.count(a)} {a}" for a in ("create", "update", "unchanged", "conflict"))
+    lines.append(f"  = {counts}")
+    if changes.added:
+        bad = f" {changes.bad_revision[:12]}" if changes.bad_revision else ""
+        lines.append(f"Added by the bad revision{bad}, not in the known-good one:")
+        for c in changes.added:
+            lines.append(f"  {c.action:<9} {c.ref:<{width}}  {c.detail}")
+    lines += [f"  note: {note}" for note in changes.notes]
+    return lines
+
+
 def render_plan(plan: RollbackPlan) -> str:
     """The plan as numbered steps with their targets."""
     kg = plan.known_good
@@ -155,6 +189,8 @@ def render_plan(plan: RollbackPlan) -> str:
         marker = " [changes things]" if step.mutates else ""
         lines.append(f"{i:>2}. {step.name}: {step.description}{marker}")
         lines += [f"      - {t}" for t in step.targets]
+    if plan.changes is not None:
+        lines += render_changes(plan.changes)
     return "\n".join(lines)
 
 
@@ -192,6 +228,10 @@ def render_report(report: RunReport) -> str:
         lines.append(f"Rollback commit: {report.rollback_commit}")
     if report.synced_revision is not None:
         lines.append(f"Synced revision: {report.synced_revision}")
+    if report.pruned:
+        lines.append(f"Pruned: {', '.join(report.pruned)}")
+    if report.changes is not None:
+        lines += render_changes(report.changes)
     if report.escalation is not None:
         lines += escalation_lines(report.escalation)
     if report.incident is not None:

@@ -15,7 +15,9 @@ from gitrollback.models import InstallMode
 
 __all__ = [
     "CODE_REQUIRED_TASKS",
+    "DEFAULT_KINDS",
     "RUNBOOK_REQUIRED_TASKS",
+    "AssetLimits",
     "AssetSettings",
     "ClusterSettings",
     "EscalationSettings",
@@ -47,6 +49,21 @@ CODE_REQUIRED_TASKS: tuple[str, ...] = (
 RUNBOOK_REQUIRED_TASKS: tuple[str, ...] = ("git-clone", "docker-build", "buildx", "kaniko", "packer")
 
 INSTALLER_FIELD_MANAGER = "image-factory-tekton-installer"
+
+#: The kinds installer mode may apply by default: exactly those in Image Factory's asset tree
+#: (imagefactoryoss/imagefactory backend/tekton: tasks/v1, pipelines/v1, jobs/v1), as ``Kind`` for the core
+#: group and ``Kind.group`` otherwise.
+DEFAULT_KINDS: tuple[str, ...] = (
+    "Task.tekton.dev",
+    "Pipeline.tekton.dev",
+    "CronJob.batch",
+    "Deployment.apps",
+    "Service",
+    "PersistentVolumeClaim",
+    "ServiceAccount",
+    "Role.rbac.authorization.k8s.io",
+    "RoleBinding.rbac.authorization.k8s.io",
+)
 
 
 def required_pipelines_for(profile: str) -> tuple[str, ...]:
@@ -87,14 +104,31 @@ class ImageFactorySettings:
 
 
 @dataclass(frozen=True)
+class AssetLimits:
+    """Limits on the asset tree's YAML, checked before anything is applied (``docs/installer-mode.md``).
+
+    The defaults are far above Image Factory's real tree (26 objects in 62 KiB; at most 7.5 KiB, 598 nodes and
+    11 levels in one file). ``nodes`` counts expanded nodes per file, so an alias bomb cannot hide behind anchors.
+    """
+
+    file_bytes: int = 1 << 20
+    total_bytes: int = 16 << 20
+    documents: int = 1000
+    depth: int = 64
+    nodes: int = 100_000
+
+
+@dataclass(frozen=True)
 class AssetSettings:
-    """Where the Tekton assets' history lives."""
+    """Where the Tekton assets' history lives, and the limits its YAML must stay within."""
 
     repo: str
     branch: str = "main"
     path: str = "backend/tekton"
     profile: str | None = None
     tag_pattern: str | None = None
+    limits: AssetLimits = field(default_factory=AssetLimits)
+    stall_timeout: float = 60.0
     adapter: str = "git"
 
 
@@ -109,6 +143,11 @@ class ClusterSettings:
     field_manager: str = INSTALLER_FIELD_MANAGER
     force: bool = True
     adapter: str = "lightkube"
+    kinds: tuple[str, ...] = DEFAULT_KINDS
+    cluster_scoped_kinds: tuple[str, ...] = ()
+    prune: bool = False
+    apply_parallelism: int = 8
+    timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -153,6 +192,7 @@ class GitOpsSettings:
     author_email: str = "gitrollback@localhost"
     markers: bool = True
     poll_interval: float = 5.0
+    request_timeout: float = 30.0
     workspace: str = "git"
     options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -176,6 +216,7 @@ class SyncSettings:
     verify_tls: bool = True
     ca_file: str | None = None
     poll_interval: float = 2.0
+    request_timeout: float = 30.0
     namespace: str = "flux-system"
     kubeconfig: str | None = None
     context: str | None = None

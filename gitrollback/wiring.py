@@ -56,10 +56,20 @@ def git_auth_env(token: str, *, user: str = "x-access-token", base: Mapping[str,
     return env
 
 
-def _git_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The part of the caller's environment git needs (credential helpers, SSH, proxies), nothing else."""
+#: git transfers slower than this many bytes a second for ``assets.stall_timeout_seconds`` are aborted.
+GIT_STALL_BYTES_PER_SECOND = 1000
+
+
+def _git_env(env: Mapping[str, str], *, stall_timeout: float = 60.0) -> dict[str, str]:
+    """The part of the caller's environment git needs (credential helpers, SSH, proxies), nothing else, plus git's
+    low-speed limit: an HTTP transfer that moves less than 1000 bytes a second for ``stall_timeout`` seconds (a
+    server that never answers, or drips) is aborted (``http.lowSpeedLimit``/``http.lowSpeedTime``, ``git help
+    config``)."""
     keep = ("HOME", "PATH", "SSH_AUTH_SOCK", "GIT_SSH_COMMAND", "GIT_ASKPASS", "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY")
-    return {k: v for k, v in env.items() if k in keep or k.startswith("GIT_CONFIG_")}
+    out = {k: v for k, v in env.items() if k in keep or k.startswith("GIT_CONFIG_")}
+    out["GIT_HTTP_LOW_SPEED_LIMIT"] = str(GIT_STALL_BYTES_PER_SECOND)
+    out["GIT_HTTP_LOW_SPEED_TIME"] = str(max(1, round(stall_timeout)))
+    return out
 
 
 def _read_kubeconfig(p: ProviderSettings, source: str, read_file: FileReader | None) -> Mapping[str, Any]:
@@ -142,10 +152,10 @@ def build_adapters(
     if p.cluster.kubeconfig or p.gitops is None or p.gitops.scm == "direct":
         kubeconfig = _read_kubeconfig(p, settings.source, read_file)
         cluster = cluster_factory(p.cluster.adapter, key=f"{where}.cluster.adapter")(
-            p.cluster, kubeconfig=kubeconfig, token=secret(p.cluster.token)
+            p.cluster, kubeconfig=kubeconfig, token=secret(p.cluster.token), timeout=p.cluster.timeout
         )
     state = Path(settings.state_dir).expanduser() if settings.state_dir else None
-    git_env = _git_env(env)
+    git_env = _git_env(env, stall_timeout=p.assets.stall_timeout)
     token: str | None = None
     if p.gitops is not None and p.gitops.token is not None:
         # the host token also reads and pushes the GitOps repository over HTTPS

@@ -4,14 +4,17 @@
 ``assets/swagger.json``): a hard refresh, a sync to the exact rollback revision, and a wait that returns only when
 *that* revision is applied, synced and healthy, which ``argocd app wait`` does not guarantee (it compares no
 revision: ``cmd/argocd/commands/app.go``). This module is the only one importing httpx for Argo CD and holds the
-HTTP mechanics: lazy session login, headers, timeouts, GET retries and the boundary where httpx exceptions
-become ``gitrollback.errors``. What the routes mean and the waiting policy live in ``_argocd_ops``; payload
-parsing, the "done" verdict and the error table in ``_argocd_wire``; both are free of third-party imports.
+HTTP mechanics: lazy session login, headers, the shared HTTP policy (``_http_policy``: a total deadline per call that
+a slow-drip server cannot stretch, retries of GETs with backoff, jitter and ``Retry-After``, on the injected clock)
+and the boundary where httpx exceptions become ``gitrollback.errors``. What the routes mean and the waiting policy
+live in ``_argocd_ops``; payload parsing, the "done" verdict and the error table in ``_argocd_wire``; both are free
+of third-party imports.
 
 Remote behaviour assumed: bearer tokens (``ARGOCD_AUTH_TOKEN`` by default, read by the CLI) or a session from
 ``POST /api/v1/session`` (``server/session/session.go``); ``application/json`` on every non-GET including DELETE,
 else a plain-text 415 (``server/server.go``, enforceContentTypes); the runtimeError envelope and the
-403-for-missing-app rule. A 502, 503 or 504 on a GET (a proxy in front of Argo CD) is retried twice; Argo CD's
+403-for-missing-app rule. A transport error, 429, 502, 503 or 504 on a GET (a proxy in front of Argo CD) is retried
+within the call's budget; writes are sent once. Argo CD's
 own 500 ``application refresh deadline exceeded`` is not an HTTP failure to retry but a refresh that has not
 landed yet (``_argocd_ops``). TLS verification is on unless turned off; ``verify`` may name a CA bundle.
 """
@@ -30,6 +33,8 @@ import httpx
 
 from gitrollback.adapters import _argocd_wire as wire
 from gitrollback.adapters._argocd_ops import ArgoCDOperations
+from gitrollback.adapters._http_policy import RETRY_STATUSES, CallBudget, HttpPolicy
+from gitrollback.adapters._httpx_transport import DeadlineTransport
 from gitrollback.adapters._tls import tls_verify
 from gitrollback.clock import SystemClock
 from gitrollback.errors import (
@@ -49,8 +54,6 @@ __all__ = ["ArgoCDEngine"]
 logger = logging.getLogger(__name__)
 
 _JSON = "application/json"
-_RETRYABLE = frozenset({502, 503, 504})
-_GET_RETRIES = 2
 
 
 @contextmanager
@@ -65,7 +68,7 @@ def _translate_httpx(operation: str) -> Iterator[None]:
             f"Argo CD {operation}: timed out",
             adapter=wire.ADAPTER,
             operation=operation,
-            hint="Argo CD did not answer in time; raise the timeout or check its load",
+            hint="Argo CD did not answer in time; raise sync.request_timeout_seconds or check its load",
         ) from exc
     except (httpx.ConnectError, httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
         raise TransportError(
@@ -103,12 +106,14 @@ class ArgoCDEngine(ArgoCDOperations):
             log in lazily (``POST /api/v1/session``); then a 401 triggers one fresh login.
         project: sent with every app call, so a missing app is a 404 instead of Argo CD's 403.
         verify: TLS verification: True, False, or the path of a CA bundle.
-        timeout: seconds for each request (a ``?refresh=`` GET blocks server-side until the refresh is done).
+        timeout: seconds one call may take in all, retries included, each attempt under a deadline a slow answer
+            cannot stretch (a ``?refresh=`` GET blocks server-side until the refresh is done).
         transport: an httpx transport (tests may pass ``httpx.MockTransport``).
         clock: for polling and backoff; ``SystemClock`` by default.
         poll_interval: seconds between polls while waiting.
         on_operation_in_progress: when a sync meets a running operation: ``"wait"`` for it, or ``"terminate"`` it.
-        on_wait: called as ``on_wait(what, elapsed_seconds, state)`` on every poll.
+        on_wait: called as ``on_wait(what, elapsed_seconds, state)`` on every poll and before every retry.
+        policy: the whole HTTP policy (``_http_policy.HttpPolicy``); it replaces ``timeout`` when given.
 
     Usage::
 
@@ -132,6 +137,7 @@ class ArgoCDEngine(ArgoCDOperations):
         poll_interval: float = 2.0,
         on_operation_in_progress: Literal["wait", "terminate"] = "wait",
         on_wait: Callable[[str, float, str], None] | None = None,
+        policy: HttpPolicy | None = None,
     ) -> None:
         if not base_url:
             raise ConfigError("no Argo CD URL", key="sync.url", hint="set sync.url to the Argo CD server's URL")
@@ -153,7 +159,7 @@ class ArgoCDEngine(ArgoCDOperations):
         self._password = password
         self._project = project or None
         self._verify = verify
-        self._timeout = timeout
+        self._policy = policy or HttpPolicy(timeout=timeout)
         self._transport = transport
         self._clock = clock or SystemClock()
         self._poll_interval = poll_interval
@@ -193,9 +199,7 @@ class ArgoCDEngine(ArgoCDOperations):
                 )
                 self._http = httpx.Client(
                     base_url=self._base_url,
-                    timeout=httpx.Timeout(self._timeout),
-                    verify=verify,
-                    transport=self._transport,
+                    transport=self._transport or DeadlineTransport(verify=verify),
                     trust_env=False,
                     headers={"Accept": _JSON},
                 )
@@ -212,8 +216,10 @@ class ArgoCDEngine(ArgoCDOperations):
         body: Mapping[str, Any] | None = None,
         authenticated: bool = True,
     ) -> Any:
-        """One API call: auth, JSON content type on writes, safe GET retries, error translation."""
-        attempt, relogged = 0, False
+        """One API call: auth, JSON content type on writes, the HTTP policy (GETs retried), error translation."""
+        safe = method == "GET"
+        budget = CallBudget(self._policy, clock=self._clock, what=f"Argo CD {method} {path}", on_wait=self._on_wait)
+        relogged = False
         while True:
             headers: dict[str, str] = {}
             if method != "GET":
@@ -222,11 +228,32 @@ class ArgoCDEngine(ArgoCDOperations):
                 if self._token is None:
                     self.login()
                 headers["Authorization"] = f"Bearer {self._token}"
-            with _translate_httpx(operation):
-                response = self._client().request(
-                    method, path, params=params, headers=headers, json=dict(body) if body is not None else None
-                )
-                content = response.content
+            try:
+                with budget.attempt() as deadline, _translate_httpx(operation):
+                    timeout = httpx.Timeout(deadline.seconds, connect=budget.connect_timeout(deadline.seconds))
+                    response = self._client().request(
+                        method,
+                        path,
+                        params=params,
+                        headers=headers,
+                        json=dict(body) if body is not None else None,
+                        timeout=timeout,
+                    )
+                    content = response.content
+            except TransportError as exc:
+                if budget.retry(exc.message, safe=safe):
+                    continue
+                if budget.remaining() > 0.001:
+                    raise
+                raise TransportError(
+                    f"Argo CD {operation}: no complete answer within {self._policy.timeout:g}s "
+                    f"({budget.attempts} attempt{'s' if budget.attempts != 1 else ''}; last: {exc.message})",
+                    adapter=wire.ADAPTER,
+                    operation=operation,
+                    hint="Argo CD (or something in front of it) accepted the request but did not answer in time; "
+                    "check its health, or raise sync.request_timeout_seconds",
+                    kind="deadline_exceeded",
+                ) from exc.__cause__
             status = response.status_code
             logger.debug("Argo CD %s %s -> %d", method, path, status)
             if status == 401 and authenticated and not relogged and self._username and self._password:
@@ -234,10 +261,9 @@ class ArgoCDEngine(ArgoCDOperations):
                 with self._lock:
                     self._token = None
                 continue
-            if status in _RETRYABLE and method == "GET" and attempt < _GET_RETRIES:
-                attempt += 1
-                logger.warning("Argo CD %s: HTTP %d, retry %d in %.1fs", operation, status, attempt, attempt * 1.0)
-                self._clock.sleep(attempt * 1.0)
+            if status in RETRY_STATUSES and budget.retry(
+                f"HTTP {status}", safe=safe, status=status, headers=response.headers
+            ):
                 continue
             if not 200 <= status < 300:
                 raise wire.http_error(

@@ -50,6 +50,7 @@ from github.PullRequest import PullRequest
 from github.Repository import Repository
 
 from gitrollback.adapters import _github_wire as wire
+from gitrollback.adapters._requests_deadline import DeadlineAdapter
 from gitrollback.clock import SystemClock
 from gitrollback.errors import (
     AdapterError,
@@ -96,7 +97,8 @@ _VENDOR_ERRORS: tuple[tuple[type[BaseException], type[GitRollbackError], str, st
     (GithubException, RemoteHTTPError, "request refused", ""),
     (requests.exceptions.SSLError, TransportError, "TLS failure",
      "check the server certificate of the GitHub base_url (GitHub Enterprise: its CA)"),
-    (requests.exceptions.Timeout, TransportError, "timed out", "GitHub did not answer in time; retry later"),
+    (requests.exceptions.Timeout, TransportError, "timed out",
+     "GitHub did not answer in time; retry later, or raise gitops.request_timeout_seconds"),
     (requests.exceptions.ConnectionError, TransportError, "could not connect",
      "check base_url (GitHub Enterprise: https://<host>/api/v3) and the network path to it"),
     (requests.exceptions.RetryError, TransportError, "gave up after retries", "GitHub keeps failing; retry later"),
@@ -108,6 +110,27 @@ _VENDOR_ERRORS: tuple[tuple[type[BaseException], type[GitRollbackError], str, st
      "base_url must be the API root the server itself advertises (GitHub Enterprise: https://<host>/api/v3)"),
 )
 # fmt: on
+
+
+def _bound_requests(gh: Github, deadline: float) -> None:
+    """Give every request PyGithub sends a whole-exchange deadline (``_requests_deadline.DeadlineAdapter``).
+
+    PyGithub takes no session: its ``Requester`` builds one per connection from the connection class it keeps in a
+    private attribute. A subclass that mounts the adapter on that session is put in its place, on this client only.
+    Should PyGithub rename the attribute, this fails loudly here instead of leaving requests unbounded.
+    """
+    requester = gh.requester
+    attribute = "_Requester__connectionClass"
+    base = getattr(requester, attribute, None)
+    if base is None:  # pragma: no cover - guards a PyGithub change
+        raise RuntimeError("PyGithub's Requester has no connection class to bound; gitrollback needs updating")
+
+    class _BoundedConnection(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.session.mount(f"{self.protocol}://", DeadlineAdapter(deadline))
+
+    setattr(requester, attribute, _BoundedConnection)
 
 
 def _remote(exc: GithubException) -> str:
@@ -127,7 +150,8 @@ class GitHubHost:
         clock: for every wait (polls, mergeability, rate limits); ``SystemClock`` by default.
         poll_interval: seconds between polls in ``wait_merged`` and while ``merge`` waits for mergeability.
         github: a ready ``github.Github`` to use instead (tests; it is not closed by ``close()``).
-        timeout: seconds per HTTP request.
+        timeout: seconds one HTTP request may take, connect to last byte (a server that answers a byte at a time
+            cannot stretch it: ``_requests_deadline``).
         on_wait: called as ``on_wait(what, elapsed_seconds, state)`` on every poll of ``wait_merged`` and
             ``merge``, and before waiting out a rate limit.
         merge_timeout: seconds ``merge`` may spend waiting for GitHub's mergeability job, transient refusals and
@@ -170,7 +194,8 @@ class GitHubHost:
         self._token = token
         self._clock: Clock = clock or SystemClock()
         self._poll_interval = poll_interval
-        self._timeout = max(int(timeout), 1)
+        self._timeout = max(int(timeout), 1)  # PyGithub's per-read timeout is an int
+        self._deadline = timeout
         self._on_wait = on_wait
         self._merge_timeout = merge_timeout
         self._rate_limit_wait = rate_limit_wait
@@ -207,6 +232,7 @@ class GitHubHost:
                     seconds_between_writes=None,
                     lazy=True,
                 )
+                _bound_requests(self._github, self._deadline)
             with self._translate("open repository", self.repo):
                 self._repository = self._github.get_repo(self.repo)
         assert self._repository is not None

@@ -50,6 +50,7 @@ import requests
 from gitlab import exceptions as glexc
 
 from gitrollback.adapters import _gitlab_wire as wire
+from gitrollback.adapters._requests_deadline import bounded_session
 from gitrollback.clock import SystemClock
 from gitrollback.errors import (
     AdapterError,
@@ -86,7 +87,7 @@ _VENDOR_ERRORS: tuple[tuple[type[BaseException], type[AdapterError], str, str], 
     (requests.exceptions.SSLError, TransportError, "TLS handshake failed",
      "check the CA bundle (ssl_verify) and the certificate of the GitLab host"),
     (requests.exceptions.Timeout, TransportError, "timed out",
-     "GitLab did not answer in time; raise the timeout or check the instance's health"),
+     "GitLab did not answer in time; raise gitops.request_timeout_seconds or check the instance's health"),
     (requests.exceptions.ConnectionError, TransportError, "could not connect",
      "check gitops.base_url and that GitLab is reachable from here"),
     (requests.exceptions.InvalidURL, TransportError, "invalid URL", "check gitops.base_url"),
@@ -114,7 +115,8 @@ class GitLabHost:
         poll_interval: seconds between polls in ``wait_merged`` and while ``merge`` waits.
         gitlab: an already configured ``gitlab.Gitlab`` to use instead of building one (it is not closed; its
             429s wait a minute, as its errors carry no ``Retry-After``).
-        timeout: seconds per HTTP request.
+        timeout: seconds one HTTP request may take, connect to last byte (a server that answers a byte at a time
+            cannot stretch it: ``_requests_deadline``).
         ssl_verify: TLS verification: True, False, or the path of a CA bundle.
         on_wait: called as ``on_wait(what, elapsed_seconds, state)`` on every poll of ``wait_merged`` and
             ``merge``, and before waiting out a rate limit.
@@ -205,6 +207,7 @@ class GitLabHost:
                 ssl_verify=self._ssl_verify,
                 retry_transient_errors=False,
                 keep_base_url=True,
+                session=bounded_session(self._timeout),
             )
             self._gl.session.hooks["response"].append(self._remember_throttle)
         return self._gl

@@ -13,10 +13,11 @@ and a mandatory ``X-Tenant-ID`` on every call, admins included (``infrastructure
 ``Authenticate``); ``X-Tenant-Scope: all`` lets a system admin reach other tenants' providers
 (``adapters/primary/rest/tenant_scope.go``). With email and password the client logs in again a minute before
 its token expires; with a static token it reads the token's ``exp`` (``token_expiry``) and names the expiry when
-a 401 comes after it. Only calls that are safe to repeat are retried: GETs, and the installer POSTs, which always
-carry an idempotency key that a replay answers with the same job (``StartTektonInstallerJob``,
-``domain/infrastructure/service.go``). They are retried on transport errors and 502/503/504 only, sleeping on the
-injected clock.
+a 401 comes after it. Every call follows the shared HTTP policy (``_http_policy``): a total deadline a slow-drip
+server cannot stretch (``timeout``), retries with backoff and jitter on the injected clock after a transport error or
+429/502/503/504, ``Retry-After`` honoured, and only for calls that are safe to repeat: GETs, and the installer POSTs,
+which always carry an idempotency key that a replay answers with the same job (``StartTektonInstallerJob``,
+``domain/infrastructure/service.go``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from typing import Any, Self
 import httpx
 
 from gitrollback.adapters import _imagefactory_wire as wire
+from gitrollback.adapters._http_policy import RETRY_STATUSES, CallBudget, HttpPolicy
+from gitrollback.adapters._httpx_transport import DeadlineTransport
 from gitrollback.adapters._imagefactory_routes import ImageFactoryRoutes
 from gitrollback.adapters._tls import tls_verify
 from gitrollback.clock import SystemClock
@@ -53,8 +56,6 @@ __all__ = ["ImageFactoryClient"]
 logger = logging.getLogger(__name__)
 
 _NIL_UUID = "00000000-0000-0000-0000-000000000000"
-_BACKOFF_BASE = 0.5
-_BACKOFF_CAP = 8.0
 #: Log in again this many seconds before the access token's ``exp``, so no call goes out with a dying token.
 _RELOGIN_MARGIN = 60.0
 
@@ -65,7 +66,7 @@ _HTTPX_ERRORS: tuple[tuple[type[Exception], type[AdapterError], str, str], ...] 
         httpx.TimeoutException,
         TransportError,
         "timed out",
-        "Image Factory did not answer in time; raise the timeout or check the server's load",
+        "Image Factory did not answer in time; raise imagefactory.timeout_seconds or check the server's load",
     ),
     (
         httpx.ConnectError,
@@ -132,13 +133,16 @@ class ImageFactoryClient(ImageFactoryRoutes):
             ``email`` and ``password`` to log in lazily; with them the client logs in again shortly before the
             token expires, and a 401 triggers one fresh login and a repeat of the call.
         all_tenants: send ``X-Tenant-Scope: all`` (system admins reaching other tenants' providers).
-        timeout: seconds for every request (connect, read, write and pool).
+        timeout: seconds one call may take in all: every attempt (each under a deadline that a slow answer cannot
+            stretch), backoff and ``Retry-After`` waits (the config's ``timeout_seconds``).
         verify: TLS verification: True, False, or the path of a CA bundle.
         transport: an httpx transport (tests pass ``httpx.MockTransport``).
         clock: for backoff sleeps and polling; ``SystemClock`` by default.
         poll_interval: seconds between polls in ``wait_for_job`` and ``wait_for_build``.
         retries: extra attempts for calls that are safe to repeat.
-        on_wait: called as ``on_wait(what, elapsed_seconds, state)`` on every poll of a wait.
+        on_wait: called as ``on_wait(what, elapsed_seconds, state)`` on every poll of a wait and before every retry.
+        policy: the whole HTTP policy (``_http_policy.HttpPolicy``: connect timeout, backoff, jitter); it replaces
+            ``timeout`` and ``retries`` when given.
 
     Usage::
 
@@ -164,6 +168,7 @@ class ImageFactoryClient(ImageFactoryRoutes):
         poll_interval: float = 2.0,
         retries: int = 3,
         on_wait: Callable[[str, float, str], None] | None = None,
+        policy: HttpPolicy | None = None,
     ) -> None:
         try:
             tenant = str(uuid.UUID(tenant_id))
@@ -190,12 +195,11 @@ class ImageFactoryClient(ImageFactoryRoutes):
         self._email = email
         self._password = password
         self._all_tenants = all_tenants
-        self._timeout = timeout
+        self._policy = policy or HttpPolicy(timeout=timeout, attempts=retries + 1)
         self._verify = verify
         self._transport = transport
         self._clock = clock or SystemClock()
         self._poll_interval = poll_interval
-        self._retries = retries
         self._on_wait = on_wait
         self._http: httpx.Client | None = None
         self._lock = threading.RLock()
@@ -232,9 +236,7 @@ class ImageFactoryClient(ImageFactoryRoutes):
                 verify = tls_verify(self._verify, service="Image Factory", where=self._base_url, key="verify")
                 self._http = httpx.Client(
                     base_url=self._base_url,
-                    timeout=httpx.Timeout(self._timeout),
-                    verify=verify,
-                    transport=self._transport,
+                    transport=self._transport or DeadlineTransport(verify=verify),
                     headers={"Accept": "application/json"},
                     trust_env=False,
                 )
@@ -245,11 +247,6 @@ class ImageFactoryClient(ImageFactoryRoutes):
         if self._all_tenants:
             headers["X-Tenant-Scope"] = "all"
         return headers
-
-    def _backoff(self, attempt: int, what: str, reason: str) -> None:
-        delay = min(_BACKOFF_BASE * 2**attempt, _BACKOFF_CAP)
-        logger.warning("Image Factory %s: %s; retry %d of %d in %.1fs", what, reason, attempt + 1, self._retries, delay)
-        self._clock.sleep(delay)
 
     def _can_login(self) -> bool:
         return bool(self._email and self._password)
@@ -303,13 +300,14 @@ class ImageFactoryClient(ImageFactoryRoutes):
         authenticated: bool = True,
         on_retry: Callable[[], None] | None = None,
     ) -> Any:
-        """One API call with auth, retries and error translation; the decoded JSON, or None for no body.
+        """One API call with auth, the HTTP policy's deadline and retries, and error translation; the decoded JSON,
+        or None for no body.
 
-        ``on_retry`` is told each time the request is sent again after a transport error or 502/503/504.
+        ``on_retry`` is told each time the request is sent again after a transport error or 429/502/503/504.
         """
         safe = method == "GET" if retry is None else retry
         what = f"{method} {path}"
-        attempt = 0
+        budget = CallBudget(self._policy, clock=self._clock, what=f"Image Factory {what}", on_wait=self._on_wait)
         relogged = False
         while True:
             headers: dict[str, str] = {}
@@ -318,17 +316,18 @@ class ImageFactoryClient(ImageFactoryRoutes):
                     self.login()
                 headers = self._headers()
             try:
-                with _translate_httpx(operation):
-                    response = self._client().request(method, path, params=params, json=body, headers=headers)
+                with budget.attempt() as deadline, _translate_httpx(operation):
+                    timeout = httpx.Timeout(deadline.seconds, connect=budget.connect_timeout(deadline.seconds))
+                    response = self._client().request(
+                        method, path, params=params, json=body, headers=headers, timeout=timeout
+                    )
                     content = response.content
             except TransportError as exc:
-                if safe and attempt < self._retries:
-                    self._backoff(attempt, what, exc.message)
-                    attempt += 1
+                if budget.retry(exc.message, safe=safe):
                     if on_retry is not None:
                         on_retry()
                     continue
-                raise
+                raise self._gave_up(exc, what, budget) from exc.__cause__
             status = response.status_code
             logger.debug("Image Factory %s -> %d", what, status)
             if status == 401 and authenticated and not relogged and self._can_login():
@@ -338,13 +337,10 @@ class ImageFactoryClient(ImageFactoryRoutes):
                     self._token = None
                 continue
             if (
-                status in wire.RETRYABLE_STATUSES
-                and safe
-                and attempt < self._retries
+                status in RETRY_STATUSES
                 and not wire.is_maintenance(content)
+                and budget.retry(f"HTTP {status}", safe=safe, status=status, headers=response.headers)
             ):
-                self._backoff(attempt, what, f"HTTP {status}")
-                attempt += 1
                 if on_retry is not None:
                     on_retry()
                 continue
@@ -361,6 +357,20 @@ class ImageFactoryClient(ImageFactoryRoutes):
                 return response.json()
             except ValueError as exc:
                 raise self._bad(operation, f"{what} answered {status} with a body that is not JSON") from exc
+
+    def _gave_up(self, error: TransportError, what: str, budget: CallBudget) -> TransportError:
+        """The transport error that ends a call, saying so when the call's time ran out."""
+        if budget.remaining() > 0.001:
+            return error
+        return TransportError(
+            f"Image Factory {what}: no complete answer within {self._policy.timeout:g}s "
+            f"({budget.attempts} attempt{'s' if budget.attempts != 1 else ''}; last: {error.message})",
+            adapter=wire.ADAPTER,
+            operation=error.operation,
+            hint="Image Factory (or something in front of it) accepted the request but did not answer in time; "
+            "check its health, or raise imagefactory.timeout_seconds",
+            kind="deadline_exceeded",
+        )
 
     # ---------------------------------------------------------------------------------------- auth
 

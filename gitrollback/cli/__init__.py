@@ -64,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
         "--to", metavar="REV", help="roll back to this commit, tag or branch instead of the resolved one"
     )
     rollback.add_argument("--force", action="store_true", help="roll back even when assess finds nothing wrong")
+    rollback.add_argument(
+        "--prune",
+        action="store_true",
+        default=None,
+        help="installer mode: also delete what the bad revision added (only objects an installer or rollback run "
+        "wrote; default: cluster.prune)",
+    )
 
     parser = _Parser(
         prog="gitrollback", description="Roll Image Factory's Tekton assets back to the last known-good revision."
@@ -97,6 +104,13 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--sync", choices=["argocd", "flux"], default="argocd", help="gitops: the GitOps controller")
     sandbox.add_argument(
         "--auto-merge", action="store_true", help="gitops: gitrollback merges its own change request (no reviewer)"
+    )
+    sandbox.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SERVER:KIND[,key=value...]",
+        help="inject a network fault into one simulator (repeatable; docs/cli.md lists the kinds and keys)",
     )
     # known-good (issue 3): the resolver on its own; gitrollback/cli/known_good.py imports nothing heavy.
     from gitrollback.cli import known_good
@@ -255,7 +269,7 @@ def _cmd_plan(
     from gitrollback.report import plan_json, render_plan
 
     with _rollback(args, env, progress, clock) as rb:
-        plan = rb.plan(to=args.to, force=args.force)
+        plan = rb.plan(to=args.to, force=args.force, prune=args.prune)
     if args.json:
         output.json(plan_json(plan))
     else:
@@ -280,7 +294,7 @@ def _confirm(args: argparse.Namespace, rb: Rollback, output: Output) -> None:
         )
     from gitrollback.report import render_plan
 
-    output.message(render_plan(rb.plan(to=args.to, force=args.force)))
+    output.message(render_plan(rb.plan(to=args.to, force=args.force, prune=args.prune)))
     try:
         answer = input("Roll back now? [y/N] ")
     except EOFError:
@@ -307,7 +321,13 @@ def _cmd_run(
         checks = [NotesPath(args.notes)] if args.notes else []
         notes = Path(args.notes) if args.notes else None
         report = rb.run(
-            to=args.to, force=args.force, resume=args.resume, notes=notes, strict=args.strict, access_checks=checks
+            to=args.to,
+            force=args.force,
+            resume=args.resume,
+            notes=notes,
+            prune=args.prune,
+            strict=args.strict,
+            access_checks=checks,
         )
     _print_report(output, report, args.json)
     return _report_exit(report)
@@ -316,9 +336,12 @@ def _cmd_run(
 def _cmd_sandbox(
     args: argparse.Namespace, env: Mapping[str, str], output: Output, progress: StepPrinter, clock: SimClock | None
 ) -> int:
-    from gitrollback.cli.sandbox import SandboxOptions, run_sandbox, serve_sandbox
+    from gitrollback.cli.sandbox import SandboxOptions, check_faults, run_sandbox, serve_sandbox
 
-    options = SandboxOptions(mode=args.mode, scm=args.scm, auto_merge=args.auto_merge, sync=args.sync)
+    check_faults(args.fault)  # a bad --fault is refused before the world is built
+    options = SandboxOptions(
+        mode=args.mode, scm=args.scm, auto_merge=args.auto_merge, sync=args.sync, faults=tuple(args.fault)
+    )
     if args.action == "serve":
         if args.json:
             raise ConfigError("sandbox serve keeps a world up for a person and has no JSON output", key="--json")

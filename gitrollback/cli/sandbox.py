@@ -14,10 +14,10 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from gitrollback.cli.output import Output, StepPrinter
 from gitrollback.errors import ConfigError
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from gitrollback.testing.sandbox import SandboxWorld
     from gitrollback.testing.sandbox_gitops import GitOpsSandbox
 
-__all__ = ["SandboxOptions", "run_sandbox", "serve_sandbox"]
+__all__ = ["SandboxOptions", "check_faults", "run_sandbox", "serve_sandbox"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class SandboxOptions:
     scm: Literal["github", "gitlab", "direct"] = "github"
     auto_merge: bool = False
     sync: Literal["argocd", "flux"] = "argocd"
+    faults: tuple[str, ...] = ()
 
 
 def _read(path: str) -> str:
@@ -58,6 +59,54 @@ def _require_simulators() -> None:
             hint="pip install 'gitrollback[testing]'",
             kind="missing_extra",
         ) from exc
+
+
+def _parse_fault(spec: str) -> Any:
+    from gitrollback.testing.faults import parse_fault
+
+    try:
+        return parse_fault(spec)
+    except ValueError as exc:
+        raise ConfigError(str(exc), key="--fault", hint="SERVER:KIND[,key=value...], see docs/cli.md") from exc
+
+
+def check_faults(specs: Sequence[str]) -> None:
+    """Parse every ``--fault`` (``ConfigError`` naming the first bad one), without building anything."""
+    for spec in specs:
+        _parse_fault(spec)
+
+
+def _inject_faults(world: SandboxWorld | GitOpsSandbox, specs: tuple[str, ...]) -> list[str]:
+    """Add each ``--fault`` rule to its simulator; one line per rule for the banner.
+
+    Raises:
+        ConfigError: a spec that does not parse, or names a simulator this world does not have.
+    """
+    from gitrollback.testing.github import GitHubSimulator
+    from gitrollback.testing.gitlab import GitLabSimulator
+
+    lines = []
+    for spec in specs:
+        parsed = _parse_fault(spec)
+        host = getattr(world, "host", None)
+        servers = {
+            "imagefactory": world.imagefactory,
+            "kubernetes": world.kube,
+            "argocd": getattr(world, "argocd", None),
+            "github": host if isinstance(host, GitHubSimulator) else None,
+            "gitlab": host if isinstance(host, GitLabSimulator) else None,
+            "git": host,
+        }
+        server = servers[parsed.server]
+        if server is None:
+            raise ConfigError(
+                f"this sandbox has no {parsed.server} simulator (in {spec!r})",
+                key="--fault",
+                hint="argocd needs --mode gitops; github, gitlab and git need --mode gitops with that --scm",
+            )
+        server.add_fault(parsed.fault)
+        lines.append(f"Fault on {parsed.server}: {parsed.fault.describe()}")
+    return lines
 
 
 @contextlib.contextmanager
@@ -127,8 +176,11 @@ def run_sandbox(
         if not progress.quiet:
             output.message(f"Building the sandbox in {root} (git, Kubernetes, Image Factory and friends, simulated)...")
         with _world(root, options, clock) as world:
+            injected = _inject_faults(world, options.faults)
             if not progress.quiet:
                 output.message(_story(world, options))
+                for line in injected:
+                    output.message(line)
             settings = parse_config(world.config_text, source=str(world.config_path))
             with Rollback.from_settings(
                 settings, env=world.env, read_file=_read, progress=progress, clock=world.clock
@@ -157,6 +209,7 @@ def _serve(
 ) -> int:
     output.message(f"Building the sandbox in {root}...")
     with _world(root, options, clock) as world:
+        injected = _inject_faults(world, options.faults)
         env_file = root / "sandbox.env"
         env_file.write_text("".join(f"export {k}={v}\n" for k, v in world.env.items() if v), encoding="utf-8")
         env_file.chmod(0o600)
@@ -173,6 +226,7 @@ def _serve(
         if host is not None:
             label = {"github": "GitHub", "gitlab": "GitLab"}.get(options.scm, options.scm) + " simulator:"
             lines.append(f"{label:<25}{host.url}")
+        lines += injected
         lines += [
             f"Git repository:          {world.repo.path}",
             f"Config:                  {world.config_path}",

@@ -21,6 +21,7 @@ in ``capabilities.py``, so it works the same over a local repository, a cached c
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -140,7 +141,8 @@ def find_known_good(
     if landed:
         scan.notes.insert(0, landed)
     if to is not None:
-        return _explicit(source, to, paths=paths, bad_sha=bad_sha, bad_trees=bad_trees, scan=scan)
+        explicit = _explicit(source, to, paths=paths, bad_sha=bad_sha, bad_trees=bad_trees, scan=scan)
+        return _off_branch_warning(source, explicit, to, branch, tip)
     judge = _Judge(source, paths, bad_sha, bad_trees, scan)
     for candidate in _candidates(source, evidence or Evidence(), judge, tip):
         found = judge.accept(candidate)
@@ -315,6 +317,17 @@ def _explicit(
         summary=info.summary,
         warnings=_warnings(scan, trees),
     )
+
+
+def _off_branch_warning(source: AssetSource, found: KnownGood, to: str, branch: str, tip: str) -> KnownGood:
+    """An explicit revision need not be in the tracked branch's history; say so when it is not."""
+    if not isinstance(source, Ancestry) or source.is_ancestor(found.revision, tip):
+        return found
+    warning = (
+        f"{to} ({found.revision[:12]}) is not on {branch}: it is in no commit of {branch}'s history, so the "
+        f"cluster gets content {branch} never had"
+    )
+    return dataclasses.replace(found, warnings=(*found.warnings, warning))
 
 
 def _warnings(scan: Scan, trees: Trees) -> tuple[str, ...]:

@@ -44,6 +44,7 @@ class RunOptions:
         live_readiness: call the live readiness check during assess (it persists its result and can flip the
             provider online/offline, so ``plan`` turns it off and reads the persisted value instead).
         run_id: names the run in idempotency keys, so a resumed run replays instead of duplicating.
+        prune: delete the bad revision's own additions (installer mode); None: ``cluster.prune`` decides.
         access_checks: extra ``gitrollback.ports.AccessCheck`` objects the pre-flight step asks too (the CLI's
             ``--notes`` path check).
         strict: refuse (instead of warning) when a credential would expire before the run's waits could end.
@@ -53,6 +54,7 @@ class RunOptions:
     force: bool = False
     live_readiness: bool = True
     run_id: str = ""
+    prune: bool | None = None
     access_checks: tuple[Any, ...] = ()
     strict: bool = False
 
@@ -105,6 +107,12 @@ class StepContext:
             return self.settings.mode
         assessed = self.state.get(Assessed)
         return assessed.mode if assessed is not None else "image_factory_installer"
+
+    @property
+    def prune(self) -> bool:
+        """Whether the run prunes the bad revision's additions: ``--prune`` (``RunOptions.prune``) when given, else
+        ``cluster.prune``."""
+        return self.settings.cluster.prune if self.options.prune is None else self.options.prune
 
     @property
     def assessed(self) -> Assessed:

@@ -9,7 +9,9 @@ is retried by rerunning the command, which resumes the run.
 
 ``resume`` (a ``Prior``, read from the journal) makes ``run`` reuse the results an earlier attempt of the same run
 produced, in order, and continue from the first step without one; that step and every later one look at the
-world again before acting.
+world again before acting. A finished read-only step can ask to run again on resume (``recheck_before``: the steps
+that act on its answer): the dry-run step does while ``apply`` or ``prune`` has no result, because the cluster may
+have moved while nothing was running.
 
 ``plan`` runs only the steps marked ``reads_only`` (they gather the facts a plan needs: status, known-good
 revision, manifests) and asks every other step for its ``PlanStep``; no mutating port method is called.
@@ -40,6 +42,8 @@ class Step(Protocol):
     name: str
     #: True when the step changes nothing anywhere (it may run during ``plan``).
     reads_only: bool
+    # optional: ``recheck_before: tuple[str, ...]``, read-only steps only. A resumed run runs the step again, in its
+    # place, while one of the named steps has no result (they act on its answer).
 
     def plan(self, ctx: StepContext) -> PlanStep:
         """What the step would do, with concrete targets."""
@@ -53,8 +57,10 @@ class Step(Protocol):
 class RunObserver(Protocol):
     """Told about every result as soon as it exists (the journal implements it)."""
 
-    def result(self, step: str, result: StepResult, record: StepRecord, *, mutates: bool) -> None:
-        """A step finished with ``result``."""
+    def result(
+        self, step: str, result: StepResult, record: StepRecord, *, mutates: bool, recheck: bool = False
+    ) -> None:
+        """A step finished with ``result`` (``recheck``: a finished step that a resumed run ran again)."""
         ...
 
     def checkpoint(self, step: str, result: StepResult) -> None:
@@ -106,7 +112,9 @@ class _Quiet:
 
 
 class _NoJournal:
-    def result(self, step: str, result: StepResult, record: StepRecord, *, mutates: bool) -> None:
+    def result(
+        self, step: str, result: StepResult, record: StepRecord, *, mutates: bool, recheck: bool = False
+    ) -> None:
         return None
 
     def checkpoint(self, step: str, result: StepResult) -> None:
@@ -147,9 +155,17 @@ class Runner:
         self.progress: ProgressSink = progress or _Quiet()
         self.observer: RunObserver = observer or _NoJournal()
 
-    def _context(self, state: RunState, attempt: int = 0, step: str = "") -> StepContext:
+    def _context(
+        self,
+        state: RunState,
+        attempt: int = 0,
+        step: str = "",
+        produced: list[tuple[str, StepResult]] | None = None,
+    ) -> StepContext:
         def checkpoint(result: StepResult) -> None:
             self.observer.checkpoint(step, result)
+            if produced is not None:
+                produced.append((step, result))
 
         return StepContext(self.settings, self.ports, self.options, state, attempt, checkpoint)
 
@@ -163,37 +179,74 @@ class Runner:
             planned.append(step.plan(self._context(state)))
         return tuple(planned), state
 
+    def _resume_point(self, prior: Prior) -> tuple[int, frozenset[str]]:
+        """The first step without a result, and the finished steps before it that run again: a read-only step whose
+        ``recheck_before`` names a step that has no result yet (its answer is about a world that may have moved)."""
+        index = next((i for i, s in enumerate(self.steps) if s.name not in prior.done), len(self.steps))
+        pending = {s.name for s in self.steps[index:]}
+        rechecked = frozenset(
+            s.name
+            for s in self.steps[:index]
+            if s.reads_only and pending.intersection(getattr(s, "recheck_before", ()))
+        )
+        return index, rechecked
+
+    def plan_resume(self, prior: Prior, run_id: str) -> tuple[tuple[PlanStep, ...], RunState]:
+        """The plan of what a resumed run still does: the finished steps as done, the rechecked ones run again (they
+        only read), the rest planned from the results."""
+        index, rechecked = self._resume_point(prior)
+        state = RunState()
+        planned: list[PlanStep] = []
+        for position, step in enumerate(self.steps):
+            if position == index:
+                state = self._with_checkpoints(state, prior, index)
+            done = prior.done.get(step.name)
+            if position < index and step.name not in rechecked and done is not None:
+                state = state.add(step.name, done[0])
+                planned.append(PlanStep(step.name, f"done in run {run_id}: {done[1].detail}"))
+                continue
+            if step.name in rechecked:
+                state = state.add(step.name, step.run(self._context(state)))
+            planned.append(step.plan(self._context(state)))
+        return tuple(planned), state
+
+    def _with_checkpoints(self, state: RunState, prior: Prior, index: int) -> RunState:
+        finished = {s.name for s in self.steps[:index]}
+        for name, result in prior.checkpoints:
+            if name not in finished:
+                state = state.add(name, result)
+        return state
+
     def run(self, prior: Prior | None = None) -> RunOutcome:
         """Run every step in order, reusing ``prior``'s results for the steps it finished.
 
-        Stops at the first failure: the outcome carries the error, and the later steps are recorded as skipped
-        ("not run"), so a report always lists the whole runbook. ``KeyboardInterrupt`` and unexpected exceptions
-        are told to the observer (``interrupted``) and propagate.
+        Of the finished steps, those a later unfinished step depends on for a fresh look at the world
+        (``recheck_before``) run again in their place. Stops at the first failure: the outcome carries the error
+        and the failed step's checkpoints, and the later steps are recorded as skipped ("not run"), so a report
+        always lists the whole runbook. ``KeyboardInterrupt`` and unexpected exceptions are told to the observer
+        (``interrupted``) and propagate.
         """
         prior = prior or Prior()
+        index, rechecked = self._resume_point(prior)
         state = RunState()
         records: list[StepRecord] = []
-        index = 0
-        for step in self.steps:  # the finished prefix of an earlier attempt
-            done = prior.done.get(step.name)
-            if done is None:
-                break
-            state = state.add(step.name, done[0])
-            records.append(done[1])
-            resumed = getattr(self.progress, "step_resumed", None)
-            if resumed is not None:
-                resumed(done[1])
-            index += 1
-        reused = tuple(s.name for s in self.steps[:index])
-        for name, result in prior.checkpoints:
-            if name not in reused:
-                state = state.add(name, result)
-        current = self.steps[index].name if index < len(self.steps) else ""
+        reused = tuple(s.name for s in self.steps[:index] if s.name not in rechecked)
+        current = self.steps[0].name if self.steps else ""
         try:
-            for position in range(index, len(self.steps)):
-                step = self.steps[position]
+            for position, step in enumerate(self.steps):
                 current = step.name
-                ctx = self._context(state, prior.failures.get(step.name, 0), step.name)
+                if position == index:
+                    state = self._with_checkpoints(state, prior, index)
+                if step.name in reused:
+                    result, record = prior.done[step.name]
+                    state = state.add(step.name, result)
+                    records.append(record)
+                    resumed = getattr(self.progress, "step_resumed", None)
+                    if resumed is not None:
+                        resumed(record)
+                    continue
+                produced: list[tuple[str, StepResult]] = []
+                ctx = self._context(state, prior.failures.get(step.name, 0), step.name, produced)
                 self.progress.step_started(step.name, step.plan(ctx).description)
                 started = self.ports.clock.now()
                 try:
@@ -201,6 +254,8 @@ class Runner:
                 except GitRollbackError as exc:
                     record = StepRecord(step.name, StepStatus.FAILED, started, self.ports.clock.now(), str(exc))
                     self.observer.failed(step.name, record, exc)
+                    for name, checkpoint in produced:
+                        state = state.add(name, checkpoint)
                     self._finished(record, records)
                     for later in self.steps[position + 1 :]:
                         now = self.ports.clock.now()
@@ -210,7 +265,9 @@ class Runner:
                     return RunOutcome(state, tuple(records), exc, step.name, reused)
                 status = StepStatus.SKIPPED if isinstance(result, Skipped) else StepStatus.SUCCEEDED
                 record = StepRecord(step.name, status, started, self.ports.clock.now(), result.detail)
-                self.observer.result(step.name, result, record, mutates=not step.reads_only)
+                self.observer.result(
+                    step.name, result, record, mutates=not step.reads_only, recheck=step.name in rechecked
+                )
                 state = state.add(step.name, result)
                 if position + 1 < len(self.steps):
                     current = self.steps[position + 1].name

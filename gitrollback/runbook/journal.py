@@ -2,8 +2,9 @@
 
 ``<state_dir>/runs/<provider>/<run id>.jsonl`` holds events, oldest first:
 
-* ``start``: the request (``to``, ``force``) and when;
-* ``result``: a step finished; its typed result (``runbook/results.py``) and its record;
+* ``start``: the request (``to``, ``force``, ``prune``) and when;
+* ``result``: a step finished; its typed result (``runbook/results.py``) and its record (``recheck``: a finished
+  read-only step that a resumed attempt ran again, the dry run);
 * ``checkpoint``: a step produced a result before finishing (a job or build id, written before waiting);
 * ``failed``: a step failed, with the error's ``kind`` and message;
 * ``interrupted``: the run stopped inside a step (Ctrl-C, an unexpected exception);
@@ -48,15 +49,18 @@ class FileJournal:
         self.run_id = run_id
         self._repaired = False
 
-    def start(self, *, to: str | None, force: bool, at: datetime) -> None:
-        """The run (or a resumed attempt of it) begins."""
+    def start(self, *, to: str | None, force: bool, at: datetime, prune: bool | None = None) -> None:
+        """The run (or a resumed attempt of it) begins; ``prune`` is the caller's ``--prune`` (None: the config)."""
         self._write({"event": "start", "format": FORMAT, "run_id": self.run_id, "provider_id": self.provider_id,
-                     "to": to, "force": force, "at": to_json(at)})  # fmt: skip
+                     "to": to, "force": force, "prune": prune, "at": to_json(at)})  # fmt: skip
 
-    def result(self, step: str, result: StepResult, record: StepRecord, *, mutates: bool) -> None:
-        """A step finished."""
-        self._write({"event": "result", "step": step, "mutates": mutates, "result": result_json(result),
-                     "record": to_json(record)})  # fmt: skip
+    def result(
+        self, step: str, result: StepResult, record: StepRecord, *, mutates: bool, recheck: bool = False
+    ) -> None:
+        """A step finished (``recheck``: a finished read-only step that a resumed attempt ran again)."""
+        event = {"event": "result", "step": step, "mutates": mutates, "result": result_json(result),
+                 "record": to_json(record)}  # fmt: skip
+        self._write({**event, "recheck": True} if recheck else event)
 
     def checkpoint(self, step: str, result: StepResult) -> None:
         """A step produced a result before finishing."""
@@ -118,6 +122,7 @@ class JournalView:
     last_step: str | None = None
     attempts: int = 1
     notes: tuple[str, ...] = field(default=())
+    prune: bool | None = None
 
     @property
     def resumable(self) -> bool:
@@ -164,7 +169,9 @@ def read_journal(path: Path) -> JournalView:
         if kind == "result" and isinstance(step, str):
             done[step] = (result_from_json(event["result"]), from_json(StepRecord, event["record"]))
             changed = changed or bool(event.get("mutates"))
-            last_step, interrupted = step, None
+            interrupted = None
+            if not event.get("recheck"):
+                last_step = step
         elif kind == "checkpoint" and isinstance(step, str):
             checkpoints.append((step, result_from_json(event["result"])))
             changed = True
@@ -190,6 +197,7 @@ def read_journal(path: Path) -> JournalView:
         last_step=last_step,
         attempts=len(starts),
         notes=tuple(notes),
+        prune=first.get("prune") if isinstance(first.get("prune"), bool) else None,
     )
 
 

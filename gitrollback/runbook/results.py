@@ -17,11 +17,13 @@ from gitrollback.codec import from_json
 from gitrollback.models import (
     AppliedObject,
     Build,
+    ChangePlan,
     ChangeRequest,
     FailedJob,
     InstallerJob,
     InstallMode,
     KnownGood,
+    LiveObject,
     Manifest,
     Provider,
     Readiness,
@@ -37,6 +39,7 @@ __all__ = [
     "Assessed",
     "BuildStarted",
     "ChangeRequestOpened",
+    "ChangesPlanned",
     "Committed",
     "JobStarted",
     "KnownGoodChosen",
@@ -46,6 +49,8 @@ __all__ = [
     "NoActiveJob",
     "ObjectsVerified",
     "PreflightPassed",
+    "PruneProgress",
+    "Pruned",
     "Pushed",
     "ReadinessChecked",
     "Rendered",
@@ -103,10 +108,14 @@ class KnownGoodChosen(StepResult):
 
 @dataclass(frozen=True)
 class Rendered(StepResult):
-    """The known-good objects, expanded as the installer would."""
+    """The known-good objects, expanded as the installer would; in installer mode also the objects the bad revision
+    added (``added``, for the pre-flight check, the dry-run table and prune) or why they could not be listed
+    (``added_notes``)."""
 
     manifests: tuple[Manifest, ...]
     detail: str
+    added: tuple[Manifest, ...] = ()
+    added_notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,6 +131,34 @@ class Applied(StepResult):
 
     objects: tuple[AppliedObject, ...]
     namespace_created: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class ChangesPlanned(StepResult):
+    """The dry-run step's answer: the change table (``changes``, from ``dryRun=All``) and the live objects a prune
+    deletes, each with the uid and resourceVersion read here (the delete's preconditions)."""
+
+    changes: ChangePlan
+    prune_objects: tuple[LiveObject, ...]
+    detail: str
+
+
+@dataclass(frozen=True)
+class PruneProgress(StepResult):
+    """Checkpoint, written before each delete: what the prune deleted so far and what it deletes next (``""`` when
+    it stopped on a refusal)."""
+
+    deleted: tuple[str, ...]
+    deleting: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Pruned(StepResult):
+    """The prune finished; ``deleted`` lists ``Kind/name`` of every object it deleted (in earlier attempts too)."""
+
+    deleted: tuple[str, ...]
     detail: str
 
 
@@ -248,7 +285,10 @@ _TYPES: dict[str, type[StepResult]] = {
         KnownGoodChosen,
         Rendered,
         PreflightPassed,
+        ChangesPlanned,
         Applied,
+        PruneProgress,
+        Pruned,
         JobStarted,
         Validated,
         ReadinessChecked,

@@ -1,4 +1,5 @@
-"""Read-only steps: assess the failure, choose the known-good revision, render its manifests.
+"""Read-only steps: assess the failure, choose the known-good revision, render its manifests (and, in installer
+mode, the objects the bad revision added, which the pre-flight, dry-run and prune steps need).
 
 These are steps 1 ("Assess Failure") and 3.1 ("prepare the previous known-good assets") of the upstream runbook
 (imagefactoryoss/imagefactory ``docs/kubernetes-integration/TEKTON_INSTALLER_ROLLBACK_GUIDE.md``). They change
@@ -13,10 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from gitrollback import assets as asset_tree
+from gitrollback.change_plan import added_objects
 from gitrollback.errors import AdapterError, AssetError, PreconditionFailedError
 from gitrollback.known_good import Evidence, find_known_good
 from gitrollback.known_good.existing import find_existing_rollback
@@ -26,6 +29,7 @@ from gitrollback.models import (
     InstallerJob,
     InstallMode,
     KnownGood,
+    Manifest,
     PlanStep,
     Provider,
     Readiness,
@@ -238,8 +242,25 @@ class KnownGoodStep:
         return KnownGoodChosen(kg, good, bad, detail, existing)
 
 
+def bad_revision_additions(
+    ctx: StepContext, bad: str, known_good: Sequence[Manifest]
+) -> tuple[list[Manifest], list[str]]:
+    """The bad revision's objects that the known-good set lacks (through the same loader and limits); a note
+    instead when there is no bad revision or its tree cannot be read (then nothing is pruned)."""
+    if not bad:
+        return [], ["no bad revision is known: the objects it added cannot be listed, and nothing is pruned"]
+    a = ctx.settings.assets
+    try:
+        files = ctx.ports.assets.read_tree(bad, a.path)
+        manifests = asset_tree.expand_assets(files, ctx.assessed.profile, a.limits)
+    except (AssetError, AdapterError) as exc:
+        return [], [f"the bad revision {bad[:12]}'s objects cannot be read ({exc}): nothing is pruned"]
+    return added_objects(manifests, known_good), []
+
+
 class RenderStep:
-    """Read the known-good asset tree from git objects and expand it as the installer would."""
+    """Read the known-good asset tree from git objects and expand it as the installer would; in installer mode
+    also list what the bad revision added (for the pre-flight check, the dry-run table and prune)."""
 
     name = "render"
     reads_only = True
@@ -261,7 +282,8 @@ class RenderStep:
         profile = assessed.profile if assessed else "?"
         return PlanStep(
             self.name,
-            f"read {ctx.settings.assets.path} at {rev} and expand kustomization resources (profile {profile})",
+            f"read {ctx.settings.assets.path} at {rev} and expand kustomization resources (profile {profile}); "
+            "read the bad revision's tree for the objects it added",
             (summary,) if summary else (),
         )
 
@@ -279,11 +301,19 @@ class RenderStep:
                 )
             return Rendered((), f"{len(files)} files from {source}; {renders_with(ctx.settings.sync)} after the merge")
         try:
-            manifests = asset_tree.expand_assets(files, profile)
+            manifests = asset_tree.expand_assets(files, profile, ctx.settings.assets.limits)
         except AssetError as exc:
             raise PreconditionFailedError(
                 f"the known-good tree {kg.revision[:12]}:{ctx.settings.assets.path} cannot be applied: {exc}",
                 step=self.name,
-                hint="choose another revision, or fix assets.path/profile in the config",
+                hint=exc.hint or "choose another revision, or fix assets.path/profile in the config",
+                kind=exc.kind,
             ) from exc
-        return Rendered(tuple(manifests), f"{len(manifests)} objects from {source} (profile {profile})")
+        added, notes = bad_revision_additions(ctx, kg.bad_revision, manifests)
+        more = f"; the bad revision added {len(added)}" if added else ""
+        return Rendered(
+            tuple(manifests),
+            f"{len(manifests)} objects from {source} (profile {profile}){more}",
+            added=tuple(added),
+            added_notes=tuple(notes),
+        )

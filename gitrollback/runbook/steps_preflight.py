@@ -1,8 +1,10 @@
 """The pre-flight step: read-only, after ``render`` and before the first change (``docs/safety.md``).
 
-It needs the plan (the kinds ``render`` found, the namespace ``assess`` resolved) and hands the logic to
-``gitrollback.preflight``; each port checks its own credentials. ``plan`` runs it for real, so a plan shows a wrong
-token as the run would.
+It needs the plan (the kinds ``render`` found in both revisions, the namespace ``assess`` resolved, whether the run
+prunes) and hands the logic to ``gitrollback.preflight``; each port checks its own credentials. ``plan`` runs it for
+real, so a plan shows a wrong token as the run would. In installer mode it comes before ``dry-run``, whose
+server-side dry run needs the same ``patch`` and ``list`` rights: a missing one is named here with every other
+problem, not met there as one 403.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ class PreflightStep:
             manifests=list(rendered.manifests) if rendered is not None else [],
             cluster=ctx.ports.cluster is not None,
             lease=isinstance(ctx.ports.cluster, LeaseStore),
+            added=list(rendered.added) if rendered is not None else [],
+            prune=ctx.prune,
         )
         result = run_preflight(self._ports(ctx), needs)
         return PreflightPassed(result.describe())

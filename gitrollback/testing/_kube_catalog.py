@@ -130,6 +130,16 @@ CATALOG: tuple[ResourceType, ...] = (
     ResourceType("batch", ("v1",), "Job", "jobs", True, "job"),
     ResourceType(_RBAC, ("v1",), "Role", "roles", True, "role", status_subresource=False),
     ResourceType(_RBAC, ("v1",), "RoleBinding", "rolebindings", True, "rolebinding", status_subresource=False),
+    ResourceType(_RBAC, ("v1",), "ClusterRole", "clusterroles", False, "clusterrole", status_subresource=False),
+    ResourceType(
+        _RBAC,
+        ("v1",),
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        False,
+        "clusterrolebinding",
+        status_subresource=False,
+    ),
     ResourceType(
         "coordination.k8s.io",
         ("v1",),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -138,6 +139,11 @@ def decode_body(request: Request) -> Any:
         raise StoreError(415, "UnsupportedMediaType", prefix + "application/json, application/yaml")
     try:
         if kind in (APPLY_PATCH, "application/yaml"):
+            # JSON is YAML, so a JSON apply body (lightkube and kubectl send one) decodes the same either way;
+            # the JSON parser is just much faster, which keeps the simulator out of the benchmarks' way
+            if request.body.lstrip().startswith(b"{"):
+                with contextlib.suppress(ValueError):
+                    return json.loads(request.body.decode("utf-8"))
             return _k8s_yaml.load(request.body)
         return json.loads(request.body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError, _k8s_yaml.YAMLError) as exc:

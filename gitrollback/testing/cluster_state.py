@@ -416,14 +416,27 @@ class ClusterState:
             stored = self._commit(rt, key, merged, existing, entries, dry_run=dry_run)
             return ApplyResult(stored, existing is None)
 
-    def delete(self, rt: ResourceType, namespace: str | None, name: str, *, dry_run: bool = False) -> dict[str, Any]:
-        """Remove an object (a Namespace takes its contents along); ``StoreError`` 404 when missing."""
+    def delete(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        *,
+        dry_run: bool = False,
+        preconditions: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Remove an object (a Namespace takes its contents along); ``StoreError`` 404 when missing.
+
+        ``preconditions`` (``DeleteOptions.preconditions``: ``uid``, ``resourceVersion``) must match the stored
+        object, checked under the lock as etcd's transaction does, dry run or not; a mismatch is the 409 below.
+        """
         if rt.kind == "Namespace" and name in _PROTECTED_NAMESPACES:
             message = f'namespaces "{name}" is forbidden: this namespace may not be deleted'
             raise StoreError(403, "Forbidden", message, rt.details(name))
         key = self._key(rt, namespace, name)
         with self._lock:
             obj = self._require(rt, key)
+            self._check_preconditions(rt, key, obj, preconditions or {})
             if not dry_run:
                 del self._objects[key]
                 if rt.kind == "Namespace":
@@ -433,6 +446,31 @@ class ClusterState:
             return self._view(rt, obj, None)
 
     # -- internals --------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_preconditions(rt: ResourceType, key: Key, obj: Mapping[str, Any], wanted: Mapping[str, Any]) -> None:
+        """k8s.io/apiserver ``storage.Preconditions.Check`` (pkg/storage/interfaces.go), as the registry store
+        reports it: ``storeerr.InterpretDeleteError`` turns the storage layer's invalid-object error into
+        ``NewConflict`` (pkg/storage/errors/storage.go), so the message nests the StorageError text."""
+        meta = obj["metadata"]
+        problem = ""
+        if wanted.get("uid") and wanted["uid"] != meta.get("uid"):
+            problem = f"UID in precondition: {wanted['uid']}, UID in object meta: {meta.get('uid')}"
+        elif wanted.get("resourceVersion") and wanted["resourceVersion"] != meta.get("resourceVersion"):
+            problem = (
+                f"ResourceVersion in precondition: {wanted['resourceVersion']}, "
+                f"ResourceVersion in object meta: {meta.get('resourceVersion')}"
+            )
+        if problem:
+            group, plural, ns, name = key
+            path = "/".join(p for p in ("/registry", group if rt.custom else "", plural, ns, name) if p)
+            raise StoreError(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {rt.qualified} "{name}": StorageError: invalid object, Code: 4, '
+                f"Key: {path}, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: {problem}",
+                rt.details(name),
+            )
 
     @staticmethod
     def _key(rt: ResourceType, namespace: str | None, name: str) -> Key:

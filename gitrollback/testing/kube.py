@@ -23,6 +23,7 @@ Usage::
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -38,7 +39,7 @@ from gitrollback.testing._kube_patches import (
     apply_strategic_patch,
 )
 from gitrollback.testing._kube_selectors import SelectorError, parse_field_selector, parse_label_selector
-from gitrollback.testing.clock import SimClock
+from gitrollback.testing.clock import SimClock, WallClock
 from gitrollback.testing.cluster_state import ClusterState, StoreError
 from gitrollback.testing.server import Request, Response, SimulatorServer
 
@@ -56,6 +57,9 @@ class KubernetesSimulator(SimulatorServer):
             ``Authorization`` is sent at all); ``None`` accepts every request (kubectl over plain http).
         clock: the world's clock; timestamps come from the store's clock, so this must be the one ``state`` was
             built with (it builds the store when ``state`` is omitted). The server runs no timers.
+        latency: seconds every reply is held back, in real time, on the server's request thread: the round trip
+            to a remote API server, for benchmarks only (``benchmarks/run.py``). Real time, so it needs a
+            ``WallClock``: with a ``FakeClock`` (tests) it is refused rather than slowing a test by wall time.
         user: the user name the token authenticates as (named in 403 messages).
     """
 
@@ -65,6 +69,7 @@ class KubernetesSimulator(SimulatorServer):
         *,
         token: str | None = "sim-token",
         clock: SimClock | None = None,
+        latency: float = 0.0,
         user: str = "system:serviceaccount:gitrollback:gitrollback",
     ) -> None:
         super().__init__()
@@ -73,6 +78,9 @@ class KubernetesSimulator(SimulatorServer):
             raise ValueError("the Kubernetes simulator and its ClusterState must share one clock")
         self.clock: SimClock = self.state.clock
         self.token = token
+        if latency and not isinstance(self.clock, WallClock):
+            raise ValueError("latency is real time (benchmarks): it needs a WallClock, not simulated time")
+        self.latency = latency
         self.user = user
         self.authorizer = Authorizer()
 
@@ -99,6 +107,8 @@ class KubernetesSimulator(SimulatorServer):
 
     def handle(self, request: Request) -> Response:
         """Authenticate, route, and turn store/patch/selector refusals into Status replies."""
+        if self.latency > 0:
+            time.sleep(self.latency)  # a network round trip; each request thread waits on its own
         path = request.path.rstrip("/") or "/"
         if self.token is not None:
             given = request.header("Authorization")
@@ -267,7 +277,14 @@ class KubernetesSimulator(SimulatorServer):
             )
             return Response.json(200, self._at(target, updated), wire.warning_headers(warnings))
         if request.method == "DELETE" and not target.subresource:
-            return Response.json(200, self._at(target, self.state.delete(rt, target.namespace, name, dry_run=dry_run)))
+            # DeleteOptions may come as the body (client-go sends it so); its dryRun and preconditions count
+            options = wire.decode_body(request) if request.body.strip() else {}
+            if not isinstance(options, dict):
+                raise StoreError(400, "BadRequest", "the request body must be a DeleteOptions object")
+            dry_run = dry_run or "All" in (options.get("dryRun") or [])
+            preconditions = options.get("preconditions") or {}
+            deleted = self.state.delete(rt, target.namespace, name, dry_run=dry_run, preconditions=preconditions)
+            return Response.json(200, self._at(target, deleted))
         if request.method == "PATCH":
             return self._patch(request, target, dry_run=dry_run)
         return wire.not_allowed()

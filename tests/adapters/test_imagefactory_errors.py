@@ -61,6 +61,14 @@ def jsonr(status: int, payload: Any) -> httpx.Response:
     )
 
 
+def assert_backoff(sleeps: list[float], count: int) -> None:
+    """``count`` backoff waits, each within the policy's jitter band: half to all of 0.5 s, 1 s, 2 s, ..."""
+    assert len(sleeps) == count
+    for attempt, slept in enumerate(sleeps):
+        full = 0.5 * 2**attempt
+        assert full / 2 <= slept <= full, (attempt, slept)
+
+
 def job_json(status: str = "pending", job_id: str = JOB) -> dict[str, Any]:
     return {
         "id": job_id,
@@ -315,7 +323,7 @@ def test_real_connection_refused_is_transport_error() -> None:
     )
     with pytest.raises(TransportError, match="could not connect"):
         client.get_provider(PROVIDER)
-    assert clock.sleeps == [0.5, 1.0]
+    assert_backoff(clock.sleeps, 2)
 
 
 # ----------------------------------------------------------------------------------------- retries
@@ -337,7 +345,7 @@ def test_get_retries_on_503_with_backoff_then_succeeds() -> None:
     clock = FakeClock()
     provider = make(handler, clock).get_provider(PROVIDER)
     assert provider.id == PROVIDER
-    assert clock.sleeps == [0.5, 1.0]
+    assert_backoff(clock.sleeps, 2)
     assert seen == [f"GET /api/v1/admin/infrastructure/providers/{PROVIDER}"] * 3
 
 
@@ -354,12 +362,12 @@ def test_get_gives_up_after_retries() -> None:
         make(handler, clock, retries=2).get_provider(PROVIDER)
     assert info.value.status == 502
     assert len(calls) == 3
-    assert clock.sleeps == [0.5, 1.0]
+    assert_backoff(clock.sleeps, 2)
 
 
 @pytest.mark.parametrize("status", [500, 400, 404, 409])
 def test_get_is_not_retried_on_other_errors(status: int) -> None:
-    """Only 502/503/504 and transport errors are retried; a 500 or 4xx fails on the first answer."""
+    """Only 429/502/503/504 and transport errors are retried; a 500 or 4xx fails on the first answer."""
     calls: list[int] = []
 
     def handler(request: httpx.Request) -> httpx.Response:

@@ -36,7 +36,9 @@ def test_sandbox_json_report_has_the_documented_shape(cap) -> None:
     assert set(report["known_good"]) >= {"revision", "source", "reason"}
     assert len(report["known_good"]["revision"]) == 40
     assert all(set(s) >= {"name", "status", "started_at", "finished_at", "detail"} for s in report["steps"])
-    assert {s["status"] for s in report["steps"]} == {"succeeded"}
+    assert {s["status"] for s in report["steps"] if s["name"] != "prune"} == {"succeeded"}
+    assert [s["status"] for s in report["steps"] if s["name"] == "prune"] == ["skipped"]
+    assert report["pruned"] == [] and len(report["changes"]["objects"]) == 26
     assert set(report["incident"]) >= {"failed_version", "restored_version", "root_cause", "follow_up"}
     assert err == ""
 

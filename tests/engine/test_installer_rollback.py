@@ -11,7 +11,7 @@ import pytest
 from gitrollback import Rollback, parse_config
 from gitrollback.errors import PreconditionFailedError
 from gitrollback.locking import ProviderLock
-from gitrollback.models import StepStatus
+from gitrollback.models import RunReport, StepStatus
 from gitrollback.runbook.journal import read_journal
 from gitrollback.runbook.results import Validated
 from gitrollback.settings import Settings
@@ -78,7 +78,9 @@ def test_run_restores_verifies_and_writes_incident_notes(world: SandboxWorld) ->
         "known-good",
         "render",
         "preflight",
+        "dry-run",
         "apply",
+        "prune",
         "validate",
         "readiness",
         "verify-objects",
@@ -86,7 +88,10 @@ def test_run_restores_verifies_and_writes_incident_notes(world: SandboxWorld) ->
         "no-active-job",
         "incident",
     ]
-    assert all(r.status is StepStatus.SUCCEEDED for r in report.steps)
+    assert all(r.status is StepStatus.SUCCEEDED for r in report.steps if r.name != "prune")
+    prune = next(r for r in report.steps if r.name == "prune")
+    assert prune.status is StepStatus.SKIPPED and "prune is off" in prune.detail
+    assert report.pruned == () and _names(world, "Task") >= {"kaniko-build"}
     tasks, pipelines = _names(world, "Task"), _names(world, "Pipeline")
     assert {"kaniko-no-push", "packer", "git-clone"} <= tasks
     assert {"image-factory-build-v1-kaniko", "image-factory-quarantine-release-promote-v1"} <= pipelines
@@ -141,7 +146,7 @@ def test_active_job_refuses_before_anything_changes(world: SandboxWorld) -> None
         report = rb.run()
     assert report.status == "refused"
     assert report.error is not None and job in report.error and "running" in report.error
-    assert [r.status for r in report.steps[1:-1]] == [StepStatus.SKIPPED] * 9
+    assert [r.status for r in report.steps[1:-1]] == [StepStatus.SKIPPED] * 11
     assert _versions(world) == before
 
 
@@ -186,22 +191,73 @@ class _RotateTokenAt:
         return None
 
 
-def test_apply_failure_stops_and_reports_what_went_in(world: SandboxWorld) -> None:
-    """When the cluster refuses the credentials at apply (rotated after the pre-flight), the run fails there with
-    the API server's 401 and skips the rest."""
-    before = _versions(world)
+def _rotating_run(world: SandboxWorld, step: str) -> RunReport:
+    """A run whose cluster token is rotated as ``step`` starts."""
     with Rollback.from_settings(
-        _settings(world), env=world.env, read_file=read_file, clock=world.clock, progress=_RotateTokenAt(world, "apply")
+        _settings(world), env=world.env, read_file=read_file, clock=world.clock, progress=_RotateTokenAt(world, step)
     ) as rb:
-        report = rb.run()
+        return rb.run()
+
+
+def test_refused_credentials_fail_the_dry_run_before_anything_is_written(world: SandboxWorld) -> None:
+    """When the cluster refuses the credentials at the dry run (rotated after the pre-flight), the run fails there
+    with the 401 and writes nothing."""
+    before = _versions(world)
+    report = _rotating_run(world, "dry-run")
+    assert report.status == "failed"
+    dry_run = next(r for r in report.steps if r.name == "dry-run")
+    # the 401's Status reason is what the detail carries (the code itself is not in it)
+    assert dry_run.status is StepStatus.FAILED
+    assert dry_run.detail == f"kubernetes get Namespace/{world.namespace}: Unauthorized"
+    assert all(r.status is StepStatus.SKIPPED for r in report.steps if r.name in ("apply", "validate", "smoke-build"))
+    assert report.incident is not None and "NOT applied" in report.incident.restored_version
+    assert _versions(world) == before
+
+
+def test_apply_failure_stops_and_reports_what_went_in(world: SandboxWorld) -> None:
+    """When the cluster refuses the credentials at apply (rotated after the pre-flight and the dry run), the run
+    fails there with the API server's 401 and skips the rest."""
+    before = _versions(world)
+    report = _rotating_run(world, "apply")
     assert report.status == "failed"
     apply = next(r for r in report.steps if r.name == "apply")
-    # the 401's Status reason is what the detail carries (the code itself is not in it)
     assert apply.status is StepStatus.FAILED
-    assert apply.detail == f"kubernetes get {world.namespace}: Unauthorized"
-    assert _versions(world) == before
-    assert all(r.status is StepStatus.SKIPPED for r in report.steps if r.name in ("validate", "smoke-build"))
+    assert apply.detail == f"kubernetes get Namespace/{world.namespace}: Unauthorized"
+    assert next(r for r in report.steps if r.name == "dry-run").status is StepStatus.SUCCEEDED
+    assert all(r.status is StepStatus.SKIPPED for r in report.steps if r.name in ("prune", "validate", "smoke-build"))
     assert report.incident is not None and "NOT applied" in report.incident.restored_version
+    assert _versions(world) == before
+
+
+def test_apply_stops_at_the_first_failure_and_says_what_went_in(world: SandboxWorld) -> None:
+    """Credentials revoked half-way through the apply: the run stops, names the object and lists what went in."""
+    settings = _settings(world)
+    p = settings.providers[0]
+    serial = dataclasses.replace(p, cluster=dataclasses.replace(p.cluster, apply_parallelism=1))
+    with _rollback(world, dataclasses.replace(settings, providers=(serial,))) as rb:
+        cluster = rb.ports.cluster
+        real_apply = cluster.apply
+        written: list[str] = []
+
+        def apply(manifest, **options):  # revoke the token once five objects have really gone in
+            result = real_apply(manifest, **options)
+            if not options.get("dry_run"):
+                written.append(manifest.ref)
+                if len(written) == 5:
+                    world.kube.token = "rotated-token"
+            return result
+
+        cluster.apply = apply  # type: ignore[method-assign]
+        report = rb.run()
+    assert report.status == "failed"
+    step = next(r for r in report.steps if r.name == "apply")
+    assert step.status is StepStatus.FAILED and "Unauthorized" in step.detail
+    assert "5 of 26 objects applied before it stopped" in step.detail
+    assert all(ref in step.detail for ref in written)
+    assert written[:2] == ["ServiceAccount/tekton-history-cleanup", "Role/tekton-history-cleanup"]  # RBAC first
+    sa = world.cluster.type_for("v1", "ServiceAccount")
+    assert sa is not None and world.cluster.get(sa, world.namespace, "tekton-history-cleanup") is not None
+    assert "kaniko-no-push" not in _names(world, "Task") and _names(world, "Pipeline") == set()
 
 
 def test_verification_failure_is_reported(world: SandboxWorld) -> None:

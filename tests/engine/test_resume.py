@@ -84,7 +84,7 @@ def test_installer_run_stopped_after_apply_finishes_on_a_rerun(world: SandboxWor
     with _rollback(world, progress=StopAt("validate")) as rb, pytest.raises(KeyboardInterrupt):
         rb.run()
     view = find_unfinished(_runs(world), world.provider_id)
-    assert view is not None and view.interrupted_in == "validate" and view.last_step == "apply"
+    assert view is not None and view.interrupted_in == "validate" and view.last_step == "prune"
     applied = _versions(world)
     with _rollback(world) as rb:
         assessment = rb.assess()
@@ -190,9 +190,9 @@ def test_results_round_trip_through_json(gitops: GitOpsSandbox, monkeypatch: pyt
     produced: list[StepResult] = []
     original = FileJournal.result
 
-    def recording(self, step, result, record, *, mutates):  # type: ignore[no-untyped-def]
+    def recording(self, step, result, record, *, mutates, recheck=False):  # type: ignore[no-untyped-def]
         produced.append(result)
-        original(self, step, result, record, mutates=mutates)
+        original(self, step, result, record, mutates=mutates, recheck=recheck)
 
     monkeypatch.setattr(FileJournal, "result", recording)
     gitops.start_reviewer()
@@ -236,3 +236,65 @@ def test_another_request_supersedes_the_unfinished_run_and_resume_checks_its_id(
         with pytest.raises(PreconditionFailedError) as finished:
             rb.run(resume=report.run_id)
         assert finished.value.kind == "run_finished"
+
+
+def _kaniko_build(world: SandboxWorld) -> dict | None:
+    rt = world.cluster.type_for("tekton.dev/v1", "Task")
+    assert rt is not None
+    return world.cluster.get(rt, world.namespace, "kaniko-build")
+
+
+def test_a_resume_before_prune_takes_the_dry_run_again_and_spares_what_someone_replaced(world: SandboxWorld) -> None:
+    """Stopped after apply with --prune; meanwhile someone replaces the bad revision's Task with their own. The
+    resumed run takes the dry run again (journaled as a recheck), so the prune leaves that object alone instead of
+    acting on the stale plan; apply is not repeated."""
+    with _rollback(world, progress=StopAt("prune")) as rb, pytest.raises(KeyboardInterrupt):
+        rb.run(prune=True, run_id="moved")
+    old = _kaniko_build(world)
+    assert old is not None
+    rt = world.cluster.type_for("tekton.dev/v1", "Task")
+    assert rt is not None
+    world.cluster.delete(rt, world.namespace, "kaniko-build")
+    mine = {**old, "metadata": {"name": "kaniko-build", "namespace": world.namespace}}
+    world.cluster.apply(mine, namespace=world.namespace, manager="kubectl", force=True)
+    applied = _versions(world)
+    with _rollback(world) as rb:
+        plan = rb.plan()
+        assert plan.resumes == "moved" and plan.changes is not None
+        assert [(c.ref, c.action) for c in plan.changes.added] == [("Task/kaniko-build", "keep")]
+        report = rb.run()
+    assert report.status == "rolled_back", report.error
+    assert report.resumed == (*_before("dry-run", installer_steps()), "apply") and report.pruned == ()
+    now = _kaniko_build(world)
+    assert now is not None and now["metadata"]["uid"] != old["metadata"]["uid"]
+    assert _versions(world) == applied, "nothing was applied again and nothing deleted"
+    events = [json.loads(line) for line in (_runs(world) / world.provider_id / "moved.jsonl").read_text().splitlines()]
+    dry_runs = [e for e in events if e["event"] == "result" and e["step"] == "dry-run"]
+    assert [e.get("recheck", False) for e in dry_runs] == [False, True]
+
+
+def test_a_prune_stopped_after_a_delete_is_not_repeated_and_reports_what_went(world: SandboxWorld) -> None:
+    """Killed after the API server deleted the Task but before the prune's result was journaled: the rerun finds it
+    gone (the object it was deleting, per its checkpoint), reports it as pruned, and deletes nothing else."""
+    with _rollback(world) as rb:
+        cluster = rb.ports.cluster
+        assert cluster is not None
+        original = cluster.delete
+
+        def delete_then_die(*args, **kwargs):  # type: ignore[no-untyped-def]
+            original(*args, **kwargs)
+            raise KeyboardInterrupt
+
+        cluster.delete = delete_then_die  # type: ignore[method-assign]
+        with pytest.raises(KeyboardInterrupt):
+            rb.run(prune=True, run_id="half")
+    assert _kaniko_build(world) is None
+    view = read_journal(_runs(world) / world.provider_id / "half.jsonl")
+    assert view.interrupted_in == "prune" and view.resumable and view.prune is True
+    with _rollback(world) as rb:
+        report = rb.run()
+    assert report.status == "rolled_back", report.error
+    assert report.run_id == "half" and report.pruned == ("Task/kaniko-build",)
+    assert report.resumed == (*_before("dry-run", installer_steps()), "apply")
+    prune = next(r for r in report.steps if r.name == "prune")
+    assert prune.status.value == "succeeded" and "Task/kaniko-build" in prune.detail

@@ -22,6 +22,7 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import ConfigMap
 from lightkube.types import PatchType
 
+from gitrollback.testing.clock import FakeClock
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.kube import KubernetesSimulator
 from gitrollback.testing.repos import fixture_root
@@ -525,3 +526,10 @@ def test_kubectl_server_side_apply_of_an_unknown_field_is_the_typed_conversion_5
         ".extra: field not declared in schema"
     )
     assert kubectl.sim.requests[-1][1].status == 500
+
+
+def test_added_latency_is_refused_on_simulated_time() -> None:
+    """latency= holds replies back in real time, so a simulator on a FakeClock refuses it (benchmarks only)."""
+    with pytest.raises(ValueError, match="WallClock"):
+        KubernetesSimulator(clock=FakeClock(), latency=0.02)
+    assert KubernetesSimulator(clock=FakeClock()).latency == 0.0

@@ -16,12 +16,21 @@ from gitrollback import errors
 PACKAGE = Path(gitrollback.__file__).resolve().parent
 
 #: third-party top-level module -> the only package modules allowed to import it.
-#: httpx serves two HTTP APIs (Image Factory, Argo CD) and gitpython two jobs (reading history, writing the
-#: rollback commit); each still stays inside named adapter modules.
+#: httpx serves two HTTP APIs (Image Factory, Argo CD) through one transport module, and gitpython two jobs (reading
+#: history, writing the rollback commit); each still stays inside named adapter modules.
 ALLOWED = {
     # The simulators decode YAML themselves, as the Go code they stand in for does (not through gitrollback).
     "ruamel": {"gitrollback/_yaml.py", "gitrollback/testing/imagefactory/goyaml.py", "gitrollback/testing/sandbox.py"},
-    "httpx": {"gitrollback/adapters/imagefactory.py", "gitrollback/adapters/argocd.py"},
+    # PyYAML: gitrollback's manifest loader (libyaml, within limits) and, separately, the simulators' reader
+    "yaml": {"gitrollback/_yaml.py", "gitrollback/testing/_k8s_yaml.py"},
+    "httpx": {
+        "gitrollback/adapters/imagefactory.py",
+        "gitrollback/adapters/argocd.py",
+        "gitrollback/adapters/_httpx_transport.py",
+    },
+    # the deadline-aware network layer under both httpx clients, and under requests for the Git hosts
+    "httpcore": {"gitrollback/adapters/_httpx_transport.py"},
+    "urllib3": {"gitrollback/adapters/_requests_deadline.py"},
     # the cluster adapter, and Flux, whose objects are Kubernetes custom resources (docs/architecture.md)
     "lightkube": {"gitrollback/adapters/kube.py", "gitrollback/adapters/flux.py"},
     "httpx2": {"gitrollback/adapters/kube.py"},
@@ -29,14 +38,18 @@ ALLOWED = {
     "github": {"gitrollback/adapters/github.py"},
     "gitlab": {"gitrollback/adapters/gitlab.py"},
     # the simulators' real components (the ``testing`` extra), each behind one module too
-    "yaml": {"gitrollback/testing/_k8s_yaml.py"},
     "kubernetes_validate": {"gitrollback/testing/_kube_schemas.py"},
     "celpy": {"gitrollback/testing/_crd_schemas.py"},
 }
 
 #: product logic the simulators must not share: they are a second opinion, not a mirror
 PRODUCT_LOGIC = (
+    "gitrollback._yaml",  # the product's manifest decoding: the golden table compares it with the simulator's
     "gitrollback.assets",
+    "gitrollback.scope",
+    "gitrollback.change_plan",
+    "gitrollback.prune",
+    "gitrollback.apply_waves",
     "gitrollback.namespaces",
     "gitrollback.known_good",
     "gitrollback.adapters",
@@ -87,7 +100,7 @@ def test_each_third_party_library_is_imported_in_one_adapter_module() -> None:
 
 
 def test_simulators_do_not_import_product_logic() -> None:
-    """No module under gitrollback/testing imports assets, namespaces, known_good, adapters, runbook, api or cli."""
+    """No module under gitrollback/testing imports product logic (YAML decoding, assets, scope, adapters, ...)."""
     offenders = set()
     for path in sorted((PACKAGE / "testing").rglob("*.py")):
         rel = path.relative_to(PACKAGE.parent).as_posix()
@@ -159,11 +172,11 @@ def test_public_names_resolve() -> None:
 
 
 def test_cli_help_does_not_import_heavy_libraries() -> None:
-    """`--help` imports neither httpx, lightkube, gitpython nor ruamel."""
+    """`--help` imports neither httpx, lightkube, gitpython, ruamel nor PyYAML."""
     code = (
         "import sys\nfrom gitrollback.cli import main\n"
         "main(['--help'])\n"
-        "print(sorted(m for m in ('httpx','lightkube','git','ruamel','github','gitlab') if m in sys.modules))"
+        "print(sorted(m for m in ('httpx','lightkube','git','ruamel','yaml','github','gitlab') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"

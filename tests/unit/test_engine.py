@@ -28,8 +28,11 @@ class Did(StepResult):
 class Step:
     """A scripted step: returns a ``Did`` naming the results it saw, or raises/returns what it is told."""
 
-    def __init__(self, name: str, outcome: Any = None, *, reads_only: bool = False) -> None:
+    def __init__(
+        self, name: str, outcome: Any = None, *, reads_only: bool = False, recheck_before: tuple[str, ...] = ()
+    ) -> None:
         self.name, self.outcome, self.reads_only, self.calls, self.attempts = name, outcome, reads_only, 0, []
+        self.recheck_before = recheck_before
 
     def plan(self, ctx: StepContext) -> PlanStep:
         return PlanStep(self.name, f"do {self.name}", mutates=not self.reads_only)
@@ -38,6 +41,7 @@ class Step:
         self.calls += 1
         self.attempts.append(ctx.attempt)
         if isinstance(self.outcome, BaseException):
+            ctx.checkpoint(Did("progress", (), f"{self.name} half done"))
             raise self.outcome
         if isinstance(self.outcome, StepResult):
             return self.outcome
@@ -70,8 +74,10 @@ class Observer:
     def __init__(self) -> None:
         self.events: list[tuple[str, str]] = []
 
-    def result(self, step: str, result: StepResult, record: StepRecord, *, mutates: bool) -> None:
-        self.events.append(("result", step))
+    def result(
+        self, step: str, result: StepResult, record: StepRecord, *, mutates: bool, recheck: bool = False
+    ) -> None:
+        self.events.append(("recheck" if recheck else "result", step))
 
     def checkpoint(self, step: str, result: StepResult) -> None:
         self.events.append(("checkpoint", step))
@@ -114,7 +120,49 @@ def test_failure_stops_and_marks_the_rest_not_run() -> None:
     assert [r.status for r in outcome.records] == [StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED]
     assert outcome.records[2].detail == "not run: b failed" and later.calls == 0
     assert isinstance(outcome.error, VerificationFailedError) and outcome.failed_step == "b"
-    assert observer.events == [("result", "a"), ("failed", "b")]
+    assert observer.events == [("result", "a"), ("checkpoint", "b"), ("failed", "b")]
+    assert outcome.state.get(Did, "b") == Did("progress", (), "b half done")
+
+
+def _prior(steps: list[Step], stop: str) -> Prior:
+    """What a journal holds after ``steps`` ran up to (not including) ``stop``."""
+    first = _runner([s for s in steps if s.name != stop]).run()
+    names = [s.name for s in steps]
+    upto = names.index(stop)
+    done = {name: (result, record) for (name, result), record in zip(first.state.results, first.records, strict=True)}
+    return Prior(done={n: done[n] for n in names[:upto]})
+
+
+def test_resume_runs_a_recheck_step_again_while_a_step_it_names_has_no_result() -> None:
+    """A finished read-only step with recheck_before runs again, in its place, while a step it names is still
+    ahead; the results between it and the resume point are reused, and the observer hears it as a recheck."""
+
+    def steps() -> list[Step]:
+        return [Step("a"), Step("plan", reads_only=True, recheck_before=("apply", "prune")), Step("apply"),
+                Step("prune"), Step("verify")]  # fmt: skip
+
+    mid = steps()
+    observer = Observer()
+    outcome = _runner(mid, observer=observer).run(_prior(steps(), "prune"))
+    assert [s.calls for s in mid] == [0, 1, 0, 1, 1] and outcome.resumed == ("a", "apply")
+    assert observer.events == [("recheck", "plan"), ("result", "prune"), ("result", "verify")]
+    assert [r.name for r in outcome.records] == ["a", "plan", "apply", "prune", "verify"]
+    late = steps()
+    outcome = _runner(late).run(_prior(steps(), "verify"))
+    assert [s.calls for s in late] == [0, 0, 0, 0, 1] and outcome.resumed == ("a", "plan", "apply", "prune")
+
+
+def test_a_resume_plan_lists_finished_steps_as_done_and_runs_the_recheck() -> None:
+    """plan_resume describes the finished steps as done in the run, runs a due recheck for real, and plans the rest
+    without running them."""
+
+    def steps() -> list[Step]:
+        return [Step("a"), Step("plan", reads_only=True, recheck_before=("apply",)), Step("apply"), Step("b")]
+
+    fresh = steps()
+    planned, state = _runner(fresh).plan_resume(_prior(steps(), "apply"), "r1")
+    assert [p.description for p in planned] == ["done in run r1: did a", "do plan", "do apply", "do b"]
+    assert [s.calls for s in fresh] == [0, 1, 0, 0] and state.get(Did, "plan") == Did("plan", ("a",), "did plan")
 
 
 def test_resume_reuses_finished_steps_and_checkpoints_and_counts_attempts() -> None:
@@ -137,7 +185,7 @@ def test_an_interrupt_is_told_to_the_observer_and_propagates() -> None:
     observer = Observer()
     with pytest.raises(KeyboardInterrupt):
         _runner([Step("a"), Step("b", KeyboardInterrupt())], observer=observer).run()
-    assert observer.events == [("result", "a"), ("interrupted", "b KeyboardInterrupt")]
+    assert observer.events == [("result", "a"), ("checkpoint", "b"), ("interrupted", "b KeyboardInterrupt")]
 
 
 def test_plan_runs_only_read_only_steps() -> None:

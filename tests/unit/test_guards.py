@@ -39,7 +39,8 @@ def _provider(**changes: Any) -> ProviderSettings:
 
 
 def test_kube_needs_cover_apply_lock_and_verification() -> None:
-    """Installer mode needs get+patch per applied kind, the namespace read, the Lease verbs and Task/Pipeline lists."""
+    """Installer mode needs patch+list per applied kind, the namespace read, the Lease verbs and Task/Pipeline lists;
+    an object in another namespace (the scope check refuses it) is not asked about."""
     needs = kube_needs(
         "image_factory_installer",
         "ns",
@@ -51,11 +52,25 @@ def test_kube_needs_cover_apply_lock_and_verification() -> None:
     )
     got = {(n.verb, n.kind, n.namespace) for n in needs}
     assert {("get", "Lease", "ns"), ("create", "Lease", "ns"), ("update", "Lease", "ns")} <= got
-    assert {("get", "Namespace", None), ("patch", "Task", "ns"), ("get", "Task", "ns")} <= got
-    assert ("patch", "ConfigMap", "other") in got and ("list", "Pipeline", "ns") in got
+    assert {("get", "Namespace", None), ("patch", "Task", "ns"), ("list", "Task", "ns")} <= got
+    assert ("list", "Pipeline", "ns") in got and not any(n.kind == "ConfigMap" for n in needs)
+    assert not any(n.verb == "delete" for n in needs)
     assert len(needs) == len(set(needs))
     gitops = {(n.verb, n.kind) for n in kube_needs("gitops", "ns", [], lease=False)}
     assert gitops == {("list", "Task"), ("list", "Pipeline")}
+
+
+def test_kube_needs_cover_the_dry_run_listing_and_prune_of_allowed_kinds() -> None:
+    """Added kinds are listed (dry run) and, with prune on, deleted; disallowed kinds are not asked about."""
+    good = [_manifest("tekton.dev/v1", "Task", "a")]
+    added = [_manifest("v1", "ConfigMap", "extra"), _manifest("rbac.authorization.k8s.io/v1", "ClusterRole", "x")]
+    kinds = {"Task.tekton.dev", "ConfigMap"}
+    off = {(n.verb, n.kind) for n in kube_needs("image_factory_installer", "ns", good, added=added, kinds=kinds)}
+    assert ("list", "ConfigMap") in off and ("delete", "ConfigMap") not in off
+    assert ("patch", "ConfigMap") not in off and not any(kind == "ClusterRole" for _, kind in off)
+    on = kube_needs("image_factory_installer", "ns", good, added=added, prune=True, kinds=kinds)
+    assert ("delete", "ConfigMap", "ns") in {(n.verb, n.kind, n.namespace) for n in on}
+    assert ("delete", "Task") not in {(n.verb, n.kind) for n in on}
 
 
 def test_run_budget_sums_the_waits_a_run_may_make() -> None:

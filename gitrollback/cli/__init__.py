@@ -343,9 +343,7 @@ def _cmd_sandbox(
         mode=args.mode, scm=args.scm, auto_merge=args.auto_merge, sync=args.sync, faults=tuple(args.fault)
     )
     if args.action == "serve":
-        if args.json:
-            raise ConfigError("sandbox serve keeps a world up for a person and has no JSON output", key="--json")
-        return serve_sandbox(args.dir, output, options=options, clock=clock)
+        return serve_sandbox(args.dir, output, options=options, clock=clock, as_json=args.json)
     report = run_sandbox(args.dir, progress, output, options=options, clock=clock)
     _print_report(output, report, args.json)
     return _report_exit(report)
@@ -401,6 +399,29 @@ def _fail(output: Output, as_json: bool, kind: str, message: str, hint: str | No
     return code
 
 
+def _parse(arguments: list[str], output: Output, as_json: bool) -> argparse.Namespace | None:
+    """Parse ``arguments``; None when argparse answered ``--help`` or ``--version`` itself, which then goes to
+    ``output``: as text, or with ``--json`` as one document (``{"help": text}``, ``{"version": version}``)."""
+    import contextlib
+    import io
+
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(captured):
+            return _parser().parse_args(arguments)
+    except SystemExit as exc:  # argparse exits after --help and --version; its usage errors raise ConfigError
+        if exc.code not in (0, None):  # pragma: no cover - _Parser.error raises instead of exiting
+            raise
+    text = captured.getvalue().rstrip("\n")
+    if not as_json:
+        output.result(text)
+    elif text == f"gitrollback {__version__}":
+        output.json({"version": __version__})
+    else:
+        output.json({"help": text})
+    return None
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -434,7 +455,9 @@ def main(
     root.addHandler(handler)
     previous_level = root.level
     try:
-        args = _parser().parse_args(arguments)
+        args = _parse(arguments, output, as_json)
+        if args is None:  # --help or --version: answered
+            return EXIT_OK
         as_json, debug = args.json, args.debug
         root.setLevel(logging.DEBUG if debug else logging.INFO if args.verbose else logging.WARNING)
         progress = StepPrinter(output, ci=_ci_kind(env), quiet=args.json)
@@ -446,8 +469,6 @@ def main(
     except KeyboardInterrupt:
         hint = "rerun the same command: an unfinished run resumes where it stopped"
         return _fail(output, as_json, "interrupted", "interrupted", hint, code=EXIT_INTERRUPTED)
-    except SystemExit as exc:  # argparse --help / --version
-        return int(exc.code or 0)
     except Exception as exc:
         if debug:
             traceback.print_exc(file=output.err)

@@ -169,3 +169,38 @@ def test_main_leaves_no_logging_handlers_or_filters_behind(cap, world: SandboxWo
     _run(cap, ["assess", "--config", str(world.config_path)], world.env, world.clock)
     _run(cap, ["frobnicate"], {})
     assert ([(h, list(h.filters)) for h in root.handlers], root.level) == before
+
+
+def test_help_and_version_are_one_json_document_with_json(cap) -> None:
+    """--help and --version answer with one JSON document under --json (text without it), exit 0."""
+    from gitrollback import __version__
+
+    code, out, _ = _run(cap, ["--json", "--version"], {})
+    assert code == EXIT_OK and _one_document(out) == {"version": __version__}
+    code, out, _ = _run(cap, ["--version"], {})
+    assert code == EXIT_OK and out == f"gitrollback {__version__}\n"
+    code, out, _ = _run(cap, ["run", "--help", "--json"], {})
+    assert code == EXIT_OK and _one_document(out)["help"].startswith("usage: gitrollback run")
+    assert "--resume RUN_ID" in _one_document(out)["help"]
+    code, out, _ = _run(cap, ["run", "--help"], {})
+    assert code == EXIT_OK and out.startswith("usage: gitrollback run")
+
+
+def test_sandbox_serve_json_prints_one_document_and_ctrl_c_ends_it_cleanly(
+    cap, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sandbox serve --json prints the world's addresses as one document once it is up; Ctrl-C, the way to stop it,
+    exits 0 and adds nothing to stdout."""
+
+    def ctrl_c(stop: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("gitrollback.cli.sandbox._until_stopped", ctrl_c)
+    code, out, err = _run(cap, ["sandbox", "serve", "--json", "--dir", str(tmp_path / "w")], {})
+    assert code == EXIT_OK, err
+    document = _one_document(out)
+    assert document["config"] == str(tmp_path / "w" / "gitrollback.yaml") and Path(document["env_file"]).exists()
+    assert set(document["servers"]) == {"imagefactory", "kubernetes"} and document["mode"] == "image_factory_installer"
+    assert document["servers"]["imagefactory"].startswith("http://127.0.0.1:") and "Stopped." in err
+    token = Path(document["env_file"]).read_text().strip().split("=", 1)[1]
+    assert token not in out

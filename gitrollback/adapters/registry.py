@@ -195,6 +195,7 @@ def _flux_sync(
         kubeconfig,
         context=settings.context,
         token=token,
+        request_timeout=settings.request_timeout,
         namespace=settings.namespace,
         clock=clock,
         poll_interval=settings.poll_interval,

@@ -51,7 +51,7 @@ World = SandboxWorld | GitOpsSandbox
 class Case:
     """One cell of the matrix: where the fault goes and what must come of it."""
 
-    mode: str  # "installer", or the gitops host: "github" (with Argo CD) or "gitlab"
+    mode: str  # "installer", or the gitops host: "github" (with Argo CD) or "gitlab"; "flux": GitHub with Flux
     remote: str  # imagefactory, kubernetes, github, gitlab, argocd, git
     kind: FaultKind
     path: str
@@ -90,10 +90,20 @@ CASES = [
     ),
     # a reset apply PATCH is sent again (server-side apply is idempotent), so the run recovers
     Case("installer", "kubernetes", "reset", r"/tasks/", "PATCH", times=1, skip=DRY_RUN_TASK_PATCHES),
-    Case(
-        "installer", "kubernetes", "hang", r"/tasks/", "PATCH", times=1, skip=DRY_RUN_TASK_PATCHES, failed_step="apply"
+    *(
+        Case(
+            "installer",
+            "kubernetes",
+            kind,
+            r"/tasks/",
+            "PATCH",
+            times=1,
+            skip=DRY_RUN_TASK_PATCHES,
+            failed_step="apply",
+            error_kind="deadline_exceeded",
+        )
+        for kind in ("hang", "drip")
     ),
-    # No slow drip on the Kubernetes API: its client bounds each read only (see docs/safety.md, "Known gaps").
     # gitops mode through GitHub and Argo CD: the host's API, Argo CD's API and git smart HTTP
     Case("github", "github", "delay", r"/pulls"),
     Case("github", "github", "fail", r"/pulls$", "POST", times=1, failed_step="change-request"),
@@ -118,6 +128,18 @@ CASES = [
     Case("gitlab", "gitlab", "reset", r"/merge_requests$", "POST", times=1, failed_step="change-request"),
     Case("gitlab", "gitlab", "hang", r"/merge_requests$", "POST", times=1, failed_step="change-request"),
     Case("gitlab", "gitlab", "drip", r"/merge_requests$", "POST", times=1, failed_step="change-request"),
+    # gitops mode through GitHub and Flux: Flux's objects on the Kubernetes API (known-good reads the Kustomization's
+    # history as optional evidence and goes on without it; the pre-flight check's read then times out)
+    Case(
+        "flux",
+        "kubernetes",
+        "drip",
+        r"/kustomizations/",
+        "GET",
+        failed_step="preflight",
+        error_kind="deadline_exceeded",
+        exit_code=2,
+    ),
 ]
 
 
@@ -125,7 +147,10 @@ def _world(case: Case, root: Path) -> World:
     clock = FakeClock()
     if case.mode == "installer":
         return build_sandbox(root, clock=clock, tick=5.0, poll_interval=2.0)
-    world = build_gitops_sandbox(root, scm=case.mode, clock=clock, tick=3.0, poll_interval=5.0)  # type: ignore[arg-type]
+    if case.mode == "flux":
+        world = build_gitops_sandbox(root, scm="github", sync="flux", clock=clock, tick=3.0, poll_interval=5.0)
+    else:
+        world = build_gitops_sandbox(root, scm=case.mode, clock=clock, tick=3.0, poll_interval=5.0)  # type: ignore[arg-type]
     world.start_reviewer()
     return world
 
@@ -151,6 +176,8 @@ def _config(world: World, case: Case | None, directory: Path) -> Path:
     if case is not None and case.kind in ("hang", "drip"):
         if case.remote == "imagefactory":
             data["imagefactory"]["timeout_seconds"] = DEADLINE
+        elif case.remote == "kubernetes" and case.mode == "flux":
+            provider["sync"]["request_timeout_seconds"] = DEADLINE
         elif case.remote == "kubernetes":
             provider.setdefault("cluster", {})["timeout_seconds"] = DEADLINE
         elif case.remote == "argocd":
@@ -198,13 +225,18 @@ def _end_state(world: World) -> dict[str, Any]:
             ).stdout.strip()
 
         tip = git("rev-parse", "main")
-        app = world.argocd.app(APP)
         state["tree"] = git("rev-parse", f"{tip}:backend/tekton")
-        state["argocd"] = (
-            app["status"]["sync"]["status"],
-            app["status"]["health"]["status"],
-            app["status"]["sync"]["revision"] == tip,
-        )
+        if world.flux is not None:
+            ks = world.flux.kustomization(APP)
+            ready = [c for c in ks["status"]["conditions"] if c["type"] == "Ready"]
+            state["flux"] = (ready[0]["status"], ks["status"]["lastAppliedRevision"].endswith(tip))
+        else:
+            app = world.argocd.app(APP)
+            state["argocd"] = (
+                app["status"]["sync"]["status"],
+                app["status"]["health"]["status"],
+                app["status"]["sync"]["revision"] == tip,
+            )
     return state
 
 

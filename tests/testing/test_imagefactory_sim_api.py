@@ -536,7 +536,7 @@ def test_a_cluster_without_tekton_reads_as_v1_with_every_task_missing() -> None:
     ]
     sim.run_readiness_watch_tick()  # the post-operation check reads the same way and saves its result
     assert (
-        sim.provider(provider)["readiness_missing_prereqs"][1]
+        sim.provider(provider)["readiness_missing_prereqs"][0]
         == "missing tekton task: git-clone in namespace if-tekton"
     )
 
@@ -690,7 +690,9 @@ def test_watcher_loop_runs_at_start_and_then_in_the_background() -> None:
     provider = sim.add_provider(tenant, "k8s", target_namespace="if-tekton")
     with sim:
         first = sim.provider(provider)
-        assert first["readiness_missing_prereqs"][0] == "missing namespace: if-tekton"
+        # the namespace probe is a List of Secrets, which an apiserver answers (empty) for a missing namespace
+        assert first["readiness_missing_prereqs"][0] == "missing tekton task: git-clone in namespace if-tekton"
+        assert len(first["readiness_missing_prereqs"]) == 12
         assert first["readiness_last_checked"] == "2026-03-28T00:00:00Z"
         clock.sleep(29)
         assert sim.provider(provider)["readiness_last_checked"] == "2026-03-28T00:00:00Z"

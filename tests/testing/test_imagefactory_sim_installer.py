@@ -312,7 +312,7 @@ def test_gitops_mode_only_delegates(world: World) -> None:
     assert world.kinds() == []
     provider = world.sim.provider(world.provider)
     assert provider["readiness_status"] == "not_ready"
-    assert provider["readiness_missing_prereqs"][0] == f"missing namespace: {NS}"
+    assert provider["readiness_missing_prereqs"][0] == f"missing tekton task: git-clone in namespace {NS}"
     assert (
         f"missing tekton pipeline: image-factory-build-v1-docker in namespace {NS}"
         in provider["readiness_missing_prereqs"]

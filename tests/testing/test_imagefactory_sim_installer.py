@@ -400,6 +400,18 @@ def test_a_job_whose_request_event_was_lost_fails_when_it_runs(world: World) -> 
         'unsupported installer job operation from event type "job.started"',
     )
     assert [e["event_type"] for e in job["events"]] == ["job.started", "job.failed"]
+    # RetryTektonInstallerJob resolves the source's operation the same way, before anything else: a 500
+    retry = world.client.post(world.p("/tekton/retry"), headers=world.headers, json={"job_id": job_id})
+    assert (retry.status_code, retry.text) == (500, "Internal server error\n")
+    assert [j["id"] for j in world.sim.jobs(world.provider)] == [job_id]
+
+
+def test_a_retry_resolves_a_blank_asset_version_again(world: World) -> None:
+    """Retry passes the source's asset_version through StartTektonInstallerJob, whose resolveTektonAssetVersion
+    turns the "" a blank request stored into the provider's profile (else v1)."""
+    failed = world.sim.seed_job(world.provider, operation="upgrade", status="failed", asset_version="")
+    reply = world.client.post(world.p("/tekton/retry"), headers=world.headers, json={"job_id": failed})
+    assert (reply.status_code, reply.json()["job"]["asset_version"]) == (202, "v1")
 
 
 def test_a_blank_asset_version_is_stored_empty(world: World) -> None:

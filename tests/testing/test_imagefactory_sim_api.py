@@ -145,25 +145,39 @@ def test_access_tokens_carry_the_go_claims_and_a_15_minute_lifetime(world: World
     assert claims["user_id"] == body["user"]["id"]
 
 
-def test_refresh_issues_a_new_pair_and_refuses_access_tokens(world: World) -> None:
-    """A refresh token buys a new access token; an access token is not a refresh token."""
+def test_refresh_issues_a_new_pair_and_the_type_claim_is_never_checked(world: World) -> None:
+    """A refresh token buys a new access token; neither ValidateToken nor RefreshToken (domain/user/service.go)
+    reads the type claim, so an access token refreshes and a refresh token authenticates, as upstream."""
     login = world.client.post("/api/v1/auth/login", json={"email": "owner@acme.test", "password": "pw"}).json()
     reply = world.client.post("/api/v1/auth/refresh", json={"refresh_token": login["refresh_token"]})
     assert reply.status_code == 200
     assert world.client.get(world.p(), headers=world.h(reply.json()["access_token"])).status_code == 200
-    bad = world.client.post("/api/v1/auth/refresh", json={"refresh_token": login["access_token"]})
+    assert world.client.post("/api/v1/auth/refresh", json={"refresh_token": login["access_token"]}).status_code == 200
+    assert world.client.get(world.p(), headers=world.h(login["refresh_token"])).status_code == 200
+    bad = world.client.post("/api/v1/auth/refresh", json={"refresh_token": "not.a.token"})
     assert_text(bad, 401, "Invalid refresh token")
+    undecodable = world.client.post("/api/v1/auth/refresh", content=b"{")
+    assert (undecodable.status_code, undecodable.json()) == (
+        400,
+        {"code": "BAD_REQUEST", "message": "Invalid request body"},
+    )
+
+
+def test_login_email_is_matched_exactly(world: World) -> None:
+    """FindByEmail compares the email column as is (VARCHAR, WHERE email = $1): another case is unknown."""
+    reply = world.client.post("/api/v1/auth/login", json={"email": "Owner@Acme.test", "password": "pw"})
+    assert (reply.status_code, reply.json()["message"]) == (401, "invalid credentials")
 
 
 @pytest.mark.parametrize(
     "authorization",
-    ["", "Basic b3duZXI6cHc=", "Bearer not.a.token", "Bearer"],
+    ["", "Basic b3duZXI6cHc=", "Bearer not.a.token", "Bearer", "bearer {token}", "Bearer  {token}"],
 )
 def test_missing_or_bad_credentials_are_401_unauthorized(world: World, authorization: str) -> None:
     """No header, a wrong scheme or a malformed token all get `401 Unauthorized`."""
     headers = {"X-Tenant-ID": world.tenant}
-    if authorization:
-        headers["Authorization"] = authorization
+    if authorization:  # the token is everything after the first space, untrimmed (strings.SplitN(h, " ", 2))
+        headers["Authorization"] = authorization.format(token=world.owner)
     assert_text(world.client.get(world.p(), headers=headers), 401, "Unauthorized")
 
 

@@ -294,6 +294,35 @@ def test_admin_scope_rules(world: World) -> None:
     assert_text(world.client.get(world.p(), headers=own, params={"tenant_id": NIL}), 400, "Invalid tenant_id")
 
 
+def test_scope_is_resolved_before_the_provider_id_and_query_values_are_trimmed(world: World) -> None:
+    """resolveScopedProviderAccess resolves the scope (tenant_id trimmed, an empty one ignored; all_tenants trimmed
+    and lowercased) before it parses the provider id."""
+    own = world.h(world.admin, world.other)
+    reply = world.client.get(world.p(provider="xyz"), headers=own, params={"tenant_id": "acme"})
+    assert_text(reply, 400, "Invalid tenant_id")
+    assert world.client.get(world.p(), headers=world.h(world.owner), params={"tenant_id": ""}).status_code == 200
+    padded = world.client.get(world.p(), headers=own, params={"tenant_id": f" {world.tenant} "})
+    assert padded.status_code == 200
+    assert world.client.get(world.p(), headers=own, params={"all_tenants": " YES "}).status_code == 200
+
+
+def test_list_takes_tenant_id_from_admins_only(world: World) -> None:
+    """ListProviders reads ?tenant_id only for system admins (untrimmed, its own error text) and after the
+    include_prepare_summary check; a non-admin's tenant_id is ignored, not refused."""
+    url = "/api/v1/admin/infrastructure/providers"
+    world.sim.add_provider(world.other, "globex-k8s")
+    mine = world.client.get(url, headers=world.h(world.owner), params={"tenant_id": world.other})
+    assert [p["tenant_id"] for p in mine.json()["data"]] == [world.tenant]
+    admin = world.h(world.admin, world.other)
+    assert_text(
+        world.client.get(url, headers=admin, params={"tenant_id": "x"}), 400, "Invalid tenant_id query parameter"
+    )
+    both = world.client.get(url, headers=admin, params={"tenant_id": "x", "include_prepare_summary": "maybe"})
+    assert_text(both, 400, "Invalid include_prepare_summary query parameter")
+    theirs = world.client.get(url, headers=admin, params={"tenant_id": world.tenant})
+    assert [p["id"] for p in theirs.json()["data"]] == [world.provider]
+
+
 def test_non_admin_cannot_use_all_scope_or_foreign_tenant_id(world: World) -> None:
     """A tenant owner's X-Tenant-Scope is ignored and a foreign ?tenant_id is 403."""
     headers = world.h(world.stranger, world.other, **{"X-Tenant-Scope": "all"})
@@ -397,12 +426,21 @@ def test_permission_body_validation(world: World) -> None:
     reply = world.client.post(url, headers=world.h(world.owner), json={"tenant_id": world.other, "permission": "x"})
     assert_text(reply, 400, "Invalid permission")
     assert_text(
-        world.client.post(url, headers=world.h(world.owner), json={"tenant_id": NIL}),
+        world.client.post(url, headers=world.h(world.owner), json={"tenant_id": "acme"}),
         400,
         "Invalid tenant ID",
     )
     reply = world.client.post(url, headers=world.h(world.owner), json={"tenant_id": world.other})
     assert_text(reply, 403, "Access denied to this tenant")
+    # uuid.Parse takes the nil UUID: a non-admin gets the tenant check, an admin's grant is stored
+    assert_text(
+        world.client.post(url, headers=world.h(world.owner), json={"tenant_id": NIL}),
+        403,
+        "Access denied to this tenant",
+    )
+    admin = world.h(world.admin, world.tenant)
+    assert world.client.post(url, headers=admin, json={"tenant_id": NIL}).status_code == 204
+    assert [g["tenant_id"] for g in world.sim.grants(world.provider)] == [NIL]
 
 
 def test_available_providers_follow_selection_rules(world: World) -> None:

@@ -382,6 +382,24 @@ def test_put_validation_failures_are_hidden_500s(world: World, body: dict[str, o
     assert world.sim.provider(world.provider) == before
 
 
+def test_put_normalises_modes_and_checks_the_trimmed_target_namespace(world: World) -> None:
+    """UpdateProvider normalises bootstrap_mode and credential_scope, validates the target namespace trimmed (and
+    stores it as sent), and drops the legacy namespace key only from a config the request sends."""
+    world.sim.state.providers[world.provider].config["namespace"] = "legacy"
+    body = {"target_namespace": " if-tekton ", "bootstrap_mode": " self_managed ", "credential_scope": "root"}
+    reply = world.client.put(world.p(), headers=world.h(world.owner), json=body)
+    assert reply.status_code == 200
+    provider = reply.json()["provider"]
+    assert (provider["target_namespace"], provider["bootstrap_mode"], provider["credential_scope"]) == (
+        " if-tekton ",
+        "self_managed",
+        "unknown",
+    )
+    assert provider["config"]["namespace"] == "legacy"
+    reply = world.client.put(world.p(), headers=world.h(world.owner), json={"bootstrap_mode": "anything"})
+    assert reply.json()["provider"]["bootstrap_mode"] == "image_factory_managed"
+
+
 def test_put_invalid_status_and_body(world: World) -> None:
     """An unknown status is 400 `Invalid provider status`; malformed JSON is 400 `Invalid request body`."""
     assert_text(

@@ -49,6 +49,7 @@ PROVIDER_STATUSES = ("online", "offline", "maintenance", "pending")
 SELECT_PERMISSION = "infrastructure:select"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _TRUE = ("true", "1", "yes")
+_CREDENTIAL_SCOPES = ("cluster_admin", "namespace_admin", "read_only")
 
 
 def _parse_bool(value: str | None) -> bool:
@@ -178,9 +179,17 @@ def _update(ctx: Ctx, provider: ProviderRecord, changes: dict[str, Any]) -> Resp
         draft = copy.deepcopy(provider)
         for key, value in changes.items():
             setattr(draft, key, value)
+        if "bootstrap_mode" in changes:  # normalizeBootstrapMode
+            managed = go_trim_space(draft.bootstrap_mode) != "self_managed"
+            draft.bootstrap_mode = "image_factory_managed" if managed else "self_managed"
+        if "credential_scope" in changes:  # normalizeCredentialScope
+            scope = go_trim_space(draft.credential_scope)
+            draft.credential_scope = scope if scope in _CREDENTIAL_SCOPES else "unknown"
         if draft.provider_type in K8S_TYPES:
-            draft.config.pop("namespace", None)
-            target = draft.target_namespace or ""
+            if "config" in changes:  # sanitizeLegacyKubernetesConfig runs on a config the request sends
+                draft.config.pop("namespace", None)
+            # validateTargetNamespace checks the trimmed value; the stored one stays as sent
+            target = go_trim_space(draft.target_namespace or "")
             auth_error = validate_provider_auth(True, draft.config, draft.bootstrap_mode)
             if len(target) > 63 or not _DNS_LABEL.match(target) or auth_error is not None:
                 # validateTargetNamespace / auth build errors are not mapped by the handler

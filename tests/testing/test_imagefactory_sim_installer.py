@@ -295,6 +295,19 @@ def test_no_asset_root_fails_the_job(tmp_path: Path) -> None:
         )
 
 
+def test_a_failure_naming_cluster_capacity_blocks_on_capacity(world: World, tmp_path: Path) -> None:
+    """UpdateProviderReadiness adds cluster_capacity to blocked_by for any prereq naming it, between
+    provider_not_ready and provider_status_<s>, and the reason then speaks of capacity (schedulableReasonFromBlockedBy):
+    here the failed job's message carries it through the asset root's path."""
+    world.sim.asset_root = tmp_path / "cluster_capacity"
+    world.sim.asset_root.mkdir()
+    world.post("install")
+    world.sim.run_installer_tick()
+    provider = world.sim.provider(world.provider)
+    assert provider["blocked_by"] == ["provider_not_ready", "cluster_capacity", "provider_status_offline"]
+    assert provider["schedulable_reason"] == "cluster capacity is not ready"
+
+
 def test_gitops_mode_only_delegates(world: World) -> None:
     """A gitops upgrade applies nothing, records `<op>.delegated`, refreshes readiness and succeeds anyway."""
     job_id = world.post("upgrade", {"install_mode": "gitops"}).json()["job"]["id"]

@@ -114,6 +114,19 @@ def test_install_applies_the_real_tree_and_records_events(world: World) -> None:
     assert (provider["readiness_status"], provider["status"]) == ("ready", "online")
 
 
+def test_preflight_events_and_the_namespace_are_as_the_installer_writes_them(world: World) -> None:
+    """applyTektonAssetsToProvider's preflight events carry its message and a null core_install when Tekton was
+    there; ensureNamespace creates the target namespace with Image Factory's labels."""
+    job_id = world.post("install").json()["job"]["id"]
+    world.sim.run_installer_tick()
+    started, passed = world.sim.events(job_id)[2:4]
+    assert started["message"] == "Running Tekton API preflight checks"
+    assert passed["details"]["core_install"] is None
+    namespace = world.cluster.get(world.cluster.type_for("v1", "Namespace"), None, NS)  # type: ignore[arg-type]
+    assert namespace is not None
+    assert namespace["metadata"]["labels"] == {"app": "image-factory", "managedBy": "image-factory"}
+
+
 def test_events_are_visible_only_while_the_job_is_active(world: World) -> None:
     """The status view shows active_job and its events while pending, and neither once the job finished."""
     job_id = world.post("upgrade").json()["job"]["id"]
@@ -339,6 +352,17 @@ def test_validate_succeeds_for_kubernetes_and_fails_for_other_types(world: World
     events = world.sim.events(job_id)
     assert events[2]["event_type"] == "validate.completed"
     assert events[2]["details"]["message"] == "Successfully connected to Kubernetes cluster"
+    nodes = events[2]["details"]["details"]["nodes"]  # getNodeSummary: name and readiness of each node
+    assert nodes and all(set(n) == {"name", "ready"} for n in nodes)
+    nodes_provider = world.sim.add_provider(
+        world.tenant, "nodes", provider_type="build_nodes", config={"endpoint": "https://nodes.test", "token": "t"}
+    )
+    job_id = world.post("validate", provider=nodes_provider).json()["job"]["id"]
+    world.sim.run_installer_tick()
+    assert world.sim.events(job_id)[2]["details"] == {
+        "message": "Successfully connected to build nodes",
+        "details": {"endpoint": "https://nodes.test", "auth_method": "token"},
+    }
     eks = world.sim.add_provider(world.tenant, "eks", provider_type="aws-eks", target_namespace=NS)
     job_id = world.post("validate", provider=eks).json()["job"]["id"]
     world.sim.run_installer_tick()

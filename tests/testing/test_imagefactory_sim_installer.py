@@ -127,6 +127,14 @@ def test_preflight_events_and_the_namespace_are_as_the_installer_writes_them(wor
     assert namespace["metadata"]["labels"] == {"app": "image-factory", "managedBy": "image-factory"}
 
 
+def test_a_job_without_install_mode_runs_the_installer(world: World) -> None:
+    """executeInstallOrUpgradeInstallerJob treats an empty install_mode as image_factory_installer."""
+    job_id = world.sim.seed_job(world.provider, operation="install", status="pending", install_mode="")
+    world.sim.run_installer_tick()
+    assert world.sim.job(job_id)["status"] == "succeeded"
+    assert len(world.kinds()) == 26
+
+
 def test_events_are_visible_only_while_the_job_is_active(world: World) -> None:
     """The status view shows active_job and its events while pending, and neither once the job finished."""
     job_id = world.post("upgrade").json()["job"]["id"]

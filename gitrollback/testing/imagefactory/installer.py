@@ -140,9 +140,10 @@ class Installer:
         try:
             with self._state.cond:
                 provider = copy.deepcopy(self._state.providers[job.provider_id])
+            mode = job.install_mode or "image_factory_installer"  # executeInstallOrUpgradeInstallerJob's default
             if op == "validate":
                 self._validate(job, provider)
-            elif job.install_mode == "gitops":
+            elif mode == "gitops":
                 add_event(
                     self._state,
                     job,
@@ -155,10 +156,10 @@ class Installer:
                         "operation_type": op,
                     },
                 )
-            elif job.install_mode == "image_factory_installer":
+            elif mode == "image_factory_installer":
                 self._apply_assets(job, op, provider)
             else:
-                raise _JobFailed(f"{op} operation is not implemented for install_mode={job.install_mode} yet")
+                raise _JobFailed(f"{op} operation is not implemented for install_mode={mode} yet")
         except _JobFailed as exc:
             self._fail(job, op, str(exc))
             return

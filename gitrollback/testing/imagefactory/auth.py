@@ -12,7 +12,9 @@ bodies), the 409 first-setup gate for system administrators, the maintenance-mod
 the route's ``resource:action`` permission from the seeded role table (``backend/bootstrap/
 seed-essential-data.sql``, ``403 Forbidden``). The permission check is not tenant-scoped, as in the real
 ``RequirePermission``: a user's roles in all its tenants count. All middleware errors are Go ``http.Error`` plain
-text.
+text. A simulated user's roles are tenant group memberships (how onboarding and invitations add members); the real
+``UserHasTenantAccess`` (``postgres/rbac_repository.go``) also lets in, for any tenant, a user holding a direct
+``user_role_assignments`` row of a system role, which the simulator does not model.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ from gitrollback.errors import (
     JobInProgressError,
     NotFoundError,
     PermissionDeniedError,
+    ServerError,
     UnexpectedResponseError,
     WaitTimeoutError,
 )
@@ -425,6 +426,10 @@ class ImageFactoryRoutes:
         spawn two jobs. The answer says only ``"operation": "retry"``; when the source job is not one this client
         started, the new job's operation is read from its first event, the ``<op>.requested`` that
         ``RetryTektonInstallerJob`` writes through ``StartTektonInstallerJob`` before ``job.retry.requested``.
+
+        Raises:
+            ServerError: (``kind="installer_retry_unresolvable"``) Image Factory answered a bare 500, which is what it
+                answers for a source job whose operation cannot be resolved (its request event was lost).
         """
         try:
             data = self._call(
@@ -436,6 +441,16 @@ class ImageFactoryRoutes:
             )
         except JobInProgressError as exc:
             self._name_active_job(provider_id, exc)
+            raise
+        except ServerError as exc:
+            # RetryTektonInstallerJob resolves the source's operation from its first event before anything else; a
+            # job whose <op>.requested event was lost starts with job.started, and that error is an unmapped 500.
+            if exc.status == 500 and exc.remote_message == "Internal server error":
+                exc.kind = "installer_retry_unresolvable"
+                exc.hint = (
+                    f"job {job_id} may have lost its request event (its first event is then job.started, and Image "
+                    "Factory cannot tell its operation): start a new install, upgrade or validate instead"
+                )
             raise
         with self._lock:
             source_op = self._operations.get(job_id)

@@ -161,6 +161,20 @@ _HINTS: tuple[tuple[int | None, str | None, str, str | None], ...] = (
     ),
     (
         400,
+        "invalid build config",  # validateBuildConfig, for every build type
+        f"{_SMOKE}.manifest.build_config needs build_type, sbom_tool (syft, grype or trivy), scan_tool (trivy, "
+        "clair, grype or snyk), registry_type (s3, harbor, quay or artifactory) and secret_manager_type (vault, "
+        "aws_secretsmanager, azure_keyvault or gcp_secretmanager)",
+        "build_config_invalid",
+    ),
+    (
+        400,
+        "unsupported build type",
+        f"set {_SMOKE}.manifest.type to container, vm, cloud, packer, paketo, kaniko, buildx or nix",
+        "build_manifest_invalid",
+    ),
+    (
+        400,
         "builds",  # validateManifest: "<field> is required for <type> builds"
         f"fix {_SMOKE}.manifest: the server names the field its build type needs",
         "build_manifest_invalid",

@@ -267,6 +267,10 @@ def write_config(
                         "infrastructure_type": "kubernetes",
                         "build_config": {
                             "build_type": "kaniko",
+                            "sbom_tool": "syft",
+                            "scan_tool": "trivy",
+                            "registry_type": "harbor",
+                            "secret_manager_type": "vault",
                             "dockerfile": "Dockerfile",
                             "build_context": ".",
                             "registry_repo": "registry.sandbox.example/acme/smoke",

@@ -420,7 +420,11 @@ def _build_payload(world: World, project: str) -> dict[str, Any]:
             "infrastructure_type": "kubernetes",
             "infrastructure_provider_id": world.provider,
             "build_config": {
-                "build_type": "docker",
+                "build_type": "container",
+                "sbom_tool": "syft",
+                "scan_tool": "trivy",
+                "registry_type": "harbor",
+                "secret_manager_type": "vault",
                 "dockerfile": "Dockerfile",
                 "build_context": ".",
                 "registry_repo": "registry.example.test/acme/app",

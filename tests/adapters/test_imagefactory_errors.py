@@ -236,6 +236,8 @@ def test_table_covers_every_error_status() -> None:
         (500, "Failed to revoke permission", "", "no explicit grant"),
         (500, "Internal server error", "", "target_namespace"),
         (400, "Invalid limit (must be between 1 and 100)", "", "between 1 and 100"),
+        (400, "unsupported build type: docker", "", "manifest.type to container"),
+        (400, "invalid build config: invalid build type in config: docker", "", "build_type, sbom_tool"),
     ],
 )
 def test_hints_name_the_next_action(status: int, message: str, code: str, needle: str) -> None:

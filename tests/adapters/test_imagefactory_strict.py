@@ -31,6 +31,8 @@ from gitrollback.testing.imagefactory import ImageFactorySimulator
 from gitrollback.testing.repos import fixture_root
 
 ADMIN = "admin@acme.test"
+# validateBuildConfig (imagefactoryoss/imagefactory backend/internal/domain/build/build_validation.go) needs them.
+TOOLS = {"sbom_tool": "syft", "scan_tool": "trivy", "registry_type": "harbor", "secret_manager_type": "vault"}
 OWNER = "owner@acme.test"
 PASSWORD = "correct horse"
 
@@ -56,7 +58,13 @@ class World:
             "type": "kaniko",
             "infrastructure_type": "kubernetes",
             "infrastructure_provider_id": self.provider,
-            "build_config": {"dockerfile": "Dockerfile", "build_context": ".", "registry_repo": "reg.test/smoke"},
+            "build_config": {
+                "build_type": "kaniko",
+                **TOOLS,
+                "dockerfile": "Dockerfile",
+                "build_context": ".",
+                "registry_repo": "reg.test/smoke",
+            },
             **manifest,
         }
         manifest_body = {k: v for k, v in body.items() if v is not None}
@@ -109,6 +117,7 @@ def world() -> Iterator[World]:
         ("registry_auth", "build_registry_auth_missing", "registry_auth_id"),
         ("tenant_tekton", "tenant_tekton_disabled", "tekton_enabled"),
         ("provider_config", "provider_config_invalid", "auth_method"),
+        ("build_config", "build_config_invalid", "sbom_tool (syft, grype or trivy)"),
     ],
 )
 def test_smoke_build_refusals_name_the_missing_setting(world: World, breakage: str, kind: str, names: str) -> None:
@@ -122,6 +131,9 @@ def test_smoke_build_refusals_name_the_missing_setting(world: World, breakage: s
         world.sim.state.registry_auths.clear()
     elif breakage == "tenant_tekton":
         world.sim.set_build_config(world.tenant, tekton_enabled=False)
+    elif breakage == "build_config":  # the shape the docs showed before: validateBuildConfig wants the tools
+        config = {k: v for k, v in body["manifest"]["build_config"].items() if k not in TOOLS}
+        body = world.build_body(build_config=config)
     else:
         world.sim.state.providers[world.provider].config["runtime_auth"] = {"server": "https://k8s", "token": "t"}
     with world.client() as client, pytest.raises(BadRequestError) as info:
@@ -330,6 +342,13 @@ def test_a_replay_whose_job_lost_its_request_event_is_reported(world: World) -> 
     assert (
         world.sim.job(job["id"])["error_message"] == 'unsupported installer job operation from event type "job.started"'
     )
+    # such a job cannot be retried either: RetryTektonInstallerJob resolves the source's operation the same way
+    before = len(world.sim.jobs(world.provider))
+    with world.client() as client, pytest.raises(ServerError) as retry:
+        client.retry_job(world.provider, job["id"])
+    assert (retry.value.status, retry.value.kind) == (500, "installer_retry_unresolvable")
+    assert "start a new" in (retry.value.hint or "")
+    assert len(world.sim.jobs(world.provider)) == before
 
 
 def test_a_409_for_someone_elses_job_stays_a_job_in_progress_error(world: World) -> None:

@@ -145,25 +145,39 @@ def test_access_tokens_carry_the_go_claims_and_a_15_minute_lifetime(world: World
     assert claims["user_id"] == body["user"]["id"]
 
 
-def test_refresh_issues_a_new_pair_and_refuses_access_tokens(world: World) -> None:
-    """A refresh token buys a new access token; an access token is not a refresh token."""
+def test_refresh_issues_a_new_pair_and_the_type_claim_is_never_checked(world: World) -> None:
+    """A refresh token buys a new access token; neither ValidateToken nor RefreshToken (domain/user/service.go)
+    reads the type claim, so an access token refreshes and a refresh token authenticates, as upstream."""
     login = world.client.post("/api/v1/auth/login", json={"email": "owner@acme.test", "password": "pw"}).json()
     reply = world.client.post("/api/v1/auth/refresh", json={"refresh_token": login["refresh_token"]})
     assert reply.status_code == 200
     assert world.client.get(world.p(), headers=world.h(reply.json()["access_token"])).status_code == 200
-    bad = world.client.post("/api/v1/auth/refresh", json={"refresh_token": login["access_token"]})
+    assert world.client.post("/api/v1/auth/refresh", json={"refresh_token": login["access_token"]}).status_code == 200
+    assert world.client.get(world.p(), headers=world.h(login["refresh_token"])).status_code == 200
+    bad = world.client.post("/api/v1/auth/refresh", json={"refresh_token": "not.a.token"})
     assert_text(bad, 401, "Invalid refresh token")
+    undecodable = world.client.post("/api/v1/auth/refresh", content=b"{")
+    assert (undecodable.status_code, undecodable.json()) == (
+        400,
+        {"code": "BAD_REQUEST", "message": "Invalid request body"},
+    )
+
+
+def test_login_email_is_matched_exactly(world: World) -> None:
+    """FindByEmail compares the email column as is (VARCHAR, WHERE email = $1): another case is unknown."""
+    reply = world.client.post("/api/v1/auth/login", json={"email": "Owner@Acme.test", "password": "pw"})
+    assert (reply.status_code, reply.json()["message"]) == (401, "invalid credentials")
 
 
 @pytest.mark.parametrize(
     "authorization",
-    ["", "Basic b3duZXI6cHc=", "Bearer not.a.token", "Bearer"],
+    ["", "Basic b3duZXI6cHc=", "Bearer not.a.token", "Bearer", "bearer {token}", "Bearer  {token}"],
 )
 def test_missing_or_bad_credentials_are_401_unauthorized(world: World, authorization: str) -> None:
     """No header, a wrong scheme or a malformed token all get `401 Unauthorized`."""
     headers = {"X-Tenant-ID": world.tenant}
-    if authorization:
-        headers["Authorization"] = authorization
+    if authorization:  # the token is everything after the first space, untrimmed (strings.SplitN(h, " ", 2))
+        headers["Authorization"] = authorization.format(token=world.owner)
     assert_text(world.client.get(world.p(), headers=headers), 401, "Unauthorized")
 
 
@@ -280,6 +294,35 @@ def test_admin_scope_rules(world: World) -> None:
     assert_text(world.client.get(world.p(), headers=own, params={"tenant_id": NIL}), 400, "Invalid tenant_id")
 
 
+def test_scope_is_resolved_before_the_provider_id_and_query_values_are_trimmed(world: World) -> None:
+    """resolveScopedProviderAccess resolves the scope (tenant_id trimmed, an empty one ignored; all_tenants trimmed
+    and lowercased) before it parses the provider id."""
+    own = world.h(world.admin, world.other)
+    reply = world.client.get(world.p(provider="xyz"), headers=own, params={"tenant_id": "acme"})
+    assert_text(reply, 400, "Invalid tenant_id")
+    assert world.client.get(world.p(), headers=world.h(world.owner), params={"tenant_id": ""}).status_code == 200
+    padded = world.client.get(world.p(), headers=own, params={"tenant_id": f" {world.tenant} "})
+    assert padded.status_code == 200
+    assert world.client.get(world.p(), headers=own, params={"all_tenants": " YES "}).status_code == 200
+
+
+def test_list_takes_tenant_id_from_admins_only(world: World) -> None:
+    """ListProviders reads ?tenant_id only for system admins (untrimmed, its own error text) and after the
+    include_prepare_summary check; a non-admin's tenant_id is ignored, not refused."""
+    url = "/api/v1/admin/infrastructure/providers"
+    world.sim.add_provider(world.other, "globex-k8s")
+    mine = world.client.get(url, headers=world.h(world.owner), params={"tenant_id": world.other})
+    assert [p["tenant_id"] for p in mine.json()["data"]] == [world.tenant]
+    admin = world.h(world.admin, world.other)
+    assert_text(
+        world.client.get(url, headers=admin, params={"tenant_id": "x"}), 400, "Invalid tenant_id query parameter"
+    )
+    both = world.client.get(url, headers=admin, params={"tenant_id": "x", "include_prepare_summary": "maybe"})
+    assert_text(both, 400, "Invalid include_prepare_summary query parameter")
+    theirs = world.client.get(url, headers=admin, params={"tenant_id": world.tenant})
+    assert [p["id"] for p in theirs.json()["data"]] == [world.provider]
+
+
 def test_non_admin_cannot_use_all_scope_or_foreign_tenant_id(world: World) -> None:
     """A tenant owner's X-Tenant-Scope is ignored and a foreign ?tenant_id is 403."""
     headers = world.h(world.stranger, world.other, **{"X-Tenant-Scope": "all"})
@@ -339,6 +382,24 @@ def test_put_validation_failures_are_hidden_500s(world: World, body: dict[str, o
     assert world.sim.provider(world.provider) == before
 
 
+def test_put_normalises_modes_and_checks_the_trimmed_target_namespace(world: World) -> None:
+    """UpdateProvider normalises bootstrap_mode and credential_scope, validates the target namespace trimmed (and
+    stores it as sent), and drops the legacy namespace key only from a config the request sends."""
+    world.sim.state.providers[world.provider].config["namespace"] = "legacy"
+    body = {"target_namespace": " if-tekton ", "bootstrap_mode": " self_managed ", "credential_scope": "root"}
+    reply = world.client.put(world.p(), headers=world.h(world.owner), json=body)
+    assert reply.status_code == 200
+    provider = reply.json()["provider"]
+    assert (provider["target_namespace"], provider["bootstrap_mode"], provider["credential_scope"]) == (
+        " if-tekton ",
+        "self_managed",
+        "unknown",
+    )
+    assert provider["config"]["namespace"] == "legacy"
+    reply = world.client.put(world.p(), headers=world.h(world.owner), json={"bootstrap_mode": "anything"})
+    assert reply.json()["provider"]["bootstrap_mode"] == "image_factory_managed"
+
+
 def test_put_invalid_status_and_body(world: World) -> None:
     """An unknown status is 400 `Invalid provider status`; malformed JSON is 400 `Invalid request body`."""
     assert_text(
@@ -383,12 +444,21 @@ def test_permission_body_validation(world: World) -> None:
     reply = world.client.post(url, headers=world.h(world.owner), json={"tenant_id": world.other, "permission": "x"})
     assert_text(reply, 400, "Invalid permission")
     assert_text(
-        world.client.post(url, headers=world.h(world.owner), json={"tenant_id": NIL}),
+        world.client.post(url, headers=world.h(world.owner), json={"tenant_id": "acme"}),
         400,
         "Invalid tenant ID",
     )
     reply = world.client.post(url, headers=world.h(world.owner), json={"tenant_id": world.other})
     assert_text(reply, 403, "Access denied to this tenant")
+    # uuid.Parse takes the nil UUID: a non-admin gets the tenant check, an admin's grant is stored
+    assert_text(
+        world.client.post(url, headers=world.h(world.owner), json={"tenant_id": NIL}),
+        403,
+        "Access denied to this tenant",
+    )
+    admin = world.h(world.admin, world.tenant)
+    assert world.client.post(url, headers=admin, json={"tenant_id": NIL}).status_code == 204
+    assert [g["tenant_id"] for g in world.sim.grants(world.provider)] == [NIL]
 
 
 def test_available_providers_follow_selection_rules(world: World) -> None:
@@ -536,7 +606,7 @@ def test_a_cluster_without_tekton_reads_as_v1_with_every_task_missing() -> None:
     ]
     sim.run_readiness_watch_tick()  # the post-operation check reads the same way and saves its result
     assert (
-        sim.provider(provider)["readiness_missing_prereqs"][1]
+        sim.provider(provider)["readiness_missing_prereqs"][0]
         == "missing tekton task: git-clone in namespace if-tekton"
     )
 
@@ -690,7 +760,9 @@ def test_watcher_loop_runs_at_start_and_then_in_the_background() -> None:
     provider = sim.add_provider(tenant, "k8s", target_namespace="if-tekton")
     with sim:
         first = sim.provider(provider)
-        assert first["readiness_missing_prereqs"][0] == "missing namespace: if-tekton"
+        # the namespace probe is a List of Secrets, which an apiserver answers (empty) for a missing namespace
+        assert first["readiness_missing_prereqs"][0] == "missing tekton task: git-clone in namespace if-tekton"
+        assert len(first["readiness_missing_prereqs"]) == 12
         assert first["readiness_last_checked"] == "2026-03-28T00:00:00Z"
         clock.sleep(29)
         assert sim.provider(provider)["readiness_last_checked"] == "2026-03-28T00:00:00Z"

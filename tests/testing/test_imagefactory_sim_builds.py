@@ -25,6 +25,8 @@ from gitrollback.testing.repos import fixture_root
 
 FIXTURES = fixture_root()
 NOT_AVAILABLE = {"error": "selected infrastructure provider is not available for this tenant"}
+# validateBuildConfig (build_validation.go) wants these in every build_config, whatever the build type.
+TOOLS = {"sbom_tool": "syft", "scan_tool": "trivy", "registry_type": "harbor", "secret_manager_type": "vault"}
 
 
 @dataclass
@@ -51,7 +53,8 @@ class World:
             "infrastructure_type": "kubernetes",
             "infrastructure_provider_id": self.provider,
             "build_config": {
-                "build_type": method,
+                "build_type": "container" if method == "docker" else method,  # the config has no "docker" type
+                **TOOLS,
                 "dockerfile": "Dockerfile",
                 "build_context": ".",
                 "registry_repo": "registry.example.test/smoke",
@@ -243,20 +246,77 @@ def test_provider_preflight(world: World) -> None:
     assert (reply.status_code, reply.json()) == (403, NOT_AVAILABLE)
 
 
+NIX_NEEDS = "either nix_expression or flake_uri is required for nix builds"
+PAKETO_NEEDS = "paketo config is required for paketo builds"
+
+
 @pytest.mark.parametrize(
     ("change", "status", "error"),
     [
         ({"infrastructure_type": None}, 400, "infrastructure selection is required"),
         ({"infrastructure_type": "auto"}, 400, "infrastructure selection is required"),
         ({"infrastructure_provider_id": "not-a-uuid"}, 400, "Invalid request body"),
+        ({"infrastructure_provider_id": ""}, 400, "Invalid request body"),
         ({"build_config": {"build_type": "kaniko"}}, 400, "dockerfile is required for kaniko builds"),
         ({"name": ""}, 400, "build name is required"),
+        ({"type": "docker"}, 400, "unsupported build type: docker"),
+        ({"type": "nix", "build_config": {"build_type": "nix", **TOOLS}}, 400, NIX_NEEDS),
+        ({"type": "paketo", "build_config": {"build_type": "paketo", **TOOLS}}, 400, PAKETO_NEEDS),
+        ({"type": "container", "build_config": None}, 400, "base image is required for container builds"),
+        ({"name": 5}, 400, "Invalid request body"),
     ],
 )
 def test_manifest_refusals(world: World, change: dict[str, Any], status: int, error: str) -> None:
     """The provider selection needs infrastructure_type (not auto); validateManifest's texts come back as 400."""
     reply = world.create(**change)
     assert (reply.status_code, reply.json()) == (status, {"error": error})
+
+
+@pytest.mark.parametrize(
+    ("missing", "error"),
+    [
+        ("sbom_tool", "invalid build config: invalid SBOM tool: "),
+        ("scan_tool", "invalid build config: invalid scan tool: "),
+        ("registry_type", "invalid build config: invalid registry type: "),
+        ("secret_manager_type", "invalid build config: invalid secret manager type: "),
+    ],
+)
+def test_every_build_config_needs_its_tools(world: World, missing: str, error: str) -> None:
+    """validateBuildConfig refuses a build_config without a valid SBOM tool, scan tool, registry type or secret
+    manager, whatever the build type, after the whole preflight passed."""
+    config = {k: v for k, v in world.create_manifest()["build_config"].items() if k != missing}
+    reply = world.create(build_config=config)
+    assert (reply.status_code, reply.json()) == (400, {"error": error})
+    camel = {"sbom_tool": "sbomTool", "scan_tool": "scanTool", "registry_type": "registryType"}.get(missing)
+    if camel:  # BuildConfig.UnmarshalJSON takes the camelCase spelling too
+        assert world.create(build_config={**config, camel: TOOLS[missing]}).status_code == 201
+    assert world.create(build_config={**config, missing: "other"}).json() == {"error": f"{error}other"}
+    assert not world.sim.builds() or all(b["status"] == "queued" for b in world.sim.builds())
+
+
+def test_registry_auth_id_must_be_a_uuid(world: World) -> None:
+    """BuildConfig.UnmarshalJSON parses registry_auth_id as a UUID: anything else fails the whole body."""
+    config = {**world.create_manifest()["build_config"], "registry_auth_id": "not-a-uuid"}
+    reply = world.create(build_config=config)
+    assert (reply.status_code, reply.json()) == (400, {"error": "Invalid request body"})
+    reply = world.client.post(
+        "/api/v1/builds",
+        headers=world.headers,
+        json={"tenant_id": 5, "project_id": world.project, "manifest": world.create_manifest()},
+    )
+    assert (reply.status_code, reply.json()) == (400, {"error": "Invalid request body"})
+
+
+def test_list_is_the_build_list_response(world: World) -> None:
+    """GET /builds answers BuildListResponse: builds newest first, total_count, limit (1..100, else 20), offset."""
+    first, second = world.create().json()["id"], world.create().json()["id"]
+    reply = world.client.get("/api/v1/builds", headers=world.headers)
+    body = reply.json()
+    assert (body["total_count"], body["limit"], body["offset"]) == (2, 20, 0)
+    assert [b["id"] for b in body["builds"]] == [second, first]
+    paged = world.client.get("/api/v1/builds", headers=world.headers, params={"limit": 1, "page": 2}).json()
+    assert ([b["id"] for b in paged["builds"]], paged["limit"], paged["offset"]) == ([first], 1, 1)
+    assert world.client.get("/api/v1/builds", headers=world.headers, params={"limit": 500}).json()["limit"] == 20
 
 
 def test_body_needs_tenant_and_project_and_an_unknown_project_is_500(world: World) -> None:

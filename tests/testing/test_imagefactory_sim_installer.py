@@ -114,6 +114,27 @@ def test_install_applies_the_real_tree_and_records_events(world: World) -> None:
     assert (provider["readiness_status"], provider["status"]) == ("ready", "online")
 
 
+def test_preflight_events_and_the_namespace_are_as_the_installer_writes_them(world: World) -> None:
+    """applyTektonAssetsToProvider's preflight events carry its message and a null core_install when Tekton was
+    there; ensureNamespace creates the target namespace with Image Factory's labels."""
+    job_id = world.post("install").json()["job"]["id"]
+    world.sim.run_installer_tick()
+    started, passed = world.sim.events(job_id)[2:4]
+    assert started["message"] == "Running Tekton API preflight checks"
+    assert passed["details"]["core_install"] is None
+    namespace = world.cluster.get(world.cluster.type_for("v1", "Namespace"), None, NS)  # type: ignore[arg-type]
+    assert namespace is not None
+    assert namespace["metadata"]["labels"] == {"app": "image-factory", "managedBy": "image-factory"}
+
+
+def test_a_job_without_install_mode_runs_the_installer(world: World) -> None:
+    """executeInstallOrUpgradeInstallerJob treats an empty install_mode as image_factory_installer."""
+    job_id = world.sim.seed_job(world.provider, operation="install", status="pending", install_mode="")
+    world.sim.run_installer_tick()
+    assert world.sim.job(job_id)["status"] == "succeeded"
+    assert len(world.kinds()) == 26
+
+
 def test_events_are_visible_only_while_the_job_is_active(world: World) -> None:
     """The status view shows active_job and its events while pending, and neither once the job finished."""
     job_id = world.post("upgrade").json()["job"]["id"]
@@ -295,6 +316,19 @@ def test_no_asset_root_fails_the_job(tmp_path: Path) -> None:
         )
 
 
+def test_a_failure_naming_cluster_capacity_blocks_on_capacity(world: World, tmp_path: Path) -> None:
+    """UpdateProviderReadiness adds cluster_capacity to blocked_by for any prereq naming it, between
+    provider_not_ready and provider_status_<s>, and the reason then speaks of capacity (schedulableReasonFromBlockedBy):
+    here the failed job's message carries it through the asset root's path."""
+    world.sim.asset_root = tmp_path / "cluster_capacity"
+    world.sim.asset_root.mkdir()
+    world.post("install")
+    world.sim.run_installer_tick()
+    provider = world.sim.provider(world.provider)
+    assert provider["blocked_by"] == ["provider_not_ready", "cluster_capacity", "provider_status_offline"]
+    assert provider["schedulable_reason"] == "cluster capacity is not ready"
+
+
 def test_gitops_mode_only_delegates(world: World) -> None:
     """A gitops upgrade applies nothing, records `<op>.delegated`, refreshes readiness and succeeds anyway."""
     job_id = world.post("upgrade", {"install_mode": "gitops"}).json()["job"]["id"]
@@ -312,7 +346,7 @@ def test_gitops_mode_only_delegates(world: World) -> None:
     assert world.kinds() == []
     provider = world.sim.provider(world.provider)
     assert provider["readiness_status"] == "not_ready"
-    assert provider["readiness_missing_prereqs"][0] == f"missing namespace: {NS}"
+    assert provider["readiness_missing_prereqs"][0] == f"missing tekton task: git-clone in namespace {NS}"
     assert (
         f"missing tekton pipeline: image-factory-build-v1-docker in namespace {NS}"
         in provider["readiness_missing_prereqs"]
@@ -326,6 +360,17 @@ def test_validate_succeeds_for_kubernetes_and_fails_for_other_types(world: World
     events = world.sim.events(job_id)
     assert events[2]["event_type"] == "validate.completed"
     assert events[2]["details"]["message"] == "Successfully connected to Kubernetes cluster"
+    nodes = events[2]["details"]["details"]["nodes"]  # getNodeSummary: name and readiness of each node
+    assert nodes and all(set(n) == {"name", "ready"} for n in nodes)
+    nodes_provider = world.sim.add_provider(
+        world.tenant, "nodes", provider_type="build_nodes", config={"endpoint": "https://nodes.test", "token": "t"}
+    )
+    job_id = world.post("validate", provider=nodes_provider).json()["job"]["id"]
+    world.sim.run_installer_tick()
+    assert world.sim.events(job_id)[2]["details"] == {
+        "message": "Successfully connected to build nodes",
+        "details": {"endpoint": "https://nodes.test", "auth_method": "token"},
+    }
     eks = world.sim.add_provider(world.tenant, "eks", provider_type="aws-eks", target_namespace=NS)
     job_id = world.post("validate", provider=eks).json()["job"]["id"]
     world.sim.run_installer_tick()
@@ -400,6 +445,18 @@ def test_a_job_whose_request_event_was_lost_fails_when_it_runs(world: World) -> 
         'unsupported installer job operation from event type "job.started"',
     )
     assert [e["event_type"] for e in job["events"]] == ["job.started", "job.failed"]
+    # RetryTektonInstallerJob resolves the source's operation the same way, before anything else: a 500
+    retry = world.client.post(world.p("/tekton/retry"), headers=world.headers, json={"job_id": job_id})
+    assert (retry.status_code, retry.text) == (500, "Internal server error\n")
+    assert [j["id"] for j in world.sim.jobs(world.provider)] == [job_id]
+
+
+def test_a_retry_resolves_a_blank_asset_version_again(world: World) -> None:
+    """Retry passes the source's asset_version through StartTektonInstallerJob, whose resolveTektonAssetVersion
+    turns the "" a blank request stored into the provider's profile (else v1)."""
+    failed = world.sim.seed_job(world.provider, operation="upgrade", status="failed", asset_version="")
+    reply = world.client.post(world.p("/tekton/retry"), headers=world.headers, json={"job_id": failed})
+    assert (reply.status_code, reply.json()["job"]["asset_version"]) == (202, "v1")
 
 
 def test_a_blank_asset_version_is_stored_empty(world: World) -> None:

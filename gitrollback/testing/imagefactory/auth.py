@@ -12,7 +12,9 @@ bodies), the 409 first-setup gate for system administrators, the maintenance-mod
 the route's ``resource:action`` permission from the seeded role table (``backend/bootstrap/
 seed-essential-data.sql``, ``403 Forbidden``). The permission check is not tenant-scoped, as in the real
 ``RequirePermission``: a user's roles in all its tenants count. All middleware errors are Go ``http.Error`` plain
-text.
+text. A simulated user's roles are tenant group memberships (how onboarding and invitations add members); the real
+``UserHasTenantAccess`` (``postgres/rbac_repository.go``) also lets in, for any tenant, a user holding a direct
+``user_role_assignments`` row of a system role, which the simulator does not model.
 """
 
 from __future__ import annotations
@@ -38,8 +40,9 @@ _INFRA_ALL = {f"infrastructure:{a}" for a in ("read", "create", "update", "delet
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _BUILD_ALL = {f"build:{a}" for a in ("create", "read", "list", "cancel", "delete")}
 
-# Seeded permissions (backend/bootstrap/seed-essential-data.sql). The build rows are not spelled out there: we
-# decided that Owner and Developer may do every build action and the viewers may only read and list.
+# Seeded permissions (backend/bootstrap/seed-essential-data.sql, the role_permissions inserts), restricted to the
+# infrastructure and build actions the simulated routes check. The System Administrator role is granted every
+# permission there; a system administrator in the simulator is also a member of the system_administrator group.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "System Administrator": frozenset(_INFRA_ALL | _BUILD_ALL),
     "Owner": frozenset(_INFRA_ALL | _BUILD_ALL),
@@ -83,8 +86,13 @@ class TokenSigner:
         signature = _b64(hmac.new(self._key, f"{header}.{payload}".encode(), hashlib.sha256).digest())
         return f"{header}.{payload}.{signature}", expiry
 
-    def verify(self, token: str, kind: str = "access") -> dict[str, Any] | None:
-        """The claims of a valid, unexpired token of this kind, else None."""
+    def verify(self, token: str) -> dict[str, Any] | None:
+        """The claims of a validly signed, unexpired token, else None.
+
+        Whatever its ``type`` claim: ``ValidateToken`` and ``RefreshToken`` (``domain/user/service.go``) check only
+        the HMAC signature, the expiry and ``user_id``, so a refresh token authenticates and an access token
+        refreshes.
+        """
         parts = token.split(".")
         if len(parts) != 3:
             return None
@@ -95,7 +103,7 @@ class TokenSigner:
             claims = json.loads(_unb64(parts[1]))
         except ValueError:
             return None
-        if not isinstance(claims, dict) or claims.get("type") != kind:
+        if not isinstance(claims, dict):
             return None
         if not isinstance(claims.get("exp"), int) or claims["exp"] <= self._clock.now().timestamp():
             return None
@@ -181,11 +189,11 @@ def login(state: SimState, signer: TokenSigner, request: Request) -> Response:
 def refresh(state: SimState, signer: TokenSigner, request: Request) -> Response:
     """``POST /api/v1/auth/refresh``: a refresh token for a new pair."""
     body = _json_body(request)
-    if body is None:
-        return Response.text(400, "Invalid request body")
+    if body is None:  # RefreshToken answers this one with WriteError JSON, unlike Login
+        return _login_error(400, "BAD_REQUEST", "Invalid request body")
     if not body.get("refresh_token"):
         return _login_error(400, "BAD_REQUEST", "Refresh token is required")
-    claims = signer.verify(str(body.get("refresh_token", "")), "refresh")
+    claims = signer.verify(str(body.get("refresh_token", "")))
     with state.cond:
         user = state.users.get(str(claims.get("user_id"))) if claims else None
     if user is None:
@@ -204,9 +212,10 @@ _PASSWORD_GATE_OPEN = (
 
 def authenticate(state: SimState, signer: TokenSigner, request: Request, permission: str) -> Caller | Response:
     """Run ``Authenticate`` then ``RequirePermission``, in their order; a ``Response`` means refused."""
-    # Authenticate: "Authorization: Bearer <access_token>"; any other scheme spelling (``bearer``) is a wrong scheme.
+    # Authenticate: "Authorization: Bearer <token>" split once at the first space (strings.SplitN): any other
+    # scheme spelling (``bearer``) is a wrong scheme, and the token is the rest as is (a second space is part of it).
     scheme, _, token = request.header("Authorization").partition(" ")
-    claims = signer.verify(token.strip(), "access") if scheme == "Bearer" and token.strip() else None
+    claims = signer.verify(token) if scheme == "Bearer" and token else None
     with state.cond:
         user = state.users.get(str(claims.get("user_id"))) if claims else None
         setup_required = state.setup_required

@@ -57,6 +57,11 @@ REQUIRED_RESOURCES = ["tasks", "pipelines", "pipelineruns"]
 OPERATIONS = ("install", "upgrade", "validate")
 
 
+def _node_ready(node: dict[str, Any]) -> bool:
+    conditions = (node.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
 class _JobFailed(Exception):
     """Internal: the job fails with this error message."""
 
@@ -135,9 +140,10 @@ class Installer:
         try:
             with self._state.cond:
                 provider = copy.deepcopy(self._state.providers[job.provider_id])
+            mode = job.install_mode or "image_factory_installer"  # executeInstallOrUpgradeInstallerJob's default
             if op == "validate":
                 self._validate(job, provider)
-            elif job.install_mode == "gitops":
+            elif mode == "gitops":
                 add_event(
                     self._state,
                     job,
@@ -150,10 +156,10 @@ class Installer:
                         "operation_type": op,
                     },
                 )
-            elif job.install_mode == "image_factory_installer":
+            elif mode == "image_factory_installer":
                 self._apply_assets(job, op, provider)
             else:
-                raise _JobFailed(f"{op} operation is not implemented for install_mode={job.install_mode} yet")
+                raise _JobFailed(f"{op} operation is not implemented for install_mode={mode} yet")
         except _JobFailed as exc:
             self._fail(job, op, str(exc))
             return
@@ -211,10 +217,15 @@ class Installer:
     # -- operations -------------------------------------------------------------------------------------
 
     def _validate(self, job: Job, provider: ProviderRecord) -> None:
+        """``executeValidateInstallerJob``: the connector of ``ConnectorFactory.CreateConnector`` (kubernetes and
+        build_nodes only, ``connectors/connector.go``) and its ``TestConnection``."""
         if provider.provider_type not in ("kubernetes", "build_nodes"):
             raise _JobFailed(
                 f"failed to create provider connector: unsupported provider type: {provider.provider_type}"
             )
+        if provider.provider_type == "build_nodes":
+            self._validate_build_nodes(job, provider)
+            return
         # KubernetesConnector.TestConnection (connectors/connector.go) reports these as a failed result.
         config_error = rest_config_error(provider.config)
         if config_error is not None:
@@ -229,11 +240,31 @@ class Installer:
             "host": next((auth[k] for k in ("apiServer", "endpoint", "cluster_endpoint") if auth.get(k)), ""),
             "auth_method": auth["auth_method"],
             "node_count": len(nodes),
-            "nodes": [n["metadata"]["name"] for n in nodes],
+            "nodes": [{"name": n["metadata"]["name"], "ready": _node_ready(n)} for n in nodes],  # getNodeSummary
             "namespace_count": len(namespaces),
             "server_version": "v1.31.0",
             "platform": "linux/amd64",
         }
+        add_event(
+            self._state,
+            job,
+            "validate.completed",
+            "Provider connectivity validation succeeded",
+            {"message": message, "details": details},
+        )
+
+    def _validate_build_nodes(self, job: Job, provider: ProviderRecord) -> None:
+        """``BuildNodesConnector.TestConnection``: only checks that ``config.endpoint`` is a string."""
+        config = provider.config
+        endpoint = config.get("endpoint")
+        if not isinstance(endpoint, str):
+            raise _JobFailed("provider validation failed: endpoint is required in config")
+        details: dict[str, Any] = {"endpoint": endpoint}
+        auth = "api_key" if isinstance(config.get("api_key"), str) else None
+        details["auth_method"] = auth or ("token" if isinstance(config.get("token"), str) else "none")
+        if isinstance(config.get("region"), str):
+            details["region"] = config["region"]
+        message = "Successfully connected to build nodes"
         add_event(
             self._state,
             job,
@@ -250,7 +281,7 @@ class Installer:
             self._state,
             job,
             f"{op}.preflight.started",
-            "Tekton API preflight started",
+            "Running Tekton API preflight checks",
             {"group_versions": GROUP_VERSIONS},
         )
         present = [
@@ -284,9 +315,18 @@ class Installer:
                 "group_versions": GROUP_VERSIONS,
                 "required_resources": REQUIRED_RESOURCES,
                 "present_resources": present,
-                "core_install": False,
+                "core_install": None,  # installDetails: nil when the APIs were there already
             },
         )
+
+    def _ensure_namespace(self, namespace: str) -> None:
+        """``ensureNamespace`` (service.go): a GET, then a create labelled ``app`` and ``managedBy``
+        ``image-factory`` (client-go's default field manager is the binary's name, ``server``)."""
+        if self._cluster.namespace_exists(namespace):
+            return
+        labels = {"app": "image-factory", "managedBy": "image-factory"}
+        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}}
+        self._cluster.put({**body, "status": {"phase": "Active"}}, manager="server")
 
     def _resolve_root(self) -> str:
         """``resolveTektonAssetRootDir`` with the simulator's ``asset_root`` in the role of ``IF_TEKTON_ASSETS_DIR``."""
@@ -312,7 +352,7 @@ class Installer:
             tenant_id=job.tenant_id,
         )
         try:
-            self._cluster.ensure_namespace(ns)
+            self._ensure_namespace(ns)
         except StoreError as exc:
             raise _JobFailed(f"failed to ensure target namespace {ns}: {exc.message}") from exc
         root = self._resolve_root()

@@ -352,9 +352,9 @@ def post_op_readiness(
         provider_tenant=provider.tenant_id,
         tenant_id=job_tenant,
     )
+    # The namespace probe is ``Secrets(ns).List(limit 1)``: an apiserver answers a List in a namespace that does not
+    # exist with an empty list, not NotFound, so its "missing namespace" prereq never shows; the tasks report it.
     missing: list[str] = []
-    if not cluster.namespace_exists(ns):
-        missing.append(f"missing namespace: {ns}")
     targets: Iterable[tuple[str, str, list[str]]] = (
         ("task", "tasks", list(REQUIRED_TASKS)),
         ("pipeline", "pipelines", required_pipelines(service_profile(provider.config))),
@@ -368,29 +368,50 @@ def post_op_readiness(
 
 
 def persist(provider: ProviderRecord, status: str, missing: list[str], at: datetime) -> None:
-    """``UpdateProviderReadiness``: store the result checked ``at`` and flip status/schedulability (lock held)."""
+    """``UpdateProviderReadiness``: store the result checked ``at`` and flip status/schedulability (lock held).
+
+    ``blocked_by`` is built in the Go order (``provider_not_ready``, ``cluster_capacity``, ``provider_status_<s>``)
+    and ``schedulable_reason`` picked from it as ``schedulableReasonFromBlockedBy`` does.
+    """
+    health, target, schedulable, blocked = "healthy", provider.status, True, []
+    if status != "ready":
+        lowered = [m.strip().lower() for m in missing]
+        unhealthy = any(
+            pattern in m for m in lowered if m and not any(a in m for a in _AUTHZ) for pattern in _CONNECTIVITY
+        )
+        health, target, schedulable = ("unhealthy" if unhealthy else "warning"), "offline", False
+        blocked.append("provider_not_ready")
+    elif provider.status != "maintenance":
+        target = "online"
+    if any("cluster_capacity" in m.lower() for m in missing):  # hasReadinessPrereq
+        schedulable = False
+        blocked.append("cluster_capacity")
+    if target != "online":
+        schedulable = False
+        blocked.append(f"provider_status_{target}")
     provider.readiness_status = status
     provider.readiness_last_checked = at
     provider.readiness_missing_prereqs = list(missing)
+    provider.health_status = health
     provider.last_health_check = at
+    provider.status = target
+    provider.is_schedulable = schedulable
+    provider.schedulable_reason = _schedulable_reason(blocked)
+    provider.blocked_by = blocked
     provider.updated_at = at
-    if status == "ready":
-        provider.health_status = "healthy"
-        if provider.status != "maintenance":
-            provider.status = "online"
-        maintenance = provider.status == "maintenance"
-        provider.is_schedulable = provider.status == "online"
-        provider.blocked_by = ["provider_status_maintenance"] if maintenance else []
-        provider.schedulable_reason = (
-            "provider status is maintenance" if maintenance else "provider is ready for scheduling"
-        )
-        return
-    lowered = [m.lower() for m in missing]
-    unhealthy = any(pattern in m for m in lowered if not any(a in m for a in _AUTHZ) for pattern in _CONNECTIVITY)
-    provider.health_status = "unhealthy" if unhealthy else "warning"
-    provider.status = "offline"
-    provider.is_schedulable = False
-    provider.blocked_by = ["provider_not_ready", "provider_status_offline"]
-    if any("cluster_capacity" in m for m in missing):
-        provider.blocked_by.append("cluster_capacity")
-    provider.schedulable_reason = "provider status is offline"
+
+
+def _schedulable_reason(blocked: list[str]) -> str:
+    """``schedulableReasonFromBlockedBy`` (service.go)."""
+    if not blocked:
+        return "provider is ready for scheduling"
+    if "cluster_capacity" in blocked:
+        return "cluster capacity is not ready"
+    status = next((b for b in blocked if b.startswith("provider_status_")), None)
+    if status is not None:
+        return f"provider status is {status.removeprefix('provider_status_')}"
+    return (
+        "provider is not ready"
+        if "provider_not_ready" in blocked
+        else "provider is blocked by readiness or policy gates"
+    )

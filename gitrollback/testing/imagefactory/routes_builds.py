@@ -21,14 +21,16 @@ answers in plain text). ``POST /builds`` runs, in the server's order:
    for the tenant (kubernetes builds), registry auth for the pushing types (container, buildx, kaniko, paketo) when a
    ``build_config`` is given (``ResolveForBuild``: the selected auth, else the project's default, else the
    tenant's); these are ``ValidationError``s, so 400 with the error text (``classifyCreateBuildError``);
-4. manifest validation (``validateManifest``, container/kaniko/buildx rules).
+4. manifest validation (``NewBuild``: ``validateManifest`` and ``validateBuildConfig``, ``build_manifest``), so a
+   ``build_config`` needs valid ``build_type``, ``sbom_tool``, ``scan_tool``, ``registry_type`` and
+   ``secret_manager_type``.
 
 Reads are not tenant-scoped: any caller with ``build:read`` reads any build. ``GET /builds/{unknown}`` is a 500
 (``GetBuild`` returns ``ErrBuildNotFound`` as an error, which the handler does not map), ``/status`` a 404.
 ``start`` on anything but queued/running is the unclassified ``500 Failed to start build``; ``retry`` re-runs the
 same build id from failed or cancelled after the provider part of the preflight. Not modelled: quarantine
-admission, tool availability and build capability entitlements, packer target profiles, the workflow rows.
-Body shapes the Go code does not fix (the list reply) are our choices and are marked so.
+admission, tool availability and build capability entitlements, packer target profiles, the workflow rows, and
+the manifest and ``result`` shapes of reads (reads answer the stored manifest and the simulator's own result).
 """
 
 from __future__ import annotations
@@ -37,11 +39,14 @@ import copy
 from typing import Any
 
 from gitrollback.testing.imagefactory.auth import Caller
+from gitrollback.testing.imagefactory.build_manifest import ManifestError, config_text, decode_check, validate_manifest
 from gitrollback.testing.imagefactory.builds import build_method, start_build
 from gitrollback.testing.imagefactory.connector import rest_config_error
+from gitrollback.testing.imagefactory.godecode import go_atoi
 from gitrollback.testing.imagefactory.repo_probe import publicly_reachable
 from gitrollback.testing.imagefactory.state import (
     K8S_TYPES,
+    NIL_UUID,
     Build,
     Ctx,
     Project,
@@ -74,12 +79,6 @@ class _Refused(Exception):
 
 def _error(status: int, message: str, **extra: Any) -> Response:
     return Response.json(status, {"error": message, **extra})
-
-
-def _config_value(config: dict[str, Any], snake: str, camel: str) -> Any:
-    """``BuildConfig.UnmarshalJSON`` takes snake_case or camelCase keys."""
-    value = config.get(snake)
-    return value if value not in (None, "") else config.get(camel)
 
 
 def _metadata_text(metadata: dict[str, Any], keys: tuple[str, ...]) -> str:
@@ -206,9 +205,9 @@ def _domain_preflight(state: SimState, tenant: str, project: Project, manifest: 
 
 def _resolve_registry_auth(state: SimState, tenant: str, project_id: str, build_config: dict[str, Any]) -> str:
     """``registryauth.Service.ResolveForBuild``: "" when an auth resolves (its id is stored), else the error."""
-    selected = _config_value(build_config, "registry_auth_id", "registryAuthId")
+    selected = config_text(build_config, "registry_auth_id", "registryAuthId")
     if selected:
-        auth = state.registry_auths.get(str(selected))
+        auth = state.registry_auths.get(parse_uuid(selected) or selected)
         if auth is None:
             return "registry authentication not found"
         if not auth.is_active:
@@ -227,45 +226,12 @@ def _resolve_registry_auth(state: SimState, tenant: str, project_id: str, build_
     return "no registry authentication found"
 
 
-def _validate_manifest(manifest: dict[str, Any]) -> None:
-    """``validateManifest`` for the types a smoke build uses (400 via ``classifyCreateBuildError``)."""
-    if not manifest.get("name"):
-        raise _Refused(400, "build name is required")
-    kind = manifest.get("type")
-    if not kind:
-        raise _Refused(400, "build type is required")
-    config = manifest.get("build_config")
-    config = config if isinstance(config, dict) else None
-
-    def value(snake: str, camel: str) -> Any:
-        return _config_value(config, snake, camel) if config is not None else None
-
-    if kind == "container" and value("dockerfile", "dockerfile"):
-        if not value("build_context", "buildContext"):
-            raise _Refused(400, "build context is required for container builds")
-        if not value("registry_repo", "registryRepo"):
-            raise _Refused(400, "registry_repo is required for container builds")
-    elif kind == "container":
-        if not manifest.get("base_image"):
-            raise _Refused(400, "base image is required for container builds")
-        if not manifest.get("instructions"):
-            raise _Refused(400, "build instructions are required for container builds")
-    elif kind in ("kaniko", "buildx"):
-        if config is None:
-            raise _Refused(400, f"build config is required for {kind} builds")
-        for snake, camel, label in (
-            ("dockerfile", "dockerfile", "dockerfile"),
-            ("build_context", "buildContext", "build context"),
-            ("registry_repo", "registryRepo", "registry_repo"),
-        ):
-            if not value(snake, camel):
-                raise _Refused(400, f"{label} is required for {kind} builds")
-        if kind == "buildx" and not value("platforms", "platforms"):
-            raise _Refused(400, "platforms are required for buildx builds")
-
-
 def _decode(request: Request) -> tuple[str, str, dict[str, Any]]:
-    """``CreateBuildRequest`` from the body, with the handler's field checks."""
+    """``CreateBuildRequest`` from the body, with the handler's field checks.
+
+    The body decodes as a whole first (``json.NewDecoder(r.Body).Decode``): a field of the wrong JSON type, or an
+    id the ``uuid.UUID`` fields cannot parse, is ``400 Invalid request body`` before any field check.
+    """
     try:
         body = request.json()
     except ValueError:
@@ -274,13 +240,13 @@ def _decode(request: Request) -> tuple[str, str, dict[str, Any]]:
     if not isinstance(body, dict) or not isinstance(manifest or {}, dict):
         raise _Refused(400, "Invalid request body")
     manifest = copy.deepcopy(manifest or {})
-    raw_provider = manifest.get("infrastructure_provider_id")
-    if raw_provider not in (None, ""):
-        # *uuid.UUID in the struct: a value that does not parse fails the whole JSON decode
-        if not isinstance(raw_provider, str) or parse_uuid(raw_provider) is None:
-            raise _Refused(400, "Invalid request body")
-        manifest["infrastructure_provider_id"] = parse_uuid(raw_provider)
-    tenant_raw, project_raw = body.get("tenant_id") or "", body.get("project_id") or ""
+    tenant_raw, project_raw = body.get("tenant_id"), body.get("project_id")
+    if any(raw is not None and not isinstance(raw, str) for raw in (tenant_raw, project_raw)):
+        raise _Refused(400, "Invalid request body")  # string fields of CreateBuildRequest
+    if not decode_check(manifest):
+        raise _Refused(400, "Invalid request body")
+    if manifest.get("infrastructure_provider_id") is not None:
+        manifest["infrastructure_provider_id"] = parse_uuid(manifest["infrastructure_provider_id"])
     if not tenant_raw:
         raise _Refused(400, "tenant_id is required")
     if not project_raw:
@@ -309,7 +275,10 @@ def create_build(ctx: Ctx, request: Request, caller: Caller, params: dict[str, s
             _default_provider(state, tenant, manifest)
             provider = _select_provider(ctx, tenant, manifest)
             _domain_preflight(state, tenant, project, manifest)
-            _validate_manifest(manifest)
+            try:  # NewBuild
+                validate_manifest(manifest)
+            except ManifestError as exc:
+                raise _Refused(400, str(exc)) from exc
             stamp = state.now()
             build = Build(
                 id=new_id(),
@@ -349,14 +318,52 @@ def _parse_id(raw_id: str) -> str | Response:
 
 
 def list_builds(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
-    """``GET /builds``: the ``X-Tenant-ID`` tenant's builds, newest first (reply shape is our choice)."""
+    """``GET /builds`` (``ListBuilds``, ``build_handler_reads.go``): ``BuildListResponse`` ``{"builds",
+    "total_count","limit","offset"}``, newest first.
+
+    The scope is ``tenant_id`` (or ``tenantId``) from the query, which is not checked against the caller, else the
+    project of ``project_id``/``projectId`` (a non-admin's must belong to ``X-Tenant-ID``), else all tenants for a
+    system admin's ``all_tenants``, else ``X-Tenant-ID``; ``limit`` 1..100 (else 20), ``offset`` or ``page``.
+    """
+    query = request.query_value
+    tenant_raw = query("tenant_id") or query("tenantId") or ""
+    project_raw = query("projectId") or query("project_id") or ""
+    all_tenants = caller.is_admin and (query("all_tenants") or "").strip().lower() in ("true", "1", "yes")
+    project = None
+    if project_raw:
+        project = parse_uuid(project_raw)
+        if project is None:
+            return _error(400, "Invalid project_id format")
+    tenant: str | None = None
+    if tenant_raw:
+        tenant = parse_uuid(tenant_raw)
+        if tenant is None:
+            return _error(400, "Invalid tenant_id format")
+        if tenant == NIL_UUID:
+            return _error(400, "Invalid tenant_id")
+    elif project is None and not all_tenants:
+        tenant = caller.tenant_id
+    limit = go_atoi(query("limit") or "")
+    limit = limit if limit is not None and 0 < limit <= 100 else 20
+    offset = 0
+    raw_offset, raw_page = go_atoi(query("offset") or ""), go_atoi(query("page") or "")
+    if query("offset"):
+        offset = raw_offset if raw_offset is not None and raw_offset >= 0 else 0
+    elif raw_page is not None and raw_page > 0:
+        offset = (raw_page - 1) * limit
     with ctx.state.cond:
-        rows = sorted(
-            (b for b in ctx.state.builds.values() if b.tenant_id == caller.tenant_id),
-            key=lambda b: (b.created_at, b.seq),
-            reverse=True,
-        )
-        return Response.json(200, {"builds": [b.to_json() for b in rows], "total": len(rows)})
+        if project is not None:
+            owner = ctx.state.projects.get(project)
+            if not caller.is_admin and owner is not None and owner.tenant_id != caller.tenant_id:
+                return _error(403, "Permission denied: project belongs to a different tenant")
+            rows = [b for b in ctx.state.builds.values() if b.project_id == project]
+        elif tenant is None:
+            rows = list(ctx.state.builds.values())
+        else:
+            rows = [b for b in ctx.state.builds.values() if b.tenant_id == tenant]
+        rows.sort(key=lambda b: (b.created_at, b.seq), reverse=True)
+        page = [b.to_json() for b in rows[offset : offset + limit]]
+    return Response.json(200, {"builds": page, "total_count": len(rows), "limit": limit, "offset": offset})
 
 
 def get_build(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:

@@ -9,8 +9,9 @@ the job's ``<op>.requested`` event (``FindInstallerJobByProviderAndIdempotencyKe
 the old job *before* the one-active-job lock is checked (409 otherwise). The job row and its request event are two
 separate inserts, and a failed event insert is only logged: the fault switch ``defer_next_request_event`` delays
 or loses it, so a replay can find no event and get the 409 for its own job, and a job without the event fails
-when it runs. Retry only accepts ``failed`` jobs and goes through ``StartTektonInstallerJob`` (so the new job's
-first event is ``<op>.requested``), then adds ``job.retry.requested`` to it and ``job.retry.spawned`` to the source.
+when it runs. Retry only accepts ``failed`` jobs whose operation resolves from their first event (else a 500) and
+goes through ``StartTektonInstallerJob`` (so the new job's first event is ``<op>.requested`` and its mode and asset
+version are resolved again), then adds ``job.retry.requested`` to it and ``job.retry.spawned`` to the source.
 The status view lists jobs newest first, and shows events only for the active job (ascending by ``created_at``, at
 most 200); the job JSON has no ``operation`` field.
 """
@@ -183,15 +184,20 @@ def retry_job(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]
             return Response.text(404, "Tekton installer job not found")
         if source.status != "failed":
             return Response.text(400, "Tekton installer job is not retryable (only failed jobs can be retried)")
+        # getInstallerJobOperation on the source, before the lock: a source whose first event is not its request
+        # (the request event was lost) cannot be retried; the wrapped error is not mapped, so a 500.
+        op = job_operation(source)
+        if op is None:
+            return Response.text(500, "Internal server error")
         if ctx.state.active_job(provider.id) is not None:
             return Response.text(409, IN_PROGRESS)
-        op = job_operation(source) or source.operation
         job = create_job(
             ctx.state,
             provider,
             requested_by=caller.user.id,
-            install_mode=source.install_mode,
-            asset_version=source.asset_version,
+            install_mode=resolve_mode(provider, source.install_mode),
+            # StartTektonInstallerJob resolves it again: the "" a blank request stored becomes the profile
+            asset_version=resolve_asset_version(provider, source.asset_version),
             operation=op,
         )
         _request_event(ctx.state, job, op, "", caller.user.id)  # StartTektonInstallerJob, without a key

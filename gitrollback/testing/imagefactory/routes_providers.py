@@ -2,9 +2,9 @@
 
 Shaped after the infrastructure-provider handler (imagefactoryoss/imagefactory
 ``rest/infrastructure_provider_handler.go``, ``rest/tenant_scope.go``):
-errors are Go ``http.Error`` plain text; every ``{id}`` route first parses the id (``400 Invalid provider
-ID``) and then applies ``resolveScopedProviderAccess`` (``X-Tenant-Scope: all`` / ``?all_tenants`` for
-system admins, ``?tenant_id`` overriding the scope and turning all-tenant scope off). PUT replaces the whole
+errors are Go ``http.Error`` plain text; every ``{id}`` route runs ``resolveScopedProviderAccess``: the scope first
+(``X-Tenant-Scope: all`` / ``?all_tenants`` for system admins, ``?tenant_id`` overriding the scope and turning
+all-tenant scope off), then the id (``400 Invalid provider ID``), then the lookup. PUT replaces the whole
 ``config`` map and reports its validation failures as a bare ``500 Internal server error``, as the real
 handler does; GET readiness runs the live checks and persists the result, flipping status and
 schedulability (service.go ``UpdateProviderReadiness``).
@@ -19,7 +19,7 @@ from typing import Any
 
 from gitrollback.testing.imagefactory.auth import Caller
 from gitrollback.testing.imagefactory.connector import validate_provider_auth
-from gitrollback.testing.imagefactory.godecode import BodyError, decode_struct
+from gitrollback.testing.imagefactory.godecode import BodyError, decode_struct, go_trim_space
 from gitrollback.testing.imagefactory.readiness import live_readiness, persist
 from gitrollback.testing.imagefactory.state import (
     K8S_TYPES,
@@ -49,6 +49,7 @@ PROVIDER_STATUSES = ("online", "offline", "maintenance", "pending")
 SELECT_PERMISSION = "infrastructure:select"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _TRUE = ("true", "1", "yes")
+_CREDENTIAL_SCOPES = ("cluster_admin", "namespace_admin", "read_only")
 
 
 def _parse_bool(value: str | None) -> bool:
@@ -56,15 +57,22 @@ def _parse_bool(value: str | None) -> bool:
     return value in ("1", "t", "T", "TRUE", "true", "True")
 
 
-def _scope(request: Request, caller: Caller) -> tuple[str, bool] | Response:
-    """The scope tenant and whether all-tenant scope is on (``tenant_scope.go`` L11-56)."""
-    scope = caller.tenant_id
-    all_scope = caller.is_admin and (
-        request.header("X-Tenant-Scope").strip().lower() == "all"
-        or (request.query_value("all_tenants") or "").lower() in _TRUE
+def _all_tenants(request: Request, caller: Caller) -> bool:
+    """``isAllTenantsScopeRequested`` (``tenant_scope.go``): a system admin's ``X-Tenant-Scope: all`` (trimmed, any
+    case) or ``?all_tenants`` of ``true``/``1``/``yes`` (trimmed, lowercased)."""
+    return caller.is_admin and (
+        go_trim_space(request.header("X-Tenant-Scope")).lower() == "all"
+        or go_trim_space((request.query_value("all_tenants") or "").lower()) in _TRUE
     )
-    raw = request.query_value("tenant_id")
-    if raw is not None:
+
+
+def _scope(request: Request, caller: Caller) -> tuple[str, bool] | Response:
+    """The scope tenant and whether all-tenant scope is on (``resolveTenantScopeFromRequest``, ``tenant_scope.go``):
+    a ``?tenant_id`` (trimmed; empty is no value) overrides the scope and turns all-tenant scope off."""
+    scope = caller.tenant_id
+    all_scope = _all_tenants(request, caller)
+    raw = go_trim_space(request.query_value("tenant_id") or "")
+    if raw:
         tenant = parse_uuid(raw)
         if tenant is None or tenant == NIL_UUID:
             return Response.text(400, "Invalid tenant_id")
@@ -75,14 +83,15 @@ def _scope(request: Request, caller: Caller) -> tuple[str, bool] | Response:
 
 
 def scoped_provider(ctx: Ctx, request: Request, caller: Caller, raw_id: str) -> ProviderRecord | Response:
-    """Parse ``{id}``, resolve the scope and load the provider (handler L520-563); the live record."""
-    provider_id = parse_uuid(raw_id)
-    if provider_id is None:
-        return Response.text(400, "Invalid provider ID")
+    """``resolveScopedProviderAccess``: resolve the scope, then parse ``{id}``, then load the provider; the live
+    record."""
     scope = _scope(request, caller)
     if isinstance(scope, Response):
         return scope
     tenant, all_scope = scope
+    provider_id = parse_uuid(raw_id)
+    if provider_id is None:
+        return Response.text(400, "Invalid provider ID")
     with ctx.state.cond:
         provider = ctx.state.providers.get(provider_id)
     if provider is None:
@@ -90,6 +99,12 @@ def scoped_provider(ctx: Ctx, request: Request, caller: Caller, raw_id: str) -> 
     if not all_scope and provider.tenant_id != tenant:
         return Response.text(403, "Access denied to this tenant")
     return provider
+
+
+def _scope_tenant(request: Request, caller: Caller) -> str:
+    """The scope tenant of a request whose scope already resolved (``access.scopeTenant``)."""
+    scope = _scope(request, caller)
+    return scope[0] if isinstance(scope, tuple) else caller.tenant_id
 
 
 def _body(request: Request, fields: dict[str, type]) -> dict[str, Any] | None:
@@ -101,15 +116,22 @@ def _body(request: Request, fields: dict[str, type]) -> dict[str, Any] | None:
 
 
 def list_providers(ctx: Ctx, request: Request, caller: Caller, params: dict[str, str]) -> Response:
-    """``GET /admin/infrastructure/providers`` with filters and pagination, ``created_at DESC``."""
-    scope = _scope(request, caller)
-    if isinstance(scope, Response):
-        return scope
-    tenant, all_scope = scope
-    # ListProviders: trimmed and lowercased, then true/1/yes or false/0/no; anything else is a 400.
-    summary = (request.query_value("include_prepare_summary") or "").strip().lower()
+    """``GET /admin/infrastructure/providers`` (``ListProviders``) with filters and pagination, ``created_at DESC``.
+
+    Not ``resolveTenantScopeFromRequest``: ``?tenant_id`` is read only for system admins (as sent, untrimmed, with
+    its own error text) and after ``include_prepare_summary``; a non-admin's is ignored.
+    """
+    tenant, all_scope = caller.tenant_id, _all_tenants(request, caller)
+    # trimmed and lowercased, then true/1/yes or false/0/no; anything else is a 400.
+    summary = go_trim_space((request.query_value("include_prepare_summary") or "").lower())
     if summary not in ("", "true", "1", "yes", "false", "0", "no"):
         return Response.text(400, "Invalid include_prepare_summary query parameter")
+    raw_tenant = request.query_value("tenant_id") or ""
+    if caller.is_admin and raw_tenant:
+        parsed = parse_uuid(raw_tenant)
+        if parsed is None or parsed == NIL_UUID:
+            return Response.text(400, "Invalid tenant_id query parameter")
+        tenant, all_scope = parsed, False
     page = _positive(request.query_value("page"), 1)
     limit = _positive(request.query_value("limit"), 20)
     kind, status = request.query_value("provider_type"), request.query_value("status")
@@ -157,9 +179,17 @@ def _update(ctx: Ctx, provider: ProviderRecord, changes: dict[str, Any]) -> Resp
         draft = copy.deepcopy(provider)
         for key, value in changes.items():
             setattr(draft, key, value)
+        if "bootstrap_mode" in changes:  # normalizeBootstrapMode
+            managed = go_trim_space(draft.bootstrap_mode) != "self_managed"
+            draft.bootstrap_mode = "image_factory_managed" if managed else "self_managed"
+        if "credential_scope" in changes:  # normalizeCredentialScope
+            scope = go_trim_space(draft.credential_scope)
+            draft.credential_scope = scope if scope in _CREDENTIAL_SCOPES else "unknown"
         if draft.provider_type in K8S_TYPES:
-            draft.config.pop("namespace", None)
-            target = draft.target_namespace or ""
+            if "config" in changes:  # sanitizeLegacyKubernetesConfig runs on a config the request sends
+                draft.config.pop("namespace", None)
+            # validateTargetNamespace checks the trimmed value; the stored one stays as sent
+            target = go_trim_space(draft.target_namespace or "")
             auth_error = validate_provider_auth(True, draft.config, draft.bootstrap_mode)
             if len(target) > 63 or not _DNS_LABEL.match(target) or auth_error is not None:
                 # validateTargetNamespace / auth build errors are not mapped by the handler
@@ -211,8 +241,7 @@ def provider_readiness(ctx: Ctx, request: Request, caller: Caller, params: dict[
     provider = scoped_provider(ctx, request, caller, params["id"])
     if isinstance(provider, Response):
         return provider
-    scope = _scope(request, caller)
-    scope_tenant = scope[0] if isinstance(scope, tuple) else caller.tenant_id
+    scope_tenant = _scope_tenant(request, caller)
     with ctx.state.cond:
         snapshot = copy.deepcopy(provider)
     result = live_readiness(
@@ -271,10 +300,10 @@ def permissions_change(ctx: Ctx, request: Request, caller: Caller, params: dict[
     permission = body.get("permission") or SELECT_PERMISSION
     if permission != SELECT_PERMISSION:
         return Response.text(400, "Invalid permission")
-    tenant = parse_uuid(body.get("tenant_id"))
-    if tenant is None or tenant == NIL_UUID:
+    tenant = parse_uuid(body.get("tenant_id"))  # uuid.Parse: the nil UUID parses
+    if tenant is None:
         return Response.text(400, "Invalid tenant ID")
-    if not caller.is_admin and tenant != caller.tenant_id:
+    if not caller.is_admin and tenant != _scope_tenant(request, caller):
         return Response.text(403, "Access denied to this tenant")
     with ctx.state.cond:
         existing = [g for g in ctx.state.grants if g.provider_id == provider.id and g.tenant_id == tenant]

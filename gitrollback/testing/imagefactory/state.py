@@ -408,11 +408,9 @@ class SimState:
         self.cond.notify_all()
 
     def user_by_email(self, email: str) -> User | None:
-        """The user with this email (case-insensitive), or None."""
-        for user in self.users.values():
-            if user.email.lower() == email.lower():
-                return user
-        return None
+        """The user with exactly this email, or None (``UserRepository.FindByEmail``: ``WHERE email = $1`` on a
+        VARCHAR column, so the case counts)."""
+        return next((user for user in self.users.values() if user.email == email), None)
 
     def jobs_of(self, provider_id: str) -> list[Job]:
         """A provider's jobs, newest first (``created_at DESC``)."""

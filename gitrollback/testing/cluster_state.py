@@ -37,7 +37,6 @@ from gitrollback.testing._kube_catalog import (
     check_apply,
     check_field_manager,
     decode,
-    invalid_error,
     modified_error,
     namespace_not_found,
     not_found_error,
@@ -294,12 +293,17 @@ class ClusterState:
             existing = self._require(rt, key)
             rv = meta.get("resourceVersion")
             if (rt.custom or rt.conditional_update) and not rv:  # AllowUnconditionalUpdate() == false
-                raise invalid_error(
-                    rt,
-                    meta["name"],
-                    "metadata.resourceVersion",
-                    "Invalid value: 0x0: must be specified for an update",
-                    reason="FieldValueInvalid",
+                # kubernetes/apiserver pkg/registry/generic/registry/store.go (Update) builds this Invalid with the
+                # *resource* as the kind: "leases.coordination.k8s.io", details.kind "leases"
+                field, detail = "metadata.resourceVersion", "Invalid value: 0x0: must be specified for an update"
+                raise StoreError(
+                    422,
+                    "Invalid",
+                    f'{rt.qualified} "{meta["name"]}" is invalid: {field}: {detail}',
+                    {
+                        **rt.details(meta["name"]),
+                        "causes": [{"reason": "FieldValueInvalid", "message": detail, "field": field}],
+                    },
                 )
             if rv and rv != existing["metadata"]["resourceVersion"]:
                 raise modified_error(rt, meta["name"])

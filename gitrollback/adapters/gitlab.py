@@ -21,13 +21,14 @@ Remote behaviour assumed (GitLab's merge requests API and gitlab-org/gitlab ``li
 - a duplicate create answers 409 "Another open merge request already exists" (a concurrent run won the
   race); we re-find and reuse that one;
 - mergeability is asynchronous: ``detailed_merge_status`` is ``preparing``, ``unchecked`` or ``checking`` until
-  GitLab settles, and a merge sent meanwhile is refused (405 while the diff is prepared, 422, or 406 on older
-  releases, "Branch cannot be merged" while a check runs) although nothing is wrong. ``merge`` therefore waits
-  for a settled status, merges only a ``mergeable`` one (with the head ``sha`` as a guard), looks again after
-  such a refusal, and reports every other status as its own error (``kind`` = the status);
+  GitLab settles, and a merge sent meanwhile is refused (405 on current GitLab; on older releases 405 while the
+  diff is prepared and 422, or 406, "Branch cannot be merged" while a check runs) although nothing is wrong.
+  ``merge`` therefore waits for a settled status, merges only a ``mergeable`` one (with the head ``sha`` as a
+  guard), looks again after such a refusal, and reports every other status as its own error (``kind`` = the status);
 - with ``merge_when_pipeline_succeeds``, a merge request whose head pipeline is still running is handed to
-  GitLab's auto-merge (``PUT .../merge`` with ``merge_when_pipeline_succeeds=true``; GitLab refuses that with
-  405 when no pipeline runs, so it is only asked for then), and ``merge`` waits for GitLab to merge it;
+  GitLab's auto-merge (``PUT .../merge`` with ``merge_when_pipeline_succeeds=true``; with no pipeline running
+  current GitLab merges at once and older releases refuse with 405, so it is only asked for then), and ``merge``
+  waits for GitLab to merge it;
 - ``PUT .../merge`` refuses with 401 when the user may not merge into a protected branch (python-gitlab calls
   that an authentication error; the token is fine, since the preceding GET worked).
 

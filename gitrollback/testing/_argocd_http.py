@@ -210,7 +210,8 @@ class ArgoCDHTTP:
                     return wire.error(wire.FAILED_PRECONDITION, message)
             if app.operation is not None:
                 return wire.error(wire.FAILED_PRECONDITION, _IN_PROGRESS)
-            sync: dict[str, Any] = {"revision": sha}
+            # Server.Sync puts the app's (single) source into the operation along with the resolved revision
+            sync: dict[str, Any] = {"revision": sha, "source": copy.deepcopy(app.source)}
             for key in ("prune", "dryRun"):
                 if body.get(key):
                     sync[key] = True

@@ -394,7 +394,9 @@ class Controllers:
         memo.next_at = self.clock.monotonic() + (interval if result.ok else retry)
 
         def finish(status: dict[str, Any]) -> None:
-            status["lastAttemptedRevision"] = revision
+            if result.reason != "ArtifactFailed":
+                # reconcile sets it after the artifact is fetched and the path is found, before the build
+                status["lastAttemptedRevision"] = revision
             if result.inventory is not None:
                 status["inventory"] = {"entries": result.inventory}
             if result.digest:

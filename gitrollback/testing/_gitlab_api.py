@@ -88,6 +88,11 @@ def params(request: Request) -> dict[str, Any]:
     return out
 
 
+#: the merge endpoints modelled: ``current`` (lib/api/merge_requests.rb with ``build_merge_params`` and
+#: ``execute_merge``), ``17`` (the ``immediately_mergeable?``/``automatically_mergeable?`` endpoint it replaced) and
+#: ``legacy`` (older still: a conflict counted as broken, "Branch cannot be merged" a 406)
+MERGE_APIS = ("current", "17", "legacy")
+
 #: ``Gitlab::Access::DEVELOPER``: the least role that pushes branches and opens merge requests.
 DEVELOPER = 30
 
@@ -96,12 +101,14 @@ class GitLabApi:
     """State plus route handlers; every public method is safe to call from any thread."""
 
     def __init__(
-        self, root: Path, clock: SimClock, *, mergeability_delay: float = 0.0, legacy_merge_api: bool = False
+        self, root: Path, clock: SimClock, *, mergeability_delay: float = 0.0, merge_api: str = "current"
     ) -> None:
+        if merge_api not in MERGE_APIS:
+            raise ValueError(f"merge_api must be one of {', '.join(MERGE_APIS)}, not {merge_api!r}")
         self.root = root
         self.clock = clock
         self.mergeability_delay = mergeability_delay
-        self.legacy_merge_api = legacy_merge_api
+        self.merge_api = merge_api
         self.lock = threading.RLock()
         self.projects: dict[int, Project] = {}
         self.users: dict[int, User] = {1: User(1, "gitrollback-bot", "gitrollback bot")}
@@ -352,49 +359,67 @@ class GitLabApi:
         return Response.json(201, render_note(mr, note, self.users, base))
 
     def _merge(self, body: dict[str, Any], project: Project, mr: MergeRequest, base: str) -> Response:
-        """``PUT .../merge`` in the order of GitLab's endpoint (lib/api/merge_requests.rb):
+        """``PUT .../merge`` in the order of GitLab's endpoint (gitlab-org/gitlab ``lib/api/merge_requests.rb``).
+
+        Current GitLab (``merge_api="current"``):
 
         1. 401 ``unauthorized!`` when the user may not merge into the (protected) target branch; python-gitlab
            turns it into ``GitlabAuthenticationError`` although the token is valid.
-        2. With ``merge_when_pipeline_succeeds`` (or ``auto_merge``): *automatically mergeable* when every check
-           but the pipeline passes and the head pipeline is still running; *immediately mergeable* when that
-           pipeline succeeded. Without it, immediately mergeable when ``mergeable_state?`` passes (approvals,
-           open, not draft, branches present, discussions, pipeline). Neither: 405 ``not_allowed!`` with no
-           detail; callers re-read ``detailed_merge_status`` to learn why. A merge request whose diff is still
-           being prepared has no commits yet and fails here too.
-        3. Unless automatically mergeable, ``mergeable?`` must also pass the git checks, on a settled status:
-           a conflict, a needed rebase, or a background check still running answer 422 ``Branch cannot be
-           merged``. A merge request nobody checked yet is checked on the spot (``check_mergeability`` runs
-           synchronously when no background check holds the lease).
-        4. 409 when ``sha`` is given and is not the source branch's head.
-        5. Merge now, or set the auto-merge (the merge request stays open; GitLab merges it when the pipeline
-           succeeds, see ``pipeline_finished``).
+        2. 409 ``SHA does not match HEAD of source branch: <sha>`` when ``sha`` is given and is not the source
+           branch's head (``build_merge_params`` runs ``check_sha_param!`` before any mergeability check).
+        3. ``execute_merge``: with ``merge_when_pipeline_succeeds`` (or ``auto_merge``) an auto-merge strategy is
+           set when every check but the pipeline passes and the head pipeline still runs; else, when no pipeline
+           exists or it succeeded (``pipeline_allows_merge?``), the merge is immediate; else 405. Without it, a
+           ``mergeable?`` merge request (every check, git included, on a settled status) is merged and anything
+           else is 405 ``not_allowed!`` with no detail: callers re-read ``detailed_merge_status`` to learn why.
+        4. An immediate merge answers 422 ``Branch cannot be merged`` when ``mergeable?`` fails after all or git
+           refuses the merge (``execute_immediate_merge!``).
 
-        ``legacy_merge_api`` answers as older releases did: ``mergeable_state?`` counted a conflict as a
-        ``broken?`` merge request (405, gitlab-org/gitlab#364102), and "Branch cannot be merged" was a 406.
+        A merge request nobody checked yet is checked on the spot (``check_mergeability`` runs synchronously when
+        no background check holds the lease); one whose diff is still being prepared has no commits yet.
+
+        ``merge_api="17"`` answers as the endpoint before ``execute_merge`` did: 405 unless *immediately
+        mergeable* (``mergeable_state?``: approvals, open, not draft, discussions, pipeline; with auto-merge, a
+        succeeded pipeline) or *automatically mergeable*; then 422 ``Branch cannot be merged`` for a git check that
+        fails (a conflict, a needed rebase, a background check still running); only then the 409 for a stale
+        ``sha``. ``merge_api="legacy"`` is older still: ``mergeable_state?`` counted a conflict as a ``broken?``
+        merge request (405, gitlab-org/gitlab#364102), and "Branch cannot be merged" was a 406.
         """
         if not project.may_merge(mr.target_branch):
             return _message(401, "401 Unauthorized")
         auto = _truthy(body.get("merge_when_pipeline_succeeds")) or _truthy(body.get("auto_merge"))
+        sha = body.get("sha")
+        current = git.rev(project.repo, f"refs/heads/{mr.source_branch}")
+        stale = _message(409, "SHA does not match HEAD of source branch: " + str(current))
+        if self.merge_api == "current" and sha and sha != current:
+            return stale
         now = self.clock.now()
         phase = project.lifecycle(mr, now, self.mergeability_delay, recheck=False)
         if phase == "unchecked":
             phase = self._check_now(project, mr)
         git_failure = project.git_failure(mr) if phase == "checked" else None
         state_failure = project.state_failure(mr, skip_ci=False) or ("commits_status" if phase == "preparing" else None)
-        if self.legacy_merge_api and git_failure == "conflict":
+        if self.merge_api == "legacy" and git_failure == "conflict":
             state_failure = state_failure or "broken_status"
         besides_ci = project.state_failure(mr, skip_ci=True) is None and phase != "preparing"
         automatically = auto and besides_ci and project.pipeline_status in PIPELINE_RUNNING and git_failure is None
-        immediately = project.pipeline_status == "success" if auto else state_failure is None
-        if not immediately and not automatically:
-            return _message(405, "405 Method Not Allowed")
-        if not automatically and (phase != "checked" or git_failure is not None or state_failure is not None):
-            return _message(406 if self.legacy_merge_api else 422, "Branch cannot be merged")
-        sha = body.get("sha")
-        current = git.rev(project.repo, f"refs/heads/{mr.source_branch}")
-        if sha and sha != current:
-            return _message(409, "SHA does not match HEAD of source branch: " + str(current))
+        mergeable = phase == "checked" and git_failure is None and state_failure is None
+        cannot = _message(406 if self.merge_api == "legacy" else 422, "Branch cannot be merged")
+        if self.merge_api == "current":
+            if auto and not automatically and project.pipeline_status not in (None, "success"):
+                return _message(405, "405 Method Not Allowed")
+            if not auto and not mergeable:
+                return _message(405, "405 Method Not Allowed")
+            if not automatically and not mergeable:
+                return cannot
+        else:
+            immediately = project.pipeline_status == "success" if auto else state_failure is None
+            if not immediately and not automatically:
+                return _message(405, "405 Method Not Allowed")
+            if not automatically and not mergeable:
+                return cannot
+            if sha and sha != current:
+                return stale
         if automatically:
             mr.auto_merge_by = self.current_user_id
             mr.updated_at = now_iso(now)
@@ -406,7 +431,7 @@ class GitLabApi:
             str(body.get("merge_commit_message") or "") or None,
             remove_source=_truthy(body.get("should_remove_source_branch")),
         ):
-            return _message(406 if self.legacy_merge_api else 422, "Branch cannot be merged")
+            return cannot
         return Response.json(200, self.render(project, mr, base))
 
     def _check_now(self, project: Project, mr: MergeRequest) -> str:

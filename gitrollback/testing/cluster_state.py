@@ -8,7 +8,7 @@ Objects are stored once per (group, plural, namespace, name) whatever version th
 way a CRD with several served versions behaves (Tekton serves v1 and v1beta1 and converts between them);
 reads rewrite ``apiVersion`` to the version asked for. The bookkeeping follows the apiserver (kubernetes/apiserver
 ``pkg/registry/generic/registry/store.go``, apimachinery ``pkg/util/managedfields``): ``resourceVersion`` bumps
-on every write, ``generation`` only on changes outside metadata/status,
+on every write that changes something, ``generation`` only on changes outside metadata/status,
 writes to the main resource ignore ``status`` (and ``/status`` writes ignore everything else), stale
 ``resourceVersion`` preconditions give the real 409 text, and server-side apply tracks per-manager field
 ownership (``metadata.managedFields``, see ``_kube_fields``) with real conflict messages. Built-in kinds are
@@ -37,7 +37,6 @@ from gitrollback.testing._kube_catalog import (
     check_apply,
     check_field_manager,
     decode,
-    invalid_error,
     modified_error,
     namespace_not_found,
     not_found_error,
@@ -82,6 +81,14 @@ def _split_api_version(api_version: str) -> tuple[str, str]:
 
 def _version_of(obj: Mapping[str, Any], rt: ResourceType) -> str:
     return str(obj.get("apiVersion", "")).rpartition("/")[2] or rt.preferred_version
+
+
+def _without_times(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The object less ``resourceVersion`` and the times of its ``managedFields`` entries."""
+    meta = dict(obj.get("metadata") or {})
+    meta.pop("resourceVersion", None)
+    meta["managedFields"] = [{k: v for k, v in e.items() if k != "time"} for e in meta.get("managedFields") or ()]
+    return {**obj, "metadata": meta}
 
 
 def _spec_of(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -286,12 +293,17 @@ class ClusterState:
             existing = self._require(rt, key)
             rv = meta.get("resourceVersion")
             if (rt.custom or rt.conditional_update) and not rv:  # AllowUnconditionalUpdate() == false
-                raise invalid_error(
-                    rt,
-                    meta["name"],
-                    "metadata.resourceVersion",
-                    "Invalid value: 0x0: must be specified for an update",
-                    reason="FieldValueInvalid",
+                # kubernetes/apiserver pkg/registry/generic/registry/store.go (Update) builds this Invalid with the
+                # *resource* as the kind: "leases.coordination.k8s.io", details.kind "leases"
+                field, detail = "metadata.resourceVersion", "Invalid value: 0x0: must be specified for an update"
+                raise StoreError(
+                    422,
+                    "Invalid",
+                    f'{rt.qualified} "{meta["name"]}" is invalid: {field}: {detail}',
+                    {
+                        **rt.details(meta["name"]),
+                        "causes": [{"reason": "FieldValueInvalid", "message": detail, "field": field}],
+                    },
                 )
             if rv and rv != existing["metadata"]["resourceVersion"]:
                 raise modified_error(rt, meta["name"])
@@ -586,10 +598,16 @@ class ClusterState:
         meta["managedFields"] = [e.to_dict() for e in entries if e.paths]
         obj["apiVersion"] = rt.api_version()
         obj["kind"] = rt.kind
+        if existing is not None and _without_times(obj) == _without_times(existing):
+            # A write that changes nothing but managedFields times is not stored: the registry reverts those times
+            # (kubernetes/apiserver pkg/endpoints/handlers/fieldmanager/equality.go,
+            # IgnoreManagedFieldsTimestampsTransformer, called from pkg/registry/generic/registry/store.go Update)
+            # and etcd3's GuaranteedUpdate skips a write whose bytes equal the stored ones (pkg/storage/etcd3/
+            # store.go), so resourceVersion stays.
+            return self._view(rt, existing, None)
         if dry_run:
             meta["resourceVersion"] = old_meta.get("resourceVersion", "")
             return self._view(rt, obj, None)
-        # every write bumps resourceVersion, even one that changes nothing (the apiserver's storage always writes)
         self._last_rv = next(self._rv)
         meta["resourceVersion"] = str(self._last_rv)
         self._objects[key] = obj

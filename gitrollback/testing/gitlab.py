@@ -78,8 +78,10 @@ class GitLabSimulator(SimulatorServer):
             timers it registers are the pipelines finished later (``set_pipeline(..., after=)``).
         mergeability_delay: seconds a new merge request spends ``preparing``, and a read one ``checking``, half
             each (0 settles at once).
-        legacy_merge_api: answer the merge endpoint as older GitLab releases did (a conflict is 405, "Branch
-            cannot be merged" is 406) instead of current ones (422 for both).
+        merge_api: which GitLab merge endpoint to answer as: ``"current"`` (a stale ``sha`` is 409 first, then
+            anything not mergeable is 405), ``"17"`` (405 for a failing non-git check, 422 "Branch cannot be merged"
+            for a conflict, a needed rebase or a running check, then the 409) or ``"legacy"`` (a conflict is 405,
+            "Branch cannot be merged" is 406); see ``_gitlab_api.GitLabApi._merge``.
     """
 
     def __init__(
@@ -90,16 +92,14 @@ class GitLabSimulator(SimulatorServer):
         relative_url_root: str = "",
         clock: SimClock | None = None,
         mergeability_delay: float = 0.0,
-        legacy_merge_api: bool = False,
+        merge_api: str = "current",
     ) -> None:
         super().__init__()
         self.root = root
         self.token = token
         self.relative_url_root = "/" + relative_url_root.strip("/") if relative_url_root.strip("/") else ""
         self.clock: SimClock = clock if clock is not None else WallClock()
-        self._api = GitLabApi(
-            root, self.clock, mergeability_delay=mergeability_delay, legacy_merge_api=legacy_merge_api
-        )
+        self._api = GitLabApi(root, self.clock, mergeability_delay=mergeability_delay, merge_api=merge_api)
         self.rate_limit = Window(self.clock.now, limit=_API_LIMIT, period=_API_PERIOD)
         self._timers: list[Timer] = []
         self._git_backends: dict[str, GitHttpBackend] = {}

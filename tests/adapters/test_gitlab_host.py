@@ -324,15 +324,14 @@ class TestAsynchronousMergeability:
         assert [p[1:] for p in progress] == [(0, "preparing"), (5, "checking")]
         assert len(api_calls(slow, "PUT")) == 1
 
-    @pytest.mark.parametrize("legacy", [False, True])
+    @pytest.mark.parametrize(("api", "status"), [("current", 405), ("17", 422), ("legacy", 406)])
     def test_a_refusal_while_gitlab_rechecks_is_looked_at_again(
-        self, tmp_path: Path, clock: FakeClock, template: tuple[Path, dict[str, str]], legacy: bool
+        self, tmp_path: Path, clock: FakeClock, template: tuple[Path, dict[str, str]], api: str, status: int
     ) -> None:
-        """main moves and GitLab starts rechecking just before our merge: its "Branch cannot be merged" (422, or
-        406 on older releases) is not a conflict; merge() waits for the check and merges on the new main."""
-        with _Hooked(
-            tmp_path / "gitlab", token=TOKEN, clock=clock, mergeability_delay=10, legacy_merge_api=legacy
-        ) as sim:
+        """main moves and GitLab starts rechecking just before our merge: its refusal (405 on current GitLab, "Branch
+        cannot be merged" 422 on 17, 406 on older releases) is not a conflict; merge() waits for the check and merges
+        on the new main."""
+        with _Hooked(tmp_path / "gitlab", token=TOKEN, clock=clock, mergeability_delay=10, merge_api=api) as sim:
             seed(sim, template, PROJECT)
             with _make_host(sim, clock) as host:
                 open_default(host)
@@ -349,7 +348,7 @@ class TestAsynchronousMergeability:
                 sim.before = ("PUT", "/merge", lambda: (push_and_view(), moved.append(sim.branch_sha(PROJECT, "main"))))
                 cr = host.merge(1)
             statuses = [reply.status for req, reply in sim.requests if req.method == "PUT"]
-        assert statuses == [406 if legacy else 422, 200]
+        assert statuses == [status, 200]
         assert cr.state == "merged"
         assert run_git(sim.repo_path(PROJECT), "rev-parse", f"{cr.merge_commit}^1") == moved[0]
         assert clock.sleeps == [5]  # the check GitLab started at the refusal takes 5 s

@@ -234,6 +234,7 @@ def test_a_sync_runs_applies_from_git_records_history_and_then_refreshes(world: 
     started = sync(world, revision=world.sandbox.good)
     assert started.status_code == 200
     assert started.json()["operation"]["sync"]["revision"] == world.sandbox.good
+    assert started.json()["operation"]["sync"]["source"] == started.json()["spec"]["source"]  # Server.Sync sets it
     assert "operationState" not in started.json()["status"]
     world.tick()
     assert world.sim.operation_state(APP)["phase"] == "Running"

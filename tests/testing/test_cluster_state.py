@@ -366,12 +366,35 @@ def test_put_seeds_an_update_owner_that_applies_must_force(state: ClusterState) 
 
 
 def test_custom_resources_need_resource_version_on_put(state: ClusterState) -> None:
-    """A PUT of a Task without metadata.resourceVersion is 422, as custom resources forbid blind updates."""
+    """A PUT of a Task without metadata.resourceVersion is 422 naming the resource, as the registry store does."""
     state.apply(_task(steps=[]), namespace="ci", manager="m")
     with pytest.raises(StoreError) as caught:
         state.update(_task(steps=[{"name": "x"}]), namespace="ci", manager="m")
     assert caught.value.code == 422
     assert caught.value.message == (
-        'Task.tekton.dev "build" is invalid: metadata.resourceVersion: '
+        'tasks.tekton.dev "build" is invalid: metadata.resourceVersion: '
         "Invalid value: 0x0: must be specified for an update"
     )
+    assert caught.value.details["kind"] == "tasks"
+
+
+def test_a_write_that_changes_nothing_keeps_the_resource_version() -> None:
+    """A repeated apply or an identical PUT later on is not stored: resourceVersion and managedFields times stay."""
+    from gitrollback.testing.clock import FakeClock
+
+    clock = FakeClock()
+    state = ClusterState(namespaces=["ci"], clock=clock)
+    rt = _rt(state, "tekton.dev/v1", "Task")
+    first = state.apply(_task(steps=[{"name": "a"}]), namespace="ci", manager="m").object
+    clock.advance(60)
+    again = state.apply(_task(steps=[{"name": "a"}]), namespace="ci", manager="m")
+    assert not again.created
+    assert again.object["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+    assert again.object["metadata"]["managedFields"] == first["metadata"]["managedFields"]
+    assert state.resource_version() == first["metadata"]["resourceVersion"]
+    put = state.update(again.object, manager="m")
+    assert put["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+    # another manager applying the same values becomes a co-owner: a real write
+    shared = state.apply(_task(steps=[{"name": "a"}]), namespace="ci", manager="other").object
+    assert int(shared["metadata"]["resourceVersion"]) > int(first["metadata"]["resourceVersion"])
+    assert set(state.managers(rt, "ci", "build")) == {"m", "other"}

@@ -229,3 +229,15 @@ def test_an_unknown_repository_url_fails_the_fetch(tmp_path: Path) -> None:
         assert ready["status"] == "False" and ready["reason"] == "GitOperationFailed"
         assert "unable to clone 'https://git.example.test/acme/nowhere.git': repository not found" in ready["message"]
         assert "artifact" not in source["status"]
+
+
+def test_a_missing_path_is_not_an_attempted_revision(tmp_path: Path) -> None:
+    """lastAttemptedRevision is set only once the artifact is fetched and the path found (kustomize-controller
+    reconcile, before the build): a missing path leaves it unset."""
+    with flux_world(tmp_path) as world:
+        world.flux.add_kustomization("infra", source="gitops", path="./missing", target_namespace=APPS)
+        world.clock.advance(10)
+        infra = world.flux.kustomization("infra")
+        assert _ready(infra)["reason"] == "ArtifactFailed"
+        assert "lastAttemptedRevision" not in infra["status"]
+        assert "history" not in infra["status"]

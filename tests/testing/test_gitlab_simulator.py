@@ -277,13 +277,13 @@ class TestMerge:
         sim.fail_pipelines(PROJECT, failing=False)
         assert http.put("/api/v4/projects/grp%2Fapp/merge_requests/1/merge").json()["state"] == "merged"
 
-    @pytest.mark.parametrize(("legacy", "status"), [(False, 422), (True, 405)])
-    def test_a_conflict_is_422_on_current_gitlab_and_405_on_older(
-        self, template: tuple[Path, dict[str, str]], tmp_path: Path, legacy: bool, status: int
+    @pytest.mark.parametrize(("api", "status"), [("current", 405), ("17", 422), ("legacy", 405)])
+    def test_a_conflict_is_405_on_current_gitlab_422_on_17_and_405_on_older(
+        self, template: tuple[Path, dict[str, str]], tmp_path: Path, api: str, status: int
     ) -> None:
         """A source branch that conflicts with main has has_conflicts and detailed status conflict; merging is
-        422 "Branch cannot be merged" (current GitLab) or 405 (older releases: a conflict is a broken state)."""
-        with GitLabSimulator(tmp_path / "gitlab", token=TOKEN, legacy_merge_api=legacy) as sim:
+        405 (current GitLab: not mergeable), 422 "Branch cannot be merged" (17) or 405 (older: a broken state)."""
+        with GitLabSimulator(tmp_path / "gitlab", token=TOKEN, merge_api=api) as sim:
             shas = seed(sim, template)
             work = tmp_path / "w"
             run_git(tmp_path, "clone", "--quiet", str(template[0]), str(work))
@@ -388,14 +388,22 @@ class TestAsynchronousMergeability:
             ("can_be_merged", "mergeable"),
         ]
 
-    @pytest.mark.parametrize(("legacy", "status"), [(False, 422), (True, 406)])
-    def test_early_merges_get_405_while_preparing_and_branch_cannot_be_merged_while_checking(
-        self, template: tuple[Path, dict[str, str]], tmp_path: Path, legacy: bool, status: int
+    @pytest.mark.parametrize(
+        ("api", "status", "message"),
+        [
+            ("current", 405, "405 Method Not Allowed"),
+            ("17", 422, "Branch cannot be merged"),
+            ("legacy", 406, "Branch cannot be merged"),
+        ],
+    )
+    def test_early_merges_get_405_while_preparing_and_a_refusal_while_checking(
+        self, template: tuple[Path, dict[str, str]], tmp_path: Path, api: str, status: int, message: str
     ) -> None:
-        """No conflict anywhere: 405 while the diff is prepared, 422 (older: 406) while a check runs, then 200."""
+        """No conflict anywhere: 405 while the diff is prepared; while a check runs 405 (current GitLab), 422 (17)
+        or 406 (older); then 200."""
         clock = FakeClock()
         with GitLabSimulator(
-            tmp_path / "gitlab", token=TOKEN, clock=clock, mergeability_delay=10, legacy_merge_api=legacy
+            tmp_path / "gitlab", token=TOKEN, clock=clock, mergeability_delay=10, merge_api=api
         ) as sim:
             seed(sim, template)
             with httpx.Client(base_url=sim.url, headers={"PRIVATE-TOKEN": TOKEN}) as http:
@@ -408,7 +416,7 @@ class TestAsynchronousMergeability:
                 replies.append(http.put(f"{MR_API}/1/merge"))
         assert [(r.status_code, r.json().get("message")) for r in replies] == [
             (405, "405 Method Not Allowed"),
-            (status, "Branch cannot be merged"),
+            (status, message),
             (200, None),
         ]
         assert replies[-1].json()["state"] == "merged"
@@ -423,11 +431,23 @@ class TestAsynchronousMergeability:
 
 
 class TestMergeBlockers:
+    @pytest.mark.parametrize(("api", "rebase_status"), [("current", 405), ("17", 422)])
     def test_each_blocker_has_its_detailed_status_and_refusal(
-        self, sim: GitLabSimulator, http: httpx.Client, template: tuple[Path, dict[str, str]]
+        self, template: tuple[Path, dict[str, str]], tmp_path: Path, api: str, rebase_status: int
     ) -> None:
         """not_approved, draft_status, discussions_not_resolved, ci_still_running and ci_must_pass refuse with
-        405; need_rebase (a git check) with 422; each clears in turn until the merge goes through."""
+        405; need_rebase (a git check) with 405 on current GitLab, 422 on 17; each clears in turn until the merge
+        goes through."""
+        with (
+            GitLabSimulator(tmp_path / "gitlab", token=TOKEN, merge_api=api) as sim,
+            httpx.Client(base_url=sim.url, headers={"PRIVATE-TOKEN": TOKEN}) as http,
+        ):
+            self._each_blocker(sim, http, template, rebase_status)
+
+    @staticmethod
+    def _each_blocker(
+        sim: GitLabSimulator, http: httpx.Client, template: tuple[Path, dict[str, str]], rebase_status: int
+    ) -> None:
         seed(sim, template)
         sim.add_user("lead")
         http.post(MR_API, json={"source_branch": "rollback/abc", "target_branch": "main", "title": "Draft: t"})
@@ -465,7 +485,7 @@ class TestMergeBlockers:
             ("discussions_not_resolved", 405),
             ("ci_still_running", 405),
             ("ci_must_pass", 405),
-            ("need_rebase", 422),
+            ("need_rebase", rebase_status),
         ]
         sim.configure(PROJECT, merge_method="merge")
         merged = http.put(f"{MR_API}/1/merge").json()
@@ -513,14 +533,13 @@ class TestAutoMerge:
         )
         assert sim.branch_sha(PROJECT, "main") == merged.merge_commit_sha != shas["c2"]
 
-    def test_auto_merge_without_a_running_pipeline_is_405_and_a_failed_pipeline_aborts_it(
+    def test_a_failed_pipeline_aborts_the_auto_merge(
         self, sim: GitLabSimulator, http: httpx.Client, template: tuple[Path, dict[str, str]]
     ) -> None:
-        """merge_when_pipeline_succeeds with no pipeline is refused (405); a pipeline that fails drops the
-        auto-merge with a system note, and the MR stays open."""
+        """auto_merge with a running pipeline is set; a pipeline that fails drops it with a system note, the MR
+        stays open, and auto-merge is then refused (405: the pipeline does not allow a merge)."""
         seed(sim, template)
         http.post(MR_API, json={"source_branch": "rollback/abc", "target_branch": "main", "title": "t"})
-        assert http.put(f"{MR_API}/1/merge", json={"merge_when_pipeline_succeeds": True}).status_code == 405
         sim.set_pipeline(PROJECT, "running")
         assert http.put(f"{MR_API}/1/merge", json={"auto_merge": True}).json()["merge_when_pipeline_succeeds"]
         sim.set_pipeline(PROJECT, "failed")
@@ -531,6 +550,37 @@ class TestAutoMerge:
             "ci_must_pass",
         )
         assert sim.notes(PROJECT, 1) == ["aborted the automatic merge because the pipeline failed"]
+        assert http.put(f"{MR_API}/1/merge", json={"merge_when_pipeline_succeeds": True}).status_code == 405
+
+    @pytest.mark.parametrize(("api", "status", "state"), [("current", 200, "merged"), ("17", 405, "opened")])
+    def test_auto_merge_without_a_pipeline_merges_at_once_on_current_gitlab(
+        self, template: tuple[Path, dict[str, str]], tmp_path: Path, api: str, status: int, state: str
+    ) -> None:
+        """merge_when_pipeline_succeeds with no pipeline at all: current GitLab merges at once (no strategy, but
+        pipeline_allows_merge?); 17 refused it (405)."""
+        with GitLabSimulator(tmp_path / "gitlab", token=TOKEN, merge_api=api) as sim:
+            seed(sim, template)
+            with httpx.Client(base_url=sim.url, headers={"PRIVATE-TOKEN": TOKEN}) as http:
+                http.post(MR_API, json={"source_branch": "rollback/abc", "target_branch": "main", "title": "t"})
+                reply = http.put(f"{MR_API}/1/merge", json={"merge_when_pipeline_succeeds": True})
+                assert reply.status_code == status
+                assert http.get(f"{MR_API}/1").json()["state"] == state
+
+    @pytest.mark.parametrize(("api", "status"), [("current", 409), ("17", 405)])
+    def test_a_stale_sha_is_checked_before_mergeability_on_current_gitlab(
+        self, template: tuple[Path, dict[str, str]], tmp_path: Path, api: str, status: int
+    ) -> None:
+        """A stale sha on a merge request that is not mergeable either: current GitLab checks the sha first (409),
+        17 checked mergeability first (405)."""
+        with GitLabSimulator(tmp_path / "gl", token=TOKEN, merge_api=api) as other:
+            shas = seed(other, template)
+            other.fail_pipelines(PROJECT)
+            with httpx.Client(base_url=other.url, headers={"PRIVATE-TOKEN": TOKEN}) as http:
+                http.post(MR_API, json={"source_branch": "rollback/abc", "target_branch": "main", "title": "t"})
+                reply = http.put(f"{MR_API}/1/merge", json={"sha": shas["c1"]})
+        assert reply.status_code == status
+        if status == 409:
+            assert reply.json() == {"message": f"SHA does not match HEAD of source branch: {shas['roll']}"}
 
 
 class TestRateLimits:

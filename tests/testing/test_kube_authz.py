@@ -121,7 +121,11 @@ def test_lease_updates_are_conditional_and_stale_ones_conflict(http: httpx.Clien
     unconditional = {**body, "metadata": {k: v for k, v in body["metadata"].items() if k != "resourceVersion"}}
     refused = http.put(f"{LEASES}/lock", json=unconditional)
     assert refused.status_code == 422
-    assert "metadata.resourceVersion: Invalid value: 0x0: must be specified for an update" in refused.json()["message"]
+    assert refused.json()["message"] == (
+        'leases.coordination.k8s.io "lock" is invalid: '
+        "metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"
+    )
+    assert refused.json()["details"]["kind"] == "leases"
     first = http.put(f"{LEASES}/lock", json={**body, "spec": {**body["spec"], "holderIdentity": "b"}})
     assert first.status_code == 200
     stale = http.put(f"{LEASES}/lock", json={**body, "spec": {**body["spec"], "holderIdentity": "c"}})

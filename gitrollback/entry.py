@@ -15,11 +15,12 @@ __all__ = ["main"]
 
 def main() -> int:
     """Run the command in ``sys.argv``; returns the exit code."""
-    from gitrollback import fast_known_good
+    if sys.argv[1:2] == ["known-good"]:
+        from gitrollback import fast_known_good
 
-    code = fast_known_good.main(sys.argv[1:], os.environ)
-    if code is not None:
-        return code
+        code = fast_known_good.main(sys.argv[1:], os.environ)
+        if code is not None:
+            return code
     from gitrollback.cli import main as cli_main
 
     return cli_main()

@@ -1,7 +1,8 @@
 """``gitrollback known-good`` on its fast path: the plain case, answered from one ``git log`` with the stdlib only.
 
-Most questions the command gets are plain: a local repository, one asset path, the branch tip as the bad revision,
-no verified-good markers, and a bad change that is an ordinary commit. The answer is then the state just before
+Most questions the command gets are plain: a local repository (or a URL whose bare clone is already cached: it is
+fetched first, as the resolver's source does), one asset path, the branch tip as the bad revision, no verified-good
+markers, and a bad change that is an ordinary commit. The answer is then the state just before
 the newest first-parent commit that changed the path, which one ``git log --first-parent --raw -t --max-count=2``
 names completely: its first commit is the bad change (its raw entry gives the path's old and new trees) and its
 second the commit that produced the old tree. A process that only needs that should not pay for GitPython, the
@@ -10,7 +11,8 @@ models and the resolver's modules (about 100 ms of imports against a few millise
 ``answer`` returns the ``--json`` document the resolver's answer would give (``gitrollback/cli/known_good.py``,
 ``known_good_json``), or None whenever the case is not plain or anything is unexpected: then the full resolver
 (``gitrollback.known_good.find_known_good``) runs and gives the answer, the refusal or the error. "Not plain" is
-decided conservatively: a URL, a shallow clone, several paths, other options, marker tags present, a bad change whose
+decided conservatively: a URL not cloned yet (or with credentials in it, or a cached clone without its commit-graph),
+a shallow clone, several paths, other options, marker tags present, a bad change whose
 message mentions a revert, a rollback trailer or a rollback branch, a path added or deleted by it, or no older
 change. ``tests/unit/test_fast_known_good.py`` checks on generated histories that every answer given here is the
 resolver's, to the byte.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -44,21 +47,28 @@ _NOT_PLAIN = ("this reverts commit", "rollback-of", "gitrollback/")
 #: the git configuration the resolver's walk sets, so the user's config cannot change the answer
 _CONFIG = ("-c", "log.follow=false", "-c", "log.showSignature=false", "-c", "core.quotePath=false")
 _GIT_LOCATION = ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY", "GIT_PYTHON_GIT_EXECUTABLE")
+#: what the resolver's source takes for a URL rather than a local path (``gitrollback/adapters/_git_remote.py``)
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_SCP = re.compile(r"^[\w.-]+@[\w.-]+:")
 
 
 class Args:
     """The plain subset of ``known-good``'s options."""
 
-    def __init__(self, repo: str, paths: list[str], branch: str, as_json: bool, markers: bool) -> None:
+    def __init__(
+        self, repo: str, paths: list[str], *, branch: str, as_json: bool, markers: bool, cache_dir: str | None
+    ) -> None:
         self.repo, self.paths, self.branch, self.as_json, self.markers = repo, paths, branch, as_json, markers
+        self.cache_dir = cache_dir
 
 
 def parse(argv: Sequence[str]) -> Args | None:
-    """``known-good`` with only ``--repo``, ``--path``, ``--branch``, ``--json`` and ``--no-markers``, each spelled
-    out (``--opt value`` or ``--opt=value``, values not starting with ``-``), or None for anything else."""
+    """``known-good`` with only ``--repo``, ``--path``, ``--branch``, ``--cache-dir``, ``--json`` and
+    ``--no-markers``, each spelled out (``--opt value`` or ``--opt=value``, values not starting with ``-``), or None
+    for anything else."""
     if not argv or argv[0] != "known-good":
         return None
-    values: dict[str, list[str]] = {"--repo": [], "--path": [], "--branch": []}
+    values: dict[str, list[str]] = {"--repo": [], "--path": [], "--branch": [], "--cache-dir": []}
     flags = {"--json": False, "--no-markers": False}
     rest = list(argv[1:])
     while rest:
@@ -78,14 +88,39 @@ def parse(argv: Sequence[str]) -> Args | None:
         values[option].append(value)
     if len(values["--repo"]) != 1 or not values["--path"] or len(values["--branch"]) > 1:
         return None
+    if len(values["--cache-dir"]) > 1:
+        return None
     branch = values["--branch"][0] if values["--branch"] else "main"
-    return Args(values["--repo"][0], values["--path"], branch, flags["--json"], not flags["--no-markers"])
+    cache = values["--cache-dir"][0] if values["--cache-dir"] else None
+    return Args(
+        values["--repo"][0],
+        values["--path"],
+        branch=branch,
+        as_json=flags["--json"],
+        markers=not flags["--no-markers"],
+        cache_dir=cache,
+    )
+
+
+def cached_clone(url: str, cache_dir: str | None, environ: Mapping[str, str]) -> str | None:
+    """Where the resolver's source keeps its bare clone of ``url`` (``gitrollback/adapters/git_repo.py``:
+    ``<cache>/<sha256(url)[:16]>.git``, the cache as ``gitrollback/cli/known_good.py`` chooses it), or None for a URL
+    with credentials in it (the source moves them into a header first)."""
+    scheme, separator, rest = url.partition("://")
+    if separator and scheme.lower() in ("http", "https") and "@" in rest.split("/", 1)[0]:
+        return None
+    if cache_dir is not None:
+        base = os.path.expanduser(cache_dir)
+    else:
+        base = os.path.join(environ.get("XDG_CACHE_HOME") or os.path.join(environ.get("HOME", "."), ".cache"))
+        base = os.path.join(base, "gitrollback", "repos")
+    import hashlib
+
+    return os.path.join(base, f"{hashlib.sha256(url.encode()).hexdigest()[:16]}.git")
 
 
 def _git_dir(repo: str) -> str | None:
     """The repository's git directory when ``repo`` is the top of a work tree or a bare repository, else None."""
-    if "://" in repo or ("@" in repo.split("/", 1)[0] and ":" in repo):  # URLs: the resolver clones them
-        return None
     dot_git = os.path.join(repo, ".git")
     if os.path.isdir(dot_git):
         return dot_git
@@ -111,11 +146,21 @@ def answer(args: Args, environ: Mapping[str, str]) -> dict[str, Any] | None:
         return None
     if args.branch.startswith("-") or any(name in environ for name in _GIT_LOCATION):
         return None
-    git_dir = _git_dir(args.repo)
+    env = {**environ, "GIT_TERMINAL_PROMPT": "0"}
+    repo = args.repo
+    if _SCHEME.match(args.repo) or _SCP.match(args.repo):
+        clone = cached_clone(args.repo, args.cache_dir, environ)
+        if clone is None or not os.path.isdir(clone) or not _has_commit_graph(clone):
+            return None  # the resolver's source clones it (and writes its commit-graph) first
+        repo = clone
+        fetch = ["git", "-C", repo, "-c", "core.logAllRefUpdates=true", "fetch", "--prune", "--quiet", "origin"]
+        null = subprocess.DEVNULL
+        if subprocess.run(fetch, stdin=null, stdout=null, stderr=null, env=env, check=False).returncode != 0:
+            return None  # never answer from a cache that could not be brought up to date
+    git_dir = _git_dir(repo)
     if git_dir is None or os.path.exists(os.path.join(git_dir, "shallow")):
         return None
-    env = {**environ, "GIT_TERMINAL_PROMPT": "0"}
-    git = ["git", "-C", args.repo, *_CONFIG]
+    git = ["git", "-C", repo, *_CONFIG]
     markers = None
     if args.markers:  # in parallel with the walk: any marker tag makes it evidence for the resolver to weigh
         markers = subprocess.Popen(
@@ -151,6 +196,11 @@ def answer(args: Args, environ: Mapping[str, str]) -> dict[str, Any] | None:
     if log.returncode != 0:
         return None
     return _document(log.stdout, path)
+
+
+def _has_commit_graph(git_dir: str) -> bool:
+    info = os.path.join(git_dir, "objects", "info")
+    return os.path.exists(os.path.join(info, "commit-graph")) or os.path.isdir(os.path.join(info, "commit-graphs"))
 
 
 def _document(output: bytes, path: str) -> dict[str, Any] | None:

@@ -195,3 +195,50 @@ def test_python_m_gitrollback_known_good_imports_only_the_fast_path(histories: l
     assert modules == "['gitrollback', 'gitrollback.entry', 'gitrollback.fast_known_good']"
     assert heavy == "[]"
     assert done.stdout.startswith(f"Known-good: {history.expected_known_good} (git-history)\n")
+
+
+def test_a_cached_url_clone_is_fetched_and_answered_the_same(histories: list[GeneratedHistory], tmp_path: Path) -> None:
+    """The first run of a URL clones it (the full path); later ones fetch the clone and answer on the fast path,
+    the same as the resolver, new upstream commits included."""
+    upstream = tmp_path / "upstream"
+    git(tmp_path, "clone", "--quiet", str(histories[0].path), str(upstream))
+    url = upstream.as_uri()
+    argv = ["known-good", "--repo", url, "--path", "backend/tekton", "--cache-dir", str(tmp_path / "cache"), "--json"]
+    assert fast(argv) is None  # not cloned yet
+    code, out = full(argv)
+    assert code == 0
+    document = fast(argv)
+    assert document is not None and json.dumps(document, indent=2) + "\n" == out
+    _commit(upstream, "tekton: tune a task")
+    document = fast(argv)
+    assert document is not None and document["bad_revision"] == git(upstream, "rev-parse", "HEAD")
+    assert json.dumps(document, indent=2) + "\n" == full(argv)[1]
+    assert fast_known_good.cached_clone("https://user:secret@git.example.com/a.git", None, {}) is None
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "https://git.example.com/a/b.git",
+        "git@github.com:a/b.git",
+        "ssh://git@h/a",
+        "file:///srv/a",
+        "/srv/a",
+        "a/b",
+        "C:x",
+    ],
+)
+def test_it_tells_urls_and_cache_paths_as_the_resolvers_source_does(location: str, tmp_path: Path) -> None:
+    """URL or local path as _git_remote.is_url says, and the clone where GitAssetSource keeps it, cache as the CLI's."""
+    from gitrollback.adapters._git_remote import is_url
+    from gitrollback.adapters.git_repo import GitAssetSource
+    from gitrollback.cli.known_good import cache_dir
+
+    assert bool(fast_known_good._SCHEME.match(location) or fast_known_good._SCP.match(location)) == is_url(location)
+    if is_url(location):
+        env = {"HOME": str(tmp_path)}
+        clone = fast_known_good.cached_clone(location, None, env)
+        assert clone == str(GitAssetSource(location, cache_dir=cache_dir(env)).path)
+        assert fast_known_good.cached_clone(location, str(tmp_path / "c"), {}) == str(
+            GitAssetSource(location, cache_dir=tmp_path / "c").path
+        )

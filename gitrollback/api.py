@@ -28,31 +28,59 @@ from types import TracebackType
 from typing import Any
 
 from gitrollback.clock import SystemClock
-from gitrollback.errors import GitRollbackError, PreconditionFailedError
+from gitrollback.errors import ConfigError, GitRollbackError, PreconditionFailedError
 from gitrollback.escalation import escalate, failed_attempts, load_escalations
-from gitrollback.journal import FileJournal
 from gitrollback.locking import ProviderLock
-from gitrollback.models import Assessment, RollbackPlan, RunReport, StepRecord, StepStatus
+from gitrollback.models import (
+    Assessment,
+    PlanStep,
+    RollbackPlan,
+    RunReport,
+    StepRecord,
+    StepStatus,
+)
 from gitrollback.ports import (
     AssetSource,
     Clock,
     Cluster,
     ImageFactory,
-    Journal,
     ProgressSink,
     ProviderAccess,
     RollbackWorkspace,
     SourceHost,
     SyncEngine,
 )
+from gitrollback.report import incident_markdown
 from gitrollback.run_guard import provider_lock
 from gitrollback.run_lock import DEFAULT_LEASE_SECONDS, LeaseClock
-from gitrollback.runbook.context import Ports, RunContext, RunOptions
-from gitrollback.runbook.engine import Runner, Step, StepFailure
+from gitrollback.runbook.context import Ports, RunOptions, RunState
+from gitrollback.runbook.engine import Runner, RunOutcome, Step
 from gitrollback.runbook.incident import build_incident
+from gitrollback.runbook.journal import FileJournal, JournalView, find_unfinished, read_journal
+from gitrollback.runbook.results import (
+    Assessed,
+    ChangeRequestOpened,
+    ChangesPlanned,
+    Committed,
+    KnownGoodChosen,
+    Merged,
+    Pruned,
+    PruneProgress,
+    Pushed,
+    Rendered,
+    Synced,
+)
 from gitrollback.runbook.steps_apply import ApplyStep, DryRunStep, PruneStep
-from gitrollback.runbook.steps_assess import AssessStep, KnownGoodStep, RenderStep
-from gitrollback.runbook.steps_gitops import ChangeRequestStep, CommitStep, MarkerStep, MergeStep, PushStep, SyncStep
+from gitrollback.runbook.steps_assess import AssessStep, KnownGoodStep, RenderStep, judge
+from gitrollback.runbook.steps_gitops import (
+    ChangeRequestStep,
+    CommitStep,
+    MarkerStep,
+    MergeStep,
+    PushStep,
+    SyncStep,
+    rollback_revision,
+)
 from gitrollback.runbook.steps_preflight import PreflightStep
 from gitrollback.runbook.steps_verify import NoActiveJobStep, ObjectsStep, ReadinessStep, SmokeBuildStep, ValidateStep
 from gitrollback.secrets import FileReader
@@ -62,6 +90,34 @@ from gitrollback.wiring import build_adapters
 __all__ = ["Rollback", "gitops_steps", "installer_steps"]
 
 logger = logging.getLogger(__name__)
+
+
+def _write_notes(report: RunReport, path: Path) -> str | None:
+    """Write the incident notes; the reason when the file cannot be written (None: written)."""
+    if report.incident is None:  # pragma: no cover - every report has notes
+        return "the run produced no incident notes"
+    try:
+        path.expanduser().write_text(incident_markdown(report.incident, report) + "\n", encoding="utf-8")
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def _rollback_commit(state: RunState) -> str | None:
+    """The rollback commit: the one this run made or found, or the earlier rollback the branch already carries."""
+    chosen, pushed, committed = state.get(KnownGoodChosen), state.get(Pushed), state.get(Committed)
+    commit = pushed.commit if pushed else committed.commit if committed else None
+    if commit is None:
+        return None
+    if commit.already_rolled_back and chosen is not None and chosen.existing_rollback:
+        return chosen.existing_rollback
+    return commit.sha
+
+
+def _pruned(state: RunState) -> tuple[str, ...]:
+    """What the prune step deleted: its result, or (when it stopped part-way) its last checkpoint."""
+    pruned, progress = state.get(Pruned), state.get(PruneProgress)
+    return pruned.deleted if pruned is not None else progress.deleted if progress is not None else ()
 
 
 def installer_steps() -> list[Step]:
@@ -111,10 +167,10 @@ class Rollback:
         workspace, host, sync: the gitops-mode adapters (a git workspace, a GitHub/GitLab host, a sync engine).
         clock: time source (tests pass a fake one).
         progress: told about each step as it starts and ends.
-        journal: receives each step record as it is written.
-        state_dir: when set, ``run`` also holds a per-machine lock under ``locks/`` there and writes each step
-            record to ``runs/<provider>/<run id>.jsonl`` as it happens.
-        steps: override the runbook (advanced; defaults to ``installer_steps()``).
+        state_dir: when set, ``run`` also holds a per-machine lock under ``locks/`` there and journals every step
+            result to ``runs/<provider>/<run id>.jsonl`` as it is produced; a later ``run`` resumes an unfinished
+            run from that journal.
+        steps: override the runbook (advanced; defaults to ``installer_steps()`` or ``gitops_steps()``).
         lease_seconds: how long the cross-machine run lock (a Lease in the provider's cluster) stays valid without
             a renewal (``docs/safety.md``).
         escalation: when enabled (and with a ``state_dir``), a failed run that brings the provider's consecutive
@@ -137,7 +193,6 @@ class Rollback:
         sync: SyncEngine | None = None,
         clock: Clock | None = None,
         progress: ProgressSink | None = None,
-        journal: Journal | None = None,
         state_dir: Path | None = None,
         steps: Sequence[Step] | None = None,
         lease_seconds: int = DEFAULT_LEASE_SECONDS,
@@ -157,7 +212,6 @@ class Rollback:
             sync=sync,
         )
         self.progress = progress
-        self.journal = journal
         self.state_dir = state_dir
         self._steps = list(steps) if steps is not None else None
         self._closers: list[Callable[[], None]] = []
@@ -209,9 +263,6 @@ class Rollback:
 
     # -- the three verbs --------------------------------------------------------------------------------
 
-    def _context(self, options: RunOptions) -> RunContext:
-        return RunContext(settings=self.settings, ports=self.ports, options=options)
-
     def _mode(self) -> str:
         if self._resolved_mode is None:
             self._resolved_mode = (
@@ -219,75 +270,116 @@ class Rollback:
             )
         return self._resolved_mode
 
-    def _runner(self, journal: Journal | None = None, progress: ProgressSink | None = None) -> Runner:
+    def _steps_for_mode(self) -> list[Step]:
         if self._steps is not None:
-            steps = self._steps
-        else:
-            steps = gitops_steps() if self._mode() == "gitops" else installer_steps()
-        return Runner(steps, progress=progress or self.progress, journal=journal or self.journal)
+            return self._steps
+        return gitops_steps() if self._mode() == "gitops" else installer_steps()
+
+    def _runner(
+        self,
+        options: RunOptions,
+        journal: FileJournal | None = None,
+        ports: Ports | None = None,
+        *,
+        renew: bool = False,
+    ) -> Runner:
+        return Runner(
+            self._steps_for_mode(),
+            settings=self.settings,
+            ports=ports or self.ports,
+            options=options,
+            progress=_RenewingProgress(self.progress, self.clock) if renew else self.progress,
+            observer=journal,
+        )
+
+    @property
+    def _runs(self) -> Path | None:
+        return self.state_dir / "runs" if self.state_dir is not None else None
+
+    def unfinished_run(self) -> JournalView | None:
+        """The provider's newest run that stopped before it finished (after changing something), or None."""
+        return find_unfinished(self._runs, self.settings.id) if self._runs is not None else None
 
     def assess(self) -> Assessment:
-        """Step 1 of the upstream rollback runbook (``TEKTON_INSTALLER_ROLLBACK_GUIDE.md``): what failed, what is
-        active, what readiness says, and what to do."""
-        ctx = self._context(RunOptions(force=True))
-        step = AssessStep()
+        """Runbook §1: what failed, what is active, what readiness says, and what to do (a value; never refuses)."""
+        api = self.ports.imagefactory
+        provider = api.get_provider(self.settings.id)
+        status = api.tekton_status(provider.id, limit=100)
+        readiness = api.readiness(provider.id) if status.active_job is None else None
+        assessed, finding = judge(self.settings, provider, status, readiness)
+        unfinished = self.unfinished_run()
         verdict: Any = "rollback"
-        try:
-            step.run(ctx)
-            advice = "run `gitrollback plan` to see what would change, then `gitrollback run`"
-        except PreconditionFailedError as exc:
-            if ctx.status is not None and ctx.status.active_job is not None:
-                verdict = "wait"
-            elif ctx.provider is not None and ctx.mode != "image_factory_installer":
-                verdict = "unsupported"
-            else:
-                raise
-            advice = f"{exc}. {exc.hint or ''}".strip()
-        status, provider = ctx.status, ctx.provider
-        if provider is None or status is None:  # pragma: no cover - assess raises before
-            raise PreconditionFailedError("assess found no provider", step="assess")
-        readiness = ctx.readiness_before
+        kind: str | None = None
+        advice = "roll back: plan the rollback to see what would change, then run it"
+        if finding is not None:
+            verdict, kind, advice = finding.verdict, finding.kind, f"{finding.message}. {finding.hint}"
+        if unfinished is not None and verdict in ("rollback", "healthy"):
+            verdict, kind = "resume", "unfinished_run"
+            where = f"after {unfinished.last_step}" if unfinished.last_step else "before its first step finished"
+            advice = f"run {unfinished.run_id} stopped {where}; rolling back again resumes it"
         ready_status = readiness.status if readiness else (status.readiness_status or "unknown")
         missing = readiness.missing_prereqs if readiness else status.readiness_missing_prereqs
-        if verdict == "rollback" and ctx.failed_job is None and ready_status == "ready":
-            verdict, advice = (
-                "healthy",
-                "nothing to roll back: the provider is ready and its last installer job did not fail",
-            )
         return Assessment(
             provider_id=provider.id,
             provider_name=provider.name,
-            mode=ctx.mode,
+            mode=assessed.mode,
             provider_status=provider.status,
-            target_namespace=ctx.namespace,
+            target_namespace=assessed.namespace,
             readiness_status=ready_status,
             missing_prereqs=tuple(missing),
             active_job=status.active_job,
-            failed_job=ctx.failed_job,
+            failed_job=assessed.failed_job,
             recent_jobs=status.recent_jobs[:10],
             verdict=verdict,
             advice=advice,
+            kind=kind,
+            unfinished_run=unfinished.run_id if unfinished else None,
         )
 
     def plan(self, *, to: str | None = None, force: bool = False, prune: bool | None = None) -> RollbackPlan:
         """Everything ``run`` would do, without changing anything (readiness is read, not re-run).
 
         In installer mode that includes a server-side dry run of every object (``changes``). ``prune`` overrides
-        ``cluster.prune`` (None: the config decides).
+        ``cluster.prune`` (None: the config decides). With an unfinished run to resume, the plan lists the steps it
+        finished as done, takes the dry run again when ``apply`` or ``prune`` is still ahead (as the resumed run
+        will), and plans the rest from its results.
+
+        Raises:
+            PreconditionFailedError: ``run`` would refuse.
         """
-        ctx = self._context(RunOptions(to=to, force=force, live_readiness=False, prune=prune))
-        steps = self._runner().plan(ctx)
-        if ctx.known_good is None:  # pragma: no cover - the known-good step raises first
-            raise PreconditionFailedError("no known-good revision found", step="known-good")
+        unfinished = self.unfinished_run()
+        if unfinished is not None and unfinished.to == to:
+            return self._resume_plan(unfinished, prune)
+        options = RunOptions(to=to, force=force, live_readiness=False, prune=prune)
+        steps, state = self._runner(options).plan()
+        return self._plan_value(state, steps)
+
+    def _resume_plan(self, view: JournalView, prune: bool | None) -> RollbackPlan:
+        options = RunOptions(
+            to=view.to,
+            force=view.force,
+            live_readiness=False,
+            run_id=view.run_id,
+            prune=prune if prune is not None else view.prune,
+        )
+        steps, state = self._runner(options).plan_resume(view.prior, view.run_id)
+        return self._plan_value(state, steps, resumes=view.run_id)
+
+    def _plan_value(self, state: RunState, steps: tuple[PlanStep, ...], resumes: str | None = None) -> RollbackPlan:
+        assessed = state.require(Assessed, "plan")
+        chosen = state.require(KnownGoodChosen, "plan")
+        rendered = state.get(Rendered)
+        planned = state.get(ChangesPlanned)
         return RollbackPlan(
             provider_id=self.settings.id,
-            mode=ctx.mode,  # type: ignore[arg-type]
-            target_namespace=ctx.namespace,
-            failed_job=ctx.failed_job,
-            known_good=ctx.known_good,
+            mode=assessed.mode,
+            target_namespace=assessed.namespace,
+            failed_job=assessed.failed_job,
+            known_good=chosen.known_good,
             steps=steps,
-            manifests=tuple(ctx.manifests),
-            changes=ctx.changes,
+            manifests=rendered.manifests if rendered else (),
+            changes=planned.changes if planned is not None else None,
+            resumes=resumes,
         )
 
     def run(
@@ -296,51 +388,86 @@ class Rollback:
         to: str | None = None,
         force: bool = False,
         run_id: str | None = None,
+        resume: str | None = None,
+        notes: Path | None = None,
         prune: bool | None = None,
         strict: bool = False,
         access_checks: Sequence[Any] = (),
     ) -> RunReport:
         """Roll back and verify. Never raises for a failed step: the report says what happened.
 
-        Args:
-            prune: overrides ``cluster.prune`` (None: the config decides); the report lists what was deleted.
-            strict: turn the warning about a token that expires before the run's waits could end into a refusal.
-            access_checks: extra ``gitrollback.ports.AccessCheck`` objects for the pre-flight step (the CLI passes
-                one for the ``--notes`` path).
+        With a ``state_dir``, an unfinished run of this provider (one that stopped after changing something, by a
+        kill, Ctrl-C or a failed step) is resumed: its finished steps are reused, and the run continues from the
+        first step without a result, with the same run id (so idempotency keys replay). ``resume`` names the run
+        to continue; ``run_id`` names a new run (or continues that one, if its journal exists). A request for
+        another ``to`` than the unfinished run's starts a new run and marks the old one superseded.
+
+        ``notes`` is a file the incident notes (Markdown) are written to before the run is journaled as ended, so a
+        kill never leaves a finished run without its notes; a refused run (nothing changed) writes none, so it never
+        overwrites the notes of the run that did the work. A file that cannot be written does not fail the run:
+        the report says so (``notes_error``) and carries the notes itself (``incident``).
+
+        ``prune`` overrides ``cluster.prune`` (None: the config decides; a resumed run keeps the ``prune`` its first
+        attempt was given); the report lists what was deleted (``pruned``) and the dry-run table (``changes``).
+
+        ``strict`` turns the warning about a token that expires before the run's waits could end into a refusal;
+        ``access_checks`` are extra ``gitrollback.ports.AccessCheck`` objects for the pre-flight step (the CLI
+        passes one for the ``--notes`` path).
 
         Raises:
             PreconditionFailedError: another run holds this provider's lock (``lock_held``), here or on another
-                machine, or the Lease's namespace is missing.
+                machine, or ``resume`` names a run that already finished (``run_finished``).
             PreflightFailedError: a credential was refused while taking the lock (every problem found is named).
+            ConfigError: ``resume`` names no run of this provider (``unknown_run``), or there is no state_dir.
         """
-        run_id = run_id or uuid.uuid4().hex
-        journal = self.journal or (FileJournal(self.state_dir / "runs", run_id) if self.state_dir else None)
         lock = ProviderLock(self.state_dir / "locks", self.settings.id) if self.state_dir else None
-        options = RunOptions(
-            to=to, force=force, run_id=run_id, prune=prune, strict=strict, access_checks=tuple(access_checks)
-        )
         if lock is not None:
             lock.acquire()
         try:
+            view = self._find_run(to, run_id, resume)
+            checks = tuple(access_checks)
+            if view is not None:
+                options = RunOptions(
+                    to=view.to,
+                    force=force or view.force,
+                    run_id=view.run_id,
+                    prune=prune if prune is not None else view.prune,
+                    strict=strict,
+                    access_checks=checks,
+                )
+            else:
+                run_id = run_id or uuid.uuid4().hex
+                options = RunOptions(
+                    to=to, force=force, run_id=run_id, prune=prune, strict=strict, access_checks=checks
+                )
             with provider_lock(
                 self.settings,
                 self.ports,
                 mode_of=self._mode,
-                run_id=run_id,
+                run_id=options.run_id,
                 clock=self.clock,
                 lease_seconds=self.lease_seconds,
                 checks=options.access_checks,
             ) as ports:
-                report = self._run(options, journal, ports)
-                return self._finish(report, journal, run_id)
+                journal = FileJournal(self._runs, self.settings.id, options.run_id) if self._runs else None
+                if journal is not None:
+                    journal.start(to=options.to, force=options.force, prune=options.prune, at=self.clock.now())
+                runner = self._runner(options, journal, ports, renew=True)
+                outcome = runner.run(view.prior if view is not None else None)
+                report = self._report(outcome, options.run_id)
+                # a refused run, or one the pre-flight check stopped, changed nothing (and the notes path may be the
+                # problem): no notes, so they never overwrite the notes of the run that did the work
+                if notes is not None and report.status != "refused" and report.error_kind != "preflight_failed":
+                    report = dataclasses.replace(report, notes_path=str(notes), notes_error=_write_notes(report, notes))
+                if journal is not None:
+                    journal.end(report.status, error_kind=report.error_kind, at=self.clock.now())
+                return self._escalate(report, options.run_id)
         finally:
             if lock is not None:
                 lock.release()
 
-    def _finish(self, report: RunReport, journal: Journal | None, run_id: str) -> RunReport:
-        """Record the run's outcome in its journal and, when it is due, escalate (still under the lock)."""
-        if isinstance(journal, FileJournal):
-            journal.finish(self.settings.id, outcome=report.status, error_kind=report.error_kind, at=self.clock.now())
+    def _escalate(self, report: RunReport, run_id: str) -> RunReport:
+        """When a failed run is due for it, escalate (still under the lock); the journal's end is already written."""
         access = self.ports.imagefactory
         if (
             report.status != "failed"
@@ -371,38 +498,83 @@ class Rollback:
             done = records[-1] if records and records[-1].run_id == run_id else None
         return dataclasses.replace(report, escalation=done) if done is not None else report
 
-    def _run(self, options: RunOptions, journal: Journal | None, ports: Ports | None = None) -> RunReport:
-        ctx = dataclasses.replace(self._context(options), ports=ports or self.ports)
-        error: str | None = None
-        error_kind: str | None = None
+    def _find_run(self, to: str | None, run_id: str | None, resume: str | None) -> JournalView | None:
+        runs = self._runs
+        named = resume or run_id
+        if runs is None:
+            if resume is not None:
+                raise ConfigError("resuming a run needs a state_dir (where run journals live)", kind="no_state_dir")
+            return None
+        if named is not None:
+            path = runs / self.settings.id / f"{named}.jsonl"
+            if not path.exists():
+                if resume is None:
+                    return None
+                raise ConfigError(
+                    f"no run {resume} for provider {self.settings.label} in {runs / self.settings.id}",
+                    kind="unknown_run",
+                    hint="leave out the run id: an unfinished run is found and resumed on its own",
+                )
+            try:
+                view = read_journal(path)
+            except (ValueError, KeyError) as exc:
+                raise ConfigError(f"the journal of run {named} cannot be read: {exc}", kind="bad_journal") from exc
+            if view.ended not in (None, "failed"):
+                raise PreconditionFailedError(
+                    f"run {named} already ended ({view.ended}); there is nothing to resume",
+                    step="resume",
+                    kind="run_finished",
+                    hint="roll back without a run id to start a new run",
+                )
+            return view
+        unfinished = find_unfinished(runs, self.settings.id)
+        if unfinished is not None and unfinished.to != to:
+            FileJournal(runs, self.settings.id, unfinished.run_id).end("superseded")
+            return None
+        return unfinished
+
+    def _report(self, outcome: RunOutcome, run_id: str) -> RunReport:
+        state, error = outcome.state, outcome.error
+        message: str | None = None
         status = "rolled_back"
-        try:
-            records = self._runner(journal, _RenewingProgress(self.progress, self.clock)).run(ctx)
-        except StepFailure as failure:
-            records, error, error_kind = failure.records, str(failure.error), failure.error.kind
-            if failure.error.hint:
-                error = f"{error} (next: {failure.error.hint})"
-            status = "refused" if isinstance(failure.error, PreconditionFailedError) else "failed"
+        if error is not None:
+            message = f"{error} (next: {error.hint})" if error.hint else str(error)
+            status = "refused" if isinstance(error, PreconditionFailedError) else "failed"
+        assessed = state.get(Assessed)
+        mode = assessed.mode if assessed else (self.settings.mode or "image_factory_installer")
         now = self.ports.clock.now()
-        incident = build_incident(ctx, records, error)
-        records = (*records, StepRecord("incident", StepStatus.SUCCEEDED, now, now, "incident notes written"))
+        incident = build_incident(self.settings, mode, state, outcome.records, message)
+        records = (*outcome.records, StepRecord("incident", StepStatus.SUCCEEDED, now, now, "incident notes written"))
+        chosen, synced = state.get(KnownGoodChosen), state.get(Synced)
+        merged, opened = state.get(Merged), state.get(ChangeRequestOpened)
+        planned = state.get(ChangesPlanned)
         return RunReport(
             status=status,  # type: ignore[arg-type]
             provider_id=self.settings.id,
-            mode=ctx.mode,
-            failed_job=ctx.failed_job,
-            known_good=ctx.known_good,
+            mode=mode,
+            failed_job=assessed.failed_job if assessed else None,
+            known_good=chosen.known_good if chosen else None,
             steps=records,
             incident=incident,
-            error=error,
-            change_request=ctx.change_request,
-            rollback_commit=ctx.rollback_commit.sha if ctx.rollback_commit else None,
-            synced_revision=ctx.synced_revision,
-            error_kind=error_kind,
-            changes=ctx.changes,
-            pruned=tuple(ctx.pruned),
-            sync=ctx.sync_status,
+            error=message,
+            change_request=merged.change_request if merged else opened.change_request if opened else None,
+            rollback_commit=_rollback_commit(state),
+            synced_revision=self._landed_revision(state),
+            error_kind=error.kind if error is not None else None,
+            run_id=run_id,
+            resumed=outcome.resumed,
+            changes=planned.changes if planned is not None else None,
+            pruned=_pruned(state),
+            sync=synced.status if synced is not None else None,
         )
+
+    def _landed_revision(self, state: RunState) -> str | None:
+        """The revision on the tracked branch that carries the rollback (what the sync engine must reach)."""
+        g = self.settings.gitops
+        if state.get(Merged) is not None or (state.get(Pushed) is not None and g is not None and g.scm == "direct"):
+            return rollback_revision(state)
+        committed = state.get(Committed)
+        return committed.commit.base if committed is not None and committed.commit.already_rolled_back else None
 
     # -- lifecycle --------------------------------------------------------------------------------------
 
@@ -436,6 +608,12 @@ class _RenewingProgress:
     def step_finished(self, record: StepRecord) -> None:
         if self.inner is not None:
             self.inner.step_finished(record)
+
+    def step_resumed(self, record: StepRecord) -> None:
+        self.clock.renew()
+        resumed = getattr(self.inner, "step_resumed", None)
+        if resumed is not None:
+            resumed(record)
 
     def waiting(self, what: str, elapsed: float, state: str) -> None:
         self.clock.renew()

@@ -319,7 +319,6 @@ _ARGOCD_ONLY = {
     "on_operation_in_progress",
     "insecure_skip_tls_verify",
     "ca_file",
-    "request_timeout_seconds",
 }
 _FLUX_ONLY = {"kustomization", "namespace", "kubeconfig", "context", "on_suspended", "wait_for_dependents"}
 
@@ -337,6 +336,7 @@ def _sync(sec: _Section | None) -> SyncSettings | None:
         "prune": sec.flag("prune", False),
         "timeout": sec.number("timeout_seconds", 600.0),
         "poll_interval": sec.number("poll_interval_seconds", 2.0),
+        "request_timeout": sec.number("request_timeout_seconds", 30.0),
     }
     if engine == "flux":
         namespace = sec.text("namespace", default="flux-system")
@@ -379,7 +379,6 @@ def _sync(sec: _Section | None) -> SyncSettings | None:
         on_operation_in_progress=_choice(sec, "on_operation_in_progress", ("wait", "terminate"), "wait"),
         verify_tls=not sec.flag("insecure_skip_tls_verify", False),
         ca_file=sec.text("ca_file"),
-        request_timeout=sec.number("request_timeout_seconds", 30.0),
         **common,
     )
 

@@ -61,25 +61,27 @@ _NOT_COUNTED = frozenset({"preflight_failed", "lock_held", "lock_lost"})
 # -- counting -------------------------------------------------------------------------------------------------
 
 
-def _outcome(path: Path) -> tuple[str, str, str | None] | None:
-    """``(finished_at, outcome, error_kind)`` of one run journal, or None for a run that never ended."""
+def _outcomes(path: Path) -> list[tuple[str, str, str | None]]:
+    """``(finished_at, outcome, error_kind)`` of every attempt of one run that ended (a resumed run ends once per
+    attempt: each failed attempt counts), from the journal's ``end`` events (``gitrollback.runbook.journal``)."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError:
-        return None
-    for line in reversed(lines):
+        return []
+    ends = []
+    for line in lines:
         try:
             data = json.loads(line)
         except ValueError:
             continue
-        if isinstance(data, dict) and "outcome" in data:
-            return str(data.get("finished_at") or ""), str(data["outcome"]), data.get("error_kind")
-    return None
+        if isinstance(data, dict) and data.get("event") == "end":
+            ends.append((str(data.get("at") or ""), str(data.get("status")), data.get("error_kind")))
+    return ends
 
 
 def failed_attempts(state_dir: Path, provider_id: str) -> int:
     """Consecutive runs of the provider that ended ``failed`` since the last one that ended ``rolled_back``."""
-    runs = sorted(o for p in (state_dir / "runs" / provider_id).glob("*.jsonl") if (o := _outcome(p)) is not None)
+    runs = sorted(o for p in (state_dir / "runs" / provider_id).glob("*.jsonl") for o in _outcomes(p))
     count = 0
     for _, outcome, kind in reversed(runs):
         if outcome == "rolled_back":

@@ -491,6 +491,7 @@ class RollbackPlan:
     steps: tuple[PlanStep, ...]
     manifests: tuple[Manifest, ...] = field(default=(), metadata={"json": False})
     changes: ChangePlan | None = None
+    resumes: str | None = None
 
 
 @dataclass(frozen=True)
@@ -502,7 +503,6 @@ class StepRecord:
     started_at: datetime
     finished_at: datetime
     detail: str = ""
-    data: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -536,6 +536,10 @@ class RunReport:
     pruned: tuple[str, ...] = ()
     sync: SyncStatus | None = None
     escalation: Escalation | None = None
+    run_id: str = ""
+    resumed: tuple[str, ...] = ()
+    notes_path: str | None = None
+    notes_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -552,8 +556,10 @@ class Assessment:
     active_job: InstallerJob | None
     failed_job: FailedJob | None
     recent_jobs: tuple[InstallerJob, ...]
-    verdict: Literal["rollback", "wait", "healthy", "unsupported"]
+    verdict: Literal["rollback", "wait", "healthy", "unsupported", "resume"]
     advice: str
+    kind: str | None = None
+    unfinished_run: str | None = None
 
 
 @dataclass(frozen=True)

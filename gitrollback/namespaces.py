@@ -1,6 +1,8 @@
 """Where Image Factory puts and looks for a provider's Tekton objects.
 
-Image Factory has two slightly different resolvers (see ``docs/imagefactory.md``, contract §5.3):
+Image Factory has two slightly different resolvers (``docs/imagefactory.md``, "Namespace resolvers";
+imagefactoryoss/imagefactory ``backend/internal/domain/infrastructure/service.go`` and
+``backend/internal/adapters/primary/rest/infrastructure_provider_handler.go``):
 
 * the installer and the post-operation readiness refresh (``resolveTektonTargetNamespace``) take
   ``config.tekton_target_namespace`` untrimmed and fall back to ``image-factory-default``;

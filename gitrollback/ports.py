@@ -42,11 +42,11 @@ __all__ = [
     "AccessCheck",
     "AssetSource",
     "BranchHolder",
+    "ChangeRequestReader",
     "Clock",
     "Cluster",
     "DeploymentHistory",
     "ImageFactory",
-    "Journal",
     "LeaseStore",
     "ProgressSink",
     "ProviderAccess",
@@ -236,6 +236,16 @@ class SourceHost(Protocol):
 
 
 @runtime_checkable
+class ChangeRequestReader(Protocol):
+    """A ``SourceHost`` that can read one change request again (the built-in GitHub and GitLab hosts can): a resumed
+    run's merge step uses it to see a merge that happened while gitrollback was not running."""
+
+    def get_change_request(self, number: int) -> ChangeRequest:
+        """The change request as the host shows it now."""
+        ...
+
+
+@runtime_checkable
 class SyncEngine(Protocol):
     """A GitOps controller that applies a git revision to the cluster (Argo CD, Flux).
 
@@ -299,14 +309,6 @@ class ProgressSink(Protocol):
 
     def waiting(self, what: str, elapsed: float, state: str) -> None:
         """A long wait is still going on."""
-        ...
-
-
-class Journal(Protocol):
-    """Where a run writes its records as it goes, so a crash leaves an account of what happened."""
-
-    def append(self, provider_id: str, record: StepRecord) -> None:
-        """Record one finished step."""
         ...
 
 

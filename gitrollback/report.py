@@ -84,6 +84,11 @@ def report_json(report: RunReport) -> dict[str, Any]:
             "warnings": list(report.sync.warnings),
         },
         "escalation": to_json(report.escalation),
+        "run_id": report.run_id,
+        "resumed": list(report.resumed),
+        "notes": None
+        if report.notes_path is None
+        else {"path": report.notes_path, "written": report.notes_error is None, "error": report.notes_error},
     }
 
 
@@ -109,6 +114,7 @@ def plan_json(plan: RollbackPlan) -> dict[str, Any]:
         "failed_job": to_json(plan.failed_job),
         "known_good": to_json(plan.known_good),
         "steps": [to_json(s) for s in plan.steps],
+        "resumes": plan.resumes,
         "objects": [
             {"kind": m.kind, "name": m.name, "namespace": m.namespace or plan.target_namespace, "file": m.source_file}
             for m in plan.manifests
@@ -170,6 +176,8 @@ def render_plan(plan: RollbackPlan) -> str:
     """The plan as numbered steps with their targets."""
     kg = plan.known_good
     lines = [f"Plan for provider {plan.provider_id} ({plan.mode}), namespace {plan.target_namespace}"]
+    if plan.resumes:
+        lines.append(f"  resumes     run {plan.resumes} (its finished steps are not repeated)")
     if plan.failed_job is not None:
         lines.append(f"  failed job  {plan.failed_job.id}: {plan.failed_job.error}")
     lines.append(f"  known-good  {kg.revision} ({kg.source})")
@@ -183,7 +191,6 @@ def render_plan(plan: RollbackPlan) -> str:
         lines += [f"      - {t}" for t in step.targets]
     if plan.changes is not None:
         lines += render_changes(plan.changes)
-    lines.append("Nothing was changed. Run `gitrollback run` to do this.")
     return "\n".join(lines)
 
 
@@ -208,6 +215,8 @@ def incident_markdown(incident: Incident, report: RunReport) -> str:
 def render_report(report: RunReport) -> str:
     """The human summary of a run: outcome, chosen revision, and the incident notes."""
     lines = [f"Result: {report.status}"]
+    if report.resumed:
+        lines.append(f"Resumed: run {report.run_id} (reused {', '.join(report.resumed)})")
     if report.error:
         lines.append(f"Error:  {report.error}")
     if report.known_good is not None:

@@ -174,7 +174,9 @@ def build_adapters(
             author=(g.author_name, g.author_email),
         )
         if g.scm != "direct":
-            out.host = host_factory(g.scm, key=f"{where}.gitops.scm")(g, token=token or "", clock=clock)
+            out.host = host_factory(g.scm, key=f"{where}.gitops.scm")(
+                g, token=token or "", clock=clock, on_wait=on_wait
+            )
     if p.sync is not None and p.sync.engine != "none":
         s = p.sync
         # Flux (and a plugin that talks to Kubernetes) reaches the cluster Flux runs in: sync.kubeconfig, else the

@@ -1,8 +1,9 @@
 """Git remotes and the credentials that go with them, without ever writing a token anywhere.
 
-A token in a remote URL would be stored in ``.git/config`` and show up in logged command lines
-(``docs/testing.md``, test-infra §1), so gitrollback moves it into an ``http.extraHeader`` that git reads from
-``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_n``/``GIT_CONFIG_VALUE_n`` environment variables, for one process only.
+A token in a remote URL would be stored in ``.git/config`` (``git clone`` records the URL as
+``remote.origin.url``) and show up in logged command lines, so gitrollback moves it into an ``http.extraHeader``
+that git reads from ``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_n``/``GIT_CONFIG_VALUE_n`` environment variables, for one
+process only (git-config(1), "ENVIRONMENT"; ``docs/gitops.md``, "Tokens and credentials").
 Shared by the history reader (``git_repo``), the workspace (``git_workspace``) and the wiring that turns a
 configured host token into git credentials. Pure functions, no third-party imports.
 """

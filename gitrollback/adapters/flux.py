@@ -10,8 +10,10 @@ live in ``_flux_wire``. Optionally it then waits for the Kustomizations that dep
 Flux's inventory (``status.inventory``) is what ``deployed`` reports, and ``status.history`` is the deployment
 history the known-good resolver may use.
 
-lightkube is imported by this module and by ``kube.py`` only (``docs/architecture.md``); API errors are translated
-into ``gitrollback.errors`` by the same boundary ``kube.py`` uses.
+lightkube is imported by this module and by ``kube.py`` only (``docs/architecture.md``). The typed client runs on
+``kube.py``'s transport (``lightkube_client``), so every request ends within ``sync.request_timeout_seconds``, connect
+to last byte, however slowly the API server answers; API errors are translated into ``gitrollback.errors`` by the
+same boundary ``kube.py`` uses.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from lightkube.types import PatchType
 
 from gitrollback.adapters import _flux_wire as wire
 from gitrollback.adapters._kube_access import review_body, review_verdict
-from gitrollback.adapters.kube import translate_errors
+from gitrollback.adapters.kube import lightkube_client, translate_errors
 from gitrollback.clock import SystemClock
 from gitrollback.errors import (
     AdapterError,
@@ -104,9 +106,18 @@ class FluxEngine:
 
     @classmethod
     def from_kubeconfig(
-        cls, kubeconfig: Mapping[str, Any], *, context: str | None = None, token: str | None = None, **options: Any
+        cls,
+        kubeconfig: Mapping[str, Any],
+        *,
+        context: str | None = None,
+        token: str | None = None,
+        request_timeout: float = 30.0,
+        **options: Any,
     ) -> FluxEngine:
-        """Build from a kubeconfig already read into a dict (the caller reads files, not this adapter)."""
+        """Build from a kubeconfig already read into a dict (the caller reads files, not this adapter).
+
+        ``request_timeout`` bounds each API request, connect to last byte (``sync.request_timeout_seconds``).
+        """
         try:
             config = KubeConfig.from_dict(dict(kubeconfig))
             single = config.get(context_name=context)
@@ -116,7 +127,7 @@ class FluxEngine:
             raise ConfigError("kubeconfig has no current-context and no context is set", key="sync.context")
         if token is not None and single.user is not None:
             single.user.token = token
-        return cls(Client(config=single, trust_env=False), **options)
+        return cls(lightkube_client(single, timeout=request_timeout), **options)
 
     def close(self) -> None:
         """Release the HTTP connection pool."""

@@ -19,10 +19,16 @@ The run lock's Lease (``LeaseStore``: get, create, replace quoting its resourceV
 ``SelfSubjectAccessReview`` (``check_access``) are plain REST calls too; their bodies are plain dicts
 (``_kube_lease``, ``_kube_access``), so a Lease's timestamps keep the MicroTime form the API server requires.
 
-``translate_errors`` is the one error boundary for both transports: the plain requests here and the typed lightkube
-calls of the Flux adapter (``flux.py``, the other lightkube module). API errors (a ``Status`` body here, lightkube's
-``ApiError`` there) become ``gitrollback.errors`` by status code; transport failures (connection, TLS, timeouts)
-become ``TransportError``. The client is thread-safe, so the apply step can send requests in parallel.
+Every request, this module's and the Flux adapter's (``flux.py``, the other lightkube module, whose typed client
+runs on the same transport: ``lightkube_client``), has a whole-request deadline on real time (``_deadline``):
+``cluster.timeout_seconds`` (Flux: ``sync.request_timeout_seconds``) from connect to last byte, which a server that
+answers a byte at a time cannot stretch. The connection's socket is watched and shut down when the deadline passes.
+
+``translate_errors`` is the one error boundary for both: the plain requests here and the typed lightkube calls of
+the Flux adapter. API errors (a ``Status`` body here, lightkube's ``ApiError`` there) become ``gitrollback.errors``
+by status code; transport failures (connection, TLS, timeouts) become ``TransportError``, of kind
+``deadline_exceeded`` when the deadline ended the request. The client is thread-safe, so the apply step can send
+requests in parallel.
 
 Example::
 
@@ -37,18 +43,21 @@ import contextlib
 import http.client
 import json
 import logging
+import socket
 import ssl
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx2
-from lightkube import ApiError, KubeConfig
+from lightkube import ApiError, Client, KubeConfig
 from lightkube.config.client_adapter import user_auth, verify_cluster
+from lightkube.config.kubeconfig import SingleConfig
 from lightkube.core.exceptions import ConfigError as LightkubeConfigError
 from lightkube.core.exceptions import LoadResourceError
 
+from gitrollback.adapters._deadline import clamp, request_deadline
 from gitrollback.adapters._kube_access import review_body, review_verdict
 from gitrollback.adapters._kube_lease import lease_body, parse_lease
 from gitrollback.assets import apply_namespace
@@ -72,7 +81,7 @@ from gitrollback.models import (
     Manifest,
 )
 
-__all__ = ["LightkubeCluster", "translate_errors"]
+__all__ = ["LightkubeCluster", "lightkube_client", "translate_errors"]
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +146,15 @@ def translate_errors(operation: str, what: str) -> Iterator[None]:
         raise UnsupportedOperationError(
             f"Failed to map manifest resource {what}: {exc}", adapter="kubernetes", operation=operation
         ) from exc
+    except _DeadlinePassed as exc:
+        raise TransportError(
+            f"kubernetes {operation} {what}: no complete answer within {exc.seconds:g}s",
+            adapter="kubernetes",
+            operation=operation,
+            hint="the API server (or something in front of it) accepted the request but did not finish answering in "
+            "time; check its health, or raise cluster.timeout_seconds (Flux: sync.request_timeout_seconds)",
+            kind="deadline_exceeded",
+        ) from exc
     except Exception as exc:
         if _is_transport_error(exc):
             raise TransportError(
@@ -148,6 +166,19 @@ def translate_errors(operation: str, what: str) -> Iterator[None]:
         raise
 
 
+class _DeadlinePassed(httpx2.ReadTimeout):
+    """The request's whole-exchange deadline passed before its answer was complete."""
+
+    def __init__(self, seconds: float, request: httpx2.Request) -> None:
+        super().__init__(f"no complete answer within {seconds:g}s", request=request)
+        self.seconds = seconds
+
+
+def _socket_of(conn: http.client.HTTPConnection) -> Callable[[], socket.socket | None]:
+    """The connection's socket when asked (None before it connects)."""
+    return lambda: conn.sock
+
+
 class _StdlibTransport(httpx2.BaseTransport):
     """HTTP/1.1 on the standard library's ``http.client`` under httpx2's client (which keeps lightkube's auth flows).
 
@@ -156,6 +187,11 @@ class _StdlibTransport(httpx2.BaseTransport):
     server-side applies in one process that is the difference between keeping up with kubectl and not
     (``docs/performance.md``). Idle keep-alive connections are shared by all threads; one the server has closed
     meanwhile is replaced once. Responses are asked for unencoded (``Accept-Encoding: identity``).
+
+    Each request runs under a ``request_deadline`` of ``timeout`` seconds: a new connection's connect gets what
+    remains of it, and the connection's socket (the plain one under TLS, so a dripping handshake is reached too) is
+    shut down when it passes, which wakes a blocked read at once. The request then fails with ``_DeadlinePassed``,
+    even when http.client took what arrived before the shutdown for an answer.
     """
 
     def __init__(self, context: ssl.SSLContext | None, timeout: float) -> None:
@@ -168,44 +204,89 @@ class _StdlibTransport(httpx2.BaseTransport):
         with self._lock:
             if self._idle:
                 return self._idle.pop(), True
+        timeout = clamp(self._timeout)  # a connect ends by the deadline too
         if url.scheme == "https":
-            return http.client.HTTPSConnection(url.host, url.port, timeout=self._timeout, context=self._context), False
-        return http.client.HTTPConnection(url.host, url.port, timeout=self._timeout), False
+            return http.client.HTTPSConnection(url.host, url.port, timeout=timeout, context=self._context), False
+        return http.client.HTTPConnection(url.host, url.port, timeout=timeout), False
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         body = request.read() or None
         target = request.url.raw_path.decode("ascii")
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers.raw}
         headers["Accept-Encoding"] = "identity"
-        while True:
-            conn, reused = self._connection(request.url)
-            try:
-                conn.request(request.method, target, body=body, headers=headers)
-                response = conn.getresponse()
-                content = response.read()
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
-                conn.close()
-                if reused:
-                    continue  # a kept-alive connection the server closed in the meantime: open a new one
-                raise httpx2.ReadError(str(exc), request=request) from exc
-            except TimeoutError as exc:
-                conn.close()
-                raise httpx2.ReadTimeout(str(exc) or "timed out", request=request) from exc
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                raise httpx2.ConnectError(str(exc), request=request) from exc
-            if response.will_close:
-                conn.close()
-            else:
-                with self._lock:
-                    self._idle.append(conn)
-            return httpx2.Response(response.status, headers=response.getheaders(), content=content, request=request)
+        with request_deadline(self._timeout) as deadline:
+            while True:
+                try:
+                    conn, reused = self._connection(request.url)
+                except TimeoutError as exc:  # DeadlineExceeded: nothing left to connect with
+                    raise _DeadlinePassed(self._timeout, request) from exc
+                deadline.watch(_socket_of(conn))
+                try:
+                    if not reused:
+                        conn.connect()
+                        deadline.check_connected(conn.sock)
+                    conn.request(request.method, target, body=body, headers=headers)
+                    response = conn.getresponse()
+                    content = response.read()
+                except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
+                    conn.close()
+                    if deadline.expired:
+                        raise _DeadlinePassed(self._timeout, request) from exc
+                    if reused:
+                        continue  # a kept-alive connection the server closed in the meantime: open a new one
+                    raise httpx2.ReadError(str(exc), request=request) from exc
+                except TimeoutError as exc:
+                    conn.close()
+                    if deadline.expired:
+                        raise _DeadlinePassed(self._timeout, request) from exc
+                    raise httpx2.ReadTimeout(str(exc) or "timed out", request=request) from exc
+                except (OSError, http.client.HTTPException) as exc:
+                    conn.close()
+                    if deadline.expired:
+                        raise _DeadlinePassed(self._timeout, request) from exc
+                    raise httpx2.ConnectError(str(exc), request=request) from exc
+                if deadline.expired:
+                    # the shutdown can leave a status line and headers that http.client takes for a whole answer
+                    conn.close()
+                    raise _DeadlinePassed(self._timeout, request)
+                if response.will_close:
+                    conn.close()
+                else:
+                    with self._lock:
+                        self._idle.append(conn)
+                return httpx2.Response(response.status, headers=response.getheaders(), content=content, request=request)
 
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
+
+
+def _transport(single: SingleConfig, timeout: float) -> _StdlibTransport:
+    """The deadline-bound transport for one kubeconfig context, with its TLS context (the cluster CA, client
+    certificates) from lightkube."""
+    user = single.user
+    if user is None:
+        raise ConfigError("the kubeconfig context names no user", key="cluster.kubeconfig")
+    tls = None
+    if single.cluster.server.startswith("https://"):
+        tls = verify_cluster(single.cluster, user, single.abs_file, trust_env=False)
+    return _StdlibTransport(tls, timeout)
+
+
+def lightkube_client(single: SingleConfig, *, timeout: float) -> Client:
+    """lightkube's typed client for one kubeconfig context, on this module's transport: every request ends within
+    ``timeout`` seconds, connect to last byte (for ``flux.py``).
+
+    Raises:
+        ConfigError: the context names no user, or its TLS files are unusable.
+    """
+    try:
+        transport = _transport(single, timeout)
+    except (LightkubeConfigError, OSError, ValueError) as exc:
+        raise ConfigError(f"kubeconfig is unusable: {exc}", key="sync.kubeconfig") from exc
+    return Client(config=single, timeout=httpx2.Timeout(timeout), trust_env=False, transport=transport)
 
 
 class LightkubeCluster:
@@ -245,21 +326,16 @@ class LightkubeCluster:
             raise ConfigError("kubeconfig has no current-context and no cluster.context is set", key="cluster.context")
         if token is not None and single.user is not None:
             single.user.token = token
-        server, user = single.cluster.server, single.user
+        user = single.user
         if user is None:
             raise ConfigError("the kubeconfig context names no user", key="cluster.kubeconfig")
         try:
-            tls = (
-                verify_cluster(single.cluster, user, single.abs_file, trust_env=False)
-                if server.startswith("https://")
-                else None
-            )
             http = httpx2.Client(
-                base_url=server,
+                base_url=single.cluster.server,
                 auth=user_auth(user),
                 timeout=httpx2.Timeout(timeout),
                 trust_env=False,
-                transport=_StdlibTransport(tls, timeout),
+                transport=_transport(single, timeout),
             )
         except (LightkubeConfigError, OSError, ValueError) as exc:
             raise ConfigError(f"kubeconfig is unusable: {exc}", key="cluster.kubeconfig") from exc

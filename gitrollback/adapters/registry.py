@@ -102,7 +102,14 @@ def _git_workspace(
     return GitWorkspace(settings.repo, cache_dir=cache_dir, branch=settings.branch, env=env, author=author)
 
 
-def _github_host(settings: GitOpsSettings, *, token: str, clock: Clock | None = None, **_: Any) -> SourceHost:
+def _github_host(
+    settings: GitOpsSettings,
+    *,
+    token: str,
+    clock: Clock | None = None,
+    on_wait: Callable[[str, float, str], None] | None = None,
+    **_: Any,
+) -> SourceHost:
     from gitrollback.adapters.github import GitHubHost
 
     return GitHubHost(
@@ -113,10 +120,18 @@ def _github_host(settings: GitOpsSettings, *, token: str, clock: Clock | None = 
         clock=clock,
         poll_interval=settings.poll_interval,
         merge_timeout=settings.merge_timeout,
+        on_wait=on_wait,
     )
 
 
-def _gitlab_host(settings: GitOpsSettings, *, token: str, clock: Clock | None = None, **_: Any) -> SourceHost:
+def _gitlab_host(
+    settings: GitOpsSettings,
+    *,
+    token: str,
+    clock: Clock | None = None,
+    on_wait: Callable[[str, float, str], None] | None = None,
+    **_: Any,
+) -> SourceHost:
     from gitrollback.adapters.gitlab import GitLabHost
 
     return GitLabHost(
@@ -128,6 +143,7 @@ def _gitlab_host(settings: GitOpsSettings, *, token: str, clock: Clock | None = 
         poll_interval=settings.poll_interval,
         merge_timeout=settings.merge_timeout,
         merge_when_pipeline_succeeds=settings.merge_when_pipeline_succeeds,
+        on_wait=on_wait,
     )
 
 
@@ -179,6 +195,7 @@ def _flux_sync(
         kubeconfig,
         context=settings.context,
         token=token,
+        request_timeout=settings.request_timeout,
         namespace=settings.namespace,
         clock=clock,
         poll_interval=settings.poll_interval,

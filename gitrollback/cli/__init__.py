@@ -11,6 +11,7 @@ failed, 2 usage or configuration error, 3 refused by a precondition, 130 interru
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from gitrollback.settings import Settings
     from gitrollback.testing.clock import SimClock
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_REFUSED", "EXIT_USAGE", "main"]
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_REFUSED", "EXIT_USAGE", "error_json", "main"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -82,6 +83,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     run.add_argument("--notes", metavar="FILE", help="also write the incident notes (Markdown) to FILE")
     run.add_argument(
+        "--resume",
+        metavar="RUN_ID",
+        help="continue this unfinished run (default: the provider's unfinished run, if any)",
+    )
+    run.add_argument(
         "--strict",
         action="store_true",
         help="refuse, instead of warning, when the Image Factory token expires before the run's waits could end",
@@ -126,7 +132,12 @@ def _ci_kind(env: Mapping[str, str]) -> str:
 
 
 def _read_file(path: str) -> str:
-    return Path(path).expanduser().read_text(encoding="utf-8")
+    """Read a file the config names; bytes that are not UTF-8 are an ``OSError`` naming the file and the position."""
+    data = Path(path).expanduser().read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise OSError(errno.EILSEQ, f"{path} is not UTF-8 text (byte {exc.start} is {data[exc.start]:#04x})") from None
 
 
 def _load_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
@@ -147,6 +158,14 @@ def _load_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings
         from dataclasses import replace
 
         settings = replace(settings, state_dir=str(Path(cache) / "gitrollback"))
+    state_dir = Path(settings.state_dir or ".").expanduser()
+    if state_dir.exists() and not state_dir.is_dir():
+        raise ConfigError(
+            f"state_dir {state_dir} is a file, not a directory",
+            path=path,
+            key="state_dir",
+            hint="point state_dir at a directory (it holds locks, run journals and clones), or remove that file",
+        )
     return settings
 
 
@@ -180,9 +199,21 @@ def _rollback(
     )
 
 
+#: the (handler, filter) pairs this process's ``main()`` installed; removed again when it returns
+_installed_filters: list[tuple[logging.Handler, logging.Filter]] = []
+
+
 def _install_redaction(secrets: Sequence[str]) -> None:
     for handler in logging.getLogger().handlers:
-        handler.addFilter(RedactingFilter(secrets))
+        redacting = RedactingFilter(secrets)
+        handler.addFilter(redacting)
+        _installed_filters.append((handler, redacting))
+
+
+def _remove_redaction() -> None:
+    while _installed_filters:
+        handler, redacting = _installed_filters.pop()
+        handler.removeFilter(redacting)
 
 
 def _report_exit(report: RunReport) -> int:
@@ -191,16 +222,19 @@ def _report_exit(report: RunReport) -> int:
     return {"rolled_back": EXIT_OK, "refused": EXIT_REFUSED}.get(report.status, EXIT_FAILED)
 
 
-def _print_report(output: Output, report: RunReport, as_json: bool, notes: str | None = None) -> None:
-    from gitrollback.report import incident_markdown, render_report, report_json
+def _print_report(output: Output, report: RunReport, as_json: bool) -> None:
+    """The report on stdout; an incident notes file that could not be written is a warning on stderr (the exit code
+    stays the rollback's: the notes are in the report)."""
+    from gitrollback.report import render_report, report_json
 
+    if report.notes_error is not None:
+        output.message(f"gitrollback: warning: could not write the incident notes to {report.notes_path}: "
+                       f"{report.notes_error}")  # fmt: skip
+        output.message("  next: the notes are in the report (incident); copy them from there")
     if as_json:
         output.json(report_json(report))
     else:
         output.result(render_report(report))
-    # a run the pre-flight check stopped changed nothing (and its notes path may be the problem): no notes
-    if notes and report.incident is not None and report.error_kind != "preflight_failed":
-        Path(notes).write_text(incident_markdown(report.incident, report) + "\n", encoding="utf-8")
 
 
 def _cmd_assess(
@@ -214,7 +248,19 @@ def _cmd_assess(
         output.json(assessment_json(assessment))
     else:
         output.result(render_assessment(assessment))
+        command = _NEXT_COMMAND.get(assessment.verdict)
+        if command:
+            output.result(f"next          {command}")
     return EXIT_REFUSED if assessment.verdict in ("wait", "unsupported") else EXIT_OK
+
+
+#: what the CLI tells a person to do after ``assess`` (library advice names no commands)
+_NEXT_COMMAND = {
+    "rollback": "`gitrollback plan` shows what would change; `gitrollback run` rolls back",
+    "resume": "`gitrollback run` continues the unfinished run (`gitrollback plan` shows what is left)",
+    "wait": "rerun `gitrollback assess` to watch the job",
+    "healthy": "nothing to do (`gitrollback run --to REV --force` rolls back anyway)",
+}
 
 
 def _cmd_plan(
@@ -224,38 +270,66 @@ def _cmd_plan(
 
     with _rollback(args, env, progress, clock) as rb:
         plan = rb.plan(to=args.to, force=args.force, prune=args.prune)
-    output.json(plan_json(plan)) if args.json else output.result(render_plan(plan))
+    if args.json:
+        output.json(plan_json(plan))
+    else:
+        output.result(render_plan(plan) + "\nNothing was changed. Run `gitrollback run` to do this.")
     return EXIT_OK
 
 
-def _confirm(args: argparse.Namespace, rb: Rollback, output: Output) -> bool:
+def _confirm(args: argparse.Namespace, rb: Rollback, output: Output) -> None:
+    """Ask for confirmation, or refuse (``confirmation_required``, ``not_confirmed``): exit 3 either way.
+
+    ``--json`` never prompts: without ``--yes`` it refuses, like a run without a terminal.
+    """
     if args.yes:
-        return True
-    if not sys.stdin.isatty():
+        return
+    if args.json or not sys.stdin.isatty():
+        why = "--json never prompts" if args.json else "stdin is not a terminal"
         raise PreconditionFailedError(
-            "refusing to change the cluster without confirmation (stdin is not a terminal)",
+            f"refusing to change anything without confirmation ({why})",
             step="confirm",
-            hint="pass --yes to run non-interactively (run `gitrollback plan` first to see what will change)",
+            kind="confirmation_required",
+            hint="pass --yes to run non-interactively (`gitrollback plan` shows first what will change)",
         )
     from gitrollback.report import render_plan
 
     output.message(render_plan(rb.plan(to=args.to, force=args.force, prune=args.prune)))
-    answer = input("Roll back now? [y/N] ")
-    return answer.strip().lower() in ("y", "yes")
+    try:
+        answer = input("Roll back now? [y/N] ")
+    except EOFError:
+        answer = ""
+        output.message("")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise PreconditionFailedError(
+            "not confirmed: nothing was changed", step="confirm", kind="not_confirmed", hint="answer y to roll back"
+        )
 
 
 def _cmd_run(
     args: argparse.Namespace, env: Mapping[str, str], output: Output, progress: StepPrinter, clock: SimClock | None
 ) -> int:
     with _rollback(args, env, progress, clock) as rb:
-        if not _confirm(args, rb, output):
-            output.message("Not confirmed: nothing was changed.")
-            return EXIT_REFUSED
+        _confirm(args, rb, output)
+        if args.resume is None and not args.json:
+            unfinished = rb.unfinished_run()
+            if unfinished is not None and unfinished.to == args.to:
+                where = f"after {unfinished.last_step}" if unfinished.last_step else "in its first step"
+                output.message(f"Resuming run {unfinished.run_id}, which stopped {where}.")
         from gitrollback.cli.access import NotesPath
 
         checks = [NotesPath(args.notes)] if args.notes else []
-        report = rb.run(to=args.to, force=args.force, prune=args.prune, strict=args.strict, access_checks=checks)
-    _print_report(output, report, args.json, args.notes)
+        notes = Path(args.notes) if args.notes else None
+        report = rb.run(
+            to=args.to,
+            force=args.force,
+            resume=args.resume,
+            notes=notes,
+            prune=args.prune,
+            strict=args.strict,
+            access_checks=checks,
+        )
+    _print_report(output, report, args.json)
     return _report_exit(report)
 
 
@@ -269,7 +343,7 @@ def _cmd_sandbox(
         mode=args.mode, scm=args.scm, auto_merge=args.auto_merge, sync=args.sync, faults=tuple(args.fault)
     )
     if args.action == "serve":
-        return serve_sandbox(args.dir, output, options=options, clock=clock)
+        return serve_sandbox(args.dir, output, options=options, clock=clock, as_json=args.json)
     report = run_sandbox(args.dir, progress, output, options=options, clock=clock)
     _print_report(output, report, args.json)
     return _report_exit(report)
@@ -311,6 +385,43 @@ def _exit_code(exc: GitRollbackError) -> int:
     return EXIT_FAILED
 
 
+def error_json(kind: str, message: str, hint: str | None, exit_code: int) -> dict[str, object]:
+    """The ``--json`` document of every exit without a result: ``{"error": {kind, message, hint, exit_code}}``."""
+    return {"error": {"kind": kind, "message": message, "hint": hint, "exit_code": exit_code}}
+
+
+def _fail(output: Output, as_json: bool, kind: str, message: str, hint: str | None, *, code: int) -> int:
+    output.message(f"gitrollback: {'error: ' if kind != 'interrupted' else ''}{message}")
+    if hint:
+        output.message(f"  next: {hint}")
+    if as_json and not output.printed_json:
+        output.json(error_json(kind, message, hint, code))
+    return code
+
+
+def _parse(arguments: list[str], output: Output, as_json: bool) -> argparse.Namespace | None:
+    """Parse ``arguments``; None when argparse answered ``--help`` or ``--version`` itself, which then goes to
+    ``output``: as text, or with ``--json`` as one document (``{"help": text}``, ``{"version": version}``)."""
+    import contextlib
+    import io
+
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(captured):
+            return _parser().parse_args(arguments)
+    except SystemExit as exc:  # argparse exits after --help and --version; its usage errors raise ConfigError
+        if exc.code not in (0, None):  # pragma: no cover - _Parser.error raises instead of exiting
+            raise
+    text = captured.getvalue().rstrip("\n")
+    if not as_json:
+        output.result(text)
+    elif text == f"gitrollback {__version__}":
+        output.json({"version": __version__})
+    else:
+        output.json({"help": text})
+    return None
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -319,6 +430,10 @@ def main(
     clock: SimClock | None = None,
 ) -> int:
     """Run the CLI; returns the exit code (``__main__`` passes it to ``SystemExit``).
+
+    With ``--json`` stdout holds exactly one JSON document whatever the exit code: the command's result, or
+    ``{"error": {"kind", "message", "hint", "exit_code"}}``. Logging handlers and filters installed here are
+    removed again before returning.
 
     Args:
         argv: the arguments (default: ``sys.argv[1:]``).
@@ -331,36 +446,35 @@ def main(
     """
     output = output or Output()
     env = os.environ if env is None else env
-    debug = False
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in arguments  # known before parsing, so a usage error is JSON too
+    debug = "--debug" in arguments
     root = logging.getLogger()
     handler = logging.StreamHandler(output.err)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     previous_level = root.level
     try:
-        args = _parser().parse_args(argv)
-        debug = args.debug
+        args = _parse(arguments, output, as_json)
+        if args is None:  # --help or --version: answered
+            return EXIT_OK
+        as_json, debug = args.json, args.debug
         root.setLevel(logging.DEBUG if debug else logging.INFO if args.verbose else logging.WARNING)
         progress = StepPrinter(output, ci=_ci_kind(env), quiet=args.json)
         return _COMMANDS[args.command](args, env, output, progress, clock)
     except GitRollbackError as exc:
         if debug:
             traceback.print_exc(file=output.err)
-        output.message(f"gitrollback: error: {exc}")
-        if exc.hint:
-            output.message(f"  next: {exc.hint}")
-        return _exit_code(exc)
+        return _fail(output, as_json, exc.kind, str(exc), exc.hint, code=_exit_code(exc))
     except KeyboardInterrupt:
-        output.message("gitrollback: interrupted; every step is safe to rerun")
-        return EXIT_INTERRUPTED
-    except SystemExit as exc:  # argparse --help / --version
-        return int(exc.code or 0)
+        hint = "rerun the same command: an unfinished run resumes where it stopped"
+        return _fail(output, as_json, "interrupted", "interrupted", hint, code=EXIT_INTERRUPTED)
     except Exception as exc:
         if debug:
             traceback.print_exc(file=output.err)
-        output.message(f"gitrollback: internal error: {type(exc).__name__}: {exc}")
-        output.message("  next: rerun with --debug for the traceback and report it")
-        return EXIT_FAILED
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        return _fail(output, as_json, "internal", message, "rerun with --debug for the traceback and report it", code=1)
     finally:
         root.removeHandler(handler)
         root.setLevel(previous_level)
+        _remove_redaction()

@@ -6,8 +6,8 @@ answer as JSON: ``--repo`` is a local path (read in place, never written) or a U
 to). ``--json`` prints ``{"revision", "trees", "source", "reason", "rejected": [{"revision", "why"}], "warnings"}``
 (plus ``bad_revision`` and ``summary``). A refusal exits 3 (a precondition: nothing usable to roll back to) or 2
 (bad input such as an unknown revision or a missing path), with the reason on stderr and, with ``--json``,
-``{"error": {"kind", "message", "hint"}}`` on stdout; ``docs/known-good.md`` lists the kinds, ``docs/cli.md``
-the codes.
+``{"error": {"kind", "message", "hint", "exit_code"}}`` on stdout; ``docs/known-good.md`` lists the kinds,
+``docs/cli.md`` the codes.
 This module imports nothing heavy at import time, so ``gitrollback --help`` stays fast.
 """
 
@@ -65,9 +65,9 @@ def known_good_json(known: KnownGood) -> dict[str, Any]:
     }
 
 
-def refusal_json(kind: str, message: str, hint: str | None) -> dict[str, Any]:
-    """The ``--json`` document of a refusal."""
-    return {"error": {"kind": kind, "message": message, "hint": hint}}
+def refusal_json(kind: str, message: str, hint: str | None, exit_code: int) -> dict[str, Any]:
+    """The ``--json`` document of a refusal (the CLI's error document)."""
+    return {"error": {"kind": kind, "message": message, "hint": hint, "exit_code": exit_code}}
 
 
 def render(known: KnownGood) -> str:
@@ -90,16 +90,16 @@ def run(args: argparse.Namespace, env: Mapping[str, str], output: Output) -> int
         with GitAssetSource(args.repo, cache_dir=cache, env=git_env, depth=args.depth) as source:
             problem = _bad_input(source, args)
             if problem is not None:
-                _refusal(output, *problem, as_json=args.json)
+                _refusal(output, *problem, EXIT_USAGE, as_json=args.json)
                 return EXIT_USAGE
             known = find_known_good(
                 source, branch=args.branch, paths=args.path, bad=args.bad, to=args.to, evidence=evidence
             )
     except PreconditionFailedError as exc:
-        _refusal(output, exc.message, exc.hint, exc.kind, as_json=args.json)
+        _refusal(output, exc.message, exc.hint, exc.kind, EXIT_REFUSED, as_json=args.json)
         return EXIT_REFUSED
     except GitError as exc:  # the repository itself: not found, not a repository, clone or fetch failed
-        _refusal(output, exc.message, exc.hint, exc.kind, as_json=args.json)
+        _refusal(output, exc.message, exc.hint, exc.kind, EXIT_USAGE, as_json=args.json)
         return EXIT_USAGE
     if args.json:
         output.json(known_good_json(known))
@@ -138,9 +138,9 @@ def _bad_input(source: GitAssetSource, args: argparse.Namespace) -> tuple[str, s
     return None
 
 
-def _refusal(output: Output, message: str, hint: str | None, kind: str, *, as_json: bool) -> None:
+def _refusal(output: Output, message: str, hint: str | None, kind: str, code: int, *, as_json: bool) -> None:
     output.message(f"gitrollback: known-good: {message}")
     if hint:
         output.message(f"  next: {hint}")
     if as_json:
-        output.json(refusal_json(kind, message, hint))
+        output.json(refusal_json(kind, message, hint, code))

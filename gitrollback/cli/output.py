@@ -26,6 +26,8 @@ class Output:
     def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
+        #: True once a JSON document went to stdout (``--json`` prints exactly one)
+        self.printed_json = False
 
     def result(self, text: str) -> None:
         """A human-readable result on stdout."""
@@ -34,6 +36,7 @@ class Output:
     def json(self, payload: Any) -> None:
         """A JSON document on stdout."""
         print(json.dumps(payload, indent=2, sort_keys=False), file=self.out, flush=True)
+        self.printed_json = True
 
     def message(self, text: str) -> None:
         """Progress or diagnostics on stderr."""
@@ -83,6 +86,12 @@ class StepPrinter:
                 self.output.message(f"::error title=gitrollback {record.name}::{record.detail}")
         elif self.ci == "gitlab":
             self.output.message(f"\x1b[0Ksection_end:{int(time.time())}:{record.name.replace('-', '_')}\r\x1b[0K")
+
+    def step_resumed(self, record: StepRecord) -> None:
+        """A step an earlier attempt of this run finished: reused, not run again."""
+        if self.quiet:
+            return
+        self.output.message(f"-- {record.name}: done earlier ({record.status.value}): {record.detail}")
 
     def waiting(self, what: str, elapsed: float, state: str) -> None:
         if self.quiet or (elapsed - self._last_wait < 5.0 and elapsed > 0.5):

@@ -195,17 +195,38 @@ def serve_sandbox(
     *,
     options: SandboxOptions | None = None,
     clock: SimClock | None = None,
+    as_json: bool = False,
 ) -> int:
-    """Build the world and keep it running until interrupted (or until ``stop`` is set).
+    """Build the world and keep it running until Ctrl-C (or until ``stop`` is set); either ends it with exit 0.
 
-    The world runs on ``clock`` (default: real time, which is what a person driving it by hand needs).
+    The world runs on ``clock`` (default: real time, which is what a person driving it by hand needs). With
+    ``as_json`` stdout gets one JSON document once the world is up (``sandbox_json``) and nothing after it.
     """
     with tempfile.TemporaryDirectory(prefix="gitrollback-sandbox-") as tmp:
-        return _serve(Path(directory) if directory else Path(tmp), output, stop, options or SandboxOptions(), clock)
+        root = Path(directory) if directory else Path(tmp)
+        return _serve(root, output, stop=stop, options=options or SandboxOptions(), clock=clock, as_json=as_json)
+
+
+def _servers(world: SandboxWorld | GitOpsSandbox, options: SandboxOptions) -> dict[str, str]:
+    """Each simulator's URL by name (Flux has none of its own: it lives in the Kubernetes simulator)."""
+    servers = {"imagefactory": world.imagefactory.url, "kubernetes": world.kube.url}
+    argocd = getattr(world, "argocd", None)
+    if argocd is not None:
+        servers["argocd"] = argocd.url
+    host = getattr(world, "host", None)
+    if host is not None:
+        servers[options.scm] = host.url
+    return servers
 
 
 def _serve(
-    root: Path, output: Output, stop: threading.Event | None, options: SandboxOptions, clock: SimClock | None
+    root: Path,
+    output: Output,
+    *,
+    stop: threading.Event | None,
+    options: SandboxOptions,
+    clock: SimClock | None,
+    as_json: bool,
 ) -> int:
     output.message(f"Building the sandbox in {root}...")
     with _world(root, options, clock) as world:
@@ -213,32 +234,71 @@ def _serve(
         env_file = root / "sandbox.env"
         env_file.write_text("".join(f"export {k}={v}\n" for k, v in world.env.items() if v), encoding="utf-8")
         env_file.chmod(0o600)
-        lines = [
-            f"Image Factory simulator: {world.imagefactory.url}",
-            f"Kubernetes simulator:    {world.kube.url}  (kubeconfig: {root / 'kubeconfig.yaml'})",
-        ]
-        argocd = getattr(world, "argocd", None)
-        host = getattr(world, "host", None)
-        if argocd is not None:
-            lines.append(f"Argo CD simulator:       {argocd.url}")
-        if getattr(world, "flux", None) is not None:
-            lines.append("Flux simulator:          GitRepository and Kustomization in flux-system (kubectl get ks -A)")
-        if host is not None:
-            label = {"github": "GitHub", "gitlab": "GitLab"}.get(options.scm, options.scm) + " simulator:"
-            lines.append(f"{label:<25}{host.url}")
-        lines += injected
-        lines += [
-            f"Git repository:          {world.repo.path}",
-            f"Config:                  {world.config_path}",
-            "",
-            "In another shell:",
-            f"  source {env_file}    # sets the tokens (they are not printed)",
-            f"  python -m gitrollback assess --config {world.config_path}",
-            f"  python -m gitrollback plan   --config {world.config_path}",
-            f"  python -m gitrollback run    --config {world.config_path} --yes",
-            "",
-            "Press Ctrl-C to stop.",
-        ]
-        output.result("\n".join(lines))
-        (stop or threading.Event()).wait()
+        servers = _servers(world, options)
+        flux = getattr(world, "flux", None) is not None
+        if as_json:
+            output.json(
+                {
+                    "directory": str(root),
+                    "config": str(world.config_path),
+                    "kubeconfig": str(root / "kubeconfig.yaml"),
+                    "env_file": str(env_file),
+                    "repository": str(world.repo.path),
+                    "mode": options.mode,
+                    "servers": servers,
+                    "flux": flux,
+                    "faults": injected,
+                }
+            )
+        else:
+            banner = _banner(
+                root, world, options=options, servers=servers, flux=flux, injected=injected, env_file=env_file
+            )
+            output.result(banner)
+        try:
+            _until_stopped(stop)
+        except KeyboardInterrupt:  # the documented way to stop it: not an interrupted command
+            output.message("Stopped.")
     return 0
+
+
+def _until_stopped(stop: threading.Event | None) -> None:
+    """Block until ``stop`` is set (None: until Ctrl-C)."""
+    (stop or threading.Event()).wait()
+
+
+def _banner(
+    root: Path,
+    world: SandboxWorld | GitOpsSandbox,
+    *,
+    options: SandboxOptions,
+    servers: dict[str, str],
+    flux: bool,
+    injected: list[str],
+    env_file: Path,
+) -> str:
+    lines = [
+        f"Image Factory simulator: {servers['imagefactory']}",
+        f"Kubernetes simulator:    {servers['kubernetes']}  (kubeconfig: {root / 'kubeconfig.yaml'})",
+    ]
+    if "argocd" in servers:
+        lines.append(f"Argo CD simulator:       {servers['argocd']}")
+    if flux:
+        lines.append("Flux simulator:          GitRepository and Kustomization in flux-system (kubectl get ks -A)")
+    if options.scm in servers:
+        label = {"github": "GitHub", "gitlab": "GitLab"}.get(options.scm, options.scm) + " simulator:"
+        lines.append(f"{label:<25}{servers[options.scm]}")
+    lines += injected
+    lines += [
+        f"Git repository:          {world.repo.path}",
+        f"Config:                  {world.config_path}",
+        "",
+        "In another shell:",
+        f"  source {env_file}    # sets the tokens (they are not printed)",
+        f"  python -m gitrollback assess --config {world.config_path}",
+        f"  python -m gitrollback plan   --config {world.config_path}",
+        f"  python -m gitrollback run    --config {world.config_path} --yes",
+        "",
+        "Press Ctrl-C to stop.",
+    ]
+    return "\n".join(lines)

@@ -9,13 +9,16 @@ Remote behaviour assumed:
 
 * markers: annotated tags ``gitrollback/verified/<provider>/<stamp>`` (``gitrollback/markers.py``); the tag's
   commit is the verified revision.
-* Image Factory jobs (``docs/imagefactory-api.md`` §4.6): ``asset_version`` is a profile folder name (``v1``),
-  not a git revision, so a job says *when* assets were applied successfully, never *which*; the revision is the
-  branch's first-parent tip at the job's ``completed_at``. ``image_factory_installer`` jobs are preferred because
-  ``gitops`` jobs succeed without applying anything; validate jobs cannot be told apart (§10.2).
-* Argo CD history (``docs/gitops-apis.md`` §1.2): ``status.history`` records what was *deployed*, not what was
-  healthy, so a deployment counts only when success evidence covers it: a verified marker or a caller-given
-  healthy revision with the same trees, or a succeeded installer job while it was the deployed revision.
+* Image Factory jobs (``docs/known-good.md``, "Evidence, strongest first"): ``asset_version`` is a profile folder
+  name (``v1``), not a git revision (imagefactoryoss/imagefactory ``backend/internal/domain/infrastructure/
+  service.go``, ``resolveTektonAssetVersion``), so a job says *when* assets were applied successfully, never
+  *which*; the revision is the branch's first-parent tip at the job's ``completed_at``. ``image_factory_installer``
+  jobs are preferred because ``gitops`` jobs succeed without applying anything; validate jobs cannot be told apart
+  (the job JSON has no operation: ``docs/imagefactory.md``, "No operation in the job JSON").
+* Argo CD history (argoproj/argo-cd ``pkg/apis/application/v1alpha1/types.go``, ``RevisionHistory``):
+  ``status.history`` records what was *deployed*, not what was healthy, so a deployment counts only when success
+  evidence covers it: a verified marker or a caller-given healthy revision with the same trees, or a succeeded
+  installer job while it was the deployed revision.
 """
 
 from __future__ import annotations

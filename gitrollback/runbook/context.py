@@ -1,36 +1,24 @@
-"""The state one rollback run accumulates as its steps go.
+"""What a step is given: the settings, the ports, the caller's options and the results so far, all frozen.
 
-Steps read what earlier steps found and add what they find; the report and the incident notes are built from
-this state and the step records only. It is engine-internal and mutable on purpose: a frozen value is made
-from it at the end (``RunReport``).
+A run's state is the sequence of the step results produced so far (``RunState``). A step reads earlier results by
+type and returns its own; the engine appends it. Nothing here is mutable, so a step cannot change what another step
+sees except by returning a result, and the same state can be rebuilt from the journal to resume a run.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from gitrollback.models import (
-    AppliedObject,
-    Build,
-    ChangePlan,
-    ChangeRequest,
-    FailedJob,
-    InstallerJob,
-    KnownGood,
-    LiveObject,
-    Manifest,
-    Provider,
-    Readiness,
-    RevisionInfo,
-    RollbackCommit,
-    SyncStatus,
-    TektonStatus,
-)
+from gitrollback.errors import StepError
 from gitrollback.ports import AssetSource, Clock, Cluster, ImageFactory, RollbackWorkspace, SourceHost, SyncEngine
+from gitrollback.runbook.results import Assessed, StepResult
 from gitrollback.settings import ProviderSettings
 
-__all__ = ["Ports", "RunContext", "RunOptions"]
+__all__ = ["Ports", "RunOptions", "RunState", "StepContext"]
+
+R = TypeVar("R", bound=StepResult)
 
 
 @dataclass(frozen=True)
@@ -55,7 +43,7 @@ class RunOptions:
         force: roll back even when assess finds nothing wrong (a healthy provider, no failed job).
         live_readiness: call the live readiness check during assess (it persists its result and can flip the
             provider online/offline, so ``plan`` turns it off and reads the persisted value instead).
-        run_id: names the run in idempotency keys, so a rerun of the same run replays instead of duplicating.
+        run_id: names the run in idempotency keys, so a resumed run replays instead of duplicating.
         prune: delete the bad revision's own additions (installer mode); None: ``cluster.prune`` decides.
         access_checks: extra ``gitrollback.ports.AccessCheck`` objects the pre-flight step asks too (the CLI's
             ``--notes`` path check).
@@ -71,42 +59,62 @@ class RunOptions:
     strict: bool = False
 
 
-@dataclass
-class RunContext:
-    """Everything the steps of one run share."""
+@dataclass(frozen=True)
+class RunState:
+    """The results produced so far, oldest first, each with the step that produced it."""
+
+    results: tuple[tuple[str, StepResult], ...] = ()
+
+    def get(self, kind: type[R], step: str | None = None) -> R | None:
+        """The newest result of type ``kind`` (from ``step``, when given), or None."""
+        for name, result in reversed(self.results):
+            if isinstance(result, kind) and (step is None or name == step):
+                return result
+        return None
+
+    def require(self, kind: type[R], step: str) -> R:
+        """The newest result of type ``kind``; ``StepError`` naming ``step`` when an earlier step did not produce it."""
+        result = self.get(kind)
+        if result is None:
+            raise StepError(f"{step} needs a {kind.__name__} result that no earlier step produced", step=step)
+        return result
+
+    def add(self, step: str, result: StepResult) -> RunState:
+        """A new state with ``result`` appended."""
+        return RunState((*self.results, (step, result)))
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """Everything one step is given.
+
+    ``attempt`` counts how often this step failed in earlier attempts of the same run (0 the first time): keys a
+    retry must not replay (the validate job's idempotency key) include it. ``checkpoint`` journals a result at
+    once, before the step ends, so a resumed run finds it (a job or build id, written before waiting).
+    """
 
     settings: ProviderSettings
     ports: Ports
     options: RunOptions
-    provider: Provider | None = None
-    status: TektonStatus | None = None
-    readiness_before: Readiness | None = None
-    failed_job: FailedJob | None = None
-    namespace: str = ""
-    profile: str = "v1"
-    known_good: KnownGood | None = None
-    good_info: RevisionInfo | None = None
-    bad_info: RevisionInfo | None = None
-    manifests: list[Manifest] = field(default_factory=list)
-    added: list[Manifest] = field(default_factory=list)
-    added_notes: list[str] = field(default_factory=list)
-    changes: ChangePlan | None = None
-    prune_objects: list[LiveObject] = field(default_factory=list)
-    applied: list[AppliedObject] = field(default_factory=list)
-    pruned: list[str] = field(default_factory=list)
-    validate_job: InstallerJob | None = None
-    readiness_after: Readiness | None = None
-    smoke_build: Build | None = None
-    leftovers: list[str] = field(default_factory=list)
-    rollback_commit: RollbackCommit | None = None
-    change_request: ChangeRequest | None = None
-    synced_revision: str | None = None
-    sync_status: SyncStatus | None = None
-    marker: str | None = None
+    state: RunState
+    attempt: int = 0
+    checkpoint: Callable[[StepResult], None] = lambda result: None
 
     @property
     def mode(self) -> str:
-        """The install mode: the config's, else the provider's."""
+        """The install mode: the config's, else what assess found, else ``image_factory_installer``."""
         if self.settings.mode:
             return self.settings.mode
-        return self.provider.install_mode if self.provider else "image_factory_installer"
+        assessed = self.state.get(Assessed)
+        return assessed.mode if assessed is not None else "image_factory_installer"
+
+    @property
+    def prune(self) -> bool:
+        """Whether the run prunes the bad revision's additions: ``--prune`` (``RunOptions.prune``) when given, else
+        ``cluster.prune``."""
+        return self.settings.cluster.prune if self.options.prune is None else self.options.prune
+
+    @property
+    def assessed(self) -> Assessed:
+        """The assess result (every later step runs after it)."""
+        return self.state.require(Assessed, "assess")

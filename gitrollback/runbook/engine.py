@@ -1,9 +1,17 @@
-"""Runs runbook steps in order and records what each one did.
+"""Runs runbook steps in order, records what each one returned, and resumes a run from its journal.
 
 A step is a small object with a ``name``, a ``plan(ctx)`` that says what it would do with concrete targets, and a
-``run(ctx)`` that does it and returns a one-line detail. The engine owns ordering, records, retries and the
-stop-on-failure rule; steps never sleep to retry: they raise ``TemporaryError(delay=...)`` and the engine waits
-on the injected clock, up to the step's ``deadline`` (so tests never wait for real).
+``run(ctx)`` that does it and returns a typed result (``runbook/results.py``). The engine owns ordering, records,
+the stop-on-failure rule and resuming: it hands each step a frozen ``StepContext`` holding the results so far, and
+tells the ``RunObserver`` (the journal) about every result as soon as it exists. Steps never sleep to retry and
+the engine does not retry them: waiting happens inside the adapters on the injected clock, and a step that fails
+is retried by rerunning the command, which resumes the run.
+
+``resume`` (a ``Prior``, read from the journal) makes ``run`` reuse the results an earlier attempt of the same run
+produced, in order, and continue from the first step without one; that step and every later one look at the
+world again before acting. A finished read-only step can ask to run again on resume (``recheck_before``: the steps
+that act on its answer): the dry-run step does while ``apply`` or ``prune`` has no result, because the cluster may
+have moved while nothing was running.
 
 ``plan`` runs only the steps marked ``reads_only`` (they gather the facts a plan needs: status, known-good
 revision, manifests) and asks every other step for its ``PlanStep``; no mutating port method is called.
@@ -13,14 +21,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Protocol
 
-from gitrollback.errors import GitRollbackError, TemporaryError
+from gitrollback.errors import GitRollbackError
 from gitrollback.models import PlanStep, StepRecord, StepStatus
-from gitrollback.ports import Journal, ProgressSink
-from gitrollback.runbook.context import RunContext
+from gitrollback.ports import ProgressSink
+from gitrollback.runbook.context import Ports, RunOptions, RunState, StepContext
+from gitrollback.runbook.results import Skipped, StepResult
+from gitrollback.settings import ProviderSettings
 
-__all__ = ["Detail", "Runner", "Skipped", "Step", "StepFailure"]
+__all__ = ["Prior", "RunObserver", "RunOutcome", "Runner", "Step"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,45 +42,65 @@ class Step(Protocol):
     name: str
     #: True when the step changes nothing anywhere (it may run during ``plan``).
     reads_only: bool
-    #: How long the engine keeps retrying ``TemporaryError`` before giving up, in seconds.
-    deadline: float
+    # optional: ``recheck_before: tuple[str, ...]``, read-only steps only. A resumed run runs the step again, in its
+    # place, while one of the named steps has no result (they act on its answer).
 
-    def plan(self, ctx: RunContext) -> PlanStep:
+    def plan(self, ctx: StepContext) -> PlanStep:
         """What the step would do, with concrete targets."""
         ...
 
-    def run(self, ctx: RunContext) -> str:
-        """Do it; return a one-line detail for the record."""
+    def run(self, ctx: StepContext) -> StepResult:
+        """Do it; return the result (``Skipped`` when there was nothing to do)."""
         ...
 
 
-class Skipped(str):
-    """Returned by a step that had nothing to do (disabled in config, or nothing to act on): recorded as skipped."""
+class RunObserver(Protocol):
+    """Told about every result as soon as it exists (the journal implements it)."""
 
-    __slots__ = ()
+    def result(
+        self, step: str, result: StepResult, record: StepRecord, *, mutates: bool, recheck: bool = False
+    ) -> None:
+        """A step finished with ``result`` (``recheck``: a finished step that a resumed run ran again)."""
+        ...
 
+    def checkpoint(self, step: str, result: StepResult) -> None:
+        """A step produced ``result`` before finishing (a job or build id, written before waiting)."""
+        ...
 
-class Detail(str):
-    """Returned by a step whose record carries data besides its one-line detail (it goes into the journal)."""
+    def failed(self, step: str, record: StepRecord, error: GitRollbackError) -> None:
+        """A step failed."""
+        ...
 
-    data: Mapping[str, Any]
-
-    def __new__(cls, text: str, data: Mapping[str, Any]) -> Detail:
-        detail = super().__new__(cls, text)
-        detail.data = data
-        return detail
-
-
-class StepFailure(Exception):
-    """Carries the records so far out of ``Runner.run`` together with the error that stopped it."""
-
-    def __init__(self, error: GitRollbackError, records: tuple[StepRecord, ...]) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.records = records
+    def interrupted(self, step: str, reason: str) -> None:
+        """The run stopped inside ``step`` without a result (Ctrl-C, an unexpected exception)."""
+        ...
 
 
-class _NullProgress:
+@dataclass(frozen=True)
+class Prior:
+    """What earlier attempts of this run did, as their journal tells it.
+
+    ``done`` maps a step to its final result and record; ``checkpoints`` are results of steps that did not finish;
+    ``failures`` counts each step's failed attempts.
+    """
+
+    done: Mapping[str, tuple[StepResult, StepRecord]] = field(default_factory=dict)
+    checkpoints: tuple[tuple[str, StepResult], ...] = ()
+    failures: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """Where a run ended: the state, one record per step, and the error that stopped it (None: it finished)."""
+
+    state: RunState
+    records: tuple[StepRecord, ...]
+    error: GitRollbackError | None = None
+    failed_step: str | None = None
+    resumed: tuple[str, ...] = ()
+
+
+class _Quiet:
     def step_started(self, name: str, description: str) -> None:
         return None
 
@@ -80,77 +111,173 @@ class _NullProgress:
         return None
 
 
+class _NoJournal:
+    def result(
+        self, step: str, result: StepResult, record: StepRecord, *, mutates: bool, recheck: bool = False
+    ) -> None:
+        return None
+
+    def checkpoint(self, step: str, result: StepResult) -> None:
+        return None
+
+    def failed(self, step: str, record: StepRecord, error: GitRollbackError) -> None:
+        return None
+
+    def interrupted(self, step: str, reason: str) -> None:
+        return None
+
+
 class Runner:
-    """Executes steps against a ``RunContext``.
+    """Executes steps for one provider.
 
     Args:
         steps: in order.
-        progress: told about each step as it starts and ends.
-        journal: receives each record as soon as the step ends (a crash leaves an account).
+        settings, ports, options: what every step is given.
+        progress: told about each step as it starts and ends (and, if it has ``step_resumed``, about each step a
+            resumed run reuses).
+        observer: told about every result as soon as it exists (the journal).
     """
 
     def __init__(
         self,
         steps: Sequence[Step],
         *,
+        settings: ProviderSettings,
+        ports: Ports,
+        options: RunOptions,
         progress: ProgressSink | None = None,
-        journal: Journal | None = None,
+        observer: RunObserver | None = None,
     ) -> None:
         self.steps = tuple(steps)
-        self.progress: ProgressSink = progress or _NullProgress()
-        self.journal = journal
+        self.settings = settings
+        self.ports = ports
+        self.options = options
+        self.progress: ProgressSink = progress or _Quiet()
+        self.observer: RunObserver = observer or _NoJournal()
 
-    def plan(self, ctx: RunContext) -> tuple[PlanStep, ...]:
+    def _context(
+        self,
+        state: RunState,
+        attempt: int = 0,
+        step: str = "",
+        produced: list[tuple[str, StepResult]] | None = None,
+    ) -> StepContext:
+        def checkpoint(result: StepResult) -> None:
+            self.observer.checkpoint(step, result)
+            if produced is not None:
+                produced.append((step, result))
+
+        return StepContext(self.settings, self.ports, self.options, state, attempt, checkpoint)
+
+    def plan(self) -> tuple[tuple[PlanStep, ...], RunState]:
         """Gather facts with the read-only steps, then describe every step."""
         planned: list[PlanStep] = []
+        state = RunState()
         for step in self.steps:
             if step.reads_only:
-                self._attempt(step, ctx)
-            planned.append(step.plan(ctx))
-        return tuple(planned)
+                state = state.add(step.name, step.run(self._context(state)))
+            planned.append(step.plan(self._context(state)))
+        return tuple(planned), state
 
-    def run(self, ctx: RunContext) -> tuple[StepRecord, ...]:
-        """Run every step in order; on the first failure raise ``StepFailure`` with the records so far.
+    def _resume_point(self, prior: Prior) -> tuple[int, frozenset[str]]:
+        """The first step without a result, and the finished steps before it that run again: a read-only step whose
+        ``recheck_before`` names a step that has no result yet (its answer is about a world that may have moved)."""
+        index = next((i for i, s in enumerate(self.steps) if s.name not in prior.done), len(self.steps))
+        pending = {s.name for s in self.steps[index:]}
+        rechecked = frozenset(
+            s.name
+            for s in self.steps[:index]
+            if s.reads_only and pending.intersection(getattr(s, "recheck_before", ()))
+        )
+        return index, rechecked
 
-        Steps after a failure are recorded as skipped, so a report always lists the whole runbook.
+    def plan_resume(self, prior: Prior, run_id: str) -> tuple[tuple[PlanStep, ...], RunState]:
+        """The plan of what a resumed run still does: the finished steps as done, the rechecked ones run again (they
+        only read), the rest planned from the results."""
+        index, rechecked = self._resume_point(prior)
+        state = RunState()
+        planned: list[PlanStep] = []
+        for position, step in enumerate(self.steps):
+            if position == index:
+                state = self._with_checkpoints(state, prior, index)
+            done = prior.done.get(step.name)
+            if position < index and step.name not in rechecked and done is not None:
+                state = state.add(step.name, done[0])
+                planned.append(PlanStep(step.name, f"done in run {run_id}: {done[1].detail}"))
+                continue
+            if step.name in rechecked:
+                state = state.add(step.name, step.run(self._context(state)))
+            planned.append(step.plan(self._context(state)))
+        return tuple(planned), state
+
+    def _with_checkpoints(self, state: RunState, prior: Prior, index: int) -> RunState:
+        finished = {s.name for s in self.steps[:index]}
+        for name, result in prior.checkpoints:
+            if name not in finished:
+                state = state.add(name, result)
+        return state
+
+    def run(self, prior: Prior | None = None) -> RunOutcome:
+        """Run every step in order, reusing ``prior``'s results for the steps it finished.
+
+        Of the finished steps, those a later unfinished step depends on for a fresh look at the world
+        (``recheck_before``) run again in their place. Stops at the first failure: the outcome carries the error
+        and the failed step's checkpoints, and the later steps are recorded as skipped ("not run"), so a report
+        always lists the whole runbook. ``KeyboardInterrupt`` and unexpected exceptions are told to the observer
+        (``interrupted``) and propagate.
         """
+        prior = prior or Prior()
+        index, rechecked = self._resume_point(prior)
+        state = RunState()
         records: list[StepRecord] = []
-        for index, step in enumerate(self.steps):
-            planned = step.plan(ctx)
-            self.progress.step_started(step.name, planned.description)
-            started = ctx.ports.clock.now()
-            try:
-                detail = self._attempt(step, ctx)
-            except GitRollbackError as exc:
-                record = StepRecord(step.name, StepStatus.FAILED, started, ctx.ports.clock.now(), str(exc))
-                self._finish(ctx, record, records)
-                for later in self.steps[index + 1 :]:
-                    now = ctx.ports.clock.now()
-                    skipped = StepRecord(later.name, StepStatus.SKIPPED, now, now, f"not run: {step.name} failed")
-                    records.append(skipped)
-                raise StepFailure(exc, tuple(records)) from exc
-            status = StepStatus.SKIPPED if isinstance(detail, Skipped) else StepStatus.SUCCEEDED
-            data = detail.data if isinstance(detail, Detail) else {}
-            record = StepRecord(step.name, status, started, ctx.ports.clock.now(), str(detail), data)
-            self._finish(ctx, record, records)
-        return tuple(records)
+        reused = tuple(s.name for s in self.steps[:index] if s.name not in rechecked)
+        current = self.steps[0].name if self.steps else ""
+        try:
+            for position, step in enumerate(self.steps):
+                current = step.name
+                if position == index:
+                    state = self._with_checkpoints(state, prior, index)
+                if step.name in reused:
+                    result, record = prior.done[step.name]
+                    state = state.add(step.name, result)
+                    records.append(record)
+                    resumed = getattr(self.progress, "step_resumed", None)
+                    if resumed is not None:
+                        resumed(record)
+                    continue
+                produced: list[tuple[str, StepResult]] = []
+                ctx = self._context(state, prior.failures.get(step.name, 0), step.name, produced)
+                self.progress.step_started(step.name, step.plan(ctx).description)
+                started = self.ports.clock.now()
+                try:
+                    result = step.run(ctx)
+                except GitRollbackError as exc:
+                    record = StepRecord(step.name, StepStatus.FAILED, started, self.ports.clock.now(), str(exc))
+                    self.observer.failed(step.name, record, exc)
+                    for name, checkpoint in produced:
+                        state = state.add(name, checkpoint)
+                    self._finished(record, records)
+                    for later in self.steps[position + 1 :]:
+                        now = self.ports.clock.now()
+                        records.append(
+                            StepRecord(later.name, StepStatus.SKIPPED, now, now, f"not run: {step.name} failed")
+                        )
+                    return RunOutcome(state, tuple(records), exc, step.name, reused)
+                status = StepStatus.SKIPPED if isinstance(result, Skipped) else StepStatus.SUCCEEDED
+                record = StepRecord(step.name, status, started, self.ports.clock.now(), result.detail)
+                self.observer.result(
+                    step.name, result, record, mutates=not step.reads_only, recheck=step.name in rechecked
+                )
+                state = state.add(step.name, result)
+                if position + 1 < len(self.steps):
+                    current = self.steps[position + 1].name
+                self._finished(record, records)
+        except BaseException as exc:
+            self.observer.interrupted(current, type(exc).__name__)
+            raise
+        return RunOutcome(state, tuple(records), resumed=reused)
 
-    def _finish(self, ctx: RunContext, record: StepRecord, records: list[StepRecord]) -> None:
+    def _finished(self, record: StepRecord, records: list[StepRecord]) -> None:
         records.append(record)
         logger.info("step %s %s: %s", record.name, record.status.value, record.detail)
-        if self.journal is not None:
-            self.journal.append(ctx.settings.id, record)
         self.progress.step_finished(record)
-
-    def _attempt(self, step: Step, ctx: RunContext) -> str:
-        clock = ctx.ports.clock
-        start = clock.monotonic()
-        while True:
-            try:
-                return step.run(ctx)
-            except TemporaryError as exc:
-                elapsed = clock.monotonic() - start
-                if elapsed + exc.delay > step.deadline:
-                    raise
-                self.progress.waiting(step.name, elapsed, str(exc))
-                clock.sleep(exc.delay)

@@ -1,6 +1,6 @@
 """Incident notes, as runbook §4.4 asks for them: failed version, restored version, root cause, follow-up.
 
-Built from the run's context and step records only, so the notes say what happened, not what was planned.
+Built from the run's results and step records only, so the notes say what happened, not what was planned.
 """
 
 from __future__ import annotations
@@ -8,7 +8,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gitrollback.models import Incident, RevisionInfo, StepRecord, StepStatus
-from gitrollback.runbook.context import RunContext
+from gitrollback.runbook.context import RunState
+from gitrollback.runbook.results import Assessed, ChangeRequestOpened, KnownGoodChosen, Merged, ObjectsVerified
+from gitrollback.runbook.steps_gitops import rollback_revision
+from gitrollback.settings import ProviderSettings
 
 __all__ = ["build_incident"]
 
@@ -20,27 +23,30 @@ def _describe(info: RevisionInfo | None, fallback: str) -> str:
     return f"{info.short}{tags} {info.summary!r}"
 
 
-def _landing_step(ctx: RunContext) -> tuple[str, str]:
+def _landing_step(settings: ProviderSettings, mode: str) -> tuple[str, str]:
     """The step whose success means the known-good trees are live, and how to say so."""
-    if ctx.mode != "gitops":
+    if mode != "gitops":
         return "apply", "applied"
-    if ctx.settings.sync is not None and ctx.settings.sync.engine != "none":
+    if settings.sync is not None and settings.sync.engine != "none":
         return "sync", "synced by the GitOps controller"
     return "merge", "in git"
 
 
-def _follow_up(ctx: RunContext, error: str | None) -> list[str]:
-    path = ctx.settings.assets.path
+def _follow_up(settings: ProviderSettings, mode: str, state: RunState, error: str | None) -> list[str]:
+    path = settings.assets.path
+    chosen, assessed = state.get(KnownGoodChosen), state.get(Assessed)
     items: list[str] = []
-    if ctx.bad_info is not None:
+    if chosen is not None and chosen.bad is not None:
         items.append(
-            f"fix forward: correct {path} after {ctx.bad_info.short} and re-run the upgrade once it passes review"
+            f"fix forward: correct {path} after {chosen.bad.short} and re-run the upgrade once it passes review"
         )
-    if ctx.mode == "gitops":
-        if ctx.change_request is not None:
-            items.append(f"link the incident to {ctx.change_request.url}")
+    if mode == "gitops":
+        merged, opened = state.get(Merged), state.get(ChangeRequestOpened)
+        cr = merged.change_request if merged else opened.change_request if opened else None
+        if cr is not None:
+            items.append(f"link the incident to {cr.url}")
         items.append(
-            f"{ctx.settings.assets.branch} now carries the known-good trees: a fix forward is a new change on top of "
+            f"{settings.assets.branch} now carries the known-good trees: a fix forward is a new change on top of "
             "it (reverting the rollback commit would bring the failure back)"
         )
     else:
@@ -48,28 +54,35 @@ def _follow_up(ctx: RunContext, error: str | None) -> list[str]:
             "Image Factory's installer reads assets from its own server file system: update them to the fixed (or "
             "known-good) revision before anyone starts install/upgrade/retry, or it re-applies the bad assets"
         )
-    if ctx.leftovers:
+    verified = state.get(ObjectsVerified)
+    if verified is not None and verified.leftovers:
+        namespace = assessed.namespace if assessed else "the target namespace"
         items.append(
-            f"objects not in the known-good set are still in {ctx.namespace} (nothing pruned them): "
-            + ", ".join(ctx.leftovers)
+            f"objects not in the known-good set are still in {namespace} (nothing pruned them): "
+            + ", ".join(verified.leftovers)
         )
     if error:
-        items.append("rollback did not complete: resolve the error above and rerun gitrollback (it is safe to rerun)")
+        items.append("rollback did not complete: resolve the error above and roll back again (the run resumes)")
     return items
 
 
-def build_incident(ctx: RunContext, records: Sequence[StepRecord], error: str | None) -> Incident:
+def build_incident(
+    settings: ProviderSettings, mode: str, state: RunState, records: Sequence[StepRecord], error: str | None
+) -> Incident:
     """The notes for this run."""
-    path = ctx.settings.assets.path
-    job = ctx.failed_job
-    bad = _describe(ctx.bad_info, ctx.known_good.bad_revision[:12] if ctx.known_good else "unknown")
+    path = settings.assets.path
+    chosen, assessed = state.get(KnownGoodChosen), state.get(Assessed)
+    job = assessed.failed_job if assessed else None
+    kg = chosen.known_good if chosen else None
+    bad = _describe(chosen.bad if chosen else None, kg.bad_revision[:12] if kg else "unknown")
     failed_version = f"{path} at {bad}"
     if job is not None:
         failed_version += f", installed as profile {job.asset_version} by job {job.id}"
-    good = _describe(ctx.good_info, ctx.known_good.revision[:12] if ctx.known_good else "not restored")
-    step, how = _landing_step(ctx)
+    good = _describe(chosen.good if chosen else None, kg.revision[:12] if kg else "not restored")
+    step, how = _landing_step(settings, mode)
     if any(r.name == step and r.status is StepStatus.SUCCEEDED for r in records):
-        at = f" as {ctx.synced_revision[:12]}" if ctx.mode == "gitops" and ctx.synced_revision else ""
+        revision = rollback_revision(state)
+        at = f" as {revision[:12]}" if mode == "gitops" and revision else ""
         restored_version = f"{path} at {good} ({how}{at})"
     else:
         restored_version = f"{path} at {good} (NOT {how}: the run stopped before {step} finished)"
@@ -77,10 +90,10 @@ def build_incident(ctx: RunContext, records: Sequence[StepRecord], error: str | 
     causes: list[str] = []
     if job is not None:
         causes.append(f"installer job {job.id} failed: {job.error}")
-    if ctx.readiness_before is not None and ctx.readiness_before.missing_prereqs:
-        causes.append("readiness before rollback: " + "; ".join(ctx.readiness_before.missing_prereqs))
-    if ctx.bad_info is not None:
-        causes.append(f"the failing content came with {ctx.bad_info.short} {ctx.bad_info.summary!r}")
+    if assessed is not None and assessed.readiness is not None and assessed.readiness.missing_prereqs:
+        causes.append("readiness before rollback: " + "; ".join(assessed.readiness.missing_prereqs))
+    if chosen is not None and chosen.bad is not None:
+        causes.append(f"the failing content came with {chosen.bad.short} {chosen.bad.summary!r}")
     if error:
         causes.append(f"rollback stopped: {error}")
 
@@ -89,6 +102,6 @@ def build_incident(ctx: RunContext, records: Sequence[StepRecord], error: str | 
         failed_version=failed_version,
         restored_version=restored_version,
         root_cause=". ".join(causes) if causes else "not determined",
-        follow_up=tuple(_follow_up(ctx, error)),
+        follow_up=tuple(_follow_up(settings, mode, state, error)),
         timeline=timeline,
     )

@@ -11,12 +11,36 @@ earlier run instead of making new ones.
 from __future__ import annotations
 
 from gitrollback.errors import PreconditionFailedError, StepError, WaitTimeoutError
-from gitrollback.models import PlanStep
-from gitrollback.runbook.context import RunContext
-from gitrollback.runbook.engine import Skipped
+from gitrollback.models import ChangeRequest, PlanStep, RollbackCommit
+from gitrollback.ports import ChangeRequestReader
+from gitrollback.runbook.context import RunState, StepContext
+from gitrollback.runbook.results import (
+    ChangeRequestOpened,
+    Committed,
+    KnownGoodChosen,
+    MarkerPending,
+    MarkerRecorded,
+    Merged,
+    Pushed,
+    ReadinessChecked,
+    Skipped,
+    SmokeBuilt,
+    StepResult,
+    Synced,
+)
 from gitrollback.runbook.sync_engines import controller_label
+from gitrollback.settings import GitOpsSettings
 
-__all__ = ["ChangeRequestStep", "CommitStep", "MarkerStep", "MergeStep", "PushStep", "SyncStep", "rollback_branch"]
+__all__ = [
+    "ChangeRequestStep",
+    "CommitStep",
+    "MarkerStep",
+    "MergeStep",
+    "PushStep",
+    "SyncStep",
+    "rollback_branch",
+    "rollback_revision",
+]
 
 
 def rollback_branch(provider_id: str, bad: str, good: str) -> str:
@@ -24,9 +48,30 @@ def rollback_branch(provider_id: str, bad: str, good: str) -> str:
     return f"gitrollback/{provider_id}/{bad[:7]}-to-{good[:7]}"
 
 
-def _require(ctx: RunContext, step: str) -> None:
-    if ctx.known_good is None or ctx.settings.gitops is None:  # pragma: no cover - earlier steps guarantee both
-        raise PreconditionFailedError("gitops rollback needs a known-good revision and a gitops config", step=step)
+def rollback_revision(state: RunState) -> str | None:
+    """The commit the sync engine must reach: the merge commit, the pushed commit (``scm: direct``), or the tip
+    that already carries the known-good trees."""
+    merged = state.get(Merged)
+    if merged is not None:
+        return merged.revision
+    commit = _commit(state)
+    if commit is None:
+        return None
+    return commit.base if commit.already_rolled_back else commit.sha
+
+
+def _commit(state: RunState) -> RollbackCommit | None:
+    pushed = state.get(Pushed)
+    if pushed is not None:
+        return pushed.commit
+    committed = state.get(Committed)
+    return committed.commit if committed is not None else None
+
+
+def _gitops(ctx: StepContext, step: str) -> GitOpsSettings:
+    if ctx.settings.gitops is None:  # pragma: no cover - assess refuses a gitops provider without one
+        raise PreconditionFailedError("gitops rollback needs a gitops config", step=step)
+    return ctx.settings.gitops
 
 
 class CommitStep:
@@ -34,12 +79,12 @@ class CommitStep:
 
     name = "commit"
     reads_only = False
-    deadline = 0.0
 
-    def plan(self, ctx: RunContext) -> PlanStep:
-        kg, g = ctx.known_good, ctx.settings.gitops
-        if kg is None or g is None:
+    def plan(self, ctx: StepContext) -> PlanStep:
+        chosen, g = ctx.state.get(KnownGoodChosen), ctx.settings.gitops
+        if chosen is None or g is None:
             return PlanStep(self.name, "commit the known-good asset trees on a rollback branch", mutates=True)
+        kg = chosen.known_good
         branch = rollback_branch(ctx.settings.id, kg.bad_revision or "0000000", kg.revision)
         return PlanStep(
             self.name,
@@ -48,24 +93,27 @@ class CommitStep:
             mutates=True,
         )
 
-    def run(self, ctx: RunContext) -> str:
-        _require(ctx, self.name)
-        assert ctx.known_good is not None and ctx.settings.gitops is not None and ctx.ports.workspace is not None
-        kg = ctx.known_good
+    def run(self, ctx: StepContext) -> Committed:
+        g = _gitops(ctx, self.name)
+        kg = ctx.state.require(KnownGoodChosen, self.name).known_good
+        if ctx.ports.workspace is None:  # pragma: no cover - from_settings builds one for gitops providers
+            raise PreconditionFailedError("no rollback workspace adapter", step=self.name)
+        failed = ctx.assessed.failed_job
         commit = ctx.ports.workspace.prepare(
             provider_id=ctx.settings.id,
             bad=kg.bad_revision,
             good=kg.revision,
             paths=[ctx.settings.assets.path],
-            strategy=ctx.settings.gitops.strategy,
-            failed_job=ctx.failed_job.id if ctx.failed_job else None,
+            strategy=g.strategy,
+            failed_job=failed.id if failed else None,
             context=kg.reason,
         )
-        ctx.rollback_commit = commit
         if commit.already_rolled_back:
-            return f"{ctx.settings.assets.branch} already carries the known-good trees: nothing to commit"
-        reuse = "reused the commit from an earlier run" if not commit.created else "committed"
-        return f"{reuse} {commit.sha[:12]} on {commit.branch} ({commit.strategy})"
+            detail = f"{ctx.settings.assets.branch} already carries the known-good trees: nothing to commit"
+        else:
+            reuse = "reused the commit from an earlier run" if not commit.created else "committed"
+            detail = f"{reuse} {commit.sha[:12]} on {commit.branch} ({commit.strategy})"
+        return Committed(commit, detail)
 
 
 class PushStep:
@@ -73,42 +121,41 @@ class PushStep:
 
     name = "push"
     reads_only = False
-    deadline = 0.0
 
-    def plan(self, ctx: RunContext) -> PlanStep:
+    def plan(self, ctx: StepContext) -> PlanStep:
         g = ctx.settings.gitops
         direct = g is not None and g.scm == "direct"
         where = f"the tracked branch {ctx.settings.assets.branch}" if direct else "the rollback branch"
         return PlanStep(self.name, f"push {where} to {ctx.settings.assets.repo}", mutates=True)
 
-    def run(self, ctx: RunContext) -> str:
-        commit, g = ctx.rollback_commit, ctx.settings.gitops
-        if commit is None or g is None or ctx.ports.workspace is None:  # pragma: no cover
-            raise PreconditionFailedError("nothing to push", step=self.name)
+    def run(self, ctx: StepContext) -> StepResult:
+        g = _gitops(ctx, self.name)
+        commit = ctx.state.require(Committed, self.name).commit
         if commit.already_rolled_back:
             return Skipped("nothing was committed")
+        if ctx.ports.workspace is None:  # pragma: no cover
+            raise PreconditionFailedError("no rollback workspace adapter", step=self.name)
         pushed = ctx.ports.workspace.push(commit, direct=g.scm == "direct")
-        ctx.rollback_commit = pushed
         target = ctx.settings.assets.branch if g.scm == "direct" else pushed.branch
-        return f"pushed {pushed.sha[:12]} to {target}"
+        return Pushed(pushed, f"pushed {pushed.sha[:12]} to {target}")
 
 
-def _body(ctx: RunContext) -> str:
-    kg, job, commit = ctx.known_good, ctx.failed_job, ctx.rollback_commit
-    assert kg is not None and commit is not None
+def _body(ctx: StepContext, commit: RollbackCommit) -> str:
+    chosen = ctx.state.require(KnownGoodChosen, "change-request")
+    kg, job, before = chosen.known_good, ctx.assessed.failed_job, ctx.assessed.readiness
     sync = ctx.settings.sync
     lines = [
         f"gitrollback restores `{ctx.settings.assets.path}` for Image Factory provider `{ctx.settings.label}` "
         f"(`{ctx.settings.id}`) to its last known-good revision.",
         "",
-        f"- **Bad revision:** {kg.bad_revision}" + (f" ({ctx.bad_info.summary})" if ctx.bad_info else ""),
-        f"- **Known-good revision:** {kg.revision}" + (f" ({ctx.good_info.summary})" if ctx.good_info else ""),
+        f"- **Bad revision:** {kg.bad_revision}" + (f" ({chosen.bad.summary})" if chosen.bad else ""),
+        f"- **Known-good revision:** {kg.revision} ({chosen.good.summary})",
         f"- **Why this revision:** {kg.reason} (evidence: {kg.source})",
     ]
     if job is not None:
         lines.append(f"- **Failed installer job:** `{job.id}`: {job.error}")
-    if ctx.readiness_before is not None and ctx.readiness_before.missing_prereqs:
-        lines.append("- **Readiness:** " + "; ".join(ctx.readiness_before.missing_prereqs))
+    if before is not None and before.missing_prereqs:
+        lines.append("- **Readiness:** " + "; ".join(before.missing_prereqs))
     lines += [
         f"- **Rollback commit:** {commit.sha} ({commit.strategy})",
         "",
@@ -131,9 +178,8 @@ class ChangeRequestStep:
 
     name = "change-request"
     reads_only = False
-    deadline = 0.0
 
-    def plan(self, ctx: RunContext) -> PlanStep:
+    def plan(self, ctx: StepContext) -> PlanStep:
         g = ctx.settings.gitops
         if g is None or g.scm == "direct":
             return PlanStep(self.name, "no change request (scm: direct pushes straight to the tracked branch)")
@@ -143,71 +189,80 @@ class ChangeRequestStep:
             self.name, f"open a {kind} on {g.project} into {ctx.settings.assets.branch}", extras, mutates=True
         )
 
-    def run(self, ctx: RunContext) -> str:
-        g, commit, host = ctx.settings.gitops, ctx.rollback_commit, ctx.ports.host
-        if g is None or commit is None:  # pragma: no cover
-            raise PreconditionFailedError("no rollback commit", step=self.name)
+    def run(self, ctx: StepContext) -> StepResult:
+        g, host = _gitops(ctx, self.name), ctx.ports.host
         if g.scm == "direct":
             return Skipped("scm is direct")
-        if commit.already_rolled_back:
+        commit = _commit(ctx.state)
+        if commit is None or commit.already_rolled_back:
             return Skipped("nothing was committed")
         if host is None:  # pragma: no cover - from_settings builds one for github/gitlab
             raise PreconditionFailedError(f"no source host adapter for scm {g.scm}", step=self.name)
-        assert ctx.known_good is not None
-        title = f"Roll back {ctx.settings.assets.path} to {ctx.known_good.revision[:12]} ({ctx.settings.label})"
+        kg = ctx.state.require(KnownGoodChosen, self.name).known_good
+        title = f"Roll back {ctx.settings.assets.path} to {kg.revision[:12]} ({ctx.settings.label})"
         cr = host.open_change_request(
             source_branch=commit.branch,
             target_branch=ctx.settings.assets.branch,
             title=title,
-            body=_body(ctx),
+            body=_body(ctx, commit),
             labels=g.labels,
             reviewers=g.reviewers,
         )
-        ctx.change_request = cr
         verb = "opened" if cr.created else ("found (description updated)" if cr.body_updated else "found")
         refused = f"; could not request a review from {', '.join(cr.reviewers_refused)}" if cr.reviewers_refused else ""
-        return f"{verb} {cr.url}{refused}"
+        return ChangeRequestOpened(cr, f"{verb} {cr.url}{refused}")
 
 
 class MergeStep:
-    """Merge the change request (``auto_merge``) or wait for a person to merge it."""
+    """Merge the change request (``auto_merge``) or wait for a person to merge it.
+
+    It reads the change request again first, so a rerun after someone merged it meanwhile goes straight on.
+    """
 
     name = "merge"
     reads_only = False
-    deadline = 0.0
 
-    def plan(self, ctx: RunContext) -> PlanStep:
+    def plan(self, ctx: StepContext) -> PlanStep:
         g = ctx.settings.gitops
         if g is None or g.scm == "direct":
             return PlanStep(self.name, "no merge needed (direct push)")
         how = "merge it (auto_merge)" if g.auto_merge else f"wait up to {g.merge_timeout:.0f}s for it to be merged"
         return PlanStep(self.name, how, mutates=g.auto_merge)
 
-    def run(self, ctx: RunContext) -> str:
-        g, cr, host, commit = ctx.settings.gitops, ctx.change_request, ctx.ports.host, ctx.rollback_commit
-        if g is None or commit is None:  # pragma: no cover
-            raise PreconditionFailedError("no rollback commit", step=self.name)
-        if g.scm == "direct" or commit.already_rolled_back:
-            ctx.synced_revision = commit.sha if not commit.already_rolled_back else commit.base
+    def run(self, ctx: StepContext) -> StepResult:
+        g, host = _gitops(ctx, self.name), ctx.ports.host
+        opened = ctx.state.get(ChangeRequestOpened)
+        if opened is None:
             return Skipped("nothing to merge")
-        if cr is None or host is None:  # pragma: no cover
-            raise PreconditionFailedError("no change request", step=self.name)
+        if host is None:  # pragma: no cover
+            raise PreconditionFailedError("no source host adapter", step=self.name)
+        cr: ChangeRequest = opened.change_request
+        if isinstance(host, ChangeRequestReader):  # read it again: it may have been merged (or closed) meanwhile
+            cr = host.get_change_request(cr.number)
+        if cr.state == "closed":
+            raise StepError(
+                f"{cr.url} was closed without being merged",
+                step=self.name,
+                kind="change_request_closed",
+                hint="reopen and merge it, then rerun (the run resumes here)",
+            )
         if cr.state != "merged":
             if g.auto_merge:
-                cr = host.merge(cr.number, message=f"Merge gitrollback rollback {commit.sha[:12]}")
+                commit = _commit(ctx.state)
+                sha = commit.sha[:12] if commit else cr.head_sha[:12]
+                cr = host.merge(cr.number, message=f"Merge gitrollback rollback {sha}")
             elif g.wait_for_merge:
                 cr = host.wait_merged(cr.number, timeout=g.merge_timeout)
             else:
                 raise StepError(
                     f"{cr.url} is open and neither auto_merge nor wait_for_merge is set",
                     step=self.name,
-                    hint="merge it, then rerun gitrollback: it will find the merged change request and continue",
+                    kind="merge_required",
+                    hint="merge it, then rerun: the run finds the merged change request and continues",
                 )
-        ctx.change_request = cr
         if not cr.merge_commit:  # pragma: no cover - hosts report it for merged change requests
             raise StepError(f"{cr.url} is merged but the host reports no merge commit", step=self.name)
-        ctx.synced_revision = cr.merge_commit
-        return f"merged as {cr.merge_commit[:12]}"
+        return Merged(cr, cr.merge_commit, f"merged as {cr.merge_commit[:12]}")
 
 
 class SyncStep:
@@ -215,9 +270,8 @@ class SyncStep:
 
     name = "sync"
     reads_only = False
-    deadline = 0.0
 
-    def plan(self, ctx: RunContext) -> PlanStep:
+    def plan(self, ctx: StepContext) -> PlanStep:
         s = ctx.settings.sync
         if s is None or s.engine == "none":
             return PlanStep(self.name, "no sync engine configured: rely on the controller's own polling")
@@ -248,12 +302,12 @@ class SyncStep:
             mutates=True,
         )
 
-    def run(self, ctx: RunContext) -> str:
-        s, engine, revision = ctx.settings.sync, ctx.ports.sync, ctx.synced_revision
+    def run(self, ctx: StepContext) -> StepResult:
+        s, engine, revision = ctx.settings.sync, ctx.ports.sync, rollback_revision(ctx.state)
         if s is None or s.engine == "none" or engine is None:
             return Skipped("no sync engine configured")
-        if revision is None:  # pragma: no cover - merge/push set it
-            raise PreconditionFailedError("no revision to sync to", step=self.name)
+        if revision is None:  # pragma: no cover - merge/push/commit give one
+            raise StepError("no revision to sync to", step=self.name)
         status = engine.status(s.app)
         if not (status.revision == revision and status.sync_status == "Synced" and status.health == "Healthy"):
             engine.sync(s.app, revision=revision, prune=s.prune)
@@ -267,13 +321,13 @@ class SyncStep:
                     f"{s.app} applied {revision[:12]} but stays OutOfSync: the cluster still has objects that "
                     "revision no longer defines",
                     step=self.name,
+                    kind="sync_needs_prune",
                     hint="set sync.prune: true (or delete those objects) and rerun; the rollback commit is reused",
                 ) from exc
             raise
-        ctx.sync_status = status
         state = "Synced and Healthy" if s.engine == "argocd" else "applied and ready"
         warnings = "".join(f"; WARNING: {w}" for w in status.warnings)
-        return f"{controller_label(s)} is {state} at {status.revision[:12]}{warnings}"
+        return Synced(status, f"{controller_label(s)} is {state} at {status.revision[:12]}{warnings}")
 
 
 class MarkerStep:
@@ -281,26 +335,30 @@ class MarkerStep:
 
     name = "marker"
     reads_only = False
-    deadline = 0.0
 
-    def plan(self, ctx: RunContext) -> PlanStep:
+    def plan(self, ctx: StepContext) -> PlanStep:
         g = ctx.settings.gitops
         if g is None or not g.markers:
             return PlanStep(self.name, "no marker (gitops.markers is false)")
         return PlanStep(self.name, f"tag the verified revision gitrollback/verified/{ctx.settings.id}/<time>", (), True)
 
-    def run(self, ctx: RunContext) -> str:
-        g, ws, revision = ctx.settings.gitops, ctx.ports.workspace, ctx.synced_revision
+    def run(self, ctx: StepContext) -> StepResult:
+        g, ws, revision = ctx.settings.gitops, ctx.ports.workspace, rollback_revision(ctx.state)
         if g is None or not g.markers or ws is None or revision is None:
             return Skipped("markers are off")
+        chosen = ctx.state.get(KnownGoodChosen)
+        build, readiness = ctx.state.get(SmokeBuilt), ctx.state.get(ReadinessChecked)
+        failed = ctx.assessed.failed_job
         evidence = {
             "run_id": ctx.options.run_id,
-            "failed_job": ctx.failed_job.id if ctx.failed_job else None,
-            "restored_from": ctx.known_good.revision if ctx.known_good else None,
-            "smoke_build": ctx.smoke_build.id if ctx.smoke_build else None,
-            "readiness": ctx.readiness_after.status if ctx.readiness_after else None,
+            "failed_job": failed.id if failed else None,
+            "restored_from": chosen.known_good.revision if chosen else None,
+            "smoke_build": build.build.id if build else None,
+            "readiness": readiness.readiness.status if readiness else None,
         }
-        ctx.marker = ws.record_marker(
-            revision, provider_id=ctx.settings.id, at=ctx.ports.clock.now(), evidence=evidence
-        )
-        return f"recorded {ctx.marker}"
+        pending = ctx.state.get(MarkerPending, self.name)
+        at = pending.at if pending is not None else ctx.ports.clock.now().replace(microsecond=0)
+        if pending is None:
+            ctx.checkpoint(MarkerPending(at, f"marker time {at.isoformat()}"))
+        tag = ws.record_marker(revision, provider_id=ctx.settings.id, at=at, evidence=evidence)
+        return MarkerRecorded(tag, f"recorded {tag}")

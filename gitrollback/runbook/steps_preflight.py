@@ -12,8 +12,8 @@ from __future__ import annotations
 from gitrollback.models import PlanStep
 from gitrollback.ports import LeaseStore
 from gitrollback.preflight import checked_ports, needs_for, run_preflight
-from gitrollback.runbook.context import RunContext
-from gitrollback.runbook.steps_apply import prune_enabled
+from gitrollback.runbook.context import StepContext
+from gitrollback.runbook.results import PreflightPassed, Rendered
 
 __all__ = ["PreflightStep"]
 
@@ -23,10 +23,9 @@ class PreflightStep:
 
     name = "preflight"
     reads_only = True
-    deadline = 0.0
 
     @staticmethod
-    def _ports(ctx: RunContext) -> list[tuple[str, object]]:
+    def _ports(ctx: StepContext) -> list[tuple[str, object]]:
         p = ctx.ports
         return checked_ports(
             mode=ctx.mode,
@@ -38,23 +37,24 @@ class PreflightStep:
             checks=ctx.options.access_checks,
         )
 
-    def plan(self, ctx: RunContext) -> PlanStep:
+    def plan(self, ctx: StepContext) -> PlanStep:
         return PlanStep(
             self.name,
             "verify every credential and permission the run needs (read-only; stops naming every problem)",
             tuple(name for name, _ in self._ports(ctx)),
         )
 
-    def run(self, ctx: RunContext) -> str:
+    def run(self, ctx: StepContext) -> PreflightPassed:
+        rendered = ctx.state.get(Rendered)
         needs = needs_for(
             ctx.settings,
             ctx.mode,
-            namespace=ctx.namespace,
-            manifests=ctx.manifests,
+            namespace=ctx.assessed.namespace,
+            manifests=list(rendered.manifests) if rendered is not None else [],
             cluster=ctx.ports.cluster is not None,
             lease=isinstance(ctx.ports.cluster, LeaseStore),
-            added=ctx.added,
-            prune=prune_enabled(ctx),
+            added=list(rendered.added) if rendered is not None else [],
+            prune=ctx.prune,
         )
         result = run_preflight(self._ports(ctx), needs)
-        return result.describe()
+        return PreflightPassed(result.describe())

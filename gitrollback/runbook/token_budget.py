@@ -11,7 +11,7 @@ the waits the config allows. Too short a token gives a warning in the ``assess``
 from __future__ import annotations
 
 from gitrollback.errors import PreconditionFailedError
-from gitrollback.runbook.context import RunContext
+from gitrollback.runbook.context import StepContext
 from gitrollback.settings import ProviderSettings
 
 __all__ = ["check_token_budget", "wait_budget"]
@@ -33,7 +33,7 @@ def wait_budget(settings: ProviderSettings, mode: str) -> float:
     return total
 
 
-def check_token_budget(ctx: RunContext, step: str) -> str:
+def check_token_budget(ctx: StepContext, step: str, *, mode: str | None = None) -> str:
     """A warning when the static token expires before the run's waits could end ("" when it does not).
 
     Raises:
@@ -43,7 +43,7 @@ def check_token_budget(ctx: RunContext, step: str) -> str:
     if expiry is None:
         return ""
     left = (expiry - ctx.ports.clock.now()).total_seconds()
-    budget = wait_budget(ctx.settings, ctx.mode)
+    budget = wait_budget(ctx.settings, mode or ctx.mode)
     if left >= budget:
         return ""
     stamp = expiry.strftime("%H:%M:%SZ")

@@ -18,7 +18,8 @@ Argo CD's message: ``failed to generate manifest for source 1 of 1: rpc error: c
 `kustomize build <path to cached source>/PATH` failed exit status 1: Error: ...`` (the repo-server's error
 sanitizer replaces its checkout directory with ``<path to cached source>``, ``getRepoSanitizerRegex``; kubectl
 prints ``error:`` where the kustomize CLI prints ``Error:``, which is rewritten). Output is read as Argo CD reads
-it (``sigs.k8s.io/yaml``, see ``_k8s_yaml``), with the simulator's own value types.
+it (``kube.SplitYAML``: apimachinery's YAML-or-JSON decoder over ``sigs.k8s.io/yaml``, see ``_k8s_yaml``), with the
+simulator's own value types.
 
 Renders are cached process-wide by (commit tree id, path, source options): tree ids are content addresses, so
 the cache is never stale, and an unchanged commit renders once however often the controller compares it.
@@ -252,8 +253,8 @@ class GitReader:
             cause = f"exit status {done.returncode}" if done.returncode > 0 else f"signal: {-done.returncode}"
             raise _generate_error("Unknown", f"`{shown}` failed {cause}: {stderr}")
         try:
-            docs = _k8s_yaml.load_all(done.stdout)
-        except _k8s_yaml.YAMLError as exc:  # kube.SplitYAML; kustomize's own output always parses
+            docs = _k8s_yaml.decode_manifest_stream(done.stdout)
+        except _k8s_yaml.GoDecodeError as exc:  # kube.SplitYAML; kustomize's own output always parses
             raise _generate_error("Unknown", f"failed to unmarshal manifest: {exc}") from exc
         return _expand(docs)
 
@@ -315,7 +316,7 @@ def _flux_build(reader: GitReader, sha: str, rel: str, root: str) -> list[Render
         if done.returncode != 0:
             text = done.stderr.decode("utf-8", "replace").strip().replace(str(top), root)
             raise BuildError(re.sub(r"^error: ", "", text))
-        return _expand(_k8s_yaml.load_all(done.stdout))
+        return _expand(_k8s_yaml.decode_manifest_stream(done.stdout))
 
 
 def _find_manifests(app_dir: Path, *, recurse: bool) -> list[RenderedObject]:
@@ -372,11 +373,13 @@ def _yaml_objects(name: str, text: bytes) -> list[RenderedObject]:
     """
     docs: list[Any] = []
     try:
-        for doc in _k8s_yaml.iter_all(text):
+        for doc in _k8s_yaml.iter_manifest_stream(text):
+            if doc is None:  # an empty document
+                continue
             if not isinstance(doc, Mapping) or not doc.get("kind"):  # unstructured decoding needs a kind
                 raise ValueError(f"Object 'Kind' is missing in '{json.dumps(doc, separators=(',', ':'))}'")
             docs.append(doc)
-    except (_k8s_yaml.YAMLError, ValueError) as exc:
+    except (_k8s_yaml.GoDecodeError, ValueError) as exc:
         if docs or all(marker in text for marker in (b"apiVersion:", b"kind:", b"metadata:")):
             raise _generate_error(
                 "FailedPrecondition", f'Failed to unmarshal "{name}": failed to unmarshal manifest: {exc}'

@@ -36,7 +36,7 @@ def _load() -> tuple[tuple[ResourceType, ...], dict[tuple[str, str, str], Mappin
     schemas: dict[tuple[str, str, str], Mapping[str, Any]] = {}
     root = resources.files("gitrollback.testing") / "specs"
     for name in _SPECS:
-        crd = _k8s_yaml.load(root.joinpath(name).read_bytes())
+        crd = _k8s_yaml.unmarshal(root.joinpath(name).read_bytes())
         spec, names = crd["spec"], crd["spec"]["names"]
         served = [v for v in spec["versions"] if v.get("served")]
         storage = [v["name"] for v in served if v.get("storage")] + [v["name"] for v in served if not v.get("storage")]

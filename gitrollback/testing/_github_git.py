@@ -1,8 +1,8 @@
 """Git plumbing on the GitHub simulator's bare repositories: branch tips, merge trees, merge commits.
 
 The simulator's pull requests are backed by real bare repositories, so "merge" must produce a real merge
-commit on the base branch without a work tree. ``git merge-tree --write-tree`` (git >= 2.38; the test
-machines run 2.39, ``test-infra.md`` preamble) computes the merged tree in the object database and exits 1
+commit on the base branch without a work tree. ``git merge-tree --write-tree`` (git >= 2.38: the mode came with
+git 2.38.0, git-merge-tree(1); checked on git 2.39) computes the merged tree in the object database and exits 1
 on conflicts; ``git commit-tree`` and a compare-and-swap ``git update-ref`` then move the branch, so a push
 that lands between reading the base and writing the merge is detected instead of overwritten.
 

@@ -2,11 +2,12 @@
 
 The real apiserver tracks, per manager, the set of fields it last wrote (``metadata.managedFields``), and
 server-side apply uses those sets to detect conflicts and to remove fields a manager stopped sending
-(``gitops-apis.md`` §4.2); Update operations (PUT, merge/JSON/strategic patches) never conflict and take
-over whatever they changed. This module holds that pure arithmetic (``server_side_apply``,
-``claim_update``) so ``ClusterState`` only has to lock, stamp and store.
+(kubernetes-sigs/structured-merge-diff ``merge/update.go``, ``Updater.Apply``; the Kubernetes documentation's
+"Server-Side Apply", https://kubernetes.io/docs/reference/using-api/server-side-apply/); Update operations (PUT,
+merge/JSON/strategic patches) never conflict and take over whatever they changed. This module holds that pure
+arithmetic (``server_side_apply``, ``claim_update``) so ``ClusterState`` only has to lock, stamp and store.
 
-Simplification (decided here, documented for the contract in ``gitops-apis.md`` §4.2): maps are granular,
+Simplification (decided here, documented in ``docs/testing.md``, "KubernetesSimulator"): maps are granular,
 every list is *atomic* (owned and compared as a whole). That is exactly what structured-merge-diff does for
 schemaless custom resources such as Tekton's (``x-kubernetes-preserve-unknown-fields``); built-in kinds keyed
 by ``name`` (containers, env) are coarser here than on a real server. A path is a tuple of map keys; an
@@ -256,10 +257,11 @@ def decode_fields(fields: Mapping[str, Any], prefix: FieldPath = ()) -> set[Fiel
 
 
 def _apply_conflict(conflicts: list[tuple[ManagerEntry, FieldPath]]) -> StoreError:
-    """apimachinery ``NewConflictError``: details carry only the causes (``gitops-apis.md`` §4.2).
+    """apimachinery ``NewConflictError``: details carry only the causes (kubernetes/apimachinery
+    ``pkg/util/managedfields/internal/conflict.go``, ``NewConflictError``; ``pkg/api/errors``, ``NewApplyConflict``).
 
-    The contract calls the cause's kind ``type`` (the Go field name); on the wire ``StatusCause.Type`` is
-    tagged ``json:"reason"``, so that is the key clients (lightkube's ``StatusCause.reason``) read.
+    Go calls the cause's kind ``Type``; on the wire ``StatusCause.Type`` is tagged ``json:"reason"``
+    (``pkg/apis/meta/v1/types.go``), so that is the key clients (lightkube's ``StatusCause.reason``) read.
     """
     ordered = sorted(conflicts, key=lambda c: (c[0].describe(), c[1]))
     causes = [
@@ -297,10 +299,11 @@ def server_side_apply(
     """Merge an apply configuration over ``live`` and update ``entries`` in place.
 
     A main-resource apply merges everything but ``status`` and returns the object without it; a ``status``
-    subresource apply merges only ``status`` and returns the whole object (``gitops-apis.md`` §4.2: writes
-    to ``/status`` ignore everything else). Raises ``StoreError`` 409 Conflict when a field another manager
-    owns would change and ``force`` is false; with ``force`` the fields change hands. Fields this manager
-    applied before and no longer sends are removed unless another manager still owns them.
+    subresource apply merges only ``status`` and returns the whole object (writes to ``/status`` ignore everything
+    else: apiextensions-apiserver ``pkg/registry/customresource/status_strategy.go``, ``PrepareForUpdate``). Raises
+    ``StoreError`` 409 Conflict when a field another manager owns would change and ``force`` is false; with
+    ``force`` the fields change hands. Fields this manager applied before and no longer sends are removed unless
+    another manager still owns them.
     """
     if subresource == "status":
         merged = merge_applied(dict(live), {"status": applied.get("status") or {}})

@@ -144,9 +144,9 @@ def decode_body(request: Request) -> Any:
             if request.body.lstrip().startswith(b"{"):
                 with contextlib.suppress(ValueError):
                     return json.loads(request.body.decode("utf-8"))
-            return _k8s_yaml.load(request.body)
+            return _k8s_yaml.unmarshal(request.body)
         return json.loads(request.body.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError, _k8s_yaml.YAMLError) as exc:
+    except (ValueError, UnicodeDecodeError, _k8s_yaml.GoDecodeError) as exc:
         raise StoreError(400, "BadRequest", f"error decoding request body: {exc}") from exc
 
 

@@ -1,12 +1,15 @@
 """The non-apply PATCH bodies the Kubernetes simulator understands.
 
-``test-infra.md`` §3.0 lists who sends what: JSON merge patch (RFC 7386) from kubectl annotate,
-``patch --type=merge``, lightkube ``PatchType.MERGE`` and Flux; JSON patch (RFC 6902) from lightkube
-``PatchType.JSON``; strategic merge patch from kubectl and lightkube by default. A real apiserver accepts the
-strategic form only for built-in kinds (custom resources get 415), so the router checks the kind first and
-this module only approximates it: lists of maps that all carry ``name`` merge by name (the ``patchMergeKey``
-of containers, env, ports and volumes), other lists replace, and ``$patch``/``$setElementOrder``
-directives are honoured or dropped.
+Who sends what: JSON merge patch (RFC 7386) from kubectl annotate (kubernetes/kubectl
+``pkg/cmd/annotate/annotate.go``, ``jsonpatch.CreateMergePatch``), ``kubectl patch --type=merge``, lightkube
+``PatchType.MERGE`` and Flux's reconcile requests (fluxcd/flux2 ``cmd/flux/reconcile.go``); JSON patch (RFC 6902)
+from lightkube ``PatchType.JSON``; strategic merge patch from ``kubectl patch`` and lightkube's ``Client.patch`` by
+default. A real apiserver accepts the strategic form only for built-in kinds: custom resources get 415
+(kubernetes/kubernetes ``staging/src/k8s.io/apiextensions-apiserver/pkg/apiserver/customresource_handler.go``,
+``supportedTypes``: JSON patch, merge patch and apply only), so the router checks the kind first and this module
+only approximates it: lists of maps that all carry ``name`` merge by name (the ``patchMergeKey`` of containers,
+env, ports and volumes), other lists replace, and ``$patch``/``$setElementOrder`` directives are honoured or
+dropped.
 
 Every function raises ``PatchError`` (a ``ValueError``) for a body that cannot be applied; the router turns
 it into the Status the real server sends.

@@ -2,10 +2,11 @@
 
 Label selectors follow apimachinery ``labels.Parse``: comma-separated requirements ``k=v``, ``k==v``,
 ``k!=v``, ``k in (a,b)``, ``k notin (a,b)``, ``k`` (exists), ``!k`` (does not exist) and ``k>n``/``k<n``.
-Field selectors support what every custom resource supports (``gitops-apis.md`` §3: ``metadata.name`` and
-``metadata.namespace`` with ``=``, ``==`` and ``!=``); any other field is refused the way the apiserver
-refuses it for CRDs. A malformed selector raises ``SelectorError``, which the router answers with 400
-BadRequest.
+Field selectors support what every custom resource supports: ``metadata.name`` and ``metadata.namespace`` with
+``=``, ``==`` and ``!=`` (kubernetes/kubernetes
+``staging/src/k8s.io/apiextensions-apiserver/pkg/registry/customresource/strategy.go``, ``objectMetaFieldsSet``; a
+CRD's ``selectableFields`` are not modelled). Any other field is refused the way the apiserver refuses it for CRDs.
+A malformed selector raises ``SelectorError``, which the router answers with 400 BadRequest.
 """
 
 from __future__ import annotations

@@ -106,7 +106,7 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         return  # simulators keep a request log instead of writing to stderr
 
-    def _read_body(self) -> bytes:
+    def _read_body(self) -> bytes | None:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             chunks: list[bytes] = []
             while True:
@@ -121,17 +121,27 @@ class _Handler(BaseHTTPRequestHandler):
                 self.rfile.readline()
             return b"".join(chunks)
         length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            # The client went away mid-body (a killed process). Go's net/http hands the handler a body whose Read
+            # ends in io.ErrUnexpectedEOF (net/http/transfer.go, body.Read), so the JSON decode fails and nothing
+            # is created; a simulator must not act on the truncated request either (None: drop it).
+            return None
+        return body
 
     def _dispatch(self) -> None:
         split = urlsplit(self.path)
+        body = self._read_body()
+        if body is None:
+            self.close_connection = True
+            return
         request = Request(
             method=self.command,
             raw_path=split.path,
             path=split.path,
             query=parse_qs(split.query, keep_blank_values=True),
             headers=dict(self.headers.items()),
-            body=self._read_body(),
+            body=body,
             host=self.headers.get("Host", f"127.0.0.1:{self.server.server_address[1]}"),
         )
         owner = self.server.owner

@@ -441,7 +441,8 @@ def _project(world: World) -> str:
 
 
 def test_build_create_start_status_get(frozen: World) -> None:
-    """A build is created queued (201), started (202), and status/get report it running with its name."""
+    """A build is created queued (201, with the name sent), started (202), and status/get report it running; a read
+    names it as Image Factory stores it (``Build #1``), not as it was sent."""
     project = _project(frozen)
     with frozen.client() as client:
         build = client.create_build(_build_payload(frozen, project))
@@ -449,7 +450,7 @@ def test_build_create_start_status_get(frozen: World) -> None:
         client.start_build(build.id)
         assert client.build_status(build.id).status == "running"
         full = client.get_build(build.id)
-        assert (full.id, full.status, full.name) == (build.id, "running", "smoke")
+        assert (full.id, full.status, full.name) == (build.id, "running", "Build #1")
         assert full.started_at is not None
     statuses = [(q.method, q.path.rsplit("/", 1)[-1], r.status) for q, r in frozen.sim.requests if "builds" in q.path]
     assert statuses[:2] == [("POST", "builds", 201), ("POST", "start", 202)]

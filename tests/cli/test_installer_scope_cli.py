@@ -152,7 +152,7 @@ def test_run_shows_the_table_before_asking_and_no_changes_nothing(
     monkeypatch.setattr("builtins.input", lambda prompt: asked.append(cap.err.getvalue()) or "n")
     before = _state(world)
     code, _, err = _run(cap, ["run", "--prune", "--config", str(world.config_path)], world)
-    assert code == EXIT_REFUSED and "Not confirmed" in err
+    assert code == EXIT_REFUSED and "not confirmed: nothing was changed" in err
     assert "Changes in namespace" in asked[0] and "prune     Task/kaniko-build" in asked[0]
     assert _state(world) == before
 

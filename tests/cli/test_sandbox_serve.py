@@ -66,7 +66,7 @@ def test_interrupt_exits_130(monkeypatch) -> None:
     monkeypatch.setattr("gitrollback.cli.sandbox.run_sandbox", interrupted)
     err = io.StringIO()
     assert main(["sandbox"], env={}, output=Output(io.StringIO(), err)) == EXIT_INTERRUPTED
-    assert "safe to rerun" in err.getvalue()
+    assert "resumes where it stopped" in err.getvalue()
 
 
 def test_serve_a_flux_world_and_plan_against_it(tmp_path: Path) -> None:

@@ -5,8 +5,9 @@ representative route, and runs ``gitrollback run --yes --json`` in-process. The 
 
 - **recovered**: exit 0 and the same end state as a rollback without faults (the cluster's Tekton objects, the
   provider's status and, in gitops mode, the GitOps branch and Argo CD);
-- **failed clearly**: exit 1 with the failed step and an error of the expected kind, a journal that records the steps
-  in order up to that one, and, once the remote behaves again, a rerun that completes with that same end state.
+- **failed clearly**: exit 1 with the failed step and an error of the expected kind, a journal that records the steps'
+  results in order up to that one, that step's failure and the run's end, and, once the remote behaves again,
+  ``run --resume RUN_ID`` of that run completes it with that same end state, reusing the steps that finished.
 
 Delays run on the simulated clock and cost nothing. Hangs and slow drips are real socket time by nature, so the remote
 under test gets a short request deadline (``DEADLINE``) in those cases only, and the test asserts just that the client
@@ -28,6 +29,7 @@ import yaml
 
 from gitrollback.cli import main
 from gitrollback.cli.output import Output
+from gitrollback.runbook.journal import read_journal
 from gitrollback.testing.clock import FakeClock
 from gitrollback.testing.faults import GIT_PATH, Fault, FaultKind
 from gitrollback.testing.repos import fixture_root
@@ -49,7 +51,7 @@ World = SandboxWorld | GitOpsSandbox
 class Case:
     """One cell of the matrix: where the fault goes and what must come of it."""
 
-    mode: str  # "installer", or the gitops host: "github" (with Argo CD) or "gitlab"
+    mode: str  # "installer", or the gitops host: "github" (with Argo CD) or "gitlab"; "flux": GitHub with Flux
     remote: str  # imagefactory, kubernetes, github, gitlab, argocd, git
     kind: FaultKind
     path: str
@@ -88,10 +90,20 @@ CASES = [
     ),
     # a reset apply PATCH is sent again (server-side apply is idempotent), so the run recovers
     Case("installer", "kubernetes", "reset", r"/tasks/", "PATCH", times=1, skip=DRY_RUN_TASK_PATCHES),
-    Case(
-        "installer", "kubernetes", "hang", r"/tasks/", "PATCH", times=1, skip=DRY_RUN_TASK_PATCHES, failed_step="apply"
+    *(
+        Case(
+            "installer",
+            "kubernetes",
+            kind,
+            r"/tasks/",
+            "PATCH",
+            times=1,
+            skip=DRY_RUN_TASK_PATCHES,
+            failed_step="apply",
+            error_kind="deadline_exceeded",
+        )
+        for kind in ("hang", "drip")
     ),
-    # No slow drip on the Kubernetes API: its client bounds each read only (see docs/safety.md, "Known gaps").
     # gitops mode through GitHub and Argo CD: the host's API, Argo CD's API and git smart HTTP
     Case("github", "github", "delay", r"/pulls"),
     Case("github", "github", "fail", r"/pulls$", "POST", times=1, failed_step="change-request"),
@@ -116,6 +128,18 @@ CASES = [
     Case("gitlab", "gitlab", "reset", r"/merge_requests$", "POST", times=1, failed_step="change-request"),
     Case("gitlab", "gitlab", "hang", r"/merge_requests$", "POST", times=1, failed_step="change-request"),
     Case("gitlab", "gitlab", "drip", r"/merge_requests$", "POST", times=1, failed_step="change-request"),
+    # gitops mode through GitHub and Flux: Flux's objects on the Kubernetes API (known-good reads the Kustomization's
+    # history as optional evidence and goes on without it; the pre-flight check's read then times out)
+    Case(
+        "flux",
+        "kubernetes",
+        "drip",
+        r"/kustomizations/",
+        "GET",
+        failed_step="preflight",
+        error_kind="deadline_exceeded",
+        exit_code=2,
+    ),
 ]
 
 
@@ -123,7 +147,10 @@ def _world(case: Case, root: Path) -> World:
     clock = FakeClock()
     if case.mode == "installer":
         return build_sandbox(root, clock=clock, tick=5.0, poll_interval=2.0)
-    world = build_gitops_sandbox(root, scm=case.mode, clock=clock, tick=3.0, poll_interval=5.0)  # type: ignore[arg-type]
+    if case.mode == "flux":
+        world = build_gitops_sandbox(root, scm="github", sync="flux", clock=clock, tick=3.0, poll_interval=5.0)
+    else:
+        world = build_gitops_sandbox(root, scm=case.mode, clock=clock, tick=3.0, poll_interval=5.0)  # type: ignore[arg-type]
     world.start_reviewer()
     return world
 
@@ -149,6 +176,8 @@ def _config(world: World, case: Case | None, directory: Path) -> Path:
     if case is not None and case.kind in ("hang", "drip"):
         if case.remote == "imagefactory":
             data["imagefactory"]["timeout_seconds"] = DEADLINE
+        elif case.remote == "kubernetes" and case.mode == "flux":
+            provider["sync"]["request_timeout_seconds"] = DEADLINE
         elif case.remote == "kubernetes":
             provider.setdefault("cluster", {})["timeout_seconds"] = DEADLINE
         elif case.remote == "argocd":
@@ -162,12 +191,11 @@ def _config(world: World, case: Case | None, directory: Path) -> Path:
     return path
 
 
-def _run(world: World, config: Path) -> tuple[int, dict[str, Any], str]:
+def _run(world: World, config: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
     """Exit code, the JSON document on stdout (empty when there was none) and stderr of one ``run``."""
     out, err = io.StringIO(), io.StringIO()
-    code = main(
-        ["run", "-c", str(config), "--yes", "--json"], env=world.env, output=Output(out, err), clock=world.clock
-    )
+    argv = ["run", "-c", str(config), "--yes", "--json", *extra]
+    code = main(argv, env=world.env, output=Output(out, err), clock=world.clock)
     text = out.getvalue()
     return code, json.loads(text) if text.strip() else {}, err.getvalue()
 
@@ -197,26 +225,33 @@ def _end_state(world: World) -> dict[str, Any]:
             ).stdout.strip()
 
         tip = git("rev-parse", "main")
-        app = world.argocd.app(APP)
         state["tree"] = git("rev-parse", f"{tip}:backend/tekton")
-        state["argocd"] = (
-            app["status"]["sync"]["status"],
-            app["status"]["health"]["status"],
-            app["status"]["sync"]["revision"] == tip,
-        )
+        if world.flux is not None:
+            ks = world.flux.kustomization(APP)
+            ready = [c for c in ks["status"]["conditions"] if c["type"] == "Ready"]
+            state["flux"] = (ready[0]["status"], ks["status"]["lastAppliedRevision"].endswith(tip))
+        else:
+            app = world.argocd.app(APP)
+            state["argocd"] = (
+                app["status"]["sync"]["status"],
+                app["status"]["health"]["status"],
+                app["status"]["sync"]["revision"] == tip,
+            )
     return state
 
 
 def _journal(world: World) -> list[dict[str, Any]]:
-    """The records of the provider's runs, in the order written (every line must be JSON)."""
+    """The events of the provider's runs, in the order written (every line must be JSON, and each journal must read
+    back with ``read_journal``)."""
     data = yaml.safe_load(world.config_text)
     runs = Path(data["state_dir"]) / "runs" / world.provider_id
-    records = []
+    events = []
     for path in sorted(runs.glob("*.jsonl"), key=lambda p: p.stat().st_mtime):
+        read_journal(path)
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
-                records.append(json.loads(line))
-    return records
+                events.append(json.loads(line))
+    return events
 
 
 _REFERENCE: dict[str, dict[str, Any]] = {}
@@ -253,6 +288,8 @@ def test_fault_matrix(case: Case, tmp_path: Path, tmp_path_factory: pytest.TempP
         code, report, stderr = _run(world, _config(world, case, tmp_path))
         took = time.monotonic() - started
         assert fault.hits >= 1, f"the fault never applied: {case}"
+        outcome = "recovered" if case.failed_step is None else f"failed in {case.failed_step}, exit {case.exit_code}"
+        print(f"\nfault matrix {case.id}: {fault.hits} faults injected, {outcome}, {took:.1f} s")  # noqa: T201
         if case.failed_step is None:
             assert code == 0, (report, stderr)
             assert report["status"] == "rolled_back"
@@ -264,9 +301,16 @@ def test_fault_matrix(case: Case, tmp_path: Path, tmp_path_factory: pytest.TempP
         _assert_failed_clearly(case, world, report, stderr)
 
         server.clear_faults()
-        code, again, stderr = _run(world, _config(world, None, tmp_path))
+        resume = () if case.failed_step == BEFORE_RUN else ("--resume", report["run_id"])
+        code, again, stderr = _run(world, _config(world, None, tmp_path), *resume)
         assert code == 0, (again, stderr)
         assert again["status"] == "rolled_back"
+        if resume:
+            finished = [s["name"] for s in report["steps"] if s["status"] != "failed" and s["name"] != "incident"]
+            finished = finished[: [s["name"] for s in report["steps"]].index(case.failed_step)]
+            if case.failed_step in ("apply", "prune"):  # the resumed run takes the dry run again (recheck_before)
+                finished.remove("dry-run")
+            assert again["run_id"] == report["run_id"] and again["resumed"] == finished, again
         assert _end_state(world) == reference
 
 
@@ -283,8 +327,10 @@ def _assert_failed_clearly(case: Case, world: World, report: dict[str, Any], std
     if case.error_kind == "deadline_exceeded":
         assert "no complete answer within" in (report.get("error") or ""), report
     journal = _journal(world)
-    steps = [r for r in journal if "name" in r]
+    assert [e["event"] for e in journal][:1] == ["start"] and journal[0]["run_id"] == report["run_id"]
+    results = [e["step"] for e in journal if e["event"] == "result"]
     ran = [s["name"] for s in report["steps"] if not s["detail"].startswith("not run:") and s["name"] != "incident"]
-    assert [r["name"] for r in steps] == ran
-    assert [r["status"] for r in steps].count("failed") == 1 and steps[-1]["name"] == case.failed_step
-    assert journal[-1].get("outcome") == "failed"
+    assert [*results, case.failed_step] == ran
+    failed = [e for e in journal if e["event"] == "failed"]
+    assert [e["step"] for e in failed] == [case.failed_step] and failed[0]["kind"] == report["error_kind"]
+    assert journal[-1]["event"] == "end" and journal[-1]["status"] == "failed"

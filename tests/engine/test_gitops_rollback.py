@@ -105,7 +105,7 @@ def test_rollback_lands_in_git_and_argo_syncs_exactly_it(make_world, scm: str) -
 
 
 def test_a_rerun_reuses_the_branch_commit_and_pull_request(make_world) -> None:
-    """When nobody merged in time the run fails; the rerun finds the same commit and PR and finishes."""
+    """When nobody merged in time the run fails; the rerun resumes it at the merge with the same commit and PR."""
     world = make_world("github")
     first = _run(world, _settings(world, merge_timeout=30))
     assert first.status == "failed"
@@ -115,7 +115,7 @@ def test_a_rerun_reuses_the_branch_commit_and_pull_request(make_world) -> None:
     assert second.status == "rolled_back", second.error
     assert second.change_request is not None and second.change_request.number == first.change_request.number
     assert second.rollback_commit == first.rollback_commit
-    assert "reused the commit" in _step(second, "commit").detail
+    assert second.run_id == first.run_id and "change-request" in second.resumed and "merge" not in second.resumed
     assert isinstance(world.host, GitHubSimulator)
     assert len(world.host.pulls(OWNER, NAME)) == 1
 

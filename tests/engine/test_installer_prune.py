@@ -82,17 +82,22 @@ def test_prune_deletes_exactly_the_bad_versions_additions(world: SandboxWorld) -
 
 
 def test_prune_from_the_config_and_the_journal_keeps_the_table(world: SandboxWorld) -> None:
-    """cluster.prune: true prunes without --prune; the dry-run record in the journal carries the whole table."""
+    """cluster.prune: true prunes without --prune; the dry-run result in the journal carries the whole table, and
+    the prune's result what it deleted."""
     settings = _settings(world, prune=True)
     assert settings.state_dir is not None
     with _rollback(world, prune=True) as rb:
         report = rb.run(run_id="journal-table")
     assert report.pruned == ("Task/kaniko-build",)
     journal = Path(settings.state_dir) / "runs" / world.provider_id / "journal-table.jsonl"
-    records = [json.loads(line) for line in journal.read_text().splitlines()]
-    dry_run = next(r for r in records if r["name"] == "dry-run")
-    table = dry_run["data"]["changes"]
+    events = [json.loads(line) for line in journal.read_text().splitlines()]
+    results = {e["step"]: e["result"] for e in events if e["event"] == "result"}
+    assert results["dry-run"]["type"] == "ChangesPlanned" and results["prune"]["type"] == "Pruned"
+    table = results["dry-run"]["value"]["changes"]
     assert len(table["objects"]) == 26 and table["added"][0]["action"] == "prune"
+    assert results["prune"]["value"]["deleted"] == ["Task/kaniko-build"]
+    checkpoints = [e["result"]["value"] for e in events if e["event"] == "checkpoint" and e["step"] == "prune"]
+    assert checkpoints == [{"deleted": [], "deleting": "Task/kaniko-build", "detail": "deleting Task/kaniko-build"}]
     assert report.changes is not None and report.changes.count("create") == 13
 
 

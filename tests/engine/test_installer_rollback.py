@@ -12,6 +12,8 @@ from gitrollback import Rollback, parse_config
 from gitrollback.errors import PreconditionFailedError
 from gitrollback.locking import ProviderLock
 from gitrollback.models import RunReport, StepStatus
+from gitrollback.runbook.journal import read_journal
+from gitrollback.runbook.results import Validated
 from gitrollback.settings import Settings
 from gitrollback.testing.sandbox import SandboxWorld
 
@@ -283,14 +285,22 @@ def test_one_run_per_provider(world: SandboxWorld) -> None:
         rb.run()
 
 
-def test_journal_records_each_step(world: SandboxWorld) -> None:
-    """Each finished step is appended to the run's journal file as it happens, and the run's outcome last."""
+def test_journal_records_each_result_and_reads_back(world: SandboxWorld) -> None:
+    """The journal holds a start, each step's typed result (job and build ids before their waits) and the end, and
+    reading it back gives the same results and records."""
     settings = _settings(world)
     assert settings.state_dir is not None
     with _rollback(world) as rb:
-        rb.run(run_id="journal-test")
+        report = rb.run(run_id="journal-test")
     journal = Path(settings.state_dir) / "runs" / world.provider_id / "journal-test.jsonl"
-    lines = journal.read_text().splitlines()
-    assert len(lines) == 13 and '"name": "assess"' in lines[0] and '"name": "no-active-job"' in lines[-2]
-    outcome = json.loads(lines[-1])
-    assert outcome["outcome"] == "rolled_back" and outcome["error_kind"] is None and outcome["finished_at"]
+    events = [json.loads(line) for line in journal.read_text().splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "end" and events[-1]["status"] == "rolled_back"
+    assert [e["step"] for e in events if e["event"] == "checkpoint"] == ["validate", "smoke-build"]
+    assert kinds.index("checkpoint") < kinds.index("result", kinds.index("checkpoint"))
+    view = read_journal(journal)
+    assert not view.resumable and view.ended == "rolled_back"
+    assert list(view.prior.done) == [r.name for r in report.steps[:-1]]
+    assert tuple(record for _, record in view.prior.done.values()) == report.steps[:-1]
+    validated = view.prior.done["validate"][0]
+    assert isinstance(validated, Validated) and validated.job.status == "succeeded"

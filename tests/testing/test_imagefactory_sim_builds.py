@@ -107,6 +107,7 @@ def test_create_is_201_queued_and_completes_when_the_pipeline_and_tasks_exist(wo
     world.sim.run_build_tick()
     build = world.client.get(f"/api/v1/builds/{created['id']}", headers=world.headers).json()
     assert build["status"] == "completed"
+    assert build["name"] == build["manifest"]["name"] == "Build #1", "a read does not know the name that was sent"
     assert build["result"]["pipeline"] == "image-factory-build-v1-kaniko"
     assert build["manifest"]["metadata"] == {"git_url": "https://git.example.test/acme/app.git", "git_branch": "main"}
     run_type = world.cluster.type_for("tekton.dev/v1", "PipelineRun")

@@ -19,7 +19,8 @@ from gitrollback.testing.repos import (
     run_git,
 )
 
-# The Tekton tree id of upstream Image Factory's v0.3.0/HEAD (docs/imagefactory-api.md §7.1).
+# The tree id of backend/tekton in imagefactoryoss/imagefactory at v0.3.0 (a8d0b6d) and at cf15747, the commit
+# gitrollback/testing/assets/imagefactory-tekton was copied from (its SOURCE.md): `git rev-parse v0.3.0:backend/tekton`.
 UPSTREAM_TEKTON_TREE = "a38bc24fc1fbef3fbc510dc86f0e69e669d0ef77"
 
 

@@ -19,9 +19,10 @@ PACKAGE = Path(gitrollback.__file__).resolve().parent
 #: httpx serves two HTTP APIs (Image Factory, Argo CD) through one transport module, and gitpython two jobs (reading
 #: history, writing the rollback commit); each still stays inside named adapter modules.
 ALLOWED = {
-    # The simulators decode YAML themselves, as the Go code they stand in for does (not through gitrollback).
-    "ruamel": {"gitrollback/_yaml.py", "gitrollback/testing/imagefactory/goyaml.py", "gitrollback/testing/sandbox.py"},
-    # PyYAML: gitrollback's manifest loader (libyaml, within limits) and, separately, the simulators' reader
+    # ruamel: gitrollback's own files, and the sandbox writing its world's files
+    "ruamel": {"gitrollback/_yaml.py", "gitrollback/testing/sandbox.py"},
+    # PyYAML: gitrollback's manifest loader (libyaml, within limits) and, separately, the simulators' one reader, which
+    # decodes YAML as the Go code they stand in for does (libyaml's parser, go-yaml v2's resolution; not gitrollback's)
     "yaml": {"gitrollback/_yaml.py", "gitrollback/testing/_k8s_yaml.py"},
     "httpx": {
         "gitrollback/adapters/imagefactory.py",

@@ -9,7 +9,7 @@ from gitrollback.errors import AssetError
 
 
 def test_real_tree_expands_to_26_objects_in_installer_order(fixture_tree: dict[str, bytes]) -> None:
-    """The real tree gives the 26 objects of contract §7.1, in apply order, without the unlisted PVC."""
+    """The real tree's kustomization.yaml lists 26 objects: they expand in apply order, the unlisted PVC left out."""
     manifests = expand_assets(fixture_tree)
     assert len(manifests) == 26
     assert [m.ref for m in manifests[:2]] == ["Task/git-clone", "Task/docker-build"]

@@ -126,17 +126,21 @@ def _gitops(sync: str, scm: str = "scm: direct") -> str:
 
 
 def test_flux_sync_section_parses_with_its_defaults() -> None:
-    """engine: flux names a Kustomization; namespace, suspension policy and dependents have defaults."""
+    """engine: flux names a Kustomization; namespace, suspension, dependents and request timeout have defaults."""
     p = parse_config(_gitops("engine: flux, kustomization: tekton"), source="gr.yaml").provider(None)
     assert p.sync is not None
     assert (p.sync.engine, p.sync.app, p.sync.namespace) == ("flux", "tekton", "flux-system")
     assert (p.sync.on_suspended, p.sync.wait_for_dependents, p.sync.token) == ("refuse", False, None)
+    assert p.sync.request_timeout == 30.0
     warned = parse_config(
-        _gitops("engine: flux, kustomization: t, namespace: gitops, on_suspended: warn, wait_for_dependents: true"),
+        _gitops(
+            "engine: flux, kustomization: t, namespace: gitops, on_suspended: warn, wait_for_dependents: true, "
+            "request_timeout_seconds: 5"
+        ),
         source="gr.yaml",
     ).provider(None)
     assert warned.sync is not None and (warned.sync.namespace, warned.sync.on_suspended) == ("gitops", "warn")
-    assert warned.sync.wait_for_dependents
+    assert warned.sync.wait_for_dependents and warned.sync.request_timeout == 5.0
 
 
 @pytest.mark.parametrize(

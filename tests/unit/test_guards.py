@@ -120,9 +120,9 @@ def test_preflight_collects_every_problem_and_names_unchecked_ports() -> None:
 
 def _journal(directory: Path, run: str, finished: str, outcome: str | None, kind: str | None = None) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    lines = [json.dumps({"name": "assess", "status": "succeeded"})]
+    lines = [json.dumps({"event": "start", "run_id": run, "provider_id": directory.name, "to": None, "force": False})]
     if outcome is not None:
-        lines.append(json.dumps({"outcome": outcome, "error_kind": kind, "finished_at": finished}))
+        lines.append(json.dumps({"event": "end", "status": outcome, "error_kind": kind, "at": finished}))
     (directory / f"{run}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -138,6 +138,9 @@ def test_failed_attempts_count_since_the_last_success(tmp_path: Path) -> None:
     _journal(runs, "r7", "2026-03-01T07:00:00Z", "failed", "apply_failed")
     assert failed_attempts(tmp_path, "p-1") == 2
     assert failed_attempts(tmp_path, "other") == 0
+    with (runs / "r7.jsonl").open("a", encoding="utf-8") as fh:  # r7 resumed and failed again: a second attempt
+        fh.write(json.dumps({"event": "end", "status": "failed", "error_kind": "timeout", "at": "2026-03-01T08:00Z"}))
+    assert failed_attempts(tmp_path, "p-1") == 3
 
 
 def test_a_branch_claim_round_trips_through_trailers() -> None:

@@ -1,4 +1,4 @@
-"""Image Factory's two namespace resolvers, with their documented differences (contract §5.3)."""
+"""Image Factory's two namespace resolvers, with their differences (docs/imagefactory.md, "Namespace resolvers")."""
 
 from __future__ import annotations
 

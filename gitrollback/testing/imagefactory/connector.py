@@ -40,8 +40,8 @@ def _first(auth: Mapping[str, Any], *keys: str) -> str:
 def _kubeconfig_error(content: str) -> str | None:
     """``clientcmd.RESTConfigFromKubeConfig``: YAML whose current context names a cluster with a server."""
     try:
-        data = _k8s_yaml.load(content)
-    except _k8s_yaml.YAMLError as exc:
+        data = _k8s_yaml.unmarshal(content)
+    except _k8s_yaml.GoDecodeError as exc:
         return f"error loading config: {exc}"
     if not isinstance(data, dict):
         return "invalid configuration: no configuration has been provided"

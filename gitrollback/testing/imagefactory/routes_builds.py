@@ -324,6 +324,7 @@ def create_build(ctx: Ctx, request: Request, caller: Caller, params: dict[str, s
                 created_at=stamp,
                 updated_at=stamp,
                 seq=state.next_seq(),
+                number=1 + max((b.number for b in state.builds.values() if b.project_id == project.id), default=0),
             )
             state.builds[build.id] = build
             state.changed()

@@ -313,7 +313,14 @@ class TenantBuildConfig:
 
 @dataclass
 class Build:
-    """A build; ``dispatched_tick`` is the dispatcher tick at which it started running."""
+    """A build; ``dispatched_tick`` is the dispatcher tick at which it started running.
+
+    ``name`` is the manifest's name, which only the ``201`` answer carries: Image Factory does not store it (the
+    ``builds`` table has no name or manifest column, ``BuildRepository.Save`` in imagefactoryoss/imagefactory
+    ``backend/internal/adapters/secondary/postgres/build_repository.go``), and every read rebuilds the manifest
+    named ``Build #<number>`` (``buildManifestFromDB``, same file), ``number`` counting the project's builds from 1
+    (``Save``: ``MAX(build_number) + 1`` per project).
+    """
 
     id: str
     tenant_id: str
@@ -332,18 +339,20 @@ class Build:
     started_at: datetime | None = None
     completed_at: datetime | None = None
     dispatched_tick: int = -1
+    number: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        """``BuildResponse`` (``build_handler_reads.go``)."""
+        """``BuildResponse`` (``build_handler_reads.go``) of a read: the stored name is ``Build #<number>``."""
+        stored = f"Build #{self.number}"
         return _drop_none(
             {
                 "id": self.id,
                 "tenant_id": self.tenant_id,
                 "project_id": self.project_id,
-                "name": self.name,
+                "name": stored,
                 "type": self.type,
                 "status": self.status,
-                "manifest": self.manifest,
+                "manifest": {**self.manifest, "name": stored},
                 "result": self.result,
                 "error_message": self.error_message or None,
                 "created_at": rfc3339(self.created_at),

@@ -5,7 +5,7 @@ each function names the Go function it stands in for. The installer is deliberat
 only the ``resources:`` list of ``kustomization.yaml`` as paths joined to the asset root, checks that every
 listed file exists, then (for a profile other than ``v1``) swaps ``tasks/v1/`` and ``pipelines/v1/`` for the
 profile folder and checks those files too, and parses each file as a YAML or JSON stream
-(``goyaml.decode_manifest_stream``). Paths are file-system paths, joined and cleaned as Go's ``filepath.Join``
+(``_k8s_yaml.decode_manifest_stream``). Paths are file-system paths, joined and cleaned as Go's ``filepath.Join``
 does; errors carry the Go error text, which becomes the job's ``error_message``.
 """
 
@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from gitrollback.testing._k8s_yaml import GoDecodeError, decode_manifest_stream, unmarshal_resources_list
 from gitrollback.testing.imagefactory.godecode import go_trim_space
-from gitrollback.testing.imagefactory.goyaml import GoDecodeError, decode_manifest_stream, unmarshal_resources_list
 
 __all__ = [
     "KUSTOMIZATION",

@@ -11,12 +11,12 @@ Names are imported lazily, so ``import gitrollback`` (and the CLI's ``--help``) 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
 __version__ = "0.1.0"
 
+TYPE_CHECKING = False  # not typing's: importing typing costs every process a few milliseconds
 if TYPE_CHECKING:
+    from typing import Any
+
     from gitrollback.api import Rollback, gitops_steps, installer_steps
     from gitrollback.config import parse_config
     from gitrollback.errors import GitRollbackError
@@ -73,6 +73,8 @@ def load_config(path: str) -> Settings:
 
 
 def __getattr__(name: str) -> Any:
+    import importlib
+
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'gitrollback' has no attribute {name!r}")

@@ -1,5 +1,5 @@
 """``python -m gitrollback``."""
 
-from gitrollback.cli import main
+from gitrollback.entry import main
 
 raise SystemExit(main())

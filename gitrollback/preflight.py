@@ -10,8 +10,9 @@ What is asked, and of whom (each port contributes its own check through ``gitrol
 * Image Factory: an authenticated read of the provider. (Whether a static token outlives the run's waits is
   ``assess``'s check, ``gitrollback.runbook.token_budget``: a warning, or a refusal with ``strict``.)
 * Kubernetes: one ``SelfSubjectAccessReview`` per verb and kind the plan needs (``kube_needs``), in the target
-  namespace: ``get`` of the namespace (the dry run and the apply ask whether it exists), ``patch`` of every kind it
-  applies (the dry run and the apply are server-side apply patches), ``list`` of every kind the dry run lists
+  namespace: ``get`` of the namespace (the dry run and the apply ask whether it exists), ``patch`` and ``create``
+  of every kind it applies (the dry run and the apply are server-side apply patches, and the API server also
+  authorizes one that creates its object as ``create``), ``list`` of every kind the dry run lists
   (the known-good kinds and those the bad revision added), ``delete`` of the added kinds when prune is on,
   ``list`` of Tasks and Pipelines (verification), and the run lock's Lease. Only what the run may touch is asked:
   the target namespace and the allowed kinds (the dry run's scope check refuses the rest, naming file and line).
@@ -79,14 +80,17 @@ def kube_needs(
 ) -> tuple[AccessRequirement, ...]:
     """The Kubernetes permissions a run of ``mode`` needs for these manifests in ``namespace``.
 
-    Installer mode: ``patch`` and ``list`` of each known-good kind, ``list`` of each kind in ``added`` (the bad
+    Installer mode: ``get`` of the namespace, ``patch``, ``create`` (an apply that creates an object is also
+    authorized as ``create``) and ``list`` of each known-good kind, ``list`` of each kind in ``added`` (the bad
     revision's additions) and, with ``prune``, ``delete`` of them. Objects the scope check will refuse are not asked
     about: another namespace, or a kind outside ``kinds`` (qualified, ``Kind.group``; None allows every kind). A
     cluster-scoped kind is asked at the cluster scope (the adapter maps scope by discovery).
     """
     needs: list[AccessRequirement] = list(lock_needs(namespace)) if lease else []
     if mode != "gitops":
-        needs.append(AccessRequirement("get", "v1", "Namespace", None))
+        # asked in the namespace itself: the API server reads GET /api/v1/namespaces/<ns> as a request in <ns>
+        # (requestinfo.go), so a Role there can grant it
+        needs.append(AccessRequirement("get", "v1", "Namespace", namespace))
 
         def asks(objects: Sequence[Manifest], verbs: tuple[str, ...]) -> list[AccessRequirement]:
             return [
@@ -96,7 +100,7 @@ def kube_needs(
                 for verb in verbs
             ]
 
-        needs += asks(manifests, ("patch", "list"))
+        needs += asks(manifests, ("patch", "create", "list"))
         needs += asks(added, ("list", "delete") if prune else ("list",))
     api_version = next((m.api_version for m in manifests if m.kind in ("Task", "Pipeline")), _TEKTON)
     needs += [AccessRequirement("list", api_version, kind, namespace) for kind in ("Task", "Pipeline")]

@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import quote
 
 from gitrollback.adapters import _imagefactory_wire as wire
+from gitrollback.adapters._poll import next_pause
 from gitrollback.errors import (
     AuthenticationError,
     BadRequestError,
@@ -548,7 +549,7 @@ class ImageFactoryRoutes:
             raise WaitTimeoutError(
                 f"{what} still {state} after {elapsed:.0f}s", waited=elapsed, last_state=state, hint=hint
             )
-        self._clock.sleep(min(self._poll_interval, timeout - elapsed))
+        self._clock.sleep(next_pause(elapsed, interval=self._poll_interval, remaining=timeout - elapsed))
 
     # ---------------------------------------------------------------------------------------- builds
 

@@ -63,6 +63,11 @@ _CACHE_REFSPECS = (
 # A bare clone keeps no reflogs by default; with them, a branch tip that a force-push replaced stays on record, so a
 # bad revision that vanished can be told apart as "force-pushed away" (``HistoryQueries.was_on_branch``).
 _REFLOG = "core.logAllRefUpdates=true"
+# The cached clone keeps a commit-graph with changed-path Bloom filters (``git help commit-graph``): the first-parent,
+# path-limited walks then read commits from the graph and skip those that did not touch the path without diffing their
+# trees. ``fetch.writeCommitGraph`` makes every fetch that brings new commits add a layer; git writes Bloom filters
+# into a new layer when the existing ones have them.
+_COMMIT_GRAPH = ("commit-graph", "write", "--reachable", "--changed-paths")
 _FIELD, _RECORD = "\x1f", "\x00"
 _LOG_FORMAT = _FIELD.join(("%H", "%s", "%cI", "%an", "%D"))
 _SYMLINK_MODE = 0o120000
@@ -167,6 +172,7 @@ class GitAssetSource(HistoryQueries):
             self._repo.git.update_environment(**self._env)
             try:
                 self.refresh()
+                self._keep_commit_graph(self._repo)
             except GitError:
                 self.close()  # never answer from a cache that could not be brought up to date
                 raise
@@ -203,6 +209,7 @@ class GitAssetSource(HistoryQueries):
                     repo.git.config("--add", "remote.origin.fetch", spec)
                 depth = [f"--depth={self._depth}"] if self._depth else []
                 repo.git(c=_REFLOG).fetch("--prune", "--quiet", *depth, "origin")
+                self._keep_commit_graph(repo)
                 repo.close()
             # Rename last, so an interrupted clone never leaves a half-filled cache entry behind.
             try:
@@ -216,6 +223,16 @@ class GitAssetSource(HistoryQueries):
         opened = git.Repo(self.path)
         opened.git.update_environment(**self._env)
         return opened
+
+    def _keep_commit_graph(self, repo: git.Repo) -> None:
+        """Give the cached clone a commit-graph with Bloom filters once (clones from before it had none), and let
+        every later fetch extend it."""
+        info = Path(repo.git_dir) / "objects" / "info"
+        if (info / "commit-graph").exists() or (info / "commit-graphs").exists():
+            return
+        with self._translate("commit-graph", f"remove the cache directory {self.path} and retry"):
+            repo.git.config("fetch.writeCommitGraph", "true")
+            repo.git.execute(["git", *_COMMIT_GRAPH])
 
     def _open_repo(self) -> git.Repo:
         if self._repo is None:

@@ -567,7 +567,9 @@ class LightkubeCluster:
                     problems.append(AccessProblem("kubernetes", str(exc), exc.hint or ""))
                     continue
                 group, _ = _split(need.api_version)
-                namespace = need.namespace if namespaced else None
+                # a Namespace is asked about in itself (the API server's requestinfo.go reads a request for
+                # /api/v1/namespaces/<ns> as one in <ns>), other cluster-scoped kinds at the cluster scope
+                namespace = need.namespace if namespaced or (plural == "namespaces" and not group) else None
                 key = (need.verb, group, plural, namespace or "")
                 if key in asked:
                     continue

@@ -71,16 +71,10 @@ def refusal_json(kind: str, message: str, hint: str | None, exit_code: int) -> d
 
 
 def render(known: KnownGood) -> str:
-    """The human-readable answer."""
-    lines = [f"Known-good: {known.revision} ({known.source})", f"  {known.reason}"]
-    lines += [f"Warning: {warning}" for warning in known.warnings]
-    lines += [f"  {path}: {tree}" for path, tree in known.trees.items()]
-    if known.bad_revision:
-        lines.append(f"Bad change: {known.bad_revision}")
-    if known.rejected:
-        lines.append("Rejected:")
-        lines += [f"  {r.revision[:12]}: {r.why}" for r in known.rejected]
-    return "\n".join(lines)
+    """The human-readable answer: the ``--json`` document as text, written once for this and the fast path."""
+    from gitrollback.fast_known_good import render as render_document
+
+    return render_document(known_good_json(known))
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str], output: Output) -> int:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from gitrollback.testing import _kube_discovery as discovery
@@ -165,12 +166,15 @@ class KubernetesSimulator(SimulatorServer):
             return wire.no_resource()
         if target.subresource and (target.subresource != "status" or not rt.status_subresource):
             return wire.no_resource()
+        # requestinfo.go: a request for a namespace object carries that namespace as its own (the URL
+        # /api/v1/namespaces/<ns> is read as "in namespace <ns>"), so a Role there may grant access to it.
+        own_namespace = target.name if not group and rt.plural == "namespaces" and target.name else None
         attrs = Attributes(
             user=self.user,
             verb=request_verb(request.method, named=target.name is not None, watch=wire.flag(request, "watch")),
             group=group,
             resource=rt.plural,
-            namespace=namespace or "",
+            namespace=namespace or own_namespace or "",
             name=target.name or "",
             subresource=target.subresource,
         )
@@ -182,7 +186,7 @@ class KubernetesSimulator(SimulatorServer):
             return Response.json(201, review(wire.decode_body(request), self.user, self.authorizer, target.api_version))
         if target.name is None:
             return self._collection(request, target)
-        return self._item(request, target)
+        return self._item(request, target, attrs)
 
     # -- collections ------------------------------------------------------------------------------------
 
@@ -255,7 +259,7 @@ class KubernetesSimulator(SimulatorServer):
         obj["apiVersion"] = target.api_version
         return obj
 
-    def _item(self, request: Request, target: Target) -> Response:
+    def _item(self, request: Request, target: Target, attrs: Attributes) -> Response:
         rt, name = target.rt, str(target.name)
         dry_run = request.query_value("dryRun") == "All"
         if request.method == "GET":
@@ -286,10 +290,10 @@ class KubernetesSimulator(SimulatorServer):
             deleted = self.state.delete(rt, target.namespace, name, dry_run=dry_run, preconditions=preconditions)
             return Response.json(200, self._at(target, deleted))
         if request.method == "PATCH":
-            return self._patch(request, target, dry_run=dry_run)
+            return self._patch(request, target, attrs, dry_run=dry_run)
         return wire.not_allowed()
 
-    def _patch(self, request: Request, target: Target, *, dry_run: bool) -> Response:
+    def _patch(self, request: Request, target: Target, attrs: Attributes, *, dry_run: bool) -> Response:
         kind = wire.content_type(request)
         if kind == wire.APPLY_PATCH:
             manager = request.query_value("fieldManager")
@@ -310,6 +314,12 @@ class KubernetesSimulator(SimulatorServer):
                 # "invalid object type: <GVK>".
                 gvk = f"{target.rt.group}/{target.version}, Kind={body.get('kind') or ''}"
                 raise StoreError(400, "BadRequest", f"invalid object type: {gvk}")
+            exists = self.state.get(target.rt, target.namespace, str(target.name)) is not None
+            creates = replace(attrs, verb="create")
+            # apiserver handlers/patch.go: an apply that creates the object is also authorized as ``create``
+            # (createAuthorizerAttributes), dry run or not
+            if not exists and not target.subresource and not self.authorizer.allowed(creates):
+                raise forbidden(creates, target.rt.qualified)
             result = self.state.apply(
                 wire.check_body(body, target),
                 namespace=target.namespace,

@@ -217,6 +217,49 @@ class TestBareClone:
         assert run_git(upstream, "status", "--porcelain") == ""
         assert run_git(upstream, "rev-parse", "HEAD") == second["c1"]
 
+    def test_the_cached_clone_keeps_a_commit_graph_with_bloom_filters(self, tmp_path: Path) -> None:
+        """The clone gets a commit-graph with changed-path Bloom filters, each fetch of new commits adds a layer
+        with them, and a cache made without one gets one on its next open; git verifies the graph each time."""
+        upstream = tmp_path / "upstream"
+        make_repo(upstream, [CommitSpec("one", files={"a/f": "1"})])
+        url = upstream.as_uri()
+
+        def graph(path: Path) -> tuple[int, bool]:
+            """Commits in the graph's layers (the last entry of each OID fanout, gitformat-commit-graph) and
+            whether every layer has the Bloom filter chunks; git verifies the graph too."""
+            info = path / "objects" / "info"
+            layers = [
+                f.read_bytes() for f in [info / "commit-graph", *info.glob("commit-graphs/*.graph")] if f.exists()
+            ]
+            commits = 0
+            for layer in layers:
+                table = layer[8 : 8 + 12 * (layer[6] + 1)]
+                offsets = {
+                    table[i : i + 4]: int.from_bytes(table[i + 4 : i + 12], "big") for i in range(0, len(table), 12)
+                }
+                fanout = offsets[b"OIDF"]
+                commits += int.from_bytes(layer[fanout + 255 * 4 : fanout + 256 * 4], "big")
+            run_git(path, "commit-graph", "verify")
+            return commits, bool(layers) and all(b"BIDX" in layer and b"BDAT" in layer for layer in layers)
+
+        with GitAssetSource(url, cache_dir=tmp_path / "cache", env=FILE_ENV) as src:
+            src.resolve("main")
+        assert graph(src.path) == (1, True)
+        assert run_git(src.path, "config", "fetch.writeCommitGraph") == "true"
+        make_repo(upstream, [CommitSpec("two", files={"a/f": "2"})])
+        with GitAssetSource(url, cache_dir=tmp_path / "cache", env=FILE_ENV) as src:
+            src.resolve("main")
+        assert graph(src.path) == (2, True)
+
+        info = src.path / "objects" / "info"  # as a cache made before this change: no graph, no setting
+        (info / "commit-graph").unlink(missing_ok=True)
+        shutil.rmtree(info / "commit-graphs", ignore_errors=True)
+        run_git(src.path, "config", "--unset", "fetch.writeCommitGraph")
+        with GitAssetSource(url, cache_dir=tmp_path / "cache", env=FILE_ENV) as src:
+            src.resolve("main")
+        assert graph(src.path) == (2, True)
+        assert run_git(src.path, "config", "fetch.writeCommitGraph") == "true"
+
     def test_refresh_fetches_new_commits(self, tmp_path: Path) -> None:
         """refresh() brings commits pushed after the clone into an open source."""
         upstream = tmp_path / "upstream"

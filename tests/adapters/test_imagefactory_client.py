@@ -9,6 +9,7 @@ Image Factory's handlers.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -387,17 +388,20 @@ def test_wait_for_job_keeps_events_that_the_server_forgets(frozen: World) -> Non
 
 
 def test_wait_for_job_times_out_with_last_state(frozen: World) -> None:
-    """A job that never leaves pending raises WaitTimeoutError with last_state, after polling on the clock."""
+    """A job that never leaves pending raises WaitTimeoutError with last_state, after polling on the clock: an
+    eighth of the interval at first, then a share of the time waited, the last pause cut to the timeout."""
     clock = frozen.clock
     progress: list[tuple[str, float, str]] = []
-    with frozen.client(poll_interval=2.0, on_wait=lambda *a: progress.append(a)) as client:
+    with frozen.client(poll_interval=4.0, on_wait=lambda *a: progress.append(a)) as client:
         job = client.upgrade(frozen.provider)
         with pytest.raises(WaitTimeoutError) as info:
-            client.wait_for_job(frozen.provider, job.id, timeout=5)
+            client.wait_for_job(frozen.provider, job.id, timeout=12)
     assert info.value.last_state == "pending"
-    assert info.value.waited == 5.0
-    assert clock.sleeps == [2.0, 2.0, 1.0]
-    assert progress == [(f"installer job {job.id}", t, "pending") for t in (0.0, 2.0, 4.0, 5.0)]
+    assert info.value.waited == 12.0
+    assert clock.sleeps[:20] == [0.5] * 20  # until the wait is 10 s old (5% of it is 0.5 s)
+    assert clock.sleeps[20:] == pytest.approx([0.5, 0.525, 0.55125, 0.42375])
+    assert [t for _, t, _ in progress] == pytest.approx([0.0, *itertools.accumulate(clock.sleeps)])
+    assert {(what, state) for what, _, state in progress} == {(f"installer job {job.id}", "pending")}
     assert frozen.sim.job(job.id)["status"] == "pending"
 
 
@@ -473,8 +477,14 @@ def test_wait_for_build_completes_after_install(world: World) -> None:
         done = client.wait_for_build(build.id, timeout=60)
     assert done.status == "completed" and done.completed_at is not None
     assert world.sim.build(build.id)["status"] == "completed"
-    # job claimed at the 5 s tick (seen at the 6 s poll); build started at 10 s, finished at 15 s, seen at 16 s
-    assert world.clock.sleeps == [2.0] * 8 and world.clock.monotonic() == 16
+    # job claimed at the 5 s tick and seen at once (polls every 0.25 s at first); the build, created at 5 s, started
+    # at the 10 s tick and finished at the 15 s one: seen within 5% of its 10 s wait, where a fixed 2 s interval
+    # saw both a second late (at 6 s and 16 s)
+    assert world.sim.job(job.id)["status"] == "succeeded"
+    job_polls = 20  # 5 s of 0.25 s pauses
+    assert world.clock.sleeps[:job_polls] == [0.25] * job_polls
+    assert 15.0 <= world.clock.monotonic() <= 15.0 + 0.05 * 10
+    assert len(world.clock.sleeps) - job_polls <= 20 + 15  # the build's wait: 5 s at 0.25 s, then 5 s at 5% growth
 
 
 def test_wait_for_build_reports_failure_message(world: World) -> None:
@@ -497,4 +507,6 @@ def test_wait_for_build_times_out(frozen: World) -> None:
         with pytest.raises(WaitTimeoutError) as info:
             client.wait_for_build(build.id, timeout=3)
     assert (info.value.last_state, info.value.waited) == ("queued", 3.0)
-    assert clock.sleeps == [1.0, 1.0, 1.0]
+    # an eighth of the interval until the wait is 2.5 s old, then 5% of it, the last pause cut to the timeout
+    assert clock.sleeps[:21] == [0.125] * 21 and clock.sleeps[21:-1] == pytest.approx([0.13125, 0.1378125])
+    assert sum(clock.sleeps) == pytest.approx(3.0)

@@ -191,6 +191,20 @@ def test_a_missing_kubernetes_permission_is_found_by_access_review(world: Sandbo
     assert _versions(world.cluster) == before
 
 
+def test_create_and_the_namespace_are_asked_where_the_api_server_checks_them(world: SandboxWorld) -> None:
+    """An apply that creates needs create, and the namespace is read in itself: both are named before any change."""
+    world.kube.deny("create", "tasks", group="tekton.dev", namespace=world.namespace)
+    world.kube.deny("get", "namespaces", namespace=world.namespace)
+    before = _versions(world.cluster)
+    with _rollback(world) as rb:
+        report = rb.run()
+    assert report.error_kind == "preflight_failed"
+    detail = _step(report, "preflight").detail
+    assert f'kubernetes: may not create tasks.tekton.dev in namespace "{world.namespace}"' in detail
+    assert f'kubernetes: may not get namespaces in namespace "{world.namespace}"' in detail
+    assert _versions(world.cluster) == before
+
+
 def test_plan_shows_the_preflight_step_and_fails_as_run_would(world: SandboxWorld) -> None:
     """plan lists the pre-flight step with what it checks, and a missing permission fails plan with exit 2."""
     with _rollback(world) as rb:

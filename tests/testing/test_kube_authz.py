@@ -76,6 +76,42 @@ def test_denied_requests_get_the_api_servers_403(kube: KubernetesSimulator, http
     assert cluster.json()["message"].endswith('cannot list resource "namespaces" in API group "" at the cluster scope')
 
 
+def test_a_namespace_object_is_asked_about_in_itself(kube: KubernetesSimulator, http: httpx.Client) -> None:
+    """GET /api/v1/namespaces/ci is a request in namespace "ci" (requestinfo.go), so a rule for "ci" decides it."""
+    assert http.get("/api/v1/namespaces/ci").status_code == 200
+    kube.deny("get", "namespaces", namespace="other")
+    assert http.get("/api/v1/namespaces/ci").status_code == 200
+    kube.deny("get", "namespaces", namespace="ci")
+    refused = http.get("/api/v1/namespaces/ci")
+    assert refused.status_code == 403
+    assert refused.json()["message"] == (
+        f'namespaces "ci" is forbidden: User "{USER}" cannot get resource "namespaces" in API group "" '
+        'in the namespace "ci"'
+    )
+
+
+def test_an_apply_that_creates_is_also_authorized_as_create(kube: KubernetesSimulator, http: httpx.Client) -> None:
+    """Without create, a server-side apply of a new object is refused with create's 403 (dry run too, nothing
+    stored); an apply to an existing object needs only patch (apiserver handlers/patch.go)."""
+    url = "/api/v1/namespaces/ci/configmaps/settings"
+    body = '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"a": "1"}}'
+    headers = {"Content-Type": "application/apply-patch+yaml"}
+    kube.deny("create", "configmaps", namespace="ci")
+    for dry_run in ("&dryRun=All", ""):
+        refused = http.patch(f"{url}?fieldManager=me{dry_run}", content=body, headers=headers)
+        assert refused.status_code == 403
+        assert refused.json()["message"] == (
+            f'configmaps "settings" is forbidden: User "{USER}" cannot create resource "configmaps" in API group "" '
+            'in the namespace "ci"'
+        )
+    assert http.get(url).status_code == 404
+    kube.authorizer.clear()
+    assert http.patch(f"{url}?fieldManager=me", content=body, headers=headers).status_code == 201
+    kube.deny("create", "configmaps", namespace="ci")
+    updated = http.patch(f"{url}?fieldManager=me", content=body.replace('"1"', '"2"'), headers=headers)
+    assert updated.status_code == 200 and updated.json()["data"] == {"a": "2"}
+
+
 def test_denial_surfaces_as_lightkube_api_error(kube: KubernetesSimulator) -> None:
     """lightkube sees the 403 as an ApiError carrying the Status message."""
     kube.deny("create", "configmaps", namespace="ci")

@@ -52,7 +52,12 @@ def test_kube_needs_cover_apply_lock_and_verification() -> None:
     )
     got = {(n.verb, n.kind, n.namespace) for n in needs}
     assert {("get", "Lease", "ns"), ("create", "Lease", "ns"), ("update", "Lease", "ns")} <= got
-    assert {("get", "Namespace", None), ("patch", "Task", "ns"), ("list", "Task", "ns")} <= got
+    assert {
+        ("get", "Namespace", "ns"),
+        ("patch", "Task", "ns"),
+        ("create", "Task", "ns"),
+        ("list", "Task", "ns"),
+    } <= got
     assert ("list", "Pipeline", "ns") in got and not any(n.kind == "ConfigMap" for n in needs)
     assert not any(n.verb == "delete" for n in needs)
     assert len(needs) == len(set(needs))

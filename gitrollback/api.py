@@ -393,6 +393,7 @@ class Rollback:
         prune: bool | None = None,
         strict: bool = False,
         access_checks: Sequence[Any] = (),
+        shared_with: Sequence[str] = (),
     ) -> RunReport:
         """Roll back and verify. Never raises for a failed step: the report says what happened.
 
@@ -414,6 +415,10 @@ class Rollback:
         ``access_checks`` are extra ``gitrollback.ports.AccessCheck`` objects for the pre-flight step (the CLI
         passes one for the ``--notes`` path).
 
+        ``shared_with`` names providers whose GitOps repository, branch and path are this provider's (a fleet group,
+        ``gitrollback.fleet``): a rollback one of them already landed on the branch is synced and verified here too,
+        so the group gets one change request.
+
         Raises:
             PreconditionFailedError: another run holds this provider's lock (``lock_held``), here or on another
                 machine, or ``resume`` names a run that already finished (``run_finished``).
@@ -434,11 +439,18 @@ class Rollback:
                     prune=prune if prune is not None else view.prune,
                     strict=strict,
                     access_checks=checks,
+                    shared_with=tuple(shared_with),
                 )
             else:
                 run_id = run_id or uuid.uuid4().hex
                 options = RunOptions(
-                    to=to, force=force, run_id=run_id, prune=prune, strict=strict, access_checks=checks
+                    to=to,
+                    force=force,
+                    run_id=run_id,
+                    prune=prune,
+                    strict=strict,
+                    access_checks=checks,
+                    shared_with=tuple(shared_with),
                 )
             with provider_lock(
                 self.settings,

@@ -92,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="refuse, instead of warning, when the Image Factory token expires before the run's waits could end",
     )
+    from gitrollback.cli import fleet
+
+    fleet.add_arguments(run)
     sandbox = sub.add_parser("sandbox", parents=[common], help="roll back a throwaway simulated world, for real")
     sandbox.add_argument("action", nargs="?", choices=["run", "serve"], default="run", help="run (default) or serve")
     sandbox.add_argument("--dir", help="where to build the world (default: a temporary directory)")
@@ -309,6 +312,12 @@ def _confirm(args: argparse.Namespace, rb: Rollback, output: Output) -> None:
 def _cmd_run(
     args: argparse.Namespace, env: Mapping[str, str], output: Output, progress: StepPrinter, clock: SimClock | None
 ) -> int:
+    from gitrollback.cli import fleet
+
+    if fleet.wants_fleet(args):
+        return fleet.run_fleet(args, env, output, clock)
+    if args.parallel is not None:
+        raise ConfigError("--parallel needs --providers or --all-failed", key="--parallel")
     with _rollback(args, env, progress, clock) as rb:
         _confirm(args, rb, output)
         if args.resume is None and not args.json:

@@ -48,6 +48,9 @@ class RunOptions:
         access_checks: extra ``gitrollback.ports.AccessCheck`` objects the pre-flight step asks too (the CLI's
             ``--notes`` path check).
         strict: refuse (instead of warning) when a credential would expire before the run's waits could end.
+        shared_with: the ids of other providers whose GitOps repository, branch and path are this provider's
+            (a fleet group, ``gitrollback.fleet``): gitrollback's rollback that the tracked branch already carries
+            for any of them is this provider's too, so the run syncs and verifies it instead of refusing.
     """
 
     to: str | None = None
@@ -57,6 +60,7 @@ class RunOptions:
     prune: bool | None = None
     access_checks: tuple[Any, ...] = ()
     strict: bool = False
+    shared_with: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ Example::
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
+import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -70,6 +70,8 @@ EXIT_CODES: Mapping[str, int] = {
 #: worst first: the fleet's exit code is that of its worst outcome in this order (interrupted, then configuration or
 #: credentials, then failed, then refused, then ok)
 _SEVERITY = (130, 2, 1, 3, 0)
+
+logger = logging.getLogger(__name__)
 
 
 def needs_rollback(assessment: Assessment) -> bool:
@@ -328,30 +330,34 @@ class FleetRunner:
             self.on_outcome(outcome)
 
     def _run_group(self, group: Sequence[ProviderSettings]) -> None:
+        """One worker: a provider alone, or a group sharing a GitOps repository and path, one after another.
+
+        Every member of a group is assessed before the first one runs: once the group's rollback lands, the
+        controller may apply it to all of them and a member's own assessment would find it healthy. A member chosen
+        by that first assessment runs with ``force`` after the first run of the group, so it syncs and verifies the
+        group's rollback instead of refusing as healthy.
+        """
         leader = group[0].label if len(group) > 1 else None
         ids = [p.id for p in group]
+        chosen: list[tuple[ProviderSettings, FleetMember, Assessment | None, float, datetime]] = []
         for provider in group:
             if self.stopping.is_set():
                 self._record(ProviderOutcome(provider.id, provider.label, "not_started", 130, group=leader))
                 continue
-            shared = tuple(i for i in ids if i != provider.id)
+            began, at = self.clock.monotonic(), self.clock.now()
+            member: FleetMember | None = None
             try:
-                outcome = self._run_one(provider, shared)
+                member = self.opener(provider, StopAwareClock(self.clock, self.aborting))
+                assessment = member.assess() if self.only_failed or leader is not None else None
             except BaseException as exc:  # anything at all is this provider's outcome, never the fleet's
-                status, code, message, kind = _error_outcome(provider, exc)
-                outcome = ProviderOutcome(
-                    provider.id, provider.label, status, code, mode=provider.mode, message=message, kind=kind
-                )
-            self._record(dataclasses.replace(outcome, group=leader))
-
-    def _run_one(self, provider: ProviderSettings, shared: tuple[str, ...]) -> ProviderOutcome:
-        began, at = self.clock.monotonic(), self.clock.now()
-        member = self.opener(provider, StopAwareClock(self.clock, self.aborting))
-        try:
-            if self.only_failed:
-                assessment = member.assess()
-                if not needs_rollback(assessment):
-                    return ProviderOutcome(
+                if member is not None:
+                    self._close(member)
+                self._record(self._failure(provider, exc, leader, began, at))
+                continue
+            if self.only_failed and assessment is not None and not needs_rollback(assessment):
+                self._close(member)
+                self._record(
+                    ProviderOutcome(
                         provider.id,
                         provider.label,
                         "skipped",
@@ -359,13 +365,95 @@ class FleetRunner:
                         mode=assessment.mode,
                         message=f"not failed ({assessment.verdict}): {assessment.advice}",
                         kind=assessment.kind or assessment.verdict,
+                        group=leader,
                         started_at=at,
                         duration_seconds=self.clock.monotonic() - began,
                     )
-            o = self.options
-            report = member.run(to=o.to, force=o.force, prune=o.prune, strict=o.strict, shared_with=shared)
-        finally:
+                )
+                continue
+            if leader is None:  # alone: run now (the assessment above is this provider's latest)
+                self._record(
+                    self._execute(provider, member, shared=(), group=None, began=began, at=at, force=self.options.force)
+                )
+                continue
+            chosen.append((provider, member, assessment, began, at))
+        ran = False
+        stuck: ProviderOutcome | None = None  # a run of the group that changed something and did not finish
+        for provider, member, assessment, began, at in chosen:
+            if self.stopping.is_set() or stuck is not None:
+                self._close(member)
+                self._record(self._held_back(provider, leader, stuck))
+                continue
+            force = self.options.force or (ran and assessment is not None and needs_rollback(assessment))
+            shared = tuple(i for i in ids if i != provider.id)
+            outcome = self._execute(provider, member, shared=shared, group=leader, began=began, at=at, force=force)
+            self._record(outcome)
+            ran = True
+            r = outcome.report
+            if outcome.status != "rolled_back" and r is not None and (r.rollback_commit or r.change_request):
+                stuck = outcome
+
+    @staticmethod
+    def _held_back(provider: ProviderSettings, group: str | None, stuck: ProviderOutcome | None) -> ProviderOutcome:
+        """A group member that does not run: the fleet stopped, or an earlier member's change did not land (a
+        second change request for the same path would compete with it)."""
+        if stuck is None:
+            return ProviderOutcome(provider.id, provider.label, "not_started", 130, group=group)
+        return ProviderOutcome(
+            provider.id,
+            provider.label,
+            "refused",
+            3,
+            mode=provider.mode,
+            message=f"provider {stuck.label}'s rollback of the shared repository and path did not finish "
+            f"({stuck.status}); rerunning the fleet resumes it, then this provider syncs and verifies it",
+            kind="group_change_pending",
+            group=group,
+        )
+
+    @staticmethod
+    def _close(member: FleetMember) -> None:
+        try:
             member.close()
+        except Exception:  # closing is best effort: the outcome is already known
+            logger.warning("closing the adapters of provider %s failed", member.settings.label, exc_info=True)
+
+    def _failure(
+        self, provider: ProviderSettings, exc: BaseException, group: str | None, began: float, at: datetime
+    ) -> ProviderOutcome:
+        status, code, message, kind = _error_outcome(provider, exc)
+        return ProviderOutcome(
+            provider.id,
+            provider.label,
+            status,
+            code,
+            mode=provider.mode,
+            message=message,
+            kind=kind,
+            group=group,
+            started_at=at,
+            duration_seconds=self.clock.monotonic() - began,
+        )
+
+    def _execute(
+        self,
+        provider: ProviderSettings,
+        member: FleetMember,
+        *,
+        shared: tuple[str, ...],
+        group: str | None,
+        began: float,
+        at: datetime,
+        force: bool,
+    ) -> ProviderOutcome:
+        """Run one provider's rollback (and close it); whatever happens is its outcome."""
+        o = self.options
+        try:
+            report = member.run(to=o.to, force=force, prune=o.prune, strict=o.strict, shared_with=shared)
+        except BaseException as exc:  # anything at all is this provider's outcome, never the fleet's
+            return self._failure(provider, exc, group, began, at)
+        finally:
+            self._close(member)
         status, code = _report_outcome(report)
         return ProviderOutcome(
             provider.id,
@@ -376,6 +464,7 @@ class FleetRunner:
             report=report,
             message=report.error,
             kind=report.error_kind,
+            group=group,
             started_at=at,
             duration_seconds=self.clock.monotonic() - began,
         )

@@ -109,6 +109,30 @@ def _parser() -> argparse.ArgumentParser:
         "--auto-merge", action="store_true", help="gitops: gitrollback merges its own change request (no reviewer)"
     )
     sandbox.add_argument(
+        "--providers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="build N providers sharing one broken release and roll them all back as a fleet (default 1)",
+    )
+    sandbox.add_argument(
+        "--parallel", type=int, default=None, metavar="N", help="with --providers: at most N at a time (default 4)"
+    )
+    sandbox.add_argument(
+        "--tick",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds between the simulators' background ticks (default 1)",
+    )
+    sandbox.add_argument(
+        "--poll-interval",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="the poll interval the sandbox's config gives gitrollback (default 2)",
+    )
+    sandbox.add_argument(
         "--fault",
         action="append",
         default=[],
@@ -349,10 +373,32 @@ def _cmd_sandbox(
 
     check_faults(args.fault)  # a bad --fault is refused before the world is built
     options = SandboxOptions(
-        mode=args.mode, scm=args.scm, auto_merge=args.auto_merge, sync=args.sync, faults=tuple(args.fault)
+        mode=args.mode,
+        scm=args.scm,
+        auto_merge=args.auto_merge,
+        sync=args.sync,
+        faults=tuple(args.fault),
+        providers=args.providers,
+        tick=args.tick,
+        poll_interval=args.poll_interval,
     )
+    options.check()
     if args.action == "serve":
+        if args.parallel is not None:
+            raise ConfigError("--parallel is for `sandbox run`", key="--parallel", hint="pass it to `gitrollback run`")
         return serve_sandbox(args.dir, output, options=options, clock=clock, as_json=args.json)
+    if args.providers > 1 or args.parallel is not None:
+        from gitrollback.cli.sandbox import run_sandbox_fleet
+        from gitrollback.fleet_report import fleet_json, render_fleet
+
+        fleet = run_sandbox_fleet(
+            args.dir, output, options=options, parallel=args.parallel, clock=clock, quiet=args.json
+        )
+        if args.json:
+            output.json(fleet_json(fleet))
+        else:
+            output.result(render_fleet(fleet))
+        return fleet.exit_code
     report = run_sandbox(args.dir, progress, output, options=options, clock=clock)
     _print_report(output, report, args.json)
     return _report_exit(report)

@@ -7,7 +7,7 @@ and the others find that rollback on the branch (``RunOptions.shared_with``) and
 of racing pushes. Everything else runs in parallel.
 
 Whatever one provider does (a failed step, a refusal, any exception) becomes that provider's ``ProviderOutcome``;
-it never stops the others. Stopping (``FleetRunner.stop``, or Ctrl-C in the thread that called ``run``): no provider
+it never stops the others. Stopping (``FleetRunner.stop``, or Ctrl-C while ``run`` runs): no provider
 starts after it, and those not started are reported ``not_started``; a second stop (``abort``) also interrupts the
 running ones at their next wait, as Ctrl-C interrupts a single run (its journal lets a rerun resume it). ``run``
 joins every worker before it returns.
@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from gitrollback.clock import SystemClock
 from gitrollback.errors import ConfigError, GitRollbackError, PreconditionFailedError
@@ -302,13 +303,42 @@ class FleetRunner:
         self.stopping.set()
 
     def run(self) -> FleetReport:
-        """Run every provider; returns once every worker has finished (Ctrl-C here: see ``stop``)."""
+        """Run every provider; returns once every worker has finished.
+
+        Called from the main thread, it handles Ctrl-C (SIGINT) itself while it runs: each one is a ``stop``
+        (the first stops starting providers, the second interrupts the running ones), and the previous handler is
+        put back before it returns. Elsewhere a ``KeyboardInterrupt`` in the calling thread does the same.
+        """
+        previous = self._catch_sigint()
+        try:
+            return self._run()
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+
+    def _catch_sigint(self) -> Any:
+        """Make SIGINT a ``stop`` (so no ``KeyboardInterrupt`` can land between starting and joining a worker);
+        the handler it replaced, or None when this is not the main thread."""
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        try:
+            return signal.signal(signal.SIGINT, lambda signum, frame: self.stop())
+        except ValueError:  # not the main interpreter
+            return None
+
+    def _run(self) -> FleetReport:
         started = self.clock.monotonic()
         groups = group_providers(self.providers)
         workers = max(1, min(self.parallel, len(groups)))
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gitrollback-fleet")
+        futures: list[concurrent.futures.Future[None]] = []
         try:
-            futures = [pool.submit(self._run_group, group) for group in groups]
+            try:
+                for group in groups:  # a group never submitted is reported not_started
+                    if not self.stopping.is_set():
+                        futures.append(pool.submit(self._run_group, group))
+            except KeyboardInterrupt:
+                self.stop()
             self._join(futures)
         finally:
             pool.shutdown(wait=True)

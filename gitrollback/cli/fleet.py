@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from gitrollback.cli.output import Output
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from gitrollback.settings import ProviderSettings, Settings
     from gitrollback.testing.clock import SimClock
 
-__all__ = ["ProviderProgress", "add_arguments", "run_fleet", "wants_fleet"]
+__all__ = ["ProviderProgress", "add_arguments", "outcome_printer", "run_fleet", "wants_fleet"]
 
 DEFAULT_PARALLEL = 4
 
@@ -86,6 +86,17 @@ class ProviderProgress:
             return
         self._last_wait = elapsed
         self._line(f"   ... waiting for {what} ({elapsed:.0f}s): {state}")
+
+
+def outcome_printer(output: Output, lock: threading.Lock) -> Callable[[ProviderOutcome], None]:
+    """Prints ``[label] => status: why`` on stderr as each provider's outcome is known."""
+
+    def printer(outcome: ProviderOutcome) -> None:
+        why = f": {outcome.message}" if outcome.message and outcome.status != "rolled_back" else ""
+        with lock:
+            output.message(f"[{outcome.label}] => {outcome.status}{why}")
+
+    return printer
 
 
 def _selected(args: argparse.Namespace, settings: Settings) -> list[ProviderSettings]:
@@ -164,13 +175,6 @@ def run_fleet(args: argparse.Namespace, env: Mapping[str, str], output: Output, 
     def progress_for(provider: ProviderSettings) -> ProviderProgress | None:
         return None if args.json else ProviderProgress(output, provider.label, lock)
 
-    def on_outcome(outcome: ProviderOutcome) -> None:
-        if args.json:
-            return
-        why = f": {outcome.message}" if outcome.message and outcome.status != "rolled_back" else ""
-        with lock:
-            output.message(f"[{outcome.label}] => {outcome.status}{why}")
-
     runner = FleetRunner(
         providers,
         open_from_settings(settings, env=env, read_file=_read_file, progress_for=progress_for),
@@ -178,7 +182,7 @@ def run_fleet(args: argparse.Namespace, env: Mapping[str, str], output: Output, 
         options=FleetOptions(to=args.to, force=args.force, prune=args.prune, strict=args.strict),
         only_failed=args.all_failed,
         clock=clock or SystemClock(),
-        on_outcome=on_outcome,
+        on_outcome=None if args.json else outcome_printer(output, lock),
     )
     report = runner.run()
     if args.json:

@@ -228,7 +228,7 @@ def run_sandbox_fleet(
 ) -> FleetReport:
     """Build a world of ``options.providers`` providers and roll back every failed one with ``gitrollback.fleet``,
     as ``gitrollback run --all-failed --yes`` would; progress goes to stderr, one prefixed line at a time."""
-    from gitrollback.cli.fleet import DEFAULT_PARALLEL, ProviderProgress
+    from gitrollback.cli.fleet import DEFAULT_PARALLEL, ProviderProgress, outcome_printer
     from gitrollback.config import parse_config
     from gitrollback.fleet import FleetRunner, open_from_settings
 
@@ -258,6 +258,7 @@ def run_sandbox_fleet(
                 parallel=parallel or DEFAULT_PARALLEL,
                 only_failed=True,
                 clock=world.clock,
+                on_outcome=None if quiet else outcome_printer(output, lock),
             )
             return runner.run()
 

@@ -269,6 +269,8 @@ class FleetRunner:
             ``skipped`` with the assessment's advice.
         clock: the clock every provider's rollback waits on (default: the system clock).
         on_outcome: called (from a worker thread) with each outcome as it is known.
+
+    A runner runs once: build a new one for another fleet run.
     """
 
     def __init__(
@@ -357,7 +359,10 @@ class FleetRunner:
         with self._lock:
             self._outcomes[outcome.provider_id] = outcome
         if self.on_outcome is not None:
-            self.on_outcome(outcome)
+            try:
+                self.on_outcome(outcome)
+            except Exception:  # a caller's progress printer must not cost the group its other providers
+                logger.warning("on_outcome failed for provider %s", outcome.label, exc_info=True)
 
     def _run_group(self, group: Sequence[ProviderSettings]) -> None:
         """One worker: a provider alone, or a group sharing a GitOps repository and path, one after another.

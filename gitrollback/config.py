@@ -637,7 +637,7 @@ def _policy(sec: _Section, name: str, value: Any) -> Any:
 def _listen(sec: _Section) -> str:
     value = sec.text("listen", default=WatchSettings.listen)
     _, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
         raise sec.error(f"must be HOST:PORT, e.g. 0.0.0.0:8080, got {value!r}", sec.path("listen"))
     return str(value)
 

@@ -120,6 +120,10 @@ def _parser() -> argparse.ArgumentParser:
     from gitrollback.cli import access
 
     access.add_parser(sub, [common, target])
+    # watch: the remediation service (docs/watch.md); gitrollback/cli/watch.py imports nothing heavy.
+    from gitrollback.cli import watch
+
+    watch.add_parser(sub, [common])
     return parser
 
 
@@ -367,6 +371,16 @@ def _cmd_known_good(
     return run_known_good(args, env, output)
 
 
+def _cmd_watch(
+    args: argparse.Namespace, env: Mapping[str, str], output: Output, progress: StepPrinter, clock: SimClock | None
+) -> int:
+    from gitrollback.cli.watch import run as run_watch
+
+    settings = _load_settings(args, env)
+    _install_redaction(_secret_values(settings, env))
+    return run_watch(args, env, output, settings, clock, read_file=_read_file)
+
+
 _COMMANDS = {
     "assess": _cmd_assess,
     "plan": _cmd_plan,
@@ -374,6 +388,7 @@ _COMMANDS = {
     "sandbox": _cmd_sandbox,
     "known-good": _cmd_known_good,
     "access": _cmd_access,
+    "watch": _cmd_watch,
 }
 
 

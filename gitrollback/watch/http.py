@@ -22,8 +22,10 @@ logger = logging.getLogger(__name__)
 
 
 def split_listen(listen: str) -> tuple[str, int]:
-    """``HOST:PORT`` (the host may be empty or bracketed IPv6) as ``(host, port)``."""
-    host, _, port = listen.rpartition(":")
+    """``HOST:PORT`` (the host may be empty or bracketed IPv6) as ``(host, port)``; ``ValueError`` otherwise."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"{listen!r} is not HOST:PORT")
     return host.strip("[]") or "0.0.0.0", int(port)
 
 

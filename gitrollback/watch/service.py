@@ -50,10 +50,14 @@ OpenRollback = Callable[[ProviderSettings, Clock], WatchedRollback]
 
 
 def qualifying_job(assessment: Assessment) -> str | None:
-    """The failed job to act on: ``assess`` found one, nothing is active, and it advises a rollback (or resume)."""
-    if assessment.failed_job is None or assessment.active_job is not None:
+    """What to act on, as its dedupe key: the failed job ``assess`` found when nothing is active and it advises a
+    rollback (or a resume); or, when the failed job is gone from the findings (a later ``validate`` of an interrupted
+    rollback succeeded) but a run is unfinished, ``run/<run id>``."""
+    if assessment.active_job is not None or assessment.verdict not in ("rollback", "resume"):
         return None
-    return assessment.failed_job.id if assessment.verdict in ("rollback", "resume") else None
+    if assessment.failed_job is not None:
+        return assessment.failed_job.id
+    return f"run/{assessment.unfinished_run}" if assessment.unfinished_run else None
 
 
 def _stopping() -> StepError:

@@ -31,10 +31,12 @@ def _world(tmp_path: Path, clock: FakeClock) -> Iterator[SandboxWorld]:
         yield world
 
 
-def watch_yaml(world: SandboxWorld, *, policy: str = "rollback", election: bool = True, extra: str = "") -> str:
+def watch_yaml(
+    world: SandboxWorld, *, policy: str = "rollback", election: bool = True, timing: str = "", extra: str = ""
+) -> str:
     """The config's ``watch:`` section for the sandbox (the Lease in the sandbox's own Kubernetes simulator)."""
     election_yaml = (
-        f"  leader_election: {{kubeconfig: {world.kubeconfig_path}, context: sandbox, namespace: {WATCH_NS}}}\n"
+        f"  leader_election: {{kubeconfig: {world.kubeconfig_path}, context: sandbox, namespace: {WATCH_NS}{timing}}}\n"
         if election
         else "  leader_election: {enabled: false}\n"
     )

@@ -178,6 +178,8 @@ def test_the_watch_deployment_serves_its_contract() -> None:
     template = WATCH["spec"]["template"]
     [container] = template["spec"]["containers"]
     assert container["args"] == ["watch"]
+    parsed = _parser().parse_args(container["args"])
+    assert (parsed.command, parsed.once, parsed.listen) == ("watch", False, None)
     [port] = container["ports"]
     for probe in ("livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": port["name"]}
@@ -197,3 +199,23 @@ def test_the_watch_deployment_serves_its_contract() -> None:
             "resourceNames": ["gitrollback-watch"],
         }
     ]
+
+
+def test_the_watch_section_of_the_configmap_matches_the_deployment() -> None:
+    """The config's watch section parses; it listens on all addresses at the container port; leader election is on,
+    through the mounted in-cluster kubeconfig, with the Lease rbac-watch.yaml names, in the pod's namespace
+    (POD_NAMESPACE: the config names none); client-go's timing defaults."""
+    settings = parse_config(CONFIG_MAP["data"]["gitrollback.yaml"], source="configmap.yaml")
+    w = settings.watch
+    [container] = PODS["watch"]["containers"]
+    [port] = container["ports"]
+    assert w.listen == f"0.0.0.0:{port['containerPort']}"
+    le = w.leader_election
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "config")
+    assert le.enabled and le.kubeconfig == f"{mount['mountPath']}/kubeconfig.yaml" and le.context == "in-cluster"
+    assert le.namespace is None
+    assert (le.lease_duration, le.renew_deadline, le.retry_period) == (15.0, 10.0, 2.0)
+    role = find(ALL, "Role", "gitrollback-watch")
+    assert [r["resourceNames"] for r in role["rules"] if r.get("resourceNames")] == [[le.lease_name]]
+    [provider] = settings.providers
+    assert (w.policy, w.policy_for(provider)) == ("notify", "rollback")

@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from gitrollback.clock import SystemClock
 from gitrollback.errors import GitRollbackError, StepError
 from gitrollback.models import Assessment
 from gitrollback.ports import Clock
@@ -94,6 +95,11 @@ class _ActionClock:
             remaining -= piece
 
 
+class _SystemActionClock(_ActionClock, SystemClock):
+    """On the system clock: also a ``SystemClock``, so the run lock's ``LeaseClock`` keeps its renewal thread for the
+    calls that block without sleeping (``gitrollback.run_lock``)."""
+
+
 class WatchService:
     """The service. Build it, ``start_http()`` if wanted, then ``run()`` until ``stop`` is set; ``close()`` always.
 
@@ -141,6 +147,7 @@ class WatchService:
         self._last_poll: datetime | None = None
         self._warned: set[str] = set()
         self._renewer: threading.Thread | None = None
+        self._unrecorded: list[Handled] = []
 
     # -- leadership -------------------------------------------------------------------------------------
 
@@ -203,6 +210,7 @@ class WatchService:
         self._beat = now
         if not self._elect():
             return
+        self._record_unrecorded()
         if self._next_poll is not None and now < self._next_poll:
             return
         self._next_poll = now + self.watch.poll_interval
@@ -221,13 +229,14 @@ class WatchService:
                 logger.error("watch: provider %s: assess failed: %s: %s", provider.label, type(exc).__name__, exc)
 
     def _poll_provider(self, provider: ProviderSettings) -> None:
-        with self.open_rollback(provider, _ActionClock(self)) as rb:
+        action_clock = _SystemActionClock(self) if isinstance(self.clock, SystemClock) else _ActionClock(self)
+        with self.open_rollback(provider, action_clock) as rb:
             assessment = rb.assess()
             job = qualifying_job(assessment)
             if job is None:
                 logger.debug("watch: provider %s: %s", provider.label, assessment.verdict)
                 return
-            if job in {h.job for h in self.handled.entries()}:
+            if job in {h.job for h in (*self.handled.entries(), *self._unrecorded)}:
                 logger.debug("watch: provider %s: failed job %s already handled", provider.label, job)
                 return
             policy = self.watch.policy_for(provider)
@@ -285,11 +294,25 @@ class WatchService:
                 "stopping" if self.stop.is_set() else "leadership lost",
             )
             return
-        entry = Handled(provider.id, job, policy, result.outcome, self.clock.now().isoformat())
-        try:
-            self.handled.add(entry)
-        except GitRollbackError as exc:
-            logger.error("watch: could not record failed job %s as handled: %s", job, exc)
+        self._unrecorded.append(Handled(provider.id, job, policy, result.outcome, self.clock.now().isoformat()))
+        self._record_unrecorded()
+
+    def _record_unrecorded(self) -> None:
+        """Record the handled jobs not recorded yet (a write that failed is tried again at the next poll; until then
+        this replica remembers them itself). Entries are dropped when leadership is lost: the next leader decides."""
+        if not self.leading:
+            if self._unrecorded:
+                logger.warning("watch: not leading: %d handled job(s) left unrecorded", len(self._unrecorded))
+            self._unrecorded.clear()
+            return
+        while self._unrecorded:
+            entry = self._unrecorded[0]
+            try:
+                self.handled.add(entry)
+            except GitRollbackError as exc:
+                logger.error("watch: could not record failed job %s as handled (will retry): %s", entry.job, exc)
+                return
+            self._unrecorded.pop(0)
 
     # -- health and shutdown ----------------------------------------------------------------------------
 

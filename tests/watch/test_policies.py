@@ -100,3 +100,24 @@ def test_an_unreachable_image_factory_is_logged_and_the_loop_goes_on(
     clock.advance(30)
     service.step()
     assert service.actions == 1
+
+
+def test_a_handled_job_whose_record_fails_is_remembered_and_recorded_at_the_next_retry(
+    world: SandboxWorld, clock: FakeClock, make_service: MakeService
+) -> None:
+    """The Lease update that records the job answers 503: this replica remembers the job itself (no second notify)
+    and writes the record at its next loop."""
+    from tests.watch.test_remediation import _lease_handled
+
+    service = make_service(policy="notify")
+    fault = world.kube.fail(path="/leases/gitrollback-watch", method="PUT", status=503, times=1)
+    service.step()  # create (POST), then the record's PUT fails
+    assert fault.hits == 1 and service.actions == 1
+    assert _lease_handled(world) == []
+    clock.advance(2)
+    service.step()
+    assert _lease_handled(world) == [world.failed_job_id]
+    for _ in range(40):
+        clock.advance(2)
+        service.step()
+    assert service.actions == 1

@@ -465,8 +465,10 @@ def main(
             return EXIT_OK
         as_json, debug = args.json, args.debug
         root.setLevel(logging.DEBUG if debug else logging.INFO if args.verbose else logging.WARNING)
-        live = not ci.kind and not args.json and _is_terminal(output, env)
-        progress = StepPrinter(output, ci=ci.kind, quiet=args.json, live=live, clock=clock)
+        # a CI log is for people: steps go to stderr there even with --json (stdout keeps the one document)
+        quiet = args.json and not ci.kind
+        live = not ci.kind and not quiet and _is_terminal(output, env)
+        progress = StepPrinter(output, ci=ci.kind, quiet=quiet, live=live, clock=clock)
         code = _COMMANDS[args.command](args, env, output, progress, clock)
     except GitRollbackError as exc:
         if debug:

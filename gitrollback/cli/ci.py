@@ -22,7 +22,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gitrollback.cli import ci_format
+from gitrollback.cli import EXIT_REFUSED, ci_format
 from gitrollback.cli.ci_summary import summary_markdown
 
 if TYPE_CHECKING:
@@ -125,7 +125,8 @@ def outcome(
     error: tuple[str, str, str | None] | None = None,
 ) -> Outcome:
     """The outcome of ``command``: from its ``result`` (a ``RunReport``, ``RollbackPlan`` or ``Assessment``), or
-    from ``error`` (kind, message, hint) when it stopped without one (status ``error``)."""
+    from ``error`` (kind, message, hint) when it stopped without one: status ``refused`` with exit code 3 (a
+    precondition refused; nothing was changed), else ``error``."""
     from gitrollback.models import Assessment, RollbackPlan, RunReport
 
     if isinstance(result, RunReport):
@@ -140,7 +141,8 @@ def outcome(
     if isinstance(result, Assessment):
         return Outcome(command, result.verdict, exit_code, result.provider_id, advice=result.advice)
     kind, message, hint = error or ("internal", "stopped without a result", None)
-    return Outcome(command, "error", exit_code, error=message, error_kind=kind, hint=hint or "")
+    status = "refused" if exit_code == EXIT_REFUSED else "error"
+    return Outcome(command, status, exit_code, error=message, error_kind=kind, hint=hint or "")
 
 
 def _from_report(command: str, report: RunReport, exit_code: int) -> Outcome:

@@ -28,7 +28,7 @@ from gitrollback.cli.ci_summary import summary_markdown
 if TYPE_CHECKING:
     from gitrollback.models import RunReport
 
-__all__ = ["CIEnvironment", "Outcome", "StepRow", "detect", "outcome", "write_files"]
+__all__ = ["OUTPUT_NAMES", "CIEnvironment", "Outcome", "StepRow", "detect", "outcome", "write_files"]
 
 #: the outputs, dotenv variables (``GITROLLBACK_`` + upper case) and Tekton results every run writes
 OUTPUT_NAMES = ("status", "exit-code", "known-good", "rollback-commit", "change-request-url")

@@ -4,9 +4,9 @@
   (workflow commands, escaped as actions/toolkit does: ``gitrollback/cli/ci_format.py``).
 - **GitLab CI**: each step is a collapsible section whose start and end carry the clock's time, so GitLab shows
   the step's real duration.
-- **A terminal** (stderr is a tty, no CI): one live status line, rewritten in place, with the current step, its
-  elapsed seconds and what it waits for; when the step ends the line is replaced by the same lines plain mode
-  prints.
+- **A terminal** (stderr is a tty, no CI): one live status line, rewritten in place: the current step and its
+  description, then while it waits ``-> step [12s] waiting for <what>: <state>`` (the seconds since the step
+  started); when the step ends the line is replaced by the same lines plain mode prints.
 - **Anything else** (a pipe, a file, a log collector): plain lines, ``-> step: description`` and
   ``   ok (0.2s): detail``, and a ``... waiting for`` line at most every 5 s.
 
@@ -116,10 +116,9 @@ class StepPrinter:
         if self.quiet:
             return
         if self.live:
-            name, description = self._step
+            name = self._step[0]
             took = self.clock.monotonic() - self._started if name else elapsed
-            head = f"-> {name}: {description} " if name else ""
-            self.output.status(f"{head}[{took:.0f}s] waiting for {what} ({elapsed:.0f}s): {state}")
+            self.output.status(f"-> {name or 'wait'} [{took:.0f}s] waiting for {what}: {state}")
             return
         if elapsed - self._last_wait < WAIT_LINE_EVERY and elapsed > 0.5:
             return

@@ -508,7 +508,8 @@ def _ci_command(args: argparse.Namespace | None, arguments: Sequence[str]) -> st
     """The command the CI files are about, or None for a command they do not describe; a usage error names the
     first word of the command line (or none)."""
     if args is None:
-        return next((a for a in arguments if not a.startswith("-")), "")
+        word = next((a for a in arguments if not a.startswith("-")), "")
+        return None if word in ("known-good", "access") or "serve" in arguments else word
     if args.command not in _CI_COMMANDS or getattr(args, "action", "run") == "serve":
         return None
     return str(args.command)
@@ -533,5 +534,9 @@ def _report_to_ci(
     if ci.kind == "github" and code != EXIT_OK and not (progress and progress.annotated):
         printer = progress or StepPrinter(output, ci=ci.kind)
         printer.annotate(f"gitrollback {result.command}: {result.status}", result.error or result.advice or "failed")
-    for problem in write_files(ci, result, output.redact):
+    try:
+        problems = write_files(ci, result, output.redact)
+    except Exception as exc:  # a bug here must not replace the command's exit code
+        problems = [f"could not write the CI files: internal error: {type(exc).__name__}: {exc}"]
+    for problem in problems:
         output.message(f"gitrollback: warning: {problem}")

@@ -134,11 +134,12 @@ def test_an_error_before_any_report_still_writes_the_outputs_and_says_what_to_do
 
 
 def test_commands_without_a_run_outcome_write_no_ci_files(tmp_path: Path, world: SandboxWorld) -> None:
-    """known-good answers a question about a repository: no outputs, no summary, under GitHub Actions too."""
+    """known-good answers a question about a repository: no outputs, no summary, under GitHub Actions too, and none
+    for its usage errors either."""
     ci, summary, output = _github(tmp_path)
     argv = ["known-good", "--repo", str(world.repo.path), "--path", "backend/tekton"]
-    code, _, _ = _main(argv, ci, world.clock)
-    assert code == EXIT_OK
+    assert _main(argv, ci, world.clock)[0] == EXIT_OK
+    assert _main(["known-good", "--bogus"], ci, world.clock)[0] == EXIT_USAGE
     assert summary.read_text(encoding="utf-8") == output.read_text(encoding="utf-8") == ""
 
 

@@ -375,7 +375,7 @@ def _cmd_watch(
     from gitrollback.cli.watch import run as run_watch
 
     settings = _load_settings(args, env)
-    _install_redaction(_secret_values(settings, env))
+    _install_redaction(_secret_values(settings, env), output)
     return run_watch(args, env, output, settings, clock, read_file=_read_file)
 
 

@@ -29,12 +29,14 @@ from gitrollback.errors import ConfigError
 from gitrollback.settings import (
     CODE_REQUIRED_TASKS,
     RUNBOOK_REQUIRED_TASKS,
+    WATCH_POLICIES,
     AssetLimits,
     AssetSettings,
     ClusterSettings,
     EscalationSettings,
     GitOpsSettings,
     ImageFactorySettings,
+    LeaderElectionSettings,
     LockSettings,
     ProviderSettings,
     SecretRef,
@@ -42,6 +44,7 @@ from gitrollback.settings import (
     SmokeBuildSettings,
     SyncSettings,
     VerifySettings,
+    WatchSettings,
 )
 
 __all__ = ["parse_config"]
@@ -556,7 +559,7 @@ def parse_config(text: str, *, source: str = "<config>") -> Settings:
         raise ConfigError(f"not valid YAML: {exc}", path=source, hint="fix the YAML syntax at that line") from exc
     if data is None:
         raise ConfigError("the file is empty", path=source, hint="see docs/configuration.md for an example")
-    root = _Section(data, "", source, {"imagefactory", "providers", "state_dir", "lock", "escalation"})
+    root = _Section(data, "", source, {"imagefactory", "providers", "state_dir", "lock", "escalation", "watch"})
     imagefactory = _imagefactory(root)
     raw_providers = root.data.get("providers")
     if not isinstance(raw_providers, list) or not raw_providers:
@@ -575,6 +578,7 @@ def parse_config(text: str, *, source: str = "<config>") -> Settings:
         source=source,
         lock=_lock(root.section("lock", {"lease_seconds"})),
         escalation=_escalation(root.section("escalation", {"enabled", "after_failures"})),
+        watch=_watch(root.section("watch", _WATCH_KEYS), providers),
     )
 
 
@@ -599,3 +603,98 @@ def _escalation(sec: _Section | None) -> EscalationSettings:
         enabled=sec.flag("enabled", False),
         after_failures=_whole(sec, "after_failures", EscalationSettings.after_failures, least=1),
     )
+
+
+_WATCH_KEYS = {
+    "policy",
+    "providers",
+    "poll_interval_seconds",
+    "rate_limit",
+    "listen",
+    "notes_dir",
+    "stuck_after_seconds",
+    "handled_history",
+    "leader_election",
+}
+_LEADER_KEYS = {
+    "enabled",
+    "lease_name",
+    "namespace",
+    "kubeconfig",
+    "context",
+    "lease_duration_seconds",
+    "renew_deadline_seconds",
+    "retry_period_seconds",
+}
+
+
+def _policy(sec: _Section, name: str, value: Any) -> Any:
+    if value not in WATCH_POLICIES:
+        raise sec.error(f"must be one of {', '.join(WATCH_POLICIES)}, got {value!r}", sec.path(name))
+    return value
+
+
+def _listen(sec: _Section) -> str:
+    value = sec.text("listen", default=WatchSettings.listen)
+    _, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise sec.error(f"must be HOST:PORT, e.g. 0.0.0.0:8080, got {value!r}", sec.path("listen"))
+    return str(value)
+
+
+def _watch(sec: _Section | None, providers: tuple[ProviderSettings, ...]) -> WatchSettings:
+    if sec is None:
+        return WatchSettings()
+    policy = _policy(sec, "policy", sec.text("policy", default=WatchSettings.policy))
+    overrides: dict[str, Any] = {}
+    raw = sec.section("providers", {label for p in providers for label in (p.id, p.name) if label})
+    if raw is not None:
+        for key, value in raw.data.items():
+            overrides[str(key)] = _policy(raw, str(key), value)
+    limit = sec.section("rate_limit", {"max_actions", "window_seconds"})
+    defaults = WatchSettings()
+    poll = sec.number("poll_interval_seconds", defaults.poll_interval)
+    return WatchSettings(
+        policy=policy,
+        providers=overrides,
+        poll_interval=poll,
+        max_actions=limit.count("max_actions", defaults.max_actions) if limit else defaults.max_actions,
+        window=limit.number("window_seconds", defaults.window) if limit else defaults.window,
+        listen=_listen(sec),
+        notes_dir=sec.text("notes_dir"),
+        stuck_after=sec.number("stuck_after_seconds", defaults.stuck_after),
+        handled_history=sec.count("handled_history", defaults.handled_history, maximum=1000),
+        leader_election=_leader(sec.section("leader_election", _LEADER_KEYS)),
+    )
+
+
+def _leader(sec: _Section | None) -> LeaderElectionSettings:
+    defaults = LeaderElectionSettings()
+    if sec is None:
+        return defaults
+    name = sec.text("lease_name", default=defaults.lease_name)
+    if not _DNS_LABEL.match(name):
+        raise sec.error(f"must be a DNS label (a Lease name), got {name!r}", sec.path("lease_name"))
+    out = LeaderElectionSettings(
+        enabled=sec.flag("enabled", True),
+        lease_name=name,
+        namespace=sec.text("namespace"),
+        kubeconfig=sec.text("kubeconfig"),
+        context=sec.text("context"),
+        lease_duration=sec.number("lease_duration_seconds", defaults.lease_duration),
+        renew_deadline=sec.number("renew_deadline_seconds", defaults.renew_deadline),
+        retry_period=sec.number("retry_period_seconds", defaults.retry_period),
+    )
+    # client-go refuses the same (leaderelection.go, NewLeaderElector): the deadline must leave room to retry,
+    # and a holder must give up before its Lease can lapse for the others
+    if not out.lease_duration > out.renew_deadline:
+        raise sec.error("must be greater than renew_deadline_seconds", sec.path("lease_duration_seconds"))
+    if not out.renew_deadline > out.retry_period:
+        raise sec.error("must be greater than retry_period_seconds", sec.path("renew_deadline_seconds"))
+    if out.enabled and out.kubeconfig is None:
+        raise sec.error(
+            "is required when leader election is enabled (the cluster the Lease lives in)",
+            sec.path("kubeconfig"),
+            hint="point it at a kubeconfig, e.g. the in-cluster one of deploy/kubernetes/configmap.yaml",
+        )
+    return out

@@ -17,12 +17,14 @@ __all__ = [
     "CODE_REQUIRED_TASKS",
     "DEFAULT_KINDS",
     "RUNBOOK_REQUIRED_TASKS",
+    "WATCH_POLICIES",
     "AssetLimits",
     "AssetSettings",
     "ClusterSettings",
     "EscalationSettings",
     "GitOpsSettings",
     "ImageFactorySettings",
+    "LeaderElectionSettings",
     "LockSettings",
     "ProviderSettings",
     "SecretRef",
@@ -30,6 +32,7 @@ __all__ = [
     "SmokeBuildSettings",
     "SyncSettings",
     "VerifySettings",
+    "WatchSettings",
     "required_pipelines_for",
 ]
 
@@ -260,6 +263,55 @@ class EscalationSettings:
     after_failures: int = 3
 
 
+WatchPolicy = Literal["notify", "propose", "rollback"]
+WATCH_POLICIES: tuple[str, ...] = ("notify", "propose", "rollback")
+
+
+@dataclass(frozen=True)
+class LeaderElectionSettings:
+    """The watch service's leader election: one Lease, client-go's timing defaults (``docs/watch.md``).
+
+    ``namespace`` falls back to the pod's namespace (``POD_NAMESPACE``, read by the CLI); ``kubeconfig`` and
+    ``context`` reach the cluster the Lease lives in.
+    """
+
+    enabled: bool = False
+    lease_name: str = "gitrollback-watch"
+    namespace: str | None = None
+    kubeconfig: str | None = None
+    context: str | None = None
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    """``python -m gitrollback watch``: what it does for a provider whose installer job failed (``docs/watch.md``).
+
+    ``providers`` maps a provider's name or id to its own policy; ``max_actions`` per ``window`` seconds is the
+    per-provider rate limit; ``handled_history`` is how many handled job ids are kept (most recent first).
+    """
+
+    policy: WatchPolicy = "notify"
+    providers: Mapping[str, WatchPolicy] = field(default_factory=dict)
+    poll_interval: float = 60.0
+    max_actions: int = 1
+    window: float = 3600.0
+    listen: str = "0.0.0.0:8080"
+    notes_dir: str | None = None
+    stuck_after: float = 900.0
+    handled_history: int = 200
+    leader_election: LeaderElectionSettings = field(default_factory=LeaderElectionSettings)
+
+    def policy_for(self, provider: ProviderSettings) -> WatchPolicy:
+        """The provider's own policy (by id, then name), else the default."""
+        for key in (provider.id, provider.name):
+            if key is not None and key in self.providers:
+                return self.providers[key]
+        return self.policy
+
+
 @dataclass(frozen=True)
 class Settings:
     """A whole gitrollback configuration."""
@@ -270,6 +322,7 @@ class Settings:
     source: str = "<config>"
     lock: LockSettings = field(default_factory=LockSettings)
     escalation: EscalationSettings = field(default_factory=EscalationSettings)
+    watch: WatchSettings = field(default_factory=WatchSettings)
 
     def provider(self, key: str | None) -> ProviderSettings:
         """The provider named or identified by ``key`` (the only one when ``key`` is None)."""

@@ -24,11 +24,20 @@ from gitrollback.adapters.registry import (
     workspace_factory,
 )
 from gitrollback.errors import ConfigError
-from gitrollback.ports import AssetSource, Clock, Cluster, ImageFactory, RollbackWorkspace, SourceHost, SyncEngine
+from gitrollback.ports import (
+    AssetSource,
+    Clock,
+    Cluster,
+    ImageFactory,
+    LeaseStore,
+    RollbackWorkspace,
+    SourceHost,
+    SyncEngine,
+)
 from gitrollback.secrets import FileReader, resolve_secret
-from gitrollback.settings import ProviderSettings, Settings
+from gitrollback.settings import ClusterSettings, ProviderSettings, Settings
 
-__all__ = ["Adapters", "build_adapters", "build_imagefactory", "git_auth_env"]
+__all__ = ["Adapters", "build_adapters", "build_imagefactory", "build_watch_lease_store", "git_auth_env"]
 
 #: The user name each host expects with a token in HTTP Basic auth for git.
 _GIT_USER = {"github": "x-access-token", "gitlab": "oauth2", "direct": "x-access-token"}
@@ -193,3 +202,31 @@ def build_adapters(
         if callable(close):
             out.closers.append(close)
     return out
+
+
+def build_watch_lease_store(
+    settings: Settings, *, read_file: FileReader | None
+) -> tuple[LeaseStore, Callable[[], None]]:
+    """The cluster the watch Lease lives in (``watch.leader_election.kubeconfig``), and how to close it."""
+    le = settings.watch.leader_election
+    key = "watch.leader_election.kubeconfig"
+    if not le.kubeconfig or read_file is None:
+        raise ConfigError("is required when leader election is enabled", path=settings.source, key=key)
+    try:
+        text = read_file(le.kubeconfig)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {le.kubeconfig}: {exc.strerror or exc}", path=settings.source, key=key) from exc
+    try:
+        data = _yaml.load(text)
+    except _yaml.YamlSyntaxError as exc:
+        raise ConfigError(f"{le.kubeconfig} is not valid YAML: {exc}", path=settings.source, key=key) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{le.kubeconfig} is not a kubeconfig mapping", path=settings.source, key=key)
+    cluster_settings = ClusterSettings(kubeconfig=le.kubeconfig, context=le.context)
+    cluster = cluster_factory("lightkube")(
+        cluster_settings, kubeconfig=data, token=None, timeout=cluster_settings.timeout
+    )
+    if not all(callable(getattr(cluster, m, None)) for m in ("get_lease", "create_lease", "replace_lease")):
+        raise ConfigError("the cluster adapter serves no Leases", path=settings.source, key=key)
+    close = getattr(cluster, "close", None)
+    return cluster, (close if callable(close) else (lambda: None))  # type: ignore[return-value]

@@ -12,6 +12,7 @@ import kubernetes_validate
 import pytest
 
 from gitrollback.cli import EXIT_REFUSED, EXIT_USAGE, _parser
+from gitrollback.cli.ci import OUTPUT_NAMES
 from gitrollback.config import parse_config
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.kube import KubernetesSimulator
@@ -77,7 +78,8 @@ def test_each_manifest_is_valid_against_the_kubernetes_schema_strictly(obj: dict
 
 
 def test_the_tekton_task_wires_every_param_result_and_workspace_it_declares() -> None:
-    """Each param, result and workspace the Task declares is used by its step, and each one the step uses exists."""
+    """Each param and workspace the Task declares is used by its step, and each one the step uses exists; the
+    results are the ones gitrollback writes into the results directory it is given (``/tekton/results``)."""
     [task] = documents(TEKTON_TASK)
     assert (task["apiVersion"], task["kind"]) == ("tekton.dev/v1", "Task")
     spec = task["spec"]
@@ -85,10 +87,10 @@ def test_the_tekton_task_wires_every_param_result_and_workspace_it_declares() ->
     text = json.dumps(step)
     used = set(re.findall(r"\$\((params|results|workspaces)\.([a-z-]+)\.?[a-z]*\)", text))
     declared = {("params", p["name"]) for p in spec["params"]}
-    declared |= {("results", r["name"]) for r in spec["results"]}
     declared |= {("workspaces", w["name"]) for w in spec["workspaces"]}
     assert used == declared
-    assert all(f"$(results.{r['name']}.path)" in text for r in spec["results"])
+    assert [r["name"] for r in spec["results"]] == list(OUTPUT_NAMES)
+    assert {"name": "GITROLLBACK_TEKTON_RESULTS", "value": "/tekton/results"} in step["env"]
     assert "$(params" not in step["script"], "parameters reach the script as environment variables only"
 
 
@@ -178,6 +180,8 @@ def test_the_watch_deployment_serves_its_contract() -> None:
     template = WATCH["spec"]["template"]
     [container] = template["spec"]["containers"]
     assert container["args"] == ["watch"]
+    parsed = _parser().parse_args(container["args"])
+    assert (parsed.command, parsed.once, parsed.listen) == ("watch", False, None)
     [port] = container["ports"]
     for probe in ("livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": port["name"]}
@@ -197,3 +201,23 @@ def test_the_watch_deployment_serves_its_contract() -> None:
             "resourceNames": ["gitrollback-watch"],
         }
     ]
+
+
+def test_the_watch_section_of_the_configmap_matches_the_deployment() -> None:
+    """The config's watch section parses; it listens on all addresses at the container port; leader election is on,
+    through the mounted in-cluster kubeconfig, with the Lease rbac-watch.yaml names, in the pod's namespace
+    (POD_NAMESPACE: the config names none); client-go's timing defaults."""
+    settings = parse_config(CONFIG_MAP["data"]["gitrollback.yaml"], source="configmap.yaml")
+    w = settings.watch
+    [container] = PODS["watch"]["containers"]
+    [port] = container["ports"]
+    assert w.listen == f"0.0.0.0:{port['containerPort']}"
+    le = w.leader_election
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "config")
+    assert le.enabled and le.kubeconfig == f"{mount['mountPath']}/kubeconfig.yaml" and le.context == "in-cluster"
+    assert le.namespace is None
+    assert (le.lease_duration, le.renew_deadline, le.retry_period) == (15.0, 10.0, 2.0)
+    role = find(ALL, "Role", "gitrollback-watch")
+    assert [r["resourceNames"] for r in role["rules"] if r.get("resourceNames")] == [[le.lease_name]]
+    [provider] = settings.providers
+    assert (w.policy, w.policy_for(provider)) == ("notify", "rollback")

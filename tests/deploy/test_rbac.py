@@ -181,3 +181,43 @@ def test_escalate_and_bind_name_exactly_the_roles_of_the_asset_tree() -> None:
         "resourceNames": roles,
     }
     assert roles == ["tekton-history-cleanup"]
+
+
+def test_the_watch_service_needs_exactly_the_watch_role_for_its_lease(world: SandboxWorld) -> None:
+    """A watch replica that takes the Lease, rolls back (recording the job on the Lease), renews and releases asks
+    only what rbac-watch.yaml grants in its namespace, and uses each of its rules; its rollback needs the run's."""
+    import threading
+
+    from gitrollback.cli.watch import build_service
+
+    world.cluster.ensure_namespace("gitrollback")
+    asked = _recorder(world)
+    text = world.config_text + (
+        "watch:\n  policy: rollback\n  listen: 127.0.0.1:0\n"
+        f"  leader_election: {{kubeconfig: {world.kubeconfig_path}, context: sandbox}}\n"
+    )
+    settings = parse_config(text, source=str(world.config_path))
+    env = {**world.env, "POD_NAME": "gitrollback-watch-0", "POD_NAMESPACE": "gitrollback"}
+    service, close = build_service(
+        settings,
+        env,
+        read_file=lambda p: Path(p).read_text(encoding="utf-8"),
+        clock=world.clock,
+        real_time=False,
+        stop=threading.Event(),
+    )
+    try:
+        service.step()
+        assert service.actions == 1
+        world.clock.sleep(4)
+        service.step()
+    finally:
+        service.close()
+        close()
+    watch = [a for a in asked if a.namespace == "gitrollback"]
+    assert {a.verb for a in watch} == {"get", "create", "update"}
+    granted = _rbac("rbac-watch.yaml")
+    assert [a for a in watch if not _allowed(granted, a)] == []
+    assert _used(granted, watch) == set()
+    run = _rbac("rbac-run.yaml", "rbac-installer.yaml")
+    assert [a for a in asked if a.namespace != "gitrollback" and not _allowed(run, a)] == []

@@ -1,0 +1,141 @@
+"""What the watch service already did: the failed jobs it handled, and its per-provider rate limit.
+
+Handled jobs are keyed on the failed installer job's id (Image Factory gives every job a new UUID, a retry too), so
+"the same failure" is one job and a new failure is a new job. The record must survive a restart and a change of
+leader, so it lives where every replica sees it:
+
+* with leader election, in an annotation of the watch Lease (``gitrollback.io/watch-handled``: a JSON list, the
+  most recent ``limit`` entries), written by the leader only (``LeaseHandled``);
+* without it, in ``<state_dir>/watch/handled.json`` (``FileHandled``), for a single replica.
+
+An entry is added only after this replica acted on the job (or its policy decided not to act) and, on the Lease,
+only while it still leads: the write quotes the Lease's ``resourceVersion``, so a replica that lost the Lease cannot
+record anything.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+from gitrollback.watch.leader import LeaderElector
+
+__all__ = ["ANNOTATION", "FileHandled", "Handled", "HandledStore", "LeaseHandled", "RateLimiter", "decode", "encode"]
+
+ANNOTATION = "gitrollback.io/watch-handled"
+
+
+@dataclass(frozen=True)
+class Handled:
+    """One failed job the service handled: which provider, which job, the policy, the outcome and when (UTC)."""
+
+    provider: str
+    job: str
+    policy: str
+    outcome: str
+    at: str
+
+
+def encode(entries: list[Handled], limit: int) -> str:
+    """The JSON list kept, most recent first, at most ``limit`` entries."""
+    return json.dumps([asdict(e) for e in entries[:limit]], separators=(",", ":"), sort_keys=True)
+
+
+def decode(text: str | None) -> list[Handled]:
+    """Entries from ``encode``'s text; unreadable text or entries are dropped (never raises)."""
+    if not text:
+        return []
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        return []
+    out: list[Handled] = []
+    for item in raw if isinstance(raw, list) else []:
+        if isinstance(item, Mapping) and all(isinstance(item.get(k), str) for k in Handled.__dataclass_fields__):
+            out.append(Handled(**{k: item[k] for k in Handled.__dataclass_fields__}))
+    return out
+
+
+class HandledStore(Protocol):
+    """Where handled jobs are recorded."""
+
+    def entries(self) -> list[Handled]:
+        """Every entry kept, most recent first."""
+        ...
+
+    def add(self, entry: Handled) -> None:
+        """Record one more (raises ``StepError`` ``leadership_lost`` on the Lease when this replica no longer leads)."""
+        ...
+
+
+class LeaseHandled:
+    """Handled jobs in the watch Lease's annotation, through the elector (so only the leader writes)."""
+
+    def __init__(self, elector: LeaderElector, *, limit: int) -> None:
+        self.elector = elector
+        self.limit = limit
+
+    def entries(self) -> list[Handled]:
+        """As of the elector's last read or write of the Lease."""
+        return decode(self.elector.annotations().get(ANNOTATION))
+
+    def add(self, entry: Handled) -> None:
+        """Prepend ``entry`` and write the Lease (quoting its resourceVersion)."""
+        annotations = dict(self.elector.annotations())
+        annotations[ANNOTATION] = encode([entry, *self.entries()], self.limit)
+        self.elector.write_annotations(annotations)
+
+
+class FileHandled:
+    """Handled jobs in a JSON file (one replica, no leader election); written atomically."""
+
+    def __init__(self, path: Path, *, limit: int) -> None:
+        self.path = path
+        self.limit = limit
+
+    def entries(self) -> list[Handled]:
+        """The file's entries (none when it does not exist yet)."""
+        try:
+            return decode(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+
+    def add(self, entry: Handled) -> None:
+        """Prepend ``entry`` and rewrite the file (write a temporary file, then rename it over)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        text = encode([entry, *self.entries()], self.limit)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(text + "\n", encoding="utf-8")
+        tmp.replace(self.path)
+
+
+class RateLimiter:
+    """At most ``max_actions`` actions per provider in any ``window`` seconds (monotonic time, this process)."""
+
+    def __init__(self, max_actions: int, window: float) -> None:
+        self.max_actions = max_actions
+        self.window = window
+        self._times: dict[str, deque[float]] = {}
+
+    def _recent(self, provider: str, now: float) -> deque[float]:
+        times = self._times.setdefault(provider, deque())
+        while times and now - times[0] >= self.window:
+            times.popleft()
+        return times
+
+    def allows(self, provider: str, now: float) -> bool:
+        """True when one more action for ``provider`` at ``now`` stays within the limit."""
+        return len(self._recent(provider, now)) < self.max_actions
+
+    def next_allowed(self, provider: str, now: float) -> float:
+        """Seconds until the next action is allowed (0 when it is now)."""
+        times = self._recent(provider, now)
+        return 0.0 if len(times) < self.max_actions else max(0.0, times[0] + self.window - now)
+
+    def record(self, provider: str, now: float) -> None:
+        """Count an action taken at ``now``."""
+        self._recent(provider, now).append(now)

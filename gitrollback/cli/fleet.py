@@ -167,7 +167,7 @@ def run_fleet(args: argparse.Namespace, env: Mapping[str, str], output: Output, 
 
     parallel = _check(args)
     settings = _load_settings(args, env)
-    _install_redaction(_secret_values(settings, env))
+    _install_redaction(_secret_values(settings, env), output)
     providers = _selected(args, settings)
     _confirm(args, providers, output)
     lock = threading.Lock()

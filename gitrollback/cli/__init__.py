@@ -390,12 +390,13 @@ def _cmd_sandbox(
             raise ConfigError("--parallel is for `sandbox run`", key="--parallel", hint="pass it to `gitrollback run`")
         return serve_sandbox(args.dir, output, options=options, clock=clock, as_json=args.json)
     if args.providers > 1 or args.parallel is not None:
+        from gitrollback.cli.ci import detect
         from gitrollback.cli.sandbox import run_sandbox_fleet
         from gitrollback.fleet_report import fleet_json, render_fleet
 
-        fleet = run_sandbox_fleet(
-            args.dir, output, options=options, parallel=args.parallel, clock=clock, quiet=args.json
-        )
+        quiet = args.json and not detect(env).kind  # a CI log shows progress even with --json
+        fleet = run_sandbox_fleet(args.dir, output, options=options, parallel=args.parallel, clock=clock, quiet=quiet)
+        output.recorded = fleet
         if args.json:
             output.json(fleet_json(fleet))
         else:
@@ -603,7 +604,13 @@ def _report_to_ci(
     result = outcome(command or "gitrollback", output.recorded, code, error=failure)
     if ci.kind == "github" and code != EXIT_OK and not (progress and progress.annotated):
         printer = progress or StepPrinter(output, ci=ci.kind)
-        printer.annotate(f"gitrollback {result.command}: {result.status}", result.error or result.advice or "failed")
+        failed = [p for p in result.providers if p.exit_code != EXIT_OK]
+        for p in failed:  # a fleet: one annotation per provider that did not end well, named in its title
+            printer.annotate(f"gitrollback {result.command}: {p.provider}: {p.status}", p.error or p.status)
+        if not failed:
+            printer.annotate(
+                f"gitrollback {result.command}: {result.status}", result.error or result.advice or "failed"
+            )
     try:
         problems = write_files(ci, result, output.redact)
     except Exception as exc:  # a bug here must not replace the command's exit code

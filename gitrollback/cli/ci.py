@@ -17,6 +17,7 @@ forms too. ``docs/ci.md`` documents all of it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -26,9 +27,21 @@ from gitrollback.cli import EXIT_REFUSED, ci_format
 from gitrollback.cli.ci_summary import summary_markdown
 
 if TYPE_CHECKING:
+    from gitrollback.fleet import FleetReport
     from gitrollback.models import RunReport
 
-__all__ = ["OUTPUT_NAMES", "CIEnvironment", "Outcome", "StepRow", "detect", "outcome", "write_files"]
+__all__ = [
+    "OUTPUT_NAMES",
+    "CIEnvironment",
+    "Outcome",
+    "ProviderRow",
+    "StepRow",
+    "detect",
+    "outcome",
+    "providers_compact",
+    "providers_json",
+    "write_files",
+]
 
 #: the outputs, dotenv variables (``GITROLLBACK_`` + upper case) and Tekton results every run writes
 OUTPUT_NAMES = ("status", "exit-code", "known-good", "rollback-commit", "change-request-url")
@@ -73,6 +86,26 @@ class StepRow:
 
 
 @dataclass(frozen=True)
+class ProviderRow:
+    """One provider of a fleet run (``gitrollback.fleet.ProviderOutcome``), as the CI files show it."""
+
+    provider: str
+    mode: str
+    status: str
+    exit_code: int
+    known_good: str = ""
+    rollback_commit: str = ""
+    change_request_url: str = ""
+    seconds: float | None = None
+    error: str = ""
+
+    def redacted(self, redact: Callable[[str], str]) -> ProviderRow:
+        """A copy with ``redact`` applied to every text."""
+        texts = {f.name: redact(getattr(self, f.name)) for f in fields(self) if isinstance(getattr(self, f.name), str)}
+        return replace(self, **texts)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What a pipeline needs to know about one command; every field is text so it can be redacted as a whole."""
 
@@ -92,6 +125,8 @@ class Outcome:
     warnings: tuple[str, ...] = ()
     steps: tuple[StepRow, ...] = ()
     notes: str = ""
+    #: a fleet run (``run --providers/--all-failed``, ``sandbox --providers N``): one row per provider
+    providers: tuple[ProviderRow, ...] = ()
 
     def redacted(self, redact: Callable[[str], str]) -> Outcome:
         """A copy with ``redact`` applied to every text."""
@@ -104,6 +139,8 @@ class Outcome:
                 changes[f.name] = tuple(redact(w) for w in value)
             elif f.name == "steps":
                 changes[f.name] = tuple(replace(s, detail=redact(s.detail), name=redact(s.name)) for s in value)
+            elif f.name == "providers":
+                changes[f.name] = tuple(p.redacted(redact) for p in value)
         return replace(self, **changes)  # type: ignore[arg-type]
 
     def values(self) -> dict[str, str]:
@@ -124,11 +161,14 @@ def outcome(
     *,
     error: tuple[str, str, str | None] | None = None,
 ) -> Outcome:
-    """The outcome of ``command``: from its ``result`` (a ``RunReport``, ``RollbackPlan`` or ``Assessment``), or
-    from ``error`` (kind, message, hint) when it stopped without one: status ``refused`` with exit code 3 (a
-    precondition refused; nothing was changed), else ``error``."""
+    """The outcome of ``command``: from its ``result`` (a ``RunReport``, ``RollbackPlan``, ``Assessment`` or a
+    fleet's ``FleetReport``), or from ``error`` (kind, message, hint) when it stopped without one: status
+    ``refused`` with exit code 3 (a precondition refused; nothing was changed), else ``error``."""
+    from gitrollback.fleet import FleetReport
     from gitrollback.models import Assessment, RollbackPlan, RunReport
 
+    if isinstance(result, FleetReport):
+        return _from_fleet(command, result, exit_code)
     if isinstance(result, RunReport):
         return _from_report(command, result, exit_code)
     if isinstance(result, RollbackPlan):
@@ -170,6 +210,54 @@ def _from_report(command: str, report: RunReport, exit_code: int) -> Outcome:
     )
 
 
+def _from_fleet(command: str, fleet: FleetReport, exit_code: int) -> Outcome:
+    rows = []
+    for o in fleet.outcomes:
+        r = o.report
+        kg = r.known_good if r is not None else None
+        error = (r.error or "") if r is not None and r.status != "rolled_back" else ""
+        rows.append(
+            ProviderRow(
+                o.label,
+                o.mode or "",
+                o.status,
+                o.exit_code,
+                known_good=kg.revision if kg is not None else "",
+                rollback_commit=(r.rollback_commit or "") if r is not None else "",
+                change_request_url=r.change_request.url if r is not None and r.change_request else "",
+                seconds=o.duration_seconds,
+                error=error or (o.message or "" if o.status != "rolled_back" else ""),
+            )
+        )
+    counts = ", ".join(f"{n} {status}" for status, n in fleet.counts().items())
+    return Outcome(command, fleet.status, exit_code, advice=counts, providers=tuple(rows))
+
+
+def providers_json(rows: tuple[ProviderRow, ...]) -> str:
+    """The ``providers`` output: a compact JSON object by provider (its name, else its id), each with ``status``,
+    ``exit-code``, ``known-good``, ``rollback-commit`` and ``change-request-url``."""
+    return json.dumps(
+        {
+            p.provider: {
+                "status": p.status,
+                "exit-code": p.exit_code,
+                "known-good": p.known_good,
+                "rollback-commit": p.rollback_commit,
+                "change-request-url": p.change_request_url,
+            }
+            for p in rows
+        },
+        separators=(",", ":"),
+    )
+
+
+def providers_compact(rows: tuple[ProviderRow, ...], max_bytes: int) -> tuple[str, bool]:
+    """The ``GITROLLBACK_PROVIDERS`` dotenv value: ``name:status`` per provider, comma-separated, within
+    ``max_bytes``; whole entries are left out from the end (the value then ends with ``,...``) and the second
+    value is True when any was."""
+    return ci_format.join_within([f"{p.provider}:{p.status}" for p in rows], ",", max_bytes)
+
+
 def write_files(ci: CIEnvironment, result: Outcome, redact: Callable[[str], str]) -> list[str]:
     """Write ``result`` to every file ``ci`` names; returns a warning per file that could not be written (the
     run's exit code does not change for it)."""
@@ -186,15 +274,29 @@ def write_files(ci: CIEnvironment, result: Outcome, redact: Callable[[str], str]
         attempt("step summary", ci.step_summary, lambda p: _append_summary(p, redact(summary_markdown(result))))
     if ci.github_output:
         # the values are redacted already; the delimiters must stay exactly as drawn
-        text = "".join(ci_format.github_output(k, v) for k, v in result.values().items())
+        outputs = result.values()
+        if result.providers:
+            outputs["providers"] = providers_json(result.providers)
+        text = "".join(ci_format.github_output(k, v) for k, v in outputs.items())
         attempt("outputs", ci.github_output, lambda p: _append(p, text))
     if ci.dotenv:
         values = {**result.values(), "error": result.error}
         variables = {_dotenv_key(k): redact(ci_format.one_line(v)) for k, v in values.items()}
+        if result.providers:
+            variables.update(_dotenv_providers(variables, result.providers))
         attempt("dotenv report", ci.dotenv, lambda p: p.write_text(ci_format.dotenv_text(variables), "utf-8"))
     if ci.tekton_results:
         attempt("Tekton results", ci.tekton_results, lambda p: _write_results(p, result.values(), redact))
     return problems
+
+
+def _dotenv_providers(variables: Mapping[str, str], rows: tuple[ProviderRow, ...]) -> dict[str, str]:
+    """``GITROLLBACK_PROVIDERS`` in the room the other variables (and the truncation flag) leave in the file."""
+    key = _dotenv_key("providers")
+    used = len(ci_format.dotenv_text({**variables, ci_format.DOTENV_TRUNCATED: "true"}).encode("utf-8"))
+    room = ci_format.DOTENV_MAX_BYTES - used - len(f"{key}=\n".encode()) - 1
+    value, cut = providers_compact(rows, room)
+    return {key: value, ci_format.DOTENV_TRUNCATED: "true"} if cut else {key: value}
 
 
 def _dotenv_key(name: str) -> str:

@@ -20,6 +20,7 @@ __all__ = [
     "escape_property",
     "fit_summary",
     "github_output",
+    "join_within",
     "markdown_cell",
     "one_line",
     "section_end",
@@ -140,6 +141,21 @@ def shorten(text: str, max_bytes: int) -> str:
     if len(data) <= max_bytes:
         return text
     return data[: max(max_bytes - 3, 0)].decode("utf-8", errors="ignore") + "..."
+
+
+def join_within(items: list[str], separator: str, max_bytes: int) -> tuple[str, bool]:
+    """``items`` joined by ``separator`` in at most ``max_bytes`` UTF-8 bytes: when they do not all fit, as many
+    whole items as fit followed by ``separator + "..."``; the second value says whether any was left out."""
+    text = separator.join(items)
+    if len(text.encode("utf-8")) <= max_bytes:
+        return text, False
+    more = separator + "..."
+    kept: list[str] = []
+    for item in items:
+        if len(separator.join([*kept, item]).encode("utf-8")) + len(more.encode("utf-8")) > max_bytes:
+            break
+        kept.append(item)
+    return (separator.join(kept) + more if kept else "..."), True
 
 
 def dotenv_text(variables: Mapping[str, str], *, max_bytes: int = DOTENV_MAX_BYTES) -> str:

@@ -1,4 +1,5 @@
-"""The GitHub Actions step summary of one command, in GitHub Flavored Markdown (``docs/ci.md`` shows one)."""
+"""The GitHub Actions step summary of one command, in GitHub Flavored Markdown (``docs/ci.md`` shows one); a fleet
+run adds a table with a row per provider."""
 
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ _NEXT = {
     "planned": "Run the same job with the command `run` to roll back.",
 }
 
+_FLEET_NEXT = {
+    "rolled_back": "Check the providers in Image Factory; each one's incident notes are in the `--json` report.",
+    "nothing_to_do": "No provider needed a rollback.",
+}
+
 
 def _code(text: str) -> str:
     """``text`` as inline code in a table cell (backticks inside become quotes: a cell cannot escape them)."""
@@ -35,6 +41,8 @@ def _cell(text: str) -> str:
 def summary_markdown(o: Outcome) -> str:
     """The summary: a heading with the status, a table of the facts, the steps, and the incident notes."""
     rows = [("Status", _code(o.status)), ("Exit code", _code(str(o.exit_code)))]
+    if o.providers:
+        rows.append(("Providers", _cell(f"{len(o.providers)}: {o.advice}" if o.advice else str(len(o.providers)))))
     if o.provider:
         rows.append(("Provider", _code(o.provider)))
     if o.known_good:
@@ -46,16 +54,29 @@ def summary_markdown(o: Outcome) -> str:
     if o.change_request_url:
         url = o.change_request_url
         rows.append(("Change request", f"[{_cell(url)}](<{_cell(url)}>)"))
-    if o.advice:
+    if o.advice and not o.providers:
         rows.append(("Advice", _cell(o.advice)))
     if o.error:
         kind = f" ({_code(o.error_kind)})" if o.error_kind else ""
         rows.append(("Error", _cell(o.error) + kind))
-    next_step = o.hint or _NEXT.get(o.status, "")
+    next_step = o.hint or (_FLEET_NEXT if o.providers else _NEXT).get(o.status, "")
     if next_step:
         rows.append(("Next", _cell(next_step)))
     lines = [f"### gitrollback {o.command}: {o.status}", "", "| | |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in rows]
+    if o.providers:
+        lines += [
+            "",
+            "| Provider | Mode | Status | Known-good | Rollback commit | Change request | Duration |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for p in o.providers:
+            status = _code(p.status) + (f": {_cell(p.error)}" if p.error else "")
+            url = f"[{_cell(p.change_request_url)}](<{_cell(p.change_request_url)}>)" if p.change_request_url else ""
+            took = f"{p.seconds:.1f} s" if p.seconds is not None else ""
+            kg = _code(p.known_good) if p.known_good else ""
+            commit = _code(p.rollback_commit) if p.rollback_commit else ""
+            lines.append(f"| {_cell(p.provider)} | {_cell(p.mode)} | {status} | {kg} | {commit} | {url} | {took} |")
     if o.steps:
         lines += ["", "| Step | Result | Time | Detail |", "|---|---|---|---|"]
         for s in o.steps:

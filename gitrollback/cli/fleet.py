@@ -3,6 +3,10 @@
 The fleet logic is the library's (``gitrollback.fleet``); this module only turns options into a ``FleetRunner``,
 prints each provider's progress as plain lines prefixed with its label (so interleaved lines stay readable), and
 prints the summary: a table, or with ``--json`` one document (``gitrollback.fleet_report.fleet_json``).
+
+Under a CI the progress stays these prefixed lines: providers run in threads at once, and GitHub's ``::group::`` and
+GitLab's sections cannot nest or interleave, so a group per provider would gather lines of other providers. The CI
+files (``gitrollback/cli/ci.py``) get the fleet's outcome, a row per provider (``docs/ci.md``, "Fleet runs").
 """
 
 from __future__ import annotations
@@ -161,6 +165,7 @@ def _confirm(args: argparse.Namespace, providers: list[ProviderSettings], output
 def run_fleet(args: argparse.Namespace, env: Mapping[str, str], output: Output, clock: SimClock | None) -> int:
     """``run`` for several providers; returns the fleet's exit code (its worst outcome's)."""
     from gitrollback.cli import _install_redaction, _load_settings, _read_file, _secret_values
+    from gitrollback.cli.ci import detect
     from gitrollback.clock import SystemClock
     from gitrollback.fleet import FleetOptions, FleetRunner, open_from_settings
     from gitrollback.fleet_report import fleet_json, render_fleet
@@ -171,9 +176,11 @@ def run_fleet(args: argparse.Namespace, env: Mapping[str, str], output: Output, 
     providers = _selected(args, settings)
     _confirm(args, providers, output)
     lock = threading.Lock()
+    # under a CI the log is for people: progress goes to stderr even with --json (as for one provider)
+    quiet = args.json and not detect(env).kind
 
     def progress_for(provider: ProviderSettings) -> ProviderProgress | None:
-        return None if args.json else ProviderProgress(output, provider.label, lock)
+        return None if quiet else ProviderProgress(output, provider.label, lock)
 
     runner = FleetRunner(
         providers,
@@ -182,9 +189,10 @@ def run_fleet(args: argparse.Namespace, env: Mapping[str, str], output: Output, 
         options=FleetOptions(to=args.to, force=args.force, prune=args.prune, strict=args.strict),
         only_failed=args.all_failed,
         clock=clock or SystemClock(),
-        on_outcome=None if args.json else outcome_printer(output, lock),
+        on_outcome=None if quiet else outcome_printer(output, lock),
     )
     report = runner.run()
+    output.recorded = report  # the CI files (gitrollback/cli/ci.py) describe the fleet
     if args.json:
         output.json(fleet_json(report))
     else:

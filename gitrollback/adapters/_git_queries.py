@@ -60,6 +60,9 @@ class HistoryQueries:
     def _translate(self, operation: str, hint: str) -> contextlib.AbstractContextManager[None]:  # pragma: no cover
         raise NotImplementedError
 
+    def _cache_lock(self) -> contextlib.AbstractContextManager[object]:  # pragma: no cover - GitAssetSource's
+        raise NotImplementedError
+
     def resolve(self, rev: str) -> str:  # pragma: no cover - provided by GitAssetSource
         raise NotImplementedError
 
@@ -394,6 +397,6 @@ class HistoryQueries:
         repo = self._open_repo()
         how = "--unshallow" if commits is None else f"--deepen={max(commits, 1)}"
         logger.info("deepening the cached clone %s (%s)", repo.git_dir, how)
-        with self._translate("deepen", "check the URL, the network and the credentials"):
+        with self._cache_lock(), self._translate("deepen", "check the URL, the network and the credentials"):
             if self.is_shallow():
                 repo.git.fetch("--quiet", how, "origin")

@@ -42,6 +42,7 @@ from urllib.parse import unquote, urlsplit
 import git
 from git.exc import GitCommandError, GitCommandNotFound, InvalidGitRepositoryError, NoSuchPathError
 
+from gitrollback.adapters._cache_lock import DEFAULT_TIMEOUT, CacheLock
 from gitrollback.adapters._git_history import norm_path, pathspec
 from gitrollback.adapters._git_queries import HistoryQueries
 from gitrollback.adapters._git_remote import add_extra_header, is_url, strip_credentials
@@ -100,6 +101,8 @@ class GitAssetSource(HistoryQueries):
             ``GIT_CONFIG_KEY_0=http.extraHeader``, ``GIT_CONFIG_VALUE_0="Authorization: Basic ..."``.
         depth: clone a URL shallow, this many commits deep (big repositories); ``deepen()`` fetches more
             when a history question reaches the shallow edge. Ignored for local paths.
+        lock_timeout: how long a clone or fetch waits for another one of the same cached clone (another thread
+            or process reading the same URL; ``gitrollback/adapters/_cache_lock.py``) before a ``GitError``.
 
     The constructor does no I/O; the repository is opened (and cloned or fetched) by ``open()`` or the
     first query. Use it as a context manager, or call ``close()``, to stop git's helper processes.
@@ -118,8 +121,10 @@ class GitAssetSource(HistoryQueries):
         cache_dir: Path | None = None,
         env: Mapping[str, str] | None = None,
         depth: int | None = None,
+        lock_timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self._depth = depth if depth and depth > 0 else None
+        self._lock_timeout = lock_timeout
         self._env: dict[str, str] = dict(env or {})
         self._env["GIT_TERMINAL_PROMPT"] = "0"
         self._secrets = tuple(
@@ -166,27 +171,39 @@ class GitAssetSource(HistoryQueries):
                 self._repo = git.Repo(self.path)
             self._repo.git.update_environment(**self._env)
             return
-        if self.path.exists():
-            with self._translate("open", f"remove the cache directory {self.path} and retry"):
-                self._repo = git.Repo(self.path)
-            self._repo.git.update_environment(**self._env)
-            try:
-                self.refresh()
-                self._keep_commit_graph(self._repo)
-            except GitError:
-                self.close()  # never answer from a cache that could not be brought up to date
-                raise
-            return
-        self._repo = self._clone()
+        with self._cache_lock():  # one clone or fetch of this cached clone at a time (threads and processes)
+            if self.path.exists():
+                with self._translate("open", f"remove the cache directory {self.path} and retry"):
+                    self._repo = git.Repo(self.path)
+                self._repo.git.update_environment(**self._env)
+                try:
+                    self._fetch()
+                    self._keep_commit_graph(self._repo)
+                except GitError:
+                    self.close()  # never answer from a cache that could not be brought up to date
+                    raise
+                return
+            self._repo = self._clone()
 
     def refresh(self) -> None:
         """Fetch branches and tags into the cached clone (a no-op for a local repository)."""
         if not self._remote:
             return
+        self._open_repo()
+        with self._cache_lock():
+            self._fetch()
+
+    def _fetch(self) -> None:
+        """Fetch into the cached clone; the caller holds ``_cache_lock``."""
         repo = self._open_repo()
         logger.info("fetching %s into %s", self._mask(self.location), self.path)
         with self._translate("fetch", "check the URL, the network and the credentials"):
             repo.git(c=_REFLOG).fetch("--prune", "--quiet", "origin")
+
+    def _cache_lock(self) -> CacheLock:
+        """The lock of the cached clone (``gitrollback/adapters/_cache_lock.py``): held around every clone and
+        fetch, so providers reading the same URL in parallel never write it at once."""
+        return CacheLock(self.path, timeout=self._lock_timeout, what=self._mask(self.location))
 
     def close(self) -> None:
         """Stop git's persistent helper processes; the source can be reopened later."""

@@ -39,6 +39,7 @@ from typing import Any, Literal, Self
 import git
 from git.exc import GitCommandError, GitCommandNotFound
 
+from gitrollback.adapters._cache_lock import DEFAULT_TIMEOUT, CacheLock
 from gitrollback.adapters._git_commit_message import MessageInput, build_message
 from gitrollback.adapters._git_history import norm_path
 from gitrollback.adapters._git_remote import add_extra_header, is_url, strip_credentials
@@ -90,6 +91,8 @@ class GitWorkspace:
         author: ``(name, email)`` of the rollback commit's author.
         committer: ``(name, email)`` of its committer (and of marker tags); the author when None.
         push_attempts: how often a non-fast-forward push onto the tracked branch is rebuilt and retried.
+        lock_timeout: how long creating or fetching the workspace waits for another thread or process doing the
+            same (``gitrollback/adapters/_cache_lock.py``) before a ``GitError``.
 
     Usage::
 
@@ -108,7 +111,9 @@ class GitWorkspace:
         author: tuple[str, str] = ("gitrollback", "gitrollback@localhost"),
         committer: tuple[str, str] | None = None,
         push_attempts: int = 3,
+        lock_timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
+        self._lock_timeout = lock_timeout
         self._env: dict[str, str] = {**(env or {}), "GIT_TERMINAL_PROMPT": "0"}
         secrets = [v for k, v in self._env.items() if k.startswith("GIT_CONFIG_VALUE_") or "TOKEN" in k.upper()]
         url, header = strip_credentials(remote)
@@ -149,7 +154,9 @@ class GitWorkspace:
         if self._repo is not None:
             return
         if not self.path.exists():
-            self._create()
+            with self._cache_lock():  # one creation of this workspace at a time (threads and processes)
+                if not self.path.exists():
+                    self._create()
         with self._translate("open", f"remove {self.path} and retry"):
             self._repo = git.Repo(self.path)
         self._repo.git.update_environment(**self._env)
@@ -189,8 +196,14 @@ class GitWorkspace:
         return self._repo.git
 
     def _fetch(self) -> None:
-        with self._translate("fetch", "check the URL, the network and the credentials"):
-            self._git().fetch("--prune", "--quiet", "origin")
+        git_ = self._git()
+        with self._cache_lock(), self._translate("fetch", "check the URL, the network and the credentials"):
+            git_.fetch("--prune", "--quiet", "origin")
+
+    def _cache_lock(self) -> CacheLock:
+        """The workspace's lock (``gitrollback/adapters/_cache_lock.py``), held around its creation and every fetch:
+        providers of one GitOps repository share the workspace, and a fleet runs them in parallel threads."""
+        return CacheLock(self.path, timeout=self._lock_timeout, what=self._mask(self.remote))
 
     # -- small queries ----------------------------------------------------------------------------------------
 

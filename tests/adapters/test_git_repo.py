@@ -201,7 +201,7 @@ class TestBareClone:
             assert src.branch_tip("origin/main") == first["c1"]
             assert src.resolve("v1") == first["c1"]
         assert run_git(expected, "rev-parse", "--is-bare-repository") == "true"
-        assert sorted(p.name for p in cache.iterdir()) == [expected.name]
+        assert sorted(p.name for p in cache.iterdir()) == [expected.name, expected.name + ".lock"]
         marker = expected / "gitrollback-test-marker"
         marker.write_text("reused")
 
@@ -323,7 +323,8 @@ class TestBareClone:
         assert caught.value.operation == "clone"
         assert caught.value.hint == "the remote refused the credentials: check the token passed in the environment"
         assert "wr0ng" not in str(caught.value)
-        assert not list((tmp_path / "other").iterdir())  # no half-made cache entry
+        # no half-made cache entry (the lock file beside where the clone would be stays: _cache_lock.py)
+        assert [p.suffix for p in (tmp_path / "other").iterdir()] == [".lock"]
 
     def test_missing_remote_repository(self, tmp_path: Path) -> None:
         """A URL with no repository behind it gives a GitError carrying git's own fatal line."""

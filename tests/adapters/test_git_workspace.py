@@ -552,7 +552,8 @@ class TestOverHttp:
         text = f"{error} {error.hint} {error.__cause__}"
         assert "wr0ng-t0ken" not in str(error)
         assert _auth_env("wr0ng-t0ken")["GIT_CONFIG_VALUE_0"].split()[-1] not in text
-        assert not (tmp_path / "c" / "workspaces").exists() or not list((tmp_path / "c" / "workspaces").iterdir())
+        workspaces = tmp_path / "c" / "workspaces"
+        assert not workspaces.exists() or all(p.suffix == ".lock" for p in workspaces.iterdir())
 
     def test_rejected_push_is_rebuilt_and_pushed(self, http_origin: Path, world: SandboxRepo, tmp_path: Path) -> None:
         """A push rejected because main moved meanwhile is refetched, rebuilt on the new tip and pushed."""

@@ -73,6 +73,8 @@ EXIT_CODES: Mapping[str, int] = {
 _SEVERITY = (130, 2, 1, 3, 0)
 
 logger = logging.getLogger(__name__)
+#: ``FleetRunner._catch_sigint``'s answer when it installed no handler
+_NOT_INSTALLED = object()
 
 
 def needs_rollback(assessment: Assessment) -> bool:
@@ -246,6 +248,11 @@ def _error_outcome(provider: ProviderSettings, exc: BaseException) -> tuple[Outc
     return "error", 1, f"internal error: {type(exc).__name__}: {exc}", "internal"
 
 
+#: kinds of errors raised before a run changes anything (configuration, the per-provider lock, the pre-flight
+#: access check): a group member that ended with one leaves nothing pending for the others
+_BEFORE_CHANGE = frozenset({"config", "lock_held", "preflight_failed"})
+
+
 def _report_outcome(report: RunReport) -> tuple[OutcomeStatus, int]:
     if report.status == "rolled_back":
         return "rolled_back", 0
@@ -309,24 +316,26 @@ class FleetRunner:
 
         Called from the main thread, it handles Ctrl-C (SIGINT) itself while it runs: each one is a ``stop``
         (the first stops starting providers, the second interrupts the running ones), and the previous handler is
-        put back before it returns. Elsewhere a ``KeyboardInterrupt`` in the calling thread does the same.
+        put back before it returns. Off the main thread no signal reaches it: the caller calls ``stop()`` from its
+        own handler (twice to interrupt the running providers).
         """
         previous = self._catch_sigint()
         try:
             return self._run()
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            if previous is not _NOT_INSTALLED:
+                # None: the previous handler was not set from Python; Python's default is the closest there is
+                signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
 
     def _catch_sigint(self) -> Any:
         """Make SIGINT a ``stop`` (so no ``KeyboardInterrupt`` can land between starting and joining a worker);
-        the handler it replaced, or None when this is not the main thread."""
+        the handler it replaced, or ``_NOT_INSTALLED`` when this is not the main thread."""
         if threading.current_thread() is not threading.main_thread():
-            return None
+            return _NOT_INSTALLED
         try:
             return signal.signal(signal.SIGINT, lambda signum, frame: self.stop())
         except ValueError:  # not the main interpreter
-            return None
+            return _NOT_INSTALLED
 
     def _run(self) -> FleetReport:
         started = self.clock.monotonic()
@@ -365,6 +374,22 @@ class FleetRunner:
                 logger.warning("on_outcome failed for provider %s", outcome.label, exc_info=True)
 
     def _run_group(self, group: Sequence[ProviderSettings]) -> None:
+        """One worker (``_run_members``); an exception it did not turn into a provider's outcome (a bug) is logged
+        and becomes the outcome (``error``, ``internal``) of every member of the group not yet recorded, so it
+        never looks like an interrupt."""
+        try:
+            self._run_members(group)
+        except BaseException as exc:
+            logger.error("the fleet's worker for %s failed", ", ".join(p.label for p in group), exc_info=True)
+            leader = group[0].label if len(group) > 1 else None
+            now = self.clock.monotonic()
+            for provider in group:
+                with self._lock:
+                    known = provider.id in self._outcomes
+                if not known:
+                    self._record(self._failure(provider, exc, leader, now, self.clock.now()))
+
+    def _run_members(self, group: Sequence[ProviderSettings]) -> None:
         """One worker: a provider alone, or a group sharing a GitOps repository and path, one after another.
 
         Every member of a group is assessed before the first one runs: once the group's rollback lands, the
@@ -427,6 +452,8 @@ class FleetRunner:
             r = outcome.report
             if outcome.status != "rolled_back" and r is not None and (r.rollback_commit or r.change_request):
                 stuck = outcome
+            elif r is None and outcome.status == "error" and outcome.kind not in _BEFORE_CHANGE:
+                stuck = outcome  # it ended without a report: whether it changed something is unknown
 
     @staticmethod
     def _held_back(provider: ProviderSettings, group: str | None, stuck: ProviderOutcome | None) -> ProviderOutcome:
@@ -504,11 +531,18 @@ class FleetRunner:
             duration_seconds=self.clock.monotonic() - began,
         )
 
+    def _missing(self, provider: ProviderSettings) -> ProviderOutcome:
+        """A provider without an outcome: never started because the fleet stopped, else lost to a bug (reported as
+        an error, never as an interrupt)."""
+        if self.stopping.is_set():
+            return ProviderOutcome(provider.id, provider.label, "not_started", 130)
+        message = "internal error: the fleet recorded no outcome for this provider"
+        return ProviderOutcome(provider.id, provider.label, "error", 1, mode=provider.mode, message=message,
+                               kind="internal")  # fmt: skip
+
     def _report(self, duration: float) -> FleetReport:
         with self._lock:
-            outcomes = tuple(
-                self._outcomes.get(p.id) or ProviderOutcome(p.id, p.label, "not_started", 130) for p in self.providers
-            )
+            outcomes = tuple(self._outcomes.get(p.id) or self._missing(p) for p in self.providers)
         codes = {o.exit_code for o in outcomes}
         code = next((c for c in _SEVERITY if c in codes), 0)
         status: FleetStatus

@@ -286,14 +286,21 @@ def test_stop_starts_no_further_provider_and_joins_the_running_one() -> None:
         holder[0].stop()
         return _report(m.settings)
 
-    runner, members = _runner(providers, {"p0": first}, parallel=1)
+    returned = threading.Event()
+
+    def first_then_mark(m: Member) -> RunReport:
+        report = first(m)
+        returned.set()  # the running provider's run returns only after the stop
+        return report
+
+    runner, members = _runner(providers, {"p0": first_then_mark}, parallel=1)
     holder.append(runner)
-    before = threading.active_count()
     report = runner.run()
+    assert returned.is_set()  # run() returned after the running provider's run did
     assert [o.status for o in report.outcomes] == ["rolled_back", "not_started", "not_started", "not_started"]
     assert report.status == "interrupted" and report.exit_code == 130 and report.interrupted
-    assert set(members) == {"p0"}
-    assert threading.active_count() <= before  # every worker joined
+    assert set(members) == {"p0"} and members["p0"].closed
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("gitrollback-fleet")]  # every worker joined
 
 
 def test_ctrl_c_in_the_calling_thread_stops_the_fleet_and_waits_for_running_runs() -> None:
@@ -355,3 +362,69 @@ def test_options_reach_every_run() -> None:
 def test_parallel_below_one_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="parallel must be at least 1"):
         FleetRunner([], lambda p, c: None, parallel=0)  # type: ignore[arg-type,return-value]
+
+
+def test_an_exception_outside_a_providers_run_is_an_internal_error_never_an_interrupt() -> None:
+    """A bug in the worker itself (here: an assessment ``needs_rollback`` cannot read) is every unrecorded group
+    member's ``error`` (kind internal), logged; the fleet says failed with exit 1, not interrupted with 130."""
+    url = "https://git.example/acme/x.git"
+    a, b = _provider("a", gitops=url), _provider("b", gitops=url)
+    broken = object()  # not an Assessment
+    runner, _ = _runner([a, b], {}, assessments={"a": broken, "b": broken}, only_failed=True)  # type: ignore[dict-item]
+    report = runner.run()
+    assert [(o.status, o.kind) for o in report.outcomes] == [("error", "internal"), ("error", "internal")]
+    assert all((o.message or "").startswith("internal error: AttributeError") for o in report.outcomes)
+    assert (report.status, report.exit_code, report.interrupted) == ("error", 1, False)
+
+
+def test_a_provider_without_an_outcome_is_an_error_unless_the_fleet_stopped() -> None:
+    p = _provider("p")
+    runner, _ = _runner([p], {})
+    missing = runner._missing(p)
+    assert (missing.status, missing.exit_code, missing.kind) == ("error", 1, "internal")
+    runner.stop()
+    assert runner._missing(p).status == "not_started"
+
+
+def test_a_group_member_that_raised_holds_back_the_rest() -> None:
+    """The first member's run raised after it may have pushed (no report says what it changed): the others are
+    held back instead of opening a second change request; a ConfigError (before any change) holds back none."""
+    url = "https://git.example/acme/x.git"
+    a, b = _provider("a", gitops=url), _provider("b", gitops=url)
+
+    def boom(m: Member) -> RunReport:
+        raise GitError("push went away", adapter="git", operation="push")
+
+    runner, members = _runner([a, b], {"a": boom})
+    report = runner.run()
+    assert [o.status for o in report.outcomes] == ["error", "refused"]
+    assert report.outcomes[1].kind == "group_change_pending" and not members["b"].calls
+
+    def config(m: Member) -> RunReport:
+        raise ConfigError("no token")
+
+    runner, members = _runner([a, b], {"a": config})
+    report = runner.run()
+    assert [o.status for o in report.outcomes] == ["error", "rolled_back"] and members["b"].calls
+
+
+def test_run_puts_back_a_sigint_handler_python_did_not_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``signal.signal`` answers None for a handler set outside Python: the fleet's handler must not stay."""
+    import signal
+
+    installed: list[object] = []
+    real = signal.signal
+
+    def fake_signal(signum: int, handler: object) -> object:
+        installed.append(handler)
+        real(signum, handler)  # type: ignore[arg-type]
+        return None if len(installed) == 1 else signal.default_int_handler
+
+    monkeypatch.setattr(signal, "signal", fake_signal)
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        runner, _ = _runner([_provider("p")], {})
+        runner.run()
+        assert installed[-1] is signal.default_int_handler and len(installed) == 2
+    finally:
+        real(signal.SIGINT, previous)

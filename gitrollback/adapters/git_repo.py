@@ -32,6 +32,7 @@ import logging
 import os
 import re
 import shutil
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -213,8 +214,11 @@ class GitAssetSource(HistoryQueries):
 
     def _clone(self) -> git.Repo:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        staging = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
-        shutil.rmtree(staging, ignore_errors=True)
+        # The caller holds the cache lock, so no other clone of this URL is running: a staging directory left by
+        # an interrupted one is stale. The new one's name is unique to this attempt all the same.
+        for stale in self.path.parent.glob(f".{self.path.name}.*.partial"):
+            shutil.rmtree(stale, ignore_errors=True)
+        staging = self.path.with_name(f".{self.path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.partial")
         logger.info("cloning %s (bare) into %s", self._mask(self.location), self.path)
         try:
             with self._translate("clone", "check the URL, the network and the credentials"):

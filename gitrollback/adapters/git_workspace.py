@@ -169,8 +169,11 @@ class GitWorkspace:
 
     def _create(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        staging = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
-        shutil.rmtree(staging, ignore_errors=True)
+        # The caller holds the cache lock, so no other clone of this URL is running: a staging directory left by
+        # an interrupted one is stale. The new one's name is unique to this attempt all the same.
+        for stale in self.path.parent.glob(f".{self.path.name}.*.partial"):
+            shutil.rmtree(stale, ignore_errors=True)
+        staging = self.path.with_name(f".{self.path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.partial")
         logger.info("creating workspace %s for %s", self.path, self._mask(self.remote))
         try:
             with self._translate("clone", "check the URL, the network and the credentials"):

@@ -151,3 +151,36 @@ def test_a_workspace_creation_waits_for_the_lock(tmp_path: Path) -> None:
     assert caught.value.kind == "cache_busy" and not ws.path.exists()
     with ws:
         assert ws.tip() == tip
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["cold-cache", "remote-moved"])
+def test_four_threads_opening_one_url_all_succeed(tmp_path: Path, warm: bool) -> None:
+    """Four fleet-like workers open the same file:// URL at once (released together by a barrier), on a cold cache
+    and on a warm one whose remote has moved since: every one succeeds and sees the remote's tip. Without the lock
+    they shared one staging directory (its name carried only the process id) and raced git's ref locks."""
+    upstream = tmp_path / "upstream"
+    tip = make_repo(upstream, [CommitSpec("one", files={"a/f": "1"}, tag="v1")])["c1"]
+    url, cache = upstream.as_uri(), tmp_path / "cache"
+    if warm:
+        with GitAssetSource(url, cache_dir=cache, env=FILE_ENV):
+            pass
+        tip = make_repo(upstream, [CommitSpec("two", files={"a/f": "2"}, tag="v2")])["c1"]
+    barrier = threading.Barrier(4)
+    seen: list[str] = []
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            barrier.wait(STEP_TIMEOUT)
+            with GitAssetSource(url, cache_dir=cache, env=FILE_ENV) as src:
+                seen.append(src.resolve("main"))
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(STEP_TIMEOUT * 4)
+    assert errors == [] and seen == [tip] * 4
+    assert not list(cache.glob(".*.partial"))

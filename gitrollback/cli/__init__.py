@@ -389,6 +389,8 @@ def _cmd_sandbox(
         if args.parallel is not None:
             raise ConfigError("--parallel is for `sandbox run`", key="--parallel", hint="pass it to `gitrollback run`")
         return serve_sandbox(args.dir, output, options=options, clock=clock, as_json=args.json)
+    if args.parallel is not None and args.parallel < 1:  # refused before the world is built, as `run` does
+        raise ConfigError(f"--parallel must be at least 1, got {args.parallel}", key="--parallel")
     if args.providers > 1 or args.parallel is not None:
         from gitrollback.cli.ci import detect
         from gitrollback.cli.sandbox import run_sandbox_fleet

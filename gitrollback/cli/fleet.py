@@ -54,7 +54,7 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
 
 def wants_fleet(args: argparse.Namespace) -> bool:
     """True when ``run`` was asked for several providers."""
-    return bool(args.providers) or bool(args.all_failed)
+    return args.providers is not None or bool(args.all_failed)  # `--providers ""` is refused, not a single run
 
 
 class ProviderProgress:
@@ -104,7 +104,7 @@ def outcome_printer(output: Output, lock: threading.Lock) -> Callable[[ProviderO
 
 
 def _selected(args: argparse.Namespace, settings: Settings) -> list[ProviderSettings]:
-    if not args.providers:
+    if args.providers is None:  # --all-failed alone: every configured provider
         return list(settings.providers)
     chosen: list[ProviderSettings] = []
     for key in (k.strip() for k in args.providers.split(",")):

@@ -256,7 +256,7 @@ def run_sandbox_fleet(
                     read_file=_read,
                     progress_for=lambda p: None if quiet else ProviderProgress(output, p.label, lock),
                 ),
-                parallel=parallel or DEFAULT_PARALLEL,
+                parallel=DEFAULT_PARALLEL if parallel is None else parallel,
                 only_failed=True,
                 clock=world.clock,
                 on_outcome=None if quiet else outcome_printer(output, lock),

@@ -108,11 +108,31 @@ def test_fleet_usage_errors(cap, fleet_world: SandboxWorld) -> None:
         (["--all-failed", "--parallel", "0"], "--parallel must be at least 1"),
         (["--all-failed", "--notes", "x.md"], "--notes is for one provider's run"),
         (["-p", "sandbox-01", "--parallel", "2"], "--parallel needs --providers or --all-failed"),
+        (["--providers", ""], "--providers names no provider"),  # an empty $PROVIDERS is not a single run
+        (["--providers", " , "], "--providers names no provider"),
+        (["--providers", "sandbox-01", "-p", "sandbox-01"], "--provider names one provider"),
     ]
     for extra, message in cases:
         code, out, err = _run(cap, ["run", "-c", config, "--yes", "--json", *extra], env, fleet_world.clock)
         assert code == EXIT_USAGE, (extra, err)
         assert message in json.loads(out)["error"]["message"]
+
+
+@pytest.mark.parametrize("parallel", ["0", "-2"])
+def test_sandbox_refuses_parallel_below_one_before_building_the_world(cap, parallel: str) -> None:
+    code, out, err = _run(cap, ["sandbox", "--providers", "3", "--parallel", parallel, "--json"], {})
+    assert code == EXIT_USAGE and "--parallel must be at least 1" in json.loads(out)["error"]["message"]
+    assert "Building the sandbox" not in err
+
+
+def test_duplicates_in_providers_run_once(cap, fleet_world: SandboxWorld) -> None:
+    """A name given twice, or a name and the same provider's id, is one provider."""
+    env = {TOKEN_ENV: fleet_world.token}
+    config = str(fleet_world.config_path)
+    argv = ["run", "-c", config, "--providers", f"sandbox-01,sandbox-01,{fleet_world.provider_id}", "--yes", "--json"]
+    code, out, err = _run(cap, argv, env, fleet_world.clock)
+    assert code == EXIT_OK, err
+    assert [p["provider"] for p in json.loads(out)["providers"]] == ["sandbox-01"]
 
 
 def test_fleet_without_yes_refuses_with_json(cap, fleet_world: SandboxWorld) -> None:

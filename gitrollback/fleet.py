@@ -26,12 +26,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import posixpath
+import re
 import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
 
 from gitrollback.clock import SystemClock
 from gitrollback.errors import ConfigError, GitRollbackError, PreconditionFailedError
@@ -51,6 +54,7 @@ __all__ = [
     "group_providers",
     "needs_rollback",
     "open_from_settings",
+    "repository_identity",
     "shared_target",
 ]
 
@@ -91,23 +95,67 @@ def needs_rollback(assessment: Assessment) -> bool:
     return assessment.mode == "gitops" and assessment.readiness_status != "ready"
 
 
+_SCP = re.compile(r"^(?:[^@/\s]+@)?(?P<host>[^:/\s]+):(?P<path>.*)$")  # git@github.com:acme/assets.git
+
+
+def repository_identity(location: str) -> str:
+    """One spelling for every way of writing the same repository: for a URL (``https://``, ``ssh://``, scp-style
+    ``git@host:org/repo``) the host and path in lower case (GitHub and GitLab treat both case-insensitively), without
+    scheme, user, password, port, trailing ``/`` or ``.git``; for a local path its normalised form."""
+    if "://" in location:
+        parts = urlsplit(location)
+        host, path = (parts.hostname or "").lower(), parts.path
+    elif (m := _SCP.match(location)) is not None and not location.startswith(("/", ".")):
+        host, path = m.group("host").lower(), m.group("path")
+    else:
+        return posixpath.normpath(location).rstrip("/").removesuffix(".git")
+    path = posixpath.normpath("/" + path).strip("/").removesuffix(".git").lower()
+    return f"{host}/{path}"
+
+
+def _norm_path(path: str) -> str:
+    """``./clusters//prod/`` -> ``clusters/prod``; the repository root is ``""``."""
+    normal = posixpath.normpath("/" + path.strip()).strip("/")
+    return "" if normal == "." else normal
+
+
 def shared_target(provider: ProviderSettings) -> tuple[str, str, str] | None:
-    """The GitOps repository, branch and path a gitops provider's rollback commits to (None: not gitops)."""
+    """The GitOps repository (``repository_identity``), branch and path (normalised) a gitops provider's rollback
+    commits to (None: not gitops)."""
     if provider.gitops is None or provider.mode not in (None, "gitops"):
         return None
     a = provider.assets
-    return (a.repo.rstrip("/").removesuffix(".git"), a.branch, a.path.strip("/"))
+    return (repository_identity(a.repo), a.branch, _norm_path(a.path))
+
+
+def _nested(a: str, b: str) -> bool:
+    return a != b and (a == "" or b == "" or b.startswith(a + "/") or a.startswith(b + "/"))
 
 
 def group_providers(providers: Sequence[ProviderSettings]) -> list[list[ProviderSettings]]:
-    """Providers that share a GitOps repository, branch and path together, in config order; others alone."""
+    """Providers that share a GitOps repository, branch and path together, in config order; others alone.
+
+    Raises:
+        ConfigError: two providers roll back nested paths of one repository and branch (``clusters`` and
+            ``clusters/prod``): one's rollback rewrites the other's tree, so they can neither run in parallel nor
+            share one rollback.
+    """
     groups: list[list[ProviderSettings]] = []
     by_target: dict[tuple[str, str, str], list[ProviderSettings]] = {}
     for provider in providers:
         target = shared_target(provider)
         if target is None:
             groups.append([provider])
-        elif target in by_target:
+            continue
+        for (repo, branch, path), members in by_target.items():
+            if (repo, branch) == target[:2] and _nested(path, target[2]):
+                raise ConfigError(
+                    f"providers {members[0].label} and {provider.label} roll back nested paths ({path or '/'} and "
+                    f"{target[2] or '/'}) of one GitOps repository and branch",
+                    key="assets.path",
+                    hint="roll them back one at a time (`gitrollback run --provider NAME`), the outer path first",
+                )
+        if target in by_target:
             by_target[target].append(provider)
         else:
             by_target[target] = [provider]

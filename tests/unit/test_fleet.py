@@ -428,3 +428,44 @@ def test_run_puts_back_a_sigint_handler_python_did_not_set(monkeypatch: pytest.M
         assert installed[-1] is signal.default_int_handler and len(installed) == 2
     finally:
         real(signal.SIGINT, previous)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        "https://github.com/Acme/Assets",
+        "https://github.com/acme/assets/",
+        "git@github.com:acme/assets.git",
+        "ssh://git@github.com:22/acme/assets.git",
+        "https://x-access-token:s3cret@github.com/acme/assets.git",
+        "https://github.com/acme//assets.git",
+    ],
+)
+def test_the_same_repository_written_another_way_is_one_group(other: str) -> None:
+    a = _provider("a", gitops="https://github.com/acme/assets.git")
+    b = _provider("b", gitops=other)
+    assert shared_target(a) == shared_target(b)
+    assert [[p.label for p in g] for g in group_providers([a, b])] == [["a", "b"]]
+
+
+def test_the_same_path_written_another_way_is_one_group_and_other_repositories_are_not() -> None:
+    url = "https://github.com/acme/assets.git"
+    a = _provider("a", gitops=url, path="clusters/prod")
+    b = _provider("b", gitops=url, path="./clusters//prod/")
+    c = _provider("c", gitops="https://github.com/acme/assets-2.git", path="clusters/prod")
+    d = _provider("d", gitops="https://gitlab.com/acme/assets.git", path="clusters/prod")
+    assert [[p.label for p in g] for g in group_providers([a, b, c, d])] == [["a", "b"], ["c"], ["d"]]
+
+
+@pytest.mark.parametrize(("outer", "inner"), [("clusters", "clusters/prod"), ("/", "backend/tekton")])
+def test_nested_paths_of_one_repository_are_refused(outer: str, inner: str) -> None:
+    url = "https://github.com/acme/assets.git"
+    a, b = _provider("a", gitops=url, path=inner), _provider("b", gitops=url, path=outer)
+    with pytest.raises(ConfigError, match="providers a and b roll back nested paths"):
+        group_providers([a, b])
+    runner, members = _runner([a, b], {})
+    with pytest.raises(ConfigError):
+        runner.run()
+    assert not members  # nothing was opened
+    sibling = _provider("c", gitops=url, path="clusters-2")
+    assert len(group_providers([_provider("a", gitops=url, path="clusters"), sibling])) == 2

@@ -163,6 +163,12 @@ def group_providers(providers: Sequence[ProviderSettings]) -> list[list[Provider
     return groups
 
 
+def _name_thread(provider: ProviderSettings) -> None:
+    """Name this worker thread after the provider it runs, ``gitrollback-fleet[<label>]``: log records carry it
+    (``threadName``), so a log line can say which provider it is about (the CLI prefixes it)."""
+    threading.current_thread().name = f"gitrollback-fleet[{provider.label}]"
+
+
 class FleetMember(Protocol):
     """What the fleet needs of one provider's rollback (``gitrollback.Rollback`` is one)."""
 
@@ -425,6 +431,7 @@ class FleetRunner:
         """One worker (``_run_members``); an exception it did not turn into a provider's outcome (a bug) is logged
         and becomes the outcome (``error``, ``internal``) of every member of the group not yet recorded, so it
         never looks like an interrupt."""
+        name = threading.current_thread().name
         try:
             self._run_members(group)
         except BaseException as exc:
@@ -436,6 +443,8 @@ class FleetRunner:
                     known = provider.id in self._outcomes
                 if not known:
                     self._record(self._failure(provider, exc, leader, now, self.clock.now()))
+        finally:
+            threading.current_thread().name = name
 
     def _run_members(self, group: Sequence[ProviderSettings]) -> None:
         """One worker: a provider alone, or a group sharing a GitOps repository and path, one after another.
@@ -452,6 +461,7 @@ class FleetRunner:
             if self.stopping.is_set():
                 self._record(ProviderOutcome(provider.id, provider.label, "not_started", 130, group=leader))
                 continue
+            _name_thread(provider)
             began, at = self.clock.monotonic(), self.clock.now()
             member: FleetMember | None = None
             try:
@@ -492,6 +502,7 @@ class FleetRunner:
                 self._close(member)
                 self._record(self._held_back(provider, leader, stuck))
                 continue
+            _name_thread(provider)
             force = self.options.force or (ran and assessment is not None and needs_rollback(assessment))
             shared = tuple(i for i in ids if i != provider.id)
             outcome = self._execute(provider, member, shared=shared, group=leader, began=began, at=at, force=force)

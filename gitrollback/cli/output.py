@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import sys
+import threading
 from collections.abc import Iterable
 from typing import Any, TextIO
 
@@ -74,24 +76,34 @@ class Output:
         #: the command's result (a run report, plan or assessment), for the CI files (``gitrollback/cli/ci.py``)
         self.recorded: object | None = None
         self._status = ""  # the status line drawn on ``err``, "" when none
+        #: one line at a time from every thread (a fleet's workers print progress and logs at once)
+        self._lock = threading.RLock()
+
+    def _write(self, stream: TextIO, text: str) -> None:
+        """``text`` and its newline in one write, so a line from another thread cannot land inside it."""
+        stream.write(text + "\n")
+        stream.flush()
 
     def result(self, text: str) -> None:
         """A human-readable result on stdout."""
-        print(self.redact(text), file=self.out, flush=True)
+        with self._lock:
+            self._write(self.out, self.redact(text))
 
     def json(self, payload: Any) -> None:
         """A JSON document on stdout."""
-        print(self.redact(json.dumps(payload, indent=2, sort_keys=False)), file=self.out, flush=True)
-        self.printed_json = True
+        with self._lock:
+            self._write(self.out, self.redact(json.dumps(payload, indent=2, sort_keys=False)))
+            self.printed_json = True
 
     def message(self, text: str) -> None:
         """Progress or diagnostics on stderr (above the status line, when one is drawn)."""
-        status = self._status
-        if status:
-            self.clear_status()
-        print(self.redact(text), file=self.err, flush=True)
-        if status:
-            self.status(status)
+        with self._lock:
+            status = self._status
+            if status:
+                self.clear_status()
+            self._write(self.err, self.redact(text))
+            if status:
+                self.status(status)
 
     def is_terminal(self) -> bool:
         """Whether stderr is a terminal (a live status line only makes sense there)."""
@@ -103,16 +115,22 @@ class Output:
         terminal's width), no newline."""
         width = shutil.get_terminal_size((80, 24)).columns
         line = ci_format.shorten(ci_format.one_line(self.redact(text)), max(width - 1, 10))
-        self.err.write(f"\r\x1b[K{line}")
-        self.err.flush()
-        self._status = text
+        with self._lock:
+            self.err.write(f"\r\x1b[K{line}")
+            self.err.flush()
+            self._status = text
 
     def clear_status(self) -> None:
         """Erase the status line, if one is drawn."""
-        if self._status:
-            self.err.write("\r\x1b[K")
-            self.err.flush()
-            self._status = ""
+        with self._lock:
+            if self._status:
+                self.err.write("\r\x1b[K")
+                self.err.flush()
+                self._status = ""
+
+
+#: ``gitrollback.fleet.FleetRunner`` names a worker thread ``gitrollback-fleet[<provider>]`` while it runs one
+_FLEET_THREAD = re.compile(r"^gitrollback-fleet\[(.+)\]$")
 
 
 class OutputHandler(logging.Handler):
@@ -124,7 +142,10 @@ class OutputHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.output.message(self.format(record))
+            # a fleet's worker thread is named after the provider it runs (gitrollback/fleet.py): say which
+            match = _FLEET_THREAD.match(record.threadName or "")
+            prefix = f"[{match.group(1)}] " if match else ""
+            self.output.message(prefix + self.format(record))
         except Exception:  # pragma: no cover - logging's contract: a handler reports its own failures
             self.handleError(record)
 

@@ -469,3 +469,40 @@ def test_nested_paths_of_one_repository_are_refused(outer: str, inner: str) -> N
     assert not members  # nothing was opened
     sibling = _provider("c", gitops=url, path="clusters-2")
     assert len(group_providers([_provider("a", gitops=url, path="clusters"), sibling])) == 2
+
+
+def test_log_lines_from_a_worker_name_the_provider_and_stay_whole() -> None:
+    """A log record from a provider's run carries the provider (the worker thread is named after it; the CLI's
+    handler prefixes it); lines written by several threads at once never merge."""
+    import io
+    import logging
+
+    from gitrollback.cli.output import Output, OutputHandler
+
+    err = io.StringIO()
+    output = Output(io.StringIO(), err)
+    handler = OutputHandler(output)
+    log = logging.getLogger("gitrollback.test_fleet_worker")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        barrier = threading.Barrier(2)
+
+        def noisy(m: Member) -> RunReport:
+            barrier.wait(10)
+            for i in range(200):
+                log.warning("%s line %s", m.settings.label, i)
+            return _report(m.settings)
+
+        runner, _ = _runner([_provider("a"), _provider("b")], {"a": noisy, "b": noisy}, parallel=2)
+        assert runner.run().exit_code == 0
+    finally:
+        log.removeHandler(handler)
+        log.propagate = True
+    lines = err.getvalue().splitlines()
+    assert len(lines) == 400
+    for name in "ab":
+        assert [line for line in lines if line.startswith(f"[{name}] ")] == [
+            f"[{name}] {name} line {i}" for i in range(200)
+        ]
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("gitrollback-fleet")]

@@ -262,9 +262,15 @@ class StopAwareClock:
         return self.inner.monotonic()
 
     def sleep(self, seconds: float) -> None:
-        """Sleep on the inner clock; raise ``KeyboardInterrupt`` once the fleet aborts."""
+        """Sleep on the inner clock; raise ``KeyboardInterrupt`` once the fleet aborts. On the real clock the sleep
+        is a wait on the abort itself, so an abort ends it at once rather than after the poll interval or a server's
+        ``Retry-After``."""
         if self.abort.is_set():
             raise KeyboardInterrupt
+        if isinstance(self.inner, SystemClock):
+            if seconds > 0 and self.abort.wait(seconds):
+                raise KeyboardInterrupt
+            return
         self.inner.sleep(seconds)
         if self.abort.is_set():
             raise KeyboardInterrupt
@@ -344,6 +350,7 @@ class FleetRunner:
         only_failed: bool = False,
         clock: Clock | None = None,
         on_outcome: Callable[[ProviderOutcome], None] | None = None,
+        on_stop: Callable[[int], None] | None = None,
     ) -> None:
         if parallel < 1:
             raise ConfigError(f"parallel must be at least 1, got {parallel}", key="--parallel")
@@ -354,16 +361,25 @@ class FleetRunner:
         self.only_failed = only_failed
         self.clock = clock or SystemClock()
         self.on_outcome = on_outcome
+        self.on_stop = on_stop
+        self._stops = 0
         self.stopping = threading.Event()
         self.aborting = threading.Event()
         self._outcomes: dict[str, ProviderOutcome] = {}
         self._lock = threading.Lock()
 
     def stop(self) -> None:
-        """Start no further provider; a second call also interrupts the running ones at their next wait."""
+        """Start no further provider; a second call also interrupts the running ones at their next wait. Each call
+        is passed to ``on_stop`` with its count (1, 2, 3, ...), so a caller can say what happens."""
         if self.stopping.is_set():
             self.aborting.set()
         self.stopping.set()
+        self._stops += 1
+        if self.on_stop is not None:
+            try:
+                self.on_stop(self._stops)
+            except Exception:  # a caller's message must not break stopping
+                logger.warning("on_stop failed", exc_info=True)
 
     def run(self) -> FleetReport:
         """Run every provider; returns once every worker has finished.

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from gitrollback.settings import ProviderSettings, Settings
     from gitrollback.testing.clock import SimClock
 
-__all__ = ["ProviderProgress", "add_arguments", "outcome_printer", "run_fleet", "wants_fleet"]
+__all__ = ["ProviderProgress", "add_arguments", "outcome_printer", "run_fleet", "stop_printer", "wants_fleet"]
 
 DEFAULT_PARALLEL = 4
 
@@ -99,6 +99,21 @@ def outcome_printer(output: Output, lock: threading.Lock) -> Callable[[ProviderO
         why = f": {outcome.message}" if outcome.message and outcome.status != "rolled_back" else ""
         with lock:
             output.message(f"[{outcome.label}] => {outcome.status}{why}")
+
+    return printer
+
+
+def stop_printer(output: Output) -> Callable[[int], None]:
+    """Says on stderr what each Ctrl-C did (``FleetRunner.on_stop``)."""
+
+    def printer(count: int) -> None:
+        if count == 1:
+            text = "no further provider starts; the running ones finish (Ctrl-C again to interrupt them)"
+        elif count == 2:
+            text = "interrupting the running providers at their next wait; rerunning resumes them"
+        else:
+            text = "still waiting for running providers to reach a wait (a network call or git command ends first)"
+        output.message(f"gitrollback: stopping: {text}")
 
     return printer
 
@@ -190,6 +205,7 @@ def run_fleet(args: argparse.Namespace, env: Mapping[str, str], output: Output, 
         only_failed=args.all_failed,
         clock=clock or SystemClock(),
         on_outcome=None if quiet else outcome_printer(output, lock),
+        on_stop=stop_printer(output),
     )
     report = runner.run()
     output.recorded = report  # the CI files (gitrollback/cli/ci.py) describe the fleet

@@ -229,7 +229,7 @@ def run_sandbox_fleet(
 ) -> FleetReport:
     """Build a world of ``options.providers`` providers and roll back every failed one with ``gitrollback.fleet``,
     as ``gitrollback run --all-failed --yes`` would; progress goes to stderr, one prefixed line at a time."""
-    from gitrollback.cli.fleet import DEFAULT_PARALLEL, ProviderProgress, outcome_printer
+    from gitrollback.cli.fleet import DEFAULT_PARALLEL, ProviderProgress, outcome_printer, stop_printer
     from gitrollback.config import parse_config
     from gitrollback.fleet import FleetRunner, open_from_settings
 
@@ -260,6 +260,7 @@ def run_sandbox_fleet(
                 only_failed=True,
                 clock=world.clock,
                 on_outcome=None if quiet else outcome_printer(output, lock),
+                on_stop=stop_printer(output),
             )
             return runner.run()
 

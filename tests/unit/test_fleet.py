@@ -506,3 +506,47 @@ def test_log_lines_from_a_worker_name_the_provider_and_stay_whole() -> None:
             f"[{name}] {name} line {i}" for i in range(200)
         ]
     assert not [t.name for t in threading.enumerate() if t.name.startswith("gitrollback-fleet")]
+
+
+def test_an_abort_ends_a_real_clock_sleep_at_once() -> None:
+    """On the real clock a provider's wait (a 1-hour poll here) is a wait on the abort: the abort ends it with
+    KeyboardInterrupt instead of after the hour."""
+    from gitrollback.clock import SystemClock
+
+    abort = threading.Event()
+    clock = StopAwareClock(SystemClock(), abort)
+    raised: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            clock.sleep(3600)
+        except KeyboardInterrupt as exc:
+            raised.append(exc)
+
+    t = threading.Thread(target=wait)
+    t.start()
+    abort.set()
+    t.join(30)
+    assert not t.is_alive() and len(raised) == 1
+    clock.abort = threading.Event()
+    clock.sleep(0)  # no abort: returns
+
+
+def test_each_stop_is_reported_with_its_count() -> None:
+    import io
+
+    from gitrollback.cli.fleet import stop_printer
+    from gitrollback.cli.output import Output
+
+    err = io.StringIO()
+    seen: list[int] = []
+    runner, _ = _runner([_provider("p")], {}, on_stop=seen.append)
+    for _ in range(3):
+        runner.stop()
+    assert seen == [1, 2, 3] and runner.aborting.is_set()
+    printer = stop_printer(Output(io.StringIO(), err))
+    for count in (1, 2, 3):
+        printer(count)
+    lines = err.getvalue().splitlines()
+    assert "Ctrl-C again to interrupt" in lines[0] and "interrupting the running providers" in lines[1]
+    assert lines[2].startswith("gitrollback: stopping: still waiting")

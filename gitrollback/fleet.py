@@ -156,6 +156,15 @@ def group_providers(providers: Sequence[ProviderSettings]) -> list[list[Provider
                     hint="roll them back one at a time (`gitrollback run --provider NAME`), the outer path first",
                 )
         if target in by_target:
+            first = by_target[target][0]
+            ours, theirs = (p.gitops.strategy if p.gitops else None for p in (first, provider))
+            if ours != theirs:
+                raise ConfigError(
+                    f"providers {first.label} and {provider.label} share a GitOps repository and path but differ "
+                    f"in gitops.strategy ({ours} and {theirs}): they share one rollback",
+                    key="gitops.strategy",
+                    hint="give them the same strategy, or roll them back one at a time (`gitrollback run --provider`)",
+                )
             by_target[target].append(provider)
         else:
             by_target[target] = [provider]

@@ -207,6 +207,33 @@ class KnownGoodStep:
             logger.warning("no deployment history from %s: %s", sync.app, exc)
             return ()
 
+    @staticmethod
+    def _check_shared(ctx: StepContext, evidence: Evidence, bad: str, restored: str, owner: str) -> None:
+        """A group member's rollback is this provider's only when this provider's own search, over its own
+        evidence, would restore the same tree for the same bad revision; otherwise refuse
+        (``group_known_good_differs``): the path holds one tree, and adopting another provider's answer silently
+        could sync content this provider's history rejects."""
+        a = ctx.settings.assets
+        source = ctx.ports.assets
+        theirs = source.tree_id(restored, a.path)
+        try:
+            mine = find_known_good(source, branch=a.branch, paths=[a.path], bad=bad, evidence=evidence)
+        except PreconditionFailedError as exc:
+            why, own = f"its own known-good search refuses: {exc}", None
+        else:
+            own = mine.revision
+            if mine.trees.get(a.path) == theirs:
+                return
+            why = f"its own evidence chooses {own[:12]} ({mine.source}: {mine.reason})"
+        raise PreconditionFailedError(
+            f"provider {owner}'s rollback of {bad[:12]} to {restored[:12]} on {a.branch}:{a.path} is not this "
+            f"provider's: {why}",
+            step="known-good",
+            kind="group_known_good_differs",
+            hint="check which revision is good for both providers; roll this one back on its own with `gitrollback "
+            "run --provider ... --to REV` once the shared path holds a state both accept",
+        )
+
     def run(self, ctx: StepContext) -> KnownGoodChosen:
         a = ctx.settings.assets
         source = ctx.ports.assets
@@ -232,6 +259,8 @@ class KnownGoodStep:
             if found is None:
                 raise
             existing = found.commit
+            if found.provider_id not in ("", ctx.settings.id):
+                self._check_shared(ctx, evidence, found.rolled_back, found.restored_to, found.provider_id)
             whose = (
                 "this provider"
                 if found.provider_id in ("", ctx.settings.id)

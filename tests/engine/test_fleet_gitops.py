@@ -75,3 +75,38 @@ def test_providers_sharing_a_repository_and_path_get_one_pull_request(make_world
         assert "for provider " + world.provider_ids[0] + ", which shares this repository and path" in (
             r.known_good.reason
         )
+
+
+def test_a_member_whose_own_known_good_differs_refuses_the_groups_rollback(make_world, monkeypatch) -> None:
+    """Before a member adopts the group's rollback it runs its own search for the same bad revision; the check runs
+    once per follower and, when that search answers another tree (here: made to, by wrapping the search for those
+    calls), the follower refuses with group_known_good_differs instead of syncing the other provider's choice."""
+    import dataclasses
+
+    from gitrollback.runbook import steps_assess
+
+    real = steps_assess.find_known_good
+    checks: list[str] = []
+
+    def disagreeing(source, *, branch, paths, bad=None, **kwargs):
+        known = real(source, branch=branch, paths=paths, bad=bad, **kwargs)
+        if bad is None:  # a member's ordinary search
+            return known
+        checks.append(bad)
+        return dataclasses.replace(known, trees=dict.fromkeys(paths, "0" * 40))
+
+    monkeypatch.setattr(steps_assess, "find_known_good", disagreeing)
+    world = make_world("argocd")
+    settings = parse_config(world.config_text, source=str(world.config_path))
+    report = FleetRunner(
+        settings.providers,
+        open_from_settings(settings, env=world.env, read_file=read_file),
+        parallel=4,
+        only_failed=True,
+        clock=world.clock,
+    ).run()
+    statuses = [(o.status, o.report.error_kind if o.report else o.kind) for o in report.outcomes]
+    assert statuses == [("rolled_back", None), *[("refused", "group_known_good_differs")] * 2], statuses
+    assert len(checks) == 2 and len(set(checks)) == 1
+    assert "is not this provider's: its own evidence chooses" in (report.outcomes[1].report.error or "")
+    assert report.exit_code == 3

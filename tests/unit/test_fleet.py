@@ -550,3 +550,15 @@ def test_each_stop_is_reported_with_its_count() -> None:
     lines = err.getvalue().splitlines()
     assert "Ctrl-C again to interrupt" in lines[0] and "interrupting the running providers" in lines[1]
     assert lines[2].startswith("gitrollback: stopping: still waiting")
+
+
+def test_group_members_with_different_strategies_are_refused() -> None:
+    import dataclasses
+
+    url = "https://github.com/acme/assets.git"
+    a = _provider("a", gitops=url)
+    b = _provider("b", gitops=url)
+    assert b.gitops is not None
+    b = dataclasses.replace(b, gitops=dataclasses.replace(b.gitops, strategy="revert"))
+    with pytest.raises(ConfigError, match=r"differ in gitops\.strategy"):
+        group_providers([a, b])

@@ -48,6 +48,8 @@ class RunOptions:
         access_checks: extra ``gitrollback.ports.AccessCheck`` objects the pre-flight step asks too (the CLI's
             ``--notes`` path check).
         strict: refuse (instead of warning) when a credential would expire before the run's waits could end.
+        stop_after: end the run once this step has finished (``Rollback.propose`` stops after ``change-request``);
+            the later steps are recorded as not run and a rerun without it resumes from the next one.
     """
 
     to: str | None = None
@@ -57,6 +59,7 @@ class RunOptions:
     prune: bool | None = None
     access_checks: tuple[Any, ...] = ()
     strict: bool = False
+    stop_after: str | None = None
 
 
 @dataclass(frozen=True)

@@ -42,12 +42,14 @@ class RollbackLike(Protocol):
 
 @dataclass(frozen=True)
 class ActionResult:
-    """How an action ended: ``ok`` (its policy's intent reached), an ``outcome`` word and where its notes are."""
+    """How an action ended: ``ok`` (its policy's intent reached), an ``outcome`` word, where its notes are, and the
+    run's ``error_kind`` when it stopped on an error."""
 
     ok: bool
     outcome: str
     notes: Path | None = None
     detail: str = ""
+    error_kind: str | None = None
 
 
 def notes_path(notes_dir: Path, provider_id: str, job_id: str, what: str) -> Path:
@@ -76,7 +78,7 @@ def act(policy: str, rollback: RollbackLike, assessment: Assessment, job_id: str
         path = notes_path(notes_dir, provider, job_id, "incident")
         report = rollback.run(notes=path)
         detail = report.error or f"known-good {report.known_good.revision if report.known_good else '?'}"
-        return ActionResult(report.status == "rolled_back", report.status, path, detail)
+        return ActionResult(report.status == "rolled_back", report.status, path, detail, report.error_kind)
     raise ValueError(f"unknown watch policy {policy!r}")
 
 
@@ -95,4 +97,4 @@ def _propose(rollback: RollbackLike, provider: str, job_id: str, notes_dir: Path
         return ActionResult(True, "planned", path, f"known-good {plan.known_good.revision}")
     cr = report.change_request
     detail = report.error or (f"change request {cr.url}" if cr is not None else "nothing to propose")
-    return ActionResult(report.status == "proposed", report.status, path, detail)
+    return ActionResult(report.status == "proposed", report.status, path, detail, report.error_kind)

@@ -151,7 +151,7 @@ class LeaderElector:
                     namespace=self.namespace,
                     name=self.name,
                     holder=self.identity,
-                    duration_seconds=round(self.timing.lease_duration),
+                    duration_seconds=int(self.timing.lease_duration),
                     acquire_time=now,
                     renew_time=now,
                     transitions=0,
@@ -171,7 +171,7 @@ class LeaderElector:
         record = replace(
             lease,
             holder=self.identity,
-            duration_seconds=round(self.timing.lease_duration),
+            duration_seconds=int(self.timing.lease_duration),
             renew_time=now,
             acquire_time=lease.acquire_time if ours and lease.acquire_time else now,
             transitions=lease.transitions if ours else lease.transitions + 1,

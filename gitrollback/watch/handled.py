@@ -162,6 +162,10 @@ class RateLimiter:
         self._started = [*kept, (provider, stamp)]
         return stamp
 
+    def forget(self, provider: str, stamp: str) -> None:
+        """Do not count the action ``record`` returned ``stamp`` for (it was cut short before it concluded)."""
+        self._started = [s for s in self._started if s != (provider, stamp)]
+
 
 def _parse_at(at: str) -> datetime | None:
     try:

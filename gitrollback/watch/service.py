@@ -311,6 +311,7 @@ class WatchService:
             why = "leadership lost" if not self.leading else f"cut short ({result.error_kind})"
             logger.warning("watch: failed job %s not recorded as handled (%s): the next poll decides again", job, why)
             self.metrics.inc("gitrollback_watch_actions_skipped_total", {**labels, "reason": "cut_short"})
+            self.limiter.forget(provider.id, started)
             return
         self._unrecorded.append(Handled(provider.id, job, policy, result.outcome, started))
         self._record_unrecorded()

@@ -24,7 +24,7 @@ from typing import Protocol
 
 from gitrollback.watch.leader import LeaderElector
 
-__all__ = ["ANNOTATION", "FileHandled", "Handled", "HandledStore", "LeaseHandled", "RateLimiter", "decode", "encode"]
+__all__ = ["ANNOTATION", "MAX_BYTES", "FileHandled", "Handled", "HandledStore", "LeaseHandled", "RateLimiter", "decode", "encode"]
 
 ANNOTATION = "gitrollback.io/watch-handled"
 
@@ -41,9 +41,25 @@ class Handled:
     at: str
 
 
-def encode(entries: list[Handled], limit: int) -> str:
-    """The JSON list kept, most recent first, at most ``limit`` entries."""
-    return json.dumps([asdict(e) for e in entries[:limit]], separators=(",", ":"), sort_keys=True)
+#: the most the record may take, in bytes: the Lease is written at every renewal, and all of an object's
+#: annotations together may hold 256 KiB (apimachinery ``ValidateAnnotationsSize``)
+MAX_BYTES = 64 * 1024
+
+
+def encode(entries: list[Handled], limit: int, max_bytes: int = MAX_BYTES) -> str:
+    """The JSON list kept, most recent first: one entry per job (the newest), at most ``limit`` entries and
+    ``max_bytes`` bytes (the oldest are dropped first)."""
+    seen: set[str] = set()
+    kept: list[dict[str, str]] = []
+    for entry in entries:
+        if entry.job not in seen and len(kept) < limit:
+            seen.add(entry.job)
+            kept.append(asdict(entry))
+    text = json.dumps(kept, separators=(",", ":"), sort_keys=True)
+    while len(text.encode("utf-8")) > max_bytes and kept:
+        kept.pop()
+        text = json.dumps(kept, separators=(",", ":"), sort_keys=True)
+    return text
 
 
 def decode(text: str | None) -> list[Handled]:

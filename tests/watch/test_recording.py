@@ -126,3 +126,48 @@ def test_once_in_real_time_mode_takes_part_in_the_election(world: SandboxWorld, 
     finally:
         service.close()
         close()
+
+
+def test_the_lease_is_renewed_until_a_stopping_action_has_drained(
+    world: SandboxWorld, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM while an action is inside a call that blocks: the renewal thread keeps the Lease until ``run()`` has
+    returned (a follower must not take over and act meanwhile); then the Lease is released."""
+    entered, release = threading.Event(), threading.Event()
+    real_act = service_module.act
+
+    def blocking(*args: Any, **kw: Any) -> Any:
+        entered.set()
+        release.wait(30)
+        return real_act(*args, **kw)
+
+    monkeypatch.setattr(service_module, "act", blocking)
+    settings = parse_config(world.config_text + watch_yaml(world, policy="notify"), source=str(world.config_path))
+    stop = threading.Event()
+    service, close = build_service(
+        settings,
+        {**world.env, "POD_NAME": "watch-0"},
+        read_file=lambda p: Path(p).read_text(encoding="utf-8"),
+        clock=clock,
+        real_time=True,
+        stop=stop,
+    )
+    running = threading.Thread(target=service.run)
+    running.start()
+    try:
+        assert entered.wait(30)
+        renewer = service._renewer
+        assert renewer is not None
+        stop.set()  # what the SIGTERM handler does
+        renewer.join(3)  # bounds a failure only: the renewal thread must still be running
+        assert renewer.is_alive()
+    finally:
+        release.set()
+        running.join(30)
+        close()
+    assert not running.is_alive() and service._renewer is None
+    rt = world.cluster.type_for("coordination.k8s.io/v1", "Lease")
+    assert rt is not None
+    lease = world.cluster.get(rt, WATCH_NS, "gitrollback-watch")
+    assert lease is not None and not lease["spec"].get("holderIdentity")
+    assert [e.outcome for e in _lease_entries(world)] == ["notified"]  # finished while stopping: recorded

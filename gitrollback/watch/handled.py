@@ -24,7 +24,17 @@ from typing import Protocol
 
 from gitrollback.watch.leader import LeaderElector
 
-__all__ = ["ANNOTATION", "MAX_BYTES", "FileHandled", "Handled", "HandledStore", "LeaseHandled", "RateLimiter", "decode", "encode"]
+__all__ = [
+    "ANNOTATION",
+    "MAX_BYTES",
+    "FileHandled",
+    "Handled",
+    "HandledStore",
+    "LeaseHandled",
+    "RateLimiter",
+    "decode",
+    "encode",
+]
 
 ANNOTATION = "gitrollback.io/watch-handled"
 

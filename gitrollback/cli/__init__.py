@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitrollback import __version__
-from gitrollback.cli.output import Output, RedactingFilter, StepPrinter
+from gitrollback.cli.output import Output, OutputHandler, RedactingFilter
+from gitrollback.cli.progress import StepPrinter
 from gitrollback.errors import ConfigError, GitRollbackError, PreconditionFailedError
 
 if TYPE_CHECKING:
     from gitrollback.api import Rollback
+    from gitrollback.cli.ci import CIEnvironment
     from gitrollback.models import RunReport
     from gitrollback.settings import Settings
     from gitrollback.testing.clock import SimClock
@@ -133,14 +135,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _ci_kind(env: Mapping[str, str]) -> str:
-    if env.get("GITHUB_ACTIONS") == "true":
-        return "github"
-    if env.get("GITLAB_CI") == "true":
-        return "gitlab"
-    return ""
-
-
 def _read_file(path: str) -> str:
     """Read a file the config names; bytes that are not UTF-8 are an ``OSError`` naming the file and the position."""
     data = Path(path).expanduser().read_bytes()
@@ -203,7 +197,7 @@ def _rollback(
     from gitrollback.api import Rollback
 
     settings = _load_settings(args, env)
-    _install_redaction(_secret_values(settings, env))
+    _install_redaction(_secret_values(settings, env), progress.output)
     return Rollback.from_settings(
         settings, args.provider, env=env, read_file=_read_file, progress=progress, clock=clock
     )
@@ -213,7 +207,8 @@ def _rollback(
 _installed_filters: list[tuple[logging.Handler, logging.Filter]] = []
 
 
-def _install_redaction(secrets: Sequence[str]) -> None:
+def _install_redaction(secrets: Sequence[str], output: Output) -> None:
+    output.redact.add(secrets)
     for handler in logging.getLogger().handlers:
         redacting = RedactingFilter(secrets)
         handler.addFilter(redacting)
@@ -237,6 +232,7 @@ def _print_report(output: Output, report: RunReport, as_json: bool) -> None:
     stays the rollback's: the notes are in the report)."""
     from gitrollback.report import render_report, report_json
 
+    output.recorded = report
     if report.notes_error is not None:
         output.message(f"gitrollback: warning: could not write the incident notes to {report.notes_path}: "
                        f"{report.notes_error}")  # fmt: skip
@@ -254,6 +250,7 @@ def _cmd_assess(
 
     with _rollback(args, env, progress, clock) as rb:
         assessment = rb.assess()
+    output.recorded = assessment
     if args.json:
         output.json(assessment_json(assessment))
     else:
@@ -280,6 +277,7 @@ def _cmd_plan(
 
     with _rollback(args, env, progress, clock) as rb:
         plan = rb.plan(to=args.to, force=args.force, prune=args.prune)
+    output.recorded = plan
     if args.json:
         output.json(plan_json(plan))
     else:
@@ -374,7 +372,7 @@ def _cmd_access(
     from gitrollback.cli.access import run as run_access
 
     settings = _load_settings(args, env)
-    _install_redaction(_secret_values(settings, env))
+    _install_redaction(_secret_values(settings, env), output)
     return run_access(args, env, output, settings, clock)
 
 
@@ -392,7 +390,7 @@ def _cmd_watch(
     from gitrollback.cli.watch import run as run_watch
 
     settings = _load_settings(args, env)
-    _install_redaction(_secret_values(settings, env))
+    _install_redaction(_secret_values(settings, env), output)
     return run_watch(args, env, output, settings, clock, read_file=_read_file)
 
 
@@ -462,49 +460,113 @@ def main(
     """Run the CLI; returns the exit code (``__main__`` passes it to ``SystemExit``).
 
     With ``--json`` stdout holds exactly one JSON document whatever the exit code: the command's result, or
-    ``{"error": {"kind", "message", "hint", "exit_code"}}``. Logging handlers and filters installed here are
-    removed again before returning.
+    ``{"error": {"kind", "message", "hint", "exit_code"}}``. Under a CI (``docs/ci.md``) the outcome also goes to
+    the CI's files, with and without ``--json``. Logging handlers and filters installed here are removed again
+    before returning.
 
     Args:
         argv: the arguments (default: ``sys.argv[1:]``).
-        env: the environment secrets and defaults are read from (default: ``os.environ``).
+        env: the environment secrets, defaults and the CI's variables are read from (default: ``os.environ``).
         output: where results and messages go (default: stdout and stderr).
-        clock: the time every wait and retry uses (default: the system clock). ``sandbox`` also runs its
-            simulated world on it (default: a ``WallClock`` of the world's own). Passing a ``FakeClock``
-            (``gitrollback.testing.clock``) runs the command in simulated time: this is how a caller drives the
-            CLI in-process against a world it built on that clock, or gets a sandbox run without waiting.
+        clock: the time every wait and retry uses, and progress reads (default: the system clock). ``sandbox``
+            also runs its simulated world on it (default: a ``WallClock`` of the world's own). Passing a
+            ``FakeClock`` (``gitrollback.testing.clock``) runs the command in simulated time: this is how a caller
+            drives the CLI in-process against a world it built on that clock, or gets a sandbox run without waiting.
     """
+    from gitrollback.cli.ci import detect
+
     output = output or Output()
     env = os.environ if env is None else env
     arguments = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in arguments  # known before parsing, so a usage error is JSON too
     debug = "--debug" in arguments
+    ci = detect(env)
     root = logging.getLogger()
-    handler = logging.StreamHandler(output.err)
+    handler = OutputHandler(output)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     previous_level = root.level
+    args: argparse.Namespace | None = None
+    progress: StepPrinter | None = None
+    failure: tuple[str, str, str | None] | None = None
     try:
         args = _parse(arguments, output, as_json)
         if args is None:  # --help or --version: answered
             return EXIT_OK
         as_json, debug = args.json, args.debug
         root.setLevel(logging.DEBUG if debug else logging.INFO if args.verbose else logging.WARNING)
-        progress = StepPrinter(output, ci=_ci_kind(env), quiet=args.json)
-        return _COMMANDS[args.command](args, env, output, progress, clock)
+        # a CI log is for people: steps go to stderr there even with --json (stdout keeps the one document)
+        quiet = args.json and not ci.kind
+        live = not ci.kind and not quiet and _is_terminal(output, env)
+        progress = StepPrinter(output, ci=ci.kind, quiet=quiet, live=live, clock=clock)
+        code = _COMMANDS[args.command](args, env, output, progress, clock)
     except GitRollbackError as exc:
         if debug:
-            traceback.print_exc(file=output.err)
-        return _fail(output, as_json, exc.kind, str(exc), exc.hint, code=_exit_code(exc))
+            output.message(traceback.format_exc().rstrip("\n"))
+        failure = (exc.kind, str(exc), exc.hint)
+        code = _fail(output, as_json, exc.kind, str(exc), exc.hint, code=_exit_code(exc))
     except KeyboardInterrupt:
         hint = "rerun the same command: an unfinished run resumes where it stopped"
-        return _fail(output, as_json, "interrupted", "interrupted", hint, code=EXIT_INTERRUPTED)
+        failure = ("interrupted", "interrupted", hint)
+        code = _fail(output, as_json, "interrupted", "interrupted", hint, code=EXIT_INTERRUPTED)
     except Exception as exc:
         if debug:
-            traceback.print_exc(file=output.err)
+            output.message(traceback.format_exc().rstrip("\n"))
         message = f"internal error: {type(exc).__name__}: {exc}"
-        return _fail(output, as_json, "internal", message, "rerun with --debug for the traceback and report it", code=1)
+        failure = ("internal", message, "rerun with --debug for the traceback and report it")
+        code = _fail(output, as_json, *failure, code=EXIT_FAILED)
     finally:
+        output.clear_status()
         root.removeHandler(handler)
         root.setLevel(previous_level)
         _remove_redaction()
+    _report_to_ci(ci, output, _ci_command(args, arguments), code=code, failure=failure, progress=progress)
+    return code
+
+
+def _is_terminal(output: Output, env: Mapping[str, str]) -> bool:
+    """Whether progress may draw a live status line: stderr is a terminal that can move its cursor, and no CI
+    (``CI`` is set by most CI systems) shows the log."""
+    return output.is_terminal() and env.get("TERM") != "dumb" and env.get("CI", "").lower() not in ("true", "1")
+
+
+#: commands whose outcome the CI files describe (``known-good``, ``access`` and ``sandbox serve`` have none)
+_CI_COMMANDS = ("assess", "plan", "run", "sandbox")
+
+
+def _ci_command(args: argparse.Namespace | None, arguments: Sequence[str]) -> str | None:
+    """The command the CI files are about, or None for a command they do not describe; a usage error names the
+    first word of the command line (or none)."""
+    if args is None:
+        word = next((a for a in arguments if not a.startswith("-")), "")
+        return None if word in ("known-good", "access") or "serve" in arguments else word
+    if args.command not in _CI_COMMANDS or getattr(args, "action", "run") == "serve":
+        return None
+    return str(args.command)
+
+
+def _report_to_ci(
+    ci: CIEnvironment,
+    output: Output,
+    command: str | None,
+    *,
+    code: int,
+    failure: tuple[str, str, str | None] | None,
+    progress: StepPrinter | None,
+) -> None:
+    """Write the outcome to the CI's files (``gitrollback/cli/ci.py``) and, on GitHub, annotate a failure that no
+    step annotated; a file that cannot be written is a warning, never a different exit code."""
+    from gitrollback.cli.ci import outcome, write_files
+
+    if command is None or not (ci.kind or ci.tekton_results):
+        return
+    result = outcome(command or "gitrollback", output.recorded, code, error=failure)
+    if ci.kind == "github" and code != EXIT_OK and not (progress and progress.annotated):
+        printer = progress or StepPrinter(output, ci=ci.kind)
+        printer.annotate(f"gitrollback {result.command}: {result.status}", result.error or result.advice or "failed")
+    try:
+        problems = write_files(ci, result, output.redact)
+    except Exception as exc:  # a bug here must not replace the command's exit code
+        problems = [f"could not write the CI files: internal error: {type(exc).__name__}: {exc}"]
+    for problem in problems:
+        output.message(f"gitrollback: warning: {problem}")

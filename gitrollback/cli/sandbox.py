@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from gitrollback.cli.output import Output, StepPrinter
+from gitrollback.cli.output import Output
+from gitrollback.cli.progress import StepPrinter
 from gitrollback.errors import ConfigError
 
 if TYPE_CHECKING:

@@ -44,9 +44,10 @@ def _environment(world: SandboxWorld, tmp_path: Path, **extra: str) -> dict[str,
 # -- Tekton ----------------------------------------------------------------------------------------------------
 
 
-def _tekton_step(world: SandboxWorld, tmp_path: Path, command: str) -> tuple[int, dict[str, str]]:
-    """Run the Task's step as Tekton would: ``$(params.*)``, ``$(workspaces.*)`` and ``$(results.*)`` substituted
-    into its env values, the script run as a file; returns the exit code and the result files' contents."""
+def _tekton_step(world: SandboxWorld, tmp_path: Path, command: str) -> tuple[int, dict[str, str], str]:
+    """Run the Task's step as Tekton would: ``$(params.*)`` and ``$(workspaces.*)`` substituted into its env values,
+    the results directory ``/tekton/results`` a private one, the script run as an executable file (its shebang
+    chooses the shell); returns the exit code, the result files' contents and stdout."""
     spec = TASK["spec"]
     params = {p["name"]: p.get("default", "") for p in spec["params"]} | {"command": command, "provider": PROVIDER}
     results = tmp_path / "results"
@@ -55,26 +56,29 @@ def _tekton_step(world: SandboxWorld, tmp_path: Path, command: str) -> tuple[int
     def substitute(text: str) -> str:
         text = re.sub(r"\$\(params\.([a-z-]+)\)", lambda m: params[m.group(1)], text)
         text = text.replace("$(workspaces.config.path)", str(world.config_path.parent))
-        return re.sub(r"\$\(results\.([a-z-]+)\.path\)", lambda m: str(results / m.group(1)), text)
+        return text.replace("/tekton/results", str(results))
 
     [step] = spec["steps"]
+    assert "$(params" not in step["script"], "parameters reach the script as environment variables only"
     env = {e["name"]: substitute(e["value"]) for e in step["env"] if "value" in e}
     script = tmp_path / "step"
     script.write_text(step["script"], encoding="utf-8")
+    script.chmod(0o755)
     done = subprocess.run(
-        [sys.executable, str(script)],
+        [str(script)],
         env=_environment(world, tmp_path, **env),
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
-    return done.returncode, {p.name: p.read_text(encoding="utf-8") for p in results.iterdir()}
+    return done.returncode, {p.name: p.read_text(encoding="utf-8") for p in results.iterdir()}, done.stdout
 
 
 def test_the_tekton_step_plans_and_writes_every_result(world: SandboxWorld, tmp_path: Path) -> None:
-    """command=plan: exit 0, status planned, the known-good revision; empty gitops results; one file per result."""
-    code, results = _tekton_step(world, tmp_path, "plan")
+    """command=plan: exit 0, status planned, the known-good revision; empty gitops results; one file per declared
+    result, written by gitrollback itself; the JSON plan is the log."""
+    code, results, log = _tekton_step(world, tmp_path, "plan")
     assert code == EXIT_OK
     assert sorted(results) == sorted(r["name"] for r in TASK["spec"]["results"])
     assert results == {
@@ -84,12 +88,19 @@ def test_the_tekton_step_plans_and_writes_every_result(world: SandboxWorld, tmp_
         "rollback-commit": "",
         "change-request-url": "",
     }
+    assert json.loads(log)["status"] == "planned"
 
 
 def test_the_tekton_step_passes_an_assess_verdict_through(world: SandboxWorld, tmp_path: Path) -> None:
     """command=assess: the verdict is the status."""
-    code, results = _tekton_step(world, tmp_path, "assess")
+    code, results, _ = _tekton_step(world, tmp_path, "assess")
     assert (code, results["status"], results["exit-code"]) == (EXIT_OK, "rollback", "0")
+
+
+def test_the_tekton_step_refuses_an_unknown_command_without_running_it(world: SandboxWorld, tmp_path: Path) -> None:
+    """command=known-good is not one the Task runs: exit 2 before gitrollback starts (no results)."""
+    code, results, _ = _tekton_step(world, tmp_path, "known-good")
+    assert (code, results) == (EXIT_USAGE, {})
 
 
 # -- GitHub Actions --------------------------------------------------------------------------------------------
@@ -122,23 +133,27 @@ def read_github_output(text: str) -> dict[str, str]:
     return outputs
 
 
-def _github_step(world: SandboxWorld, tmp_path: Path, **inputs: str) -> tuple[int, dict[str, str], str, Path]:
-    """Run the action's gitrollback step as the runner would (``shell: python``: ``python {0}``), its env with
-    ``${{ inputs.* }}`` filled in; returns the exit code, the outputs, the step summary and the work dir."""
+def _github_step(
+    world: SandboxWorld, tmp_path: Path, **inputs: str
+) -> tuple[int, dict[str, str], str, Path, subprocess.CompletedProcess[str]]:
+    """Run the action's gitrollback step as the runner would (``shell: bash``: ``bash --noprofile --norc -eo
+    pipefail {0}``), its env with ``${{ inputs.* }}`` filled in, the runner's files present (it creates them empty);
+    returns the exit code, the outputs, the step summary, the work dir and the process."""
     given = {k: str(v.get("default", "")) for k, v in ACTION["inputs"].items()} | inputs
     [step] = [s for s in ACTION["runs"]["steps"] if s.get("id") == "gitrollback"]
-    assert step["shell"] == "python"
+    assert step["shell"] == "bash"
+    assert "${{" not in step["run"], "inputs reach the script as environment variables only"
     env = {k: re.sub(r"\$\{\{ inputs\.([a-z-]+) \}\}", lambda m: given[m.group(1)], v) for k, v in step["env"].items()}
     work = tmp_path / "workspace"
     work.mkdir()
     output, summary = tmp_path / "output", tmp_path / "summary"
     output.touch()
     summary.touch()
-    script = tmp_path / "step.py"
+    script = tmp_path / "step.sh"
     script.write_text(step["run"], encoding="utf-8")
     extra = {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary), **env}
     done = subprocess.run(
-        ["python", str(script)],
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
         cwd=work,
         env=_environment(world, tmp_path, **extra),
         capture_output=True,
@@ -147,16 +162,17 @@ def _github_step(world: SandboxWorld, tmp_path: Path, **inputs: str) -> tuple[in
         check=False,
     )
     outputs = read_github_output(output.read_text(encoding="utf-8"))
-    return done.returncode, outputs, summary.read_text(encoding="utf-8"), work
+    return done.returncode, outputs, summary.read_text(encoding="utf-8"), work, done
 
 
 def test_the_github_action_writes_its_outputs_and_a_step_summary(world: SandboxWorld, tmp_path: Path) -> None:
-    """plan: every declared output is written in GITHUB_OUTPUT's format, the summary is a Markdown table, the
-    report is saved, and the step exits with gitrollback's code."""
-    code, outputs, summary, work = _github_step(
+    """plan: gitrollback writes every declared output in GITHUB_OUTPUT's format and a Markdown summary with the
+    planned steps, the report is saved and printed, and the step exits with gitrollback's code. (A run's groups and
+    annotations: tests/cli/test_ci_output.py.)"""
+    code, outputs, summary, work, done = _github_step(
         world, tmp_path, command="plan", provider=PROVIDER, config=str(world.config_path)
     )
-    assert code == EXIT_OK
+    assert code == EXIT_OK, done.stderr
     declared = {name: spec["value"] for name, spec in ACTION["outputs"].items()}
     assert declared == {name: f"${{{{ steps.gitrollback.outputs.{name} }}}}" for name in outputs}
     assert outputs == {
@@ -166,18 +182,21 @@ def test_the_github_action_writes_its_outputs_and_a_step_summary(world: SandboxW
         "rollback-commit": "",
         "change-request-url": "",
     }
-    assert summary.startswith("### gitrollback plan\n\n| | |\n|---|---|\n")
-    assert f"| known-good | `{world.repo.good}` |" in summary and "| status | `planned` |" in summary
-    assert json.loads((work / "gitrollback-report.json").read_text(encoding="utf-8"))["status"] == "planned"
+    assert summary.startswith("### gitrollback plan: planned\n\n| | |\n|---|---|\n| Status | `planned` |\n")
+    assert f"| Known-good | `{world.repo.good}` (" in summary and "| Step | Result | Time | Detail |" in summary
+    report = json.loads((work / "gitrollback-report.json").read_text(encoding="utf-8"))
+    assert report["status"] == "planned" and json.loads(done.stdout) == report
 
 
 def test_the_github_action_reports_a_usage_error_with_exit_2(world: SandboxWorld, tmp_path: Path) -> None:
-    """An unknown provider: exit 2, status error, and the summary still written."""
-    code, outputs, summary, _ = _github_step(
+    """An unknown provider: exit 2, status error, an ::error annotation, and the summary says what to do next."""
+    code, outputs, summary, work, done = _github_step(
         world, tmp_path, command="assess", provider="no-such-provider", config=str(world.config_path)
     )
     assert (code, outputs["status"], outputs["exit-code"]) == (EXIT_USAGE, "error", "2")
-    assert "| status | `error` |" in summary
+    assert "| Status | `error` |" in summary and "unknown provider" in summary and "| Next |" in summary
+    assert "::error title=gitrollback assess%3A error::" in done.stderr
+    assert json.loads((work / "gitrollback-report.json").read_text(encoding="utf-8"))["error"]["exit_code"] == 2
 
 
 def test_the_example_workflow_uses_the_action_with_its_inputs_and_secrets_in_env() -> None:
@@ -216,9 +235,9 @@ def read_gitlab_dotenv(raw: bytes) -> dict[str, str]:
     return variables
 
 
-def _gitlab_job(world: SandboxWorld, tmp_path: Path, **variables: str) -> tuple[int, Path]:
+def _gitlab_job(world: SandboxWorld, tmp_path: Path, **variables: str) -> tuple[int, Path, str]:
     """Run the template's script as the runner's shell would (one script, ``sh -e``), with its variables
-    overridden by ``variables``, in a fresh project dir; returns the exit code and that dir."""
+    overridden by ``variables``, in a fresh project dir; returns the exit code, that dir and stderr."""
     job = GITLAB[".gitrollback"]
     project = tmp_path / "project"
     project.mkdir()
@@ -232,24 +251,26 @@ def _gitlab_job(world: SandboxWorld, tmp_path: Path, **variables: str) -> tuple[
         timeout=300,
         check=False,
     )
-    return done.returncode, project
+    return done.returncode, project, done.stderr
 
 
 def test_the_gitlab_template_writes_a_dotenv_report_gitlab_accepts(world: SandboxWorld, tmp_path: Path) -> None:
-    """plan: the dotenv report parses with GitLab's rules and carries the outcome; the artifacts it declares exist;
-    the image's entry point is cleared so the script runs."""
+    """plan: gitrollback writes the dotenv report where the job declares it, GitLab's rules accept it and it carries
+    the outcome; the artifacts exist; the image's entry point is cleared. (A run's sections:
+    tests/cli/test_ci_output.py.)"""
     job = GITLAB[".gitrollback"]
     assert job["image"]["entrypoint"] == [""]
-    code, project = _gitlab_job(
+    code, project, log = _gitlab_job(
         world,
         tmp_path,
         GITROLLBACK_COMMAND="plan",
         GITROLLBACK_PROVIDER=PROVIDER,
         GITROLLBACK_CONFIG=str(world.config_path),
     )
-    assert code == EXIT_OK
+    assert code == EXIT_OK, log
     artifacts = job["artifacts"]
     assert artifacts["when"] == "always"
+    assert job["variables"]["GITROLLBACK_DOTENV"] == artifacts["reports"]["dotenv"]
     assert all((project / path).is_file() for path in artifacts["paths"])
     variables = read_gitlab_dotenv((project / artifacts["reports"]["dotenv"]).read_bytes())
     assert variables == {
@@ -258,12 +279,14 @@ def test_the_gitlab_template_writes_a_dotenv_report_gitlab_accepts(world: Sandbo
         "GITROLLBACK_KNOWN_GOOD": world.repo.good,
         "GITROLLBACK_ROLLBACK_COMMIT": "",
         "GITROLLBACK_CHANGE_REQUEST_URL": "",
+        "GITROLLBACK_ERROR": "",
     }
+    assert json.loads((project / "gitrollback-report.json").read_text(encoding="utf-8"))["status"] == "planned"
 
 
 def test_the_gitlab_template_fails_the_job_with_gitrollbacks_exit_code(world: SandboxWorld, tmp_path: Path) -> None:
-    """An unknown provider: the job exits 2 and the dotenv report still says so."""
-    code, project = _gitlab_job(
+    """An unknown provider: the job exits 2 and the dotenv report still says so, and why."""
+    code, project, _ = _gitlab_job(
         world,
         tmp_path,
         GITROLLBACK_COMMAND="assess",
@@ -273,6 +296,7 @@ def test_the_gitlab_template_fails_the_job_with_gitrollbacks_exit_code(world: Sa
     assert code == EXIT_USAGE
     variables = read_gitlab_dotenv((project / "gitrollback.env").read_bytes())
     assert (variables["GITROLLBACK_STATUS"], variables["GITROLLBACK_EXIT_CODE"]) == ("error", "2")
+    assert "unknown provider 'nope'" in variables["GITROLLBACK_ERROR"]
 
 
 def test_the_format_readers_refuse_what_the_cis_refuse() -> None:

@@ -12,6 +12,7 @@ import kubernetes_validate
 import pytest
 
 from gitrollback.cli import EXIT_REFUSED, EXIT_USAGE, _parser
+from gitrollback.cli.ci import OUTPUT_NAMES
 from gitrollback.config import parse_config
 from gitrollback.testing.cluster_state import ClusterState
 from gitrollback.testing.kube import KubernetesSimulator
@@ -77,7 +78,8 @@ def test_each_manifest_is_valid_against_the_kubernetes_schema_strictly(obj: dict
 
 
 def test_the_tekton_task_wires_every_param_result_and_workspace_it_declares() -> None:
-    """Each param, result and workspace the Task declares is used by its step, and each one the step uses exists."""
+    """Each param and workspace the Task declares is used by its step, and each one the step uses exists; the
+    results are the ones gitrollback writes into the results directory it is given (``/tekton/results``)."""
     [task] = documents(TEKTON_TASK)
     assert (task["apiVersion"], task["kind"]) == ("tekton.dev/v1", "Task")
     spec = task["spec"]
@@ -85,10 +87,10 @@ def test_the_tekton_task_wires_every_param_result_and_workspace_it_declares() ->
     text = json.dumps(step)
     used = set(re.findall(r"\$\((params|results|workspaces)\.([a-z-]+)\.?[a-z]*\)", text))
     declared = {("params", p["name"]) for p in spec["params"]}
-    declared |= {("results", r["name"]) for r in spec["results"]}
     declared |= {("workspaces", w["name"]) for w in spec["workspaces"]}
     assert used == declared
-    assert all(f"$(results.{r['name']}.path)" in text for r in spec["results"])
+    assert [r["name"] for r in spec["results"]] == list(OUTPUT_NAMES)
+    assert {"name": "GITROLLBACK_TEKTON_RESULTS", "value": "/tekton/results"} in step["env"]
     assert "$(params" not in step["script"], "parameters reach the script as environment variables only"
 
 

@@ -1,0 +1,221 @@
+"""CI-native output: which CI runs the CLI, and the files it reads the run's outcome from.
+
+``detect`` reads the CI's own variables; ``outcome`` condenses a command's result (or the error that stopped it)
+into the few values a pipeline needs; ``write_files`` writes them where each CI looks:
+
+- GitHub Actions (``GITHUB_ACTIONS=true``): a Markdown step summary appended to ``$GITHUB_STEP_SUMMARY`` and the
+  outputs ``status``, ``exit-code``, ``known-good``, ``rollback-commit``, ``change-request-url`` appended to
+  ``$GITHUB_OUTPUT``. Both files are the runner's, shared by the step's commands, hence appended to.
+- GitLab CI (``GITLAB_CI=true``): a dotenv report at ``$GITROLLBACK_DOTENV`` when that is set (the job declares
+  the same path under ``artifacts:reports:dotenv``).
+- Tekton (``GITROLLBACK_TEKTON_RESULTS``, a Task's results directory, ``/tekton/results``): one file per result.
+
+Only the CLI calls this (it is the one part of gitrollback that reads the environment and writes files); the
+values are redacted before they are formatted and the formatted text again, so a secret is masked in its escaped
+forms too. ``docs/ci.md`` documents all of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gitrollback.cli import EXIT_REFUSED, ci_format
+from gitrollback.cli.ci_summary import summary_markdown
+
+if TYPE_CHECKING:
+    from gitrollback.models import RunReport
+
+__all__ = ["OUTPUT_NAMES", "CIEnvironment", "Outcome", "StepRow", "detect", "outcome", "write_files"]
+
+#: the outputs, dotenv variables (``GITROLLBACK_`` + upper case) and Tekton results every run writes
+OUTPUT_NAMES = ("status", "exit-code", "known-good", "rollback-commit", "change-request-url")
+
+
+@dataclass(frozen=True)
+class CIEnvironment:
+    """Where the CLI runs: ``kind`` is ``"github"``, ``"gitlab"`` or ``""``; each path is None when unset."""
+
+    kind: str = ""
+    step_summary: str | None = None
+    github_output: str | None = None
+    dotenv: str | None = None
+    tekton_results: str | None = None
+
+
+def detect(env: Mapping[str, str]) -> CIEnvironment:
+    """The CI from its real variables: GitHub Actions sets ``GITHUB_ACTIONS=true`` and the file paths
+    ``GITHUB_STEP_SUMMARY`` and ``GITHUB_OUTPUT``; GitLab sets ``GITLAB_CI=true``; the dotenv and Tekton paths are
+    gitrollback's own variables, set by the job (``deploy/gitlab``, ``deploy/tekton``)."""
+    tekton = env.get("GITROLLBACK_TEKTON_RESULTS") or None
+    if env.get("GITHUB_ACTIONS") == "true":
+        return CIEnvironment(
+            "github",
+            step_summary=env.get("GITHUB_STEP_SUMMARY") or None,
+            github_output=env.get("GITHUB_OUTPUT") or None,
+            tekton_results=tekton,
+        )
+    if env.get("GITLAB_CI") == "true":
+        return CIEnvironment("gitlab", dotenv=env.get("GITROLLBACK_DOTENV") or None, tekton_results=tekton)
+    return CIEnvironment(tekton_results=tekton)
+
+
+@dataclass(frozen=True)
+class StepRow:
+    """One row of the summary's step table."""
+
+    name: str
+    result: str
+    detail: str
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a pipeline needs to know about one command; every field is text so it can be redacted as a whole."""
+
+    command: str
+    status: str
+    exit_code: int
+    provider: str = ""
+    known_good: str = ""
+    known_good_source: str = ""
+    known_good_reason: str = ""
+    rollback_commit: str = ""
+    change_request_url: str = ""
+    error: str = ""
+    error_kind: str = ""
+    hint: str = ""
+    advice: str = ""
+    warnings: tuple[str, ...] = ()
+    steps: tuple[StepRow, ...] = ()
+    notes: str = ""
+
+    def redacted(self, redact: Callable[[str], str]) -> Outcome:
+        """A copy with ``redact`` applied to every text."""
+        changes: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, str):
+                changes[f.name] = redact(value)
+            elif f.name == "warnings":
+                changes[f.name] = tuple(redact(w) for w in value)
+            elif f.name == "steps":
+                changes[f.name] = tuple(replace(s, detail=redact(s.detail), name=redact(s.name)) for s in value)
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def values(self) -> dict[str, str]:
+        """The outputs by name (``OUTPUT_NAMES``)."""
+        return {
+            "status": self.status,
+            "exit-code": str(self.exit_code),
+            "known-good": self.known_good,
+            "rollback-commit": self.rollback_commit,
+            "change-request-url": self.change_request_url,
+        }
+
+
+def outcome(
+    command: str,
+    result: object,
+    exit_code: int,
+    *,
+    error: tuple[str, str, str | None] | None = None,
+) -> Outcome:
+    """The outcome of ``command``: from its ``result`` (a ``RunReport``, ``RollbackPlan`` or ``Assessment``), or
+    from ``error`` (kind, message, hint) when it stopped without one: status ``refused`` with exit code 3 (a
+    precondition refused; nothing was changed), else ``error``."""
+    from gitrollback.models import Assessment, RollbackPlan, RunReport
+
+    if isinstance(result, RunReport):
+        return _from_report(command, result, exit_code)
+    if isinstance(result, RollbackPlan):
+        kg = result.known_good
+        steps = tuple(StepRow(s.name, "planned", "; ".join((s.description, *s.targets))) for s in result.steps)
+        return Outcome(
+            command, "planned", exit_code, result.provider_id, kg.revision, kg.source, kg.reason,
+            warnings=kg.warnings, steps=steps,
+        )  # fmt: skip
+    if isinstance(result, Assessment):
+        return Outcome(command, result.verdict, exit_code, result.provider_id, advice=result.advice)
+    kind, message, hint = error or ("internal", "stopped without a result", None)
+    status = "refused" if exit_code == EXIT_REFUSED else "error"
+    return Outcome(command, status, exit_code, error=message, error_kind=kind, hint=hint or "")
+
+
+def _from_report(command: str, report: RunReport, exit_code: int) -> Outcome:
+    from gitrollback.report import incident_markdown
+
+    kg = report.known_good
+    steps = tuple(
+        StepRow(r.name, r.status.value, r.detail, (r.finished_at - r.started_at).total_seconds()) for r in report.steps
+    )
+    return Outcome(
+        command,
+        report.status,
+        exit_code,
+        report.provider_id,
+        known_good=kg.revision if kg else "",
+        known_good_source=kg.source if kg else "",
+        known_good_reason=kg.reason if kg else "",
+        rollback_commit=report.rollback_commit or "",
+        change_request_url=report.change_request.url if report.change_request else "",
+        error=report.error or "",
+        error_kind=report.error_kind or "",
+        warnings=kg.warnings if kg else (),
+        steps=steps,
+        notes=incident_markdown(report.incident, report) if report.incident else "",
+    )
+
+
+def write_files(ci: CIEnvironment, result: Outcome, redact: Callable[[str], str]) -> list[str]:
+    """Write ``result`` to every file ``ci`` names; returns a warning per file that could not be written (the
+    run's exit code does not change for it)."""
+    result = result.redacted(redact)
+    problems: list[str] = []
+
+    def attempt(what: str, path: str, write: Callable[[Path], object]) -> None:
+        try:
+            write(Path(path))
+        except OSError as exc:
+            problems.append(f"could not write the {what} to {path}: {exc.strerror or exc}")
+
+    if ci.step_summary:
+        attempt("step summary", ci.step_summary, lambda p: _append_summary(p, redact(summary_markdown(result))))
+    if ci.github_output:
+        # the values are redacted already; the delimiters must stay exactly as drawn
+        text = "".join(ci_format.github_output(k, v) for k, v in result.values().items())
+        attempt("outputs", ci.github_output, lambda p: _append(p, text))
+    if ci.dotenv:
+        values = {**result.values(), "error": result.error}
+        variables = {_dotenv_key(k): redact(ci_format.one_line(v)) for k, v in values.items()}
+        attempt("dotenv report", ci.dotenv, lambda p: p.write_text(ci_format.dotenv_text(variables), "utf-8"))
+    if ci.tekton_results:
+        attempt("Tekton results", ci.tekton_results, lambda p: _write_results(p, result.values(), redact))
+    return problems
+
+
+def _dotenv_key(name: str) -> str:
+    """``known-good`` -> ``GITROLLBACK_KNOWN_GOOD``."""
+    return "GITROLLBACK_" + name.upper().replace("-", "_")
+
+
+def _append(path: Path, text: str) -> None:
+    with path.open("a", encoding="utf-8") as file:
+        file.write(text)
+
+
+def _append_summary(path: Path, markdown: str) -> None:
+    """Append within the 1 MiB a step's summary may hold, counting what the step wrote before."""
+    used = path.stat().st_size if path.exists() else 0
+    text = ci_format.fit_summary(markdown, ci_format.STEP_SUMMARY_MAX_BYTES - used)
+    if text:
+        _append(path, text)
+
+
+def _write_results(directory: Path, values: Mapping[str, str], redact: Callable[[str], str]) -> None:
+    for name, value in values.items():
+        text = ci_format.shorten(ci_format.one_line(value), ci_format.TEKTON_RESULT_MAX_BYTES)
+        (directory / name).write_text(redact(text), encoding="utf-8")

@@ -1,0 +1,347 @@
+"""CI-native output, through the real CLI against sandbox worlds: GitHub Actions' step summary, outputs, groups and
+annotations; GitLab's sections and dotenv report; Tekton's results; secrets in all of them; terminal vs pipe.
+
+Every file is read back with the CI's own rules (the readers in tests/deploy/test_ci_templates.py).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from gitrollback.cli import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, main
+from gitrollback.cli.ci import detect
+from gitrollback.cli.output import Output
+from gitrollback.testing.clock import FakeClock
+from gitrollback.testing.sandbox import TOKEN_ENV, SandboxWorld
+from tests.deploy.test_ci_templates import read_github_output, read_gitlab_dotenv
+
+
+class FakeTTY(io.StringIO):
+    """A captured stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def _main(
+    argv: list[str], env: dict[str, str], clock: FakeClock, err: io.StringIO | None = None
+) -> tuple[int, str, str]:
+    out, err = io.StringIO(), err if err is not None else io.StringIO()
+    code = main(argv, env=env, output=Output(out, err), clock=clock)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _github(tmp_path: Path) -> tuple[dict[str, str], Path, Path]:
+    """GitHub Actions' variables with the runner's two files (it creates them empty for each step)."""
+    summary, output = tmp_path / "step_summary", tmp_path / "output"
+    summary.touch()
+    output.touch()
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(output), "CI": "true"}
+    return env, summary, output
+
+
+# -- GitHub Actions ---------------------------------------------------------------------------------------------
+
+
+def test_a_run_under_github_actions_writes_the_step_summary_and_the_outputs(
+    world: SandboxWorld, tmp_path: Path
+) -> None:
+    """run --yes: the outputs parse with the runner's rules and carry the outcome; the summary, appended after what
+    the step wrote before, has the status, the known-good revision with its reason, a row per step and the incident
+    notes; the log has a balanced group per step."""
+    ci, summary, output = _github(tmp_path)
+    summary.write_text("earlier content of this step\n", encoding="utf-8")
+    code, out, err = _main(["run", "--yes", "--config", str(world.config_path)], {**world.env, **ci}, world.clock)
+    assert code == EXIT_OK, err
+    outputs = read_github_output(output.read_text(encoding="utf-8"))
+    assert outputs == {
+        "status": "rolled_back",
+        "exit-code": "0",
+        "known-good": world.repo.good,
+        "rollback-commit": "",
+        "change-request-url": "",
+    }
+    text = summary.read_text(encoding="utf-8")
+    assert text.startswith("earlier content of this step\n### gitrollback run: rolled_back\n")
+    assert f"| Known-good | `{world.repo.good}` (" in text and "pin git-clone image" in text
+    for step in ("assess", "known-good", "apply", "validate", "readiness", "smoke-build"):
+        assert re.search(rf"^\| {re.escape(step)} \| succeeded \| \d+\.\d s \| ", text, re.MULTILINE), step
+    assert "<details><summary>Incident notes</summary>" in text and "**Restored version:**" in text
+    assert text.count("<details>") == text.count("</details>") == 1
+    groups = re.findall(r"^::group::([a-z-]+): ", err, re.MULTILINE)
+    assert groups[:2] == ["assess", "known-good"] and err.count("::endgroup::") == len(groups)
+    assert "::error" not in err and "Result: rolled_back" in out
+
+
+def test_json_under_github_actions_keeps_stdout_one_document_and_still_writes_the_files(
+    world: SandboxWorld, tmp_path: Path
+) -> None:
+    """run --json --yes: stdout is exactly the report; the outputs and the summary are written; the groups go to
+    stderr, where the runner shows them."""
+    ci, summary, output = _github(tmp_path)
+    argv = ["run", "--json", "--yes", "--config", str(world.config_path)]
+    code, out, err = _main(argv, {**world.env, **ci}, world.clock)
+    assert code == EXIT_OK
+    assert json.loads(out)["status"] == "rolled_back"
+    assert read_github_output(output.read_text(encoding="utf-8"))["known-good"] == world.repo.good
+    assert summary.read_text(encoding="utf-8").startswith("### gitrollback run: rolled_back\n")
+    assert "::group::apply: " in err
+
+
+def test_a_failed_run_is_annotated_once_and_its_outputs_say_failed(world: SandboxWorld, tmp_path: Path) -> None:
+    """The validate job fails (Image Factory cannot reach the cluster): exit 1, one ::error annotation for the failed
+    step (none added on top), status failed in the outputs, the error in the summary."""
+    world.imagefactory.set_cluster_reachable(world.provider_id, False)
+    ci, summary, output = _github(tmp_path)
+    code, _, err = _main(["run", "--yes", "--config", str(world.config_path)], {**world.env, **ci}, world.clock)
+    assert code == EXIT_FAILED
+    annotations = re.findall(r"^::error title=([^:]*)::(.*)$", err, re.MULTILINE)
+    assert [title for title, _ in annotations] == ["gitrollback validate"]
+    outputs = read_github_output(output.read_text(encoding="utf-8"))
+    assert (outputs["status"], outputs["exit-code"]) == ("failed", "1")
+    text = summary.read_text(encoding="utf-8")
+    assert "| validate | failed |" in text and "| Error | " in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "status", "needle"),
+    [
+        (["assess", "--config", "/nonexistent.yaml"], EXIT_USAGE, "error", "config file not found"),
+        (["run", "--json", "--config", "{config}"], EXIT_REFUSED, "refused", "without confirmation"),
+        (["plan", "--frobnicate"], EXIT_USAGE, "error", "unrecognized arguments"),
+    ],
+)
+def test_an_error_before_any_report_still_writes_the_outputs_and_says_what_to_do(  # noqa: PLR0917
+    world: SandboxWorld, tmp_path: Path, argv: list[str], code: int, status: str, needle: str
+) -> None:
+    """A config error, a refusal and a usage error: the outputs carry the status and exit code, the summary the
+    message and the next step, and one ::error annotation says it on the run."""
+    ci, summary, output = _github(tmp_path)
+    argv = [a.replace("{config}", str(world.config_path)) for a in argv]
+    got, _, err = _main(argv, {**world.env, **ci}, world.clock)
+    assert got == code
+    outputs = read_github_output(output.read_text(encoding="utf-8"))
+    assert (outputs["status"], outputs["exit-code"]) == (status, str(code))
+    text = summary.read_text(encoding="utf-8")
+    assert text.startswith(f"### gitrollback {argv[0]}: {status}\n") and needle in text and "| Next | " in text
+    assert len(re.findall(rf"^::error title=gitrollback {argv[0]}%3A {status}::", err, re.MULTILINE)) == 1
+
+
+def test_commands_without_a_run_outcome_write_no_ci_files(tmp_path: Path, world: SandboxWorld) -> None:
+    """known-good answers a question about a repository: no outputs, no summary, under GitHub Actions too, and none
+    for its usage errors either."""
+    ci, summary, output = _github(tmp_path)
+    argv = ["known-good", "--repo", str(world.repo.path), "--path", "backend/tekton"]
+    assert _main(argv, ci, world.clock)[0] == EXIT_OK
+    assert _main(["known-good", "--bogus"], ci, world.clock)[0] == EXIT_USAGE
+    assert summary.read_text(encoding="utf-8") == output.read_text(encoding="utf-8") == ""
+
+
+def test_a_file_that_cannot_be_written_is_a_warning_not_another_exit_code(world: SandboxWorld, tmp_path: Path) -> None:
+    """GITHUB_STEP_SUMMARY names a directory: the outputs are still written, stderr warns, the exit code stays."""
+    ci, _, output = _github(tmp_path)
+    ci["GITHUB_STEP_SUMMARY"] = str(tmp_path)
+    code, _, err = _main(["plan", "--config", str(world.config_path)], {**world.env, **ci}, world.clock)
+    assert code == EXIT_OK
+    assert f"gitrollback: warning: could not write the step summary to {tmp_path}" in err
+    assert read_github_output(output.read_text(encoding="utf-8"))["status"] == "planned"
+
+
+# -- secrets ----------------------------------------------------------------------------------------------------
+
+#: a token with every character the CI formats escape: % : , | newline-free (a token is one line)
+ODD_SECRET = "tok%en:with,odd|chars<&>"
+
+
+def _escaped_forms(secret: str) -> set[str]:
+    """The forms a careless writer would leave a secret in: raw, workflow-command data and property escapes, JSON,
+    a Markdown cell."""
+    data = secret.replace("%", "%25")
+    cell = secret.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+    return {secret, data, data.replace(":", "%3A").replace(",", "%2C"), json.dumps(secret)[1:-1], cell}
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_secret_in_an_error_message_appears_in_no_output_and_no_file(
+    world: SandboxWorld, tmp_path: Path, as_json: bool
+) -> None:
+    """The Image Factory token, passed by mistake as the provider, ends up in the error message: stdout, stderr,
+    the annotation, the step summary, the outputs, the dotenv report and the Tekton results show it as ***, in its
+    raw form and in every escaped one."""
+    ci, summary, output = _github(tmp_path)
+    dotenv, results = tmp_path / "gitrollback.env", tmp_path / "results"
+    results.mkdir()
+    extra = {"GITROLLBACK_DOTENV": str(dotenv), "GITROLLBACK_TEKTON_RESULTS": str(results)}
+    env = {TOKEN_ENV: ODD_SECRET}
+    argv = ["assess", "--config", str(world.config_path), "--provider", ODD_SECRET, *(["--json"] if as_json else [])]
+    code, out, err = _main(argv, {**env, **ci, **extra}, world.clock)
+    assert code == EXIT_USAGE
+    # GitLab's variables on a second run: the dotenv report
+    gitlab = {"GITLAB_CI": "true", **extra}
+    _, out2, err2 = _main(argv, {**env, **gitlab}, world.clock)
+    files = [summary, output, dotenv, *results.iterdir()]
+    texts = [out, err, out2, err2, *(p.read_text(encoding="utf-8") for p in files)]
+    assert "unknown provider '***'" in err and "***" in summary.read_text(encoding="utf-8")
+    assert "::error title=gitrollback assess%3A error::" in err and "***" in dotenv.read_text(encoding="utf-8")
+    for form in _escaped_forms(ODD_SECRET):
+        assert not any(form in text for text in texts), form
+
+
+def test_a_failed_steps_annotation_masks_the_secret_before_escaping_it() -> None:
+    """A step detail holding a secret with % and newlines: the annotation carries *** and no escaped remnant."""
+    from datetime import UTC, datetime
+
+    from gitrollback.cli.progress import StepPrinter
+    from gitrollback.models import StepRecord, StepStatus
+
+    err = io.StringIO()
+    output = Output(io.StringIO(), err)
+    secret = "abc%def\nghi"
+    output.redact.add([secret])
+    printer = StepPrinter(output, ci="github", clock=FakeClock())
+    when = datetime(2026, 3, 28, tzinfo=UTC)
+    printer.step_started("apply", "apply")
+    printer.step_finished(StepRecord("apply", StepStatus.FAILED, when, when, detail=f"server said {secret} twice"))
+    assert "::error title=gitrollback apply::server said *** twice" in err.getvalue()
+    assert "abc" not in err.getvalue() and "%25" not in err.getvalue()
+
+
+# -- GitLab CI --------------------------------------------------------------------------------------------------
+
+SECTION = re.compile(r"\x1b\[0Ksection_(start|end):(\d+):([^\r\[]*)(\[collapsed=true\])?\r\x1b\[0K(.*)")
+
+
+def test_gitlab_sections_carry_the_clocks_time_at_start_and_end(world: SandboxWorld, tmp_path: Path) -> None:
+    """run under GITLAB_CI: every step is a section with a name GitLab accepts, opened and closed in order, its
+    timestamps the injected clock's at the time (so the waits of validate and smoke-build show as durations), and
+    the dotenv report lands at $GITROLLBACK_DOTENV."""
+    dotenv = tmp_path / "gitrollback.env"
+    env = {**world.env, "GITLAB_CI": "true", "GITROLLBACK_DOTENV": str(dotenv)}
+    begin = int(world.clock.now().timestamp())
+    code, _, err = _main(["run", "--yes", "--config", str(world.config_path)], env, world.clock)
+    end = int(world.clock.now().timestamp())
+    assert code == EXIT_OK
+    sections = [m.groups() for m in map(SECTION.search, err.split("\n")) if m]
+    assert sections and len(sections) % 2 == 0
+    for (kind1, start, name1, _, header), (kind2, stop, name2, _, _) in zip(sections[::2], sections[1::2], strict=True):
+        assert (kind1, kind2, name1) == ("start", "end", name2)
+        assert re.fullmatch(r"[a-zA-Z0-9_.-]+", name1) and header.startswith(f"{name1}: ")
+        assert begin <= int(start) <= int(stop) <= end
+    durations = {
+        name: int(stop) - int(start)
+        for (_, start, name, _, _), (_, stop, *_rest) in zip(sections[::2], sections[1::2], strict=True)
+    }
+    assert durations["smoke-build"] > 0, durations
+    variables = read_gitlab_dotenv(dotenv.read_bytes())
+    assert (variables["GITROLLBACK_STATUS"], variables["GITROLLBACK_KNOWN_GOOD"]) == ("rolled_back", world.repo.good)
+
+
+def test_gitlab_dotenv_shortens_an_oversized_value_and_says_so(world: SandboxWorld, tmp_path: Path) -> None:
+    """An error message of 20 KB (a 20 KB provider name): the dotenv report stays within GitLab's 5 KB, one line
+    per variable, and GITROLLBACK_TRUNCATED=true tells a later job the error was cut."""
+    dotenv = tmp_path / "gitrollback.env"
+    env = {**world.env, "GITLAB_CI": "true", "GITROLLBACK_DOTENV": str(dotenv)}
+    code, _, _ = _main(["assess", "--config", str(world.config_path), "--provider", "p " * 10_000], env, world.clock)
+    assert code == EXIT_USAGE
+    variables = read_gitlab_dotenv(dotenv.read_bytes())
+    assert variables["GITROLLBACK_TRUNCATED"] == "true" and variables["GITROLLBACK_STATUS"] == "error"
+    error = variables["GITROLLBACK_ERROR"]
+    assert "unknown provider 'p p p" in error and error.endswith("...")
+
+
+def test_gitlab_without_a_dotenv_path_writes_no_report(
+    world: SandboxWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GITLAB_CI alone: no dotenv file anywhere (the job names the path it declares as an artifact)."""
+    work = tmp_path / "project"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    code, _, _ = _main(["plan", "--config", str(world.config_path)], {**world.env, "GITLAB_CI": "true"}, world.clock)
+    assert code == EXIT_OK and list(work.iterdir()) == []
+    assert detect({"GITLAB_CI": "true"}).dotenv is None
+
+
+# -- detection --------------------------------------------------------------------------------------------------
+
+
+def test_detection_uses_the_real_variables_only() -> None:
+    """GITHUB_ACTIONS=true and GITLAB_CI=true, exactly; anything else (CI=true alone, 'false', '1') is no CI."""
+    github = detect({"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": "/s", "GITHUB_OUTPUT": "/o"})
+    assert (github.kind, github.step_summary, github.github_output) == ("github", "/s", "/o")
+    gitlab = detect({"GITLAB_CI": "true", "GITROLLBACK_DOTENV": "gitrollback.env"})
+    assert (gitlab.kind, gitlab.dotenv) == ("gitlab", "gitrollback.env")
+    for env in ({"CI": "true"}, {"GITHUB_ACTIONS": "false"}, {"GITLAB_CI": "1"}, {}):
+        assert detect(env).kind == ""
+    assert detect({"GITROLLBACK_TEKTON_RESULTS": "/tekton/results"}).tekton_results == "/tekton/results"
+
+
+# -- terminal vs pipe -------------------------------------------------------------------------------------------
+
+
+def _terminal_transcript(raw: str) -> list[str]:
+    """What a terminal shows at the end: each ``\\r\\x1b[K`` erases the current row."""
+    rows: list[str] = []
+    for line in raw.split("\n"):
+        rows.append(line.split("\r\x1b[K")[-1])
+    return [r for r in rows if r]
+
+
+def test_a_terminal_gets_a_live_status_line_and_the_same_transcript_as_a_pipe(
+    world: SandboxWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a terminal the current step, its elapsed seconds and what it waits for are drawn on one rewritten row, and
+    erased when the step ends; what stays on screen is what a pipe gets, without the wait lines."""
+    monkeypatch.setenv("COLUMNS", "1000")
+    config = ["--config", str(world.config_path)]
+    tty = FakeTTY()
+    code, _, raw = _main(["run", "--yes", *config], world.env, world.clock, err=tty)
+    assert code == EXIT_OK
+    assert re.search(r"\r\x1b\[K-> validate \[\d+s\] waiting for installer job [0-9a-f-]+: ", raw), raw[:2000]
+    shown = _terminal_transcript(raw)
+    assert "-> apply: " in "\n".join(shown) and not any("waiting for" in row for row in shown)
+    assert any(row.startswith("   ok (") for row in shown)
+
+
+def test_a_pipe_gets_plain_lines_and_ci_never_gets_the_live_line(world: SandboxWorld, tmp_path: Path) -> None:
+    """Not a terminal: plain lines, no carriage returns. A terminal under GitHub Actions or with CI=true: no live
+    line either."""
+    config = ["--config", str(world.config_path)]
+    code, _, err = _main(["plan", *config], world.env, world.clock)
+    assert code == EXIT_OK and "\r" not in err
+    ci, _, _ = _github(tmp_path)
+    for env in ({**world.env, **ci}, {**world.env, "CI": "true"}):
+        tty = FakeTTY()
+        _main(["plan", *config], env, world.clock, err=tty)
+        assert "\x1b[K" not in tty.getvalue()
+
+
+def test_the_live_line_is_cut_to_the_terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A status line wider than the terminal would wrap, and \\r could not rewrite it: it is cut to fit."""
+    monkeypatch.setenv("COLUMNS", "40")
+    tty = FakeTTY()
+    output = Output(io.StringIO(), tty)
+    output.status("x" * 100)
+    drawn = tty.getvalue().split("\r\x1b[K")[-1]
+    assert len(drawn) <= 39 and drawn.endswith("...")
+    output.message("a log line")
+    assert tty.getvalue().endswith("\r\x1b[Ka log line\n\r\x1b[K" + drawn)
+
+
+def test_elapsed_time_on_the_live_line_comes_from_the_injected_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The seconds shown are the clock's since the step started, not the wait's own count."""
+    monkeypatch.setenv("COLUMNS", "1000")
+    from gitrollback.cli.progress import StepPrinter
+
+    clock = FakeClock()
+    tty = FakeTTY()
+    printer = StepPrinter(Output(io.StringIO(), tty), live=True, clock=clock)
+    printer.step_started("validate", "run the validate job")
+    clock.advance(timedelta(seconds=42).total_seconds())
+    printer.waiting("installer job 1", 12.0, "running")
+    assert tty.getvalue().endswith("\r\x1b[K-> validate [42s] waiting for installer job 1: running")

@@ -138,16 +138,21 @@ def test_a_direct_push_cannot_be_proposed(make_world) -> None:
     assert not (world.directory / "state" / "runs" / world.provider_id).exists()
 
 
-def test_run_propose_on_the_cli_exits_0_with_status_proposed(make_world) -> None:
-    """`run --propose --yes --json`: exit 0, status proposed, the change request open; a direct world exits 3."""
+def test_run_propose_on_the_cli_exits_0_with_status_proposed(make_world, tmp_path: Path) -> None:
+    """`run --propose --yes --json` under GitHub Actions: exit 0, status proposed, the change request open, the step
+    summary and outputs say proposed; a direct world exits 3."""
     world = make_world("github")
+    summary, outputs = tmp_path / "summary.md", tmp_path / "outputs"
+    ci = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(outputs), "CI": "true"}
     out, err = io.StringIO(), io.StringIO()
     argv = ["run", "--config", str(world.config_path), "--yes", "--json", "--propose"]
-    code = main(argv, env=world.env, output=Output(out, err), clock=world.clock)
+    code = main(argv, env={**world.env, **ci}, output=Output(out, err), clock=world.clock)
     assert code == EXIT_OK, err.getvalue()
     report = json.loads(out.getvalue())
     assert report["status"] == "proposed" and report["change_request"]["state"] == "open"
     assert report["synced_revision"] is None and len(_pulls(world)) == 1
+    assert "proposed" in summary.read_text() and "Review and merge the change request" in summary.read_text()
+    assert "status<<" in outputs.read_text() and "\nproposed\n" in outputs.read_text()
     direct = make_world("direct")
     out, err = io.StringIO(), io.StringIO()
     argv = ["run", "--config", str(direct.config_path), "--yes", "--json", "--propose"]

@@ -23,8 +23,10 @@ and how each baseline was chosen.
 * ``orchestration``: a sandbox rollback in real time whose services take known time (Image Factory's dispatchers at
   their real 5 s, fixed delays on three routes) against the sum of that time. Target: overhead under 10%.
 
-Fleet rows (1, 10 and 50 providers with ``--parallel 10``, wall time and peak memory) belong to the fleet work of
-issue 12 and are not measured here yet: ``docs/performance.md#fleet`` says what they will be.
+* ``fleet``: ``python -m gitrollback sandbox --providers N --parallel 10 --json`` for N = 10 and 50, each in pairs
+  with the same command for one provider (the baseline), in real time with short simulator ticks and fixed delays on
+  three Image Factory routes (``_FLEET_ARGS``). Reports the fleet's rollback time (``fleet.duration_seconds`` of its
+  JSON: the runs, not building the world), the whole process's wall time and its peak RSS.
 
 ``--only NAME`` picks benchmarks, ``--json FILE`` writes every result, ``--repos DIR`` keeps the generated
 repositories (and reuses them on the next run).
@@ -643,9 +645,99 @@ def bench_orchestration(runs: int, work: Path) -> list[dict[str, Any]]:
     ]
 
 
+# -- fleet -------------------------------------------------------------------------------------------------------
+
+#: the sandbox's timing for the fleet rows: simulator ticks of 50 ms (Image Factory's installer claims one job per
+#: tick across all providers, as the real dispatcher does), client polls of 100 ms, and the orchestration row's fixed
+#: delays on three Image Factory routes, so each provider's run is mostly waiting on services, as a real one is
+_FLEET_ARGS = [
+    "--parallel",
+    "10",
+    "--json",
+    "--tick",
+    "0.05",
+    "--poll-interval",
+    "0.1",
+    *(
+        arg
+        for (method, path), seconds in _ROUTE_DELAYS.items()
+        for arg in ("--fault", f"imagefactory:delay,method={method},path={path},seconds={seconds}")
+    ),
+]
+# One run of a command with stdout to a file: [seconds, ru_maxrss KiB, exit code] (see _LAUNCHER for why a launcher).
+_CAPTURING_LAUNCHER = """
+import json, os, sys, time
+out, args = sys.argv[1], sys.argv[2:]
+actions = [(os.POSIX_SPAWN_OPEN, 1, out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+           (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)]
+start = time.perf_counter()
+pid = os.posix_spawnp(args[0], args, os.environ, file_actions=actions)
+_, status, usage = os.wait4(pid, 0)
+print(json.dumps([time.perf_counter() - start, usage.ru_maxrss, os.waitstatus_to_exitcode(status)]))
+"""
+
+
+def _fleet_once(providers: int, work: Path) -> tuple[float, float, int]:
+    """One sandbox fleet run: (rollback seconds, process seconds, peak RSS KiB); every provider must roll back."""
+    out = work / f"fleet-{providers}.json"
+    args = [*PYTHON, "-m", "gitrollback", "sandbox", "--providers", str(providers), *_FLEET_ARGS]
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", _CAPTURING_LAUNCHER, str(out), *args],
+        env=_python_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds, rss, code = json.loads(done.stdout) if done.returncode == 0 else (0.0, 0, -1)
+    doc = json.loads(out.read_text()) if out.exists() and out.stat().st_size else {}
+    fleet = doc.get("fleet", {})
+    if code != 0 or fleet.get("counts") != {"rolled_back": providers}:
+        raise SystemExit(f"fleet: {providers} providers: exit {code}, {fleet or done.stderr[-2000:]}")
+    return float(fleet["duration_seconds"]), float(seconds), int(rss)
+
+
+def bench_fleet(count: int, work: Path, *, sizes: list[int]) -> list[dict[str, Any]]:
+    """Each size against one provider: one untimed run of each, then ``count`` pairs, alternating the order."""
+    rows = []
+    for size in sizes:
+        _fleet_once(1, work)
+        _fleet_once(size, work)
+        mine: list[tuple[float, float, int]] = []
+        theirs: list[tuple[float, float, int]] = []
+        for index in range(count):
+            if index % 2 == 0:
+                theirs.append(_fleet_once(1, work))
+                mine.append(_fleet_once(size, work))
+            else:
+                mine.append(_fleet_once(size, work))
+                theirs.append(_fleet_once(1, work))
+
+        def summary(samples: list[tuple[float, float, int]], at: int, scale: float = 1.0) -> dict[str, float]:
+            values = [sample[at] * scale for sample in samples]
+            return {"min": round(min(values), 3), "median": round(statistics.median(values), 3)}
+
+        row = _row(
+            f"fleet-{size} (parallel 10)",
+            [m[0] for m in mine],
+            [t[0] for t in theirs],
+            "one provider",
+            providers=size,
+            process_s={"ours": summary(mine, 1), "base": summary(theirs, 1)},
+            peak_rss_mib={"ours": summary(mine, 2, 1 / 1024), "base": summary(theirs, 2, 1 / 1024)},
+        )
+        process = row["process_s"]
+        print(
+            f"{'':<34} process {process['ours']['median']:6.2f} s vs {process['base']['median']:6.2f} s"
+            f"   peak RSS {row['peak_rss_mib']['ours']['median']:6.1f} MiB vs "
+            f"{row['peak_rss_mib']['base']['median']:6.1f} MiB (medians)"
+        )
+        rows.append(row)
+    return rows
+
+
 # -- main --------------------------------------------------------------------------------------------------------
 
-BENCHMARKS = ("cli-startup", "known-good", "known-good-url", "resolver", "apply", "orchestration")
+BENCHMARKS = ("cli-startup", "known-good", "known-good-url", "resolver", "apply", "orchestration", "fleet")
 
 
 def main() -> int:
@@ -663,6 +755,7 @@ def main() -> int:
     parser.add_argument(
         "--fixed-polls", action="store_true", help="orchestration: poll every poll_interval, as before adaptive polls"
     )
+    parser.add_argument("--fleet-sizes", default="10,50", help="fleet: provider counts against one (default 10,50)")
     parser.add_argument("--child-resolve", nargs=2, help=argparse.SUPPRESS)  # SPEC_JSON RESULT_FILE
     args = parser.parse_args()
     if args.child_resolve:
@@ -702,6 +795,8 @@ def main() -> int:
             if unknown := [n for n in objects if n not in ("26", "520")]:
                 parser.error(f"unknown --objects {unknown}; choose from 26, 520")
             results += bench_apply(args.pairs, work, latencies=latencies, sizes=objects)
+        if "fleet" in only:
+            results += bench_fleet(args.pairs, work, sizes=[int(n) for n in args.fleet_sizes.split(",") if n])
         if "orchestration" in only:
             if args.fixed_polls:
                 _fixed_polls()

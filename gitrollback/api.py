@@ -391,6 +391,7 @@ class Rollback:
         notes: Path | None = None,
         strict: bool = False,
         access_checks: Sequence[Any] = (),
+        shared_with: Sequence[str] = (),
     ) -> RunReport:
         """Gitops mode with a pull/merge request: ``run`` up to and including opening the change request, then stop.
 
@@ -441,6 +442,7 @@ class Rollback:
             strict=strict,
             access_checks=access_checks,
             stop_after="change-request",
+            shared_with=shared_with,
         )
 
     def run(
@@ -454,6 +456,7 @@ class Rollback:
         prune: bool | None = None,
         strict: bool = False,
         access_checks: Sequence[Any] = (),
+        shared_with: Sequence[str] = (),
     ) -> RunReport:
         """Roll back and verify. Never raises for a failed step: the report says what happened.
 
@@ -475,6 +478,10 @@ class Rollback:
         ``access_checks`` are extra ``gitrollback.ports.AccessCheck`` objects for the pre-flight step (the CLI
         passes one for the ``--notes`` path).
 
+        ``shared_with`` names providers whose GitOps repository, branch and path are this provider's (a fleet group,
+        ``gitrollback.fleet``): a rollback one of them already landed on the branch is synced and verified here too,
+        so the group gets one change request.
+
         Raises:
             PreconditionFailedError: another run holds this provider's lock (``lock_held``), here or on another
                 machine, or ``resume`` names a run that already finished (``run_finished``).
@@ -491,6 +498,7 @@ class Rollback:
             strict=strict,
             access_checks=access_checks,
             stop_after=None,
+            shared_with=shared_with,
         )
 
     def _execute(
@@ -505,6 +513,7 @@ class Rollback:
         strict: bool,
         access_checks: Sequence[Any],
         stop_after: str | None,
+        shared_with: Sequence[str] = (),
     ) -> RunReport:
         lock = ProviderLock(self.state_dir / "locks", self.settings.id) if self.state_dir else None
         if lock is not None:
@@ -521,6 +530,7 @@ class Rollback:
                     strict=strict,
                     access_checks=checks,
                     stop_after=stop_after,
+                    shared_with=tuple(shared_with),
                 )
             else:
                 run_id = run_id or uuid.uuid4().hex
@@ -532,6 +542,7 @@ class Rollback:
                     strict=strict,
                     access_checks=checks,
                     stop_after=stop_after,
+                    shared_with=tuple(shared_with),
                 )
             with provider_lock(
                 self.settings,

@@ -100,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="refuse, instead of warning, when the Image Factory token expires before the run's waits could end",
     )
+    from gitrollback.cli import fleet
+
+    fleet.add_arguments(run)
     sandbox = sub.add_parser("sandbox", parents=[common], help="roll back a throwaway simulated world, for real")
     sandbox.add_argument("action", nargs="?", choices=["run", "serve"], default="run", help="run (default) or serve")
     sandbox.add_argument("--dir", help="where to build the world (default: a temporary directory)")
@@ -112,6 +115,30 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--sync", choices=["argocd", "flux"], default="argocd", help="gitops: the GitOps controller")
     sandbox.add_argument(
         "--auto-merge", action="store_true", help="gitops: gitrollback merges its own change request (no reviewer)"
+    )
+    sandbox.add_argument(
+        "--providers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="build N providers sharing one broken release and roll them all back as a fleet (default 1)",
+    )
+    sandbox.add_argument(
+        "--parallel", type=int, default=None, metavar="N", help="with --providers: at most N at a time (default 4)"
+    )
+    sandbox.add_argument(
+        "--tick",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds between the simulators' background ticks (default 1)",
+    )
+    sandbox.add_argument(
+        "--poll-interval",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="the poll interval the sandbox's config gives gitrollback (default 2)",
     )
     sandbox.add_argument(
         "--fault",
@@ -317,6 +344,12 @@ def _confirm(args: argparse.Namespace, rb: Rollback, output: Output) -> None:
 def _cmd_run(
     args: argparse.Namespace, env: Mapping[str, str], output: Output, progress: StepPrinter, clock: SimClock | None
 ) -> int:
+    from gitrollback.cli import fleet
+
+    if fleet.wants_fleet(args):
+        return fleet.run_fleet(args, env, output, clock)
+    if args.parallel is not None:
+        raise ConfigError("--parallel needs --providers or --all-failed", key="--parallel")
     with _rollback(args, env, progress, clock) as rb:
         _confirm(args, rb, output)
         if args.resume is None and not args.json:
@@ -357,10 +390,32 @@ def _cmd_sandbox(
 
     check_faults(args.fault)  # a bad --fault is refused before the world is built
     options = SandboxOptions(
-        mode=args.mode, scm=args.scm, auto_merge=args.auto_merge, sync=args.sync, faults=tuple(args.fault)
+        mode=args.mode,
+        scm=args.scm,
+        auto_merge=args.auto_merge,
+        sync=args.sync,
+        faults=tuple(args.fault),
+        providers=args.providers,
+        tick=args.tick,
+        poll_interval=args.poll_interval,
     )
+    options.check()
     if args.action == "serve":
+        if args.parallel is not None:
+            raise ConfigError("--parallel is for `sandbox run`", key="--parallel", hint="pass it to `gitrollback run`")
         return serve_sandbox(args.dir, output, options=options, clock=clock, as_json=args.json)
+    if args.providers > 1 or args.parallel is not None:
+        from gitrollback.cli.sandbox import run_sandbox_fleet
+        from gitrollback.fleet_report import fleet_json, render_fleet
+
+        fleet = run_sandbox_fleet(
+            args.dir, output, options=options, parallel=args.parallel, clock=clock, quiet=args.json
+        )
+        if args.json:
+            output.json(fleet_json(fleet))
+        else:
+            output.result(render_fleet(fleet))
+        return fleet.exit_code
     report = run_sandbox(args.dir, progress, output, options=options, clock=clock)
     _print_report(output, report, args.json)
     return _report_exit(report)

@@ -24,6 +24,7 @@ from gitrollback.cli.progress import StepPrinter
 from gitrollback.errors import ConfigError
 
 if TYPE_CHECKING:
+    from gitrollback.fleet import FleetReport
     from gitrollback.models import RunReport
     from gitrollback.testing.clock import SimClock
     from gitrollback.testing.sandbox import SandboxWorld
@@ -41,6 +42,26 @@ class SandboxOptions:
     auto_merge: bool = False
     sync: Literal["argocd", "flux"] = "argocd"
     faults: tuple[str, ...] = ()
+    providers: int = 1
+    tick: float | None = None
+    poll_interval: float | None = None
+
+    def check(self) -> None:
+        """``ConfigError`` for a count or interval the world cannot be built with."""
+        if self.providers < 1:
+            raise ConfigError(f"--providers must be at least 1, got {self.providers}", key="--providers")
+        for flag, value in (("--tick", self.tick), ("--poll-interval", self.poll_interval)):
+            if value is not None and value <= 0:
+                raise ConfigError(f"{flag} must be a positive number of seconds, got {value}", key=flag)
+
+    def timing(self) -> tuple[float, float]:
+        """The world's tick and the config's poll interval (the sandbox's defaults unless given)."""
+        from gitrollback.testing.sandbox import POLL_INTERVAL, TICK
+
+        return (
+            TICK if self.tick is None else self.tick,
+            POLL_INTERVAL if self.poll_interval is None else self.poll_interval,
+        )
 
 
 def _read(path: str) -> str:
@@ -114,11 +135,19 @@ def _inject_faults(world: SandboxWorld | GitOpsSandbox, specs: tuple[str, ...]) 
 def _world(root: Path, options: SandboxOptions, clock: SimClock | None) -> Iterator[SandboxWorld | GitOpsSandbox]:
     """The world on ``clock`` (None: a ``WallClock`` it owns, real time with the sandbox's realistic intervals)."""
     _require_simulators()
+    tick, poll = options.timing()
     if options.mode == "gitops":
         from gitrollback.testing.sandbox_gitops import build_gitops_sandbox
 
         with build_gitops_sandbox(
-            root, scm=options.scm, auto_merge=options.auto_merge, sync=options.sync, clock=clock
+            root,
+            scm=options.scm,
+            auto_merge=options.auto_merge,
+            sync=options.sync,
+            clock=clock,
+            providers=options.providers,
+            tick=tick,
+            poll_interval=poll,
         ) as gitops_world:
             if not options.auto_merge:
                 gitops_world.start_reviewer()
@@ -126,7 +155,7 @@ def _world(root: Path, options: SandboxOptions, clock: SimClock | None) -> Itera
     else:
         from gitrollback.testing.sandbox import build_sandbox
 
-        with build_sandbox(root, clock=clock) as world:
+        with build_sandbox(root, clock=clock, providers=options.providers, tick=tick, poll_interval=poll) as world:
             yield world
 
 
@@ -189,6 +218,52 @@ def run_sandbox(
                 return rb.run()
 
 
+def run_sandbox_fleet(
+    directory: str | None,
+    output: Output,
+    *,
+    options: SandboxOptions,
+    parallel: int | None = None,
+    clock: SimClock | None = None,
+    quiet: bool = False,
+) -> FleetReport:
+    """Build a world of ``options.providers`` providers and roll back every failed one with ``gitrollback.fleet``,
+    as ``gitrollback run --all-failed --yes`` would; progress goes to stderr, one prefixed line at a time."""
+    from gitrollback.cli.fleet import DEFAULT_PARALLEL, ProviderProgress, outcome_printer
+    from gitrollback.config import parse_config
+    from gitrollback.fleet import FleetRunner, open_from_settings
+
+    with tempfile.TemporaryDirectory(prefix="gitrollback-sandbox-") as tmp:
+        root = Path(directory) if directory else Path(tmp)
+        if not quiet:
+            output.message(f"Building the sandbox in {root} (git, Kubernetes, Image Factory and friends, simulated)...")
+        with _world(root, options, clock) as world:
+            injected = _inject_faults(world, options.faults)
+            settings = parse_config(world.config_text, source=str(world.config_path))
+            if not quiet:
+                output.message(
+                    f"{len(settings.providers)} providers ({options.mode} mode) upgraded to {world.repo.bad[:12]} "
+                    "(tag v0.4.0), which failed. Rolling back every failed one:\n"
+                )
+                for line in injected:
+                    output.message(line)
+            lock = threading.Lock()
+            runner = FleetRunner(
+                settings.providers,
+                open_from_settings(
+                    settings,
+                    env=world.env,
+                    read_file=_read,
+                    progress_for=lambda p: None if quiet else ProviderProgress(output, p.label, lock),
+                ),
+                parallel=parallel or DEFAULT_PARALLEL,
+                only_failed=True,
+                clock=world.clock,
+                on_outcome=None if quiet else outcome_printer(output, lock),
+            )
+            return runner.run()
+
+
 def serve_sandbox(
     directory: str | None,
     output: Output,
@@ -249,6 +324,7 @@ def _serve(
                     "servers": servers,
                     "flux": flux,
                     "faults": injected,
+                    "providers": options.providers,
                 }
             )
         else:
@@ -290,15 +366,21 @@ def _banner(
         label = {"github": "GitHub", "gitlab": "GitLab"}.get(options.scm, options.scm) + " simulator:"
         lines.append(f"{label:<25}{servers[options.scm]}")
     lines += injected
+    one = " --provider sandbox-01" if options.providers > 1 else ""
     lines += [
         f"Git repository:          {world.repo.path}",
         f"Config:                  {world.config_path}",
         "",
         "In another shell:",
         f"  source {env_file}    # sets the tokens (they are not printed)",
-        f"  python -m gitrollback assess --config {world.config_path}",
-        f"  python -m gitrollback plan   --config {world.config_path}",
-        f"  python -m gitrollback run    --config {world.config_path} --yes",
+        f"  python -m gitrollback assess --config {world.config_path}{one}",
+        f"  python -m gitrollback plan   --config {world.config_path}{one}",
+        f"  python -m gitrollback run    --config {world.config_path}{one} --yes",
+        *(
+            [f"  python -m gitrollback run    --config {world.config_path} --all-failed --parallel 4 --yes"]
+            if options.providers > 1
+            else []
+        ),
         "",
         "Press Ctrl-C to stop.",
     ]

@@ -23,17 +23,24 @@ __all__ = ["ExistingRollback", "find_existing_rollback"]
 @dataclass(frozen=True)
 class ExistingRollback:
     """gitrollback's rollback ``commit`` (the branch's newest change to the paths) of ``rolled_back`` to
-    ``restored_to``."""
+    ``restored_to``, made for ``provider_id``."""
 
     commit: str
     rolled_back: str
     restored_to: str
+    provider_id: str = ""
 
 
 def find_existing_rollback(
-    source: AssetSource, *, branch: str, paths: Sequence[str], provider_id: str
+    source: AssetSource,
+    *,
+    branch: str,
+    paths: Sequence[str],
+    provider_id: str,
+    shared_with: Sequence[str] = (),
 ) -> ExistingRollback | None:
-    """The rollback for ``provider_id`` that is the newest change to ``paths`` on ``branch``, or None."""
+    """The rollback for ``provider_id`` (or for one of ``shared_with``, providers whose GitOps repository, branch
+    and paths are the same) that is the newest change to ``paths`` on ``branch``, or None."""
     tip = source.resolve(branch)
     walk = (
         source.walk_path_history(tip, paths, max_count=1)
@@ -52,6 +59,12 @@ def find_existing_rollback(
             if trailers.get("Rollback-Of"):
                 break
     of, to, provider = trailers.get("Rollback-Of", ()), trailers.get("Rollback-To", ()), trailers.get("Provider", ())
-    if not of or not to or provider_id not in provider:
+    owners = [p for p in (provider_id, *shared_with) if p in provider]
+    if not of or not to or not owners:
         return None
-    return ExistingRollback(commit=newest.sha, rolled_back=source.resolve(of[0]), restored_to=source.resolve(to[0]))
+    return ExistingRollback(
+        commit=newest.sha,
+        rolled_back=source.resolve(of[0]),
+        restored_to=source.resolve(to[0]),
+        provider_id=owners[0],
+    )

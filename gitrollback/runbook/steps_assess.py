@@ -222,16 +222,27 @@ class KnownGoodStep:
         except PreconditionFailedError as exc:
             found = None
             if exc.kind == "already_rolled_back" and ctx.mode == "gitops" and ctx.options.to is None:
-                found = find_existing_rollback(source, branch=a.branch, paths=[a.path], provider_id=ctx.settings.id)
+                found = find_existing_rollback(
+                    source,
+                    branch=a.branch,
+                    paths=[a.path],
+                    provider_id=ctx.settings.id,
+                    shared_with=ctx.options.shared_with,
+                )
             if found is None:
                 raise
             existing = found.commit
+            whose = (
+                "this provider"
+                if found.provider_id in ("", ctx.settings.id)
+                else f"provider {found.provider_id}, which shares this repository and path"
+            )
             kg = KnownGood(
                 revision=found.restored_to,
                 trees={a.path: source.tree_id(found.restored_to, a.path) or ""},
                 source="existing-rollback",
                 reason=f"{a.branch} already carries gitrollback's rollback {found.commit[:12]} of "
-                f"{found.rolled_back[:12]} to {found.restored_to[:12]} for this provider; it is synced and verified",
+                f"{found.rolled_back[:12]} to {found.restored_to[:12]} for {whose}; it is synced and verified",
                 bad_revision=found.rolled_back,
             )
         good = source.describe(kg.revision)

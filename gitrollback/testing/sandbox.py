@@ -29,6 +29,7 @@ import json
 import subprocess
 import tarfile
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,10 +50,12 @@ __all__ = [
     "TICK",
     "TOKEN_ENV",
     "WATCHER_INTERVAL",
+    "SandboxProvider",
     "SandboxWorld",
     "Seeded",
     "build_sandbox",
     "post_json",
+    "sandbox_ids",
     "seed_imagefactory",
     "upgrade",
     "write_config",
@@ -81,6 +84,18 @@ def world_clock(clock: SimClock | None) -> tuple[SimClock, WallClock | None]:
     return wall, wall
 
 
+@dataclass(frozen=True)
+class SandboxProvider:
+    """One provider of a sandbox world: its ids, its namespace, the name the config gives it, its failed job."""
+
+    name: str
+    provider_id: str
+    tenant_id: str
+    namespace: str
+    project_id: str
+    failed_job_id: str
+
+
 @dataclass
 class SandboxWorld:
     """Everything the sandbox started; ``close()`` stops the simulators (and the clock, if the world made it)."""
@@ -101,6 +116,8 @@ class SandboxWorld:
     kubeconfig_path: Path
     config_text: str
     own_clock: WallClock | None = None
+    #: every provider of the world, the first one (``provider_id``) included, in config order
+    providers: tuple[SandboxProvider, ...] = ()
 
     @property
     def env(self) -> dict[str, str]:
@@ -161,8 +178,19 @@ class Seeded:
     project: str
 
 
+def sandbox_ids(index: int) -> tuple[str, str]:
+    """The tenant and provider ids of the sandbox's provider number ``index`` (0: the single sandbox's own).
+
+    Each provider has a tenant of its own, so each has its own namespace (``image-factory-<tenant[:8]>``), where
+    Image Factory installs its Tekton assets and runs its builds.
+    """
+    if index == 0:
+        return TENANT_ID, PROVIDER_ID
+    return f"7{index:07x}-3b7d-4e0a-9c51-2d8f0b6a7e41", f"0b8e6f1e-7c2a-4d3b-8e9f-{index:012x}"
+
+
 def seed_imagefactory(
-    sim: ImageFactorySimulator, cluster: ClusterState, kube: KubernetesSimulator, *, mode: str
+    sim: ImageFactorySimulator, cluster: ClusterState, kube: KubernetesSimulator, *, mode: str, index: int = 0
 ) -> Seeded:
     """The tenant, an admin, the provider's namespace with its docker-config secret, the provider and a project.
 
@@ -170,9 +198,15 @@ def seed_imagefactory(
     server address and a token), and the smoke project is one a real server builds: it has an active repository
     auth (its repository is private) and a default registry auth for the kaniko push
     (docs/imagefactory.md, "What the smoke build needs").
+
+    ``index`` above 0 seeds one more provider of a multi-provider sandbox: its own tenant (``sandbox_ids``),
+    namespace, provider and project; the admin (a system administrator) is the first tenant's.
     """
-    tenant = sim.add_tenant("acme", tenant_id=TENANT_ID)
-    sim.add_user(ADMIN_EMAIL, "sandbox-password", tenant_id=tenant, role="System Administrator", system_admin=True)
+    tenant_id, provider_id = sandbox_ids(index)
+    suffix = "" if index == 0 else f"-{index + 1:02d}"
+    tenant = sim.add_tenant(f"acme{suffix}", tenant_id=tenant_id)
+    if index == 0:
+        sim.add_user(ADMIN_EMAIL, "sandbox-password", tenant_id=tenant, role="System Administrator", system_admin=True)
     namespace = build_namespace(tenant)  # the tenant's own namespace, where its builds run
     cluster.ensure_namespace(namespace)
     cluster.put(
@@ -187,8 +221,8 @@ def seed_imagefactory(
     auth = {"auth_method": "token", "apiServer": kube.url, "token": KUBE_TOKEN}
     provider = sim.add_provider(
         tenant,
-        f"sandbox-{'gitops' if mode == 'gitops' else 'k8s'}",
-        provider_id=PROVIDER_ID,
+        f"sandbox-{'gitops' if mode == 'gitops' else 'k8s'}{suffix}",
+        provider_id=provider_id,
         provider_type="kubernetes",
         target_namespace=namespace,
         status="online",
@@ -208,15 +242,17 @@ def seed_imagefactory(
     return Seeded(tenant, sim.issue_token(ADMIN_EMAIL), namespace, provider, project)
 
 
-def upgrade(sim: ImageFactorySimulator, seeded: Seeded, *, mode: str) -> str:
-    """Ask Image Factory for the v0.4.0 upgrade through its real route; returns the job id once it has run."""
+def upgrade(sim: ImageFactorySimulator, seeded: Seeded, *, mode: str, wait: bool = True) -> str:
+    """Ask Image Factory for the v0.4.0 upgrade through its real route; returns the job id once it has run (or, with
+    ``wait=False``, once it is queued)."""
     started = post_json(
         f"{sim.url}/api/v1/admin/infrastructure/providers/{seeded.provider}/tekton/upgrade",
         seeded.token,
         seeded.tenant,
         {"install_mode": mode, "asset_version": "v1", "idempotency_key": f"sandbox-{mode}-upgrade-v0.4.0"},
     )
-    sim.wait_idle(timeout=120)
+    if wait:
+        sim.wait_idle(timeout=120)
     return str(started["job"]["id"])
 
 
@@ -237,8 +273,13 @@ def write_config(
     *,
     poll_interval: float,
     provider: dict[str, Any],
+    more: Sequence[tuple[Seeded, dict[str, Any]]] = (),
 ) -> tuple[str, Path]:
-    """Write the kubeconfig and a gitrollback config whose provider entry is ``provider`` plus the shared parts."""
+    """Write the kubeconfig and a gitrollback config whose provider entry is ``provider`` plus the shared parts.
+
+    ``more`` adds the other providers of a multi-provider sandbox (each its seeding and its own entry); then the
+    providers are named ``sandbox-01``, ``sandbox-02``, ... instead of ``sandbox``.
+    """
     kubeconfig_path = directory / "kubeconfig.yaml"
     kubeconfig_path.write_text(_dump_yaml(kube.kubeconfig(namespace=seeded.namespace, context="sandbox")), "utf-8")
     kubeconfig_path.chmod(0o600)
@@ -252,38 +293,44 @@ def write_config(
         },
         "state_dir": str(directory / "state"),
         "providers": [
-            {
-                "id": seeded.provider,
-                "name": "sandbox",
-                **provider,
-                "cluster": {"kubeconfig": str(kubeconfig_path), "context": "sandbox"},
-                "verify": {"job_timeout_seconds": 60},
-                "smoke_build": {
-                    "project_id": seeded.project,
-                    "timeout_seconds": 60,
-                    "manifest": {
-                        "name": "gitrollback-smoke",
-                        "type": "kaniko",
-                        "infrastructure_type": "kubernetes",
-                        "build_config": {
-                            "build_type": "kaniko",
-                            "sbom_tool": "syft",
-                            "scan_tool": "trivy",
-                            "registry_type": "harbor",
-                            "secret_manager_type": "vault",
-                            "dockerfile": "Dockerfile",
-                            "build_context": ".",
-                            "registry_repo": "registry.sandbox.example/acme/smoke",
-                        },
-                    },
-                },
-            }
+            _provider_entry(s, "sandbox" if not more else f"sandbox-{n + 1:02d}", entry, kubeconfig_path)
+            for n, (s, entry) in enumerate([(seeded, provider), *more])
         ],
     }
     text = _dump_yaml(config)
     path = directory / "gitrollback.yaml"
     path.write_text(text, encoding="utf-8")
     return text, path
+
+
+def _provider_entry(seeded: Seeded, name: str, provider: dict[str, Any], kubeconfig_path: Path) -> dict[str, Any]:
+    """One provider's entry in the sandbox's config."""
+    return {
+        "id": seeded.provider,
+        "name": name,
+        **provider,
+        "cluster": {"kubeconfig": str(kubeconfig_path), "context": "sandbox"},
+        "verify": {"job_timeout_seconds": 60},
+        "smoke_build": {
+            "project_id": seeded.project,
+            "timeout_seconds": 60,
+            "manifest": {
+                "name": "gitrollback-smoke",
+                "type": "kaniko",
+                "infrastructure_type": "kubernetes",
+                "build_config": {
+                    "build_type": "kaniko",
+                    "sbom_tool": "syft",
+                    "scan_tool": "trivy",
+                    "registry_type": "harbor",
+                    "secret_manager_type": "vault",
+                    "dockerfile": "Dockerfile",
+                    "build_context": ".",
+                    "registry_repo": "registry.sandbox.example/acme/smoke",
+                },
+            },
+        },
+    }
 
 
 def build_sandbox(
@@ -293,8 +340,12 @@ def build_sandbox(
     tick: float = TICK,
     poll_interval: float = POLL_INTERVAL,
     watcher_interval: float | None = WATCHER_INTERVAL,
+    providers: int = 1,
 ) -> SandboxWorld:
     """Build and start the world in ``directory`` (which must be empty or absent).
+
+    With ``providers`` above 1 the world has that many providers (each its own tenant and namespace, see
+    ``sandbox_ids``), all upgraded by the same broken release and all failed; the config lists every one.
 
     Args:
         clock: the one clock every simulator runs on (hand it to the client too); a ``WallClock`` the world
@@ -303,7 +354,10 @@ def build_sandbox(
         poll_interval: the client's poll interval written into the config.
         watcher_interval: seconds between Image Factory's background readiness watcher passes (on by default,
             as in the real server); None turns it off.
+        providers: how many providers share the broken release.
     """
+    if providers < 1:
+        raise ValueError(f"a sandbox needs at least one provider, got {providers}")
     directory.mkdir(parents=True, exist_ok=True)
     repo = build_sandbox_repo(directory / "imagefactory")
     server_assets = _export_tree(repo.path, repo.bad, repo.asset_path, directory / "imagefactory-server")
@@ -320,31 +374,38 @@ def build_sandbox(
         clock=clock,
     ).start()
     try:
-        seeded = seed_imagefactory(sim, cluster, kube, mode="image_factory_installer")
+        all_seeded = [
+            seed_imagefactory(sim, cluster, kube, mode="image_factory_installer", index=i) for i in range(providers)
+        ]
         # v0.3.0 was installed (and verified) the day it was tagged: job history is evidence for it.
         released = _commit_time(repo.path, repo.good)
-        sim.seed_job(
-            seeded.provider,
-            operation="install",
-            status="succeeded",
-            install_mode="image_factory_installer",
-            asset_version="v1",
-            created_at=released + timedelta(hours=2),
-            started_at=released + timedelta(hours=2),
-            completed_at=released + timedelta(hours=2, minutes=3),
-        )
+        for one in all_seeded:
+            sim.seed_job(
+                one.provider,
+                operation="install",
+                status="succeeded",
+                install_mode="image_factory_installer",
+                asset_version="v1",
+                created_at=released + timedelta(hours=2),
+                started_at=released + timedelta(hours=2),
+                completed_at=released + timedelta(hours=2, minutes=3),
+            )
         # The broken upgrade, run for real by the simulated installer against the simulated cluster.
-        failed_job_id = upgrade(sim, seeded, mode="image_factory_installer")
+        failed = [upgrade(sim, one, mode="image_factory_installer", wait=False) for one in all_seeded]
+        sim.wait_idle(timeout=120 * providers)
+        seeded, failed_job_id = all_seeded[0], failed[0]
+        entry = {
+            "mode": "image_factory_installer",
+            "assets": {"repo": str(repo.path), "branch": repo.branch, "path": repo.asset_path},
+        }
         config_text, config_path = write_config(
             directory,
             sim,
             kube,
             seeded,
             poll_interval=poll_interval,
-            provider={
-                "mode": "image_factory_installer",
-                "assets": {"repo": str(repo.path), "branch": repo.branch, "path": repo.asset_path},
-            },
+            provider=entry,
+            more=[(one, entry) for one in all_seeded[1:]],
         )
     except BaseException:
         sim.stop()
@@ -369,4 +430,15 @@ def build_sandbox(
         kubeconfig_path=directory / "kubeconfig.yaml",
         config_text=config_text,
         own_clock=own_clock,
+        providers=tuple(
+            SandboxProvider(
+                "sandbox" if providers == 1 else f"sandbox-{i + 1:02d}",
+                one.provider,
+                one.tenant,
+                one.namespace,
+                one.project,
+                job,
+            )
+            for i, (one, job) in enumerate(zip(all_seeded, failed, strict=True))
+        ),
     )

@@ -101,6 +101,9 @@ class GitOpsSandbox:
     sync: Sync = "argocd"
     reviewer_merges: list[str] = field(default_factory=list)
     own_clock: WallClock | None = None
+    #: every provider's id and its Argo CD application (or Flux Kustomization), the first one's included
+    provider_ids: tuple[str, ...] = ()
+    apps: tuple[str, ...] = ()
     _reviewer: Timer | None = None
     _seen: dict[int, int] = field(default_factory=dict)
 
@@ -198,6 +201,7 @@ def build_gitops_sandbox(
     tick: float = TICK,
     poll_interval: float = POLL_INTERVAL,
     mergeability_delay: float = MERGEABILITY_DELAY,
+    providers: int = 1,
 ) -> GitOpsSandbox:
     """Build and start the gitops world in ``directory``.
 
@@ -212,7 +216,12 @@ def build_gitops_sandbox(
             reviewer).
         poll_interval: the client's poll interval (Image Factory, merge requests, Argo CD) written into the config.
         mergeability_delay: seconds GitHub or GitLab takes to compute mergeability (0: at once).
+        providers: how many providers (each its own tenant, namespace and Argo CD application or Flux
+            Kustomization, ``sandbox.sandbox_ids``) deploy the same path of the same GitOps repository, broken
+            release included: a fleet rolls them back with one change request.
     """
+    if providers < 1:
+        raise ValueError(f"a sandbox needs at least one provider, got {providers}")
     directory.mkdir(parents=True, exist_ok=True)
     repo = build_sandbox_repo(directory / "imagefactory")
     clock, own_clock = world_clock(clock)
@@ -236,7 +245,9 @@ def build_gitops_sandbox(
             argocd = ArgoCDSimulator(cluster, tick=tick, clock=clock).start()
             started.append(argocd)
 
-        seeded = seed_imagefactory(sim, cluster, kube, mode="gitops")
+        all_seeded = [seed_imagefactory(sim, cluster, kube, mode="gitops", index=i) for i in range(providers)]
+        seeded = all_seeded[0]
+        apps = [APP if i == 0 else f"{APP}-{i + 1:02d}" for i in range(providers)]
         if isinstance(host, GitHubSimulator):
             repo_url, project_ref, base_url = (
                 host.clone_url(OWNER, NAME, with_token=False),
@@ -257,23 +268,29 @@ def build_gitops_sandbox(
             # a name the simulator maps to that same bare repository
             flux_url = repo_url if host is not None else f"ssh://git@git.sandbox.example/{OWNER}/{NAME}.git"
             flux.add_git_repository(APP, url=flux_url, repo_path=remote, branch=repo.branch)
-            flux.add_kustomization(
-                APP,
-                source=APP,
-                path=f"./{repo.asset_path}",
-                target_namespace=seeded.namespace,
-                prune=True,
-                retry_interval="1m",
-            )
+            for app, one in zip(apps, all_seeded, strict=True):
+                flux.add_kustomization(
+                    app,
+                    source=APP,
+                    path=f"./{repo.asset_path}",
+                    target_namespace=one.namespace,
+                    prune=True,
+                    retry_interval="1m",
+                )
             flux.reconcile_all()
         else:
             assert argocd is not None
             # Argo CD follows main; the broken v0.4.0 commit is what it last applied (the tip only adds docs).
-            argocd.add_app(APP, repo_path=remote, path=repo.asset_path, namespace=seeded.namespace, auto_sync=auto_sync)
-            argocd.sync_now(APP, repo.tip, timeout=120)
+            for app, one in zip(apps, all_seeded, strict=True):
+                argocd.add_app(
+                    app, repo_path=remote, path=repo.asset_path, namespace=one.namespace, auto_sync=auto_sync
+                )
+                argocd.sync_now(app, repo.tip, timeout=120)
         # Image Factory's gitops "upgrade" only delegates to the controller and records readiness (see the
         # gitops branch of the installer in gitrollback.testing.imagefactory.installer).
-        upgrade(sim, seeded, mode="gitops")
+        for one in all_seeded:
+            upgrade(sim, one, mode="gitops", wait=False)
+        sim.wait_idle(timeout=120 * providers)
         sync_config: dict[str, Any]
         if flux is not None:
             sync_config = {
@@ -308,18 +325,24 @@ def build_gitops_sandbox(
             gitops.update(
                 {"project": project_ref, "base_url": base_url, "token_env": SCM_TOKEN_ENV, "reviewers": [REVIEWER]}
             )
+        key = "kustomization" if flux is not None else "app"
+
+        def entry(app: str) -> dict[str, Any]:
+            return {
+                "mode": "gitops",
+                "assets": {"repo": repo_url, "branch": repo.branch, "path": repo.asset_path},
+                "gitops": gitops,
+                "sync": {**sync_config, key: app},
+            }
+
         config_text, config_path = write_config(
             directory,
             sim,
             kube,
             seeded,
             poll_interval=poll_interval,
-            provider={
-                "mode": "gitops",
-                "assets": {"repo": repo_url, "branch": repo.branch, "path": repo.asset_path},
-                "gitops": gitops,
-                "sync": sync_config,
-            },
+            provider=entry(APP),
+            more=[(one, entry(app)) for app, one in zip(apps[1:], all_seeded[1:], strict=True)],
         )
     except BaseException:
         for server in started:
@@ -348,4 +371,6 @@ def build_gitops_sandbox(
         flux=flux,
         sync=sync,
         own_clock=own_clock,
+        provider_ids=tuple(one.provider for one in all_seeded),
+        apps=tuple(apps),
     )

@@ -1,0 +1,357 @@
+"""gitrollback.fleet with stand-in rollbacks: outcomes, exit codes, grouping, the all-failed predicate, stopping.
+
+The stand-ins coordinate through events, never sleeps: what a test checks does not depend on how fast threads run.
+"""
+
+from __future__ import annotations
+
+import _thread
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import pytest
+
+from gitrollback.errors import ConfigError, GitError, PreconditionFailedError
+from gitrollback.fleet import (
+    FleetOptions,
+    FleetRunner,
+    StopAwareClock,
+    group_providers,
+    needs_rollback,
+    shared_target,
+)
+from gitrollback.fleet_report import fleet_json, render_fleet
+from gitrollback.models import Assessment, FailedJob, RunReport
+from gitrollback.settings import AssetSettings, GitOpsSettings, ProviderSettings
+from gitrollback.testing.clock import FakeClock
+
+FAILED = FailedJob(id="job-1", error="boom", asset_version="v1")
+
+
+def _provider(name: str, *, gitops: str | None = None, path: str = "backend/tekton") -> ProviderSettings:
+    return ProviderSettings(
+        id=f"id-{name}",
+        name=name,
+        assets=AssetSettings(repo=gitops or "/repos/assets", path=path),
+        mode="gitops" if gitops else "image_factory_installer",
+        gitops=GitOpsSettings(scm="github", project="acme/x") if gitops else None,
+    )
+
+
+def _assessment(p: ProviderSettings, verdict: str = "rollback", *, failed: bool = True, ready: str = "not_ready"):
+    return Assessment(
+        provider_id=p.id,
+        provider_name=p.label,
+        mode=p.mode or "image_factory_installer",
+        provider_status="offline",
+        target_namespace="ns",
+        readiness_status=ready,
+        missing_prereqs=(),
+        active_job=None,
+        failed_job=FAILED if failed else None,
+        recent_jobs=(),
+        verdict=verdict,  # type: ignore[arg-type]
+        advice="advice",
+    )
+
+
+def _report(p: ProviderSettings, status: str = "rolled_back", *, kind: str | None = None, commit: str | None = None):
+    return RunReport(
+        status=status,  # type: ignore[arg-type]
+        provider_id=p.id,
+        mode=p.mode or "image_factory_installer",
+        failed_job=FAILED,
+        known_good=None,
+        steps=(),
+        incident=None,
+        error=None if status == "rolled_back" else f"{status} here",
+        error_kind=kind,
+        rollback_commit=commit,
+    )
+
+
+@dataclass
+class Member:
+    """A stand-in ``Rollback``: ``run`` calls ``behaviour`` (which returns a report or raises)."""
+
+    settings: ProviderSettings
+    behaviour: Callable[[Member], RunReport]
+    assessment: Assessment | None = None
+    calls: list[dict[str, object]] = field(default_factory=list)
+    closed: bool = False
+
+    def assess(self) -> Assessment:
+        return self.assessment or _assessment(self.settings)
+
+    def run(self, **kwargs: object) -> RunReport:
+        self.calls.append(kwargs)
+        return self.behaviour(self)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _runner(
+    providers: Sequence[ProviderSettings],
+    behaviours: dict[str, Callable[[Member], RunReport]],
+    *,
+    assessments: dict[str, Assessment] | None = None,
+    **kwargs: object,
+) -> tuple[FleetRunner, dict[str, Member]]:
+    members: dict[str, Member] = {}
+
+    def opener(p: ProviderSettings, clock: StopAwareClock) -> Member:
+        behaviour = behaviours.get(p.label, lambda m: _report(m.settings))
+        members[p.label] = Member(p, behaviour, (assessments or {}).get(p.label))
+        return members[p.label]
+
+    return FleetRunner(providers, opener, clock=FakeClock(), **kwargs), members  # type: ignore[arg-type]
+
+
+def test_every_provider_runs_and_the_summary_lists_each() -> None:
+    providers = [_provider(f"p{i}") for i in range(7)]
+    runner, members = _runner(providers, {}, parallel=3)
+    report = runner.run()
+    assert report.status == "rolled_back" and report.exit_code == 0
+    assert [o.label for o in report.outcomes] == [p.label for p in providers]
+    assert all(o.status == "rolled_back" for o in report.outcomes)
+    assert all(m.closed and len(m.calls) == 1 for m in members.values())
+    text = render_fleet(report)
+    assert all(p.label in text for p in providers) and "exit code 0" in text
+    doc = fleet_json(report)
+    assert doc["fleet"]["status"] == "rolled_back" and len(doc["providers"]) == 7
+
+
+def test_concurrency_is_bounded_by_parallel() -> None:
+    """At most ``parallel`` runs at once: three runs block until a fourth would have started (it never does)."""
+    providers = [_provider(f"p{i}") for i in range(6)]
+    running, peak, lock = [0], [0], threading.Lock()
+    three_in = threading.Barrier(3, timeout=30)
+
+    def behaviour(m: Member) -> RunReport:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        if m.settings.label in ("p0", "p1", "p2"):
+            three_in.wait()  # all three first runs are in at the same time
+        with lock:
+            running[0] -= 1
+        return _report(m.settings)
+
+    runner, _ = _runner(providers, {p.label: behaviour for p in providers}, parallel=3)
+    assert runner.run().status == "rolled_back"
+    assert peak[0] == 3
+
+
+def test_an_exception_in_one_provider_is_its_outcome_only() -> None:
+    """Any exception, unexpected ones included, becomes that provider's outcome; the others run."""
+
+    def crash(m: Member) -> RunReport:
+        raise ZeroDivisionError("division by zero")
+
+    def git_error(m: Member) -> RunReport:
+        raise GitError("fetch failed", adapter="git", operation="fetch")
+
+    providers = [_provider(n) for n in ("a", "b", "c", "d")]
+    runner, members = _runner(providers, {"b": crash, "c": git_error}, parallel=2)
+    report = runner.run()
+    by = {o.label: o for o in report.outcomes}
+    assert by["a"].status == by["d"].status == "rolled_back"
+    assert by["b"].status == "error" and by["b"].kind == "internal"
+    assert by["b"].message == "internal error: ZeroDivisionError: division by zero"
+    assert by["c"].status == "error" and by["c"].exit_code == 1 and "fetch failed" in (by["c"].message or "")
+    assert report.status == "error" and report.exit_code == 1
+    assert all(m.closed for m in members.values())
+
+
+def test_an_error_building_a_provider_is_its_outcome() -> None:
+    """The opener runs in the worker: a ConfigError there (a missing token) is that provider's exit 2."""
+    providers = [_provider("a"), _provider("b")]
+
+    def opener(p: ProviderSettings, clock: StopAwareClock) -> Member:
+        if p.label == "a":
+            raise ConfigError("environment variable X is not set", kind="missing_secret")
+        return Member(p, lambda m: _report(m.settings))
+
+    report = FleetRunner(providers, opener, clock=FakeClock()).run()  # type: ignore[arg-type]
+    assert [o.status for o in report.outcomes] == ["error", "rolled_back"]
+    assert report.outcomes[0].kind == "missing_secret" and report.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("statuses", "fleet_status", "code"),
+    [
+        (["rolled_back", "rolled_back"], "rolled_back", 0),
+        (["rolled_back", "refused"], "refused", 3),
+        (["refused", "failed", "rolled_back"], "failed", 1),
+        (["failed", "preflight", "refused"], "failed", 2),
+        (["lock", "rolled_back"], "refused", 3),
+    ],
+)
+def test_the_exit_code_is_the_worst_outcome(statuses: list[str], fleet_status: str, code: int) -> None:
+    """Order: configuration or credentials (2) > failed (1) > refused (3) > rolled back (0)."""
+    providers = [_provider(f"p{i}") for i in range(len(statuses))]
+
+    def behaviour(status: str) -> Callable[[Member], RunReport]:
+        def run(m: Member) -> RunReport:
+            if status == "lock":
+                raise PreconditionFailedError("another run holds the lock", step="lock", kind="lock_held")
+            if status == "preflight":
+                return _report(m.settings, "failed", kind="preflight_failed")
+            return _report(m.settings, status)
+
+        return run
+
+    runner, _ = _runner(providers, {p.label: behaviour(s) for p, s in zip(providers, statuses, strict=True)})
+    report = runner.run()
+    assert (report.status, report.exit_code) == (fleet_status, code)
+
+
+def test_all_failed_runs_only_failed_providers_and_says_nothing_to_do_otherwise() -> None:
+    a, b, c = _provider("a"), _provider("b"), _provider("c")
+    healthy = {"b": _assessment(b, "healthy", failed=False, ready="ready")}
+    runner, members = _runner([a, b, c], {}, assessments=healthy, only_failed=True)
+    report = runner.run()
+    assert [o.status for o in report.outcomes] == ["rolled_back", "skipped", "rolled_back"]
+    assert not members["b"].calls and members["b"].closed
+    assert report.outcomes[1].message == "not failed (healthy): advice" and report.exit_code == 0
+
+    everyone_healthy = {p.label: _assessment(p, "healthy", failed=False, ready="ready") for p in (a, b, c)}
+    runner, members = _runner([a, b, c], {}, assessments=everyone_healthy, only_failed=True)
+    report = runner.run()
+    assert report.status == "nothing_to_do" and report.exit_code == 3
+    assert not any(m.calls for m in members.values())
+    assert fleet_json(report)["fleet"]["counts"] == {"skipped": 3}
+
+
+def test_needs_rollback_is_the_assessment_verdict_plus_a_failed_job() -> None:
+    p, g = _provider("p"), _provider("g", gitops="https://git.example/acme/x.git")
+    assert needs_rollback(_assessment(p))
+    assert needs_rollback(_assessment(p, "resume"))
+    assert not needs_rollback(_assessment(p, "wait"))  # a job is active: a run would refuse
+    assert not needs_rollback(_assessment(p, "healthy", failed=False, ready="ready"))
+    # installer mode: not ready without a failed job is not "failed" (the last job did not fail)
+    assert not needs_rollback(_assessment(p, failed=False))
+    # gitops mode: the installer only delegates (its job succeeds); not ready after it is the failure
+    assert needs_rollback(_assessment(g, failed=False))
+    assert not needs_rollback(_assessment(g, "healthy", failed=False, ready="ready"))
+
+
+def test_providers_sharing_a_gitops_repository_and_path_are_one_group() -> None:
+    url = "https://git.example/acme/x.git"
+    a, b = _provider("a", gitops=url), _provider("b", gitops=url.removesuffix(".git"))
+    other_path = _provider("c", gitops=url, path="other/tekton")
+    installer = _provider("d")
+    assert shared_target(a) == shared_target(b) and shared_target(installer) is None
+    groups = group_providers([a, installer, other_path, b])
+    assert [[p.label for p in g] for g in groups] == [["a", "b"], ["d"], ["c"]]
+
+
+def test_a_group_runs_one_after_another_and_later_members_share_the_first_ones_rollback() -> None:
+    url = "https://git.example/acme/x.git"
+    a, b, c = (_provider(n, gitops=url) for n in "abc")
+    order: list[str] = []
+
+    def run(m: Member) -> RunReport:
+        order.append(m.settings.label)
+        return _report(m.settings, commit="c0ffee")
+
+    runner, members = _runner([a, b, c], dict.fromkeys("abc", run), parallel=3)
+    report = runner.run()
+    assert order == ["a", "b", "c"] and report.exit_code == 0
+    assert {o.group for o in report.outcomes} == {"a"}
+    assert members["a"].calls[0]["shared_with"] == ("id-b", "id-c") and members["a"].calls[0]["force"] is False
+    # after the group's first run its rollback may have made the others look healthy: they are forced through
+    assert members["b"].calls[0]["shared_with"] == ("id-a", "id-c") and members["b"].calls[0]["force"] is True
+
+
+def test_a_group_stops_when_the_first_change_did_not_land() -> None:
+    """A second change request for the same path would compete with the first: the rest are held back."""
+    url = "https://git.example/acme/x.git"
+    a, b = _provider("a", gitops=url), _provider("b", gitops=url)
+    runner, members = _runner([a, b], {"a": lambda m: _report(m.settings, "failed", commit="c0ffee")})
+    report = runner.run()
+    assert [o.status for o in report.outcomes] == ["failed", "refused"]
+    assert report.outcomes[1].kind == "group_change_pending" and not members["b"].calls and members["b"].closed
+    assert report.exit_code == 1
+
+
+def test_stop_starts_no_further_provider_and_joins_the_running_one() -> None:
+    """The first stop lets the running provider finish; the others are not_started; exit 130."""
+    providers = [_provider(f"p{i}") for i in range(4)]
+    holder: list[FleetRunner] = []
+
+    def first(m: Member) -> RunReport:
+        holder[0].stop()
+        return _report(m.settings)
+
+    runner, members = _runner(providers, {"p0": first}, parallel=1)
+    holder.append(runner)
+    before = threading.active_count()
+    report = runner.run()
+    assert [o.status for o in report.outcomes] == ["rolled_back", "not_started", "not_started", "not_started"]
+    assert report.status == "interrupted" and report.exit_code == 130 and report.interrupted
+    assert set(members) == {"p0"}
+    assert threading.active_count() <= before  # every worker joined
+
+
+def test_ctrl_c_in_the_calling_thread_stops_the_fleet_and_waits_for_running_runs() -> None:
+    """KeyboardInterrupt in the thread that called ``run`` (what Ctrl-C raises) stops the fleet: the running
+    provider finishes, the rest are not_started, and no worker outlives ``run``."""
+    providers = [_provider(f"p{i}") for i in range(3)]
+    holder: list[FleetRunner] = []
+    finished = threading.Event()
+
+    def first(m: Member) -> RunReport:
+        _thread.interrupt_main()  # Ctrl-C, delivered to the calling thread
+        assert holder[0].stopping.wait(60)  # the fleet noticed it; this run carries on to its end
+        finished.set()
+        return _report(m.settings)
+
+    runner, _ = _runner(providers, {"p0": first}, parallel=1)
+    holder.append(runner)
+    report = runner.run()
+    assert finished.is_set(), report.outcomes
+    assert [o.status for o in report.outcomes] == ["rolled_back", "not_started", "not_started"]
+    assert report.exit_code == 130
+    assert not [t for t in threading.enumerate() if t.name.startswith("gitrollback-fleet")]
+
+
+def test_a_second_stop_interrupts_running_providers_at_their_next_wait() -> None:
+    """After the second stop every wait on the fleet's clock raises KeyboardInterrupt: the run stops there (as
+    Ctrl-C stops a single run) and is reported interrupted."""
+    providers = [_provider("a"), _provider("b")]
+    holder: list[FleetRunner] = []
+    clocks: list[StopAwareClock] = []
+
+    def waits(m: Member) -> RunReport:
+        holder[0].stop()
+        holder[0].stop()
+        clocks[-1].sleep(2.0)  # the run's next poll
+        return _report(m.settings)
+
+    members: dict[str, Member] = {}
+
+    def opener(p: ProviderSettings, clock: StopAwareClock) -> Member:
+        clocks.append(clock)
+        members[p.label] = Member(p, waits)
+        return members[p.label]
+
+    runner = FleetRunner(providers, opener, parallel=1, clock=FakeClock())  # type: ignore[arg-type]
+    holder.append(runner)
+    report = runner.run()
+    assert [o.status for o in report.outcomes] == ["interrupted", "not_started"]
+    assert report.exit_code == 130 and members["a"].closed
+
+
+def test_options_reach_every_run() -> None:
+    providers = [_provider("a")]
+    runner, members = _runner(providers, {}, options=FleetOptions(to="v0.3.0", prune=True, strict=True))
+    runner.run()
+    assert members["a"].calls == [{"to": "v0.3.0", "force": False, "prune": True, "strict": True, "shared_with": ()}]
+
+
+def test_parallel_below_one_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="parallel must be at least 1"):
+        FleetRunner([], lambda p, c: None, parallel=0)  # type: ignore[arg-type,return-value]

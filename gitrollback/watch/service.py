@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from gitrollback.clock import SystemClock
 from gitrollback.errors import GitRollbackError, StepError
+from gitrollback.fleet import needs_rollback
 from gitrollback.models import Assessment
 from gitrollback.ports import Clock
 from gitrollback.settings import ProviderSettings, Settings
@@ -57,8 +58,10 @@ OpenRollback = Callable[[ProviderSettings, Clock], WatchedRollback]
 def qualifying_job(assessment: Assessment) -> str | None:
     """What to act on, as its dedupe key: the failed job ``assess`` found when nothing is active and it advises a
     rollback (or a resume); or, when the failed job is gone from the findings (a later ``validate`` of an interrupted
-    rollback succeeded) but a run is unfinished, ``run/<run id>``."""
-    if assessment.active_job is not None or assessment.verdict not in ("rollback", "resume"):
+    rollback succeeded) but a run is unfinished, ``run/<run id>``. The finding is ``run --all-failed``'s
+    (``gitrollback.fleet.needs_rollback``); a gitops provider that is only not ready has no job to key on and waits
+    for one (``docs/watch.md``)."""
+    if assessment.active_job is not None or not needs_rollback(assessment):
         return None
     if assessment.failed_job is not None:
         return assessment.failed_job.id

@@ -355,3 +355,18 @@ def test_options_reach_every_run() -> None:
 def test_parallel_below_one_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="parallel must be at least 1"):
         FleetRunner([], lambda p, c: None, parallel=0)  # type: ignore[arg-type,return-value]
+
+
+def test_an_unfinished_run_needs_rollback_and_the_watch_acts_on_the_same_finding() -> None:
+    from dataclasses import replace
+
+    from gitrollback.watch.service import qualifying_job
+
+    p = _provider("a")
+    resumable = replace(_assessment(p, "resume", failed=False, ready="ready"), unfinished_run="r-1")
+    assert needs_rollback(resumable)
+    assert qualifying_job(resumable) == "run/r-1"
+    failed = _assessment(p)
+    assert needs_rollback(failed) and qualifying_job(failed) == FAILED.id
+    healthy = _assessment(p, "healthy", failed=False, ready="ready")
+    assert not needs_rollback(healthy) and qualifying_job(healthy) is None

@@ -382,6 +382,69 @@ class Rollback:
             resumes=resumes,
         )
 
+    def propose(
+        self,
+        *,
+        to: str | None = None,
+        force: bool = False,
+        run_id: str | None = None,
+        notes: Path | None = None,
+        strict: bool = False,
+        access_checks: Sequence[Any] = (),
+        shared_with: Sequence[str] = (),
+    ) -> RunReport:
+        """Gitops mode with a pull/merge request: ``run`` up to and including opening the change request, then stop.
+
+        The rollback commit is pushed to its rollback branch and the change request opened (or found: a rerun
+        reuses the one an earlier run opened), but nothing is merged, synced or verified. The report's status is
+        ``proposed`` and so is the end of the run's journal; a proposed run stays unfinished, so a later ``run``
+        (or ``propose``) resumes it with the same run id: it reuses the commit and the change request, then
+        merges or waits for the merge as ``gitops.auto_merge`` and ``wait_for_merge`` say (a person may merge it
+        meanwhile), syncs and verifies. Arguments as for ``run``.
+
+        Raises:
+            PreconditionFailedError: kind ``cannot_propose``: the provider is not in gitops mode, or its
+                ``gitops.scm`` is ``direct`` (a direct push lands on the tracked branch at once: there is nothing to
+                propose; ``plan`` shows what ``run`` would do), or the unfinished run it would resume already merged;
+                and whatever ``run`` raises.
+        """
+        g = self.settings.gitops
+        if self._mode() != "gitops" or g is None or g.scm == "direct":
+            why = (
+                "its gitops.scm is direct: a direct push lands on the tracked branch at once"
+                if self._mode() == "gitops"
+                else "it is in image_factory_installer mode: the installer applies to the cluster at once"
+            )
+            raise PreconditionFailedError(
+                f"provider {self.settings.label} cannot be proposed a rollback: {why}",
+                step="propose",
+                kind="cannot_propose",
+                hint="plan the rollback to see what run would do, then run it",
+            )
+        unfinished = self.unfinished_run()
+        if unfinished is not None and unfinished.to == to and run_id in (None, unfinished.run_id):
+            past = [step for step in ("merge", "sync") if step in unfinished.prior.done]
+            if past:
+                raise PreconditionFailedError(
+                    f"run {unfinished.run_id} of provider {self.settings.label} already got past its change request "
+                    f"({past[-1]} finished): there is nothing left to propose",
+                    step="propose",
+                    kind="cannot_propose",
+                    hint="run the rollback: it resumes that run",
+                )
+        return self._execute(
+            to=to,
+            force=force,
+            run_id=run_id,
+            resume=None,
+            notes=notes,
+            prune=None,
+            strict=strict,
+            access_checks=access_checks,
+            stop_after="change-request",
+            shared_with=shared_with,
+        )
+
     def run(
         self,
         *,
@@ -425,6 +488,33 @@ class Rollback:
             PreflightFailedError: a credential was refused while taking the lock (every problem found is named).
             ConfigError: ``resume`` names no run of this provider (``unknown_run``), or there is no state_dir.
         """
+        return self._execute(
+            to=to,
+            force=force,
+            run_id=run_id,
+            resume=resume,
+            notes=notes,
+            prune=prune,
+            strict=strict,
+            access_checks=access_checks,
+            stop_after=None,
+            shared_with=shared_with,
+        )
+
+    def _execute(
+        self,
+        *,
+        to: str | None,
+        force: bool,
+        run_id: str | None,
+        resume: str | None,
+        notes: Path | None,
+        prune: bool | None,
+        strict: bool,
+        access_checks: Sequence[Any],
+        stop_after: str | None,
+        shared_with: Sequence[str] = (),
+    ) -> RunReport:
         lock = ProviderLock(self.state_dir / "locks", self.settings.id) if self.state_dir else None
         if lock is not None:
             lock.acquire()
@@ -439,6 +529,7 @@ class Rollback:
                     prune=prune if prune is not None else view.prune,
                     strict=strict,
                     access_checks=checks,
+                    stop_after=stop_after,
                     shared_with=tuple(shared_with),
                 )
             else:
@@ -450,6 +541,7 @@ class Rollback:
                     prune=prune,
                     strict=strict,
                     access_checks=checks,
+                    stop_after=stop_after,
                     shared_with=tuple(shared_with),
                 )
             with provider_lock(
@@ -531,7 +623,7 @@ class Rollback:
                 view = read_journal(path)
             except (ValueError, KeyError) as exc:
                 raise ConfigError(f"the journal of run {named} cannot be read: {exc}", kind="bad_journal") from exc
-            if view.ended not in (None, "failed"):
+            if view.ended not in (None, "failed", "proposed"):
                 raise PreconditionFailedError(
                     f"run {named} already ended ({view.ended}); there is nothing to resume",
                     step="resume",
@@ -552,10 +644,12 @@ class Rollback:
         if error is not None:
             message = f"{error} (next: {error.hint})" if error.hint else str(error)
             status = "refused" if isinstance(error, PreconditionFailedError) else "failed"
+        elif outcome.stopped_after is not None:
+            status = "proposed"
         assessed = state.get(Assessed)
         mode = assessed.mode if assessed else (self.settings.mode or "image_factory_installer")
         now = self.ports.clock.now()
-        incident = build_incident(self.settings, mode, state, outcome.records, message)
+        incident = build_incident(self.settings, mode, state, outcome.records, message, proposed=status == "proposed")
         records = (*outcome.records, StepRecord("incident", StepStatus.SUCCEEDED, now, now, "incident notes written"))
         chosen, synced = state.get(KnownGoodChosen), state.get(Synced)
         merged, opened = state.get(Merged), state.get(ChangeRequestOpened)

@@ -654,16 +654,23 @@ def _watch(sec: _Section | None, providers: tuple[ProviderSettings, ...]) -> Wat
     limit = sec.section("rate_limit", {"max_actions", "window_seconds"})
     defaults = WatchSettings()
     poll = sec.number("poll_interval_seconds", defaults.poll_interval)
+    max_actions = limit.count("max_actions", defaults.max_actions) if limit else defaults.max_actions
+    history = sec.count("handled_history", defaults.handled_history, maximum=1000)
+    if history < max_actions:  # the rate limit counts the recorded actions (gitrollback.watch.handled.RateLimiter)
+        raise sec.error(
+            f"must be at least rate_limit.max_actions ({max_actions}): the rate limit is counted from this record",
+            sec.path("handled_history"),
+        )
     return WatchSettings(
         policy=policy,
         providers=overrides,
         poll_interval=poll,
-        max_actions=limit.count("max_actions", defaults.max_actions) if limit else defaults.max_actions,
+        max_actions=max_actions,
         window=limit.number("window_seconds", defaults.window) if limit else defaults.window,
         listen=_listen(sec),
         notes_dir=sec.text("notes_dir"),
         stuck_after=sec.number("stuck_after_seconds", defaults.stuck_after),
-        handled_history=sec.count("handled_history", defaults.handled_history, maximum=1000),
+        handled_history=history,
         leader_election=_leader(sec.section("leader_election", _LEADER_KEYS)),
     )
 
@@ -687,10 +694,18 @@ def _leader(sec: _Section | None) -> LeaderElectionSettings:
     )
     # client-go refuses the same (leaderelection.go, NewLeaderElector): the deadline must leave room to retry,
     # and a holder must give up before its Lease can lapse for the others
-    if not out.lease_duration > out.renew_deadline:
-        raise sec.error("must be greater than renew_deadline_seconds", sec.path("lease_duration_seconds"))
-    if not out.renew_deadline > out.retry_period:
-        raise sec.error("must be greater than retry_period_seconds", sec.path("renew_deadline_seconds"))
+    # (LeaseDuration > RenewDeadline > JitterFactor 1.2 x RetryPeriod); the Lease holds whole seconds
+    # (leaseDurationSeconds, written as client-go does: int(LeaseDuration / time.Second)), so those must exceed it
+    if not int(out.lease_duration) > out.renew_deadline:
+        raise sec.error(
+            "must be greater than renew_deadline_seconds in whole seconds (the Lease keeps whole seconds)",
+            sec.path("lease_duration_seconds"),
+        )
+    if not out.renew_deadline > 1.2 * out.retry_period:
+        raise sec.error(
+            "must be greater than 1.2 x retry_period_seconds (client-go's jitter factor)",
+            sec.path("renew_deadline_seconds"),
+        )
     if out.enabled and out.kubeconfig is None:
         raise sec.error(
             "is required when leader election is enabled (the cluster the Lease lives in)",

@@ -55,7 +55,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SELECT = "infrastructure:select"
-_NOT_COUNTED = frozenset({"preflight_failed", "lock_held", "lock_lost"})
+#: runs that stopped without a verdict on the rollback: a credential missing, another run holding the lock, or the
+#: watch service stopping or losing its leadership mid-run (``gitrollback.watch.service``; the next leader resumes it)
+_NOT_COUNTED = frozenset({"preflight_failed", "lock_held", "lock_lost", "watch_stopping", "leadership_lost"})
 
 
 # -- counting -------------------------------------------------------------------------------------------------

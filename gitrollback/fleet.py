@@ -85,12 +85,13 @@ def needs_rollback(assessment: Assessment) -> bool:
     """Whether ``--all-failed`` rolls this provider back: the one predicate (the CLI and services use it).
 
     ``assess`` must say roll back (or resume an unfinished run), and either Image Factory's last installer job for
-    the provider failed (no job succeeded after it), or the provider is in gitops mode and not ready: there the
-    installer only delegates to the GitOps controller, so its job succeeds and readiness is what fails.
+    the provider failed (no job succeeded after it), or a run of gitrollback's is unfinished (``resume``), or the
+    provider is in gitops mode and not ready: there the installer only delegates to the GitOps controller, so its
+    job succeeds and readiness is what fails. The ``watch`` service acts on the same finding.
     """
     if assessment.verdict not in ("rollback", "resume"):
         return False
-    if assessment.failed_job is not None:
+    if assessment.failed_job is not None or assessment.unfinished_run:
         return True
     return assessment.mode == "gitops" and assessment.readiness_status != "ready"
 

@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 InstallMode = Literal["gitops", "image_factory_installer"]
-RunStatus = Literal["rolled_back", "failed", "refused", "planned"]
+RunStatus = Literal["rolled_back", "proposed", "failed", "refused", "planned"]
 
 
 class StepStatus(enum.StrEnum):

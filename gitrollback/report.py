@@ -67,6 +67,7 @@ def report_json(report: RunReport) -> dict[str, Any]:
             "host": report.change_request.host,
             "url": report.change_request.url,
             "number": report.change_request.number,
+            "state": report.change_request.state,
         },
         "rollback_commit": report.rollback_commit,
         "synced_revision": report.synced_revision,

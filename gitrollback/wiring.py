@@ -224,7 +224,12 @@ def build_watch_lease_store(
         raise ConfigError(f"{le.kubeconfig} is not a kubeconfig mapping", path=settings.source, key=key)
     cluster_settings = ClusterSettings(kubeconfig=le.kubeconfig, context=le.context)
     cluster = cluster_factory("lightkube")(
-        cluster_settings, kubeconfig=data, token=None, timeout=cluster_settings.timeout
+        cluster_settings,
+        kubeconfig=data,
+        token=None,
+        # a Lease request must end well before a follower could take over (client-go bounds every renewal attempt by
+        # RenewDeadline): at most lease_duration - renew_deadline, 5 s by default
+        timeout=max(1.0, min(cluster_settings.timeout, le.lease_duration - le.renew_deadline)),
     )
     if not all(callable(getattr(cluster, m, None)) for m in ("get_lease", "create_lease", "replace_lease")):
         raise ConfigError("the cluster adapter serves no Leases", path=settings.source, key=key)

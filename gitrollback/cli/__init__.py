@@ -90,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
         help="continue this unfinished run (default: the provider's unfinished run, if any)",
     )
     run.add_argument(
+        "--propose",
+        action="store_true",
+        help="gitops with a pull/merge request: stop once the change request is open (status proposed); a later run "
+        "resumes the run and reuses it",
+    )
+    run.add_argument(
         "--strict",
         action="store_true",
         help="refuse, instead of warning, when the Image Factory token expires before the run's waits could end",
@@ -245,7 +251,7 @@ def _remove_redaction() -> None:
 def _report_exit(report: RunReport) -> int:
     if report.error_kind == "preflight_failed":  # a credential or permission is missing: nothing was changed
         return EXIT_USAGE
-    return {"rolled_back": EXIT_OK, "refused": EXIT_REFUSED}.get(report.status, EXIT_FAILED)
+    return {"rolled_back": EXIT_OK, "proposed": EXIT_OK, "refused": EXIT_REFUSED}.get(report.status, EXIT_FAILED)
 
 
 def _print_report(output: Output, report: RunReport, as_json: bool) -> None:
@@ -355,15 +361,24 @@ def _cmd_run(
 
         checks = [NotesPath(args.notes)] if args.notes else []
         notes = Path(args.notes) if args.notes else None
-        report = rb.run(
-            to=args.to,
-            force=args.force,
-            resume=args.resume,
-            notes=notes,
-            prune=args.prune,
-            strict=args.strict,
-            access_checks=checks,
-        )
+        if args.propose:
+            if args.resume is not None or args.prune is not None:
+                raise ConfigError(
+                    "--propose takes neither --resume nor --prune",
+                    kind="usage",
+                    hint="propose finds the provider's unfinished run itself; prune is an installer-mode option",
+                )
+            report = rb.propose(to=args.to, force=args.force, notes=notes, strict=args.strict, access_checks=checks)
+        else:
+            report = rb.run(
+                to=args.to,
+                force=args.force,
+                resume=args.resume,
+                notes=notes,
+                prune=args.prune,
+                strict=args.strict,
+                access_checks=checks,
+            )
     _print_report(output, report, args.json)
     return _report_exit(report)
 

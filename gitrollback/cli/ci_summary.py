@@ -20,6 +20,8 @@ NOTES_MAX_LINES = 60
 _NEXT = {
     "rolled_back": "Check the provider in Image Factory; the incident notes below are ready for the ticket.",
     "planned": "Run the same job with the command `run` to roll back.",
+    "proposed": "Review and merge the change request, then run the same job with the command `run` (without "
+    "`--propose`): it resumes this run, syncs and verifies.",
 }
 
 _FLEET_NEXT = {

@@ -48,6 +48,8 @@ class RunOptions:
         access_checks: extra ``gitrollback.ports.AccessCheck`` objects the pre-flight step asks too (the CLI's
             ``--notes`` path check).
         strict: refuse (instead of warning) when a credential would expire before the run's waits could end.
+        stop_after: end the run once this step has finished (``Rollback.propose`` stops after ``change-request``);
+            the later steps are recorded as not run and a rerun without it resumes from the next one.
         shared_with: the ids of other providers whose GitOps repository, branch and path are this provider's
             (a fleet group, ``gitrollback.fleet``): gitrollback's rollback that the tracked branch already carries
             for any of them is this provider's too, so the run syncs and verifies it instead of refusing.
@@ -60,6 +62,7 @@ class RunOptions:
     prune: bool | None = None
     access_checks: tuple[Any, ...] = ()
     strict: bool = False
+    stop_after: str | None = None
     shared_with: tuple[str, ...] = ()
 
 

@@ -91,13 +91,15 @@ class Prior:
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """Where a run ended: the state, one record per step, and the error that stopped it (None: it finished)."""
+    """Where a run ended: the state, one record per step, and the error that stopped it (None: it finished, or it
+    stopped as asked after ``stopped_after``)."""
 
     state: RunState
     records: tuple[StepRecord, ...]
     error: GitRollbackError | None = None
     failed_step: str | None = None
     resumed: tuple[str, ...] = ()
+    stopped_after: str | None = None
 
 
 class _Quiet:
@@ -244,6 +246,8 @@ class Runner:
                     resumed = getattr(self.progress, "step_resumed", None)
                     if resumed is not None:
                         resumed(record)
+                    if step.name == self.options.stop_after:
+                        return self._stopped(step.name, position, state, records, reused)
                     continue
                 produced: list[tuple[str, StepResult]] = []
                 ctx = self._context(state, prior.failures.get(step.name, 0), step.name, produced)
@@ -272,10 +276,22 @@ class Runner:
                 if position + 1 < len(self.steps):
                     current = self.steps[position + 1].name
                 self._finished(record, records)
+                if step.name == self.options.stop_after:
+                    return self._stopped(step.name, position, state, records, reused)
         except BaseException as exc:
             self.observer.interrupted(current, type(exc).__name__)
             raise
         return RunOutcome(state, tuple(records), resumed=reused)
+
+    def _stopped(
+        self, name: str, position: int, state: RunState, records: list[StepRecord], reused: tuple[str, ...]
+    ) -> RunOutcome:
+        """The run ends after ``name`` as ``RunOptions.stop_after`` asked: the later steps are recorded as not run
+        (nothing is journaled for them, so a rerun without ``stop_after`` resumes at the next step)."""
+        for later in self.steps[position + 1 :]:
+            now = self.ports.clock.now()
+            records.append(StepRecord(later.name, StepStatus.SKIPPED, now, now, f"not run: the run stops after {name}"))
+        return RunOutcome(state, tuple(records), resumed=reused, stopped_after=name)
 
     def _finished(self, record: StepRecord, records: list[StepRecord]) -> None:
         records.append(record)

@@ -32,7 +32,7 @@ def _landing_step(settings: ProviderSettings, mode: str) -> tuple[str, str]:
     return "merge", "in git"
 
 
-def _follow_up(settings: ProviderSettings, mode: str, state: RunState, error: str | None) -> list[str]:
+def _follow_up(settings: ProviderSettings, mode: str, state: RunState, error: str | None, proposed: bool) -> list[str]:
     path = settings.assets.path
     chosen, assessed = state.get(KnownGoodChosen), state.get(Assessed)
     items: list[str] = []
@@ -40,7 +40,14 @@ def _follow_up(settings: ProviderSettings, mode: str, state: RunState, error: st
         items.append(
             f"fix forward: correct {path} after {chosen.bad.short} and re-run the upgrade once it passes review"
         )
-    if mode == "gitops":
+    if mode == "gitops" and proposed:
+        opened = state.get(ChangeRequestOpened)
+        where = f"review and merge {opened.change_request.url}" if opened else "nothing was committed"
+        items.append(
+            f"the rollback is proposed, not done: {where}; then `gitrollback run` resumes this run (it reuses the "
+            "change request, waits for or makes the merge as gitops.auto_merge says, syncs and verifies)"
+        )
+    elif mode == "gitops":
         merged, opened = state.get(Merged), state.get(ChangeRequestOpened)
         cr = merged.change_request if merged else opened.change_request if opened else None
         if cr is not None:
@@ -67,9 +74,15 @@ def _follow_up(settings: ProviderSettings, mode: str, state: RunState, error: st
 
 
 def build_incident(
-    settings: ProviderSettings, mode: str, state: RunState, records: Sequence[StepRecord], error: str | None
+    settings: ProviderSettings,
+    mode: str,
+    state: RunState,
+    records: Sequence[StepRecord],
+    error: str | None,
+    *,
+    proposed: bool = False,
 ) -> Incident:
-    """The notes for this run."""
+    """The notes for this run (``proposed``: it stopped, as asked, once its change request was open)."""
     path = settings.assets.path
     chosen, assessed = state.get(KnownGoodChosen), state.get(Assessed)
     job = assessed.failed_job if assessed else None
@@ -102,6 +115,6 @@ def build_incident(
         failed_version=failed_version,
         restored_version=restored_version,
         root_cause=". ".join(causes) if causes else "not determined",
-        follow_up=tuple(_follow_up(settings, mode, state, error)),
+        follow_up=tuple(_follow_up(settings, mode, state, error, proposed)),
         timeline=timeline,
     )

@@ -8,12 +8,13 @@
 * ``checkpoint``: a step produced a result before finishing (a job or build id, written before waiting);
 * ``failed``: a step failed, with the error's ``kind`` and message;
 * ``interrupted``: the run stopped inside a step (Ctrl-C, an unexpected exception);
-* ``end``: the run ended (``rolled_back``, ``failed``, ``refused``) or was ``superseded`` by a run with another
-  request.
+* ``end``: the run ended (``rolled_back``, ``failed``, ``refused``), stopped as asked once its change request was
+  open (``proposed``: ``Rollback.propose``), or was ``superseded`` by a run with another request.
 
 Each line is written whole and flushed to disk (``fsync``) before the run goes on, so a kill loses at most the line
 being written; a torn last line is ignored when reading and cut off before the next write. A run is *unfinished*
-(``JournalView.resumable``) when it did not end, or ended ``failed``, and changed something: a rerun resumes it.
+(``JournalView.resumable``) when it did not end, or ended ``failed``, ``refused`` or ``proposed``, and changed
+something: a rerun resumes it.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ __all__ = ["FileJournal", "JournalView", "find_unfinished", "read_journal"]
 logger = logging.getLogger(__name__)
 
 FORMAT = 2
+#: how a run may have ended and still be continued by a rerun (None: it never ended)
+CONTINUABLE = (None, "failed", "refused", "proposed")
 
 
 class FileJournal:
@@ -76,8 +79,8 @@ class FileJournal:
         self._write({"event": "interrupted", "step": step, "reason": reason})
 
     def end(self, status: str, *, error_kind: str | None = None, at: datetime | None = None) -> None:
-        """The run ended (``rolled_back``, ``failed``, ``refused``, ``superseded``); escalation counts failed runs
-        from this event (``gitrollback.escalation``)."""
+        """The run ended (``rolled_back``, ``failed``, ``refused``, ``proposed``, ``superseded``); escalation
+        counts failed runs from this event (``gitrollback.escalation``)."""
         self._write({"event": "end", "status": status, "error_kind": error_kind, "at": to_json(at)})
 
     def _write(self, event: Mapping[str, Any]) -> None:
@@ -126,9 +129,9 @@ class JournalView:
 
     @property
     def resumable(self) -> bool:
-        """Not ended (or ended ``failed``, or ``refused`` by a later step) after changing something: a rerun
-        continues it."""
-        return self.ended in (None, "failed", "refused") and self.changed
+        """Not ended (or ended ``failed``, ``refused`` by a later step, or ``proposed``: stopped once its change
+        request was open) after changing something: a rerun continues it."""
+        return self.ended in CONTINUABLE and self.changed
 
 
 def read_journal(path: Path) -> JournalView:
@@ -182,7 +185,7 @@ def read_journal(path: Path) -> JournalView:
         elif kind == "end":
             ended = event.get("status")
         elif kind == "start":
-            ended = None if ended in (None, "failed", "refused") else ended
+            ended = None if ended in CONTINUABLE else ended
     return JournalView(
         path=path,
         run_id=str(first.get("run_id") or path.stem),

@@ -16,22 +16,33 @@ record anything.
 from __future__ import annotations
 
 import json
-from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 from gitrollback.watch.leader import LeaderElector
 
-__all__ = ["ANNOTATION", "FileHandled", "Handled", "HandledStore", "LeaseHandled", "RateLimiter", "decode", "encode"]
+__all__ = [
+    "ANNOTATION",
+    "MAX_BYTES",
+    "FileHandled",
+    "Handled",
+    "HandledStore",
+    "LeaseHandled",
+    "RateLimiter",
+    "decode",
+    "encode",
+]
 
 ANNOTATION = "gitrollback.io/watch-handled"
 
 
 @dataclass(frozen=True)
 class Handled:
-    """One failed job the service handled: which provider, which job, the policy, the outcome and when (UTC)."""
+    """One failed job the service handled: which provider, which job, the policy, the outcome and when its action
+    started (UTC, ISO 8601; the rate limit counts these)."""
 
     provider: str
     job: str
@@ -40,9 +51,25 @@ class Handled:
     at: str
 
 
-def encode(entries: list[Handled], limit: int) -> str:
-    """The JSON list kept, most recent first, at most ``limit`` entries."""
-    return json.dumps([asdict(e) for e in entries[:limit]], separators=(",", ":"), sort_keys=True)
+#: the most the record may take, in bytes: the Lease is written at every renewal, and all of an object's
+#: annotations together may hold 256 KiB (apimachinery ``ValidateAnnotationsSize``)
+MAX_BYTES = 64 * 1024
+
+
+def encode(entries: list[Handled], limit: int, max_bytes: int = MAX_BYTES) -> str:
+    """The JSON list kept, most recent first: one entry per job (the newest), at most ``limit`` entries and
+    ``max_bytes`` bytes (the oldest are dropped first)."""
+    seen: set[str] = set()
+    kept: list[dict[str, str]] = []
+    for entry in entries:
+        if entry.job not in seen and len(kept) < limit:
+            seen.add(entry.job)
+            kept.append(asdict(entry))
+    text = json.dumps(kept, separators=(",", ":"), sort_keys=True)
+    while len(text.encode("utf-8")) > max_bytes and kept:
+        kept.pop()
+        text = json.dumps(kept, separators=(",", ":"), sort_keys=True)
+    return text
 
 
 def decode(text: str | None) -> list[Handled]:
@@ -114,28 +141,61 @@ class FileHandled:
 
 
 class RateLimiter:
-    """At most ``max_actions`` actions per provider in any ``window`` seconds (monotonic time, this process)."""
+    """At most ``max_actions`` actions per provider in any ``window`` seconds.
+
+    The history is the handled record itself: every entry carries its provider and when its action started
+    (``Handled.at``), and the record lives on the Lease (or in the file), so a restart or a change of leader keeps
+    the count. Actions this process started that are not recorded (yet, or ever: one cut short by a lost
+    leadership is left for the next leader) are counted from memory too. Times are the clock's UTC wall time,
+    which every replica shares; the record is bounded by ``handled_history``, which the config keeps at least
+    ``max_actions``.
+    """
 
     def __init__(self, max_actions: int, window: float) -> None:
         self.max_actions = max_actions
         self.window = window
-        self._times: dict[str, deque[float]] = {}
+        self._started: list[tuple[str, str]] = []
 
-    def _recent(self, provider: str, now: float) -> deque[float]:
-        times = self._times.setdefault(provider, deque())
-        while times and now - times[0] >= self.window:
-            times.popleft()
-        return times
+    def _recent(self, provider: str, now: datetime, recorded: Iterable[Handled]) -> list[datetime]:
+        seen = {(e.provider, e.at) for e in recorded} | set(self._started)
+        times: list[datetime] = []
+        for who, at in seen:
+            when = _parse_at(at)
+            if who == provider and when is not None and 0 <= (now - when).total_seconds() < self.window:
+                times.append(when)
+        return sorted(times)
 
-    def allows(self, provider: str, now: float) -> bool:
+    def allows(self, provider: str, now: datetime, recorded: Iterable[Handled]) -> bool:
         """True when one more action for ``provider`` at ``now`` stays within the limit."""
-        return len(self._recent(provider, now)) < self.max_actions
+        return len(self._recent(provider, now, recorded)) < self.max_actions
 
-    def next_allowed(self, provider: str, now: float) -> float:
+    def next_allowed(self, provider: str, now: datetime, recorded: Iterable[Handled]) -> float:
         """Seconds until the next action is allowed (0 when it is now)."""
-        times = self._recent(provider, now)
-        return 0.0 if len(times) < self.max_actions else max(0.0, times[0] + self.window - now)
+        times = self._recent(provider, now, recorded)
+        if len(times) < self.max_actions:
+            return 0.0
+        return max(0.0, (times[-self.max_actions] - now).total_seconds() + self.window)
 
-    def record(self, provider: str, now: float) -> None:
-        """Count an action taken at ``now``."""
-        self._recent(provider, now).append(now)
+    def record(self, provider: str, at: datetime) -> str:
+        """Count an action that starts at ``at``; returns the time as ``Handled.at`` keeps it. Those older than the
+        window are forgotten, so memory stays bounded."""
+        stamp = at.isoformat()
+        kept = []
+        for who, when in self._started:
+            parsed = _parse_at(when)
+            if parsed is not None and (at - parsed).total_seconds() < self.window:
+                kept.append((who, when))
+        self._started = [*kept, (provider, stamp)]
+        return stamp
+
+    def forget(self, provider: str, stamp: str) -> None:
+        """Do not count the action ``record`` returned ``stamp`` for (it was cut short before it concluded)."""
+        self._started = [s for s in self._started if s != (provider, stamp)]
+
+
+def _parse_at(at: str) -> datetime | None:
+    try:
+        when = datetime.fromisoformat(at)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)

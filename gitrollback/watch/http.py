@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +28,12 @@ def split_listen(listen: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ValueError(f"{listen!r} is not HOST:PORT")
     return host.strip("[]") or "0.0.0.0", int(port)
+
+
+class _IPv6Server(ThreadingHTTPServer):
+    """For an IPv6 ``listen`` (``[::]:8080``): the standard server binds IPv4 sockets only."""
+
+    address_family = socket.AF_INET6
 
 
 class HealthServer:
@@ -80,7 +87,8 @@ class HealthServer:
                 logger.debug("http: " + format, *args)
 
         host, port = split_listen(self.listen)
-        self._server = ThreadingHTTPServer((host, port), Handler)
+        server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+        self._server = server_class((host, port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="gitrollback-watch-http", daemon=True)
         self._thread.start()

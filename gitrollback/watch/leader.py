@@ -15,8 +15,17 @@ The semantics are those of k8s.io/client-go ``tools/leaderelection/leaderelectio
   someone else stands down at once.
 * **optimistic concurrency**: every update quotes the ``resourceVersion`` read; a 409 Conflict means the race was
   lost (``replace_lease`` on ``gitrollback.ports.LeaseStore``, the run lock's adapter).
-* **release** on a graceful stop: ``holderIdentity`` cleared, ``leaseDurationSeconds`` 1 and ``renewTime`` now, so a
-  follower takes over at its next retry (client-go ``release`` with ``ReleaseOnCancel``).
+* **release** on a graceful stop (client-go ``tryRelease`` with ``ReleaseOnCancel``): the Lease is read again and,
+  if it still names this candidate, written with ``holderIdentity`` cleared, ``leaseDurationSeconds`` 1 and
+  ``acquireTime``/``renewTime`` now (a conflict is retried), so a follower takes over at its next retry.
+* **what counts as a change** for the expiry: only the election record (holder, duration, acquire and renew times,
+  transitions), as client-go compares its ``LeaderElectionRecord``; a third party touching the Lease's metadata
+  does not keep a dead holder alive.
+* **timestamps**: a successful write renews the deadline from the moment the request was *sent*, so a response
+  that arrives late never stretches the leader's belief past the followers' expiry.
+
+Locks: ``_mutex`` serialises the Lease requests; ``_state`` guards the in-memory state and is never held across a
+request, so ``is_leader`` (and ``/healthz``) answer at once while a request is in flight.
 
 The Lease also carries the service's state every replica must see (``annotations``, written only by the leader
 through ``write_annotations``, which is a renewal too). All timing goes through the injected clock.
@@ -81,6 +90,7 @@ class LeaderElector:
         self.clock = clock
         self.timing = timing or LeaseTiming()
         self._mutex = threading.RLock()
+        self._state = threading.RLock()
         self._observed: LeaseRecord | None = None
         self._observed_at = 0.0
         self._leading = False
@@ -92,7 +102,7 @@ class LeaderElector:
     @property
     def is_leader(self) -> bool:
         """True while this candidate holds the Lease and renewed it less than ``renew_deadline`` ago."""
-        with self._mutex:
+        with self._state:
             if self._leading and self.clock.monotonic() - self._renewed_at >= self.timing.renew_deadline:
                 self._stand_down(f"no renewal for {self.timing.renew_deadline:g}s (renew deadline)")
             return self._leading
@@ -132,32 +142,29 @@ class LeaderElector:
             return self.is_leader
 
     def _observe(self, lease: LeaseRecord) -> None:
-        seen = self._observed
-        if seen is None or (seen.holder, seen.renew_time, seen.transitions, seen.resource_version) != (
-            lease.holder,
-            lease.renew_time,
-            lease.transitions,
-            lease.resource_version,
-        ):
-            self._observed_at = self.clock.monotonic()
-        self._observed = lease
+        with self._state:
+            seen = self._observed
+            if seen is None or _election_record(seen) != _election_record(lease):
+                self._observed_at = self.clock.monotonic()
+            self._observed = lease
 
     def _try_acquire_or_renew(self) -> None:
         now = self.clock.now()
         lease = self.store.get_lease(self.namespace, self.name)
         if lease is None:
+            sent = self.clock.monotonic()
             created = self.store.create_lease(
                 LeaseRecord(
                     namespace=self.namespace,
                     name=self.name,
                     holder=self.identity,
-                    duration_seconds=round(self.timing.lease_duration),
+                    duration_seconds=int(self.timing.lease_duration),
                     acquire_time=now,
                     renew_time=now,
                     transitions=0,
                 )
             )
-            self._became_leader(created, "created the Lease")
+            self._became_leader(created, "created the Lease", sent)
             return
         self._observe(lease)
         held_by_other = bool(lease.holder) and lease.holder != self.identity
@@ -171,33 +178,41 @@ class LeaderElector:
         record = replace(
             lease,
             holder=self.identity,
-            duration_seconds=round(self.timing.lease_duration),
+            duration_seconds=int(self.timing.lease_duration),
             renew_time=now,
             acquire_time=lease.acquire_time if ours and lease.acquire_time else now,
             transitions=lease.transitions if ours else lease.transitions + 1,
         )
+        sent = self.clock.monotonic()
         try:
             written = self.store.replace_lease(record)
         except ConflictError:
             logger.info("leader election: lost the race for Lease %s/%s (409)", self.namespace, self.name)
             return
-        if ours and self._leading:
-            self._observed = written
-            self._observed_at = self._renewed_at = self.clock.monotonic()
-            return
+        with self._state:
+            if ours and self._leading:
+                self._renewed(written, sent)
+                return
         why = "renewed its own Lease" if ours else f"took over from {lease.holder or 'nobody (released)'}"
-        self._became_leader(written, why)
+        self._became_leader(written, why, sent)
 
-    def _became_leader(self, lease: LeaseRecord, why: str) -> None:
-        self._observed = lease
-        self._observed_at = self._renewed_at = self.clock.monotonic()
-        self._leading = True
-        self.transitions += 1
+    def _renewed(self, lease: LeaseRecord, sent: float) -> None:
+        """A write of ours succeeded: the deadline counts from when it was sent."""
+        with self._state:
+            self._observed = lease
+            self._observed_at = self._renewed_at = sent
+
+    def _became_leader(self, lease: LeaseRecord, why: str, sent: float) -> None:
+        with self._state:
+            self._renewed(lease, sent)
+            self._leading = True
+            self.transitions += 1
         logger.info("leader election: %s leads (Lease %s/%s: %s)", self.identity, self.namespace, self.name, why)
 
     def _stand_down(self, why: str) -> None:
-        if self._leading:
-            self._leading = False
+        with self._state:
+            was, self._leading = self._leading, False
+        if was:
             logger.warning("leader election: %s stopped leading: %s", self.identity, why)
 
     # -- the leader's writes ----------------------------------------------------------------------------
@@ -205,36 +220,60 @@ class LeaderElector:
     def write_annotations(self, annotations: Mapping[str, str]) -> None:
         """Replace the Lease's annotations (a renewal too), only while leading.
 
+        A 409 is answered by reading the Lease again: when it still names this candidate (an earlier write of ours
+        that committed although its response was lost), the write is made once more on the fresh record.
+
         Raises:
-            StepError: ``leadership_lost``: this candidate does not lead, or the Lease changed hands (409).
+            StepError: ``leadership_lost``: this candidate does not lead, or the Lease changed hands.
         """
         with self._mutex:
             self.require()
             assert self._observed is not None
-            record = replace(
-                self._observed, annotations=dict(annotations), holder=self.identity, renew_time=self.clock.now()
-            )
-            try:
-                written = self.store.replace_lease(record)
-            except (ConflictError, NotFoundError) as exc:
-                self._stand_down(f"the Lease changed under it ({exc.kind})")
-                raise leadership_lost(
-                    f"{self.identity} lost Lease {self.namespace}/{self.name} while recording its state"
-                ) from exc
-            self._observed = written
-            self._observed_at = self._renewed_at = self.clock.monotonic()
-
-    def release(self) -> None:
-        """Give the Lease up (clear the holder); never raises: an unreleased Lease lapses on its own."""
-        with self._mutex:
-            lease, leading = self._observed, self._leading
-            self._leading = False
-            if lease is None or not leading:
+            current = self._observed
+            for attempt in range(2):
+                now = self.clock.now()
+                record = replace(current, annotations=dict(annotations), holder=self.identity, renew_time=now)
+                sent = self.clock.monotonic()
+                try:
+                    written = self.store.replace_lease(record)
+                except (ConflictError, NotFoundError) as exc:
+                    fresh = self.store.get_lease(self.namespace, self.name) if isinstance(exc, ConflictError) else None
+                    if attempt == 0 and fresh is not None and fresh.holder == self.identity:
+                        self._observe(fresh)
+                        current = fresh
+                        continue
+                    self._stand_down(f"the Lease changed under it ({exc.kind})")
+                    raise leadership_lost(
+                        f"{self.identity} lost Lease {self.namespace}/{self.name} while recording its state"
+                    ) from exc
+                self._renewed(written, sent)
                 return
-            try:
-                self._observed = self.store.replace_lease(
-                    replace(lease, holder="", duration_seconds=1, renew_time=self.clock.now())
-                )
+
+    def release(self, attempts: int = 3) -> None:
+        """Give the Lease up if it still names this candidate (client-go ``tryRelease``): read it, clear the holder,
+        retry a conflict up to ``attempts`` times. Never raises: an unreleased Lease lapses on its own."""
+        with self._mutex:
+            self._stand_down("released")
+            if self._observed is None:
+                return  # never saw the Lease: nothing of ours to release
+            for _ in range(attempts):
+                try:
+                    lease = self.store.get_lease(self.namespace, self.name)
+                    if lease is None or lease.holder != self.identity:
+                        return
+                    now = self.clock.now()
+                    released = replace(lease, holder="", duration_seconds=1, renew_time=now, acquire_time=now)
+                    self._observe(self.store.replace_lease(released))
+                except ConflictError:
+                    continue
+                except GitRollbackError as exc:
+                    logger.warning("leader election: could not release Lease %s/%s: %s", self.namespace, self.name, exc)
+                    return
                 logger.info("leader election: %s released Lease %s/%s", self.identity, self.namespace, self.name)
-            except GitRollbackError as exc:
-                logger.warning("leader election: could not release Lease %s/%s: %s", self.namespace, self.name, exc)
+                return
+            logger.warning("leader election: Lease %s/%s not released: it kept changing", self.namespace, self.name)
+
+
+def _election_record(lease: LeaseRecord) -> tuple[object, ...]:
+    """What client-go compares to tell a change (``LeaderElectionRecord``): not the metadata."""
+    return (lease.holder, lease.duration_seconds, lease.acquire_time, lease.renew_time, lease.transitions)

@@ -17,7 +17,11 @@ _FAMILIES: tuple[tuple[str, str, str], ...] = (
     ("gitrollback_watch_rollbacks_started_total", "counter", "Actions started on a failed installer job."),
     ("gitrollback_watch_rollbacks_succeeded_total", "counter", "Actions that finished as their policy intends."),
     ("gitrollback_watch_rollbacks_failed_total", "counter", "Actions that failed or raised an exception."),
-    ("gitrollback_watch_actions_skipped_total", "counter", "Failed jobs not acted on (rate limit)."),
+    (
+        "gitrollback_watch_actions_skipped_total",
+        "counter",
+        "Failed jobs not acted on yet: rate_limited (once per job), cut_short (each time).",
+    ),
     ("gitrollback_watch_last_success_timestamp_seconds", "gauge", "Unix time of the provider's last success."),
     ("gitrollback_watch_is_leader", "gauge", "1 while this replica holds the watch Lease (or has no election)."),
     ("gitrollback_watch_polls_total", "counter", "Polls of Image Factory made by this replica."),

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from gitrollback.clock import SystemClock
 from gitrollback.errors import GitRollbackError, StepError
+from gitrollback.fleet import needs_rollback
 from gitrollback.models import Assessment
 from gitrollback.ports import Clock
 from gitrollback.settings import ProviderSettings, Settings
@@ -33,9 +34,13 @@ from gitrollback.watch.handled import Handled, HandledStore, RateLimiter
 from gitrollback.watch.leader import LeaderElector, leadership_lost
 from gitrollback.watch.metrics import Metrics
 
-__all__ = ["WatchService", "WatchedRollback", "qualifying_job"]
+__all__ = ["CUT_SHORT", "WatchService", "WatchedRollback", "qualifying_job"]
 
 logger = logging.getLogger(__name__)
+
+#: error kinds of an action that was cut short, not concluded: another run holds the provider's run lock, or the run
+#: stopped at a wait because this replica stopped leading or is stopping. Its job is not recorded as handled.
+CUT_SHORT = frozenset({"lock_held", "lock_lost", "leadership_lost", "watch_stopping"})
 
 
 class WatchedRollback(RollbackLike, AbstractContextManager[Any], Protocol):
@@ -53,8 +58,10 @@ OpenRollback = Callable[[ProviderSettings, Clock], WatchedRollback]
 def qualifying_job(assessment: Assessment) -> str | None:
     """What to act on, as its dedupe key: the failed job ``assess`` found when nothing is active and it advises a
     rollback (or a resume); or, when the failed job is gone from the findings (a later ``validate`` of an interrupted
-    rollback succeeded) but a run is unfinished, ``run/<run id>``."""
-    if assessment.active_job is not None or assessment.verdict not in ("rollback", "resume"):
+    rollback succeeded) but a run is unfinished, ``run/<run id>``. The finding is ``run --all-failed``'s
+    (``gitrollback.fleet.needs_rollback``); a gitops provider that is only not ready has no job to key on and waits
+    for one (``docs/watch.md``)."""
+    if assessment.active_job is not None or not needs_rollback(assessment):
         return None
     if assessment.failed_job is not None:
         return assessment.failed_job.id
@@ -140,6 +147,7 @@ class WatchService:
         self.real_time = real_time
         self.retry_period = elector.timing.retry_period if elector is not None else min(2.0, self.watch.poll_interval)
         self.limiter = RateLimiter(self.watch.max_actions, self.watch.window)
+        self._renew_stop = threading.Event()
         self.actions = 0
         self._beat: float | None = None
         self._next_poll: float | None = None
@@ -156,8 +164,13 @@ class WatchService:
         """True while this replica may act (always, without leader election)."""
         return self.elector is None or self.elector.is_leader
 
+    def _ticks_itself(self) -> bool:
+        """True when this thread ticks the elector: no renewal thread runs (a ``FakeClock``, or ``--once``)."""
+        return self.elector is not None and self._renewer is None
+
     def _elect(self) -> bool:
-        if self.elector is not None and not self.real_time:
+        if self._ticks_itself():
+            assert self.elector is not None
             self.elector.tick()
             self._last_tick = self.clock.monotonic()
         leading = self.leading
@@ -173,7 +186,7 @@ class WatchService:
         now = self.clock.monotonic()
         self._beat = now
         due = self._last_tick is None or now - self._last_tick >= self.retry_period
-        if self.elector is not None and not self.real_time and due:
+        if self._ticks_itself() and due:
             self._elect()
         if self.stop.is_set():
             raise _stopping()
@@ -182,17 +195,22 @@ class WatchService:
             raise leadership_lost(f"{self.elector.identity if self.elector else '?'} stopped leading mid-action")
 
     def _renew_loop(self) -> None:
+        """Tick the elector until ``close()``: it keeps renewing while a stopping action drains (a follower must not
+        take the Lease while this replica still acts); nothing it raises ends it."""
         assert self.elector is not None
-        while not self.stop.wait(self.retry_period):
-            self.elector.tick()
+        while not self._renew_stop.wait(self.retry_period):
+            try:
+                self.elector.tick()
+            except Exception:  # a bug or odd Lease data must not leave a replica that never campaigns again
+                logger.exception("watch: leader election tick failed")
 
     # -- the loop ---------------------------------------------------------------------------------------
 
     def run(self) -> None:
         """Loop until ``stop`` is set, then release the Lease (``close``)."""
         if self.real_time and self.elector is not None and self._renewer is None:
-            self._renewer = threading.Thread(target=self._renew_loop, name="gitrollback-watch-lease", daemon=True)
             self.elector.tick()
+            self._renewer = threading.Thread(target=self._renew_loop, name="gitrollback-watch-lease", daemon=True)
             self._renewer.start()
         try:
             while not self.stop.is_set():
@@ -241,11 +259,12 @@ class WatchService:
                 return
             policy = self.watch.policy_for(provider)
             labels = {"provider": provider.label, "policy": policy}
-            now = self.clock.monotonic()
-            if not self.limiter.allows(provider.id, now):
-                self.metrics.inc("gitrollback_watch_actions_skipped_total", {**labels, "reason": "rate_limited"})
-                if job not in self._warned:
+            now = self.clock.now()
+            recorded = (*self.handled.entries(), *self._unrecorded)
+            if not self.limiter.allows(provider.id, now, recorded):
+                if job not in self._warned:  # counted and logged once per job, not once per poll
                     self._warned.add(job)
+                    self.metrics.inc("gitrollback_watch_actions_skipped_total", {**labels, "reason": "rate_limited"})
                     logger.warning(
                         "watch: provider %s: failed job %s not handled yet: rate limit of %d action(s) per %gs "
                         "reached; next chance in %.0fs",
@@ -253,7 +272,7 @@ class WatchService:
                         job,
                         self.watch.max_actions,
                         self.watch.window,
-                        self.limiter.next_allowed(provider.id, now),
+                        self.limiter.next_allowed(provider.id, now, recorded),
                     )
                 return
             if not self.leading:
@@ -269,7 +288,7 @@ class WatchService:
         job: str,
         labels: Mapping[str, str],
     ) -> None:
-        self.limiter.record(provider.id, self.clock.monotonic())
+        started = self.limiter.record(provider.id, self.clock.now())
         self.metrics.inc("gitrollback_watch_rollbacks_started_total", labels)
         self.actions += 1
         logger.warning("watch: provider %s: failed job %s: policy %s starts", provider.label, job, policy)
@@ -277,7 +296,8 @@ class WatchService:
             result = act(policy, rb, assessment, job, self.notes_dir)
         except Exception as exc:
             logger.error("watch: provider %s: %s failed: %s: %s", provider.label, policy, type(exc).__name__, exc)
-            result = ActionResult(False, "error", None, f"{type(exc).__name__}: {exc}")
+            kind = exc.kind if isinstance(exc, GitRollbackError) else None
+            result = ActionResult(False, "error", None, f"{type(exc).__name__}: {exc}", kind)
         if result.ok:
             self.metrics.inc("gitrollback_watch_rollbacks_succeeded_total", labels)
             self.metrics.set("gitrollback_watch_last_success_timestamp_seconds", self.clock.now().timestamp(),
@@ -287,14 +307,16 @@ class WatchService:
         else:
             self.metrics.inc("gitrollback_watch_rollbacks_failed_total", labels)
             logger.error("watch: provider %s: %s ended %s: %s", provider.label, policy, result.outcome, result.detail)
-        if self.stop.is_set() or not self.leading:
-            logger.warning(
-                "watch: failed job %s not recorded as handled (%s): the next leader decides again",
-                job,
-                "stopping" if self.stop.is_set() else "leadership lost",
-            )
+        if result.error_kind in CUT_SHORT or not self.leading:
+            # another holder of the run lock (a follower that took over while this one was still in a call that
+            # blocks, a manual run) or a stop mid-run: the run is unfinished, so the job must stay unhandled and the
+            # next poll (or the next leader) resumes it; a definitive outcome is recorded, stopping or not
+            why = "leadership lost" if not self.leading else f"cut short ({result.error_kind})"
+            logger.warning("watch: failed job %s not recorded as handled (%s): the next poll decides again", job, why)
+            self.metrics.inc("gitrollback_watch_actions_skipped_total", {**labels, "reason": "cut_short"})
+            self.limiter.forget(provider.id, started)
             return
-        self._unrecorded.append(Handled(provider.id, job, policy, result.outcome, self.clock.now().isoformat()))
+        self._unrecorded.append(Handled(provider.id, job, policy, result.outcome, started))
         self._record_unrecorded()
 
     def _record_unrecorded(self) -> None:
@@ -317,11 +339,14 @@ class WatchService:
     # -- health and shutdown ----------------------------------------------------------------------------
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        """``(healthy, document)`` for ``/healthz``: unhealthy when the loop made no progress for ``stuck_after``."""
+        """``(healthy, document)`` for ``/healthz``: unhealthy when the loop made no progress for ``stuck_after``,
+        or when the Lease renewal thread should run but has died."""
         since = None if self._beat is None else self.clock.monotonic() - self._beat
-        healthy = since is None or since < self.watch.stuck_after
+        renewer = self._renewer
+        renewing = renewer is None or renewer.is_alive()
+        healthy = (since is None or since < self.watch.stuck_after) and renewing
         return healthy, {
-            "status": "ok" if healthy else "stuck",
+            "status": "ok" if healthy else ("stuck" if renewing else "lease renewal stopped"),
             "leader": self.leading,
             "identity": self.elector.identity if self.elector is not None else None,
             "holder": self.elector.holder if self.elector is not None else None,
@@ -331,8 +356,10 @@ class WatchService:
         }
 
     def close(self) -> None:
-        """Stop the renewal thread and release the Lease (idempotent)."""
+        """Stop the renewal thread and release the Lease (idempotent; call it once ``run()`` returned, so no action
+        is running any more)."""
         self.stop.set()
+        self._renew_stop.set()
         if self._renewer is not None:
             self._renewer.join(timeout=30)
             self._renewer = None

@@ -562,3 +562,18 @@ def test_group_members_with_different_strategies_are_refused() -> None:
     b = dataclasses.replace(b, gitops=dataclasses.replace(b.gitops, strategy="revert"))
     with pytest.raises(ConfigError, match=r"differ in gitops\.strategy"):
         group_providers([a, b])
+
+
+def test_an_unfinished_run_needs_rollback_and_the_watch_acts_on_the_same_finding() -> None:
+    from dataclasses import replace
+
+    from gitrollback.watch.service import qualifying_job
+
+    p = _provider("a")
+    resumable = replace(_assessment(p, "resume", failed=False, ready="ready"), unfinished_run="r-1")
+    assert needs_rollback(resumable)
+    assert qualifying_job(resumable) == "run/r-1"
+    failed = _assessment(p)
+    assert needs_rollback(failed) and qualifying_job(failed) == FAILED.id
+    healthy = _assessment(p, "healthy", failed=False, ready="ready")
+    assert not needs_rollback(healthy) and qualifying_job(healthy) is None

@@ -141,6 +141,11 @@ def test_failed_attempts_count_since_the_last_success(tmp_path: Path) -> None:
     with (runs / "r7.jsonl").open("a", encoding="utf-8") as fh:  # r7 resumed and failed again: a second attempt
         fh.write(json.dumps({"event": "end", "status": "failed", "error_kind": "timeout", "at": "2026-03-01T08:00Z"}))
     assert failed_attempts(tmp_path, "p-1") == 3
+    # runs the watch service cut short (stopping, or its leadership lost) and a proposed run are no failures
+    _journal(runs, "r8", "2026-03-01T09:00:00Z", "failed", "watch_stopping")
+    _journal(runs, "r9", "2026-03-01T10:00:00Z", "failed", "leadership_lost")
+    _journal(runs, "r10", "2026-03-01T11:00:00Z", "proposed")
+    assert failed_attempts(tmp_path, "p-1") == 3
 
 
 def test_a_branch_claim_round_trips_through_trailers() -> None:

@@ -126,3 +126,44 @@ def test_split_listen() -> None:
     assert split_listen("0.0.0.0:8080") == ("0.0.0.0", 8080)
     assert split_listen(":9090") == ("0.0.0.0", 9090)
     assert split_listen("[::1]:8080") == ("::1", 8080)
+
+
+def _ipv6_loopback() -> bool:
+    import socket
+
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="this machine has no IPv6 loopback")
+def test_an_ipv6_listen_address_binds_and_serves() -> None:
+    server = HealthServer("[::1]:0", health=lambda: (True, {"status": "ok"}), metrics=lambda: "")
+    server.start()
+    try:
+        host, port = server.address
+        assert host == "::1"
+        response = httpx.get(f"http://[::1]:{port}/healthz", timeout=10)
+        assert response.status_code == 200 and response.json() == {"status": "ok"}
+    finally:
+        server.stop()
+
+
+def test_healthz_is_503_when_the_lease_renewal_thread_died(world: SandboxWorld, make_service: MakeService) -> None:
+    """Real-time mode keeps its Lease through a thread; if that thread is gone the replica can never lead again, so
+    the liveness probe must restart it."""
+    import threading
+
+    service = make_service("watch-0")
+    dead = threading.Thread(target=lambda: None)
+    dead.start()
+    dead.join()
+    service._renewer = dead  # the state a crashed renewal thread leaves
+    healthy, document = service.health()
+    assert not healthy and document["status"] == "lease renewal stopped"
+    service._renewer = None

@@ -6,6 +6,7 @@ Times are stepped on a ``FakeClock`` that the simulator shares; every expectatio
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -163,25 +164,147 @@ def test_a_leader_stands_down_without_ticking_once_the_deadline_passed(
     assert not a.is_leader
 
 
+class _Hooked:
+    """A ``LeaseStore`` that runs ``before_replace`` (once) between an elector's read and its write, or
+    ``during_replace`` inside each write (a slow response)."""
+
+    def __init__(self, inner: LightkubeCluster) -> None:
+        self.inner = inner
+        self.before_replace: Any = None
+        self.during_replace: Any = None
+        self.on_get: Any = None
+
+    def get_lease(self, namespace: str, name: str) -> Any:
+        if self.on_get is not None:
+            self.on_get()
+        return self.inner.get_lease(namespace, name)
+
+    def create_lease(self, lease: Any) -> Any:
+        return self.inner.create_lease(lease)
+
+    def replace_lease(self, lease: Any) -> Any:
+        hook, self.before_replace = self.before_replace, None
+        if hook is not None:
+            hook()
+        written = self.inner.replace_lease(lease)
+        if self.during_replace is not None:
+            self.during_replace()
+        return written
+
+
 def test_a_lost_race_is_a_conflict_not_leadership(
     kube: KubernetesSimulator, clients: list[LightkubeCluster], clock: FakeClock
 ) -> None:
-    """Two candidates see a released Lease; the second write quotes a stale resourceVersion and gets 409."""
-    a, b = _elector(clients[0], clock, "pod-a"), _elector(clients[1], clock, "pod-b")
+    """Both see the released Lease; pod-a takes it between pod-b's read and pod-b's write: pod-b's own write gets
+    the 409 and pod-b does not lead; pod-a keeps leading."""
+    a = _elector(clients[0], clock, "pod-a")
+    hooked = _Hooked(clients[1])
+    b = LeaderElector(hooked, namespace=NS, name=NAME, identity="pod-b", clock=clock)  # type: ignore[arg-type]
     a.tick()
     a.release()
     clock.advance(2)
-    # pod-b reads the released Lease, then pod-a takes it back before pod-b writes
-    lease = clients[1].get_lease(NS, NAME)
-    assert lease is not None and lease.holder == ""
+    hooked.before_replace = a.tick
+    assert b.tick() is False and not b.is_leader
+    assert a.is_leader and _stored(kube)["spec"]["holderIdentity"] == "pod-a"
+    assert hooked.before_replace is None  # the race did happen inside b's tick
+
+
+def test_a_late_response_does_not_stretch_the_leaders_deadline(
+    kube: KubernetesSimulator, clients: list[LightkubeCluster], clock: FakeClock
+) -> None:
+    """A renewal committed at t whose response comes 8 s later: the leader counts its 10 s deadline from t (when it
+    sent it), so it stops leading before a follower that saw the change at t could take over (t + 15)."""
+    hooked = _Hooked(clients[0])
+    a = LeaderElector(hooked, namespace=NS, name=NAME, identity="pod-a", clock=clock)  # type: ignore[arg-type]
     assert a.tick() is True
+    clock.advance(2)
+    hooked.during_replace = lambda: clock.advance(8)
+    a.tick()
+    hooked.during_replace = None
+    clock.advance(2.5)  # 10.5 s after the renewal was sent
+    assert not a.is_leader
+
+
+def test_is_leader_answers_while_a_lease_request_is_in_flight(
+    kube: KubernetesSimulator, clients: list[LightkubeCluster], clock: FakeClock
+) -> None:
+    """``/healthz`` asks ``is_leader``: it must not wait for a tick whose Lease request hangs."""
+    hooked = _Hooked(clients[0])
+    a = LeaderElector(hooked, namespace=NS, name=NAME, identity="pod-a", clock=clock)  # type: ignore[arg-type]
+    assert a.tick() is True
+    entered, release = threading.Event(), threading.Event()
+
+    def hang() -> None:
+        entered.set()
+        release.wait(30)
+
+    hooked.on_get = hang
+    ticking = threading.Thread(target=a.tick)
+    ticking.start()
+    try:
+        assert entered.wait(30)
+        answers: list[bool] = []
+        asking = threading.Thread(target=lambda: answers.append(a.is_leader))
+        asking.start()
+        asking.join(10)  # only bounds a failure: without the fix this thread waits for the hanging request
+        assert answers == [True]
+    finally:
+        release.set()
+        ticking.join(30)
+
+
+def test_a_third_party_touching_the_lease_metadata_does_not_keep_a_dead_holder_alive(
+    kube: KubernetesSimulator, clients: list[LightkubeCluster], clock: FakeClock
+) -> None:
+    """pod-a dies; something annotates the Lease every 2 s (new resourceVersion, same election record): pod-b takes
+    over 15 s after it last saw the record change, as client-go would."""
     from dataclasses import replace
 
-    from gitrollback.errors import ConflictError
+    a, b = _elector(clients[0], clock, "pod-a"), _elector(clients[1], clock, "pod-b")
+    a.tick()
+    b.tick()
+    for i in range(8):
+        clock.advance(2)
+        lease = clients[0].get_lease(NS, NAME)
+        assert lease is not None
+        clients[0].replace_lease(replace(lease, annotations={**lease.annotations, "touched": str(i)}))
+        b.tick()
+    assert b.is_leader and _stored(kube)["spec"]["holderIdentity"] == "pod-b"
 
-    with pytest.raises(ConflictError):
-        clients[1].replace_lease(replace(lease, holder="pod-b"))
-    assert b.tick() is False
+
+def test_release_reads_the_lease_again_and_releases_it_when_its_version_moved(
+    kube: KubernetesSimulator, clients: list[LightkubeCluster], clock: FakeClock
+) -> None:
+    """The Lease changed since pod-a last saw it (a metadata write): the release still clears the holder."""
+    from dataclasses import replace
+
+    a = _elector(clients[0], clock, "pod-a")
+    a.tick()
+    lease = clients[1].get_lease(NS, NAME)
+    assert lease is not None
+    clients[1].replace_lease(replace(lease, annotations={"touched": "yes"}))
+    clock.advance(1)
+    a.release()
+    spec = _stored(kube)["spec"]
+    assert spec["holderIdentity"] in ("", None) and spec["leaseDurationSeconds"] == 1
+    assert spec["acquireTime"] == spec["renewTime"]
+
+
+def test_a_conflicting_annotation_write_by_the_leader_itself_is_written_again(
+    kube: KubernetesSimulator, clients: list[LightkubeCluster], clock: FakeClock
+) -> None:
+    """A 409 on the leader's annotation write while the Lease still names it (its earlier write committed, or a
+    metadata change): it reads the Lease again and writes once more, and keeps leading."""
+    from dataclasses import replace
+
+    a = _elector(clients[0], clock, "pod-a")
+    a.tick()
+    lease = clients[1].get_lease(NS, NAME)
+    assert lease is not None
+    clients[1].replace_lease(replace(lease, annotations={"touched": "yes"}))
+    a.write_annotations({"gitrollback.io/watch-handled": "[]"})
+    assert a.is_leader
+    assert _stored(kube)["metadata"]["annotations"]["gitrollback.io/watch-handled"] == "[]"
 
 
 def test_annotations_are_written_only_by_the_leader(

@@ -140,6 +140,15 @@ def test_the_watch_section_parses_with_defaults() -> None:
             "{leader_election: {kubeconfig: /k, retry_period_seconds: 10}}",
             "watch.leader_election.renew_deadline_seconds",
         ),
+        (
+            "{leader_election: {kubeconfig: /k, lease_duration_seconds: 10.5, renew_deadline_seconds: 10.2}}",
+            "watch.leader_election.lease_duration_seconds",
+        ),
+        (
+            "{leader_election: {kubeconfig: /k, renew_deadline_seconds: 2.1, retry_period_seconds: 2}}",
+            "watch.leader_election.renew_deadline_seconds",
+        ),
+        ("{rate_limit: {max_actions: 5}, handled_history: 4}", "watch.handled_history"),
         ("{leader_election: {kubeconfig: /k, lease_name: Not_A_Name}}", "watch.leader_election.lease_name"),
         ("{webhook: true}", "watch.webhook"),
     ],

@@ -41,7 +41,8 @@ def test_a_leader_that_cannot_renew_stops_mid_rollback_and_the_other_replica_res
 ) -> None:
     """The Lease's API requests fail (503) while the leader is rolling back: at the first wait past the renew
     deadline the run stops (``leadership_lost``), the job is not recorded as handled, and the replica that takes
-    over resumes that very run: one journal, rolled back once."""
+    over resumes that very run: one journal, rolled back once. Both replicas share the state directory here (a
+    ReadWriteMany volume); with the shipped per-pod ``emptyDir`` the successor starts a new run (docs/watch.md)."""
     timing = ", lease_duration_seconds: 3, renew_deadline_seconds: 2, retry_period_seconds: 0.5"
     a, b = make_service("watch-a", timing=timing), make_service("watch-b", timing=timing)
     # a's first read (404: no Lease yet) passes, and its create is another path; every later Lease request fails

@@ -24,6 +24,10 @@ v2; see docs/imagefactory.md), within limits (docs/installer-mode.md):
 * Stricter than Go, on purpose (issue 9's refusals): duplicate keys (go-yaml keeps the last), merge keys ``<<``
   (go-yaml merges), tags outside the core schema (str, int, float, bool, null, seq, map; go-yaml keeps the text
   of an unknown tag), NaN and infinities (which JSON cannot carry) and text that is not UTF-8 are refused.
+* Decoding is a pure function of the bytes and the limits, so successful decodes are kept in a small process-wide
+  cache keyed by exactly those (the bytes themselves, not a name or a path): a fleet's providers reading the same
+  asset tree decode each file once. Every caller gets its own copy of the values (they are plain dicts and lists
+  that callers may change); refusals are never cached, so they are raised afresh each time.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ import functools
 import io
 import math
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +50,7 @@ __all__ = [
     "LoadedDocument",
     "YamlLimitError",
     "YamlSyntaxError",
+    "clear_manifest_cache",
     "dump",
     "load",
     "load_manifest_documents",
@@ -485,6 +492,76 @@ def _documents(data: bytes, *, split: bool, max_documents: int, max_nodes: int, 
     return documents
 
 
+#: The decode cache's bounds: entries, and the bytes of the files it keys on (each entry's values are of the same
+#: order as its text). Small: a fleet shares one or two asset trees of a few dozen files.
+_CACHE_ENTRIES = 256
+_CACHE_BYTES = 16 * 1024 * 1024
+_CacheKey = tuple[bytes, bool, int, int, int]
+
+
+class _DecodeCache:
+    """Successful decodes by (bytes, split, limits), least recently used first; safe to share between threads."""
+
+    def __init__(self) -> None:
+        self.entries: OrderedDict[_CacheKey, tuple[LoadedDocument, ...]] = OrderedDict()
+        self.size = 0  # bytes of the keys' texts
+        self.lock = threading.Lock()
+
+    def get(self, key: _CacheKey) -> tuple[LoadedDocument, ...] | None:
+        with self.lock:
+            found = self.entries.get(key)
+            if found is not None:
+                self.entries.move_to_end(key)
+            return found
+
+    def put(self, key: _CacheKey, documents: tuple[LoadedDocument, ...]) -> None:
+        if len(key[0]) > _CACHE_BYTES:
+            return
+        with self.lock:
+            if key not in self.entries:
+                self.entries[key] = documents
+                self.size += len(key[0])
+            while len(self.entries) > _CACHE_ENTRIES or self.size > _CACHE_BYTES:
+                old, _ = self.entries.popitem(last=False)
+                self.size -= len(old[0])
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+            self.size = 0
+
+
+_cache = _DecodeCache()
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of a decoded value (dicts, lists and immutable scalars only), much cheaper than ``copy.deepcopy``."""
+    kind = type(value)
+    if kind is dict:
+        return {key: _copy(item) for key, item in value.items()}
+    if kind is list:
+        return [_copy(item) for item in value]
+    return value
+
+
+def _cached_documents(
+    data: bytes, *, split: bool, max_documents: int, max_nodes: int, max_depth: int
+) -> list[LoadedDocument]:
+    """``_documents`` through the decode cache (see the module docstring); each call returns fresh values."""
+    key: _CacheKey = (bytes(data), split, max_documents, max_nodes, max_depth)
+    found = _cache.get(key)
+    if found is None:
+        decoded = _documents(data, split=split, max_documents=max_documents, max_nodes=max_nodes, max_depth=max_depth)
+        _cache.put(key, tuple(LoadedDocument(_copy(doc.value), doc.line) for doc in decoded))
+        return decoded
+    return [LoadedDocument(_copy(doc.value), doc.line) for doc in found]
+
+
+def clear_manifest_cache() -> None:
+    """Forget every cached decode (tests; the cache never needs clearing for correctness)."""
+    _cache.clear()
+
+
 def load_manifest_documents(data: bytes, *, max_documents: int, max_nodes: int, max_depth: int) -> list[LoadedDocument]:
     """Every non-empty document of a manifest file, as the installer decodes it, within the limits.
 
@@ -498,7 +575,7 @@ def load_manifest_documents(data: bytes, *, max_documents: int, max_nodes: int, 
             NaN or an infinity.
         YamlSyntaxError: not YAML at all, or a document separator followed by text.
     """
-    return _documents(data, split=True, max_documents=max_documents, max_nodes=max_nodes, max_depth=max_depth)
+    return _cached_documents(data, split=True, max_documents=max_documents, max_nodes=max_nodes, max_depth=max_depth)
 
 
 def load_manifest_value(data: bytes, *, max_nodes: int, max_depth: int) -> LoadedDocument | None:
@@ -506,5 +583,5 @@ def load_manifest_value(data: bytes, *, max_nodes: int, max_depth: int) -> Loade
 
     None when the document is empty. Limits and refusals as ``load_manifest_documents``.
     """
-    found = _documents(data, split=False, max_documents=1, max_nodes=max_nodes, max_depth=max_depth)
+    found = _cached_documents(data, split=False, max_documents=1, max_nodes=max_nodes, max_depth=max_depth)
     return found[0] if found else None

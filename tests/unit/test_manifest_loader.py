@@ -290,3 +290,66 @@ def test_property_resources_list_expansion(entries: list[tuple[str, str]], docs:
     files["kustomization.yaml"] = ("resources:\n" + "".join(f"  - ./{p}\n" for p in listed)).encode()
     manifests = expand_assets(files, profile)
     assert [(m.name, m.source_file, m.line) for m in manifests] == expected
+
+
+# -- the decode cache --------------------------------------------------------------------------------------------
+
+CACHED = (
+    b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata:\n  k: [1, yes, 0755, '2']\n"
+    b"---\n{}\n---\nb: &x {c: 1}\nd: *x\n"
+)
+
+
+def test_cached_decode_equals_a_fresh_one_and_each_caller_gets_its_own_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A second decode of the same bytes and limits is served from the cache: same values and lines as an uncached
+    decode, and changing one caller's values changes neither the cache nor another caller's."""
+    _yaml.clear_manifest_cache()
+    fresh = _yaml._documents(CACHED, split=True, **LIMITS)
+    first = _yaml.load_manifest_documents(CACHED, **LIMITS)
+    calls: list[bytes] = []
+    real = _yaml._documents
+    monkeypatch.setattr(_yaml, "_documents", lambda data, **kw: calls.append(data) or real(data, **kw))
+    second = _yaml.load_manifest_documents(bytearray(CACHED), **LIMITS)  # equal bytes, another object
+    assert calls == []  # served from the cache
+    assert first == second == fresh
+    first[0].value["data"]["k"].append("changed")
+    second[2].value["b"]["c"] = 2
+    third = _yaml.load_manifest_documents(CACHED, **LIMITS)
+    assert third == fresh
+    assert third[2].value["b"] is not third[2].value["d"]  # an alias is built twice, as an uncached decode builds it
+    # other limits are another key: decoded again (and refused by their own rule)
+    with pytest.raises(_yaml.YamlLimitError) as info:
+        _yaml.load_manifest_documents(CACHED, **{**LIMITS, "max_nodes": 3})
+    assert info.value.kind == "nodes"
+    assert calls == [CACHED]
+
+
+def test_refusals_are_not_cached_and_raise_each_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refused file is decoded (and refused) again on every call, with the same error."""
+    _yaml.clear_manifest_cache()
+    bad = b"a: 1\na: 2\n"
+    calls: list[bytes] = []
+    real = _yaml._documents
+    monkeypatch.setattr(_yaml, "_documents", lambda data, **kw: calls.append(data) or real(data, **kw))
+    for _ in range(2):
+        with pytest.raises(_yaml.YamlLimitError) as info:
+            _yaml.load_manifest_documents(bad, **LIMITS)
+        assert info.value.kind == "duplicate_key"
+    assert calls == [bad, bad]
+
+
+def test_the_cache_stays_within_its_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Least recently used entries go first, by count and by the bytes keyed on; a file over the byte bound is
+    decoded but not kept."""
+    _yaml.clear_manifest_cache()
+    monkeypatch.setattr(_yaml, "_CACHE_ENTRIES", 2)
+    monkeypatch.setattr(_yaml, "_CACHE_BYTES", 20)
+    for name in (b"a", b"b", b"c"):
+        _yaml.load_manifest_documents(b"k: " + name + b"\n", **LIMITS)
+    assert [key[0] for key in _yaml._cache.entries] == [b"k: b\n", b"k: c\n"]
+    assert _yaml.load_manifest_documents(b"k: " + b"x" * 30 + b"\n", **LIMITS)[0].value == {"k": "x" * 30}
+    assert [key[0] for key in _yaml._cache.entries] == [b"k: b\n", b"k: c\n"]
+    assert _yaml._cache.size == 10
+    _yaml.clear_manifest_cache()

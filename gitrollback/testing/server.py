@@ -226,6 +226,10 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    #: the listen backlog; socketserver's default is 5, where the servers simulated here listen with the system's
+    #: maximum (Go's net.Listen: net.core.somaxconn). With 5, a fleet's dozens of simultaneous connections to one
+    #: simulated API server saw "connection reset by peer" no real server gives.
+    request_queue_size = socket.SOMAXCONN
 
     def __init__(self, owner: SimulatorServer) -> None:
         self.owner = owner

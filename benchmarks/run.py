@@ -39,6 +39,7 @@ import compileall
 import json
 import os
 import shutil
+import signal
 import site
 import statistics
 import subprocess
@@ -735,9 +736,123 @@ def bench_fleet(count: int, work: Path, *, sizes: list[int]) -> list[dict[str, A
     return rows
 
 
+#: ``sandbox serve``'s announcement that the world is up (printed after the run commands)
+_SERVED = b"Press Ctrl-C"
+_SERVE_ARGS = [a for a in _FLEET_ARGS if a not in ("--parallel", "10", "--json")]
+
+
+def _cpu_seconds(pid: int) -> float:
+    """A live process's CPU time so far, its own and its reaped children's (utime, stime, cutime, cstime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _served_once(providers: int, work: Path) -> tuple[float, float, float, float]:
+    """One fleet against a world served by another process: ``sandbox serve --providers N`` (its world built,
+    untimed), then the CLI ``run --all-failed --parallel 10 --yes --json`` in a process of its own. Returns the
+    fleet's rollback seconds, the client process's wall and CPU seconds (user + system, its git children
+    included) and the server's CPU seconds during the client's run."""
+    world = work / f"served-{providers}"
+    shutil.rmtree(world, ignore_errors=True)
+    serve = [*PYTHON, "-m", "gitrollback", "sandbox", "serve", "--dir", str(world), "--providers", str(providers)]
+    server = subprocess.Popen(
+        [*serve, *_SERVE_ARGS], env=_python_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    try:
+        assert server.stdout is not None
+        seen = b""
+        while _SERVED not in seen:
+            line = server.stdout.readline()
+            if not line:
+                raise SystemExit(f"fleet-served: sandbox serve --providers {providers} exited: {seen[-2000:]!r}")
+            seen += line
+        env = dict(
+            line.removeprefix("export ").split("=", 1)
+            for line in (world / "sandbox.env").read_text().splitlines()
+            if "=" in line
+        )
+        out = work / f"served-{providers}.json"
+        run = ["run", "--config", str(world / "gitrollback.yaml"), "--all-failed", "--parallel", "10", "--yes"]
+        before = _cpu_seconds(server.pid)
+        done = subprocess.run(
+            [sys.executable, "-S", "-c", _CAPTURING_RUSAGE, str(out), *PYTHON, "-m", "gitrollback", *run, "--json"],
+            env=_python_env(**env),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        server_cpu = _cpu_seconds(server.pid) - before
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    seconds, cpu, code = json.loads(done.stdout) if done.returncode == 0 else (0.0, 0.0, -1)
+    doc = json.loads(out.read_text()) if out.exists() and out.stat().st_size else {}
+    fleet = doc.get("fleet", {})
+    if code != 0 or fleet.get("counts") != {"rolled_back": providers}:
+        raise SystemExit(f"fleet-served: {providers} providers: exit {code}, {fleet or done.stderr[-2000:]}")
+    return float(fleet["duration_seconds"]), float(seconds), float(cpu), server_cpu
+
+
+# One run of a command with stdout to a file: [seconds, user + system CPU seconds, exit code].
+_CAPTURING_RUSAGE = _CAPTURING_LAUNCHER.replace("usage.ru_maxrss", "usage.ru_utime + usage.ru_stime")
+
+
+def bench_fleet_served(count: int, work: Path, *, sizes: list[int]) -> list[dict[str, Any]]:
+    """``bench_fleet`` with the simulators in a process of their own: the client's own wall and CPU time."""
+    rows = []
+    for size in sizes:
+        _served_once(1, work)
+        _served_once(size, work)
+        mine: list[tuple[float, ...]] = []
+        theirs: list[tuple[float, ...]] = []
+        for index in range(count):
+            if index % 2 == 0:
+                theirs.append(_served_once(1, work))
+                mine.append(_served_once(size, work))
+            else:
+                mine.append(_served_once(size, work))
+                theirs.append(_served_once(1, work))
+
+        def summary(samples: list[tuple[float, ...]], at: int) -> dict[str, float]:
+            values = [sample[at] for sample in samples]
+            return {"min": round(min(values), 3), "median": round(statistics.median(values), 3)}
+
+        row = _row(
+            f"fleet-served-{size} (parallel 10)",
+            [m[0] for m in mine],
+            [t[0] for t in theirs],
+            "one provider",
+            providers=size,
+            client_wall_s={"ours": summary(mine, 1), "base": summary(theirs, 1)},
+            client_cpu_s={"ours": summary(mine, 2), "base": summary(theirs, 2)},
+            server_cpu_s={"ours": summary(mine, 3), "base": summary(theirs, 3)},
+        )
+        print(
+            f"{'':<34} client {row['client_wall_s']['ours']['median']:6.2f} s wall, "
+            f"{row['client_cpu_s']['ours']['median']:5.2f} s CPU vs {row['client_wall_s']['base']['median']:6.2f} s, "
+            f"{row['client_cpu_s']['base']['median']:5.2f} s; server CPU {row['server_cpu_s']['ours']['median']:5.2f}"
+            f" s vs {row['server_cpu_s']['base']['median']:5.2f} s (medians)"
+        )
+        rows.append(row)
+    return rows
+
+
 # -- main --------------------------------------------------------------------------------------------------------
 
-BENCHMARKS = ("cli-startup", "known-good", "known-good-url", "resolver", "apply", "orchestration", "fleet")
+BENCHMARKS = (
+    "cli-startup",
+    "known-good",
+    "known-good-url",
+    "resolver",
+    "apply",
+    "orchestration",
+    "fleet",
+    "fleet-served",
+)
 
 
 def main() -> int:
@@ -797,6 +912,8 @@ def main() -> int:
             results += bench_apply(args.pairs, work, latencies=latencies, sizes=objects)
         if "fleet" in only:
             results += bench_fleet(args.pairs, work, sizes=[int(n) for n in args.fleet_sizes.split(",") if n])
+        if "fleet-served" in only:
+            results += bench_fleet_served(args.pairs, work, sizes=[int(n) for n in args.fleet_sizes.split(",") if n])
         if "orchestration" in only:
             if args.fixed_polls:
                 _fixed_polls()

@@ -32,6 +32,7 @@ v2; see docs/imagefactory.md), within limits (docs/installer-mode.md):
 
 from __future__ import annotations
 
+import copy
 import functools
 import io
 import math
@@ -92,12 +93,34 @@ def _translate(exc: YAMLError) -> YamlSyntaxError:
     return YamlSyntaxError(str(exc) or "invalid YAML")
 
 
+#: Texts ``load`` keeps its answer for (a fleet's providers often name one kubeconfig file), and the longest text kept
+_LOADED_ENTRIES = 32
+_LOADED_CHARS = 1024 * 1024
+_loaded: OrderedDict[tuple[type, str | bytes], Any] = OrderedDict()
+_loaded_lock = threading.Lock()
+
+
 def load(text: str | bytes) -> Any:
-    """One YAML document as plain dicts, lists and scalars."""
+    """One YAML document as plain dicts, lists and scalars.
+
+    Loading is a pure function of the text, so the answers for a few recent texts are kept (keyed by the text
+    itself); every caller gets its own deep copy. Errors are not kept.
+    """
+    key = (type(text), text)
+    with _loaded_lock:
+        if key in _loaded:
+            _loaded.move_to_end(key)
+            return copy.deepcopy(_loaded[key])
     try:
-        return _loader().load(text)
+        data = _loader().load(text)
     except YAMLError as exc:
         raise _translate(exc) from exc
+    if len(text) <= _LOADED_CHARS:
+        with _loaded_lock:
+            _loaded[key] = copy.deepcopy(data)
+            while len(_loaded) > _LOADED_ENTRIES:
+                _loaded.popitem(last=False)
+    return data
 
 
 def dump(data: Any) -> str:
@@ -558,8 +581,10 @@ def _cached_documents(
 
 
 def clear_manifest_cache() -> None:
-    """Forget every cached decode (tests; the cache never needs clearing for correctness)."""
+    """Forget every cached decode and load (tests; the caches never need clearing for correctness)."""
     _cache.clear()
+    with _loaded_lock:
+        _loaded.clear()
 
 
 def load_manifest_documents(data: bytes, *, max_documents: int, max_nodes: int, max_depth: int) -> list[LoadedDocument]:

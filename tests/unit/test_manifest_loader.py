@@ -353,3 +353,24 @@ def test_the_cache_stays_within_its_bounds(monkeypatch: pytest.MonkeyPatch) -> N
     assert [key[0] for key in _yaml._cache.entries] == [b"k: b\n", b"k: c\n"]
     assert _yaml._cache.size == 10
     _yaml.clear_manifest_cache()
+
+
+def test_load_keeps_recent_texts_and_hands_out_copies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``load`` (gitrollback's own files: config, kubeconfig) answers a text it loaded before without parsing it
+    again; each caller's value is its own; errors are raised every time; str and bytes are separate keys."""
+    _yaml.clear_manifest_cache()
+    text = "clusters:\n- name: a\n  cluster: {server: 'https://x', insecure-skip-tls-verify: true}\nwhen: 2026-01-02\n"
+    fresh = _yaml.load(text)
+    parsed: list[object] = []
+    real = _yaml._loader
+    monkeypatch.setattr(_yaml, "_loader", lambda: parsed.append(1) or real())
+    first = _yaml.load(text)
+    assert parsed == [] and first == fresh
+    first["clusters"][0]["cluster"]["server"] = "changed"
+    assert _yaml.load(text) == fresh
+    assert _yaml.load(text.encode()) == fresh and parsed == [1]  # bytes: another key, parsed once
+    for _ in range(2):
+        with pytest.raises(_yaml.YamlSyntaxError):
+            _yaml.load("a: [1\n")
+    assert len(parsed) == 3
+    _yaml.clear_manifest_cache()

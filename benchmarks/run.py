@@ -27,6 +27,9 @@ and how each baseline was chosen.
   with the same command for one provider (the baseline), in real time with short simulator ticks and fixed delays on
   three Image Factory routes (``_FLEET_ARGS``). Reports the fleet's rollback time (``fleet.duration_seconds`` of its
   JSON: the runs, not building the world), the whole process's wall time and its peak RSS.
+* ``fleet-served``: the same fleets with the simulators in a ``sandbox serve --providers N`` process of their own
+  and the CLI ``run --all-failed --parallel 10 --yes --json`` in another: the rollback time, the client process's
+  wall and CPU time, and the server's CPU over the run, so that gitrollback's own scaling shows.
 
 ``--only NAME`` picks benchmarks, ``--json FILE`` writes every result, ``--repos DIR`` keeps the generated
 repositories (and reuses them on the next run).

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from gitrollback.cli import ci_format
-from gitrollback.cli.ci import CIEnvironment, Outcome, StepRow, write_files
+from gitrollback.cli.ci import CIEnvironment, write_files
+from gitrollback.cli.ci_outcome import Outcome, StepRow
 from gitrollback.cli.ci_summary import summary_markdown
 from gitrollback.cli.output import Redactor
 from tests.deploy.test_ci_templates import read_github_output, read_gitlab_dotenv

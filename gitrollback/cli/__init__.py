@@ -556,6 +556,8 @@ def main(
         # a CI log is for people: steps go to stderr there even with --json (stdout keeps the one document)
         quiet = args.json and not ci.kind
         live = not ci.kind and not quiet and _is_terminal(output, env)
+        if live:
+            output.width = _columns(env)
         progress = StepPrinter(output, ci=ci.kind, quiet=quiet, live=live, clock=clock)
         code = _COMMANDS[args.command](args, env, output, progress, clock)
     except GitRollbackError as exc:
@@ -586,6 +588,12 @@ def _is_terminal(output: Output, env: Mapping[str, str]) -> bool:
     """Whether progress may draw a live status line: stderr is a terminal that can move its cursor, and no CI
     (``CI`` is set by most CI systems) shows the log."""
     return output.is_terminal() and env.get("TERM") != "dumb" and env.get("CI", "").lower() not in ("true", "1")
+
+
+def _columns(env: Mapping[str, str]) -> int | None:
+    """The terminal width ``COLUMNS`` gives in ``env`` (a positive number), else None: the terminal is asked."""
+    value = env.get("COLUMNS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 #: commands whose outcome the CI files describe (``known-good``, ``access`` and ``sandbox serve`` have none)

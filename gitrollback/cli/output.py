@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
-import shutil
 import sys
 import threading
 from collections.abc import Iterable
@@ -76,6 +76,9 @@ class Output:
         #: the command's result (a run report, plan or assessment), for the CI files (``gitrollback/cli/ci.py``)
         self.recorded: object | None = None
         self._status = ""  # the status line drawn on ``err``, "" when none
+        #: the terminal's width in columns for the status line; None: ask the terminal ``err`` is (80 if it cannot
+        #: say). The CLI sets it from ``COLUMNS`` in the environment it was given, never from ``os.environ``.
+        self.width: int | None = None
         #: one line at a time from every thread (a fleet's workers print progress and logs at once)
         self._lock = threading.RLock()
 
@@ -113,12 +116,19 @@ class Output:
     def status(self, text: str) -> None:
         """Draw ``text`` as the status line on stderr, replacing the one drawn before: one terminal row (cut to the
         terminal's width), no newline."""
-        width = shutil.get_terminal_size((80, 24)).columns
+        width = self.width or self._terminal_width()
         line = ci_format.shorten(ci_format.one_line(self.redact(text)), max(width - 1, 10))
         with self._lock:
             self.err.write(f"\r\x1b[K{line}")
             self.err.flush()
             self._status = text
+
+    def _terminal_width(self) -> int:
+        """The columns of the terminal ``err`` writes to (80 when it is not one or cannot say)."""
+        try:
+            return os.get_terminal_size(self.err.fileno()).columns or 80
+        except (AttributeError, OSError, ValueError):  # io.StringIO has no usable fileno; a pipe has no size
+            return 80
 
     def clear_status(self) -> None:
         """Erase the status line, if one is drawn."""

@@ -297,10 +297,10 @@ def test_a_terminal_gets_a_live_status_line_and_the_same_transcript_as_a_pipe(
 ) -> None:
     """On a terminal the current step, its elapsed seconds and what it waits for are drawn on one rewritten row, and
     erased when the step ends; what stays on screen is what a pipe gets, without the wait lines."""
-    monkeypatch.setenv("COLUMNS", "1000")
+    monkeypatch.delenv("COLUMNS", raising=False)
     config = ["--config", str(world.config_path)]
     tty = FakeTTY()
-    code, _, raw = _main(["run", "--yes", *config], world.env, world.clock, err=tty)
+    code, _, raw = _main(["run", "--yes", *config], {**world.env, "COLUMNS": "1000"}, world.clock, err=tty)
     assert code == EXIT_OK
     assert re.search(r"\r\x1b\[K-> validate \[\d+s\] waiting for installer job [0-9a-f-]+: ", raw), raw[:2000]
     shown = _terminal_transcript(raw)
@@ -321,11 +321,11 @@ def test_a_pipe_gets_plain_lines_and_ci_never_gets_the_live_line(world: SandboxW
         assert "\x1b[K" not in tty.getvalue()
 
 
-def test_the_live_line_is_cut_to_the_terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_live_line_is_cut_to_the_terminal_width() -> None:
     """A status line wider than the terminal would wrap, and \\r could not rewrite it: it is cut to fit."""
-    monkeypatch.setenv("COLUMNS", "40")
     tty = FakeTTY()
     output = Output(io.StringIO(), tty)
+    output.width = 40
     output.status("x" * 100)
     drawn = tty.getvalue().split("\r\x1b[K")[-1]
     assert len(drawn) <= 39 and drawn.endswith("...")
@@ -333,15 +333,34 @@ def test_the_live_line_is_cut_to_the_terminal_width(monkeypatch: pytest.MonkeyPa
     assert tty.getvalue().endswith("\r\x1b[Ka log line\n\r\x1b[K" + drawn)
 
 
-def test_elapsed_time_on_the_live_line_comes_from_the_injected_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_elapsed_time_on_the_live_line_comes_from_the_injected_clock() -> None:
     """The seconds shown are the clock's since the step started, not the wait's own count."""
-    monkeypatch.setenv("COLUMNS", "1000")
     from gitrollback.cli.progress import StepPrinter
 
     clock = FakeClock()
     tty = FakeTTY()
-    printer = StepPrinter(Output(io.StringIO(), tty), live=True, clock=clock)
+    output = Output(io.StringIO(), tty)
+    output.width = 1000
+    printer = StepPrinter(output, live=True, clock=clock)
     printer.step_started("validate", "run the validate job")
     clock.advance(timedelta(seconds=42).total_seconds())
     printer.waiting("installer job 1", 12.0, "running")
     assert tty.getvalue().endswith("\r\x1b[K-> validate [42s] waiting for installer job 1: running")
+
+
+def test_the_live_lines_width_is_the_columns_main_was_given_not_the_process_environment(
+    world: SandboxWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``main(env=...)`` is the environment the CLI reads: COLUMNS=40 there cuts every live line to 39 columns,
+    whatever ``os.environ`` says; without a width an output whose stream is no terminal device counts 80."""
+    monkeypatch.setenv("COLUMNS", "1000")
+    tty = FakeTTY()
+    env = {**world.env, "COLUMNS": "40"}
+    code, _, raw = _main(["run", "--yes", "--config", str(world.config_path)], env, world.clock, err=tty)
+    assert code == EXIT_OK
+    drawn = [part for part in raw.split("\r\x1b[K")[1:] if part and "\n" not in part]  # not the messages
+    assert any(len(line) == 39 and line.endswith("...") for line in drawn), drawn[:5]
+    assert max(map(len, drawn)) <= 39
+    tty = FakeTTY()
+    Output(io.StringIO(), tty).status("x" * 100)
+    assert len(tty.getvalue().split("\r\x1b[K")[-1]) == 79

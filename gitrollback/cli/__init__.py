@@ -627,6 +627,10 @@ def _report_to_ci(
     if command is None or not (ci.kind or ci.tekton_results):
         return
     result = outcome(command or "gitrollback", output.recorded, code, error=failure)
+    if ci.kind == "github":  # a warning belongs on the run's page, not only in the summary
+        printer = progress or StepPrinter(output, ci=ci.kind)
+        for warning in result.warnings:
+            printer.annotate(f"gitrollback {result.command}: warning", warning, level="warning")
     if ci.kind == "github" and code != EXIT_OK and not (progress and progress.annotated):
         printer = progress or StepPrinter(output, ci=ci.kind)
         failed = [p for p in result.providers if p.exit_code != EXIT_OK]

@@ -126,10 +126,20 @@ def _from_report(command: str, report: RunReport, exit_code: int) -> Outcome:
         change_request_url=report.change_request.url if report.change_request else "",
         error=report.error or "",
         error_kind=report.error_kind or "",
-        warnings=kg.warnings if kg else (),
+        warnings=_report_warnings(report),
         steps=steps,
         notes=incident_markdown(report.incident, report) if report.incident else "",
     )
+
+
+def _report_warnings(report: RunReport) -> tuple[str, ...]:
+    """What an operator must know although the run went on: the known-good answer's warnings, the GitOps
+    controller's, and incident notes that could not be written."""
+    warnings = list(report.known_good.warnings if report.known_good else ())
+    warnings += [f"GitOps controller: {w}" for w in (report.sync.warnings if report.sync else ())]
+    if report.notes_error is not None:
+        warnings.append(f"the incident notes were not written to {report.notes_path}: {report.notes_error}")
+    return tuple(warnings)
 
 
 def _from_fleet(command: str, fleet: FleetReport, exit_code: int) -> Outcome:

@@ -101,10 +101,12 @@ class StepPrinter:
         elif self.ci == "gitlab":
             self.output.message(ci_format.section_end(record.name, self._unix_time()))
 
-    def annotate(self, title: str, message: str) -> None:
-        """An ``::error`` annotation on the GitHub run; the values are redacted before they are escaped."""
+    def annotate(self, title: str, message: str, *, level: str = "error") -> None:
+        """An annotation on the GitHub run, ``::error`` or (``level="warning"``) ``::warning``, with a ``title``
+        property (docs.github.com, "Workflow commands for GitHub Actions": "Setting an error message", "Setting a
+        warning message"); the values are redacted before they are escaped."""
         redact = self.output.redact
-        self.output.message(ci_format.workflow_command("error", redact(message), title=redact(title)))
+        self.output.message(ci_format.workflow_command(level, redact(message), title=redact(title)))
 
     def step_resumed(self, record: StepRecord) -> None:
         """A step an earlier attempt of this run finished: reused, not run again."""

@@ -364,3 +364,32 @@ def test_the_live_lines_width_is_the_columns_main_was_given_not_the_process_envi
     tty = FakeTTY()
     Output(io.StringIO(), tty).status("x" * 100)
     assert len(tty.getvalue().split("\r\x1b[K")[-1]) == 79
+
+
+def test_report_warnings_become_warning_annotations_escaped_and_masked(tmp_path: Path) -> None:
+    """Under GitHub Actions every warning of the report (the known-good answer's, the GitOps controller's, incident
+    notes that could not be written) is a ``::warning`` annotation as well as a summary row: the secret in one is
+    masked before escaping, a newline or ``%`` cannot end the line, a ``:`` in the title is escaped."""
+    from gitrollback.cli import _report_to_ci
+    from gitrollback.cli.ci import detect
+    from gitrollback.models import KnownGood, RunReport, SyncStatus
+
+    secret = "s3cr%t-value"
+    kg = KnownGood("a" * 40, {}, "job-history", "the last good job", warnings=(f"re-applies\n{secret} 100%",))
+    sync = SyncStatus("app", "Synced", "Healthy", "a" * 40, warnings=("ComparisonError: x",))
+    report = RunReport(
+        "rolled_back", "p1", "gitops", None, kg, (), None, sync=sync, notes_path="/n.md", notes_error="read-only"
+    )
+    ci, summary, _ = _github(tmp_path)
+    err = io.StringIO()
+    output = Output(io.StringIO(), err)
+    output.redact.add([secret])
+    output.recorded = report
+    _report_to_ci(detect(ci), output, "run", code=EXIT_OK, failure=None, progress=None)
+    annotations = [line for line in err.getvalue().splitlines() if line.startswith("::")]
+    assert annotations == [
+        "::warning title=gitrollback run%3A warning::re-applies%0A*** 100%25",
+        "::warning title=gitrollback run%3A warning::GitOps controller: ComparisonError: x",
+        "::warning title=gitrollback run%3A warning::the incident notes were not written to /n.md: read-only",
+    ]
+    assert summary.read_text(encoding="utf-8").count("| Warning |") == 3 and secret not in err.getvalue()

@@ -576,6 +576,8 @@ def main(
         failure = ("internal", message, "rerun with --debug for the traceback and report it")
         code = _fail(output, as_json, *failure, code=EXIT_FAILED)
     finally:
+        if progress is not None:
+            progress.close()
         output.clear_status()
         root.removeHandler(handler)
         root.setLevel(previous_level)

@@ -79,6 +79,7 @@ class Output:
         #: the terminal's width in columns for the status line; None: ask the terminal ``err`` is (80 if it cannot
         #: say). The CLI sets it from ``COLUMNS`` in the environment it was given, never from ``os.environ``.
         self.width: int | None = None
+        self._held: list[str] | None = None  # messages kept back while ``hold`` is on (None: written at once)
         #: one line at a time from every thread (a fleet's workers print progress and logs at once)
         self._lock = threading.RLock()
 
@@ -99,14 +100,38 @@ class Output:
             self.printed_json = True
 
     def message(self, text: str) -> None:
-        """Progress or diagnostics on stderr (above the status line, when one is drawn)."""
+        """Progress or diagnostics on stderr (above the status line, when one is drawn); kept back, redacted, while
+        ``hold`` is on."""
         with self._lock:
+            if self._held is not None:
+                self._held.append(self.redact(text))
+                return
             status = self._status
             if status:
                 self.clear_status()
             self._write(self.err, self.redact(text))
             if status:
                 self.status(status)
+
+    def hold(self) -> None:
+        """Keep messages back until ``release``: a GitLab section's first line says whether it starts collapsed,
+        which is known only once the step has ended (``gitrollback/cli/progress.py``)."""
+        with self._lock:
+            if self._held is None:
+                self._held = []
+
+    @property
+    def holding(self) -> bool:
+        """Whether messages are being kept back."""
+        return self._held is not None
+
+    def release(self, first: str | None = None) -> None:
+        """Write ``first`` (when given), then the messages kept back since ``hold``, and write the next ones at
+        once again."""
+        with self._lock:
+            held, self._held = self._held or [], None
+            for text in ([first] if first is not None else []) + held:
+                self._write(self.err, self.redact(text))
 
     def is_terminal(self) -> bool:
         """Whether stderr is a terminal (a live status line only makes sense there)."""

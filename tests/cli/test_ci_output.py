@@ -393,3 +393,62 @@ def test_report_warnings_become_warning_annotations_escaped_and_masked(tmp_path:
         "::warning title=gitrollback run%3A warning::the incident notes were not written to /n.md: read-only",
     ]
     assert summary.read_text(encoding="utf-8").count("| Warning |") == 3 and secret not in err.getvalue()
+
+
+def _sections(err: str) -> dict[str, tuple[bool, str]]:
+    """Each GitLab section by name: whether it starts collapsed, and the log text inside it."""
+    found: dict[str, tuple[bool, str]] = {}
+    for match in re.finditer(
+        r"\x1b\[0Ksection_start:\d+:([a-zA-Z0-9_.-]+)(\[collapsed=true\])?\r\x1b\[0K(.*?)"
+        r"\x1b\[0Ksection_end:\d+:\1\r\x1b\[0K",
+        err,
+        re.DOTALL,
+    ):
+        found[match.group(1)] = (bool(match.group(2)), match.group(3))
+    return found
+
+
+def test_gitlab_collapses_the_sections_of_steps_that_succeeded_and_leaves_a_failed_one_open(
+    world: SandboxWorld, tmp_path: Path
+) -> None:
+    """The validate job fails: the steps before it are collapsed sections, validate's section is open and holds its
+    FAILED line; every line a step printed lies inside its own section."""
+    world.imagefactory.set_cluster_reachable(world.provider_id, False)
+    env = {**world.env, "GITLAB_CI": "true"}
+    code, _, err = _main(["run", "--yes", "--config", str(world.config_path)], env, world.clock)
+    assert code == EXIT_FAILED
+    sections = _sections(err)
+    assert sections["validate"][0] is False and "   FAILED (" in sections["validate"][1]
+    succeeded = [name for name, (_, text) in sections.items() if "   ok (" in text]
+    assert succeeded and all(sections[name][0] for name in succeeded), sections.keys()
+    assert err.count("section_start:") == err.count("section_end:") == len(sections)
+
+
+def test_gitlab_streams_a_long_step_in_an_open_section_and_releases_a_step_cut_short() -> None:
+    """Lines are kept back only while a step is young: past SECTION_HOLD_SECONDS on the clock its section opens,
+    expanded, and its wait lines stream. A step the command never finished (an interrupt) still shows its lines,
+    in a closed-off expanded section."""
+    from datetime import UTC, datetime
+
+    from gitrollback.cli.progress import SECTION_HOLD_SECONDS, StepPrinter
+    from gitrollback.models import StepRecord, StepStatus
+
+    clock, err = FakeClock(), io.StringIO()
+    output = Output(io.StringIO(), err)
+    printer = StepPrinter(output, ci="gitlab", clock=clock)
+    printer.step_started("validate", "run the validate job")
+    printer.waiting("installer job 1", 0.0, "pending")
+    assert err.getvalue() == ""  # young: held until the step's outcome is known
+    clock.advance(SECTION_HOLD_SECONDS)
+    printer.waiting("installer job 1", SECTION_HOLD_SECONDS, "running")
+    text = err.getvalue()
+    assert "section_start:" in text and "[collapsed=true]" not in text and "(30s): running" in text
+    when = datetime(2026, 3, 28, tzinfo=UTC)
+    printer.step_finished(StepRecord("validate", StepStatus.SUCCEEDED, when, when, detail="done"))
+    assert err.getvalue().count("section_start:") == 1 and "section_end:" in err.getvalue()
+    err.truncate(0), err.seek(0)
+    printer.step_started("apply", "apply the objects")
+    output.message("WARNING gitrollback: a log line inside the step")
+    printer.close()
+    sections = _sections(err.getvalue())
+    assert sections["apply"][0] is False and "a log line inside the step" in sections["apply"][1]

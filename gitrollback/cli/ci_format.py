@@ -162,11 +162,12 @@ def dotenv_text(variables: Mapping[str, str], *, max_bytes: int = DOTENV_MAX_BYT
     """A GitLab dotenv report: one ``KEY=VALUE`` line per variable, each value on one line (no quotes, no empty
     lines: gitlab-org/gitlab ``app/services/ci/parse_dotenv_artifact_service.rb`` refuses them), the whole file
     below ``max_bytes``. When it would not fit, the longest values are shortened until it does and
-    ``GITROLLBACK_TRUNCATED=true`` is added, so a later job can tell."""
+    ``GITROLLBACK_TRUNCATED=true`` is added, so a later job can tell. ``$`` is written ``$$`` (``_dotenv_value``)
+    and the limit counts it so."""
     values = {key: one_line(value) for key, value in variables.items()}
 
     def render(extra: Mapping[str, str]) -> str:
-        return "".join(f"{key}={value}\n" for key, value in {**values, **extra}.items())
+        return "".join(f"{key}={_dotenv_value(value)}\n" for key, value in {**values, **extra}.items())
 
     flag = {DOTENV_TRUNCATED: "true"}
     if len(render({}).encode("utf-8")) < max_bytes:
@@ -178,3 +179,12 @@ def dotenv_text(variables: Mapping[str, str], *, max_bytes: int = DOTENV_MAX_BYT
             raise ValueError(f"dotenv report cannot fit {max_bytes} bytes even with empty values")
         values[key] = shorten(values[key], size // 2)
     return render(flag)
+
+
+def _dotenv_value(value: str) -> str:
+    """``value`` so a later job receives it unchanged: GitLab stores a report's variables with ``raw: false``
+    (gitlab-org/gitlab ``app/services/ci/parse_dotenv_artifact_service.rb``), so the runner expands them
+    (gitlab-org/gitlab-runner ``common/variables.go``, ``JobVariables.Expand``: Go's ``os.Expand``, in which
+    ``$$`` is a literal ``$``). Unescaped, ``$IMAGEFACTORY_TOKEN`` in an error message would become that job's
+    token, and ``$HOME`` its home directory."""
+    return value.replace("$", "$$")

@@ -105,3 +105,16 @@ def test_the_redactor_masks_a_secret_in_every_escaped_form(secret: str) -> None:
     ]
     for form, prefix in itertools.product(forms, ["", "x "]):
         assert redact(prefix + form) == prefix + "***", form
+
+
+def test_a_dotenv_value_with_a_dollar_reaches_the_later_job_as_written() -> None:
+    """GitLab stores the report's variables unexpanded-raw (``raw: false``) and the later job's runner expands
+    them: ``$IMAGEFACTORY_TOKEN`` in an error message would become that job's token. ``$`` is written ``$$``,
+    which the runner turns back into ``$``; shortening never splits the pair."""
+    error = "token_env $IMAGEFACTORY_TOKEN is unset (${HOME}, $$, 5$)"
+    text = ci_format.dotenv_text({"GITROLLBACK_ERROR": error})
+    assert read_gitlab_dotenv(text.encode()) == {"GITROLLBACK_ERROR": error}
+    long = ci_format.dotenv_text({"A": "$" * 10_000, "B": "x"})
+    variables = read_gitlab_dotenv(long.encode())
+    assert set(variables["A"]) <= {"$", "."} and variables["A"].endswith("...") and variables["B"] == "x"
+    assert len(long.encode()) < ci_format.DOTENV_MAX_BYTES

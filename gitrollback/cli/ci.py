@@ -251,5 +251,4 @@ def _append_summary(path: Path, markdown: str) -> None:
 
 def _write_results(directory: Path, values: Mapping[str, str], redact: Callable[[str], str]) -> None:
     for name, value in values.items():
-        text = ci_format.shorten(ci_format.one_line(value), ci_format.TEKTON_RESULT_MAX_BYTES)
-        (directory / name).write_text(redact(text), encoding="utf-8")
+        (directory / name).write_text(ci_format.tekton_result(redact(value)), encoding="utf-8")

@@ -539,6 +539,7 @@ def main(
     as_json = "--json" in arguments  # known before parsing, so a usage error is JSON too
     debug = "--debug" in arguments
     ci = detect(env)
+    output.quote_commands = ci.kind == "github"  # only gitrollback's own workflow commands may reach the runner
     root = logging.getLogger()
     handler = OutputHandler(output)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))

@@ -80,6 +80,9 @@ class Output:
         #: say). The CLI sets it from ``COLUMNS`` in the environment it was given, never from ``os.environ``.
         self.width: int | None = None
         self._held: list[str] | None = None  # messages kept back while ``hold`` is on (None: written at once)
+        #: under GitHub Actions: quote message lines the runner would take for workflow commands (``command``
+        #: writes gitrollback's own)
+        self.quote_commands = False
         #: one line at a time from every thread (a fleet's workers print progress and logs at once)
         self._lock = threading.RLock()
 
@@ -101,7 +104,17 @@ class Output:
 
     def message(self, text: str) -> None:
         """Progress or diagnostics on stderr (above the status line, when one is drawn); kept back, redacted, while
-        ``hold`` is on."""
+        ``hold`` is on. With ``quote_commands`` a line that would read as a workflow command is quoted."""
+        if self.quote_commands:
+            text = _WORKFLOW_COMMAND_LINE.sub(r"\1> \2", text)
+        self._emit(text)
+
+    def command(self, text: str) -> None:
+        """A CI log command gitrollback issues itself (a GitHub workflow command, a GitLab section line): like
+        ``message``, without the quoting."""
+        self._emit(text)
+
+    def _emit(self, text: str) -> None:
         with self._lock:
             if self._held is not None:
                 self._held.append(self.redact(text))
@@ -163,6 +176,10 @@ class Output:
                 self.err.flush()
                 self._status = ""
 
+
+#: a line GitHub's runner reads as a workflow command: ``::`` after leading white space (actions/runner
+#: ``src/Runner.Worker/ActionCommandManager.cs`` and ``ActionCommand.TryParseV2``, which trims the line's start)
+_WORKFLOW_COMMAND_LINE = re.compile(r"^(\s*)(::)", re.MULTILINE)
 
 #: ``gitrollback.fleet.FleetRunner`` names a worker thread ``gitrollback-fleet[<provider>]`` while it runs one
 _FLEET_THREAD = re.compile(r"^gitrollback-fleet\[(.+)\]$")

@@ -77,7 +77,7 @@ class StepPrinter:
             return
         self._step, self._started, self._last_wait = (name, description), self.clock.monotonic(), 0.0
         if self.ci == "github":
-            self.output.message(ci_format.workflow_command("group", f"{name}: {description}"))
+            self.output.command(ci_format.workflow_command("group", f"{name}: {description}"))
         elif self.ci == "gitlab":
             self.close()
             self._section = (name, f"{name}: {description}", self._unix_time())
@@ -104,12 +104,12 @@ class StepPrinter:
         mark = {"succeeded": "ok", "failed": "FAILED"}.get(status, status)
         self.output.message(f"   {mark} ({took:.1f}s): {record.detail}")
         if self.ci == "github":
-            self.output.message(ci_format.workflow_command("endgroup", ""))
+            self.output.command(ci_format.workflow_command("endgroup", ""))
             if status == "failed":
                 self.annotate(f"gitrollback {record.name}", record.detail)
                 self.annotated.append(record.name)
         elif self.ci == "gitlab":
-            self.output.message(ci_format.section_end(record.name, self._unix_time()))
+            self.output.command(ci_format.section_end(record.name, self._unix_time()))
 
     def _open_section(self, *, collapsed: bool) -> None:
         """Write the held GitLab section's first line, collapsed or not, and the lines kept back since."""
@@ -124,14 +124,14 @@ class StepPrinter:
         if self._section is not None:
             name = self._section[0]
             self._open_section(collapsed=False)
-            self.output.message(ci_format.section_end(name, self._unix_time()))
+            self.output.command(ci_format.section_end(name, self._unix_time()))
 
     def annotate(self, title: str, message: str, *, level: str = "error") -> None:
         """An annotation on the GitHub run, ``::error`` or (``level="warning"``) ``::warning``, with a ``title``
         property (docs.github.com, "Workflow commands for GitHub Actions": "Setting an error message", "Setting a
         warning message"); the values are redacted before they are escaped."""
         redact = self.output.redact
-        self.output.message(ci_format.workflow_command(level, redact(message), title=redact(title)))
+        self.output.command(ci_format.workflow_command(level, redact(message), title=redact(title)))
 
     def step_resumed(self, record: StepRecord) -> None:
         """A step an earlier attempt of this run finished: reused, not run again."""

@@ -452,3 +452,33 @@ def test_gitlab_streams_a_long_step_in_an_open_section_and_releases_a_step_cut_s
     printer.close()
     sections = _sections(err.getvalue())
     assert sections["apply"][0] is False and "a log line inside the step" in sections["apply"][1]
+
+
+def test_a_message_cannot_issue_a_workflow_command_under_github(world: SandboxWorld, tmp_path: Path) -> None:
+    """The runner takes any stderr line that starts, after white space, with ``::`` for a workflow command: a failed
+    step's detail (a server's answer) carrying ``\\n::add-mask::`` and ``\\n  ::error::`` is quoted on every line,
+    while gitrollback's own group and annotation stay commands. ``main`` turns the quoting on under GitHub only."""
+    from datetime import UTC, datetime
+
+    from gitrollback.cli.progress import StepPrinter
+    from gitrollback.models import StepRecord, StepStatus
+
+    ci, _, _ = _github(tmp_path)
+    output = Output(io.StringIO(), io.StringIO())
+    main(["plan", "--config", str(world.config_path)], env={**world.env, **ci}, output=output, clock=world.clock)
+    assert output.quote_commands
+    plain = Output(io.StringIO(), io.StringIO())
+    main(["plan", "--config", str(world.config_path)], env=world.env, output=plain, clock=world.clock)
+    assert not plain.quote_commands
+
+    err = io.StringIO()
+    output = Output(io.StringIO(), err)
+    output.quote_commands = True
+    printer = StepPrinter(output, ci="github", clock=FakeClock())
+    when = datetime(2026, 3, 28, tzinfo=UTC)
+    printer.step_started("apply", "apply")
+    detail = "server said:\n::add-mask::x\n  ::error title=forged::y"
+    printer.step_finished(StepRecord("apply", StepStatus.FAILED, when, when, detail=detail))
+    commands = [line.lstrip().split("::")[1] for line in err.getvalue().splitlines() if line.lstrip().startswith("::")]
+    assert commands == ["group", "endgroup", "error title=gitrollback apply"]
+    assert "\n> ::add-mask::x\n  > ::error title=forged::y\n" in err.getvalue()

@@ -76,6 +76,13 @@ class RequestDeadline:
         if schedule:
             _WATCHDOG.schedule(self)
 
+    def ran_out(self) -> bool:
+        """Whether the deadline has passed, fired or not: a socket timeout clamped to it can end a read before the
+        watchdog thread gets to run, and that read ended because of the deadline all the same."""
+        if not self.expired and self.remaining() <= 0:
+            self.expired = True
+        return self.expired
+
     def check_connected(self, sock: socket.socket | None) -> None:
         """Shut ``sock`` down when the deadline passed while it was connecting."""
         if sock is not None and (self.expired or self.remaining() <= 0):

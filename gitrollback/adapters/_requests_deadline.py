@@ -107,7 +107,7 @@ class DeadlineAdapter(HTTPAdapter):
                 if not stream:
                     _ = response.content  # read the body under the deadline too
             except requests.RequestException as exc:
-                if deadline.expired:
+                if deadline.ran_out():
                     raise requests.Timeout(f"no complete answer within {self.deadline:g}s", request=request) from exc
                 raise
             if deadline.expired:

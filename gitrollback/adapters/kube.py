@@ -230,19 +230,19 @@ class _StdlibTransport(httpx2.BaseTransport):
                     content = response.read()
                 except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
                     conn.close()
-                    if deadline.expired:
+                    if deadline.ran_out():
                         raise _DeadlinePassed(self._timeout, request) from exc
                     if reused:
                         continue  # a kept-alive connection the server closed in the meantime: open a new one
                     raise httpx2.ReadError(str(exc), request=request) from exc
                 except TimeoutError as exc:
                     conn.close()
-                    if deadline.expired:
+                    if deadline.ran_out():
                         raise _DeadlinePassed(self._timeout, request) from exc
                     raise httpx2.ReadTimeout(str(exc) or "timed out", request=request) from exc
                 except (OSError, http.client.HTTPException) as exc:
                     conn.close()
-                    if deadline.expired:
+                    if deadline.ran_out():
                         raise _DeadlinePassed(self._timeout, request) from exc
                     raise httpx2.ConnectError(str(exc), request=request) from exc
                 if deadline.expired:

@@ -539,6 +539,7 @@ def main(
     as_json = "--json" in arguments  # known before parsing, so a usage error is JSON too
     debug = "--debug" in arguments
     ci = detect(env)
+    output.quote_commands = ci.kind == "github"  # only gitrollback's own workflow commands may reach the runner
     root = logging.getLogger()
     handler = OutputHandler(output)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
@@ -556,6 +557,8 @@ def main(
         # a CI log is for people: steps go to stderr there even with --json (stdout keeps the one document)
         quiet = args.json and not ci.kind
         live = not ci.kind and not quiet and _is_terminal(output, env)
+        if live:
+            output.width = _columns(env)
         progress = StepPrinter(output, ci=ci.kind, quiet=quiet, live=live, clock=clock)
         code = _COMMANDS[args.command](args, env, output, progress, clock)
     except GitRollbackError as exc:
@@ -574,6 +577,8 @@ def main(
         failure = ("internal", message, "rerun with --debug for the traceback and report it")
         code = _fail(output, as_json, *failure, code=EXIT_FAILED)
     finally:
+        if progress is not None:
+            progress.close()
         output.clear_status()
         root.removeHandler(handler)
         root.setLevel(previous_level)
@@ -586,6 +591,12 @@ def _is_terminal(output: Output, env: Mapping[str, str]) -> bool:
     """Whether progress may draw a live status line: stderr is a terminal that can move its cursor, and no CI
     (``CI`` is set by most CI systems) shows the log."""
     return output.is_terminal() and env.get("TERM") != "dumb" and env.get("CI", "").lower() not in ("true", "1")
+
+
+def _columns(env: Mapping[str, str]) -> int | None:
+    """The terminal width ``COLUMNS`` gives in ``env`` (a positive number), else None: the terminal is asked."""
+    value = env.get("COLUMNS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 #: commands whose outcome the CI files describe (``known-good``, ``access`` and ``sandbox serve`` have none)
@@ -619,6 +630,10 @@ def _report_to_ci(
     if command is None or not (ci.kind or ci.tekton_results):
         return
     result = outcome(command or "gitrollback", output.recorded, code, error=failure)
+    if ci.kind == "github":  # a warning belongs on the run's page, not only in the summary
+        printer = progress or StepPrinter(output, ci=ci.kind)
+        for warning in result.warnings:
+            printer.annotate(f"gitrollback {result.command}: warning", warning, level="warning")
     if ci.kind == "github" and code != EXIT_OK and not (progress and progress.annotated):
         printer = progress or StepPrinter(output, ci=ci.kind)
         failed = [p for p in result.providers if p.exit_code != EXIT_OK]

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitrollback.cli import EXIT_REFUSED, ci_format
+from gitrollback.cli.ci_outcome import Outcome, ProviderRow, StepRow
 from gitrollback.cli.ci_summary import summary_markdown
 
 if TYPE_CHECKING:
@@ -73,85 +74,6 @@ def detect(env: Mapping[str, str]) -> CIEnvironment:
     if env.get("GITLAB_CI") == "true":
         return CIEnvironment("gitlab", dotenv=env.get("GITROLLBACK_DOTENV") or None, tekton_results=tekton)
     return CIEnvironment(tekton_results=tekton)
-
-
-@dataclass(frozen=True)
-class StepRow:
-    """One row of the summary's step table."""
-
-    name: str
-    result: str
-    detail: str
-    seconds: float | None = None
-
-
-@dataclass(frozen=True)
-class ProviderRow:
-    """One provider of a fleet run (``gitrollback.fleet.ProviderOutcome``), as the CI files show it."""
-
-    provider: str
-    mode: str
-    status: str
-    exit_code: int
-    known_good: str = ""
-    rollback_commit: str = ""
-    change_request_url: str = ""
-    seconds: float | None = None
-    error: str = ""
-
-    def redacted(self, redact: Callable[[str], str]) -> ProviderRow:
-        """A copy with ``redact`` applied to every text."""
-        texts = {f.name: redact(getattr(self, f.name)) for f in fields(self) if isinstance(getattr(self, f.name), str)}
-        return replace(self, **texts)  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a pipeline needs to know about one command; every field is text so it can be redacted as a whole."""
-
-    command: str
-    status: str
-    exit_code: int
-    provider: str = ""
-    known_good: str = ""
-    known_good_source: str = ""
-    known_good_reason: str = ""
-    rollback_commit: str = ""
-    change_request_url: str = ""
-    error: str = ""
-    error_kind: str = ""
-    hint: str = ""
-    advice: str = ""
-    warnings: tuple[str, ...] = ()
-    steps: tuple[StepRow, ...] = ()
-    notes: str = ""
-    #: a fleet run (``run --providers/--all-failed``, ``sandbox --providers N``): one row per provider
-    providers: tuple[ProviderRow, ...] = ()
-
-    def redacted(self, redact: Callable[[str], str]) -> Outcome:
-        """A copy with ``redact`` applied to every text."""
-        changes: dict[str, object] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, str):
-                changes[f.name] = redact(value)
-            elif f.name == "warnings":
-                changes[f.name] = tuple(redact(w) for w in value)
-            elif f.name == "steps":
-                changes[f.name] = tuple(replace(s, detail=redact(s.detail), name=redact(s.name)) for s in value)
-            elif f.name == "providers":
-                changes[f.name] = tuple(p.redacted(redact) for p in value)
-        return replace(self, **changes)  # type: ignore[arg-type]
-
-    def values(self) -> dict[str, str]:
-        """The outputs by name (``OUTPUT_NAMES``)."""
-        return {
-            "status": self.status,
-            "exit-code": str(self.exit_code),
-            "known-good": self.known_good,
-            "rollback-commit": self.rollback_commit,
-            "change-request-url": self.change_request_url,
-        }
 
 
 def outcome(
@@ -204,10 +126,20 @@ def _from_report(command: str, report: RunReport, exit_code: int) -> Outcome:
         change_request_url=report.change_request.url if report.change_request else "",
         error=report.error or "",
         error_kind=report.error_kind or "",
-        warnings=kg.warnings if kg else (),
+        warnings=_report_warnings(report),
         steps=steps,
         notes=incident_markdown(report.incident, report) if report.incident else "",
     )
+
+
+def _report_warnings(report: RunReport) -> tuple[str, ...]:
+    """What an operator must know although the run went on: the known-good answer's warnings, the GitOps
+    controller's, and incident notes that could not be written."""
+    warnings = list(report.known_good.warnings if report.known_good else ())
+    warnings += [f"GitOps controller: {w}" for w in (report.sync.warnings if report.sync else ())]
+    if report.notes_error is not None:
+        warnings.append(f"the incident notes were not written to {report.notes_path}: {report.notes_error}")
+    return tuple(warnings)
 
 
 def _from_fleet(command: str, fleet: FleetReport, exit_code: int) -> Outcome:
@@ -319,5 +251,4 @@ def _append_summary(path: Path, markdown: str) -> None:
 
 def _write_results(directory: Path, values: Mapping[str, str], redact: Callable[[str], str]) -> None:
     for name, value in values.items():
-        text = ci_format.shorten(ci_format.one_line(value), ci_format.TEKTON_RESULT_MAX_BYTES)
-        (directory / name).write_text(redact(text), encoding="utf-8")
+        (directory / name).write_text(ci_format.tekton_result(redact(value)), encoding="utf-8")

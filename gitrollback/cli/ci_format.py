@@ -27,6 +27,7 @@ __all__ = [
     "section_name",
     "section_start",
     "shorten",
+    "tekton_result",
     "workflow_command",
 ]
 
@@ -39,8 +40,10 @@ STEP_SUMMARY_MAX_BYTES = 1024 * 1024
 DOTENV_MAX_BYTES = 5 * 1024
 #: the variable that says a dotenv value was shortened to fit
 DOTENV_TRUNCATED = "GITROLLBACK_TRUNCATED"
-#: a Tekton result travels in the container's termination message, 4096 bytes for all results of a step together
-#: (tektoncd/pipeline docs/tasks.md, "Emitting Results"); five short results stay far below with this cap each
+#: a Tekton result travels in the step container's termination message, at most 4096 bytes for all its results
+#: together (tektoncd/pipeline ``pkg/termination``, ``MaxContainerTerminationMessageLength``; docs/tasks.md,
+#: "Emitting Results"), each as JSON ``{"key": ..., "value": ..., "type": 1}`` next to the entrypoint's own entries.
+#: This cap is on a value's JSON-encoded form, so five results and their keys stay near 2.8 KB whatever they hold.
 TEKTON_RESULT_MAX_BYTES = 512
 
 # -- GitHub Actions -----------------------------------------------------------------------------------------------
@@ -162,11 +165,12 @@ def dotenv_text(variables: Mapping[str, str], *, max_bytes: int = DOTENV_MAX_BYT
     """A GitLab dotenv report: one ``KEY=VALUE`` line per variable, each value on one line (no quotes, no empty
     lines: gitlab-org/gitlab ``app/services/ci/parse_dotenv_artifact_service.rb`` refuses them), the whole file
     below ``max_bytes``. When it would not fit, the longest values are shortened until it does and
-    ``GITROLLBACK_TRUNCATED=true`` is added, so a later job can tell."""
+    ``GITROLLBACK_TRUNCATED=true`` is added, so a later job can tell. ``$`` is written ``$$`` (``_dotenv_value``)
+    and the limit counts it so."""
     values = {key: one_line(value) for key, value in variables.items()}
 
     def render(extra: Mapping[str, str]) -> str:
-        return "".join(f"{key}={value}\n" for key, value in {**values, **extra}.items())
+        return "".join(f"{key}={_dotenv_value(value)}\n" for key, value in {**values, **extra}.items())
 
     flag = {DOTENV_TRUNCATED: "true"}
     if len(render({}).encode("utf-8")) < max_bytes:
@@ -178,3 +182,41 @@ def dotenv_text(variables: Mapping[str, str], *, max_bytes: int = DOTENV_MAX_BYT
             raise ValueError(f"dotenv report cannot fit {max_bytes} bytes even with empty values")
         values[key] = shorten(values[key], size // 2)
     return render(flag)
+
+
+def _dotenv_value(value: str) -> str:
+    """``value`` so a later job receives it unchanged: GitLab stores a report's variables with ``raw: false``
+    (gitlab-org/gitlab ``app/services/ci/parse_dotenv_artifact_service.rb``), so the runner expands them
+    (gitlab-org/gitlab-runner ``common/variables.go``, ``JobVariables.Expand``: Go's ``os.Expand``, in which
+    ``$$`` is a literal ``$``). Unescaped, ``$IMAGEFACTORY_TOKEN`` in an error message would become that job's
+    token, and ``$HOME`` its home directory."""
+    return value.replace("$", "$$")
+
+
+# -- Tekton ---------------------------------------------------------------------------------------------------------
+
+
+def _go_json_bytes(char: str) -> int:
+    """The bytes ``char`` takes inside a JSON string written by Go's ``encoding/json`` (which writes the
+    termination message): ``"`` and ``\\`` two, control characters and the HTML-sensitive ``<``, ``>``, ``&``, U+2028
+    and U+2029 six (``\\u003c``), anything else its UTF-8 bytes."""
+    if char in '"\\':
+        return 2
+    if char in "<>&\u2028\u2029" or ord(char) < 0x20:
+        return 6
+    return len(char.encode("utf-8"))
+
+
+def tekton_result(text: str, max_bytes: int = TEKTON_RESULT_MAX_BYTES) -> str:
+    """``text`` on one line, cut (ending in ``...``) so its JSON-encoded form in the termination message takes at
+    most ``max_bytes``: a value of ``&`` or ``<`` grows sixfold there, so counting raw bytes is not enough."""
+    text = one_line(text)
+    if sum(map(_go_json_bytes, text)) <= max_bytes:
+        return text
+    kept, used = [], 0
+    for char in text:
+        used += _go_json_bytes(char)
+        if used > max_bytes - 3:
+            break
+        kept.append(char)
+    return "".join(kept) + "..."

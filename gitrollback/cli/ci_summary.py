@@ -3,12 +3,8 @@ run adds a table with a row per provider."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from gitrollback.cli.ci_format import markdown_cell, shorten
-
-if TYPE_CHECKING:
-    from gitrollback.cli.ci import Outcome
+from gitrollback.cli.ci_outcome import Outcome
 
 __all__ = ["summary_markdown"]
 

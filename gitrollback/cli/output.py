@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
-import shutil
 import sys
 import threading
 from collections.abc import Iterable
@@ -76,6 +76,13 @@ class Output:
         #: the command's result (a run report, plan or assessment), for the CI files (``gitrollback/cli/ci.py``)
         self.recorded: object | None = None
         self._status = ""  # the status line drawn on ``err``, "" when none
+        #: the terminal's width in columns for the status line; None: ask the terminal ``err`` is (80 if it cannot
+        #: say). The CLI sets it from ``COLUMNS`` in the environment it was given, never from ``os.environ``.
+        self.width: int | None = None
+        self._held: list[str] | None = None  # messages kept back while ``hold`` is on (None: written at once)
+        #: under GitHub Actions: quote message lines the runner would take for workflow commands (``command``
+        #: writes gitrollback's own)
+        self.quote_commands = False
         #: one line at a time from every thread (a fleet's workers print progress and logs at once)
         self._lock = threading.RLock()
 
@@ -96,14 +103,48 @@ class Output:
             self.printed_json = True
 
     def message(self, text: str) -> None:
-        """Progress or diagnostics on stderr (above the status line, when one is drawn)."""
+        """Progress or diagnostics on stderr (above the status line, when one is drawn); kept back, redacted, while
+        ``hold`` is on. With ``quote_commands`` a line that would read as a workflow command is quoted."""
+        if self.quote_commands:
+            text = _WORKFLOW_COMMAND_LINE.sub(r"\1> \2", text)
+        self._emit(text)
+
+    def command(self, text: str) -> None:
+        """A CI log command gitrollback issues itself (a GitHub workflow command, a GitLab section line): like
+        ``message``, without the quoting."""
+        self._emit(text)
+
+    def _emit(self, text: str) -> None:
         with self._lock:
+            if self._held is not None:
+                self._held.append(self.redact(text))
+                return
             status = self._status
             if status:
                 self.clear_status()
             self._write(self.err, self.redact(text))
             if status:
                 self.status(status)
+
+    def hold(self) -> None:
+        """Keep messages back until ``release``: a GitLab section's first line says whether it starts collapsed,
+        which is known only once the step has ended (``gitrollback/cli/progress.py``)."""
+        with self._lock:
+            if self._held is None:
+                self._held = []
+
+    @property
+    def holding(self) -> bool:
+        """Whether messages are being kept back."""
+        return self._held is not None
+
+    def release(self, first: str | None = None) -> None:
+        """Write ``first`` (when given), then the messages kept back since ``hold``, and write the next ones at
+        once again."""
+        with self._lock:
+            held, self._held = self._held or [], None
+            for text in ([first] if first is not None else []) + held:
+                self._write(self.err, self.redact(text))
 
     def is_terminal(self) -> bool:
         """Whether stderr is a terminal (a live status line only makes sense there)."""
@@ -113,12 +154,19 @@ class Output:
     def status(self, text: str) -> None:
         """Draw ``text`` as the status line on stderr, replacing the one drawn before: one terminal row (cut to the
         terminal's width), no newline."""
-        width = shutil.get_terminal_size((80, 24)).columns
+        width = self.width or self._terminal_width()
         line = ci_format.shorten(ci_format.one_line(self.redact(text)), max(width - 1, 10))
         with self._lock:
             self.err.write(f"\r\x1b[K{line}")
             self.err.flush()
             self._status = text
+
+    def _terminal_width(self) -> int:
+        """The columns of the terminal ``err`` writes to (80 when it is not one or cannot say)."""
+        try:
+            return os.get_terminal_size(self.err.fileno()).columns or 80
+        except (AttributeError, OSError, ValueError):  # io.StringIO has no usable fileno; a pipe has no size
+            return 80
 
     def clear_status(self) -> None:
         """Erase the status line, if one is drawn."""
@@ -128,6 +176,10 @@ class Output:
                 self.err.flush()
                 self._status = ""
 
+
+#: a line GitHub's runner reads as a workflow command: ``::`` after leading white space (actions/runner
+#: ``src/Runner.Worker/ActionCommandManager.cs`` and ``ActionCommand.TryParseV2``, which trims the line's start)
+_WORKFLOW_COMMAND_LINE = re.compile(r"^(\s*)(::)", re.MULTILINE)
 
 #: ``gitrollback.fleet.FleetRunner`` names a worker thread ``gitrollback-fleet[<provider>]`` while it runs one
 _FLEET_THREAD = re.compile(r"^gitrollback-fleet\[(.+)\]$")

@@ -133,3 +133,24 @@ def test_the_flux_adapter_gives_up_at_its_deadline(server: _RawServer) -> None:
     assert info.value.kind == "deadline_exceeded"
     assert "get Kustomization flux-system/apps: no complete answer within 1.5s" in info.value.message
     assert server.requests == 1
+
+
+def test_a_read_ended_by_its_clamped_timeout_is_the_deadline_even_before_the_watchdog_fires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every socket operation is clamped to what is left of the deadline, so under load the read's own timeout can end
+    a hung request before the watchdog thread runs. That is still the deadline (``deadline_exceeded``), not a
+    transport error: here the watchdog never fires at all."""
+    from gitrollback.adapters import _deadline
+
+    monkeypatch.setattr(_deadline._WATCHDOG, "schedule", lambda deadline: None)
+    server = _RawServer(None)  # hangs: only a timeout ends the read
+    cluster = LightkubeCluster.from_kubeconfig(_kubeconfig(server.url), timeout=DEADLINE)
+    try:
+        with pytest.raises(TransportError) as info:
+            cluster.resource_scopes("v1")
+    finally:
+        cluster.close()
+        server.close()
+    assert info.value.kind == "deadline_exceeded"
+    assert server.requests == 1

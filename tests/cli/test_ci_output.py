@@ -297,10 +297,10 @@ def test_a_terminal_gets_a_live_status_line_and_the_same_transcript_as_a_pipe(
 ) -> None:
     """On a terminal the current step, its elapsed seconds and what it waits for are drawn on one rewritten row, and
     erased when the step ends; what stays on screen is what a pipe gets, without the wait lines."""
-    monkeypatch.setenv("COLUMNS", "1000")
+    monkeypatch.delenv("COLUMNS", raising=False)
     config = ["--config", str(world.config_path)]
     tty = FakeTTY()
-    code, _, raw = _main(["run", "--yes", *config], world.env, world.clock, err=tty)
+    code, _, raw = _main(["run", "--yes", *config], {**world.env, "COLUMNS": "1000"}, world.clock, err=tty)
     assert code == EXIT_OK
     assert re.search(r"\r\x1b\[K-> validate \[\d+s\] waiting for installer job [0-9a-f-]+: ", raw), raw[:2000]
     shown = _terminal_transcript(raw)
@@ -321,11 +321,11 @@ def test_a_pipe_gets_plain_lines_and_ci_never_gets_the_live_line(world: SandboxW
         assert "\x1b[K" not in tty.getvalue()
 
 
-def test_the_live_line_is_cut_to_the_terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_live_line_is_cut_to_the_terminal_width() -> None:
     """A status line wider than the terminal would wrap, and \\r could not rewrite it: it is cut to fit."""
-    monkeypatch.setenv("COLUMNS", "40")
     tty = FakeTTY()
     output = Output(io.StringIO(), tty)
+    output.width = 40
     output.status("x" * 100)
     drawn = tty.getvalue().split("\r\x1b[K")[-1]
     assert len(drawn) <= 39 and drawn.endswith("...")
@@ -333,15 +333,152 @@ def test_the_live_line_is_cut_to_the_terminal_width(monkeypatch: pytest.MonkeyPa
     assert tty.getvalue().endswith("\r\x1b[Ka log line\n\r\x1b[K" + drawn)
 
 
-def test_elapsed_time_on_the_live_line_comes_from_the_injected_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_elapsed_time_on_the_live_line_comes_from_the_injected_clock() -> None:
     """The seconds shown are the clock's since the step started, not the wait's own count."""
-    monkeypatch.setenv("COLUMNS", "1000")
     from gitrollback.cli.progress import StepPrinter
 
     clock = FakeClock()
     tty = FakeTTY()
-    printer = StepPrinter(Output(io.StringIO(), tty), live=True, clock=clock)
+    output = Output(io.StringIO(), tty)
+    output.width = 1000
+    printer = StepPrinter(output, live=True, clock=clock)
     printer.step_started("validate", "run the validate job")
     clock.advance(timedelta(seconds=42).total_seconds())
     printer.waiting("installer job 1", 12.0, "running")
     assert tty.getvalue().endswith("\r\x1b[K-> validate [42s] waiting for installer job 1: running")
+
+
+def test_the_live_lines_width_is_the_columns_main_was_given_not_the_process_environment(
+    world: SandboxWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``main(env=...)`` is the environment the CLI reads: COLUMNS=40 there cuts every live line to 39 columns,
+    whatever ``os.environ`` says; without a width an output whose stream is no terminal device counts 80."""
+    monkeypatch.setenv("COLUMNS", "1000")
+    tty = FakeTTY()
+    env = {**world.env, "COLUMNS": "40"}
+    code, _, raw = _main(["run", "--yes", "--config", str(world.config_path)], env, world.clock, err=tty)
+    assert code == EXIT_OK
+    drawn = [part for part in raw.split("\r\x1b[K")[1:] if part and "\n" not in part]  # not the messages
+    assert any(len(line) == 39 and line.endswith("...") for line in drawn), drawn[:5]
+    assert max(map(len, drawn)) <= 39
+    tty = FakeTTY()
+    Output(io.StringIO(), tty).status("x" * 100)
+    assert len(tty.getvalue().split("\r\x1b[K")[-1]) == 79
+
+
+def test_report_warnings_become_warning_annotations_escaped_and_masked(tmp_path: Path) -> None:
+    """Under GitHub Actions every warning of the report (the known-good answer's, the GitOps controller's, incident
+    notes that could not be written) is a ``::warning`` annotation as well as a summary row: the secret in one is
+    masked before escaping, a newline or ``%`` cannot end the line, a ``:`` in the title is escaped."""
+    from gitrollback.cli import _report_to_ci
+    from gitrollback.cli.ci import detect
+    from gitrollback.models import KnownGood, RunReport, SyncStatus
+
+    secret = "s3cr%t-value"
+    kg = KnownGood("a" * 40, {}, "job-history", "the last good job", warnings=(f"re-applies\n{secret} 100%",))
+    sync = SyncStatus("app", "Synced", "Healthy", "a" * 40, warnings=("ComparisonError: x",))
+    report = RunReport(
+        "rolled_back", "p1", "gitops", None, kg, (), None, sync=sync, notes_path="/n.md", notes_error="read-only"
+    )
+    ci, summary, _ = _github(tmp_path)
+    err = io.StringIO()
+    output = Output(io.StringIO(), err)
+    output.redact.add([secret])
+    output.recorded = report
+    _report_to_ci(detect(ci), output, "run", code=EXIT_OK, failure=None, progress=None)
+    annotations = [line for line in err.getvalue().splitlines() if line.startswith("::")]
+    assert annotations == [
+        "::warning title=gitrollback run%3A warning::re-applies%0A*** 100%25",
+        "::warning title=gitrollback run%3A warning::GitOps controller: ComparisonError: x",
+        "::warning title=gitrollback run%3A warning::the incident notes were not written to /n.md: read-only",
+    ]
+    assert summary.read_text(encoding="utf-8").count("| Warning |") == 3 and secret not in err.getvalue()
+
+
+def _sections(err: str) -> dict[str, tuple[bool, str]]:
+    """Each GitLab section by name: whether it starts collapsed, and the log text inside it."""
+    found: dict[str, tuple[bool, str]] = {}
+    for match in re.finditer(
+        r"\x1b\[0Ksection_start:\d+:([a-zA-Z0-9_.-]+)(\[collapsed=true\])?\r\x1b\[0K(.*?)"
+        r"\x1b\[0Ksection_end:\d+:\1\r\x1b\[0K",
+        err,
+        re.DOTALL,
+    ):
+        found[match.group(1)] = (bool(match.group(2)), match.group(3))
+    return found
+
+
+def test_gitlab_collapses_the_sections_of_steps_that_succeeded_and_leaves_a_failed_one_open(
+    world: SandboxWorld, tmp_path: Path
+) -> None:
+    """The validate job fails: the steps before it are collapsed sections, validate's section is open and holds its
+    FAILED line; every line a step printed lies inside its own section."""
+    world.imagefactory.set_cluster_reachable(world.provider_id, False)
+    env = {**world.env, "GITLAB_CI": "true"}
+    code, _, err = _main(["run", "--yes", "--config", str(world.config_path)], env, world.clock)
+    assert code == EXIT_FAILED
+    sections = _sections(err)
+    assert sections["validate"][0] is False and "   FAILED (" in sections["validate"][1]
+    succeeded = [name for name, (_, text) in sections.items() if "   ok (" in text]
+    assert succeeded and all(sections[name][0] for name in succeeded), sections.keys()
+    assert err.count("section_start:") == err.count("section_end:") == len(sections)
+
+
+def test_gitlab_streams_a_long_step_in_an_open_section_and_releases_a_step_cut_short() -> None:
+    """Lines are kept back only while a step is young: past SECTION_HOLD_SECONDS on the clock its section opens,
+    expanded, and its wait lines stream. A step the command never finished (an interrupt) still shows its lines,
+    in a closed-off expanded section."""
+    from datetime import UTC, datetime
+
+    from gitrollback.cli.progress import SECTION_HOLD_SECONDS, StepPrinter
+    from gitrollback.models import StepRecord, StepStatus
+
+    clock, err = FakeClock(), io.StringIO()
+    output = Output(io.StringIO(), err)
+    printer = StepPrinter(output, ci="gitlab", clock=clock)
+    printer.step_started("validate", "run the validate job")
+    printer.waiting("installer job 1", 0.0, "pending")
+    assert err.getvalue() == ""  # young: held until the step's outcome is known
+    clock.advance(SECTION_HOLD_SECONDS)
+    printer.waiting("installer job 1", SECTION_HOLD_SECONDS, "running")
+    text = err.getvalue()
+    assert "section_start:" in text and "[collapsed=true]" not in text and "(30s): running" in text
+    when = datetime(2026, 3, 28, tzinfo=UTC)
+    printer.step_finished(StepRecord("validate", StepStatus.SUCCEEDED, when, when, detail="done"))
+    assert err.getvalue().count("section_start:") == 1 and "section_end:" in err.getvalue()
+    err.truncate(0), err.seek(0)
+    printer.step_started("apply", "apply the objects")
+    output.message("WARNING gitrollback: a log line inside the step")
+    printer.close()
+    sections = _sections(err.getvalue())
+    assert sections["apply"][0] is False and "a log line inside the step" in sections["apply"][1]
+
+
+def test_a_message_cannot_issue_a_workflow_command_under_github(world: SandboxWorld, tmp_path: Path) -> None:
+    """The runner takes any stderr line that starts, after white space, with ``::`` for a workflow command: a failed
+    step's detail (a server's answer) carrying ``\\n::add-mask::`` and ``\\n  ::error::`` is quoted on every line,
+    while gitrollback's own group and annotation stay commands. ``main`` turns the quoting on under GitHub only."""
+    from datetime import UTC, datetime
+
+    from gitrollback.cli.progress import StepPrinter
+    from gitrollback.models import StepRecord, StepStatus
+
+    ci, _, _ = _github(tmp_path)
+    output = Output(io.StringIO(), io.StringIO())
+    main(["plan", "--config", str(world.config_path)], env={**world.env, **ci}, output=output, clock=world.clock)
+    assert output.quote_commands
+    plain = Output(io.StringIO(), io.StringIO())
+    main(["plan", "--config", str(world.config_path)], env=world.env, output=plain, clock=world.clock)
+    assert not plain.quote_commands
+
+    err = io.StringIO()
+    output = Output(io.StringIO(), err)
+    output.quote_commands = True
+    printer = StepPrinter(output, ci="github", clock=FakeClock())
+    when = datetime(2026, 3, 28, tzinfo=UTC)
+    printer.step_started("apply", "apply")
+    detail = "server said:\n::add-mask::x\n  ::error title=forged::y"
+    printer.step_finished(StepRecord("apply", StepStatus.FAILED, when, when, detail=detail))
+    commands = [line.lstrip().split("::")[1] for line in err.getvalue().splitlines() if line.lstrip().startswith("::")]
+    assert commands == ["group", "endgroup", "error title=gitrollback apply"]
+    assert "\n> ::add-mask::x\n  > ::error title=forged::y\n" in err.getvalue()

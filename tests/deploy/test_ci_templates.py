@@ -8,7 +8,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -218,11 +218,28 @@ DOTENV_MAX_BYTES = 5 * 1024
 DOTENV_MAX_VARIABLES = 20
 
 
+_GO_EXPAND = re.compile(r"\$(?:\{([^}]*)\}|([*#$@!?0-9-])|([A-Za-z0-9_]+))")
+
+
+def runner_expand(value: str, variables: Mapping[str, str] | None = None) -> str:
+    """``value`` as a later job sees it: the report's variables are stored with ``raw: false``
+    (``parse_dotenv_artifact_service.rb``), so gitlab-runner expands them (``common/variables.go``,
+    ``JobVariables.ExpandValue``: Go's ``os.Expand``, where ``$$`` is a literal ``$`` and an unknown name is
+    empty)."""
+    known = variables or {}
+
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1) if match.group(1) is not None else match.group(2) or match.group(3)
+        return "$" if name == "$" else known.get(name, "")
+
+    return _GO_EXPAND.sub(one, value)
+
+
 def read_gitlab_dotenv(raw: bytes) -> dict[str, str]:
     """A dotenv report as GitLab reads it (gitlab-org/gitlab ``app/services/ci/parse_dotenv_artifact_service.rb``
     and the key format of ``Ci::HasVariable``): smaller than 5 KB, every line ``key=value`` (an empty line is an
     invalid format), both sides stripped, keys of ASCII letters, digits and ``_``, at most 20 variables (the
-    smallest plan limit)."""
+    smallest plan limit); each value as a later job's runner expands it (``runner_expand``)."""
     assert len(raw) < DOTENV_MAX_BYTES, "Dotenv Artifact Too Big"
     variables: dict[str, str] = {}
     for line in raw.decode("utf-8").splitlines():
@@ -230,7 +247,7 @@ def read_gitlab_dotenv(raw: bytes) -> dict[str, str]:
         assert match is not None, f"Invalid Format: {line!r}"
         key, value = match.group(1).strip(), match.group(2).strip()
         assert DOTENV_KEY.match(key), f"invalid key {key!r}"
-        variables[key] = value
+        variables[key] = runner_expand(value)
     assert len(variables) <= DOTENV_MAX_VARIABLES
     return variables
 

@@ -193,3 +193,24 @@ def test_every_error_class_names_its_own_kind() -> None:
     assert all(k and k == k.lower() and " " not in k for k in kinds)
     assert errors.PreconditionFailedError("x", step="s").kind == "precondition"
     assert errors.PreconditionFailedError("x", step="s", kind="not_in_history").kind == "not_in_history"
+
+
+#: the CLI's output modules (docs/ci.md): each imports only the ones below it, never one that imports it back
+CI_OUTPUT_MODULES = ("ci", "ci_format", "ci_outcome", "ci_summary", "progress", "output")
+
+
+def test_the_ci_output_modules_import_each_other_without_a_cycle() -> None:
+    """A cycle (``ci`` importing ``ci_summary`` for the Markdown and ``ci_summary`` importing ``ci`` for the type it
+    renders) works only while one side imports lazily; the shared records live in ``ci_outcome`` instead. Every
+    import counts, ``TYPE_CHECKING`` and function-level ones included."""
+    names = {f"gitrollback.cli.{m}" for m in CI_OUTPUT_MODULES}
+    graph = {
+        name: _imported_modules(PACKAGE / "cli" / f"{name.rsplit('.', 1)[1]}.py") & (names - {name}) for name in names
+    }
+
+    def cycle_from(name: str, path: tuple[str, ...]) -> tuple[str, ...] | None:
+        if name in path:
+            return (*path[path.index(name) :], name)
+        return next((c for dep in sorted(graph[name]) if (c := cycle_from(dep, (*path, name)))), None)
+
+    assert [c for name in sorted(names) if (c := cycle_from(name, ()))] == []

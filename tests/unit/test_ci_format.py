@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from gitrollback.cli import ci_format
-from gitrollback.cli.ci import CIEnvironment, Outcome, StepRow, write_files
+from gitrollback.cli.ci import CIEnvironment, write_files
+from gitrollback.cli.ci_outcome import Outcome, StepRow
 from gitrollback.cli.ci_summary import summary_markdown
 from gitrollback.cli.output import Redactor
 from tests.deploy.test_ci_templates import read_github_output, read_gitlab_dotenv
@@ -104,3 +105,36 @@ def test_the_redactor_masks_a_secret_in_every_escaped_form(secret: str) -> None:
     ]
     for form, prefix in itertools.product(forms, ["", "x "]):
         assert redact(prefix + form) == prefix + "***", form
+
+
+def test_a_dotenv_value_with_a_dollar_reaches_the_later_job_as_written() -> None:
+    """GitLab stores the report's variables unexpanded-raw (``raw: false``) and the later job's runner expands
+    them: ``$IMAGEFACTORY_TOKEN`` in an error message would become that job's token. ``$`` is written ``$$``,
+    which the runner turns back into ``$``; shortening never splits the pair."""
+    error = "token_env $IMAGEFACTORY_TOKEN is unset (${HOME}, $$, 5$)"
+    text = ci_format.dotenv_text({"GITROLLBACK_ERROR": error})
+    assert read_gitlab_dotenv(text.encode()) == {"GITROLLBACK_ERROR": error}
+    long = ci_format.dotenv_text({"A": "$" * 10_000, "B": "x"})
+    variables = read_gitlab_dotenv(long.encode())
+    assert set(variables["A"]) <= {"$", "."} and variables["A"].endswith("...") and variables["B"] == "x"
+    assert len(long.encode()) < ci_format.DOTENV_MAX_BYTES
+
+
+def test_tekton_results_fit_the_termination_message_in_their_json_form(tmp_path: Path) -> None:
+    """The results reach Tekton as JSON in the step's termination message (at most 4096 bytes, with the
+    entrypoint's own entries): ``&`` and ``<`` are six bytes each there, so each value is capped in that form and
+    all five, encoded as Go does, leave more than 1 KB for the rest."""
+    import json
+
+    hostile = Outcome(
+        "run", "failed", 1, known_good="<" * 5000, rollback_commit='"' * 5000, change_request_url="&" * 5000
+    )
+    write_files(CIEnvironment(tekton_results=str(tmp_path)), hostile, Redactor())
+    entries = [
+        {"key": name, "value": (tmp_path / name).read_text(encoding="utf-8"), "type": 1}
+        for name in ("status", "exit-code", "known-good", "rollback-commit", "change-request-url")
+    ]
+    go_json = json.dumps(entries, separators=(",", ":")).replace("<", "\\u003c").replace("&", "\\u0026")
+    assert len(go_json.encode()) <= 4096 - 1024, len(go_json)
+    assert entries[2]["value"].startswith("<<<") and entries[2]["value"].endswith("...")
+    assert ci_format.tekton_result("ok \n value") == "ok value"

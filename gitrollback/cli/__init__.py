@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -313,9 +313,29 @@ def _cmd_plan(
 
 
 def _confirm(args: argparse.Namespace, rb: Rollback, output: Output) -> None:
-    """Ask for confirmation, or refuse (``confirmation_required``, ``not_confirmed``): exit 3 either way.
+    """Show the plan and ask, or refuse without a terminal (``ask``)."""
 
-    ``--json`` never prompts: without ``--yes`` it refuses, like a run without a terminal.
+    def show_plan() -> None:
+        from gitrollback.report import render_plan
+
+        output.message(render_plan(rb.plan(to=args.to, force=args.force, prune=args.prune)))
+
+    ask(
+        args,
+        output,
+        "Roll back now?",
+        show=show_plan,
+        hint="pass --yes to run non-interactively (`gitrollback plan` shows first what will change)",
+    )
+
+
+def ask(
+    args: argparse.Namespace, output: Output, question: str, *, hint: str, show: Callable[[], None] | None = None
+) -> None:
+    """Ask ``question`` (after ``show()``), or refuse (``confirmation_required``, ``not_confirmed``): exit 3 either way.
+
+    ``--yes`` skips the question. ``--json`` never prompts: without ``--yes`` it refuses, like a run without a
+    terminal; ``hint`` says how to run non-interactively.
     """
     if args.yes:
         return
@@ -325,13 +345,12 @@ def _confirm(args: argparse.Namespace, rb: Rollback, output: Output) -> None:
             f"refusing to change anything without confirmation ({why})",
             step="confirm",
             kind="confirmation_required",
-            hint="pass --yes to run non-interactively (`gitrollback plan` shows first what will change)",
+            hint=hint,
         )
-    from gitrollback.report import render_plan
-
-    output.message(render_plan(rb.plan(to=args.to, force=args.force, prune=args.prune)))
+    if show is not None:
+        show()
     try:
-        answer = input("Roll back now? [y/N] ")
+        answer = input(f"{question} [y/N] ")
     except EOFError:
         answer = ""
         output.message("")

@@ -12,13 +12,12 @@ files (``gitrollback/cli/ci.py``) get the fleet's outcome, a row per provider (`
 from __future__ import annotations
 
 import argparse
-import sys
 import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from gitrollback.cli.output import Output
-from gitrollback.errors import ConfigError, PreconditionFailedError
+from gitrollback.errors import ConfigError
 
 if TYPE_CHECKING:
     from gitrollback.fleet import ProviderOutcome
@@ -154,27 +153,11 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _confirm(args: argparse.Namespace, providers: list[ProviderSettings], output: Output) -> None:
-    if args.yes:
-        return
-    if args.json or not sys.stdin.isatty():
-        why = "--json never prompts" if args.json else "stdin is not a terminal"
-        raise PreconditionFailedError(
-            f"refusing to change anything without confirmation ({why})",
-            step="confirm",
-            kind="confirmation_required",
-            hint="pass --yes to run non-interactively",
-        )
+    from gitrollback.cli import ask
+
     which = ", ".join(p.label for p in providers)
     scope = "every provider whose last installer job failed, of" if args.all_failed else "these providers:"
-    try:
-        answer = input(f"Roll back {scope} {which}? [y/N] ")
-    except EOFError:
-        answer = ""
-        output.message("")
-    if answer.strip().lower() not in ("y", "yes"):
-        raise PreconditionFailedError(
-            "not confirmed: nothing was changed", step="confirm", kind="not_confirmed", hint="answer y to roll back"
-        )
+    ask(args, output, f"Roll back {scope} {which}?", hint="pass --yes to run non-interactively")
 
 
 def run_fleet(args: argparse.Namespace, env: Mapping[str, str], output: Output, clock: SimClock | None) -> int:

@@ -145,6 +145,24 @@ def test_fleet_without_yes_refuses_with_json(cap, fleet_world: SandboxWorld) -> 
     assert code == EXIT_REFUSED and json.loads(out)["error"]["kind"] == "confirmation_required"
 
 
+def test_fleet_asks_once_on_a_terminal_and_a_no_changes_nothing(
+    cap, fleet_world: SandboxWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a terminal without --yes the fleet asks once, naming the providers; anything but y is exit 3 and no run."""
+    asked: list[str] = []
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt="": asked.append(prompt) or "n")
+    code, _, err = _run(
+        cap,
+        ["run", "-c", str(fleet_world.config_path), "--providers", "sandbox-01,sandbox-02"],
+        {TOKEN_ENV: fleet_world.token},
+        fleet_world.clock,
+    )
+    assert code == EXIT_REFUSED and "not confirmed: nothing was changed" in err
+    assert asked == ["Roll back these providers: sandbox-01, sandbox-02? [y/N] "]
+    assert all(fleet_world.imagefactory.provider(p.provider_id)["status"] == "offline" for p in fleet_world.providers)
+
+
 def test_a_missing_token_is_every_providers_configuration_error(cap, fleet_world: SandboxWorld) -> None:
     """Each provider's rollback is built in its worker: the missing token is each one's outcome, exit 2."""
     code, out, _ = _run(

@@ -589,6 +589,8 @@ def main(
         hint = "rerun the same command: an unfinished run resumes where it stopped"
         failure = ("interrupted", "interrupted", hint)
         code = _fail(output, as_json, "interrupted", "interrupted", hint, code=EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        raise  # the reader of stdout went away: nothing more can be said there (gitrollback/entry.py: exit 141)
     except Exception as exc:
         if debug:
             output.message(traceback.format_exc().rstrip("\n"))

@@ -242,3 +242,23 @@ def test_it_tells_urls_and_cache_paths_as_the_resolvers_source_does(location: st
         assert fast_known_good.cached_clone(location, str(tmp_path / "c"), {}) == str(
             GitAssetSource(location, cache_dir=tmp_path / "c").path
         )
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "full-cli"])
+def test_a_reader_that_went_away_is_exit_141_without_a_traceback(tmp_path: Path, fast_path: bool) -> None:
+    """stdout closed before the answer is written (``… | head -c 1``): exit 141, as a SIGPIPE'd process shows, and
+    nothing on stderr, through the fast path and through the full CLI (``--no-markers`` sends it there)."""
+    repo = build_sandbox_repo(tmp_path / "repo")
+    argv = ["known-good", "--repo", str(repo.path), "--path", repo.asset_path, "--json"]
+    if not fast_path:
+        argv.append("--no-markers")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "gitrollback", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=env
+    )
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()
+    with child.stderr:
+        err = child.stderr.read().decode()
+    assert child.wait(timeout=60) == 141
+    assert err == ""

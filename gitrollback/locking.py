@@ -14,13 +14,40 @@ import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from gitrollback.errors import PreconditionFailedError
 
-__all__ = ["ProviderLock"]
+__all__ = ["FlockHeld", "ProviderLock"]
 
 
-class ProviderLock:
+class FlockHeld:
+    """What a lock file held with ``flock`` shares: ``release`` and the ``with`` block; subclasses ``acquire`` into
+    ``_fd``."""
+
+    _fd: int | None = None
+
+    def acquire(self) -> None:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Drop the lock."""
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> Self:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()
+
+
+class ProviderLock(FlockHeld):
     """Context manager holding the per-provider lock.
 
     Args:
@@ -51,19 +78,3 @@ class ProviderLock:
         info = {"pid": os.getpid(), "host": socket.gethostname(), "since": datetime.now(UTC).isoformat()}
         os.write(fd, json.dumps(info).encode())
         self._fd = fd
-
-    def release(self) -> None:
-        """Drop the lock."""
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-
-    def __enter__(self) -> ProviderLock:
-        self.acquire()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.release()

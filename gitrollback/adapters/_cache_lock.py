@@ -20,9 +20,9 @@ import logging
 import os
 import time
 from pathlib import Path
-from types import TracebackType
 
 from gitrollback.errors import GitError
+from gitrollback.locking import FlockHeld
 
 __all__ = ["DEFAULT_TIMEOUT", "CacheLock"]
 
@@ -35,7 +35,7 @@ DEFAULT_TIMEOUT = 900.0
 POLL_SECONDS = 0.05
 
 
-class CacheLock:
+class CacheLock(FlockHeld):
     """Context manager holding the exclusive lock of the cached clone at ``clone``.
 
     Args:
@@ -85,19 +85,3 @@ class CacheLock:
                 raise
             self._fd = fd
             return
-
-    def release(self) -> None:
-        """Drop the lock."""
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-
-    def __enter__(self) -> CacheLock:
-        self.acquire()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.release()

@@ -3,7 +3,6 @@ variables; every file is read back with the CI's own rules (the readers in tests
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from collections.abc import Iterator
@@ -11,29 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from gitrollback.cli import EXIT_FAILED, EXIT_OK, main
+from gitrollback.cli import EXIT_FAILED, EXIT_OK
 from gitrollback.cli import ci as ci_module
 from gitrollback.cli.ci_format import DOTENV_TRUNCATED
-from gitrollback.cli.output import Output
 from gitrollback.testing.clock import FakeClock
 from gitrollback.testing.sandbox import TOKEN_ENV, SandboxWorld, build_sandbox, sandbox_ids
+from tests.cli.test_ci_output import _github, _main
 from tests.deploy.test_ci_templates import read_github_output, read_gitlab_dotenv
 
 NAMES = ("sandbox-01", "sandbox-02", "sandbox-03")
-
-
-def _main(argv: list[str], env: dict[str, str], clock: FakeClock) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(argv, env=env, output=Output(out, err), clock=clock)
-    return code, out.getvalue(), err.getvalue()
-
-
-def _github(tmp_path: Path) -> tuple[dict[str, str], Path, Path]:
-    summary, output = tmp_path / "step_summary", tmp_path / "output"
-    summary.touch()
-    output.touch()
-    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(output), "CI": "true"}
-    return env, summary, output
 
 
 @pytest.fixture(name="three")

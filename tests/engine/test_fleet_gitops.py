@@ -8,43 +8,24 @@ sync to and verify exactly its merge commit. Simulated time throughout (``FakeCl
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gitrollback import parse_config
 from gitrollback.fleet import FleetRunner, group_providers, open_from_settings
-from gitrollback.testing.clock import FakeClock
 from gitrollback.testing.github import GitHubSimulator
-from gitrollback.testing.sandbox_gitops import NAME, OWNER, GitOpsSandbox, build_gitops_sandbox
+from gitrollback.testing.sandbox_gitops import NAME, OWNER
 
 
 def read_file(path: str) -> str:
     return Path(path).read_text(encoding="utf-8")
 
 
-@pytest.fixture(name="make_world")
-def _make_world(tmp_path: Path) -> Iterator:
-    worlds: list[GitOpsSandbox] = []
-
-    def make(sync: str) -> GitOpsSandbox:
-        world = build_gitops_sandbox(
-            tmp_path / f"w{len(worlds)}", scm="github", sync=sync, clock=FakeClock(), tick=3.0, poll_interval=5.0,
-            providers=3,
-        )  # fmt: skip
-        world.start_reviewer()
-        worlds.append(world)
-        return world
-
-    yield make
-    for world in worlds:
-        world.close()
-
-
 @pytest.mark.parametrize("sync", ["argocd", "flux"])
 def test_providers_sharing_a_repository_and_path_get_one_pull_request(make_world, sync: str) -> None:
-    world = make_world(sync)
+    world = make_world(sync=sync, providers=3)
+    world.start_reviewer()
     settings = parse_config(world.config_text, source=str(world.config_path))
     assert len(group_providers(settings.providers)) == 1  # one repository, one path: one group
     report = FleetRunner(
@@ -96,7 +77,8 @@ def test_a_member_whose_own_known_good_differs_refuses_the_groups_rollback(make_
         return dataclasses.replace(known, trees=dict.fromkeys(paths, "0" * 40))
 
     monkeypatch.setattr(steps_assess, "find_known_good", disagreeing)
-    world = make_world("argocd")
+    world = make_world(sync="argocd", providers=3)
+    world.start_reviewer()
     settings = parse_config(world.config_text, source=str(world.config_path))
     report = FleetRunner(
         settings.providers,

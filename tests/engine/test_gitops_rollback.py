@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,7 +16,6 @@ import pytest
 from gitrollback import Rollback, parse_config
 from gitrollback.models import RunReport, StepStatus
 from gitrollback.settings import Settings
-from gitrollback.testing.clock import FakeClock
 from gitrollback.testing.github import GitHubSimulator
 from gitrollback.testing.gitlab import GitLabSimulator
 from gitrollback.testing.sandbox_gitops import (
@@ -27,29 +25,12 @@ from gitrollback.testing.sandbox_gitops import (
     OWNER,
     REVIEWER,
     GitOpsSandbox,
-    build_gitops_sandbox,
 )
 
 
 def read_file(path: str) -> str:
     """The file reader the CLI would pass."""
     return Path(path).read_text(encoding="utf-8")
-
-
-@pytest.fixture(name="make_world")
-def _make_world(tmp_path: Path) -> Iterator:
-    worlds: list[GitOpsSandbox] = []
-
-    def make(scm: str = "github", **kwargs: object) -> GitOpsSandbox:
-        world = build_gitops_sandbox(
-            tmp_path / f"w{len(worlds)}", scm=scm, clock=FakeClock(), tick=3.0, poll_interval=5.0, **kwargs
-        )
-        worlds.append(world)
-        return world
-
-    yield make
-    for world in worlds:
-        world.close()
 
 
 def _settings(world: GitOpsSandbox, **gitops_changes: object) -> Settings:

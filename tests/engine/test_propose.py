@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,25 +18,8 @@ from gitrollback.cli.output import Output
 from gitrollback.errors import PreconditionFailedError
 from gitrollback.models import RunReport, StepStatus
 from gitrollback.runbook.journal import find_unfinished, read_journal
-from gitrollback.testing.clock import FakeClock
 from gitrollback.testing.github import GitHubSimulator
-from gitrollback.testing.sandbox_gitops import APP, NAME, OWNER, GitOpsSandbox, build_gitops_sandbox
-
-
-@pytest.fixture(name="make_world")
-def _make_world(tmp_path: Path) -> Iterator:
-    worlds: list[GitOpsSandbox] = []
-
-    def make(scm: str = "github", **kwargs: object) -> GitOpsSandbox:
-        world = build_gitops_sandbox(
-            tmp_path / f"w{len(worlds)}", scm=scm, clock=FakeClock(), tick=3.0, poll_interval=5.0, **kwargs
-        )
-        worlds.append(world)
-        return world
-
-    yield make
-    for world in worlds:
-        world.close()
+from gitrollback.testing.sandbox_gitops import APP, NAME, OWNER, GitOpsSandbox
 
 
 def _rollback(world: GitOpsSandbox) -> Rollback:

@@ -49,7 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -681,6 +681,12 @@ print(json.dumps([time.perf_counter() - start, usage.ru_maxrss, os.waitstatus_to
 """
 
 
+def _min_median(samples: Sequence[tuple[float, ...]], at: int, scale: float = 1.0) -> dict[str, float]:
+    """The minimum and the median of field ``at`` of each sample, times ``scale``."""
+    values = [sample[at] * scale for sample in samples]
+    return {"min": round(min(values), 3), "median": round(statistics.median(values), 3)}
+
+
 def _fleet_once(providers: int, work: Path) -> tuple[float, float, int]:
     """One sandbox fleet run: (rollback seconds, process seconds, peak RSS KiB); every provider must roll back."""
     out = work / f"fleet-{providers}.json"
@@ -716,18 +722,14 @@ def bench_fleet(count: int, work: Path, *, sizes: list[int]) -> list[dict[str, A
                 mine.append(_fleet_once(size, work))
                 theirs.append(_fleet_once(1, work))
 
-        def summary(samples: list[tuple[float, float, int]], at: int, scale: float = 1.0) -> dict[str, float]:
-            values = [sample[at] * scale for sample in samples]
-            return {"min": round(min(values), 3), "median": round(statistics.median(values), 3)}
-
         row = _row(
             f"fleet-{size} (parallel 10)",
             [m[0] for m in mine],
             [t[0] for t in theirs],
             "one provider",
             providers=size,
-            process_s={"ours": summary(mine, 1), "base": summary(theirs, 1)},
-            peak_rss_mib={"ours": summary(mine, 2, 1 / 1024), "base": summary(theirs, 2, 1 / 1024)},
+            process_s={"ours": _min_median(mine, 1), "base": _min_median(theirs, 1)},
+            peak_rss_mib={"ours": _min_median(mine, 2, 1 / 1024), "base": _min_median(theirs, 2, 1 / 1024)},
         )
         process = row["process_s"]
         print(
@@ -820,19 +822,15 @@ def bench_fleet_served(count: int, work: Path, *, sizes: list[int]) -> list[dict
                 mine.append(_served_once(size, work))
                 theirs.append(_served_once(1, work))
 
-        def summary(samples: list[tuple[float, ...]], at: int) -> dict[str, float]:
-            values = [sample[at] for sample in samples]
-            return {"min": round(min(values), 3), "median": round(statistics.median(values), 3)}
-
         row = _row(
             f"fleet-served-{size} (parallel 10)",
             [m[0] for m in mine],
             [t[0] for t in theirs],
             "one provider",
             providers=size,
-            client_wall_s={"ours": summary(mine, 1), "base": summary(theirs, 1)},
-            client_cpu_s={"ours": summary(mine, 2), "base": summary(theirs, 2)},
-            server_cpu_s={"ours": summary(mine, 3), "base": summary(theirs, 3)},
+            client_wall_s={"ours": _min_median(mine, 1), "base": _min_median(theirs, 1)},
+            client_cpu_s={"ours": _min_median(mine, 2), "base": _min_median(theirs, 2)},
+            server_cpu_s={"ours": _min_median(mine, 3), "base": _min_median(theirs, 3)},
         )
         print(
             f"{'':<34} client {row['client_wall_s']['ours']['median']:6.2f} s wall, "
